@@ -1,0 +1,46 @@
+#include "core/socket_address.h"
+
+#include <uv.h>
+
+#include <charconv>
+
+namespace waygate {
+
+std::optional<SocketAddress> parse_socket_address(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 >= text.size()) return std::nullopt;
+  std::string_view host = text.substr(0, colon);
+  std::string_view port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
+    return std::nullopt;
+  }
+  SocketAddress address;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    std::string ip(host.substr(1, host.size() - 2));
+    if (uv_ip6_addr(ip.c_str(), static_cast<int>(port),
+                    reinterpret_cast<sockaddr_in6*>(&address.storage)) != 0) {
+      return std::nullopt;
+    }
+    return address;
+  }
+  std::string ip(host);
+  if (uv_ip4_addr(ip.c_str(), static_cast<int>(port),
+                  reinterpret_cast<sockaddr_in*>(&address.storage)) != 0) {
+    return std::nullopt;
+  }
+  return address;
+}
+
+std::string format_ip(const sockaddr_storage& address) {
+  char text[64] = "-";
+  if (address.ss_family == AF_INET) {
+    uv_ip4_name(reinterpret_cast<const sockaddr_in*>(&address), text, sizeof(text));
+  } else if (address.ss_family == AF_INET6) {
+    uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(&address), text, sizeof(text));
+  }
+  return text;
+}
+
+}  // namespace waygate

@@ -1,0 +1,17 @@
+// Header-name facts the proxy needs: case-insensitive comparison and the hop-by-hop set.
+#pragma once
+
+#include <string_view>
+
+namespace waygate::http {
+
+bool equals_ignore_case(std::string_view a, std::string_view b);
+
+// Headers never copied to the next hop: the hop-by-hop set of RFC 9110 7.6.1, plus the framing
+// headers (Content-Length, Transfer-Encoding) that the proxy writes anew for each hop.
+bool is_per_hop(std::string_view name);
+
+// Whether a comma-separated header value (such as Connection) lists the token, case-insensitively.
+bool has_token(std::string_view list, std::string_view token);
+
+}  // namespace waygate::http

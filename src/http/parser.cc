@@ -1,0 +1,168 @@
+#include "http/parser.h"
+
+namespace waygate::http {
+namespace {
+
+Parser& self(llhttp_t* p) {
+  return *static_cast<Parser*>(p->data);
+}
+
+}  // namespace
+
+Parser::Parser(llhttp_type_t type, ParserSink& sink, ParserLimits limits)
+    : sink_(sink), limits_(limits) {
+  llhttp_init(&parser_, type, &settings());
+  parser_.data = this;
+}
+
+const llhttp_settings_t& Parser::settings() {
+  static const llhttp_settings_t kSettings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = &Parser::on_message_begin;
+    s.on_url = &Parser::on_url;
+    s.on_status = &Parser::on_status;
+    s.on_header_field = &Parser::on_header_field;
+    s.on_header_value = &Parser::on_header_value;
+    s.on_header_value_complete = &Parser::on_header_value_complete;
+    s.on_headers_complete = &Parser::on_headers_complete;
+    s.on_body = &Parser::on_body;
+    s.on_message_complete = &Parser::on_message_complete;
+    return s;
+  }();
+  return kSettings;
+}
+
+Parser::Result Parser::execute(std::string_view bytes, size_t* consumed) {
+  llhttp_errno_t err = llhttp_execute(&parser_, bytes.data(), bytes.size());
+  if (err == HPE_OK) {
+    *consumed = bytes.size();
+    return Result::kOk;
+  }
+  const char* stop = llhttp_get_error_pos(&parser_);
+  *consumed = stop ? static_cast<size_t>(stop - bytes.data()) : bytes.size();
+  switch (err) {
+    case HPE_PAUSED:
+      return Result::kPaused;
+    case HPE_PAUSED_UPGRADE:
+      return Result::kUpgrade;
+    default:
+      return Result::kError;
+  }
+}
+
+Parser::Result Parser::finish() {
+  // A sink that pauses in on_message_complete makes llhttp_finish report the pause: still a
+  // success.
+  llhttp_errno_t err = llhttp_finish(&parser_);
+  return err == HPE_OK || err == HPE_PAUSED ? Result::kOk : Result::kError;
+}
+
+const char* Parser::error_reason() const {
+  if (reject_reason_) return reject_reason_;
+  const char* reason = llhttp_get_error_reason(&parser_);
+  return reason ? reason : llhttp_errno_name(llhttp_get_errno(&parser_));
+}
+
+int Parser::reject(uint16_t status, const char* reason) {
+  error_status_ = status;
+  reject_reason_ = reason;
+  return -1;
+}
+
+int Parser::append_head_bytes(const char* at, size_t length) {
+  head_bytes_ += static_cast<uint32_t>(length);
+  if (head_bytes_ > limits_.max_header_bytes) {
+    return reject(431, "request header block too large");
+  }
+  head_->bytes.append(at, length);
+  return 0;
+}
+
+int Parser::on_message_begin(llhttp_t* p) {
+  Parser& parser = self(p);
+  parser.head_ = &parser.sink_.on_message_begin();
+  parser.head_->clear();
+  parser.head_bytes_ = 0;
+  parser.field_done_ = true;
+  parser.in_message_ = true;
+  parser.head_complete_ = false;
+  parser.reject_reason_ = nullptr;
+  parser.error_status_ = 400;
+  return 0;
+}
+
+int Parser::on_url(llhttp_t* p, const char* at, size_t length) {
+  Parser& parser = self(p);
+  MessageHead& head = *parser.head_;
+  if (head.target_length + length > parser.limits_.max_target_bytes) {
+    return parser.reject(414, "request target too long");
+  }
+  if (head.target_length == 0) head.target_offset = static_cast<uint32_t>(head.bytes.size());
+  head.target_length += static_cast<uint32_t>(length);
+  return parser.append_head_bytes(at, length);
+}
+
+int Parser::on_status(llhttp_t* p, const char* at, size_t length) {
+  Parser& parser = self(p);
+  MessageHead& head = *parser.head_;
+  if (head.target_length == 0) head.target_offset = static_cast<uint32_t>(head.bytes.size());
+  head.target_length += static_cast<uint32_t>(length);
+  return parser.append_head_bytes(at, length);
+}
+
+int Parser::on_header_field(llhttp_t* p, const char* at, size_t length) {
+  Parser& parser = self(p);
+  MessageHead& head = *parser.head_;
+  if (parser.field_done_) {
+    uint32_t offset = static_cast<uint32_t>(head.bytes.size());
+    head.fields.push_back(HeaderField{offset, 0, offset, 0});
+    parser.field_done_ = false;
+  }
+  HeaderField& field = head.fields.back();
+  field.name_length += static_cast<uint32_t>(length);
+  field.value_offset = field.name_offset + field.name_length;
+  // Each field also costs its ": " and CRLF on the wire; count them toward the limit.
+  if (field.name_length == length) parser.head_bytes_ += 4;
+  return parser.append_head_bytes(at, length);
+}
+
+int Parser::on_header_value(llhttp_t* p, const char* at, size_t length) {
+  Parser& parser = self(p);
+  HeaderField& field = parser.head_->fields.back();
+  field.value_length += static_cast<uint32_t>(length);
+  return parser.append_head_bytes(at, length);
+}
+
+int Parser::on_header_value_complete(llhttp_t* p) {
+  self(p).field_done_ = true;
+  return 0;
+}
+
+int Parser::on_headers_complete(llhttp_t* p) {
+  Parser& parser = self(p);
+  MessageHead& head = *parser.head_;
+  head.method = p->method;
+  head.status = p->status_code;
+  head.version_major = p->http_major;
+  head.version_minor = p->http_minor;
+  head.chunked = (p->flags & F_CHUNKED) != 0;
+  head.has_content_length = (p->flags & F_CONTENT_LENGTH) != 0;
+  head.content_length = head.has_content_length ? p->content_length : 0;
+  head.upgrade = p->upgrade != 0;
+  head.keep_alive = llhttp_should_keep_alive(p) != 0;
+  parser.head_complete_ = true;
+  return parser.sink_.on_headers_complete(head);
+}
+
+int Parser::on_body(llhttp_t* p, const char* at, size_t length) {
+  return self(p).sink_.on_body(std::string_view(at, length));
+}
+
+int Parser::on_message_complete(llhttp_t* p) {
+  Parser& parser = self(p);
+  parser.in_message_ = false;
+  return parser.sink_.on_message_complete();
+}
+
+}  // namespace waygate::http

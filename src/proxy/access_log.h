@@ -1,0 +1,46 @@
+// The per-worker access log: lines are formatted into a buffer and written in blocks (when it
+// fills, and a few times a second), so logging costs no system call per request.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace waygate::proxy {
+
+struct AccessLogEntry {
+  std::string_view client;
+  uint8_t method;  // llhttp_method_t
+  std::string_view target;
+  uint8_t version_minor;
+  uint16_t status;
+  uint64_t bytes_sent;
+  uint64_t duration_ns;
+  std::string_view host;
+  std::string_view cluster;
+  std::string_view upstream;
+  std::string_view request_id;
+  std::string_view error;
+};
+
+class AccessLog {
+ public:
+  // fd < 0 turns logging off. The fd is shared by all workers and not owned.
+  void init(uv_loop_t* loop, int fd);
+  void write(const AccessLogEntry& entry);
+  void flush();
+  // Flushes and closes the flush timer (worker shutdown).
+  void close();
+
+ private:
+  static void on_flush_timer(uv_timer_t* timer);
+
+  uv_timer_t timer_;
+  std::string buffer_;
+  int fd_ = -1;
+  bool timer_open_ = false;
+};
+
+}  // namespace waygate::proxy

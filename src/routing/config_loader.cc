@@ -1,0 +1,363 @@
+#include "routing/config_loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+#include <string_view>
+
+#include "core/units.h"
+
+namespace waygate::routing {
+namespace {
+
+// Walks the YAML tree, converting values and recording every error with its position.
+class Reader {
+ public:
+  Reader(std::string source, std::vector<std::string>& errors)
+      : source_(std::move(source)), errors_(errors) {}
+
+  void error(const YAML::Mark& mark, const std::string& message) {
+    std::ostringstream line;
+    line << source_ << ':' << (mark.line + 1) << ':' << (mark.column + 1) << ": " << message;
+    errors_.push_back(line.str());
+  }
+  void error(const YAML::Node& at, const std::string& message) { error(at.Mark(), message); }
+
+  // A map whose keys are all known; unknown keys are errors.
+  bool check_map(const YAML::Node& node, const std::string& what,
+                 std::initializer_list<std::string_view> allowed) {
+    if (!node.IsMap()) {
+      error(node, what + " must be a mapping");
+      return false;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = it->first.Scalar();
+      bool known = false;
+      for (std::string_view name : allowed)
+        known = known || key == name;
+      if (!known) error(it->first, "unknown key '" + key + "' in " + what);
+    }
+    return true;
+  }
+
+  std::optional<std::string> string(const YAML::Node& node, const std::string& what) {
+    if (!node.IsScalar()) {
+      error(node, what + " must be a string");
+      return std::nullopt;
+    }
+    return node.Scalar();
+  }
+
+  std::optional<uint64_t> duration(const YAML::Node& node, const std::string& what) {
+    auto text = string(node, what);
+    if (!text) return std::nullopt;
+    auto ms = parse_duration_ms(*text);
+    if (!ms) error(node, what + ": '" + *text + "' is not a duration (like 500ms, 2s, 1m)");
+    return ms;
+  }
+
+  std::optional<uint64_t> size(const YAML::Node& node, const std::string& what) {
+    auto text = string(node, what);
+    if (!text) return std::nullopt;
+    auto bytes = parse_size_bytes(*text);
+    if (!bytes) error(node, what + ": '" + *text + "' is not a size (like 512, 64KiB, 10MiB)");
+    return bytes;
+  }
+
+  std::optional<uint64_t> count(const YAML::Node& node, const std::string& what) {
+    auto text = string(node, what);
+    if (!text) return std::nullopt;
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || end != text->data() + text->size()) {
+      error(node, what + ": '" + *text + "' is not a whole number");
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  std::vector<YAML::Node> sequence(const YAML::Node& node, const std::string& what) {
+    std::vector<YAML::Node> items;
+    if (!node.IsSequence()) {
+      error(node, what + " must be a list");
+      return items;
+    }
+    for (const YAML::Node& item : node)
+      items.push_back(item);
+    return items;
+  }
+
+ private:
+  std::string source_;
+  std::vector<std::string>& errors_;
+};
+
+void read_timeouts(Reader& r, const YAML::Node& node, Timeouts& out) {
+  if (!r.check_map(node, "timeouts",
+                   {"header_read", "downstream_idle", "upstream_connect", "upstream_response",
+                    "upstream_idle", "drain"})) {
+    return;
+  }
+  auto set = [&](const char* key, uint64_t& field) {
+    if (!node[key]) return;
+    if (auto ms = r.duration(node[key], std::string("timeouts.") + key)) {
+      if (*ms == 0) {
+        r.error(node[key], std::string("timeouts.") + key + " must be greater than zero");
+      } else {
+        field = *ms;
+      }
+    }
+  };
+  set("header_read", out.header_read_ms);
+  set("downstream_idle", out.downstream_idle_ms);
+  set("upstream_connect", out.upstream_connect_ms);
+  set("upstream_response", out.upstream_response_ms);
+  set("upstream_idle", out.upstream_idle_ms);
+  set("drain", out.drain_ms);
+}
+
+void read_limits(Reader& r, const YAML::Node& node, Limits& out) {
+  if (!r.check_map(node, "limits",
+                   {"max_header_bytes", "max_uri_bytes", "max_body_bytes",
+                    "max_connections_per_worker", "max_idle_upstream_per_endpoint"})) {
+    return;
+  }
+  auto set_size = [&](const char* key, uint64_t& field) {
+    if (!node[key]) return;
+    if (auto bytes = r.size(node[key], std::string("limits.") + key)) field = *bytes;
+  };
+  auto set_count = [&](const char* key, uint64_t& field) {
+    if (!node[key]) return;
+    if (auto value = r.count(node[key], std::string("limits.") + key)) field = *value;
+  };
+  set_size("max_header_bytes", out.max_header_bytes);
+  set_size("max_uri_bytes", out.max_uri_bytes);
+  set_size("max_body_bytes", out.max_body_bytes);
+  set_count("max_connections_per_worker", out.max_connections_per_worker);
+  set_count("max_idle_upstream_per_endpoint", out.max_idle_upstream_per_endpoint);
+  if (out.max_header_bytes == 0 || out.max_header_bytes > (1u << 30)) {
+    r.error(node["max_header_bytes"], "limits.max_header_bytes must be between 1 and 1GiB");
+  }
+  if (out.max_uri_bytes == 0 || out.max_uri_bytes > (1u << 30)) {
+    r.error(node["max_uri_bytes"], "limits.max_uri_bytes must be between 1 and 1GiB");
+  }
+}
+
+void read_listeners(Reader& r, const YAML::Node& node, Config& config) {
+  std::set<std::string> names;
+  std::set<std::string> addresses;
+  for (const YAML::Node& item : r.sequence(node, "listeners")) {
+    if (!r.check_map(item, "listener", {"name", "address", "tls"})) continue;
+    ListenerConfig listener;
+    if (item["tls"]) r.error(item["tls"], "listener tls is not supported yet");
+    if (!item["name"]) {
+      r.error(item, "listener needs a name");
+    } else if (auto name = r.string(item["name"], "listener name")) {
+      if (!names.insert(*name).second)
+        r.error(item["name"], "duplicate listener name '" + *name + "'");
+      listener.name = *name;
+    }
+    if (!item["address"]) {
+      r.error(item, "listener needs an address");
+    } else if (auto text = r.string(item["address"], "listener address")) {
+      auto address = parse_socket_address(*text);
+      if (!address) {
+        r.error(item["address"], "listener address '" + *text +
+                                     "' is not IP:PORT (like 0.0.0.0:8080 or [::1]:8080)");
+      } else if (!addresses.insert(*text).second) {
+        r.error(item["address"], "address '" + *text + "' is used by two listeners");
+      } else {
+        listener.address_text = *text;
+        listener.address = *address;
+      }
+    }
+    config.listeners.push_back(std::move(listener));
+  }
+  if (node.IsSequence() && config.listeners.empty()) r.error(node, "listeners must not be empty");
+}
+
+bool valid_host_pattern(const std::string& host) {
+  if (host.empty()) return false;
+  if (host == "*") return true;
+  std::string_view rest = host;
+  if (rest.starts_with("*.")) rest.remove_prefix(2);
+  if (rest.empty()) return false;
+  for (char c : rest) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::string>& clusters) {
+  PathConfig path;
+  if (!r.check_map(item, "path", {"prefix", "exact", "cluster", "timeout", "max_body_bytes"})) {
+    return path;
+  }
+  if (item["prefix"] && item["exact"]) {
+    r.error(item, "a path has either prefix or exact, not both");
+  } else if (!item["prefix"] && !item["exact"]) {
+    r.error(item, "a path needs prefix or exact");
+  } else {
+    const YAML::Node& value = item["prefix"] ? item["prefix"] : item["exact"];
+    path.match = item["prefix"] ? PathConfig::Match::kPrefix : PathConfig::Match::kExact;
+    if (auto text = r.string(value, "path")) {
+      if (text->empty() || text->front() != '/') {
+        r.error(value, "path '" + *text + "' must start with '/'");
+      }
+      path.path = *text;
+    }
+  }
+  if (!item["cluster"]) {
+    r.error(item, "a path needs a cluster");
+  } else if (auto name = r.string(item["cluster"], "cluster")) {
+    if (!clusters.contains(*name)) r.error(item["cluster"], "unknown cluster '" + *name + "'");
+    path.cluster = *name;
+  }
+  if (item["timeout"]) path.timeout_ms = r.duration(item["timeout"], "timeout");
+  if (item["max_body_bytes"])
+    path.max_body_bytes = r.size(item["max_body_bytes"], "max_body_bytes");
+  return path;
+}
+
+void read_routes(Reader& r, const YAML::Node& node, const std::set<std::string>& clusters,
+                 Config& config) {
+  std::set<std::string> hosts_seen;
+  for (const YAML::Node& item : r.sequence(node, "routes")) {
+    if (!r.check_map(item, "route", {"hosts", "paths"})) continue;
+    RouteConfig route;
+    if (!item["hosts"]) {
+      r.error(item, "a route needs hosts");
+    } else {
+      for (const YAML::Node& host_node : r.sequence(item["hosts"], "hosts")) {
+        auto host = r.string(host_node, "host");
+        if (!host) continue;
+        std::string lowered = *host;
+        for (char& c : lowered)
+          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (!valid_host_pattern(lowered)) {
+          r.error(host_node, "host '" + *host + "' must be a name, '*.suffix' or '*'");
+        } else if (!hosts_seen.insert(lowered).second) {
+          r.error(host_node, "host '" + *host + "' is listed by two routes");
+        }
+        route.hosts.push_back(lowered);
+      }
+    }
+    if (!item["paths"]) {
+      r.error(item, "a route needs paths");
+    } else {
+      for (const YAML::Node& path_node : r.sequence(item["paths"], "paths")) {
+        route.paths.push_back(read_path(r, path_node, clusters));
+      }
+    }
+    config.routes.push_back(std::move(route));
+  }
+}
+
+void read_clusters(Reader& r, const YAML::Node& node, Config& config) {
+  std::set<std::string> names;
+  for (const YAML::Node& item : r.sequence(node, "clusters")) {
+    if (!r.check_map(item, "cluster", {"name", "lb", "endpoints"})) continue;
+    ClusterConfig cluster;
+    if (!item["name"]) {
+      r.error(item, "a cluster needs a name");
+    } else if (auto name = r.string(item["name"], "cluster name")) {
+      if (!names.insert(*name).second)
+        r.error(item["name"], "duplicate cluster name '" + *name + "'");
+      cluster.name = *name;
+    }
+    if (item["lb"]) {
+      auto lb = r.string(item["lb"], "lb");
+      if (lb && *lb != "round_robin") {
+        r.error(item["lb"], "lb '" + *lb + "' is not supported yet (round_robin is)");
+      }
+    }
+    if (!item["endpoints"]) {
+      r.error(item, "a cluster needs endpoints");
+    } else {
+      for (const YAML::Node& endpoint_node : r.sequence(item["endpoints"], "endpoints")) {
+        auto text = r.string(endpoint_node, "endpoint");
+        if (!text) continue;
+        auto address = parse_socket_address(*text);
+        if (!address) {
+          r.error(endpoint_node, "endpoint '" + *text + "' is not IP:PORT (like 127.0.0.1:9001)");
+          continue;
+        }
+        cluster.endpoints.push_back(EndpointConfig{*text, *address});
+      }
+    }
+    config.clusters.push_back(std::move(cluster));
+  }
+}
+
+void read_config(Reader& r, const YAML::Node& root, Config& config) {
+  if (!r.check_map(
+          root, "the config",
+          {"workers", "access_log", "timeouts", "limits", "listeners", "routes", "clusters"})) {
+    return;
+  }
+  if (const YAML::Node& workers = root["workers"]) {
+    if (workers.IsScalar() && workers.Scalar() == "auto") {
+      config.workers = 0;
+    } else if (auto n = r.count(workers, "workers")) {
+      if (*n == 0 || *n > 1024) {
+        r.error(workers, "workers must be 'auto' or between 1 and 1024");
+      } else {
+        config.workers = static_cast<unsigned>(*n);
+      }
+    }
+  }
+  if (const YAML::Node& access_log = root["access_log"]) {
+    if (auto text = r.string(access_log, "access_log")) config.access_log = *text;
+  }
+  if (root["timeouts"]) read_timeouts(r, root["timeouts"], config.timeouts);
+  if (root["limits"]) read_limits(r, root["limits"], config.limits);
+  if (root["listeners"]) {
+    read_listeners(r, root["listeners"], config);
+  } else {
+    r.error(root, "the config needs listeners");
+  }
+  // Clusters first, so routes can be checked against the names.
+  if (root["clusters"]) read_clusters(r, root["clusters"], config);
+  std::set<std::string> cluster_names;
+  for (const ClusterConfig& cluster : config.clusters)
+    cluster_names.insert(cluster.name);
+  if (root["routes"]) read_routes(r, root["routes"], cluster_names, config);
+}
+
+}  // namespace
+
+ConfigResult load_config_text(const std::string& text, const std::string& source_name) {
+  ConfigResult result;
+  Reader reader(source_name, result.errors);
+  try {
+    YAML::Node root = YAML::Load(text);
+    if (!root || root.IsNull()) {
+      reader.error(YAML::Mark(), "the config is empty");
+      return result;
+    }
+    read_config(reader, root, result.config);
+  } catch (const YAML::Exception& e) {
+    reader.error(e.mark, e.msg);
+  }
+  return result;
+}
+
+ConfigResult load_config_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    ConfigResult result;
+    result.errors.push_back(path + ":1:1: cannot open the file");
+    return result;
+  }
+  std::ostringstream text;
+  text << file.rdbuf();
+  return load_config_text(text.str(), path);
+}
+
+}  // namespace waygate::routing
