@@ -1,5 +1,6 @@
 #include "core/socket_address.h"
 
+#include <netinet/in.h>
 #include <uv.h>
 
 #include <charconv>
@@ -41,6 +42,16 @@ std::string format_ip(const sockaddr_storage& address) {
     uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(&address), text, sizeof(text));
   }
   return text;
+}
+
+uint16_t socket_port(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+  }
+  if (address.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+  }
+  return 0;
 }
 
 }  // namespace waygate

@@ -3,6 +3,7 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,5 +20,6 @@ std::optional<SocketAddress> parse_socket_address(std::string_view text);
 
 // The peer's IP address as text, without the port ("127.0.0.1", "::1").
 std::string format_ip(const sockaddr_storage& address);
+uint16_t socket_port(const sockaddr_storage& address);
 
 }  // namespace waygate

@@ -1,5 +1,7 @@
 #include "http/parser.h"
 
+#include "http/header_names.h"
+
 namespace waygate::http {
 namespace {
 
@@ -34,6 +36,11 @@ const llhttp_settings_t& Parser::settings() {
 }
 
 Parser::Result Parser::execute(std::string_view bytes, size_t* consumed) {
+  if (value_at_input_end_ && !bytes.empty() && (bytes[0] == '\r' || bytes[0] == '\n')) {
+    value_hit_line_end_ = true;
+  }
+  value_at_input_end_ = false;
+  input_end_ = bytes.data() + bytes.size();
   llhttp_errno_t err = llhttp_execute(&parser_, bytes.data(), bytes.size());
   if (err == HPE_OK) {
     *consumed = bytes.size();
@@ -129,13 +136,24 @@ int Parser::on_header_field(llhttp_t* p, const char* at, size_t length) {
 
 int Parser::on_header_value(llhttp_t* p, const char* at, size_t length) {
   Parser& parser = self(p);
+  if (length == 0) return 0;
+  if (parser.value_hit_line_end_) return parser.reject(400, "obs-fold in a header value");
+  const char* end = at + length;
+  parser.value_hit_line_end_ = end < parser.input_end_ && (*end == '\r' || *end == '\n');
+  parser.value_at_input_end_ = end == parser.input_end_;
   HeaderField& field = parser.head_->fields.back();
   field.value_length += static_cast<uint32_t>(length);
   return parser.append_head_bytes(at, length);
 }
 
 int Parser::on_header_value_complete(llhttp_t* p) {
-  self(p).field_done_ = true;
+  Parser& parser = self(p);
+  parser.field_done_ = true;
+  parser.value_hit_line_end_ = parser.value_at_input_end_ = false;
+  std::string_view name = parser.head_->name(parser.head_->fields.back());
+  if (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
+    return parser.reject(400, "whitespace before a header colon");
+  }
   return 0;
 }
 
@@ -152,6 +170,21 @@ int Parser::on_headers_complete(llhttp_t* p) {
   head.upgrade = p->upgrade != 0;
   head.keep_alive = llhttp_should_keep_alive(p) != 0;
   parser.head_complete_ = true;
+  if (p->type == HTTP_REQUEST) {
+    // llhttp checks framing only after this callback returns; a sink that pauses here to start
+    // forwarding must not see a request whose length is ambiguous (RFC 9112 6.1, 6.3).
+    if ((p->flags & F_TRANSFER_ENCODING) && (p->flags & F_CONTENT_LENGTH)) {
+      return parser.reject(400, "Content-Length with Transfer-Encoding");
+    }
+    if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED)) {
+      return parser.reject(400, "Transfer-Encoding does not end in chunked");
+    }
+    int hosts = 0;
+    for (const HeaderField& field : head.fields) {
+      hosts += equals_ignore_case(head.name(field), "host") ? 1 : 0;
+    }
+    if (hosts > 1) return parser.reject(400, "more than one Host header");
+  }
   return parser.sink_.on_headers_complete(head);
 }
 

@@ -54,7 +54,11 @@ class Parser {
   Result execute(std::string_view bytes, size_t* consumed);
   // Signals end of input: completes an EOF-delimited response. Returns kOk or kError.
   Result finish();
-  void resume() { llhttp_resume(&parser_); }
+  // Continues after kPaused, or after kUpgrade when the protocol did not switch after all.
+  void resume() {
+    llhttp_resume(&parser_);
+    llhttp_resume_after_upgrade(&parser_);
+  }
 
   // The status a client should get for the last kError: 400, 413, 414 or 431.
   uint16_t error_status() const { return error_status_; }
@@ -86,6 +90,11 @@ class Parser {
   uint32_t head_bytes_ = 0;
   uint16_t error_status_ = 400;
   bool field_done_ = false;  // the last field's value is complete: the next name starts a field
+  // llhttp 8 accepts obs-fold and whitespace before the colon; these catch both. A value span
+  // that stopped at a line end and is then continued is a folded line.
+  const char* input_end_ = nullptr;
+  bool value_hit_line_end_ = false;
+  bool value_at_input_end_ = false;
   bool in_message_ = false;
   bool head_complete_ = false;
 };

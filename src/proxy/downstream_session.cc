@@ -2,6 +2,8 @@
 
 #include <llhttp.h>
 
+#include <cstdio>
+
 #include "core/log.h"
 #include "core/socket_address.h"
 #include "http/header_names.h"
@@ -55,6 +57,7 @@ void DownstreamSession::start() {
     std::string ip = format_ip(peer);
     ip.copy(client_ip_, sizeof(client_ip_) - 1);
     client_ip_[std::min(ip.size(), sizeof(client_ip_) - 1)] = '\0';
+    client_port_ = socket_port(peer);
   }
   uv_tcp_nodelay(&tcp_, 1);
   timer_.set(worker_.snapshot().timeouts.header_read_ms);
@@ -106,7 +109,10 @@ void DownstreamSession::parse(std::string_view bytes, bool from_stash) {
     WG_LOG_INFO("malformed request from %s: %s", client_ip_, parser_.error_reason());
     if (!exchange_) exchange_ = worker_.acquire_exchange();
     exchange_->close_after = true;
-    respond_local(parser_.error_status(), parser_.error_status() == 400 ? "malformed" : "limit");
+    uint16_t status = parser_.error_status();
+    respond_local(status, status == 414   ? "uri-too-long"
+                          : status == 431 ? "headers-too-large"
+                                          : "malformed");
     return;
   }
   if (result == http::Parser::Result::kOk) {
@@ -124,9 +130,11 @@ void DownstreamSession::parse(std::string_view bytes, bool from_stash) {
     stash_.assign(bytes.substr(consumed));
     stash_offset_ = 0;
   }
-  if (result == http::Parser::Result::kUpgrade) exchange_->close_after = true;
   update_reading();
-  if (pause_ == Pause::kHead) {
+  if (result == http::Parser::Result::kUpgrade) {
+    // The upstream declined to switch protocols: what follows is HTTP again.
+    resume_parsing();
+  } else if (pause_ == Pause::kHead) {
     start_exchange();
   } else if (pause_ == Pause::kMessageEnd && exchange_ && exchange_->pending_status != 0) {
     respond_local(exchange_->pending_status, exchange_->error);
@@ -203,7 +211,7 @@ void DownstreamSession::start_exchange() {
   timer_.clear();
 
   std::optional<std::string_view> host = request.find("host");
-  if (!host && !request.is_http10()) return reject_request(400, "missing-host");
+  if (!host && !request.is_http10()) return reject_request(400, "malformed");
   if (request.method == HTTP_CONNECT) return reject_request(405, "connect-refused");
 
   exchange.route = exchange.snapshot->routes.match(host.value_or(""), request.target());
@@ -318,7 +326,7 @@ void DownstreamSession::on_upstream_head(http::MessageHead& response) {
     framing.framing = http::BodyFraming::kChunked;
   }
   if (!exchange.request_done || worker_.draining() || !request.keep_alive ||
-      framing.framing == http::BodyFraming::kUntilClose || (exchange.upgrade && !switching)) {
+      framing.framing == http::BodyFraming::kUntilClose) {
     exchange.close_after = true;
   }
   framing.upgrade = switching;
@@ -471,13 +479,17 @@ void DownstreamSession::write_access_log() {
   if (exchange.start_ns == 0) return;  // logged already
   const http::MessageHead& request = exchange.request;
   std::string_view id = request.find("x-request-id").value_or(exchange.generated_id);
-  worker_.access_log().write(
-      AccessLogEntry{client_ip_, request.method, request.target(), request.version_minor,
-                     exchange.status, exchange.response_bytes_sent, uv_hrtime() - exchange.start_ns,
-                     request.find("host").value_or("-"),
-                     exchange.cluster ? std::string_view(exchange.cluster->name) : "-",
-                     exchange.pool ? std::string_view(exchange.pool->address_text()) : "-",
-                     id.empty() ? "-" : id, exchange.error});
+  char client[64];
+  bool v6 = std::string_view(client_ip_).find(':') != std::string_view::npos;
+  int length = std::snprintf(client, sizeof(client), v6 ? "[%s]:%u" : "%s:%u", client_ip_,
+                             static_cast<unsigned>(client_port_));
+  worker_.access_log().write(AccessLogEntry{
+      std::string_view(client, static_cast<size_t>(std::max(length, 0))), request.method,
+      request.target(), request.version_minor, exchange.status, exchange.response_bytes_sent,
+      uv_hrtime() - exchange.start_ns, request.find("host").value_or("-"),
+      exchange.cluster ? std::string_view(exchange.cluster->name) : "-",
+      exchange.pool ? std::string_view(exchange.pool->address_text()) : "-", id.empty() ? "-" : id,
+      exchange.error});
   exchange.start_ns = 0;
 }
 

@@ -85,7 +85,8 @@ class DownstreamSession final : private http::ParserSink {
   std::string stash_;  // input read but not yet parsed (pipelined requests, tunnel bytes)
   size_t stash_offset_ = 0;
   std::unique_ptr<Exchange> exchange_;
-  char client_ip_[46] = "-";
+  char client_ip_[46] = "-";  // for X-Forwarded-For and the access log
+  uint16_t client_port_ = 0;
   uint8_t open_handles_ = 0;
   Pause pause_ = Pause::kNone;
   bool reading_ = false;

@@ -1,8 +1,5 @@
 #include "proxy/worker.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <random>
 
 #include "core/log.h"
@@ -110,22 +107,19 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   auto* listener = static_cast<Listener*>(server->data);
   Worker& worker = *listener->worker;
   if (status < 0 || worker.draining_) return;
-  if (worker.sessions_.size() >= worker.snapshot_->limits.max_connections_per_worker) {
-    // Over the limit: take the connection off the queue and close it, so the client learns at once.
-    uv_os_fd_t fd;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(server), &fd) == 0) {
-      int client = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client >= 0) ::close(client);
-    }
-    WG_LOG_WARN(
-        "worker %u: max_connections_per_worker (%llu) reached, connection refused", worker.index_,
-        static_cast<unsigned long long>(worker.snapshot_->limits.max_connections_per_worker));
-    return;
-  }
   worker.sessions_.push_front(std::make_unique<DownstreamSession>(worker));
   DownstreamSession& session = *worker.sessions_.front();
   session.position = worker.sessions_.begin();
   if (uv_accept(server, session.stream()) != 0) {
+    session.close();
+    return;
+  }
+  // Over the limit: libuv has accepted the connection already; closing it tells the client at once.
+  // (The session counts toward the limit until its close callback, a moment later.)
+  uint64_t limit = worker.snapshot_->limits.max_connections_per_worker;
+  if (worker.sessions_.size() > limit) {
+    WG_LOG_WARN("worker %u: max_connections_per_worker (%llu) reached, connection closed",
+                worker.index_, static_cast<unsigned long long>(limit));
     session.close();
     return;
   }

@@ -2,12 +2,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <initializer_list>
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <tuple>
 
 #include "core/units.h"
 
@@ -17,13 +19,10 @@ namespace {
 // Walks the YAML tree, converting values and recording every error with its position.
 class Reader {
  public:
-  Reader(std::string source, std::vector<std::string>& errors)
-      : source_(std::move(source)), errors_(errors) {}
+  explicit Reader(std::string source) : source_(std::move(source)) {}
 
   void error(const YAML::Mark& mark, const std::string& message) {
-    std::ostringstream line;
-    line << source_ << ':' << (mark.line + 1) << ':' << (mark.column + 1) << ": " << message;
-    errors_.push_back(line.str());
+    errors_.push_back(Error{std::max(mark.line, 0), std::max(mark.column, 0), message});
   }
   void error(const YAML::Node& at, const std::string& message) { error(at.Mark(), message); }
 
@@ -80,6 +79,20 @@ class Reader {
     return value;
   }
 
+  // The errors in file order (they are found in the order the config is read).
+  std::vector<std::string> sorted_errors() {
+    std::stable_sort(errors_.begin(), errors_.end(), [](const Error& a, const Error& b) {
+      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+    std::vector<std::string> lines;
+    for (const Error& e : errors_) {
+      std::ostringstream line;
+      line << source_ << ':' << (e.line + 1) << ':' << (e.column + 1) << ": " << e.message;
+      lines.push_back(line.str());
+    }
+    return lines;
+  }
+
   std::vector<YAML::Node> sequence(const YAML::Node& node, const std::string& what) {
     std::vector<YAML::Node> items;
     if (!node.IsSequence()) {
@@ -92,8 +105,13 @@ class Reader {
   }
 
  private:
+  struct Error {
+    int line;
+    int column;
+    std::string message;
+  };
   std::string source_;
-  std::vector<std::string>& errors_;
+  std::vector<Error> errors_;
 };
 
 void read_timeouts(Reader& r, const YAML::Node& node, Timeouts& out) {
@@ -334,17 +352,18 @@ void read_config(Reader& r, const YAML::Node& root, Config& config) {
 
 ConfigResult load_config_text(const std::string& text, const std::string& source_name) {
   ConfigResult result;
-  Reader reader(source_name, result.errors);
+  Reader reader(source_name);
   try {
     YAML::Node root = YAML::Load(text);
     if (!root || root.IsNull()) {
       reader.error(YAML::Mark(), "the config is empty");
-      return result;
+    } else {
+      read_config(reader, root, result.config);
     }
-    read_config(reader, root, result.config);
   } catch (const YAML::Exception& e) {
     reader.error(e.mark, e.msg);
   }
+  result.errors = reader.sorted_errors();
   return result;
 }
 

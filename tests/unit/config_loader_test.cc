@@ -1,0 +1,124 @@
+#include "routing/config_loader.h"
+
+#include <gtest/gtest.h>
+
+namespace waygate::routing {
+namespace {
+
+constexpr const char* kValid = R"(workers: 2
+access_log: off
+timeouts: { header_read: 5s, upstream_response: 250ms }
+limits: { max_header_bytes: 16KiB, max_body_bytes: 1MiB }
+listeners:
+  - name: web
+    address: 127.0.0.1:8080
+routes:
+  - hosts: ["API.example.com"]
+    paths:
+      - prefix: /v1/
+        cluster: api
+        timeout: 15s
+        max_body_bytes: 10MiB
+      - exact: /healthz
+        cluster: api
+clusters:
+  - name: api
+    lb: round_robin
+    endpoints: [127.0.0.1:9001, "[::1]:9002"]
+)";
+
+TEST(ConfigLoader, ReadsAValidConfig) {
+  ConfigResult result = load_config_text(kValid, "waygate.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors.front();
+  const Config& config = result.config;
+  EXPECT_EQ(config.workers, 2u);
+  EXPECT_EQ(config.access_log, "off");
+  EXPECT_EQ(config.timeouts.header_read_ms, 5000u);
+  EXPECT_EQ(config.timeouts.upstream_response_ms, 250u);
+  EXPECT_EQ(config.timeouts.upstream_connect_ms, 5000u);  // default kept
+  EXPECT_EQ(config.limits.max_header_bytes, 16u * 1024);
+  ASSERT_EQ(config.routes.size(), 1u);
+  EXPECT_EQ(config.routes[0].hosts[0], "api.example.com");
+  ASSERT_EQ(config.routes[0].paths.size(), 2u);
+  EXPECT_EQ(config.routes[0].paths[0].timeout_ms, 15000u);
+  EXPECT_EQ(config.routes[0].paths[1].match, PathConfig::Match::kExact);
+  ASSERT_EQ(config.clusters[0].endpoints.size(), 2u);
+}
+
+TEST(ConfigLoader, ReportsEveryErrorWithItsPosition) {
+  ConfigResult result = load_config_text(R"(listeners:
+  - name: web
+    address: 127.0.0.1:8080
+    colour: blue
+timeouts:
+  header_read: soon
+routes:
+  - hosts: ["a.example"]
+    paths:
+      - prefix: /
+        cluster: missing
+clusters: []
+)",
+                                         "bad.yaml");
+  ASSERT_EQ(result.errors.size(), 3u);
+  EXPECT_EQ(result.errors[0], "bad.yaml:4:5: unknown key 'colour' in listener");
+  EXPECT_EQ(result.errors[1],
+            "bad.yaml:6:16: timeouts.header_read: 'soon' is not a duration (like 500ms, 2s, 1m)");
+  EXPECT_EQ(result.errors[2], "bad.yaml:11:18: unknown cluster 'missing'");
+}
+
+TEST(ConfigLoader, DuplicateNamesAreRefused) {
+  ConfigResult result = load_config_text(R"(listeners:
+  - { name: web, address: 127.0.0.1:8080 }
+  - { name: web, address: 127.0.0.1:8081 }
+clusters:
+  - { name: a, endpoints: [] }
+  - { name: a, endpoints: [] }
+)",
+                                         "dup.yaml");
+  ASSERT_EQ(result.errors.size(), 2u);
+  EXPECT_NE(result.errors[0].find("duplicate listener name 'web'"), std::string::npos);
+  EXPECT_NE(result.errors[1].find("duplicate cluster name 'a'"), std::string::npos);
+}
+
+TEST(ConfigLoader, BadAddressesAreRefused) {
+  ConfigResult result = load_config_text(R"(listeners:
+  - { name: web, address: "localhost:http" }
+clusters:
+  - { name: a, endpoints: [example.com:80] }
+)",
+                                         "addr.yaml");
+  ASSERT_EQ(result.errors.size(), 2u);
+  EXPECT_NE(result.errors[0].find("addr.yaml:2:27: listener address"), std::string::npos);
+  EXPECT_NE(result.errors[1].find("endpoint 'example.com:80' is not IP:PORT"), std::string::npos);
+}
+
+TEST(ConfigLoader, YamlSyntaxErrorsCarryAPosition) {
+  ConfigResult result = load_config_text("listeners: [\n", "broken.yaml");
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_TRUE(result.errors[0].starts_with("broken.yaml:")) << result.errors[0];
+}
+
+TEST(ConfigLoader, MissingFileIsAnError) {
+  ConfigResult result = load_config_file("/nonexistent/waygate.yaml");
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0], "/nonexistent/waygate.yaml:1:1: cannot open the file");
+}
+
+TEST(ConfigLoader, PathsMustStartWithSlashAndNameOneMatch) {
+  ConfigResult result = load_config_text(R"(listeners: [{ name: web, address: 127.0.0.1:8080 }]
+routes:
+  - hosts: ["*"]
+    paths:
+      - { prefix: api, cluster: a }
+      - { prefix: /, exact: /, cluster: a }
+clusters: [{ name: a, endpoints: [127.0.0.1:1] }]
+)",
+                                         "paths.yaml");
+  ASSERT_EQ(result.errors.size(), 2u);
+  EXPECT_NE(result.errors[0].find("must start with '/'"), std::string::npos);
+  EXPECT_NE(result.errors[1].find("either prefix or exact"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace waygate::routing

@@ -1,0 +1,260 @@
+#include "http/parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace waygate::http {
+namespace {
+
+// Collects what the parser reports, as a proxy session would.
+class Recorder final : public ParserSink {
+ public:
+  MessageHead& on_message_begin() override {
+    heads.emplace_back();
+    bodies.emplace_back();
+    return heads.back();
+  }
+  int on_headers_complete(MessageHead&) override { return head_result; }
+  int on_body(std::string_view bytes) override {
+    bodies.back().append(bytes);
+    return 0;
+  }
+  int on_message_complete() override {
+    ++completed;
+    return complete_result;
+  }
+
+  std::vector<MessageHead> heads;
+  std::vector<std::string> bodies;
+  int completed = 0;
+  int head_result = kHeadContinue;
+  int complete_result = 0;
+};
+
+struct Outcome {
+  Parser::Result result;
+  uint16_t status;
+};
+
+Outcome parse_request(Recorder& recorder, std::string_view bytes, ParserLimits limits = {}) {
+  Parser parser(HTTP_REQUEST, recorder, limits);
+  size_t consumed = 0;
+  Parser::Result result = parser.execute(bytes, &consumed);
+  return {result, parser.error_status()};
+}
+
+// The proxy pauses at the end of each head to start forwarding, then resumes: every rejection
+// must come through that sequence.
+void expect_rejected(std::string_view bytes, uint16_t status = 400) {
+  Recorder recorder;
+  recorder.head_result = kHeadPause;
+  Parser parser(HTTP_REQUEST, recorder);
+  size_t consumed = 0;
+  Parser::Result result = parser.execute(bytes, &consumed);
+  while (result == Parser::Result::kPaused) {
+    bytes.remove_prefix(consumed);
+    parser.resume();
+    result = parser.execute(bytes, &consumed);
+  }
+  EXPECT_EQ(result, Parser::Result::kError) << bytes;
+  EXPECT_EQ(parser.error_status(), status) << bytes;
+}
+
+TEST(Parser, CollectsMethodTargetAndHeaders) {
+  Recorder recorder;
+  auto outcome = parse_request(
+      recorder, "GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nX-Empty:\r\nAccept: */*\r\n\r\n");
+  ASSERT_EQ(outcome.result, Parser::Result::kOk);
+  ASSERT_EQ(recorder.heads.size(), 1u);
+  const MessageHead& head = recorder.heads[0];
+  EXPECT_EQ(head.method, HTTP_GET);
+  EXPECT_EQ(head.target(), "/a?b=1");
+  ASSERT_EQ(head.fields.size(), 3u);
+  EXPECT_EQ(head.find("HOST"), "example.com");
+  EXPECT_EQ(head.find("x-empty"), "");
+  EXPECT_EQ(head.find("accept"), "*/*");
+  EXPECT_FALSE(head.find("cookie"));
+  EXPECT_TRUE(head.keep_alive);
+  EXPECT_EQ(recorder.completed, 1);
+}
+
+TEST(Parser, HeadSplitAcrossManyReadsIsReassembled) {
+  Recorder recorder;
+  Parser parser(HTTP_REQUEST, recorder);
+  std::string request = "GET /path HTTP/1.1\r\nHost: example.com\r\nX-Long: abcdef\r\n\r\n";
+  for (char c : request) {
+    size_t consumed = 0;
+    ASSERT_EQ(parser.execute(std::string_view(&c, 1), &consumed), Parser::Result::kOk);
+  }
+  ASSERT_EQ(recorder.heads.size(), 1u);
+  EXPECT_EQ(recorder.heads[0].target(), "/path");
+  EXPECT_EQ(recorder.heads[0].find("x-long"), "abcdef");
+}
+
+TEST(Parser, ChunkedBodyIsDeliveredWithoutFraming) {
+  Recorder recorder;
+  auto outcome = parse_request(recorder,
+                               "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n");
+  ASSERT_EQ(outcome.result, Parser::Result::kOk);
+  EXPECT_TRUE(recorder.heads[0].chunked);
+  EXPECT_EQ(recorder.bodies[0], "hello world");
+  EXPECT_EQ(recorder.completed, 1);
+}
+
+TEST(Parser, PipelinedRequestsPauseAtEachEnd) {
+  Recorder recorder;
+  recorder.complete_result = HPE_PAUSED;
+  Parser parser(HTTP_REQUEST, recorder);
+  std::string two = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n";
+  size_t consumed = 0;
+  ASSERT_EQ(parser.execute(two, &consumed), Parser::Result::kPaused);
+  EXPECT_EQ(recorder.completed, 1);
+  std::string_view rest = std::string_view(two).substr(consumed);
+  EXPECT_TRUE(rest.starts_with("GET /2"));
+  parser.resume();
+  ASSERT_EQ(parser.execute(rest, &consumed), Parser::Result::kPaused);
+  EXPECT_EQ(recorder.completed, 2);
+  EXPECT_EQ(recorder.heads[1].target(), "/2");
+}
+
+TEST(Parser, PauseAtHeadThenResumeWithNoBytesEndsABodilessMessage) {
+  Recorder recorder;
+  recorder.head_result = kHeadPause;
+  Parser parser(HTTP_REQUEST, recorder);
+  size_t consumed = 0;
+  ASSERT_EQ(parser.execute("GET / HTTP/1.1\r\nHost: a\r\n\r\n", &consumed),
+            Parser::Result::kPaused);
+  EXPECT_EQ(recorder.completed, 0);
+  parser.resume();
+  std::string empty;
+  ASSERT_EQ(parser.execute(std::string_view(empty.data(), 0), &consumed), Parser::Result::kOk);
+  EXPECT_EQ(recorder.completed, 1);
+}
+
+TEST(Parser, Http10WithoutKeepAliveIsNotKeptAlive) {
+  Recorder recorder;
+  ASSERT_EQ(parse_request(recorder, "GET / HTTP/1.0\r\n\r\n").result, Parser::Result::kOk);
+  EXPECT_TRUE(recorder.heads[0].is_http10());
+  EXPECT_FALSE(recorder.heads[0].keep_alive);
+  Recorder keep;
+  ASSERT_EQ(parse_request(keep, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").result,
+            Parser::Result::kOk);
+  EXPECT_TRUE(keep.heads[0].keep_alive);
+}
+
+TEST(Parser, ContentLengthWithTransferEncodingIsRefused) {
+  expect_rejected(
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\n");
+}
+
+TEST(Parser, TwoContentLengthsAreRefused) {
+  expect_rejected(
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
+}
+
+TEST(Parser, BadChunkSizeIsRefused) {
+  expect_rejected(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n0\r\n\r\n");
+}
+
+TEST(Parser, ObsFoldIsRefused) {
+  expect_rejected("GET / HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n two\r\n\r\n");
+}
+
+TEST(Parser, ObsFoldSplitAcrossReadsIsRefused) {
+  for (std::string_view first : {"GET / HTTP/1.1\r\nHost: a\r\nX-Folded: one",
+                                 "GET / HTTP/1.1\r\nHost: a\r\nX-Folded: one\r"}) {
+    Recorder recorder;
+    Parser parser(HTTP_REQUEST, recorder);
+    std::string_view all = "GET / HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n two\r\n\r\n";
+    size_t consumed = 0;
+    ASSERT_EQ(parser.execute(first, &consumed), Parser::Result::kOk);
+    EXPECT_EQ(parser.execute(all.substr(first.size()), &consumed), Parser::Result::kError) << first;
+  }
+}
+
+TEST(Parser, ValueSplitAcrossReadsIsNotMistakenForObsFold) {
+  Recorder recorder;
+  Parser parser(HTTP_REQUEST, recorder);
+  size_t consumed = 0;
+  ASSERT_EQ(parser.execute("GET / HTTP/1.1\r\nHost: a\r\nX-Split: one", &consumed),
+            Parser::Result::kOk);
+  ASSERT_EQ(parser.execute(" two\r\n\r\n", &consumed), Parser::Result::kOk);
+  EXPECT_EQ(recorder.heads[0].find("x-split"), "one two");
+}
+
+TEST(Parser, WhitespaceBeforeColonIsRefused) {
+  expect_rejected("GET / HTTP/1.1\r\nHost : a\r\n\r\n");
+}
+
+TEST(Parser, TransferEncodingNotEndingInChunkedIsRefused) {
+  expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc");
+}
+
+TEST(Parser, TwoHostHeadersAreRefused) {
+  expect_rejected("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+}
+
+TEST(Parser, LongTargetGets414) {
+  std::string request = "GET /" + std::string(200, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n";
+  Recorder recorder;
+  auto outcome = parse_request(recorder, request, ParserLimits{32 * 1024, 100});
+  EXPECT_EQ(outcome.result, Parser::Result::kError);
+  EXPECT_EQ(outcome.status, 414);
+}
+
+TEST(Parser, LargeHeaderBlockGets431) {
+  std::string request =
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(2000, 'b') + "\r\n\r\n";
+  Recorder recorder;
+  auto outcome = parse_request(recorder, request, ParserLimits{1024, 1024});
+  EXPECT_EQ(outcome.result, Parser::Result::kError);
+  EXPECT_EQ(outcome.status, 431);
+}
+
+TEST(Parser, ManySmallHeadersCountTowardTheLimit) {
+  std::string request = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 300; ++i)
+    request += "A: b\r\n";
+  request += "\r\n";
+  Recorder recorder;
+  EXPECT_EQ(parse_request(recorder, request, ParserLimits{1024, 1024}).status, 431);
+}
+
+TEST(Parser, ResponseUntilCloseEndsAtFinish) {
+  Recorder recorder;
+  Parser parser(HTTP_RESPONSE, recorder);
+  size_t consumed = 0;
+  ASSERT_EQ(parser.execute("HTTP/1.1 200 OK\r\n\r\nsome bytes", &consumed), Parser::Result::kOk);
+  EXPECT_EQ(recorder.completed, 0);
+  EXPECT_EQ(parser.finish(), Parser::Result::kOk);
+  EXPECT_EQ(recorder.completed, 1);
+  EXPECT_EQ(recorder.bodies[0], "some bytes");
+  EXPECT_EQ(recorder.heads[0].status, 200);
+  EXPECT_EQ(recorder.heads[0].target(), "OK");
+}
+
+TEST(Parser, TruncatedChunkedResponseFailsAtFinish) {
+  Recorder recorder;
+  Parser parser(HTTP_RESPONSE, recorder);
+  size_t consumed = 0;
+  ASSERT_EQ(
+      parser.execute("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", &consumed),
+      Parser::Result::kOk);
+  EXPECT_EQ(parser.finish(), Parser::Result::kError);
+  EXPECT_EQ(recorder.completed, 0);
+}
+
+TEST(Parser, MalformedStatusLineIsAnError) {
+  Recorder recorder;
+  Parser parser(HTTP_RESPONSE, recorder);
+  size_t consumed = 0;
+  EXPECT_EQ(parser.execute("HTTP/1.1 OK\r\n\r\n", &consumed), Parser::Result::kError);
+}
+
+}  // namespace
+}  // namespace waygate::http

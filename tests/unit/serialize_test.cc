@@ -1,0 +1,146 @@
+#include "http/serialize.h"
+
+#include <gtest/gtest.h>
+
+#include "http/parser.h"
+
+namespace waygate::http {
+namespace {
+
+class HeadOnly final : public ParserSink {
+ public:
+  MessageHead& on_message_begin() override { return head; }
+  int on_headers_complete(MessageHead&) override { return kHeadContinue; }
+  int on_body(std::string_view) override { return 0; }
+  int on_message_complete() override { return 0; }
+  MessageHead head;
+};
+
+MessageHead parse(llhttp_type_t type, std::string_view bytes) {
+  HeadOnly sink;
+  Parser parser(type, sink);
+  size_t consumed = 0;
+  EXPECT_NE(parser.execute(bytes, &consumed), Parser::Result::kError) << bytes;
+  return sink.head;
+}
+
+std::string upstream_head(std::string_view request_bytes, ForwardContext context = {}) {
+  if (context.client_address.empty()) context.client_address = "10.1.2.3";
+  if (context.proto.empty()) context.proto = "http";
+  std::string out;
+  append_upstream_request_head(out, parse(HTTP_REQUEST, request_bytes), context);
+  return out;
+}
+
+TEST(UpstreamRequestHead, HopByHopHeadersAreRemoved) {
+  std::string out = upstream_head(
+      "GET /x HTTP/1.1\r\nHost: a.example\r\nConnection: keep-alive, X-Secret\r\n"
+      "Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\n"
+      "Trailer: X-T\r\nUpgrade: h2c\r\nX-Secret: 1\r\nX-Kept: 2\r\n\r\n");
+  EXPECT_TRUE(out.starts_with("GET /x HTTP/1.1\r\n"));
+  for (const char* gone : {"Connection:", "Keep-Alive:", "Proxy-Connection:", "TE:", "Trailer:",
+                           "Upgrade:", "X-Secret:"}) {
+    EXPECT_EQ(out.find(gone), std::string::npos) << gone << " in\n" << out;
+  }
+  EXPECT_NE(out.find("X-Kept: 2\r\n"), std::string::npos);
+  EXPECT_NE(out.find("Host: a.example\r\n"), std::string::npos);
+  EXPECT_TRUE(out.ends_with("\r\n\r\n"));
+}
+
+TEST(UpstreamRequestHead, ForwardedHeadersAreSetAndForAppended) {
+  std::string out = upstream_head(
+      "GET / HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 1.1.1.1\r\n"
+      "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n\r\n");
+  EXPECT_NE(out.find("X-Forwarded-For: 1.1.1.1, 10.1.2.3\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("X-Forwarded-Proto: http\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("https"), std::string::npos);
+  EXPECT_NE(out.find("X-Forwarded-Host: shop.example\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("evil"), std::string::npos);
+}
+
+TEST(UpstreamRequestHead, RequestIdIsAddedOnlyWhenMissing) {
+  ForwardContext context{"10.1.2.3", "http", "abc123", false};
+  std::string added = upstream_head("GET / HTTP/1.1\r\nHost: a\r\n\r\n", context);
+  EXPECT_NE(added.find("X-Request-Id: abc123\r\n"), std::string::npos);
+  std::string kept =
+      upstream_head("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: mine\r\n\r\n", context);
+  EXPECT_NE(kept.find("X-Request-Id: mine\r\n"), std::string::npos);
+  EXPECT_EQ(kept.find("abc123"), std::string::npos);
+}
+
+TEST(UpstreamRequestHead, ChunkedRequestStaysChunkedWithOneFramingHeader) {
+  std::string out =
+      upstream_head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+  EXPECT_NE(out.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos);
+}
+
+TEST(UpstreamRequestHead, ExpectContinueIsAnsweredByTheProxyNotForwarded) {
+  std::string out = upstream_head(
+      "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+  EXPECT_EQ(out.find("Expect"), std::string::npos);
+  EXPECT_NE(out.find("Content-Length: 4\r\n"), std::string::npos);
+}
+
+TEST(UpstreamRequestHead, UpgradeIsKeptForATunnel) {
+  ForwardContext context{"10.1.2.3", "http", "", true};
+  std::string out = upstream_head(
+      "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Key: k\r\n\r\n",
+      context);
+  EXPECT_NE(out.find("Connection: upgrade\r\nUpgrade: websocket\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Sec-WebSocket-Key: k\r\n"), std::string::npos);
+}
+
+TEST(DownstreamResponseHead, ChunkedUpstreamIsReframedAndConnectionNamedHeadersDropped) {
+  MessageHead response =
+      parse(HTTP_RESPONSE,
+            "HTTP/1.1 200 Fine\r\nTransfer-Encoding: chunked\r\nConnection: X-Internal\r\n"
+            "X-Internal: 1\r\nContent-Type: text/plain\r\n\r\n");
+  std::string out;
+  append_downstream_response_head(out, response, ResponseFraming{BodyFraming::kChunked});
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200 Fine\r\n")) << out;
+  EXPECT_NE(out.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("X-Internal"), std::string::npos);
+  EXPECT_NE(out.find("Content-Type: text/plain\r\n"), std::string::npos);
+}
+
+TEST(DownstreamResponseHead, CloseAndHttp10KeepAliveAreAnnounced) {
+  MessageHead response = parse(HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
+  std::string closing;
+  append_downstream_response_head(closing, response,
+                                  ResponseFraming{BodyFraming::kContentLength, 3, true});
+  EXPECT_NE(closing.find("Connection: close\r\nContent-Length: 3\r\n\r\n"), std::string::npos);
+  std::string keep;
+  append_downstream_response_head(keep, response,
+                                  ResponseFraming{BodyFraming::kContentLength, 3, false, true});
+  EXPECT_NE(keep.find("Connection: keep-alive\r\n"), std::string::npos);
+}
+
+TEST(DownstreamResponseHead, UntilCloseHasNoFramingHeader) {
+  MessageHead response =
+      parse(HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+  std::string out;
+  append_downstream_response_head(out, response,
+                                  ResponseFraming{BodyFraming::kUntilClose, 0, true});
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos);
+}
+
+TEST(ChunkFraming, SizesAreHex) {
+  std::string out;
+  append_chunk_header(out, 0x1a2b);
+  EXPECT_EQ(out, "1a2b\r\n");
+  EXPECT_EQ(kLastChunk, "0\r\n\r\n");
+}
+
+TEST(GeneratedResponse, CarriesStatusReasonAndLength) {
+  std::string out;
+  append_generated_response(out, 502, true);
+  EXPECT_EQ(out,
+            "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n"
+            "Connection: close\r\n\r\n502 Bad Gateway\n");
+}
+
+}  // namespace
+}  // namespace waygate::http
