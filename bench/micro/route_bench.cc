@@ -1,0 +1,67 @@
+// Route lookup cost as the number of virtual hosts grows: exact names, wildcards and the
+// catch-all. The lookup should not grow with the number of hosts.
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "routing/snapshot.h"
+
+namespace waygate::routing {
+namespace {
+
+Config config_with_hosts(int count) {
+  Config config;
+  ClusterConfig cluster{"web", {}};
+  cluster.endpoints.push_back(
+      EndpointConfig{"127.0.0.1:9001", *parse_socket_address("127.0.0.1:9001")});
+  config.clusters.push_back(cluster);
+  for (int i = 0; i < count; ++i) {
+    RouteConfig route;
+    route.hosts.push_back("host" + std::to_string(i) + ".example.com");
+    route.hosts.push_back("*.tenant" + std::to_string(i) + ".example.net");
+    route.paths.push_back(PathConfig{PathConfig::Match::kExact, "/healthz", "web", {}, {}});
+    route.paths.push_back(PathConfig{PathConfig::Match::kPrefix, "/api/", "web", {}, {}});
+    route.paths.push_back(PathConfig{PathConfig::Match::kPrefix, "/", "web", {}, {}});
+    config.routes.push_back(std::move(route));
+  }
+  RouteConfig fallback;
+  fallback.hosts.push_back("*");
+  fallback.paths.push_back(PathConfig{PathConfig::Match::kPrefix, "/", "web", {}, {}});
+  config.routes.push_back(std::move(fallback));
+  return config;
+}
+
+void BM_LookupExactHost(benchmark::State& state) {
+  int count = static_cast<int>(state.range(0));
+  auto snapshot = build_snapshot(config_with_hosts(count));
+  std::string host = "HOST" + std::to_string(count / 2) + ".example.com:8080";
+  for (auto _ : state)
+    benchmark::DoNotOptimize(snapshot->routes.match(host, "/api/users?id=1"));
+}
+BENCHMARK(BM_LookupExactHost)->Arg(10)->Arg(1000)->Arg(100000);
+
+void BM_LookupWildcardHost(benchmark::State& state) {
+  int count = static_cast<int>(state.range(0));
+  auto snapshot = build_snapshot(config_with_hosts(count));
+  std::string host = "shop.eu.tenant" + std::to_string(count / 2) + ".example.net";
+  for (auto _ : state)
+    benchmark::DoNotOptimize(snapshot->routes.match(host, "/index.html"));
+}
+BENCHMARK(BM_LookupWildcardHost)->Arg(10)->Arg(1000)->Arg(100000);
+
+void BM_LookupCatchAll(benchmark::State& state) {
+  auto snapshot = build_snapshot(config_with_hosts(static_cast<int>(state.range(0))));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(snapshot->routes.match("unknown.test", "/"));
+}
+BENCHMARK(BM_LookupCatchAll)->Arg(10)->Arg(100000);
+
+void BM_BuildTable(benchmark::State& state) {
+  Config config = config_with_hosts(static_cast<int>(state.range(0)));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(build_snapshot(config));
+}
+BENCHMARK(BM_BuildTable)->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace waygate::routing
