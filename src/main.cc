@@ -81,17 +81,9 @@ int run(const std::string& path) {
   }
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Signals are watched before the listeners open: a SIGTERM that follows the first accepted
+  // connection must drain, not kill.
   proxy::Server server;
-  std::string error;
-  if (!server.start(config, routing::build_snapshot(config), access_log_fd, &error)) {
-    std::fprintf(stderr, "waygate: %s\n", error.c_str());
-    return 1;
-  }
-  for (const routing::ListenerConfig& listener : config.listeners) {
-    WG_LOG_INFO("listener %s on %s", listener.name.c_str(), listener.address_text.c_str());
-  }
-  WG_LOG_INFO("waygate %s ready with %zu workers", WAYGATE_VERSION, server.worker_count());
-
   uv_loop_t* loop = uv_default_loop();
   Control control;
   control.config_path = path;
@@ -103,6 +95,17 @@ int run(const std::string& path) {
   uv_signal_start(&control.sigterm, &on_stop_signal, SIGTERM);
   uv_signal_start(&control.sigint, &on_stop_signal, SIGINT);
   uv_signal_start(&control.sighup, &on_reload_signal, SIGHUP);
+
+  std::string error;
+  if (!server.start(config, routing::build_snapshot(config), access_log_fd, &error)) {
+    std::fprintf(stderr, "waygate: %s\n", error.c_str());
+    return 1;
+  }
+  for (const routing::ListenerConfig& listener : config.listeners) {
+    WG_LOG_INFO("listener %s on %s", listener.name.c_str(), listener.address_text.c_str());
+  }
+  WG_LOG_INFO("waygate %s ready with %zu workers", WAYGATE_VERSION, server.worker_count());
+
   uv_run(loop, UV_RUN_DEFAULT);
   server.join();
   uv_loop_close(loop);

@@ -8,7 +8,7 @@ int StreamWriter::write(std::string_view bytes) {
 }
 
 int StreamWriter::write(std::span<const uv_buf_t> bufs) {
-  if (error_ != 0) return error_;
+  if (error_ != 0 || bufs.empty()) return error_;
   size_t skip = 0;
   if (idle()) {
     int written = uv_try_write(stream_, bufs.data(), static_cast<unsigned>(bufs.size()));

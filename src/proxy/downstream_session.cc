@@ -14,6 +14,8 @@ namespace waygate::proxy {
 namespace {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// Input read ahead of the parser (pipelined requests) is bounded; past this, reading stops.
+constexpr size_t kMaxStashBytes = 64 * 1024;
 
 bool has_body(const http::MessageHead& request) {
   return request.chunked || request.content_length > 0;
@@ -70,15 +72,7 @@ void DownstreamSession::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf
   auto* self = static_cast<DownstreamSession*>(stream->data);
   if (nread == 0) return;
   if (nread < 0) {
-    // The client went away or half-closed. A response still owed is written if it can be.
-    self->reading_ = false;
-    uv_read_stop(stream);
-    bool awaiting_response = self->exchange_ && self->exchange_->request_done && !self->tunnel_;
-    if (awaiting_response) {
-      self->exchange_->close_after = true;
-    } else {
-      self->close();
-    }
+    self->on_client_eof();
     return;
   }
   std::string_view bytes(buf->base, static_cast<size_t>(nread));
@@ -91,7 +85,39 @@ void DownstreamSession::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf
     self->update_reading();
     return;
   }
+  if (self->pause_ != Pause::kNone) {
+    // A pipelined request, or body bytes before the upstream is ready: parsed when allowed.
+    // Reading on (rather than stopping) costs no epoll change per request.
+    self->stash_input(bytes);
+    self->update_reading();
+    return;
+  }
   self->parse(bytes, false);
+}
+
+void DownstreamSession::on_client_eof() {
+  // The client closed or half-closed. A response still owed is written if it can be.
+  client_eof_ = true;
+  update_reading();
+  if (tunnel_ || !exchange_) {
+    close_when_flushed();
+    return;
+  }
+  // Requests already read (the current one, pipelined ones in the stash) are still answered;
+  // finish_exchange closes once none is left.
+  bool request_can_finish =
+      exchange_->request_done || (pause_ == Pause::kHead && stash_offset_ < stash_.size());
+  if (request_can_finish) return;
+  exchange_->error = "client-closed";
+  close();
+}
+
+void DownstreamSession::stash_input(std::string_view bytes) {
+  if (stash_offset_ > 0) {
+    stash_.erase(0, stash_offset_);
+    stash_offset_ = 0;
+  }
+  stash_.append(bytes);
 }
 
 void DownstreamSession::parse(std::string_view bytes, bool from_stash) {
@@ -334,11 +360,30 @@ void DownstreamSession::on_upstream_head(http::MessageHead& response) {
   framing.keep_alive_10 = request.is_http10() && !exchange.close_after;
   exchange.response_framing = bodiless ? http::BodyFraming::kNone : framing.framing;
 
-  std::string& head = worker_.scratch();
-  head.clear();
-  http::append_downstream_response_head(head, response, framing);
+  exchange.response_head.clear();
+  http::append_downstream_response_head(exchange.response_head, response, framing);
   exchange.response_head_sent = true;
-  write_downstream(head);
+}
+
+void DownstreamSession::flush_response_head() {
+  if (!exchange_ || exchange_->response_head.empty() || closing_) return;
+  write_downstream(exchange_->response_head);
+  exchange_->response_head.clear();
+}
+
+void DownstreamSession::write_response(std::span<uv_buf_t> bufs) {
+  Exchange& exchange = *exchange_;
+  uv_buf_t all[4];
+  size_t count = 0;
+  if (!exchange.response_head.empty()) {
+    all[count++] = uv_buf_init(exchange.response_head.data(),
+                               static_cast<unsigned>(exchange.response_head.size()));
+  }
+  for (const uv_buf_t& buf : bufs)
+    all[count++] = buf;
+  int rc = writer_.write(std::span<const uv_buf_t>(all, count));
+  exchange.response_head.clear();
+  if (rc < 0) close();
 }
 
 void DownstreamSession::on_upstream_body(std::string_view bytes) {
@@ -346,25 +391,27 @@ void DownstreamSession::on_upstream_body(std::string_view bytes) {
   Exchange& exchange = *exchange_;
   exchange.response_bytes_sent += bytes.size();
   timer_.set(worker_.snapshot().timeouts.downstream_idle_ms);
+  uv_buf_t body = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
   if (exchange.response_framing == http::BodyFraming::kChunked) {
     std::string& header = worker_.scratch();
     header.clear();
     http::append_chunk_header(header, bytes.size());
-    uv_buf_t bufs[3] = {
-        uv_buf_init(header.data(), static_cast<unsigned>(header.size())),
-        uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size())),
-        uv_buf_init(const_cast<char*>(http::kChunkEnd.data()), 2)};
-    if (writer_.write(bufs) < 0) return close();
-  } else if (writer_.write(bytes) < 0) {
-    return close();
+    uv_buf_t bufs[3] = {uv_buf_init(header.data(), static_cast<unsigned>(header.size())), body,
+                        uv_buf_init(const_cast<char*>(http::kChunkEnd.data()), 2)};
+    write_response(bufs);
+  } else {
+    write_response(std::span<uv_buf_t>(&body, 1));
   }
   // Backpressure: stop reading the upstream until the client has taken what we hold.
-  if (!writer_.idle() && exchange.upstream) exchange.upstream->pause_reading();
+  if (!closing_ && !writer_.idle() && exchange.upstream) exchange.upstream->pause_reading();
 }
 
 void DownstreamSession::on_upstream_complete(UpstreamConnection* connection, bool reusable) {
   Exchange& exchange = *exchange_;
-  if (exchange.response_framing == http::BodyFraming::kChunked) write_downstream(http::kLastChunk);
+  uv_buf_t last_chunk = uv_buf_init(const_cast<char*>(http::kLastChunk.data()),
+                                    static_cast<unsigned>(http::kLastChunk.size()));
+  bool chunked = exchange.response_framing == http::BodyFraming::kChunked;
+  write_response(std::span<uv_buf_t>(&last_chunk, chunked ? 1 : 0));
   exchange.response_done = true;
   exchange.upstream = nullptr;
   // Reuse needs the whole request sent too; one cut short leaves the upstream mid-message.
@@ -407,6 +454,7 @@ void DownstreamSession::on_upstream_upgrade(std::string_view early_bytes) {
   Exchange& exchange = *exchange_;
   exchange.response_done = true;
   write_access_log();
+  flush_response_head();
   tunnel_ = true;
   if (!early_bytes.empty()) write_downstream(early_bytes);
   // Whatever the client sent after its request head already belongs to the tunnel.
@@ -464,7 +512,8 @@ void DownstreamSession::respond_local(uint16_t status, const char* reason) {
 void DownstreamSession::finish_exchange() {
   if (closing_) return;
   write_access_log();
-  bool keep_alive = !exchange_->close_after && exchange_->request_done && !draining_;
+  bool more_input = !client_eof_ || stash_offset_ < stash_.size();
+  bool keep_alive = !exchange_->close_after && exchange_->request_done && !draining_ && more_input;
   release_exchange();
   if (!keep_alive) {
     close_when_flushed();
@@ -510,7 +559,7 @@ void DownstreamSession::update_reading() {
     want = want && exchange_ && exchange_->upstream && !exchange_->upstream->write_congested();
   } else {
     bool upstream_busy = exchange_ && exchange_->upstream && exchange_->upstream->write_congested();
-    want = want && pause_ == Pause::kNone && stash_offset_ >= stash_.size() && !upstream_busy;
+    want = want && !client_eof_ && stash_.size() - stash_offset_ < kMaxStashBytes && !upstream_busy;
   }
   if (want == reading_) return;
   if (want) {

@@ -7,6 +7,7 @@
 
 #include <list>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "core/deadline_timer.h"
@@ -43,6 +44,8 @@ class DownstreamSession final : private http::ParserSink {
   void on_upstream_tunnel_closed();
   void on_upstream_error(UpstreamError error);
   void on_upstream_drained();
+  // Writes a response head still held back (the upstream read ended before any body).
+  void flush_response_head();
 
   std::list<std::unique_ptr<DownstreamSession>>::iterator position;  // in the worker's list
 
@@ -67,8 +70,12 @@ class DownstreamSession final : private http::ParserSink {
   void write_access_log();
 
   // Connection plumbing.
+  void on_client_eof();
+  void stash_input(std::string_view bytes);
   void update_reading();
   void write_downstream(std::string_view bytes);
+  // Response bytes, after the held-back head if there is one: one write for both.
+  void write_response(std::span<uv_buf_t> bufs);
   void write_downstream_body(std::string_view bytes);
   void close_when_flushed();
   void release_exchange();
@@ -94,6 +101,7 @@ class DownstreamSession final : private http::ParserSink {
   bool closing_ = false;         // close() was called
   bool close_on_drain_ = false;  // close once the writer has flushed
   bool draining_ = false;
+  bool client_eof_ = false;  // the client will send nothing more
 };
 
 }  // namespace waygate::proxy

@@ -32,6 +32,7 @@ struct Exchange {
     attempts = 0;
     request_done = response_head_sent = response_done = false;
     expect_continue = upgrade = close_after = upstream_reused = false;
+    response_head.clear();
   }
 
   http::MessageHead request;
@@ -47,6 +48,9 @@ struct Exchange {
   uint16_t pending_status = 0;  // a response waiting for the (bodiless) request to end
   const char* error = "-";      // why waygate answered itself, for the access log
   char generated_id[33] = {};   // X-Request-Id we added, when the client sent none
+  // The response head waits here until the first body bytes (or the end of the upstream read),
+  // so a small response leaves in one write.
+  std::string response_head;
   http::BodyFraming response_framing = http::BodyFraming::kNone;
   uint8_t attempts = 0;
   bool request_done = false;

@@ -158,6 +158,7 @@ void UpstreamConnection::handle_input(std::string_view bytes) {
   if (state_ != State::kActive || session_ == nullptr) return;  // the session gave up meanwhile
   switch (result) {
     case http::Parser::Result::kOk:
+      session_->flush_response_head();
       return;
     case http::Parser::Result::kPaused: {
       // The response ended. Anything after it means the upstream broke the protocol.
