@@ -504,7 +504,7 @@ void DownstreamSession::respond_local(uint16_t status, const char* reason) {
   http::append_generated_response(response, status, exchange.close_after);
   exchange.response_head_sent = true;
   exchange.response_done = true;
-  exchange.response_bytes_sent = response.size();
+  exchange.response_bytes_sent = response.size() - (response.find("\r\n\r\n") + 4);  // body only
   write_downstream(response);
   finish_exchange();
 }

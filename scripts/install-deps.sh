@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages waygate needs to build, test and benchmark. Idempotent: when every
+# package is already installed it skips apt entirely, so the scripts that call it stay fast on rerun.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config clang-format # toolchain and formatting check
+  libuv1-dev node-llhttp libssl-dev libyaml-cpp-dev          # waygate itself
+  libc-ares-dev libre2-dev                                   # DNS discovery, regex routes
+  libgtest-dev libbenchmark-dev                              # unit tests, micro-benchmarks
+  python3 curl openssl procps util-linux iproute2            # integration tests and demo
+  nginx-light haproxy wrk                                    # end-to-end benchmark peers
+)
+
+# dpkg-query prints nothing for a package it does not know, so compare the installed set by name.
+mapfile -t installed < <(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${packages[@]}" \
+  2>/dev/null | awk '$1 == "installed" { print $2 }')
+missing=()
+for p in "${packages[@]}"; do
+  [[ " ${installed[*]} " == *" $p "* ]] || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+if ((EUID != 0)); then
+  echo "install-deps: missing ${missing[*]}; run as root to install them" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# nginx and haproxy are only benchmark peers that bench/e2e starts with its own configs; stop their
+# packages from starting system services (a busy port 80 would otherwise fail the install). Only a
+# policy file we created ourselves is removed again.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod +x "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
+apt-get update
+apt-get install -y --no-install-recommends "${packages[@]}"
