@@ -1,6 +1,5 @@
 #include "proxy/access_log.h"
 
-#include <llhttp.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -34,11 +33,10 @@ void AccessLog::write(const AccessLogEntry& e) {
   char line[512];
   int n = std::snprintf(
       line, sizeof(line),
-      "%s %.*s \"%s %.*s HTTP/1.%u\" %u %llu %.3fms host=%.*s cluster=%.*s "
+      "%s %.*s \"%.*s %.*s HTTP/1.%u\" %u %llu %.3fms host=%.*s cluster=%.*s "
       "upstream=%.*s id=%.*s error=%.*s\n",
-      time, static_cast<int>(e.client.size()), e.client.data(),
-      llhttp_method_name(static_cast<llhttp_method_t>(e.method)),
-      static_cast<int>(std::min<size_t>(e.target.size(), 200)), e.target.data(),
+      time, static_cast<int>(e.client.size()), e.client.data(), static_cast<int>(e.method.size()),
+      e.method.data(), static_cast<int>(std::min<size_t>(e.target.size(), 200)), e.target.data(),
       static_cast<unsigned>(e.version_minor), static_cast<unsigned>(e.status),
       static_cast<unsigned long long>(e.bytes_sent), static_cast<double>(e.duration_ns) / 1e6,
       static_cast<int>(std::min<size_t>(e.host.size(), 100)), e.host.data(),

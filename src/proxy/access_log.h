@@ -12,7 +12,7 @@ namespace waygate::proxy {
 
 struct AccessLogEntry {
   std::string_view client;
-  uint8_t method;  // llhttp_method_t
+  std::string_view method;  // "-" when the request line could not be parsed
   std::string_view target;
   uint8_t version_minor;
   uint16_t status;

@@ -532,13 +532,17 @@ void DownstreamSession::write_access_log() {
   bool v6 = std::string_view(client_ip_).find(':') != std::string_view::npos;
   int length = std::snprintf(client, sizeof(client), v6 ? "[%s]:%u" : "%s:%u", client_ip_,
                              static_cast<unsigned>(client_port_));
-  worker_.access_log().write(AccessLogEntry{
-      std::string_view(client, static_cast<size_t>(std::max(length, 0))), request.method,
-      request.target(), request.version_minor, exchange.status, exchange.response_bytes_sent,
-      uv_hrtime() - exchange.start_ns, request.find("host").value_or("-"),
-      exchange.cluster ? std::string_view(exchange.cluster->name) : "-",
-      exchange.pool ? std::string_view(exchange.pool->address_text()) : "-", id.empty() ? "-" : id,
-      exchange.error});
+  // A request refused before its head was whole has no method or target worth printing.
+  bool head = parser_.head_complete() || exchange.route != nullptr;
+  worker_.access_log().write(
+      AccessLogEntry{std::string_view(client, static_cast<size_t>(std::max(length, 0))),
+                     head ? llhttp_method_name(static_cast<llhttp_method_t>(request.method)) : "-",
+                     head ? request.target() : "-", request.version_minor, exchange.status,
+                     exchange.response_bytes_sent, uv_hrtime() - exchange.start_ns,
+                     request.find("host").value_or("-"),
+                     exchange.cluster ? std::string_view(exchange.cluster->name) : "-",
+                     exchange.pool ? std::string_view(exchange.pool->address_text()) : "-",
+                     id.empty() ? "-" : id, exchange.error});
   exchange.start_ns = 0;
 }
 
