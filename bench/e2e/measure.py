@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""Measurement helpers for bench/e2e/run.sh: process-tree CPU and RSS from /proc, wrk output
+parsing, the idle keep-alive connection probe, and the final table. Standard library only."""
+
+import argparse
+import os
+import resource
+import select
+import socket
+import statistics
+import sys
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# ---------------------------------------------------------------------------------------------
+# /proc
+
+
+def _stat_fields(pid):
+    """Fields of /proc/PID/stat after the command name (which may hold spaces and parentheses)."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    return data[data.rindex(")") + 2:].split()
+
+
+def process_tree(root):
+    """root and all its descendants. Proxies fork workers (nginx), so one pid is not enough."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(_stat_fields(entry)[1])
+        except (OSError, ValueError, IndexError):
+            continue  # exited while we looked
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def tree_cpu_ticks(root):
+    """utime+stime in clock ticks over the tree. /proc/PID/stat of a process covers all its threads."""
+    total = 0
+    for pid in process_tree(root):
+        try:
+            fields = _stat_fields(pid)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def tree_rss_kib(root):
+    total = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total
+
+
+def core_ticks(cpu):
+    """(busy, total) clock ticks of one core from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                # user nice system idle iowait irq softirq steal [guest guest_nice: already in user]
+                total = sum(v[:8])
+                return total - v[3] - v[4], total
+    raise SystemExit(f"cpu{cpu} not in /proc/stat")
+
+
+def cmd_sample(args):
+    """One line the shell keeps before and after a run: proxy ticks, busy and total ticks of the
+    proxy's core and of the load core, and the time."""
+    busy, total = core_ticks(args.cpu)
+    load_busy, load_total = core_ticks(args.load_cpu)
+    print(tree_cpu_ticks(args.pid), busy, total, load_busy, load_total, f"{time.monotonic():.6f}")
+
+
+def cmd_tree(args):
+    print(" ".join(str(p) for p in process_tree(args.pid)))
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+
+_TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+
+
+def _ms(text):
+    for unit in sorted(_TIME_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * _TIME_UNITS[unit]
+    raise ValueError(f"bad wrk time {text!r}")
+
+
+def parse_wrk(path):
+    out = {"requests": 0, "rps": 0.0, "p99_ms": float("nan"), "errors": 0, "non2xx": 0}
+    with open(path) as f:
+        for raw in f:
+            line = raw.strip()
+            words = line.split()
+            if line.startswith("99%"):
+                out["p99_ms"] = _ms(words[1])
+            elif " requests in " in line:
+                out["requests"] = int(words[0])
+            elif line.startswith("Requests/sec:"):
+                out["rps"] = float(words[1])
+            elif line.startswith("Socket errors:"):
+                # Socket errors: connect 0, read 0, write 0, timeout 0
+                out["errors"] = sum(int(w.rstrip(",")) for w in words[3::2])
+            elif line.startswith("Non-2xx or 3xx responses:"):
+                out["non2xx"] = int(words[-1])
+    if out["requests"] == 0:
+        raise SystemExit(f"{path}: wrk completed no request:\n" + open(path).read())
+    return out
+
+
+def _deltas(before, after):
+    b, a = [float(x) for x in before.split()], [float(x) for x in after.split()]
+    return [y - x for x, y in zip(b, a)]
+
+
+def cmd_small(args):
+    """Metrics of the small-response run: req/s, p99, CPU per request, and how busy core 0 was."""
+    w = parse_wrk(args.wrk)
+    proxy_ticks, core_busy, core_total, load_busy, load_total, wall = _deltas(args.before, args.after)
+    emit = lambda metric, value: print(f"{args.proxy}\t{metric}\t{value}")
+    emit("rps", w["rps"])
+    emit("p99_ms", w["p99_ms"])
+    emit("cpu_us", proxy_ticks * 1e6 / CLK_TCK / w["requests"])
+    # Diagnostics for the notes: a proxy well below 100% of its core was not the bottleneck
+    # (then core 1, shared by wrk and the upstream, was), and busy time on core 0 that is not
+    # the proxy's is interference from something else on the machine (or softirq work).
+    wall_ticks = wall * CLK_TCK
+    emit("proxy_busy_pct", 100.0 * proxy_ticks / wall_ticks)
+    emit("core_other_pct", 100.0 * max(0.0, core_busy - proxy_ticks) / max(core_total, 1))
+    emit("load_core_pct", 100.0 * load_busy / max(load_total, 1))
+    emit("small_errors", w["errors"] + w["non2xx"])
+
+
+def cmd_big(args):
+    w = parse_wrk(args.wrk)
+    emit = lambda metric, value: print(f"{args.proxy}\t{metric}\t{value}")
+    # Body throughput: every response is exactly 1 MiB of body, so responses/s is MiB/s. This is
+    # exact, where wrk's "Transfer/sec" is rounded to two decimals of GB.
+    emit("mib_s", w["rps"])
+    emit("big_errors", w["errors"] + w["non2xx"])
+    # The 1 MiB run is rarely CPU-bound on the proxy's core (wrk reads 8 KiB at a time on the
+    # load core), so note how busy both cores were and what a MiB cost the proxy.
+    proxy_ticks, _, _, load_busy, load_total, wall = _deltas(args.before, args.after)
+    emit("big_busy_pct", 100.0 * proxy_ticks / (wall * CLK_TCK))
+    emit("big_load_core_pct", 100.0 * load_busy / max(load_total, 1))
+    emit("big_cpu_us_per_mib", proxy_ticks * 1e6 / CLK_TCK / w["requests"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Idle keep-alive connections
+
+
+def _read_response(sock):
+    """Read one HTTP/1.1 response; Content-Length or chunked. Raises on EOF."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the response headers")
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    status_line, *headers = head.decode("latin-1").split("\r\n")
+    if status_line.split()[1] != "200":
+        raise ConnectionError(f"unexpected status: {status_line}")
+    fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in headers)}
+    if "content-length" in fields:
+        need = int(fields["content-length"])
+        done = lambda b: len(b) >= need
+    elif fields.get("transfer-encoding", "").lower() == "chunked":
+        done = lambda b: b.endswith(b"0\r\n\r\n")
+    else:
+        raise ConnectionError("response has no length; a keep-alive connection needs one")
+    while not done(body):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed in the response body")
+        body += chunk
+
+
+def _settled_rss(pid):
+    """RSS once it stops moving: a proxy may still be releasing request buffers after replying."""
+    last = tree_rss_kib(pid)
+    for _ in range(30):
+        time.sleep(0.1)
+        now = tree_rss_kib(pid)
+        if now == last:
+            break
+        last = now
+    return last
+
+
+def cmd_idle(args):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < args.count + 64:
+        raise SystemExit(f"open-file limit {hard} is too low for {args.count} connections")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    before = _settled_rss(args.pid)
+    request = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{args.port}\r\n\r\n".encode()
+    socks = []
+    try:
+        for i in range(args.count):
+            try:
+                s = socket.create_connection(("127.0.0.1", args.port), timeout=10)
+                socks.append(s)
+                s.sendall(request)
+                _read_response(s)
+            except OSError as e:
+                raise SystemExit(f"{args.proxy}: idle connection {i + 1} of {args.count}: {e}")
+        after = _settled_rss(args.pid)
+        # A connection the proxy closed (or that has anything to read) is readable now; it would
+        # make the figure an underestimate, so count them.
+        poller = select.poll()
+        for s in socks:
+            poller.register(s, select.POLLIN | select.POLLHUP | select.POLLERR)
+        closed = len(poller.poll(0))
+    finally:
+        for s in socks:
+            s.close()
+    emit = lambda metric, value: print(f"{args.proxy}\t{metric}\t{value}")
+    emit("kib_idle", (after - before) / args.count)
+    emit("rss_before_kib", before)
+    emit("rss_after_kib", after)
+    emit("idle_closed", closed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+# (metric, header, format, higher_is_better)
+COLUMNS = [
+    ("rps", "req/s", "{:.0f}", True),
+    ("p99_ms", "p99 ms", "{:.2f}", False),
+    ("cpu_us", "CPU µs/req", "{:.1f}", False),
+    ("kib_idle", "KiB/idle conn", "{:.2f}", False),
+    ("mib_s", "1 MiB MiB/s", "{:.0f}", True),
+]
+
+
+def load_results(path):
+    """{proxy: {metric: [value per round]}} in the order proxies first appear."""
+    results = {}
+    with open(path) as f:
+        for line in f:
+            proxy, metric, value = line.rstrip("\n").split("\t")
+            results.setdefault(proxy, {}).setdefault(metric, []).append(float(value))
+    return results
+
+
+def cmd_report(args):
+    results = load_results(args.results) if os.path.getsize(args.results) else {}
+    med = {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in results.items()}
+    order = [p for p in args.proxies.split(",") if p]
+
+    header = ["proxy"] + [c[1] for c in COLUMNS]
+    rows = []
+    for p in order:
+        if p in med:
+            rows.append([p] + [c[2].format(med[p][c[0]]) if c[0] in med[p] else "-" for c in COLUMNS])
+        else:
+            rows.append([p] + ["-"] * len(COLUMNS))
+
+    lines = [args.title, ""]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    ratio_label = "waygate/best"
+    widths[0] = max(widths[0], len(ratio_label), len("better"))
+
+    def fmt(row):
+        return "  ".join([row[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(row[1:], widths[1:])])
+
+    lines.append(fmt(header))
+    lines.extend(fmt(r) for r in rows)
+
+    others = [p for p in order if p != "waygate" and p in med]
+    if "waygate" in med and others:
+        ratio = [ratio_label]
+        for metric, _, _, higher in COLUMNS:
+            vals = [med[p][metric] for p in others if metric in med[p]]
+            if metric not in med["waygate"] or not vals:
+                ratio.append("-")
+                continue
+            best = max(vals) if higher else min(vals)
+            ratio.append(f"{med['waygate'][metric] / best:.2f}x" if best > 0 else "n/a")
+        lines.append(fmt(ratio))
+        lines.append(fmt(["better"] + ["higher" if c[3] else "lower" for c in COLUMNS]))
+        lines.append("")
+        lines.append("waygate/best divides waygate's figure by the best of the others in that column")
+        lines.append("(max where higher is better, min where lower is better): >1x beats them on req/s and")
+        lines.append("MiB/s, <1x beats them on p99, CPU and KiB.")
+    else:
+        lines.append(fmt(["better"] + ["higher" if c[3] else "lower" for c in COLUMNS]))
+
+    notes = []
+    for p in order:
+        m = med.get(p)
+        if m is None:
+            continue
+        if "proxy_busy_pct" in m:
+            notes.append(f"{p}: small run: proxy used {m['proxy_busy_pct']:.0f}% of core {args.proxy_cpu} "
+                         f"(other busy time there {m['core_other_pct']:.0f}%), "
+                         f"load core {args.load_cpu} {m['load_core_pct']:.0f}% busy")
+        if "upstream_conns" in m:
+            notes.append(f"{p}: small run opened {m['upstream_conns']:.0f} upstream connections "
+                         f"for {m['rps'] * args.duration:.0f} requests")
+        if m.get("core_other_pct", 0) > 5:
+            notes.append(f"{p}: WARNING something else used {m['core_other_pct']:.0f}% of core "
+                         f"{args.proxy_cpu} during the small run; its figures are unreliable")
+        if "big_busy_pct" in m:
+            notes.append(f"{p}: 1 MiB run: proxy used {m['big_busy_pct']:.0f}% of its core, "
+                         f"{m['big_cpu_us_per_mib']:.0f} µs CPU per MiB; "
+                         f"load core {m['big_load_core_pct']:.0f}% busy")
+        errs = m.get("small_errors", 0) + m.get("big_errors", 0)
+        if errs:
+            notes.append(f"{p}: WARNING wrk saw {errs:.0f} socket errors or non-2xx responses")
+        if m.get("idle_closed", 0):
+            notes.append(f"{p}: WARNING {m['idle_closed']:.0f} idle connections were closed by the proxy "
+                         "before the RSS reading")
+        if "rss_before_kib" in m:
+            notes.append(f"{p}: RSS {m['rss_before_kib']:.0f} KiB before the idle connections, "
+                         f"{m['rss_after_kib']:.0f} KiB with them")
+    notes.extend(args.note or [])
+    if notes:
+        lines.append("")
+        lines.extend("note: " + n for n in notes)
+
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("sample", help="print proxy-tree CPU ticks, core busy/total ticks, time")
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--cpu", type=int, required=True)
+    p.add_argument("--load-cpu", type=int, required=True)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("tree", help="print a process and its descendants")
+    p.add_argument("--pid", type=int, required=True)
+    p.set_defaults(func=cmd_tree)
+
+    for name, func in (("small", cmd_small), ("big", cmd_big)):
+        p = sub.add_parser(name, help=f"metrics of the {name}-response wrk run")
+        p.add_argument("--proxy", required=True)
+        p.add_argument("--wrk", required=True)
+        p.add_argument("--before", required=True, help="output of sample before the run")
+        p.add_argument("--after", required=True, help="output of sample after the run")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("idle", help="RSS per idle keep-alive connection")
+    p.add_argument("--proxy", required=True)
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.set_defaults(func=cmd_idle)
+
+    p = sub.add_parser("report", help="print the table (median over rounds)")
+    p.add_argument("--results", required=True)
+    p.add_argument("--proxies", required=True)
+    p.add_argument("--title", default="")
+    p.add_argument("--proxy-cpu", default="0")
+    p.add_argument("--load-cpu", default="1")
+    p.add_argument("--duration", type=float, default=10)
+    p.add_argument("--note", action="append")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_report)
+
+    args = ap.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
