@@ -65,7 +65,10 @@ void BM_WriteUpstreamRequestHead(benchmark::State& state) {
   size_t consumed = 0;
   parser.execute(kRequest, &consumed);
   std::string out;
-  ForwardContext context{"192.168.1.20", "http", "0123456789abcdef0123456789abcdef", false};
+  ForwardContext context;
+  context.client_address = "192.168.1.20";
+  context.proto = "http";
+  context.request_id = "0123456789abcdef0123456789abcdef";
   for (auto _ : state) {
     out.clear();
     append_upstream_request_head(out, sink.head, context);

@@ -9,6 +9,14 @@
 namespace waygate::routing {
 namespace {
 
+PathConfig forward_path(PathConfig::Match match, std::string path) {
+  PathConfig config;
+  config.match = match;
+  config.path = std::move(path);
+  config.clusters.push_back(WeightedCluster{"web", 1});
+  return config;
+}
+
 Config config_with_hosts(int count) {
   Config config;
   ClusterConfig cluster{"web", {}};
@@ -19,14 +27,14 @@ Config config_with_hosts(int count) {
     RouteConfig route;
     route.hosts.push_back("host" + std::to_string(i) + ".example.com");
     route.hosts.push_back("*.tenant" + std::to_string(i) + ".example.net");
-    route.paths.push_back(PathConfig{PathConfig::Match::kExact, "/healthz", "web", {}, {}});
-    route.paths.push_back(PathConfig{PathConfig::Match::kPrefix, "/api/", "web", {}, {}});
-    route.paths.push_back(PathConfig{PathConfig::Match::kPrefix, "/", "web", {}, {}});
+    route.paths.push_back(forward_path(PathConfig::Match::kExact, "/healthz"));
+    route.paths.push_back(forward_path(PathConfig::Match::kPrefix, "/api/"));
+    route.paths.push_back(forward_path(PathConfig::Match::kPrefix, "/"));
     config.routes.push_back(std::move(route));
   }
   RouteConfig fallback;
   fallback.hosts.push_back("*");
-  fallback.paths.push_back(PathConfig{PathConfig::Match::kPrefix, "/", "web", {}, {}});
+  fallback.paths.push_back(forward_path(PathConfig::Match::kPrefix, "/"));
   config.routes.push_back(std::move(fallback));
   return config;
 }

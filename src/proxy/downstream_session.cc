@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/socket_address.h"
 #include "http/header_names.h"
+#include "http/status.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/worker.h"
 
@@ -240,26 +241,36 @@ void DownstreamSession::start_exchange() {
   if (!host && !request.is_http10()) return reject_request(400, "malformed");
   if (request.method == HTTP_CONNECT) return reject_request(405, "connect-refused");
 
-  exchange.route = exchange.snapshot->routes.match(host.value_or(""), request.target());
+  exchange.route = exchange.snapshot->routes.match(request);
   if (!exchange.route) return reject_request(404, "no-route");
-  uint64_t limit = exchange.route->max_body_bytes;
+  const routing::RouteAction& route = *exchange.route;
+  if (route.kind != routing::RouteAction::Kind::kForward) {
+    exchange.routed_response = true;
+    bool respond = route.kind == routing::RouteAction::Kind::kRespond;
+    return reject_request(respond ? route.respond.status : route.redirect.code, "-");
+  }
+  uint64_t limit = route.max_body_bytes;
   if (limit != 0 && request.has_content_length && request.content_length > limit) {
     return reject_request(413, "body-too-large");
   }
-  exchange.cluster = &exchange.snapshot->clusters[exchange.route->cluster_index];
+  uint32_t cluster_pick =
+      route.clusters.size() > 1 ? worker_.next_random() % route.total_weight : 0;
+  uint32_t cluster_index = route.cluster_for(cluster_pick);
+  exchange.cluster = &exchange.snapshot->clusters[cluster_index];
   if (exchange.cluster->endpoints.empty()) return reject_request(503, "no-endpoint");
 
   exchange.upgrade = request.upgrade;
   exchange.expect_continue = !request.is_http10() && has_body(request) &&
                              http::has_token(request.find("expect").value_or(""), "100-continue");
-  uint32_t pick = worker_.next_round_robin(exchange.route->cluster_index) %
+  uint32_t pick = worker_.next_round_robin(cluster_index) %
                   static_cast<uint32_t>(exchange.cluster->endpoints.size());
   exchange.pool = &worker_.pool_for(exchange.cluster->endpoints[pick]);
   connect_upstream(true);
 }
 
-// Errors found before any upstream is involved. A bodiless request is parsed to its end first,
-// so the connection can stay open; one with a body is answered and closed.
+// Answers found before any upstream is involved (errors, redirects, fixed responses). A bodiless
+// request is parsed to its end first, so the connection can stay open; one with a body is answered
+// and closed.
 void DownstreamSession::reject_request(uint16_t status, const char* reason) {
   Exchange& exchange = *exchange_;
   exchange.error = reason;
@@ -308,10 +319,21 @@ void DownstreamSession::on_upstream_ready() {
     worker_.generate_request_id(exchange.generated_id);
     request_id = exchange.generated_id;
   }
+  const routing::RouteAction& route = *exchange.route;
+  http::ForwardContext context;
+  context.client_address = client_ip_;
+  context.proto = "http";
+  context.request_id = request_id;
+  context.upgrade = exchange.upgrade;
+  if (route.rewrite_prefix) {
+    exchange.upstream_target = routing::rewrite_target(route, request.target());
+    context.target = exchange.upstream_target;
+  }
+  if (route.rewrite_host) context.host = *route.rewrite_host;
+  if (!route.request_headers.empty()) context.edits = &route.request_headers;
   std::string& head = worker_.scratch();
   head.clear();
-  http::append_upstream_request_head(
-      head, request, http::ForwardContext{client_ip_, "http", request_id, exchange.upgrade});
+  http::append_upstream_request_head(head, request, context);
   if (upstream.write(head) < 0) {
     upstream.close();
     on_upstream_error(UpstreamError::kReset);
@@ -356,6 +378,7 @@ void DownstreamSession::on_upstream_head(http::MessageHead& response) {
     exchange.close_after = true;
   }
   framing.upgrade = switching;
+  if (!exchange.route->response_headers.empty()) framing.edits = &exchange.route->response_headers;
   framing.close = exchange.close_after && !switching;
   framing.keep_alive_10 = request.is_http10() && !exchange.close_after;
   exchange.response_framing = bodiless ? http::BodyFraming::kNone : framing.framing;
@@ -501,12 +524,38 @@ void DownstreamSession::respond_local(uint16_t status, const char* reason) {
   }
   std::string& response = worker_.scratch();
   response.clear();
-  http::append_generated_response(response, status, exchange.close_after);
+  if (exchange.routed_response) {
+    append_route_response(response);
+  } else {
+    http::append_generated_response(response, status, exchange.close_after);
+  }
   exchange.response_head_sent = true;
   exchange.response_done = true;
   exchange.response_bytes_sent = response.size() - (response.find("\r\n\r\n") + 4);  // body only
   write_downstream(response);
   finish_exchange();
+}
+
+// A route's own answer: a fixed response, or a redirect to a Location built from the request.
+void DownstreamSession::append_route_response(std::string& out) {
+  Exchange& exchange = *exchange_;
+  const routing::RouteAction& route = *exchange.route;
+  http::HeaderList headers;
+  std::string body;
+  if (route.kind == routing::RouteAction::Kind::kRespond) {
+    headers = route.respond.headers;
+    body = route.respond.body;
+  } else {
+    const http::MessageHead& request = exchange.request;
+    headers.emplace_back(
+        "Location",
+        routing::redirect_location(route, request.find("host").value_or(""), request.target()));
+    body = std::to_string(route.redirect.code) + " " +
+           std::string(http::reason_phrase(route.redirect.code)) + "\n";
+  }
+  for (const auto& added : route.response_headers.add)
+    headers.push_back(added);
+  http::append_local_response(out, exchange.status, body, headers, exchange.close_after);
 }
 
 void DownstreamSession::finish_exchange() {

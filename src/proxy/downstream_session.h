@@ -67,6 +67,7 @@ class DownstreamSession final : private http::ParserSink {
   void on_upstream_ready();
   void finish_exchange();
   void respond_local(uint16_t status, const char* reason);
+  void append_route_response(std::string& out);
   void write_access_log();
 
   // Connection plumbing.

@@ -31,8 +31,9 @@ struct Exchange {
     response_framing = http::BodyFraming::kNone;
     attempts = 0;
     request_done = response_head_sent = response_done = false;
-    expect_continue = upgrade = close_after = upstream_reused = false;
+    expect_continue = upgrade = close_after = upstream_reused = routed_response = false;
     response_head.clear();
+    upstream_target.clear();
   }
 
   http::MessageHead request;
@@ -60,6 +61,8 @@ struct Exchange {
   bool upgrade = false;
   bool close_after = false;  // the client connection closes once this response is written
   bool upstream_reused = false;
+  bool routed_response = false;  // the route answers itself (redirect, fixed response)
+  std::string upstream_target;   // the rewritten request target, when the route rewrites
 };
 
 }  // namespace waygate::proxy

@@ -9,7 +9,7 @@ namespace {
 
 constexpr size_t kMaxPooledExchanges = 1024;
 
-uint64_t next_random(uint64_t state[2]) {
+uint64_t random_u64(uint64_t state[2]) {
   // xorshift128+: request ids need to be unique, not secret.
   uint64_t s1 = state[0];
   const uint64_t s0 = state[1];
@@ -161,9 +161,13 @@ void Worker::release_exchange(std::unique_ptr<Exchange> exchange) {
   free_exchanges_.push_back(std::move(exchange));
 }
 
+uint32_t Worker::next_random() {
+  return static_cast<uint32_t>(random_u64(id_state_) >> 32);
+}
+
 void Worker::generate_request_id(char out[33]) {
   static constexpr char kHex[] = "0123456789abcdef";
-  uint64_t parts[2] = {next_random(id_state_), next_random(id_state_)};
+  uint64_t parts[2] = {random_u64(id_state_), random_u64(id_state_)};
   for (int i = 0; i < 32; ++i) {
     out[i] = kHex[(parts[i / 16] >> ((i % 16) * 4)) & 0xf];
   }

@@ -54,6 +54,8 @@ class Worker {
   // A buffer for building one head or chunk header at a time; never held across callbacks.
   std::string& scratch() { return scratch_; }
   void generate_request_id(char out[33]);
+  // A fast, unshared random number (weighted cluster picks).
+  uint32_t next_random();
   void destroy_session(DownstreamSession& session);
 
   // uv_alloc_cb for every stream of this worker: reads land in one loop-owned buffer and are

@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/socket_address.h"
+#include "http/serialize.h"
 
 namespace waygate::routing {
 
@@ -34,13 +36,64 @@ struct ListenerConfig {
   SocketAddress address;
 };
 
+// A header or query-parameter condition.
+struct ValueMatcher {
+  enum class Kind : uint8_t { kPresent, kAbsent, kExact, kRegex };
+  std::string name;  // headers: lower-cased; query parameters: as written
+  Kind kind = Kind::kPresent;
+  std::string value;  // the exact value, or the RE2 pattern
+};
+
+struct WeightedCluster {
+  std::string name;
+  uint32_t weight = 1;
+};
+
+struct RedirectConfig {
+  std::optional<std::string> scheme;
+  std::optional<std::string> host;
+  std::optional<uint16_t> port;
+  std::optional<std::string> path;    // replaces the whole path
+  std::optional<std::string> prefix;  // replaces the matched prefix
+  uint16_t code = 301;
+};
+
+struct RespondConfig {
+  uint16_t status = 200;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct RetryConfig {
+  uint32_t attempts = 0;  // 0: no retries
+  std::vector<std::string> on;
+};
+
 struct PathConfig {
-  enum class Match : uint8_t { kPrefix, kExact };
+  enum class Match : uint8_t { kPrefix, kExact, kRegex };
+  enum class Action : uint8_t { kForward, kRedirect, kRespond };
+
+  // Matchers: all must hold.
   Match match = Match::kPrefix;
-  std::string path;
-  std::string cluster;
+  std::string path;  // the prefix, exact path or regex
+  bool segments = false;
+  std::vector<std::string> methods;  // upper case; empty: any
+  std::vector<ValueMatcher> headers;
+  std::vector<ValueMatcher> query;
+
+  // The action.
+  Action action = Action::kForward;
+  std::vector<WeightedCluster>
+      clusters;  // kForward: one entry for `cluster`, several for `clusters`
+  RedirectConfig redirect;
+  RespondConfig respond;
+  std::optional<std::string> rewrite_prefix;
+  std::optional<std::string> rewrite_host;
+  http::HeaderEdits request_headers;
+  http::HeaderEdits response_headers;
   std::optional<uint64_t> timeout_ms;
   std::optional<uint64_t> max_body_bytes;
+  RetryConfig retry;
 };
 
 struct RouteConfig {

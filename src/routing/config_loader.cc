@@ -2,117 +2,15 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <algorithm>
-#include <charconv>
 #include <fstream>
-#include <initializer_list>
 #include <set>
 #include <sstream>
-#include <string_view>
-#include <tuple>
 
-#include "core/units.h"
+#include "routing/route_loader.h"
+#include "routing/yaml_reader.h"
 
 namespace waygate::routing {
 namespace {
-
-// Walks the YAML tree, converting values and recording every error with its position.
-class Reader {
- public:
-  explicit Reader(std::string source) : source_(std::move(source)) {}
-
-  void error(const YAML::Mark& mark, const std::string& message) {
-    errors_.push_back(Error{std::max(mark.line, 0), std::max(mark.column, 0), message});
-  }
-  void error(const YAML::Node& at, const std::string& message) { error(at.Mark(), message); }
-
-  // A map whose keys are all known; unknown keys are errors.
-  bool check_map(const YAML::Node& node, const std::string& what,
-                 std::initializer_list<std::string_view> allowed) {
-    if (!node.IsMap()) {
-      error(node, what + " must be a mapping");
-      return false;
-    }
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string key = it->first.Scalar();
-      bool known = false;
-      for (std::string_view name : allowed)
-        known = known || key == name;
-      if (!known) error(it->first, "unknown key '" + key + "' in " + what);
-    }
-    return true;
-  }
-
-  std::optional<std::string> string(const YAML::Node& node, const std::string& what) {
-    if (!node.IsScalar()) {
-      error(node, what + " must be a string");
-      return std::nullopt;
-    }
-    return node.Scalar();
-  }
-
-  std::optional<uint64_t> duration(const YAML::Node& node, const std::string& what) {
-    auto text = string(node, what);
-    if (!text) return std::nullopt;
-    auto ms = parse_duration_ms(*text);
-    if (!ms) error(node, what + ": '" + *text + "' is not a duration (like 500ms, 2s, 1m)");
-    return ms;
-  }
-
-  std::optional<uint64_t> size(const YAML::Node& node, const std::string& what) {
-    auto text = string(node, what);
-    if (!text) return std::nullopt;
-    auto bytes = parse_size_bytes(*text);
-    if (!bytes) error(node, what + ": '" + *text + "' is not a size (like 512, 64KiB, 10MiB)");
-    return bytes;
-  }
-
-  std::optional<uint64_t> count(const YAML::Node& node, const std::string& what) {
-    auto text = string(node, what);
-    if (!text) return std::nullopt;
-    uint64_t value = 0;
-    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size()) {
-      error(node, what + ": '" + *text + "' is not a whole number");
-      return std::nullopt;
-    }
-    return value;
-  }
-
-  // The errors in file order (they are found in the order the config is read).
-  std::vector<std::string> sorted_errors() {
-    std::stable_sort(errors_.begin(), errors_.end(), [](const Error& a, const Error& b) {
-      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
-    });
-    std::vector<std::string> lines;
-    for (const Error& e : errors_) {
-      std::ostringstream line;
-      line << source_ << ':' << (e.line + 1) << ':' << (e.column + 1) << ": " << e.message;
-      lines.push_back(line.str());
-    }
-    return lines;
-  }
-
-  std::vector<YAML::Node> sequence(const YAML::Node& node, const std::string& what) {
-    std::vector<YAML::Node> items;
-    if (!node.IsSequence()) {
-      error(node, what + " must be a list");
-      return items;
-    }
-    for (const YAML::Node& item : node)
-      items.push_back(item);
-    return items;
-  }
-
- private:
-  struct Error {
-    int line;
-    int column;
-    std::string message;
-  };
-  std::string source_;
-  std::vector<Error> errors_;
-};
 
 void read_timeouts(Reader& r, const YAML::Node& node, Timeouts& out) {
   if (!r.check_map(node, "timeouts",
@@ -196,85 +94,6 @@ void read_listeners(Reader& r, const YAML::Node& node, Config& config) {
     config.listeners.push_back(std::move(listener));
   }
   if (node.IsSequence() && config.listeners.empty()) r.error(node, "listeners must not be empty");
-}
-
-bool valid_host_pattern(const std::string& host) {
-  if (host.empty()) return false;
-  if (host == "*") return true;
-  std::string_view rest = host;
-  if (rest.starts_with("*.")) rest.remove_prefix(2);
-  if (rest.empty()) return false;
-  for (char c : rest) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::string>& clusters) {
-  PathConfig path;
-  if (!r.check_map(item, "path", {"prefix", "exact", "cluster", "timeout", "max_body_bytes"})) {
-    return path;
-  }
-  if (item["prefix"] && item["exact"]) {
-    r.error(item, "a path has either prefix or exact, not both");
-  } else if (!item["prefix"] && !item["exact"]) {
-    r.error(item, "a path needs prefix or exact");
-  } else {
-    const YAML::Node& value = item["prefix"] ? item["prefix"] : item["exact"];
-    path.match = item["prefix"] ? PathConfig::Match::kPrefix : PathConfig::Match::kExact;
-    if (auto text = r.string(value, "path")) {
-      if (text->empty() || text->front() != '/') {
-        r.error(value, "path '" + *text + "' must start with '/'");
-      }
-      path.path = *text;
-    }
-  }
-  if (!item["cluster"]) {
-    r.error(item, "a path needs a cluster");
-  } else if (auto name = r.string(item["cluster"], "cluster")) {
-    if (!clusters.contains(*name)) r.error(item["cluster"], "unknown cluster '" + *name + "'");
-    path.cluster = *name;
-  }
-  if (item["timeout"]) path.timeout_ms = r.duration(item["timeout"], "timeout");
-  if (item["max_body_bytes"])
-    path.max_body_bytes = r.size(item["max_body_bytes"], "max_body_bytes");
-  return path;
-}
-
-void read_routes(Reader& r, const YAML::Node& node, const std::set<std::string>& clusters,
-                 Config& config) {
-  std::set<std::string> hosts_seen;
-  for (const YAML::Node& item : r.sequence(node, "routes")) {
-    if (!r.check_map(item, "route", {"hosts", "paths"})) continue;
-    RouteConfig route;
-    if (!item["hosts"]) {
-      r.error(item, "a route needs hosts");
-    } else {
-      for (const YAML::Node& host_node : r.sequence(item["hosts"], "hosts")) {
-        auto host = r.string(host_node, "host");
-        if (!host) continue;
-        std::string lowered = *host;
-        for (char& c : lowered)
-          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (!valid_host_pattern(lowered)) {
-          r.error(host_node, "host '" + *host + "' must be a name, '*.suffix' or '*'");
-        } else if (!hosts_seen.insert(lowered).second) {
-          r.error(host_node, "host '" + *host + "' is listed by two routes");
-        }
-        route.hosts.push_back(lowered);
-      }
-    }
-    if (!item["paths"]) {
-      r.error(item, "a route needs paths");
-    } else {
-      for (const YAML::Node& path_node : r.sequence(item["paths"], "paths")) {
-        route.paths.push_back(read_path(r, path_node, clusters));
-      }
-    }
-    config.routes.push_back(std::move(route));
-  }
 }
 
 void read_clusters(Reader& r, const YAML::Node& node, Config& config) {

@@ -1,5 +1,13 @@
 #include "routing/route_table.h"
 
+#include <llhttp.h>
+#include <re2/re2.h>
+
+#include <algorithm>
+
+#include "http/header_names.h"
+#include "routing/route_loader.h"
+
 namespace waygate::routing {
 namespace {
 
@@ -19,18 +27,160 @@ std::string_view target_path(std::string_view target) {
   return query == std::string_view::npos ? target : target.substr(0, query);
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Query strings are form-encoded: %XX escapes and '+' for a space.
+std::string decode_query_part(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
+               hex_value(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+bool value_matches(const std::string_view value, ValueMatcher::Kind kind, const std::string& exact,
+                   const re2::RE2* regex) {
+  switch (kind) {
+    case ValueMatcher::Kind::kExact:
+      return value == exact;
+    case ValueMatcher::Kind::kRegex:
+      return RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *regex);
+    case ValueMatcher::Kind::kPresent:
+    case ValueMatcher::Kind::kAbsent:
+      return true;
+  }
+  return false;
+}
+
+std::shared_ptr<const RE2> compile(const std::string& pattern) {
+  return std::make_shared<const RE2>(pattern, RE2::Quiet);
+}
+
+RouteAction compile_action(const Config& config, const PathConfig& path,
+                           const std::unordered_map<std::string, uint32_t>& cluster_index) {
+  RouteAction action;
+  switch (path.action) {
+    case PathConfig::Action::kForward:
+      action.kind = RouteAction::Kind::kForward;
+      break;
+    case PathConfig::Action::kRedirect:
+      action.kind = RouteAction::Kind::kRedirect;
+      break;
+    case PathConfig::Action::kRespond:
+      action.kind = RouteAction::Kind::kRespond;
+      break;
+  }
+  for (const WeightedCluster& weighted : path.clusters) {
+    action.total_weight += weighted.weight;
+    action.clusters.push_back({cluster_index.at(weighted.name), action.total_weight});
+  }
+  action.upstream_response_ms = path.timeout_ms.value_or(config.timeouts.upstream_response_ms);
+  action.max_body_bytes = path.max_body_bytes.value_or(config.limits.max_body_bytes);
+  if (path.match == PathConfig::Match::kPrefix) action.matched_prefix = path.path;
+  action.rewrite_prefix = path.rewrite_prefix;
+  action.rewrite_host = path.rewrite_host;
+  action.request_headers = path.request_headers;
+  action.response_headers = path.response_headers;
+  action.retry = path.retry;
+  action.redirect = path.redirect;
+  action.respond = path.respond;
+  return action;
+}
+
+// Splits a target into its path and the rest ("?query", possibly empty).
+std::pair<std::string_view, std::string_view> split_target(std::string_view target) {
+  std::string_view path = target_path(target);
+  size_t end = static_cast<size_t>(path.data() + path.size() - target.data());
+  return {path, target.substr(end)};
+}
+
 }  // namespace
+
+std::string rewrite_target(const RouteAction& route, std::string_view target) {
+  auto [path, rest] = split_target(target);
+  std::string out = route.rewrite_prefix.value_or("");
+  out.append(path.substr(std::min(route.matched_prefix.size(), path.size())));
+  out.append(rest);
+  return out;
+}
+
+std::string redirect_location(const RouteAction& route, std::string_view host,
+                              std::string_view target) {
+  const RedirectConfig& redirect = route.redirect;
+  auto [path, rest] = split_target(target);
+  std::string out = redirect.scheme.value_or("http");
+  out.append("://");
+  if (redirect.host) {
+    out.append(*redirect.host);
+  } else if (redirect.port) {
+    // The request's host without its port ("[::1]:80" keeps its brackets).
+    size_t colon = host.rfind(':');
+    bool has_port =
+        colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos;
+    out.append(has_port ? host.substr(0, colon) : host);
+  } else {
+    out.append(host);
+  }
+  if (redirect.port) out.append(":").append(std::to_string(*redirect.port));
+  if (redirect.path) {
+    out.append(*redirect.path);
+  } else if (redirect.prefix) {
+    out.append(*redirect.prefix);
+    out.append(path.substr(std::min(route.matched_prefix.size(), path.size())));
+  } else {
+    out.append(path);
+  }
+  size_t fragment = rest.find('#');
+  out.append(rest.substr(0, fragment));  // the query is kept; a fragment never reaches a server
+  return out;
+}
+
+uint32_t RouteAction::cluster_for(uint32_t pick) const {
+  for (const ClusterChoice& choice : clusters) {
+    if (pick < choice.weight_end) return choice.cluster_index;
+  }
+  return clusters.back().cluster_index;
+}
 
 RouteTable::RouteTable(const Config& config,
                        const std::unordered_map<std::string, uint32_t>& cluster_index) {
   for (const RouteConfig& route : config.routes) {
     VirtualHost vhost;
     for (const PathConfig& path : route.paths) {
-      RouteAction action;
-      action.cluster_index = cluster_index.at(path.cluster);
-      action.upstream_response_ms = path.timeout_ms.value_or(config.timeouts.upstream_response_ms);
-      action.max_body_bytes = path.max_body_bytes.value_or(config.limits.max_body_bytes);
-      vhost.paths.push_back(PathRule{path.match, path.path, action});
+      PathRule rule;
+      rule.match = path.match;
+      rule.path = path.path;
+      rule.segments = path.segments;
+      if (path.match == PathConfig::Match::kRegex) rule.regex = compile(path.path);
+      for (const std::string& method : path.methods)
+        rule.methods |= uint64_t{1} << method_id(method);
+      for (const ValueMatcher& matcher : path.headers) {
+        rule.headers.push_back(ValueRule{
+            matcher.name, matcher.kind, matcher.value,
+            matcher.kind == ValueMatcher::Kind::kRegex ? compile(matcher.value) : nullptr});
+      }
+      for (const ValueMatcher& matcher : path.query) {
+        rule.query.push_back(ValueRule{
+            matcher.name, matcher.kind, matcher.value,
+            matcher.kind == ValueMatcher::Kind::kRegex ? compile(matcher.value) : nullptr});
+      }
+      rule.action = compile_action(config, path, cluster_index);
+      vhost.paths.push_back(std::move(rule));
     }
     auto index = static_cast<uint32_t>(hosts_.size());
     hosts_.push_back(std::move(vhost));
@@ -74,16 +224,84 @@ const RouteTable::VirtualHost* RouteTable::find_host(std::string_view host) cons
   return catch_all_ >= 0 ? &hosts_[static_cast<size_t>(catch_all_)] : nullptr;
 }
 
-const RouteAction* RouteTable::match(std::string_view host, std::string_view target) const {
+bool RouteTable::path_matches(const PathRule& rule, std::string_view path) {
+  switch (rule.match) {
+    case PathConfig::Match::kExact:
+      return path == rule.path;
+    case PathConfig::Match::kPrefix:
+      if (!path.starts_with(rule.path)) return false;
+      // Segment-aware: /v1 takes /v1 and /v1/x, never /v1x.
+      return !rule.segments || path.size() == rule.path.size() || rule.path.ends_with('/') ||
+             path[rule.path.size()] == '/';
+    case PathConfig::Match::kRegex:
+      return RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *rule.regex);
+  }
+  return false;
+}
+
+bool RouteTable::headers_match(const PathRule& rule, const http::MessageHead* request) {
+  for (const ValueRule& matcher : rule.headers) {
+    bool found = false;
+    if (request) {
+      for (const http::HeaderField& field : request->fields) {
+        if (!http::equals_ignore_case(request->name(field), matcher.name)) continue;
+        if (value_matches(request->value(field), matcher.kind, matcher.value,
+                          matcher.regex.get())) {
+          found = true;
+          break;
+        }
+      }
+    }
+    if (found == (matcher.kind == ValueMatcher::Kind::kAbsent)) return false;
+  }
+  return true;
+}
+
+bool RouteTable::query_matches(const PathRule& rule, std::string_view target) {
+  if (rule.query.empty()) return true;
+  size_t question = target.find('?');
+  std::string_view query = question == std::string_view::npos ? "" : target.substr(question + 1);
+  if (size_t hash = query.find('#'); hash != std::string_view::npos) query = query.substr(0, hash);
+  for (const ValueRule& matcher : rule.query) {
+    bool found = false;
+    std::string_view rest = query;
+    while (!rest.empty() && !found) {
+      size_t amp = rest.find('&');
+      std::string_view pair = rest.substr(0, amp);
+      rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+      size_t equals = pair.find('=');
+      std::string name = decode_query_part(pair.substr(0, equals));
+      if (name != matcher.name) continue;
+      std::string value = equals == std::string_view::npos
+                              ? std::string()
+                              : decode_query_part(pair.substr(equals + 1));
+      found = value_matches(value, matcher.kind, matcher.value, matcher.regex.get());
+    }
+    if (found == (matcher.kind == ValueMatcher::Kind::kAbsent)) return false;
+  }
+  return true;
+}
+
+const RouteAction* RouteTable::match(std::string_view host, std::string_view target, uint8_t method,
+                                     const http::MessageHead* request) const {
   const VirtualHost* vhost = find_host(host);
   if (!vhost) return nullptr;
   std::string_view path = target_path(target);
   for (const PathRule& rule : vhost->paths) {
-    bool matched =
-        rule.match == PathConfig::Match::kExact ? path == rule.path : path.starts_with(rule.path);
-    if (matched) return &rule.action;
+    if (rule.methods != 0 && (rule.methods & (uint64_t{1} << method)) == 0) continue;
+    if (!path_matches(rule, path)) continue;
+    if (!headers_match(rule, request) || !query_matches(rule, target)) continue;
+    return &rule.action;
   }
   return nullptr;
+}
+
+const RouteAction* RouteTable::match(const http::MessageHead& request) const {
+  return match(request.find("host").value_or(""), request.target(), request.method, &request);
+}
+
+const RouteAction* RouteTable::match(std::string_view host, std::string_view target) const {
+  return match(host, target, HTTP_GET, nullptr);
 }
 
 }  // namespace waygate::routing

@@ -117,7 +117,75 @@ clusters: [{ name: a, endpoints: [127.0.0.1:1] }]
                                          "paths.yaml");
   ASSERT_EQ(result.errors.size(), 2u);
   EXPECT_NE(result.errors[0].find("must start with '/'"), std::string::npos);
-  EXPECT_NE(result.errors[1].find("either prefix or exact"), std::string::npos);
+  EXPECT_NE(result.errors[1].find("a path takes only one of: prefix, exact, regex"),
+            std::string::npos);
+}
+
+std::vector<std::string> errors_for_path(const std::string& path) {
+  std::string text =
+      "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n"
+      "routes:\n"
+      "  - hosts: [\"*\"]\n"
+      "    paths:\n" +
+      path + "clusters: [{ name: a, endpoints: [127.0.0.1:1] }]\n";
+  return load_config_text(text, "p.yaml").errors;
+}
+
+TEST(ConfigLoader, InvalidRegexIsRefusedWithRe2sReason) {
+  auto errors = errors_for_path("      - { regex: \"/a(\", cluster: a }\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("p.yaml:5:18: invalid regex '/a(': missing )"), std::string::npos)
+      << errors[0];
+}
+
+TEST(ConfigLoader, ConflictingActionsAreRefused) {
+  auto errors = errors_for_path("      - { prefix: /, cluster: a, respond: { status: 200 } }\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("takes only one of: cluster, clusters, redirect, respond"),
+            std::string::npos);
+}
+
+TEST(ConfigLoader, MatcherWithTwoConditionsIsRefused) {
+  auto errors = errors_for_path(
+      "      - { prefix: /, cluster: a, headers: [{ name: x, exact: a, regex: b }] }\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("headers matcher takes only one of: present, exact, regex"),
+            std::string::npos);
+}
+
+TEST(ConfigLoader, UnknownMethodAndBadWeightAreRefused) {
+  auto errors = errors_for_path(
+      "      - { prefix: /, methods: [FETCH], clusters: [{ name: a, weight: 0 }] }\n");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[0].find("unknown method 'FETCH'"), std::string::npos);
+  EXPECT_NE(errors[1].find("weight must be between 1 and 1000000"), std::string::npos);
+}
+
+TEST(ConfigLoader, RewriteNeedsAForwardingPrefixRoute) {
+  auto errors = errors_for_path(
+      "      - { exact: /a, cluster: a, rewrite: { prefix: /b } }\n"
+      "      - { prefix: /, redirect: { code: 302 }, rewrite: { host: x } }\n");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[0].find("rewrite prefix needs a prefix path match"), std::string::npos);
+  EXPECT_NE(errors[1].find("rewrite applies to cluster or clusters only"), std::string::npos);
+}
+
+TEST(ConfigLoader, BadRedirectAndRespondValuesAreRefused) {
+  auto errors = errors_for_path(
+      "      - { prefix: /, redirect: { code: 200, scheme: ftp } }\n"
+      "      - { prefix: /, respond: { status: 99 } }\n");
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_NE(errors[0].find("redirect code must be"), std::string::npos);
+  EXPECT_NE(errors[1].find("redirect scheme must be http or https"), std::string::npos);
+  EXPECT_NE(errors[2].find("status must be between 200 and 599"), std::string::npos);
+}
+
+TEST(ConfigLoader, RetryConditionsAreChecked) {
+  auto errors = errors_for_path(
+      "      - { prefix: /, cluster: a, retry: { attempts: 0, on: [sometimes] } }\n");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[0].find("retry attempts must be between 1 and 10"), std::string::npos);
+  EXPECT_NE(errors[1].find("retry condition 'sometimes'"), std::string::npos);
 }
 
 }  // namespace

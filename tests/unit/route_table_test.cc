@@ -36,7 +36,7 @@ constexpr const char* kRoutes = R"(routes:
 
 std::string cluster_for(const Snapshot& snapshot, std::string_view host, std::string_view target) {
   const RouteAction* action = snapshot.routes.match(host, target);
-  return action ? snapshot.clusters[action->cluster_index].name : "none";
+  return action ? snapshot.clusters[action->cluster_for(0)].name : "none";
 }
 
 TEST(RouteTable, ExactHostBeatsWildcardAndCatchAll) {

@@ -59,7 +59,10 @@ TEST(UpstreamRequestHead, ForwardedHeadersAreSetAndForAppended) {
 }
 
 TEST(UpstreamRequestHead, RequestIdIsAddedOnlyWhenMissing) {
-  ForwardContext context{"10.1.2.3", "http", "abc123", false};
+  ForwardContext context;
+  context.client_address = "10.1.2.3";
+  context.proto = "http";
+  context.request_id = "abc123";
   std::string added = upstream_head("GET / HTTP/1.1\r\nHost: a\r\n\r\n", context);
   EXPECT_NE(added.find("X-Request-Id: abc123\r\n"), std::string::npos);
   std::string kept =
@@ -83,7 +86,10 @@ TEST(UpstreamRequestHead, ExpectContinueIsAnsweredByTheProxyNotForwarded) {
 }
 
 TEST(UpstreamRequestHead, UpgradeIsKeptForATunnel) {
-  ForwardContext context{"10.1.2.3", "http", "", true};
+  ForwardContext context;
+  context.client_address = "10.1.2.3";
+  context.proto = "http";
+  context.upgrade = true;
   std::string out = upstream_head(
       "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
       "Sec-WebSocket-Key: k\r\n\r\n",

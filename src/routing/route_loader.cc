@@ -1,0 +1,371 @@
+#include "routing/route_loader.h"
+
+#include <llhttp.h>
+#include <re2/re2.h>
+
+#include <cctype>
+
+namespace waygate::routing {
+namespace {
+
+bool valid_host_pattern(const std::string& host) {
+  if (host == "*") return true;
+  std::string_view rest = host;
+  if (rest.starts_with("*.")) rest.remove_prefix(2);
+  if (rest.empty()) return false;
+  for (char c : rest) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string lower(std::string text) {
+  for (char& c : text)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+bool check_regex(Reader& r, const YAML::Node& at, const std::string& pattern) {
+  RE2 regex(pattern, RE2::Quiet);
+  if (regex.ok()) return true;
+  r.error(at, "invalid regex '" + pattern + "': " + regex.error());
+  return false;
+}
+
+// A single key of `keys` present in the map, or an error when none or several are.
+const char* one_of(Reader& r, const YAML::Node& item, std::initializer_list<const char*> keys,
+                   const std::string& what) {
+  const char* found = nullptr;
+  int count = 0;
+  std::string names;
+  for (const char* key : keys) {
+    names += names.empty() ? key : std::string(", ") + key;
+    if (item[key]) {
+      found = found ? found : key;
+      ++count;
+    }
+  }
+  if (count == 1) return found;
+  r.error(item, what + (count == 0 ? " needs one of: " : " takes only one of: ") + names);
+  return nullptr;
+}
+
+std::vector<ValueMatcher> read_matchers(Reader& r, const YAML::Node& node, const std::string& what,
+                                        bool lower_names) {
+  std::vector<ValueMatcher> matchers;
+  for (const YAML::Node& item : r.sequence(node, what)) {
+    if (!r.check_map(item, what + " matcher", {"name", "present", "exact", "regex"})) continue;
+    ValueMatcher matcher;
+    if (!item["name"]) {
+      r.error(item, what + " matcher needs a name");
+    } else if (auto name = r.string(item["name"], "name")) {
+      matcher.name = lower_names ? lower(*name) : *name;
+    }
+    const char* key = one_of(r, item, {"present", "exact", "regex"}, what + " matcher");
+    if (!key) continue;
+    std::string_view which = key;
+    if (which == "present") {
+      auto value = r.boolean(item["present"], "present");
+      matcher.kind =
+          value.value_or(true) ? ValueMatcher::Kind::kPresent : ValueMatcher::Kind::kAbsent;
+    } else if (auto value = r.string(item[key], key)) {
+      matcher.kind = which == "exact" ? ValueMatcher::Kind::kExact : ValueMatcher::Kind::kRegex;
+      matcher.value = *value;
+      if (matcher.kind == ValueMatcher::Kind::kRegex) check_regex(r, item[key], *value);
+    }
+    matchers.push_back(std::move(matcher));
+  }
+  return matchers;
+}
+
+http::HeaderEdits read_header_edits(Reader& r, const YAML::Node& node, const std::string& what) {
+  http::HeaderEdits edits;
+  if (!r.check_map(node, what, {"add", "remove"})) return edits;
+  if (const YAML::Node& add = node["add"]) {
+    if (!add.IsMap()) {
+      r.error(add, what + ".add must be a mapping of header names to values");
+    } else {
+      for (auto it = add.begin(); it != add.end(); ++it) {
+        auto name = r.string(it->first, "header name");
+        auto value = r.string(it->second, "header value");
+        if (name && value) edits.add.emplace_back(*name, *value);
+      }
+    }
+  }
+  if (const YAML::Node& remove = node["remove"]) {
+    for (const YAML::Node& item : r.sequence(remove, what + ".remove")) {
+      if (auto name = r.string(item, "header name")) edits.remove.push_back(*name);
+    }
+  }
+  return edits;
+}
+
+void read_forward(Reader& r, const YAML::Node& item, const char* key,
+                  const std::set<std::string>& clusters, PathConfig& path) {
+  auto check_cluster = [&](const YAML::Node& at, const std::string& name) {
+    if (!clusters.contains(name)) r.error(at, "unknown cluster '" + name + "'");
+  };
+  if (std::string_view(key) == "cluster") {
+    if (auto name = r.string(item["cluster"], "cluster")) {
+      check_cluster(item["cluster"], *name);
+      path.clusters.push_back(WeightedCluster{*name, 1});
+    }
+    return;
+  }
+  for (const YAML::Node& entry : r.sequence(item["clusters"], "clusters")) {
+    if (!r.check_map(entry, "weighted cluster", {"name", "weight"})) continue;
+    WeightedCluster weighted;
+    if (!entry["name"]) {
+      r.error(entry, "a weighted cluster needs a name");
+    } else if (auto name = r.string(entry["name"], "name")) {
+      check_cluster(entry["name"], *name);
+      weighted.name = *name;
+    }
+    if (entry["weight"]) {
+      auto weight = r.count(entry["weight"], "weight");
+      if (weight && (*weight == 0 || *weight > 1'000'000)) {
+        r.error(entry["weight"], "weight must be between 1 and 1000000");
+      } else if (weight) {
+        weighted.weight = static_cast<uint32_t>(*weight);
+      }
+    }
+    path.clusters.push_back(std::move(weighted));
+  }
+  if (item["clusters"].IsSequence() && path.clusters.empty()) {
+    r.error(item["clusters"], "clusters must not be empty");
+  }
+}
+
+void read_redirect(Reader& r, const YAML::Node& node, PathConfig& path) {
+  RedirectConfig& redirect = path.redirect;
+  if (!r.check_map(node, "redirect", {"scheme", "host", "port", "path", "prefix", "code"})) return;
+  if (node["scheme"]) {
+    redirect.scheme = r.string(node["scheme"], "scheme");
+    if (redirect.scheme && *redirect.scheme != "http" && *redirect.scheme != "https") {
+      r.error(node["scheme"], "redirect scheme must be http or https");
+    }
+  }
+  if (node["host"]) redirect.host = r.string(node["host"], "host");
+  if (node["port"]) {
+    auto port = r.count(node["port"], "port");
+    if (port && (*port == 0 || *port > 65535)) {
+      r.error(node["port"], "port must be between 1 and 65535");
+    } else if (port) {
+      redirect.port = static_cast<uint16_t>(*port);
+    }
+  }
+  if (node["path"] && node["prefix"]) r.error(node, "redirect takes path or prefix, not both");
+  for (const char* key : {"path", "prefix"}) {
+    if (!node[key]) continue;
+    auto value = r.string(node[key], key);
+    if (value && !value->starts_with('/'))
+      r.error(node[key], std::string("redirect ") + key + " must start with '/'");
+    (std::string_view(key) == "path" ? redirect.path : redirect.prefix) = value;
+  }
+  if (node["prefix"] && path.match != PathConfig::Match::kPrefix) {
+    r.error(node["prefix"], "redirect prefix needs a prefix path match");
+  }
+  if (node["code"]) {
+    auto code = r.count(node["code"], "code");
+    if (code && *code != 301 && *code != 302 && *code != 303 && *code != 307 && *code != 308) {
+      r.error(node["code"], "redirect code must be 301, 302, 303, 307 or 308");
+    } else if (code) {
+      redirect.code = static_cast<uint16_t>(*code);
+    }
+  }
+}
+
+void read_respond(Reader& r, const YAML::Node& node, PathConfig& path) {
+  RespondConfig& respond = path.respond;
+  if (!r.check_map(node, "respond", {"status", "body", "headers"})) return;
+  if (node["status"]) {
+    auto status = r.count(node["status"], "status");
+    if (status && (*status < 200 || *status > 599)) {
+      r.error(node["status"], "status must be between 200 and 599");
+    } else if (status) {
+      respond.status = static_cast<uint16_t>(*status);
+    }
+  }
+  if (node["body"]) respond.body = r.string(node["body"], "body").value_or("");
+  if (const YAML::Node& headers = node["headers"]) {
+    if (!headers.IsMap()) {
+      r.error(headers, "respond headers must be a mapping of names to values");
+      return;
+    }
+    for (auto it = headers.begin(); it != headers.end(); ++it) {
+      auto name = r.string(it->first, "header name");
+      auto value = r.string(it->second, "header value");
+      if (name && value) respond.headers.emplace_back(*name, *value);
+    }
+  }
+}
+
+void read_retry(Reader& r, const YAML::Node& node, RetryConfig& retry) {
+  if (!r.check_map(node, "retry", {"attempts", "on"})) return;
+  if (node["attempts"]) {
+    auto attempts = r.count(node["attempts"], "attempts");
+    if (attempts && (*attempts == 0 || *attempts > 10)) {
+      r.error(node["attempts"], "retry attempts must be between 1 and 10");
+    } else if (attempts) {
+      retry.attempts = static_cast<uint32_t>(*attempts);
+    }
+  }
+  if (node["on"]) {
+    static const std::set<std::string> kConditions = {
+        "connect-failure", "reset", "timeout", "5xx", "502", "503", "504"};
+    for (const YAML::Node& item : r.sequence(node["on"], "retry on")) {
+      auto condition = r.string(item, "retry condition");
+      if (!condition) continue;
+      if (!kConditions.contains(*condition)) {
+        r.error(item, "retry condition '" + *condition +
+                          "' is not one of connect-failure, reset, timeout, 5xx, 502, 503, 504");
+        continue;
+      }
+      retry.on.push_back(*condition);
+    }
+  }
+}
+
+PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::string>& clusters) {
+  PathConfig path;
+  if (!r.check_map(item, "path",
+                   {"prefix", "exact", "regex", "segments", "methods", "headers", "query",
+                    "cluster", "clusters", "redirect", "respond", "rewrite", "request_headers",
+                    "response_headers", "timeout", "max_body_bytes", "retry"})) {
+    return path;
+  }
+  if (const char* key = one_of(r, item, {"prefix", "exact", "regex"}, "a path")) {
+    std::string_view which = key;
+    path.match = which == "prefix"  ? PathConfig::Match::kPrefix
+                 : which == "exact" ? PathConfig::Match::kExact
+                                    : PathConfig::Match::kRegex;
+    if (auto text = r.string(item[key], key)) {
+      path.path = *text;
+      if (path.match == PathConfig::Match::kRegex) {
+        check_regex(r, item[key], *text);
+      } else if (text->empty() || text->front() != '/') {
+        r.error(item[key], "path '" + *text + "' must start with '/'");
+      }
+    }
+  }
+  if (item["segments"]) {
+    path.segments = r.boolean(item["segments"], "segments").value_or(false);
+    if (path.match != PathConfig::Match::kPrefix) {
+      r.error(item["segments"], "segments applies to a prefix match only");
+    }
+  }
+  if (item["methods"]) {
+    for (const YAML::Node& method : r.sequence(item["methods"], "methods")) {
+      auto name = r.string(method, "method");
+      if (!name) continue;
+      std::string upper = *name;
+      for (char& c : upper)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (method_id(upper) < 0) {
+        r.error(method, "unknown method '" + *name + "'");
+      } else {
+        path.methods.push_back(upper);
+      }
+    }
+  }
+  if (item["headers"]) path.headers = read_matchers(r, item["headers"], "headers", true);
+  if (item["query"]) path.query = read_matchers(r, item["query"], "query", false);
+
+  if (const char* key = one_of(r, item, {"cluster", "clusters", "redirect", "respond"}, "a path")) {
+    std::string_view which = key;
+    if (which == "cluster" || which == "clusters") {
+      path.action = PathConfig::Action::kForward;
+      read_forward(r, item, key, clusters, path);
+    } else if (which == "redirect") {
+      path.action = PathConfig::Action::kRedirect;
+      read_redirect(r, item["redirect"], path);
+    } else {
+      path.action = PathConfig::Action::kRespond;
+      read_respond(r, item["respond"], path);
+    }
+  }
+  bool forwards = path.action == PathConfig::Action::kForward;
+  if (const YAML::Node& rewrite = item["rewrite"]) {
+    if (!forwards) r.error(rewrite, "rewrite applies to cluster or clusters only");
+    if (r.check_map(rewrite, "rewrite", {"prefix", "host"})) {
+      if (rewrite["prefix"]) {
+        path.rewrite_prefix = r.string(rewrite["prefix"], "rewrite prefix");
+        if (path.match != PathConfig::Match::kPrefix) {
+          r.error(rewrite["prefix"], "rewrite prefix needs a prefix path match");
+        } else if (path.rewrite_prefix && !path.rewrite_prefix->starts_with('/')) {
+          r.error(rewrite["prefix"], "rewrite prefix must start with '/'");
+        }
+      }
+      if (rewrite["host"]) path.rewrite_host = r.string(rewrite["host"], "rewrite host");
+    }
+  }
+  if (item["request_headers"]) {
+    if (!forwards)
+      r.error(item["request_headers"], "request_headers applies to cluster or clusters only");
+    path.request_headers = read_header_edits(r, item["request_headers"], "request_headers");
+  }
+  if (item["response_headers"]) {
+    path.response_headers = read_header_edits(r, item["response_headers"], "response_headers");
+  }
+  if (item["timeout"]) {
+    path.timeout_ms = r.duration(item["timeout"], "timeout");
+    if (path.timeout_ms == 0u) r.error(item["timeout"], "timeout must be greater than zero");
+  }
+  if (item["max_body_bytes"])
+    path.max_body_bytes = r.size(item["max_body_bytes"], "max_body_bytes");
+  if (item["retry"]) read_retry(r, item["retry"], path.retry);
+  return path;
+}
+
+}  // namespace
+
+int method_id(std::string_view name) {
+  struct Method {
+    std::string_view name;
+    int id;
+  };
+  static constexpr Method kMethods[] = {
+#define WAYGATE_METHOD(number, id, text) {#text, number},
+      HTTP_METHOD_MAP(WAYGATE_METHOD)
+#undef WAYGATE_METHOD
+  };
+  for (const Method& method : kMethods) {
+    if (method.name == name) return method.id;
+  }
+  return -1;
+}
+
+void read_routes(Reader& r, const YAML::Node& node, const std::set<std::string>& clusters,
+                 Config& config) {
+  std::set<std::string> hosts_seen;
+  for (const YAML::Node& item : r.sequence(node, "routes")) {
+    if (!r.check_map(item, "route", {"hosts", "paths"})) continue;
+    RouteConfig route;
+    if (!item["hosts"]) {
+      r.error(item, "a route needs hosts");
+    } else {
+      for (const YAML::Node& host_node : r.sequence(item["hosts"], "hosts")) {
+        auto host = r.string(host_node, "host");
+        if (!host) continue;
+        std::string lowered = lower(*host);
+        if (!valid_host_pattern(lowered)) {
+          r.error(host_node, "host '" + *host + "' must be a name, '*.suffix' or '*'");
+        } else if (!hosts_seen.insert(lowered).second) {
+          r.error(host_node, "host '" + *host + "' is listed by two routes");
+        }
+        route.hosts.push_back(lowered);
+      }
+    }
+    if (!item["paths"]) {
+      r.error(item, "a route needs paths");
+    } else {
+      for (const YAML::Node& path_node : r.sequence(item["paths"], "paths")) {
+        route.paths.push_back(read_path(r, path_node, clusters));
+      }
+    }
+    config.routes.push_back(std::move(route));
+  }
+}
+
+}  // namespace waygate::routing

@@ -1,0 +1,128 @@
+// Reading config YAML: typed values with every error recorded at its FILE:LINE:COL, so one pass
+// reports all problems at once. Used by the config and route loaders.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <initializer_list>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "core/units.h"
+
+namespace waygate::routing {
+
+// Walks the YAML tree, converting values and recording every error with its position.
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  void error(const YAML::Mark& mark, const std::string& message) {
+    errors_.push_back(Error{std::max(mark.line, 0), std::max(mark.column, 0), message});
+  }
+  void error(const YAML::Node& at, const std::string& message) { error(at.Mark(), message); }
+
+  // A map whose keys are all known; unknown keys are errors.
+  bool check_map(const YAML::Node& node, const std::string& what,
+                 std::initializer_list<std::string_view> allowed) {
+    if (!node.IsMap()) {
+      error(node, what + " must be a mapping");
+      return false;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = it->first.Scalar();
+      bool known = false;
+      for (std::string_view name : allowed)
+        known = known || key == name;
+      if (!known) error(it->first, "unknown key '" + key + "' in " + what);
+    }
+    return true;
+  }
+
+  std::optional<std::string> string(const YAML::Node& node, const std::string& what) {
+    if (!node.IsScalar()) {
+      error(node, what + " must be a string");
+      return std::nullopt;
+    }
+    return node.Scalar();
+  }
+
+  std::optional<uint64_t> duration(const YAML::Node& node, const std::string& what) {
+    auto text = string(node, what);
+    if (!text) return std::nullopt;
+    auto ms = parse_duration_ms(*text);
+    if (!ms) error(node, what + ": '" + *text + "' is not a duration (like 500ms, 2s, 1m)");
+    return ms;
+  }
+
+  std::optional<uint64_t> size(const YAML::Node& node, const std::string& what) {
+    auto text = string(node, what);
+    if (!text) return std::nullopt;
+    auto bytes = parse_size_bytes(*text);
+    if (!bytes) error(node, what + ": '" + *text + "' is not a size (like 512, 64KiB, 10MiB)");
+    return bytes;
+  }
+
+  std::optional<uint64_t> count(const YAML::Node& node, const std::string& what) {
+    auto text = string(node, what);
+    if (!text) return std::nullopt;
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || end != text->data() + text->size()) {
+      error(node, what + ": '" + *text + "' is not a whole number");
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  // The errors in file order (they are found in the order the config is read).
+  std::vector<std::string> sorted_errors() {
+    std::stable_sort(errors_.begin(), errors_.end(), [](const Error& a, const Error& b) {
+      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+    std::vector<std::string> lines;
+    for (const Error& e : errors_) {
+      std::ostringstream line;
+      line << source_ << ':' << (e.line + 1) << ':' << (e.column + 1) << ": " << e.message;
+      lines.push_back(line.str());
+    }
+    return lines;
+  }
+
+  std::optional<bool> boolean(const YAML::Node& node, const std::string& what) {
+    auto text = string(node, what);
+    if (!text) return std::nullopt;
+    if (*text == "true") return true;
+    if (*text == "false") return false;
+    error(node, what + " must be true or false");
+    return std::nullopt;
+  }
+
+  std::vector<YAML::Node> sequence(const YAML::Node& node, const std::string& what) {
+    std::vector<YAML::Node> items;
+    if (!node.IsSequence()) {
+      error(node, what + " must be a list");
+      return items;
+    }
+    for (const YAML::Node& item : node)
+      items.push_back(item);
+    return items;
+  }
+
+ private:
+  struct Error {
+    int line;
+    int column;
+    std::string message;
+  };
+  std::string source_;
+  std::vector<Error> errors_;
+};
+
+}  // namespace waygate::routing

@@ -1,0 +1,122 @@
+// Route actions: weighted clusters, rewrites, redirects and fixed responses, as compiled.
+#include <gtest/gtest.h>
+
+#include "routing/config_loader.h"
+#include "routing/snapshot.h"
+
+namespace waygate::routing {
+namespace {
+
+std::shared_ptr<const Snapshot> snapshot_with_path(const std::string& path) {
+  std::string text =
+      "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n"
+      "routes:\n"
+      "  - hosts: [\"*\"]\n"
+      "    paths:\n" +
+      path +
+      "clusters:\n"
+      "  - { name: a, endpoints: [127.0.0.1:1] }\n"
+      "  - { name: b, endpoints: [127.0.0.1:2] }\n";
+  ConfigResult result = load_config_text(text, "test.yaml");
+  EXPECT_TRUE(result.ok()) << (result.errors.empty() ? "" : result.errors.front());
+  return build_snapshot(result.config);
+}
+
+TEST(RouteActions, WeightedClustersSplitByCumulativeWeight) {
+  auto snapshot = snapshot_with_path(
+      "      - { prefix: /, clusters: [{ name: a, weight: 3 }, { name: b, weight: 1 }] }\n");
+  const RouteAction* action = snapshot->routes.match("h", "/");
+  ASSERT_NE(action, nullptr);
+  EXPECT_EQ(action->total_weight, 4u);
+  int to_a = 0;
+  for (uint32_t pick = 0; pick < action->total_weight; ++pick) {
+    to_a += snapshot->clusters[action->cluster_for(pick)].name == "a" ? 1 : 0;
+  }
+  EXPECT_EQ(to_a, 3);
+}
+
+TEST(RouteActions, PrefixRewriteKeepsTheRestAndTheQuery) {
+  auto snapshot =
+      snapshot_with_path("      - { prefix: /v1/, rewrite: { prefix: / }, cluster: a }\n");
+  const RouteAction* action = snapshot->routes.match("h", "/v1/users?x=1");
+  ASSERT_NE(action, nullptr);
+  EXPECT_EQ(rewrite_target(*action, "/v1/users?x=1"), "/users?x=1");
+  EXPECT_EQ(rewrite_target(*action, "/v1/"), "/");
+}
+
+TEST(RouteActions, HostRewriteAndHeaderEditsAreCompiled) {
+  auto snapshot = snapshot_with_path(
+      "      - prefix: /\n"
+      "        cluster: a\n"
+      "        rewrite: { host: api.internal }\n"
+      "        request_headers: { add: { X-Env: prod }, remove: [X-Debug] }\n"
+      "        response_headers: { add: { Cache-Control: no-store }, remove: [Server] }\n");
+  const RouteAction* action = snapshot->routes.match("h", "/");
+  ASSERT_NE(action, nullptr);
+  EXPECT_EQ(action->rewrite_host, "api.internal");
+  ASSERT_EQ(action->request_headers.add.size(), 1u);
+  EXPECT_EQ(action->request_headers.add[0].first, "X-Env");
+  EXPECT_EQ(action->request_headers.remove, std::vector<std::string>{"X-Debug"});
+  EXPECT_EQ(action->response_headers.remove, std::vector<std::string>{"Server"});
+}
+
+TEST(RouteActions, RedirectReplacesSchemeHostAndPathKeepingTheQuery) {
+  auto snapshot = snapshot_with_path(
+      "      - { prefix: /, redirect: { scheme: https, host: www.example.com, path: /new, code: "
+      "308 } "
+      "}\n");
+  const RouteAction* action = snapshot->routes.match("h", "/old?a=1");
+  ASSERT_NE(action, nullptr);
+  EXPECT_EQ(action->kind, RouteAction::Kind::kRedirect);
+  EXPECT_EQ(action->redirect.code, 308);
+  EXPECT_EQ(redirect_location(*action, "example.com:8080", "/old?a=1"),
+            "https://www.example.com/new?a=1");
+}
+
+TEST(RouteActions, RedirectByDefaultKeepsHostAndPath) {
+  auto snapshot = snapshot_with_path("      - { prefix: /, redirect: { scheme: https } }\n");
+  const RouteAction* action = snapshot->routes.match("h", "/a/b");
+  ASSERT_NE(action, nullptr);
+  EXPECT_EQ(action->redirect.code, 301);
+  EXPECT_EQ(redirect_location(*action, "example.com", "/a/b"), "https://example.com/a/b");
+}
+
+TEST(RouteActions, RedirectPortReplacesTheRequestPort) {
+  auto snapshot = snapshot_with_path("      - { prefix: /, redirect: { port: 8443 } }\n");
+  const RouteAction* action = snapshot->routes.match("h", "/");
+  ASSERT_NE(action, nullptr);
+  EXPECT_EQ(redirect_location(*action, "example.com:8080", "/x"), "http://example.com:8443/x");
+  EXPECT_EQ(redirect_location(*action, "[::1]:8080", "/x"), "http://[::1]:8443/x");
+}
+
+TEST(RouteActions, RedirectPrefixReplacesTheMatchedPrefix) {
+  auto snapshot =
+      snapshot_with_path("      - { prefix: /old/, redirect: { prefix: /new/, code: 302 } }\n");
+  const RouteAction* action = snapshot->routes.match("h", "/old/page");
+  ASSERT_NE(action, nullptr);
+  EXPECT_EQ(redirect_location(*action, "h", "/old/page?q#frag"), "http://h/new/page?q");
+}
+
+TEST(RouteActions, RespondCarriesStatusBodyAndHeaders) {
+  auto snapshot = snapshot_with_path(
+      "      - { exact: /healthz, respond: { status: 200, body: \"ok\\n\", headers: { X-A: b } } "
+      "}\n");
+  const RouteAction* action = snapshot->routes.match("h", "/healthz");
+  ASSERT_NE(action, nullptr);
+  EXPECT_EQ(action->kind, RouteAction::Kind::kRespond);
+  EXPECT_EQ(action->respond.status, 200);
+  EXPECT_EQ(action->respond.body, "ok\n");
+  ASSERT_EQ(action->respond.headers.size(), 1u);
+}
+
+TEST(RouteActions, RetryPolicyIsKept) {
+  auto snapshot = snapshot_with_path(
+      "      - { prefix: /, cluster: a, retry: { attempts: 2, on: [connect-failure, 503] } }\n");
+  const RouteAction* action = snapshot->routes.match("h", "/");
+  ASSERT_NE(action, nullptr);
+  EXPECT_EQ(action->retry.attempts, 2u);
+  EXPECT_EQ(action->retry.on, (std::vector<std::string>{"connect-failure", "503"}));
+}
+
+}  // namespace
+}  // namespace waygate::routing
