@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/log.h"
+#include "proxy/reloader.h"
 #include "proxy/server.h"
 #include "routing/config_loader.h"
 #include "routing/snapshot.h"
@@ -27,8 +28,8 @@ constexpr const char* kUsage =
 
 // The control thread: signals, reloads, and the orderly stop.
 struct Control {
-  std::string config_path;
   proxy::Server* server = nullptr;
+  proxy::Reloader* reloader = nullptr;
   uv_signal_t sigterm, sigint, sighup;
   bool stopping = false;
 };
@@ -58,16 +59,7 @@ void on_stop_signal(uv_signal_t* handle, int signum) {
 }
 
 void on_reload_signal(uv_signal_t* handle, int) {
-  auto* control = static_cast<Control*>(handle->data);
-  routing::ConfigResult result = routing::load_config_file(control->config_path);
-  if (!result.ok()) {
-    for (const std::string& error : result.errors)
-      WG_LOG_ERROR("reload refused: %s", error.c_str());
-    return;
-  }
-  control->server->publish(routing::build_snapshot(result.config));
-  WG_LOG_INFO("reloaded %s (routes and clusters; listener changes need a restart)",
-              control->config_path.c_str());
+  static_cast<Control*>(handle->data)->reloader->reload("SIGHUP");
 }
 
 int run(const std::string& path) {
@@ -86,7 +78,6 @@ int run(const std::string& path) {
   proxy::Server server;
   uv_loop_t* loop = uv_default_loop();
   Control control;
-  control.config_path = path;
   control.server = &server;
   for (uv_signal_t* handle : {&control.sigterm, &control.sigint, &control.sighup}) {
     uv_signal_init(loop, handle);
@@ -104,6 +95,8 @@ int run(const std::string& path) {
   for (const routing::ListenerConfig& listener : config.listeners) {
     WG_LOG_INFO("listener %s on %s", listener.name.c_str(), listener.address_text.c_str());
   }
+  proxy::Reloader reloader(path, server, config, loaded.text);
+  control.reloader = &reloader;
   WG_LOG_INFO("waygate %s ready with %zu workers", WAYGATE_VERSION, server.worker_count());
 
   uv_run(loop, UV_RUN_DEFAULT);

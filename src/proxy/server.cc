@@ -8,42 +8,84 @@
 #include "proxy/worker.h"
 
 namespace waygate::proxy {
+namespace {
+
+bool same_listener(const routing::ListenerConfig& a, const routing::ListenerConfig& b) {
+  return a.name == b.name && a.address_text == b.address_text;
+}
+
+bool contains(const std::vector<routing::ListenerConfig>& listeners,
+              const routing::ListenerConfig& wanted) {
+  for (const routing::ListenerConfig& listener : listeners) {
+    if (same_listener(listener, wanted)) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 Server::Server() = default;
 Server::~Server() = default;
+
+bool Server::bind(const std::vector<routing::ListenerConfig>& listeners, size_t worker_count,
+                  std::vector<std::vector<ListenerChange>>* per_worker, std::string* error) {
+  per_worker->resize(worker_count);
+  for (size_t w = 0; w < worker_count; ++w) {
+    for (const routing::ListenerConfig& listener : listeners) {
+      int fd = open_listen_socket(listener.address, error);
+      if (fd < 0) {
+        *error = "listener " + listener.name + " on " + listener.address_text + ": " + *error;
+        for (auto& changes : *per_worker) {
+          for (ListenerChange& change : changes) {
+            if (change.fd >= 0) ::close(change.fd);
+          }
+        }
+        per_worker->clear();
+        return false;
+      }
+      (*per_worker)[w].push_back(ListenerChange{listener.name, fd});
+    }
+  }
+  return true;
+}
 
 bool Server::start(const routing::Config& config, std::shared_ptr<const routing::Snapshot> snapshot,
                    int access_log_fd, std::string* error) {
   unsigned count = config.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
-
   // Bind everything before starting any thread, so a taken port fails start-up cleanly.
-  std::vector<std::vector<int>> fds(count);
+  std::vector<std::vector<ListenerChange>> listeners;
+  if (!bind(config.listeners, count, &listeners, error)) return false;
   for (unsigned w = 0; w < count; ++w) {
-    for (const routing::ListenerConfig& listener : config.listeners) {
-      int fd = open_listen_socket(listener.address, error);
-      if (fd < 0) {
-        *error = "listener " + listener.name + " on " + listener.address_text + ": " + *error;
-        for (auto& worker_fds : fds) {
-          for (int open_fd : worker_fds)
-            ::close(open_fd);
-        }
-        return false;
-      }
-      fds[w].push_back(fd);
-    }
+    workers_.push_back(
+        std::make_unique<Worker>(w, snapshot, std::move(listeners[w]), access_log_fd));
   }
-  for (unsigned w = 0; w < count; ++w) {
-    workers_.push_back(std::make_unique<Worker>(w, snapshot, std::move(fds[w]), access_log_fd));
-  }
+  listeners_ = config.listeners;
   for (auto& worker : workers_)
     worker->start();
   return true;
 }
 
-void Server::publish(const std::shared_ptr<const routing::Snapshot>& snapshot) {
-  for (auto& worker : workers_)
-    worker->publish(snapshot);
+bool Server::apply(const routing::Config& config, std::shared_ptr<const routing::Snapshot> snapshot,
+                   std::string* error) {
+  std::vector<routing::ListenerConfig> added;
+  for (const routing::ListenerConfig& listener : config.listeners) {
+    if (!contains(listeners_, listener)) added.push_back(listener);
+  }
+  std::vector<std::vector<ListenerChange>> opened;
+  if (!bind(added, workers_.size(), &opened, error)) return false;
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    // Closes first: a listener whose address changed keeps its name and is opened anew.
+    std::vector<ListenerChange> changes;
+    for (const routing::ListenerConfig& listener : listeners_) {
+      if (!contains(config.listeners, listener)) changes.push_back(ListenerChange{listener.name});
+    }
+    for (ListenerChange& change : opened[w])
+      changes.push_back(std::move(change));
+    workers_[w]->publish(snapshot, std::move(changes));
+  }
+  listeners_ = config.listeners;
+  return true;
 }
 
 void Server::drain() {

@@ -1,6 +1,9 @@
 #include "proxy/worker.h"
 
+#include <unistd.h>
+
 #include <random>
+#include <unordered_set>
 
 #include "core/log.h"
 
@@ -22,7 +25,7 @@ uint64_t random_u64(uint64_t state[2]) {
 }  // namespace
 
 Worker::Worker(unsigned index, std::shared_ptr<const routing::Snapshot> snapshot,
-               std::vector<int> listen_fds, int access_log_fd)
+               std::vector<ListenerChange> listeners, int access_log_fd)
     : index_(index),
       snapshot_(std::move(snapshot)),
       read_buffer_(std::make_unique<std::array<char, 64 * 1024>>()) {
@@ -36,14 +39,8 @@ Worker::Worker(unsigned index, std::shared_ptr<const routing::Snapshot> snapshot
   std::random_device seed;
   id_state_[0] = (uint64_t{seed()} << 32) | seed();
   id_state_[1] = (uint64_t{seed()} << 32) | seed() | 1;
-  for (int fd : listen_fds) {
-    auto listener = std::make_unique<Listener>();
-    listener->worker = this;
-    uv_tcp_init(&loop_, &listener->tcp);
-    listener->tcp.data = listener.get();
-    uv_tcp_open(&listener->tcp, fd);
-    listeners_.push_back(std::move(listener));
-  }
+  for (const ListenerChange& listener : listeners)
+    open_listener(listener.name, listener.fd);
 }
 
 Worker::~Worker() {
@@ -52,10 +49,35 @@ Worker::~Worker() {
 }
 
 void Worker::start() {
-  for (auto& listener : listeners_) {
-    uv_listen(reinterpret_cast<uv_stream_t*>(&listener->tcp), 4096, &Worker::on_connection);
-  }
   thread_ = std::thread([this] { run(); });
+}
+
+void Worker::open_listener(const std::string& name, int fd) {
+  auto listener = std::make_unique<Listener>();
+  listener->worker = this;
+  listener->name = name;
+  uv_tcp_init(&loop_, &listener->tcp);
+  listener->tcp.data = listener.get();
+  uv_tcp_open(&listener->tcp, fd);
+  // The socket listens already (bound on the control thread); this starts accepting.
+  uv_listen(reinterpret_cast<uv_stream_t*>(&listener->tcp), 4096, &Worker::on_connection);
+  listeners_.push_back(std::move(listener));
+}
+
+void Worker::close_listener(const std::string& name) {
+  for (auto& listener : listeners_) {
+    if (listener->name != name || uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener->tcp))) {
+      continue;
+    }
+    // Connections it accepted stay open: they belong to their sessions, not to the listener.
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener->tcp), &Worker::on_listener_closed);
+  }
+}
+
+void Worker::on_listener_closed(uv_handle_t* handle) {
+  auto* listener = static_cast<Listener*>(handle->data);
+  auto& listeners = listener->worker->listeners_;
+  std::erase_if(listeners, [&](const auto& owned) { return owned.get() == listener; });
 }
 
 void Worker::join() {
@@ -68,10 +90,13 @@ void Worker::run() {
   uv_run(&loop_, UV_RUN_NOWAIT);
 }
 
-void Worker::publish(std::shared_ptr<const routing::Snapshot> snapshot) {
+void Worker::publish(std::shared_ptr<const routing::Snapshot> snapshot,
+                     std::vector<ListenerChange> changes) {
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     inbox_snapshot_ = std::move(snapshot);
+    for (ListenerChange& change : changes)
+      inbox_listeners_.push_back(std::move(change));
   }
   uv_async_send(&async_);
 }
@@ -90,15 +115,27 @@ void Worker::on_async(uv_async_t* async) {
 
 void Worker::apply_messages() {
   std::shared_ptr<const routing::Snapshot> snapshot;
+  std::vector<ListenerChange> listeners;
   bool drain = false;
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     snapshot = std::move(inbox_snapshot_);
+    listeners.swap(inbox_listeners_);
     drain = inbox_drain_;
   }
   if (snapshot) {
     snapshot_ = std::move(snapshot);
     round_robin_.assign(snapshot_->clusters.size(), 0);
+    close_pools_left_out();
+  }
+  for (const ListenerChange& change : listeners) {
+    if (change.fd < 0) {
+      close_listener(change.name);
+    } else if (draining_) {
+      ::close(change.fd);
+    } else {
+      open_listener(change.name, change.fd);
+    }
   }
   if (drain && !draining_) begin_drain();
 }
@@ -143,6 +180,19 @@ UpstreamPool& Worker::pool_for(const routing::Endpoint& endpoint) {
   return *it->second;
 }
 
+// Endpoints that left every cluster: their idle connections go now; busy ones finish their
+// request and are then closed by the idle timeout.
+void Worker::close_pools_left_out() {
+  std::unordered_set<std::string_view> live;
+  for (const routing::Cluster& cluster : snapshot_->clusters) {
+    for (const routing::Endpoint& endpoint : cluster.endpoints)
+      live.insert(endpoint.address_text);
+  }
+  for (auto& [address, pool] : pools_) {
+    if (!live.contains(address)) pool->close_idle();
+  }
+}
+
 uint32_t Worker::next_round_robin(uint32_t cluster_index) {
   if (cluster_index >= round_robin_.size()) round_robin_.resize(cluster_index + 1, 0);
   return round_robin_[cluster_index]++;
@@ -181,9 +231,11 @@ void Worker::destroy_session(DownstreamSession& session) {
 
 void Worker::begin_drain() {
   draining_ = true;
-  for (auto& listener : listeners_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener->tcp), nullptr);
-  }
+  std::vector<std::string> names;
+  for (auto& listener : listeners_)
+    names.push_back(listener->name);
+  for (const std::string& name : names)
+    close_listener(name);
   uv_timer_start(&drain_timer_, &Worker::on_drain_timeout, snapshot_->timeouts.drain_ms, 0);
   // begin_drain may close a session, which erases it from the list: walk a copy of the pointers.
   std::vector<DownstreamSession*> sessions;

@@ -23,11 +23,17 @@
 
 namespace waygate::proxy {
 
+// A listening socket handed to a worker (fd >= 0), or the order to close one (fd < 0).
+struct ListenerChange {
+  std::string name;
+  int fd = -1;
+};
+
 class Worker {
  public:
-  // Takes ownership of the listening sockets (one per listener).
+  // Takes ownership of the listening sockets in `listeners` (all with fd >= 0).
   Worker(unsigned index, std::shared_ptr<const routing::Snapshot> snapshot,
-         std::vector<int> listen_fds, int access_log_fd);
+         std::vector<ListenerChange> listeners, int access_log_fd);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -35,8 +41,10 @@ class Worker {
   void start();
   void join();
 
-  // Any thread: the worker takes the snapshot for its next requests.
-  void publish(std::shared_ptr<const routing::Snapshot> snapshot);
+  // Any thread: the worker takes the snapshot for its next requests, and opens or closes the
+  // listeners named in `changes` (taking ownership of their sockets).
+  void publish(std::shared_ptr<const routing::Snapshot> snapshot,
+               std::vector<ListenerChange> changes = {});
   // Any thread: stop accepting, finish in-flight requests, then let the thread end.
   void request_drain();
 
@@ -66,10 +74,15 @@ class Worker {
   struct Listener {
     uv_tcp_t tcp;
     Worker* worker;
+    std::string name;
   };
 
   void run();
   void apply_messages();
+  void open_listener(const std::string& name, int fd);
+  void close_listener(const std::string& name);
+  static void on_listener_closed(uv_handle_t* handle);
+  void close_pools_left_out();
   void begin_drain();
   void finish_drain_if_idle();
   static void on_connection(uv_stream_t* server, int status);
@@ -97,6 +110,7 @@ class Worker {
   // Messages from the control thread, taken whole by on_async (uv_async_send coalesces).
   std::mutex inbox_mutex_;
   std::shared_ptr<const routing::Snapshot> inbox_snapshot_;
+  std::vector<ListenerChange> inbox_listeners_;
   bool inbox_drain_ = false;
 };
 

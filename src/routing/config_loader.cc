@@ -195,7 +195,9 @@ ConfigResult load_config_file(const std::string& path) {
   }
   std::ostringstream text;
   text << file.rdbuf();
-  return load_config_text(text.str(), path);
+  ConfigResult result = load_config_text(text.str(), path);
+  result.text = text.str();
+  return result;
 }
 
 }  // namespace waygate::routing

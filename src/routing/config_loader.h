@@ -12,6 +12,7 @@ namespace waygate::routing {
 struct ConfigResult {
   Config config;
   std::vector<std::string> errors;  // "file:line:col: message"; empty when the config is valid
+  std::string text;                 // the file as read, so a reload can tell whether it changed
   bool ok() const { return errors.empty(); }
 };
 

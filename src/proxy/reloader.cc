@@ -1,0 +1,62 @@
+#include "proxy/reloader.h"
+
+#include <functional>
+
+#include "core/log.h"
+#include "proxy/server.h"
+#include "routing/config_loader.h"
+#include "routing/snapshot.h"
+
+namespace waygate::proxy {
+namespace {
+
+size_t hash_text(std::string_view text) {
+  return std::hash<std::string_view>{}(text);
+}
+
+}  // namespace
+
+Reloader::Reloader(std::string path, Server& server, const routing::Config& running,
+                   std::string_view running_text)
+    : path_(std::move(path)),
+      server_(server),
+      workers_(running.workers),
+      running_hash_(hash_text(running_text)) {}
+
+Reloader::Outcome Reloader::reload(std::string_view trigger) {
+  routing::ConfigResult loaded = routing::load_config_file(path_);
+  if (!loaded.ok()) {
+    ++refused_;
+    std::string message;
+    for (const std::string& error : loaded.errors) {
+      WG_LOG_ERROR("reload (%.*s) refused, still serving the previous config: %s",
+                   static_cast<int>(trigger.size()), trigger.data(), error.c_str());
+      message.append(error).append("\n");
+    }
+    return {Result::kRefused, message};
+  }
+  size_t hash = hash_text(loaded.text);
+  if (hash == running_hash_) {
+    WG_LOG_INFO("reload (%.*s) skipped: %s is unchanged", static_cast<int>(trigger.size()),
+                trigger.data(), path_.c_str());
+    return {Result::kUnchanged, ""};
+  }
+  std::string error;
+  if (!server_.apply(loaded.config, routing::build_snapshot(loaded.config), &error)) {
+    ++refused_;
+    WG_LOG_ERROR("reload (%.*s) refused, still serving the previous config: %s",
+                 static_cast<int>(trigger.size()), trigger.data(), error.c_str());
+    return {Result::kRefused, error + "\n"};
+  }
+  if (loaded.config.workers != workers_) {
+    WG_LOG_WARN("workers changed in %s: that takes a restart; the other changes are applied",
+                path_.c_str());
+  }
+  running_hash_ = hash;
+  ++applied_;
+  WG_LOG_INFO("reloaded %s (%.*s)", path_.c_str(), static_cast<int>(trigger.size()),
+              trigger.data());
+  return {Result::kReloaded, ""};
+}
+
+}  // namespace waygate::proxy

@@ -1,0 +1,43 @@
+// Applies the config file to the running server, whatever asked for it (SIGHUP, the file changing
+// on disk, POST /reload): read, validate, build a snapshot, hand it to the workers. A config that
+// fails validation changes nothing; one whose text did not change is skipped, keeping pools warm.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "routing/config.h"
+
+namespace waygate::proxy {
+
+class Server;
+
+class Reloader {
+ public:
+  enum class Result { kReloaded, kUnchanged, kRefused };
+  struct Outcome {
+    Result result;
+    std::string message;  // for kRefused: every error, one "file:line:col: message" per line
+  };
+
+  // `running_text` is the config text the server was started with.
+  Reloader(std::string path, Server& server, const routing::Config& running,
+           std::string_view running_text);
+
+  // Runs on the control thread. `trigger` names the cause in the log ("SIGHUP", "file", "admin").
+  Outcome reload(std::string_view trigger);
+
+  uint64_t applied() const { return applied_; }
+  uint64_t refused() const { return refused_; }
+
+ private:
+  std::string path_;
+  Server& server_;
+  unsigned workers_;
+  size_t running_hash_;
+  uint64_t applied_ = 0;
+  uint64_t refused_ = 0;
+};
+
+}  // namespace waygate::proxy
