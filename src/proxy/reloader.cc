@@ -21,6 +21,8 @@ Reloader::Reloader(std::string path, Server& server, const routing::Config& runn
     : path_(std::move(path)),
       server_(server),
       workers_(running.workers),
+      access_log_(running.access_log),
+      admin_address_(running.admin.address_text),
       running_hash_(hash_text(running_text)) {}
 
 Reloader::Outcome Reloader::reload(std::string_view trigger) {
@@ -48,8 +50,10 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
                  static_cast<int>(trigger.size()), trigger.data(), error.c_str());
     return {Result::kRefused, error + "\n"};
   }
-  if (loaded.config.workers != workers_) {
-    WG_LOG_WARN("workers changed in %s: that takes a restart; the other changes are applied",
+  const routing::Config& next = loaded.config;
+  if (next.workers != workers_ || next.access_log != access_log_ ||
+      next.admin.address_text != admin_address_) {
+    WG_LOG_WARN("workers, access_log and admin changes in %s take a restart; the rest is applied",
                 path_.c_str());
   }
   running_hash_ = hash;

@@ -34,7 +34,10 @@ class Reloader {
  private:
   std::string path_;
   Server& server_;
+  // What only a restart changes, as started.
   unsigned workers_;
+  std::string access_log_;
+  std::string admin_address_;
   size_t running_hash_;
   uint64_t applied_ = 0;
   uint64_t refused_ = 0;

@@ -111,8 +111,14 @@ struct ClusterConfig {
   std::vector<EndpointConfig> endpoints;
 };
 
+struct AdminConfig {
+  std::string address_text;  // empty: no admin listener
+  SocketAddress address;
+};
+
 struct Config {
   unsigned workers = 0;  // 0: one per core
+  AdminConfig admin;
   std::string access_log = "stdout";
   Timeouts timeouts;
   Limits limits;

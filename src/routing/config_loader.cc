@@ -149,6 +149,21 @@ void read_config(Reader& r, const YAML::Node& root, Config& config) {
       }
     }
   }
+  if (const YAML::Node& admin = root["admin"]) {
+    if (r.check_map(admin, "admin", {"address"})) {
+      if (!admin["address"]) {
+        r.error(admin, "admin needs an address");
+      } else if (auto text = r.string(admin["address"], "admin address")) {
+        auto address = parse_socket_address(*text);
+        if (!address) {
+          r.error(admin["address"],
+                  "admin address '" + *text + "' is not IP:PORT (like 127.0.0.1:9901)");
+        } else {
+          config.admin = AdminConfig{*text, *address};
+        }
+      }
+    }
+  }
   if (const YAML::Node& access_log = root["access_log"]) {
     if (auto text = r.string(access_log, "access_log")) config.access_log = *text;
   }
