@@ -150,7 +150,14 @@ int Parser::on_header_value_complete(llhttp_t* p) {
   Parser& parser = self(p);
   parser.field_done_ = true;
   parser.value_hit_line_end_ = parser.value_at_input_end_ = false;
-  std::string_view name = parser.head_->name(parser.head_->fields.back());
+  HeaderField& field = parser.head_->fields.back();
+  // Trailing whitespace is not part of a field value (RFC 9110 5.5); llhttp leaves it in.
+  while (field.value_length > 0) {
+    char last = parser.head_->bytes[field.value_offset + field.value_length - 1];
+    if (last != ' ' && last != '\t') break;
+    --field.value_length;
+  }
+  std::string_view name = parser.head_->name(field);
   if (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
     return parser.reject(400, "whitespace before a header colon");
   }

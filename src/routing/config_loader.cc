@@ -133,9 +133,9 @@ void read_clusters(Reader& r, const YAML::Node& node, Config& config) {
 }
 
 void read_config(Reader& r, const YAML::Node& root, Config& config) {
-  if (!r.check_map(
-          root, "the config",
-          {"workers", "access_log", "timeouts", "limits", "listeners", "routes", "clusters"})) {
+  if (!r.check_map(root, "the config",
+                   {"workers", "admin", "access_log", "timeouts", "limits", "listeners", "routes",
+                    "clusters"})) {
     return;
   }
   if (const YAML::Node& workers = root["workers"]) {

@@ -38,6 +38,10 @@ IO_TIMEOUT = 10.0
 EXIT_TIMEOUT = 40.0
 
 
+RELOADED = re.compile(r"\breloaded\b", re.I)
+NOT_RELOADED = re.compile(r"\bnot reloaded\b", re.I)
+
+
 def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
     """Polls predicate until it returns a truthy value; raises AssertionError after timeout."""
     deadline = time.monotonic() + timeout
@@ -179,12 +183,15 @@ class Upstream:
 class Waygate:
     """A running waygate process; stdout (the access log) and stderr go to files."""
 
-    def __init__(self, workdir, config_text, port):
+    def __init__(self, workdir, config_text, port, config_path=None):
+        """config_path, when given, names a config the caller has laid out already (a symlink,
+        say); config_text is then written through it only if it is not None."""
         self.workdir = workdir
         self.port = port
-        self.config_path = os.path.join(workdir, "waygate.yaml")
-        with open(self.config_path, "w") as f:
-            f.write(config_text)
+        self.config_path = config_path or os.path.join(workdir, "waygate.yaml")
+        if config_text is not None:
+            with open(self.config_path, "w") as f:
+                f.write(config_text)
         self.stdout_path = os.path.join(workdir, "waygate.stdout")
         self.stderr_path = os.path.join(workdir, "waygate.stderr")
         self._stdout = open(self.stdout_path, "wb")
@@ -251,6 +258,49 @@ class Waygate:
         except AssertionError:
             raise AssertionError(f"no access-log line matches {regex!r}; log is:\n"
                                  + "\n".join(self.log_lines()[-20:]))
+
+    # -- reloading (see "Reloading" in docs/config.md) --
+
+    def write_config(self, text, how="in-place"):
+        """Replaces the config file's content: "in-place" truncates and rewrites the file,
+        "rename" writes a temporary file beside it and renames it over the config."""
+        if how == "in-place":
+            with open(self.config_path, "w") as f:
+                f.write(text)
+        elif how == "rename":
+            tmp = os.path.join(os.path.dirname(self.config_path), ".waygate.yaml.tmp")
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.rename(tmp, self.config_path)
+        else:
+            raise ValueError(how)
+
+    def reload_count(self):
+        """Reloads applied so far: stderr lines that say "reloaded" (not "not reloaded")."""
+        return sum(1 for line in self.stderr_text().splitlines()
+                   if RELOADED.search(line) and not NOT_RELOADED.search(line))
+
+    def wait_for_reloads(self, count, timeout=10.0):
+        """Waits until at least count reloads have been applied; returns the count."""
+        try:
+            return wait_until(lambda: (n := self.reload_count()) >= count and n, timeout, 0.01,
+                              f"{count} applied reloads")
+        except AssertionError:
+            raise AssertionError(f"{self.reload_count()} reloads applied, waited for {count}; "
+                                 f"stderr ends with:\n{self.stderr_text()[-3000:]}")
+
+    def stderr_matches(self, regex):
+        return re.findall(regex, self.stderr_text(), re.M)
+
+    def wait_for_stderr(self, regex, count=1, timeout=10.0):
+        """Waits until stderr holds at least count matches of regex; returns the matches."""
+        try:
+            return wait_until(lambda: (m := self.stderr_matches(regex)) and len(m) >= count
+                              and m, timeout, 0.01, f"{count} stderr matches of {regex!r}")
+        except AssertionError:
+            raise AssertionError(f"stderr has {len(self.stderr_matches(regex))} matches of "
+                                 f"{regex!r}, waited for {count}; it ends with:\n"
+                                 f"{self.stderr_text()[-3000:]}")
 
     def proc_status_kib(self, field):
         with open(f"/proc/{self.pid}/status") as f:
@@ -526,6 +576,14 @@ class HttpConnection:
         return self.read_until_closed(timeout) == b""
 
 
+def admin_request(port, method, path, timeout=IO_TIMEOUT):
+    """One request to waygate's admin address on a fresh connection; returns the response."""
+    with HttpConnection(port, timeout=timeout) as conn:
+        conn.send(request(method, path, host=f"{HOST}:{port}", headers=[("Connection", "close")],
+                          body=b"" if method == "POST" else None))
+        return conn.read_response(method)
+
+
 # -- test cases -----------------------------------------------------------------------------------
 
 class Env:
@@ -541,9 +599,9 @@ class Env:
         self.upstreams.append(up)
         return up
 
-    def waygate(self, config_text, port):
+    def waygate(self, config_text, port, config_path=None):
         sub = tempfile.mkdtemp(prefix="wg-", dir=self.dir)
-        wg = Waygate(sub, config_text, port)
+        wg = Waygate(sub, config_text, port, config_path)
         self.waygates.append(wg)
         return wg
 
@@ -644,5 +702,5 @@ class PatternChecker:
 
 __all__ = ["ConnectionClosed", "Env", "HttpConnection", "LARGE_BYTES", "PATTERN_PERIOD",
            "PatternChecker", "RSS_LIMIT_MIB", "RssSampler", "SLOW_BYTES", "WAYGATE_BIN",
-           "WaygateTestCase", "chunked", "connection_refused", "free_port", "pattern",
-           "port_accepts", "proxy_config", "request", "to_yaml", "wait_until"]
+           "WaygateTestCase", "admin_request", "chunked", "connection_refused", "free_port",
+           "pattern", "port_accepts", "proxy_config", "request", "to_yaml", "wait_until"]

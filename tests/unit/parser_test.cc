@@ -80,6 +80,16 @@ TEST(Parser, CollectsMethodTargetAndHeaders) {
   EXPECT_EQ(recorder.completed, 1);
 }
 
+TEST(Parser, ValuesLoseSurroundingWhitespace) {
+  Recorder recorder;
+  ASSERT_EQ(
+      parse_request(recorder, "GET / HTTP/1.1\r\nHost: \t a.example \t\r\nX-Mid: a  b \r\n\r\n")
+          .result,
+      Parser::Result::kOk);
+  EXPECT_EQ(recorder.heads[0].find("host"), "a.example");
+  EXPECT_EQ(recorder.heads[0].find("x-mid"), "a  b");
+}
+
 TEST(Parser, HeadSplitAcrossManyReadsIsReassembled) {
   Recorder recorder;
   Parser parser(HTTP_REQUEST, recorder);

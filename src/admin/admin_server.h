@@ -1,0 +1,94 @@
+// The admin listener: a small HTTP/1.1 server on the control thread's loop. It only speaks HTTP
+// (keep-alive, bounded request bodies, strict parsing, Content-Length on every response); what
+// each path answers is decided by the handler it is given.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "core/socket_address.h"
+#include "http/serialize.h"
+
+namespace waygate::admin {
+
+struct AdminRequest {
+  std::string_view method;  // "GET", "POST", ... as llhttp names it
+  std::string_view path;    // the request target up to '?'
+  std::string_view query;   // after '?', without it; empty when there is none
+};
+
+struct AdminResponse {
+  uint16_t status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+  http::HeaderList headers;  // more headers (Allow, Cache-Control); the server adds the framing
+
+  static AdminResponse text(uint16_t status, std::string body) {
+    return with_type(status, "text/plain", std::move(body));
+  }
+  static AdminResponse json(uint16_t status, std::string body) {
+    return with_type(status, "application/json", std::move(body));
+  }
+  static AdminResponse with_type(uint16_t status, std::string content_type, std::string body) {
+    AdminResponse response;
+    response.status = status;
+    response.content_type = std::move(content_type);
+    response.body = std::move(body);
+    return response;
+  }
+};
+
+class AdminServer {
+ public:
+  // Called on the loop's thread for every complete request (its body, if any, read and dropped).
+  // The views in the request last for the call only. The handler may call close() but must not
+  // destroy the server; an exception it throws becomes a 500.
+  using Handler = std::function<AdminResponse(const AdminRequest& request)>;
+
+  // Request bodies are read and ignored up to this size; past it the answer is 413 and the
+  // connection closes.
+  static constexpr uint64_t kMaxBodyBytes = 64 * 1024;
+
+  AdminServer(uv_loop_t* loop, Handler handler);
+  // Calls close(). Safe at any time: once closed, the handles belong to their close callbacks, so
+  // the loop only has to run on for those callbacks to free them.
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds and listens. Returns an error text ("127.0.0.1:9901: address already in use"), or empty.
+  std::string listen(const SocketAddress& address);
+  // The bound port (useful after listening on port 0), or 0 when not listening.
+  uint16_t port() const;
+  // Stops listening and closes every connection at once, answered or not. Idempotent.
+  void close();
+
+  size_t connection_count() const { return connections_.size(); }
+
+ private:
+  class Connection;
+  struct Listener;
+
+  static void on_connection(uv_stream_t* stream, int status);
+  static void on_listener_closed(uv_handle_t* handle);
+  AdminResponse call_handler(const AdminRequest& request);
+  // A connection that closes leaves the list; its close callbacks own it from then on.
+  std::unique_ptr<Connection> forget(Connection& connection);
+
+  uv_loop_t* loop_;
+  Handler handler_;
+  std::unique_ptr<Listener> listener_;  // until close() hands it to its close callback
+  std::list<std::unique_ptr<Connection>> connections_;
+  // Every connection reads into this one buffer and handles the bytes before the next read.
+  std::unique_ptr<std::array<char, 16 * 1024>> read_buffer_;
+};
+
+}  // namespace waygate::admin

@@ -1,0 +1,135 @@
+#include "admin/control_plane.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "core/log.h"
+#include "routing/snapshot.h"
+
+#ifndef WAYGATE_VERSION
+#define WAYGATE_VERSION "0.0.0"
+#endif
+
+namespace waygate::admin {
+
+ControlPlane::ControlPlane(std::string config_path, uv_loop_t* loop)
+    : config_path_(std::move(config_path)),
+      loop_(loop),
+      admin_(loop, [this](const AdminRequest& request) { return answer(request); }) {}
+
+ControlPlane::~ControlPlane() {
+  if (joiner_.joinable()) joiner_.join();
+}
+
+int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
+  const routing::Config& config = loaded.config;
+  // Signals are watched before the listeners open: a SIGTERM that follows the first accepted
+  // connection must drain, not kill.
+  for (uv_signal_t* handle : {&sigterm_, &sigint_, &sighup_}) {
+    uv_signal_init(loop_, handle);
+    handle->data = this;
+  }
+  uv_signal_start(&sigterm_, &ControlPlane::on_stop_signal, SIGTERM);
+  uv_signal_start(&sigint_, &ControlPlane::on_stop_signal, SIGINT);
+  uv_signal_start(&sighup_, &ControlPlane::on_reload_signal, SIGHUP);
+  uv_async_init(loop_, &drained_, &ControlPlane::on_drained);
+  drained_.data = this;
+
+  std::string error;
+  if (!config.admin.address_text.empty()) error = admin_.listen(config.admin.address);
+  if (!error.empty()) error = "admin " + error;
+  if (error.empty() &&
+      !server_.start(config, routing::build_snapshot(config), access_log_fd, &error)) {
+    error = error.empty() ? "cannot start" : error;
+  }
+  if (!error.empty()) {
+    std::fprintf(stderr, "waygate: %s\n", error.c_str());
+    close_handles();
+    uv_run(loop_, UV_RUN_DEFAULT);  // let the close callbacks run before this object goes
+    return 1;
+  }
+  for (const routing::ListenerConfig& listener : config.listeners) {
+    WG_LOG_INFO("listener %s on %s", listener.name.c_str(), listener.address_text.c_str());
+  }
+  if (!config.admin.address_text.empty()) {
+    WG_LOG_INFO("admin on %s", config.admin.address_text.c_str());
+  }
+  reloader_ = std::make_unique<proxy::Reloader>(config_path_, server_, config, loaded.text);
+  watcher_ = std::make_unique<routing::ConfigWatcher>(loop_, config_path_,
+                                                      [this] { reloader_->reload("file"); });
+  watcher_->note_loaded(loaded.text);
+  if (std::string failed = watcher_->start(); !failed.empty()) {
+    WG_LOG_WARN("%s; SIGHUP and POST /reload still reload", failed.c_str());
+  }
+  WG_LOG_INFO("waygate %s ready with %zu workers", WAYGATE_VERSION, server_.worker_count());
+
+  uv_run(loop_, UV_RUN_DEFAULT);
+  if (joiner_.joinable()) joiner_.join();
+  WG_LOG_INFO("stopped");
+  return 0;
+}
+
+AdminResponse ControlPlane::answer(const AdminRequest& request) {
+  if (request.path == "/ready") {
+    return stopping_ ? AdminResponse::text(503, "draining\n") : AdminResponse::text(200, "ready\n");
+  }
+  if (request.path == "/reload") {
+    if (request.method != "POST") {
+      AdminResponse response = AdminResponse::text(405, "405 Method Not Allowed\n");
+      response.headers.emplace_back("Allow", "POST");
+      return response;
+    }
+    if (stopping_) return AdminResponse::text(503, "draining\n");
+    proxy::Reloader::Outcome outcome = reloader_->reload("admin");
+    switch (outcome.result) {
+      case proxy::Reloader::Result::kReloaded:
+        return AdminResponse::text(200, "reloaded\n");
+      case proxy::Reloader::Result::kUnchanged:
+        return AdminResponse::text(200, "unchanged\n");
+      case proxy::Reloader::Result::kRefused:
+        return AdminResponse::text(400, outcome.message);
+    }
+  }
+  return AdminResponse::text(404, "404 Not Found\n");
+}
+
+void ControlPlane::on_stop_signal(uv_signal_t* handle, int signum) {
+  static_cast<ControlPlane*>(handle->data)->stop(signum);
+}
+
+void ControlPlane::on_reload_signal(uv_signal_t* handle, int) {
+  auto* self = static_cast<ControlPlane*>(handle->data);
+  if (self->reloader_ && !self->stopping_) self->reloader_->reload("SIGHUP");
+}
+
+void ControlPlane::close_handles() {
+  for (uv_signal_t* handle : {&sigterm_, &sigint_, &sighup_}) {
+    uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&drained_), nullptr);
+  admin_.close();
+}
+
+void ControlPlane::stop(int signum) {
+  if (stopping_) return;
+  stopping_ = true;
+  WG_LOG_INFO("%s: draining connections, then exiting", strsignal(signum));
+  server_.drain();
+  for (uv_signal_t* handle : {&sigterm_, &sigint_, &sighup_}) {
+    uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
+  }
+  if (watcher_) watcher_->stop();
+  // The admin listener stays up while the workers drain, so /ready can say so.
+  joiner_ = std::thread([this] {
+    server_.join();
+    uv_async_send(&drained_);
+  });
+}
+
+void ControlPlane::on_drained(uv_async_t* async) {
+  auto* self = static_cast<ControlPlane*>(async->data);
+  self->admin_.close();
+  uv_close(reinterpret_cast<uv_handle_t*>(async), nullptr);
+}
+
+}  // namespace waygate::admin

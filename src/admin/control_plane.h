@@ -1,0 +1,51 @@
+// The control thread: signals, reloads from every trigger (SIGHUP, the watched file, POST
+// /reload), the admin listener, and the orderly stop. It runs on the main thread's uv_loop and
+// reaches the workers only through the Server.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "admin/admin_server.h"
+#include "proxy/reloader.h"
+#include "proxy/server.h"
+#include "routing/config_loader.h"
+#include "routing/config_watcher.h"
+
+namespace waygate::admin {
+
+class ControlPlane {
+ public:
+  ControlPlane(std::string config_path, uv_loop_t* loop);
+  ~ControlPlane();
+  ControlPlane(const ControlPlane&) = delete;
+  ControlPlane& operator=(const ControlPlane&) = delete;
+
+  // Starts the workers, the admin listener and the watcher for a loaded config, and runs until the
+  // workers have drained after SIGTERM. Returns the process exit code.
+  int run(const routing::ConfigResult& loaded, int access_log_fd);
+
+ private:
+  AdminResponse answer(const AdminRequest& request);
+  void stop(int signum);
+  void close_handles();
+  static void on_stop_signal(uv_signal_t* handle, int signum);
+  static void on_reload_signal(uv_signal_t* handle, int signum);
+  static void on_drained(uv_async_t* async);
+
+  std::string config_path_;
+  uv_loop_t* loop_;
+  proxy::Server server_;
+  std::unique_ptr<proxy::Reloader> reloader_;
+  std::unique_ptr<routing::ConfigWatcher> watcher_;
+  AdminServer admin_;
+  uv_signal_t sigterm_, sigint_, sighup_;
+  uv_async_t drained_;  // the workers have drained: close what keeps the control loop running
+  std::thread joiner_;  // waits for the workers, so /ready can answer 503 meanwhile
+  bool stopping_ = false;
+};
+
+}  // namespace waygate::admin
