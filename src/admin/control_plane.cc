@@ -34,6 +34,14 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
   uv_signal_start(&sighup_, &ControlPlane::on_reload_signal, SIGHUP);
   uv_async_init(loop_, &drained_, &ControlPlane::on_drained);
   drained_.data = this;
+  // Like the signals, the watcher starts before the listeners: a change written as soon as the
+  // port accepts is seen. Its callback runs only once the loop runs, when the reloader exists.
+  watcher_ = std::make_unique<routing::ConfigWatcher>(loop_, config_path_,
+                                                      [this] { reloader_->reload("file"); });
+  watcher_->note_loaded(loaded.text);
+  if (std::string failed = watcher_->start(); !failed.empty()) {
+    WG_LOG_WARN("%s; SIGHUP and POST /reload still reload", failed.c_str());
+  }
 
   std::string error;
   if (!config.admin.address_text.empty()) error = admin_.listen(config.admin.address);
@@ -44,6 +52,7 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
   }
   if (!error.empty()) {
     std::fprintf(stderr, "waygate: %s\n", error.c_str());
+    watcher_->stop();
     close_handles();
     uv_run(loop_, UV_RUN_DEFAULT);  // let the close callbacks run before this object goes
     return 1;
@@ -55,12 +64,6 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
     WG_LOG_INFO("admin on %s", config.admin.address_text.c_str());
   }
   reloader_ = std::make_unique<proxy::Reloader>(config_path_, server_, config, loaded.text);
-  watcher_ = std::make_unique<routing::ConfigWatcher>(loop_, config_path_,
-                                                      [this] { reloader_->reload("file"); });
-  watcher_->note_loaded(loaded.text);
-  if (std::string failed = watcher_->start(); !failed.empty()) {
-    WG_LOG_WARN("%s; SIGHUP and POST /reload still reload", failed.c_str());
-  }
   WG_LOG_INFO("waygate %s ready with %zu workers", WAYGATE_VERSION, server_.worker_count());
 
   uv_run(loop_, UV_RUN_DEFAULT);
@@ -80,7 +83,7 @@ AdminResponse ControlPlane::answer(const AdminRequest& request) {
       return response;
     }
     if (stopping_) return AdminResponse::text(503, "draining\n");
-    proxy::Reloader::Outcome outcome = reloader_->reload("admin");
+    proxy::Reloader::Outcome outcome = reload("admin");
     switch (outcome.result) {
       case proxy::Reloader::Result::kReloaded:
         return AdminResponse::text(200, "reloaded\n");
@@ -99,7 +102,14 @@ void ControlPlane::on_stop_signal(uv_signal_t* handle, int signum) {
 
 void ControlPlane::on_reload_signal(uv_signal_t* handle, int) {
   auto* self = static_cast<ControlPlane*>(handle->data);
-  if (self->reloader_ && !self->stopping_) self->reloader_->reload("SIGHUP");
+  if (self->reloader_ && !self->stopping_) self->reload("SIGHUP");
+}
+
+proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
+  proxy::Reloader::Outcome outcome = reloader_->reload(trigger);
+  // The watcher will see the same write: tell it what runs now, so it does not reload it twice.
+  watcher_->note_loaded_hash(reloader_->running_hash());
+  return outcome;
 }
 
 void ControlPlane::close_handles() {

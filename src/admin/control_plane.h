@@ -30,6 +30,7 @@ class ControlPlane {
 
  private:
   AdminResponse answer(const AdminRequest& request);
+  proxy::Reloader::Outcome reload(std::string_view trigger);
   void stop(int signum);
   void close_handles();
   static void on_stop_signal(uv_signal_t* handle, int signum);

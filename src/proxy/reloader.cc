@@ -1,20 +1,12 @@
 #include "proxy/reloader.h"
 
-#include <functional>
-
 #include "core/log.h"
 #include "proxy/server.h"
 #include "routing/config_loader.h"
+#include "routing/config_watcher.h"
 #include "routing/snapshot.h"
 
 namespace waygate::proxy {
-namespace {
-
-size_t hash_text(std::string_view text) {
-  return std::hash<std::string_view>{}(text);
-}
-
-}  // namespace
 
 Reloader::Reloader(std::string path, Server& server, const routing::Config& running,
                    std::string_view running_text)
@@ -23,7 +15,7 @@ Reloader::Reloader(std::string path, Server& server, const routing::Config& runn
       workers_(running.workers),
       access_log_(running.access_log),
       admin_address_(running.admin.address_text),
-      running_hash_(hash_text(running_text)) {}
+      running_hash_(routing::content_hash(running_text)) {}
 
 Reloader::Outcome Reloader::reload(std::string_view trigger) {
   routing::ConfigResult loaded = routing::load_config_file(path_);
@@ -37,7 +29,7 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
     }
     return {Result::kRefused, message};
   }
-  size_t hash = hash_text(loaded.text);
+  uint64_t hash = routing::content_hash(loaded.text);
   if (hash == running_hash_) {
     WG_LOG_INFO("reload (%.*s) skipped: %s is unchanged", static_cast<int>(trigger.size()),
                 trigger.data(), path_.c_str());

@@ -28,6 +28,8 @@ class Reloader {
   // Runs on the control thread. `trigger` names the cause in the log ("SIGHUP", "file", "admin").
   Outcome reload(std::string_view trigger);
 
+  // The content hash of the config running now (routing::content_hash).
+  uint64_t running_hash() const { return running_hash_; }
   uint64_t applied() const { return applied_; }
   uint64_t refused() const { return refused_; }
 
@@ -38,7 +40,7 @@ class Reloader {
   unsigned workers_;
   std::string access_log_;
   std::string admin_address_;
-  size_t running_hash_;
+  uint64_t running_hash_;
   uint64_t applied_ = 0;
   uint64_t refused_ = 0;
 };
