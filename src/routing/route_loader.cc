@@ -79,20 +79,25 @@ std::vector<ValueMatcher> read_matchers(Reader& r, const YAML::Node& node, const
   return matchers;
 }
 
+// A mapping of header names to values, in file order.
+http::HeaderList read_header_map(Reader& r, const YAML::Node& node, const std::string& what) {
+  http::HeaderList headers;
+  if (!node.IsMap()) {
+    r.error(node, what + " must be a mapping of header names to values");
+    return headers;
+  }
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    auto name = r.string(it->first, "header name");
+    auto value = r.string(it->second, "header value");
+    if (name && value) headers.emplace_back(*name, *value);
+  }
+  return headers;
+}
+
 http::HeaderEdits read_header_edits(Reader& r, const YAML::Node& node, const std::string& what) {
   http::HeaderEdits edits;
   if (!r.check_map(node, what, {"add", "remove"})) return edits;
-  if (const YAML::Node& add = node["add"]) {
-    if (!add.IsMap()) {
-      r.error(add, what + ".add must be a mapping of header names to values");
-    } else {
-      for (auto it = add.begin(); it != add.end(); ++it) {
-        auto name = r.string(it->first, "header name");
-        auto value = r.string(it->second, "header value");
-        if (name && value) edits.add.emplace_back(*name, *value);
-      }
-    }
-  }
+  if (node["add"]) edits.add = read_header_map(r, node["add"], what + ".add");
   if (const YAML::Node& remove = node["remove"]) {
     for (const YAML::Node& item : r.sequence(remove, what + ".remove")) {
       if (auto name = r.string(item, "header name")) edits.remove.push_back(*name);
@@ -123,12 +128,8 @@ void read_forward(Reader& r, const YAML::Node& item, const char* key,
       weighted.name = *name;
     }
     if (entry["weight"]) {
-      auto weight = r.count(entry["weight"], "weight");
-      if (weight && (*weight == 0 || *weight > 1'000'000)) {
-        r.error(entry["weight"], "weight must be between 1 and 1000000");
-      } else if (weight) {
-        weighted.weight = static_cast<uint32_t>(*weight);
-      }
+      auto weight = r.count_between(entry["weight"], "weight", 1, 1'000'000);
+      if (weight) weighted.weight = static_cast<uint32_t>(*weight);
     }
     path.clusters.push_back(std::move(weighted));
   }
@@ -148,12 +149,8 @@ void read_redirect(Reader& r, const YAML::Node& node, PathConfig& path) {
   }
   if (node["host"]) redirect.host = r.string(node["host"], "host");
   if (node["port"]) {
-    auto port = r.count(node["port"], "port");
-    if (port && (*port == 0 || *port > 65535)) {
-      r.error(node["port"], "port must be between 1 and 65535");
-    } else if (port) {
-      redirect.port = static_cast<uint16_t>(*port);
-    }
+    auto port = r.count_between(node["port"], "port", 1, 65535);
+    if (port) redirect.port = static_cast<uint16_t>(*port);
   }
   if (node["path"] && node["prefix"]) r.error(node, "redirect takes path or prefix, not both");
   for (const char* key : {"path", "prefix"}) {
@@ -180,36 +177,18 @@ void read_respond(Reader& r, const YAML::Node& node, PathConfig& path) {
   RespondConfig& respond = path.respond;
   if (!r.check_map(node, "respond", {"status", "body", "headers"})) return;
   if (node["status"]) {
-    auto status = r.count(node["status"], "status");
-    if (status && (*status < 200 || *status > 599)) {
-      r.error(node["status"], "status must be between 200 and 599");
-    } else if (status) {
-      respond.status = static_cast<uint16_t>(*status);
-    }
+    auto status = r.count_between(node["status"], "status", 200, 599);
+    if (status) respond.status = static_cast<uint16_t>(*status);
   }
   if (node["body"]) respond.body = r.string(node["body"], "body").value_or("");
-  if (const YAML::Node& headers = node["headers"]) {
-    if (!headers.IsMap()) {
-      r.error(headers, "respond headers must be a mapping of names to values");
-      return;
-    }
-    for (auto it = headers.begin(); it != headers.end(); ++it) {
-      auto name = r.string(it->first, "header name");
-      auto value = r.string(it->second, "header value");
-      if (name && value) respond.headers.emplace_back(*name, *value);
-    }
-  }
+  if (node["headers"]) respond.headers = read_header_map(r, node["headers"], "respond headers");
 }
 
 void read_retry(Reader& r, const YAML::Node& node, RetryConfig& retry) {
   if (!r.check_map(node, "retry", {"attempts", "on"})) return;
   if (node["attempts"]) {
-    auto attempts = r.count(node["attempts"], "attempts");
-    if (attempts && (*attempts == 0 || *attempts > 10)) {
-      r.error(node["attempts"], "retry attempts must be between 1 and 10");
-    } else if (attempts) {
-      retry.attempts = static_cast<uint32_t>(*attempts);
-    }
+    auto attempts = r.count_between(node["attempts"], "retry attempts", 1, 10);
+    if (attempts) retry.attempts = static_cast<uint32_t>(*attempts);
   }
   if (node["on"]) {
     static const std::set<std::string> kConditions = {

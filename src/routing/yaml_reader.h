@@ -95,6 +95,17 @@ class Reader {
     return lines;
   }
 
+  // A whole number in [min, max]; outside it is an error.
+  std::optional<uint64_t> count_between(const YAML::Node& node, const std::string& what,
+                                        uint64_t min, uint64_t max) {
+    auto value = count(node, what);
+    if (value && (*value < min || *value > max)) {
+      error(node, what + " must be between " + std::to_string(min) + " and " + std::to_string(max));
+      return std::nullopt;
+    }
+    return value;
+  }
+
   std::optional<bool> boolean(const YAML::Node& node, const std::string& what) {
     auto text = string(node, what);
     if (!text) return std::nullopt;
