@@ -10,14 +10,10 @@
 namespace waygate::proxy {
 namespace {
 
-bool same_listener(const routing::ListenerConfig& a, const routing::ListenerConfig& b) {
-  return a.name == b.name && a.address_text == b.address_text;
-}
-
-bool contains(const std::vector<routing::ListenerConfig>& listeners,
-              const routing::ListenerConfig& wanted) {
+bool has_address(const std::vector<routing::ListenerConfig>& listeners,
+                 const routing::ListenerConfig& wanted) {
   for (const routing::ListenerConfig& listener : listeners) {
-    if (same_listener(listener, wanted)) return true;
+    if (listener.address_text == wanted.address_text) return true;
   }
   return false;
 }
@@ -43,7 +39,7 @@ bool Server::bind(const std::vector<routing::ListenerConfig>& listeners, size_t 
         per_worker->clear();
         return false;
       }
-      (*per_worker)[w].push_back(ListenerChange{listener.name, fd});
+      (*per_worker)[w].push_back(ListenerChange{listener.address_text, fd});
     }
   }
   return true;
@@ -68,17 +64,19 @@ bool Server::start(const routing::Config& config, std::shared_ptr<const routing:
 
 bool Server::apply(const routing::Config& config, std::shared_ptr<const routing::Snapshot> snapshot,
                    std::string* error) {
+  // Sockets follow addresses: one whose address stays is kept whatever its listener is called.
   std::vector<routing::ListenerConfig> added;
   for (const routing::ListenerConfig& listener : config.listeners) {
-    if (!contains(listeners_, listener)) added.push_back(listener);
+    if (!has_address(listeners_, listener)) added.push_back(listener);
   }
   std::vector<std::vector<ListenerChange>> opened;
   if (!bind(added, workers_.size(), &opened, error)) return false;
   for (size_t w = 0; w < workers_.size(); ++w) {
-    // Closes first: a listener whose address changed keeps its name and is opened anew.
     std::vector<ListenerChange> changes;
     for (const routing::ListenerConfig& listener : listeners_) {
-      if (!contains(config.listeners, listener)) changes.push_back(ListenerChange{listener.name});
+      if (!has_address(config.listeners, listener)) {
+        changes.push_back(ListenerChange{listener.address_text});
+      }
     }
     for (ListenerChange& change : opened[w])
       changes.push_back(std::move(change));

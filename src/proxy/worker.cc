@@ -40,7 +40,7 @@ Worker::Worker(unsigned index, std::shared_ptr<const routing::Snapshot> snapshot
   id_state_[0] = (uint64_t{seed()} << 32) | seed();
   id_state_[1] = (uint64_t{seed()} << 32) | seed() | 1;
   for (const ListenerChange& listener : listeners)
-    open_listener(listener.name, listener.fd);
+    open_listener(listener.address, listener.fd);
 }
 
 Worker::~Worker() {
@@ -52,10 +52,10 @@ void Worker::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-void Worker::open_listener(const std::string& name, int fd) {
+void Worker::open_listener(const std::string& address, int fd) {
   auto listener = std::make_unique<Listener>();
   listener->worker = this;
-  listener->name = name;
+  listener->address = address;
   uv_tcp_init(&loop_, &listener->tcp);
   listener->tcp.data = listener.get();
   uv_tcp_open(&listener->tcp, fd);
@@ -64,9 +64,10 @@ void Worker::open_listener(const std::string& name, int fd) {
   listeners_.push_back(std::move(listener));
 }
 
-void Worker::close_listener(const std::string& name) {
+void Worker::close_listener(const std::string& address) {
   for (auto& listener : listeners_) {
-    if (listener->name != name || uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener->tcp))) {
+    if (listener->address != address ||
+        uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener->tcp))) {
       continue;
     }
     // Connections it accepted stay open: they belong to their sessions, not to the listener.
@@ -130,11 +131,11 @@ void Worker::apply_messages() {
   }
   for (const ListenerChange& change : listeners) {
     if (change.fd < 0) {
-      close_listener(change.name);
+      close_listener(change.address);
     } else if (draining_) {
       ::close(change.fd);
     } else {
-      open_listener(change.name, change.fd);
+      open_listener(change.address, change.fd);
     }
   }
   if (drain && !draining_) begin_drain();
@@ -231,11 +232,11 @@ void Worker::destroy_session(DownstreamSession& session) {
 
 void Worker::begin_drain() {
   draining_ = true;
-  std::vector<std::string> names;
+  std::vector<std::string> addresses;
   for (auto& listener : listeners_)
-    names.push_back(listener->name);
-  for (const std::string& name : names)
-    close_listener(name);
+    addresses.push_back(listener->address);
+  for (const std::string& address : addresses)
+    close_listener(address);
   uv_timer_start(&drain_timer_, &Worker::on_drain_timeout, snapshot_->timeouts.drain_ms, 0);
   // begin_drain may close a session, which erases it from the list: walk a copy of the pointers.
   std::vector<DownstreamSession*> sessions;

@@ -23,9 +23,11 @@
 
 namespace waygate::proxy {
 
-// A listening socket handed to a worker (fd >= 0), or the order to close one (fd < 0).
+// A listening socket handed to a worker (fd >= 0), or the order to close the one on that
+// address (fd < 0). Listeners are known by address: a reload that renames a listener or moves a
+// name to another address keeps every socket whose address stays, so no queued connection is lost.
 struct ListenerChange {
-  std::string name;
+  std::string address;
   int fd = -1;
 };
 
@@ -42,7 +44,7 @@ class Worker {
   void join();
 
   // Any thread: the worker takes the snapshot for its next requests, and opens or closes the
-  // listeners named in `changes` (taking ownership of their sockets).
+  // listeners in `changes` (taking ownership of their sockets).
   void publish(std::shared_ptr<const routing::Snapshot> snapshot,
                std::vector<ListenerChange> changes = {});
   // Any thread: stop accepting, finish in-flight requests, then let the thread end.
@@ -74,13 +76,13 @@ class Worker {
   struct Listener {
     uv_tcp_t tcp;
     Worker* worker;
-    std::string name;
+    std::string address;
   };
 
   void run();
   void apply_messages();
-  void open_listener(const std::string& name, int fd);
-  void close_listener(const std::string& name);
+  void open_listener(const std::string& address, int fd);
+  void close_listener(const std::string& address);
   static void on_listener_closed(uv_handle_t* handle);
   void close_pools_left_out();
   void begin_drain();
