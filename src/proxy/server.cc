@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <thread>
+#include <utility>
 
 #include "proxy/listen_socket.h"
 #include "proxy/worker.h"
@@ -83,7 +84,15 @@ bool Server::apply(const routing::Config& config, std::shared_ptr<const routing:
     workers_[w]->publish(snapshot, std::move(changes));
   }
   listeners_ = config.listeners;
+  retire(std::exchange(snapshot_, std::move(snapshot)));
   return true;
+}
+
+void Server::retire(std::shared_ptr<const routing::Snapshot> snapshot) {
+  // A snapshot only this list holds can gain no new owner: freeing it now is safe. Those still in
+  // use by a worker's requests wait for the next reload.
+  std::erase_if(retired_, [](const auto& old) { return old.use_count() == 1; });
+  retired_.push_back(std::move(snapshot));
 }
 
 void Server::drain() {

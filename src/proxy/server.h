@@ -36,8 +36,14 @@ class Server {
   bool bind(const std::vector<routing::ListenerConfig>& listeners, size_t worker_count,
             std::vector<std::vector<ListenerChange>>* per_worker, std::string* error);
 
+  // Snapshots replaced by a reload, held so that the last reference is dropped here, on the control
+  // thread: freeing a large route table must not stall a worker.
+  void retire(std::shared_ptr<const routing::Snapshot> snapshot);
+
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<routing::ListenerConfig> listeners_;  // as running
+  std::shared_ptr<const routing::Snapshot> snapshot_;
+  std::vector<std::shared_ptr<const routing::Snapshot>> retired_;
 };
 
 }  // namespace waygate::proxy
