@@ -19,16 +19,7 @@ Reloader::Reloader(std::string path, Server& server, const routing::Config& runn
 
 Reloader::Outcome Reloader::reload(std::string_view trigger) {
   routing::ConfigResult loaded = routing::load_config_file(path_);
-  if (!loaded.ok()) {
-    ++refused_;
-    std::string message;
-    for (const std::string& error : loaded.errors) {
-      WG_LOG_ERROR("reload (%.*s) refused, still serving the previous config: %s",
-                   static_cast<int>(trigger.size()), trigger.data(), error.c_str());
-      message.append(error).append("\n");
-    }
-    return {Result::kRefused, message};
-  }
+  if (!loaded.ok()) return refuse(trigger, loaded.errors);
   uint64_t hash = routing::content_hash(loaded.text);
   if (hash == running_hash_) {
     WG_LOG_INFO("reload (%.*s) skipped: %s is unchanged", static_cast<int>(trigger.size()),
@@ -37,10 +28,7 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   }
   std::string error;
   if (!server_.apply(loaded.config, routing::build_snapshot(loaded.config), &error)) {
-    ++refused_;
-    WG_LOG_ERROR("reload (%.*s) refused, still serving the previous config: %s",
-                 static_cast<int>(trigger.size()), trigger.data(), error.c_str());
-    return {Result::kRefused, error + "\n"};
+    return refuse(trigger, {error});
   }
   const routing::Config& next = loaded.config;
   if (next.workers != workers_ || next.access_log != access_log_ ||
@@ -53,6 +41,21 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   WG_LOG_INFO("reloaded %s (%.*s)", path_.c_str(), static_cast<int>(trigger.size()),
               trigger.data());
   return {Result::kReloaded, ""};
+}
+
+Reloader::Outcome Reloader::refuse(std::string_view trigger,
+                                   const std::vector<std::string>& errors) {
+  ++refused_;
+  std::string message;
+  for (const std::string& error : errors) {
+    WG_LOG_ERROR("reload (%.*s) refused: %s", static_cast<int>(trigger.size()), trigger.data(),
+                 error.c_str());
+    message.append(error).append("\n");
+  }
+  WG_LOG_ERROR("still serving the previous config (%llu reloads refused, %llu applied so far)",
+               static_cast<unsigned long long>(refused_),
+               static_cast<unsigned long long>(applied_));
+  return {Result::kRefused, message};
 }
 
 }  // namespace waygate::proxy

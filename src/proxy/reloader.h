@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "routing/config.h"
 
@@ -34,6 +35,8 @@ class Reloader {
   uint64_t refused() const { return refused_; }
 
  private:
+  Outcome refuse(std::string_view trigger, const std::vector<std::string>& errors);
+
   std::string path_;
   Server& server_;
   // What only a restart changes, as started.
