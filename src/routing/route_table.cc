@@ -216,7 +216,9 @@ const RouteTable::VirtualHost* RouteTable::find_host(std::string_view host) cons
 
   if (auto it = exact_.find(name); it != exact_.end()) return &hosts_[it->second];
   // Longest wildcard suffix first: for a.b.example.com try .b.example.com, then .example.com, ...
-  for (size_t dot = name.find('.'); dot != std::string_view::npos; dot = name.find('.', dot + 1)) {
+  // A wildcard needs a label before its suffix, so a leading dot is not a boundary.
+  for (size_t dot = name.find('.', 1); dot != std::string_view::npos;
+       dot = name.find('.', dot + 1)) {
     if (auto it = suffixes_.find(name.substr(dot)); it != suffixes_.end()) {
       return &hosts_[it->second];
     }

@@ -52,6 +52,7 @@ TEST(RouteTable, LongestWildcardSuffixWins) {
   EXPECT_EQ(cluster_for(*snapshot, "a.b.example.com", "/"), "wild");
   // A wildcard needs at least one label before its suffix.
   EXPECT_EQ(cluster_for(*snapshot, "example.com", "/"), "any");
+  EXPECT_EQ(cluster_for(*snapshot, ".eu.example.com", "/"), "wild");
 }
 
 TEST(RouteTable, HostIsCaseInsensitiveAndPortIsIgnored) {
