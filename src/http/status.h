@@ -1,4 +1,4 @@
-// Reason phrases for the statuses waygate produces itself.
+// Reason phrases (RFC 9110 section 15) for the statuses waygate writes itself; "Unknown" else.
 #pragma once
 
 #include <cstdint>

@@ -7,15 +7,18 @@ is seen by polling until it answers. The file watcher sees every change a test m
 so a SIGHUP or POST /reload after a write may find the watcher got there first: both count.
 """
 
+import base64
 import os
 import re
 import signal
+import socket
 import threading
 import time
 import unittest
 
 from harness import (HOST, ConnectionClosed, HttpConnection, WaygateTestCase, admin_request,
                      connection_refused, free_port, port_accepts, request, to_yaml, wait_until)
+from upstream import Reader, ws_frame, ws_read_frame
 
 POLL_TIMEOUT = 10.0  # a failure guard for "the new routes answer", not a timing expectation
 # Nothing observable says "the watcher looked at the file and did nothing"; a test that checks
@@ -23,9 +26,11 @@ POLL_TIMEOUT = 10.0  # a failure guard for "the new routes answer", not a timing
 QUIET_PERIOD = 1.0
 
 
-def config_text(listeners, clusters, paths, admin_port=None, workers=1, access_log="stdout"):
-    """listeners: {name: port}; clusters: {name: [address]}; paths: the "*" route's paths."""
-    cfg = {"workers": workers, "access_log": access_log}
+def config_text(listeners, clusters, paths, admin_port=None, workers=1, access_log="stdout",
+                **top):
+    """listeners: {name: port}; clusters: {name: [address]}; paths: the "*" route's paths;
+    top: further top-level keys (timeouts, limits)."""
+    cfg = {"workers": workers, "access_log": access_log, **top}
     if admin_port:
         cfg["admin"] = {"address": f"{HOST}:{admin_port}"}
     cfg["listeners"] = [{"name": name, "address": f"{HOST}:{port}"}
@@ -33,6 +38,21 @@ def config_text(listeners, clusters, paths, admin_port=None, workers=1, access_l
     cfg["routes"] = [{"hosts": ["*"], "paths": list(paths)}]
     cfg["clusters"] = [{"name": name, "endpoints": list(eps)} for name, eps in clusters.items()]
     return to_yaml(cfg)
+
+
+def start_on_free_ports(env, text_for):
+    """Starts waygate with text_for(port, admin_port) on ports that were free a moment ago;
+    picks others if one was taken in between. Returns (waygate, port, admin_port)."""
+    for attempt in range(3):
+        port, admin_port = free_port(), free_port()
+        try:
+            wg = env.waygate(text_for(port, admin_port), port)
+        except RuntimeError as e:
+            if "in use" in str(e) and attempt < 2:
+                continue
+            raise
+        wait_until(lambda: port_accepts(admin_port), message="the admin address to accept")
+        return wg, port, admin_port
 
 
 def version_path(n):
@@ -50,16 +70,18 @@ class ReloadTestCase(WaygateTestCase):
     def setUp(self):
         super().setUp()
         self.up = self.env.upstream("A")
-        self.port = free_port()
-        self.admin_port = free_port()
-        self.wg = self.env.waygate(self.config(1), self.port)
-        wait_until(lambda: port_accepts(self.admin_port), message="the admin address to accept")
 
-    def config(self, version, extra_paths=(), listeners=None, clusters=None):
+        def text_for(port, admin_port):
+            self.port, self.admin_port = port, admin_port
+            return self.config(1)
+        self.wg = start_on_free_ports(self.env, text_for)[0]
+
+    def config(self, version, extra_paths=(), listeners=None, clusters=None, **top):
+        clusters = clusters or {"A": [self.up.address]}
         paths = [version_path(version), *extra_paths,
-                 {"prefix": "/", "cluster": next(iter(clusters or {"A": 0}))}]
-        return config_text(listeners or {"web": self.port},
-                           clusters or {"A": [self.up.address]}, paths, self.admin_port)
+                 {"prefix": "/", "cluster": next(iter(clusters))}]
+        return config_text(listeners or {"web": self.port}, clusters, paths, self.admin_port,
+                           **top)
 
     def version(self, conn=None, port=None):
         """The body of GET /version: on conn if given, else on a new connection."""
@@ -128,6 +150,36 @@ class ReloadTriggerTest(ReloadTestCase):
             self.wg.wait_for_reloads(n - 1)
             self.wait_for_version(n)
 
+    def test_config_deleted_and_created_again_triggers_reload(self):
+        os.remove(self.wg.config_path)
+        with open(self.wg.config_path, "w") as f:
+            f.write(self.config(2))
+        self.wg.wait_for_reloads(1)
+        self.wait_for_version(2)
+        self.wg.write_config(self.config(3), "in-place")  # still watched afterwards
+        self.wg.wait_for_reloads(2)
+        self.wait_for_version(3)
+
+    def test_config_written_in_pieces_is_read_once_whole(self):
+        # Writes less than 100ms apart count as one: the half-written file is never read.
+        text = self.config(2)
+        with open(self.wg.config_path, "w") as f:
+            for i in range(0, len(text), len(text) // 4 + 1):
+                f.write(text[i:i + len(text) // 4 + 1])
+                f.flush()
+                time.sleep(0.02)  # the stimulus: pieces arriving 20ms apart
+        self.wg.wait_for_reloads(1)
+        self.wait_for_version(2)
+        time.sleep(QUIET_PERIOD)
+        self.assertEqual(self.wg.reload_count(), 1, self.wg.stderr_text())
+        self.assertEqual(self.wg.stderr_matches(rf"{re.escape(self.wg.config_path)}:\d+:\d+"),
+                         [], "a partly written file was read")
+
+    def test_burst_of_sighups_applies_the_last_file(self):
+        for n in range(2, 8):
+            self.reload("sighup", self.config(n))
+        self.wait_for_version(7)
+
     def test_burst_of_writes_applies_the_last_one(self):
         for n in range(2, 8):
             self.wg.write_config(self.config(n), "in-place")
@@ -150,6 +202,25 @@ class ReloadTriggerTest(ReloadTestCase):
         self.wait_for_version(2)
         time.sleep(QUIET_PERIOD)
         self.assertEqual(self.wg.reload_count(), 1, self.wg.stderr_text())
+
+
+class GlobalSettingsReloadTest(ReloadTestCase):
+    """timeouts and limits are part of the file a reload applies (only workers needs a
+    restart)."""
+
+    def test_reload_applies_global_body_limit(self):
+        self.assertEqual(self.get(self.port, "/echo", method="POST", body=b"x" * 1000).status, 200)
+        self.reload("sighup", self.config(2, limits={"max_body_bytes": 100}))
+        self.wg.wait_for_reloads(1)
+        wait_until(lambda: self.get(self.port, "/echo", method="POST",
+                                    body=b"x" * 1000).status == 413,
+                   POLL_TIMEOUT, message="413 for a body above the reloaded limit")
+
+    def test_reload_applies_global_upstream_timeout(self):
+        self.reload("sighup", self.config(2, timeouts={"upstream_response": "300ms"}))
+        self.wg.wait_for_reloads(1)
+        self.wait_for_version(2)
+        self.assertEqual(self.get(self.port, "/slow?delay=3").status, 504)
 
 
 class ConfigMapReloadTest(WaygateTestCase):
@@ -283,6 +354,20 @@ class RefusedConfigTest(ReloadTestCase):
         self.assertRefused(self.config(2, [{"prefix": "/x", "cluster": "nowhere"}]), "nowhere",
                            how="rename")
 
+    def test_missing_file_is_refused(self):
+        os.remove(self.wg.config_path)
+        resp = admin_request(self.admin_port, "POST", "/reload")
+        self.assertEqual(resp.status, 400, resp)
+        self.assertIn(self.wg.config_path, resp.body.decode(), resp)
+        self.assertEqual(self.version(), "v1\n")
+
+    def test_empty_file_is_refused(self):
+        resp = self.reload("admin", "")
+        self.assertEqual(resp.status, 400, resp)
+        self.assertIn(f"{self.wg.config_path}:", resp.body.decode(), resp)
+        self.assertEqual(self.version(), "v1\n")
+        self.assertEqual(self.wg.reload_count(), 0)
+
     def test_good_file_after_a_refused_one_is_applied(self):
         self.assertRefused(self.config(2, [{"prefix": "/x", "cluster": "nowhere"}]), "nowhere")
         self.reload("sighup", self.config(3))
@@ -315,6 +400,8 @@ class InFlightTest(ReloadTestCase):
         # The test holds the request in flight by not sending all of its body yet.
         conn = self.connect(self.port)
         conn.send(request("POST", "/echo", headers=[("Content-Length", "10")]) + b"hello")
+        # Routed once it reaches the upstream (the body is streamed, not buffered first).
+        wait_until(lambda: self.up.stats()["requests"] == 1, message="the request upstream")
         self.reload("sighup", self.gone_config())
         self.wg.wait_for_reloads(1)
         wait_until(lambda: self.get(self.port, "/echo").status == 404, POLL_TIMEOUT,
@@ -325,6 +412,40 @@ class InFlightTest(ReloadTestCase):
         # The next request on that connection uses the new routes.
         conn.send(request("GET", "/echo"))
         self.assertEqual(conn.read_response().status, 404)
+
+    def test_in_flight_request_finishes_after_its_cluster_is_removed(self):
+        other = self.env.upstream("B")
+        conn = self.connect(self.port, timeout=30)
+        conn.send(request("GET", "/slow?delay=3"))
+        wait_until(lambda: self.up.stats()["requests"] == 1, message="the request upstream")
+        self.reload("sighup", self.config(2, clusters={"B": [other.address]}))
+        self.wg.wait_for_reloads(1)
+        self.assertEqual(self.up.stats()["bytes_sent"], 0,
+                         "inconclusive: the upstream answered before the reload was applied")
+        resp = conn.read_response()
+        self.assertEqual((resp.status, resp.body), (200, b"A GET /slow?delay=3\n"), resp)
+        conn.send(request("GET", "/next"))
+        resp = conn.read_response()
+        self.assertEqual((resp.status, resp.header("x-upstream-name")), (200, "B"), resp)
+
+    def test_websocket_tunnel_survives_reload_that_removes_its_route(self):
+        conn = self.connect(self.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        conn.send(request("GET", "/ws", headers=[
+            ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", "13")]))
+        resp = conn.read_response()
+        self.assertEqual(resp.status, 101, resp)
+        reader = Reader(conn.sock)
+        reader.buf = conn.buf
+        conn.send(ws_frame(0x1, b"before", mask=os.urandom(4)))
+        self.assertEqual(ws_read_frame(reader), (0x1, b"before"))
+        self.reload("sighup", self.gone_config())
+        self.wg.wait_for_reloads(1)
+        wait_until(lambda: self.get(self.port, "/ws").status == 404, POLL_TIMEOUT,
+                   message="/ws to be 404 on a new connection")
+        conn.send(ws_frame(0x1, b"after", mask=os.urandom(4)))
+        self.assertEqual(ws_read_frame(reader), (0x1, b"after"))
 
 
 class ListenerReloadTest(ReloadTestCase):
@@ -364,6 +485,81 @@ class ListenerReloadTest(ReloadTestCase):
                    message="the old address to refuse connections")
         self.assertEqual(self.version(port=second), "v3\n")
         self.proxied(conn, "/still-open")
+
+    def test_in_flight_request_on_a_removed_listener_finishes(self):
+        extra = free_port()
+        self.reload("sighup", self.config(2, listeners={"web": self.port, "extra": extra}))
+        wait_until(lambda: port_accepts(extra), POLL_TIMEOUT, message="the extra listener")
+        conn = self.connect(extra, timeout=30)
+        conn.send(request("GET", "/slow?delay=3"))
+        wait_until(lambda: self.up.stats()["requests"] == 1, message="the request upstream")
+        self.reload("sighup", self.config(3))
+        wait_until(lambda: connection_refused(extra), POLL_TIMEOUT,
+                   message="the removed listener to refuse connections")
+        resp = conn.read_response()
+        self.assertEqual((resp.status, resp.body), (200, b"A GET /slow?delay=3\n"), resp)
+
+    def test_listener_that_cannot_bind_leaves_the_others_alone(self):
+        conn = self.connect(self.port)
+        self.proxied(conn)
+        with socket.socket() as taken:
+            taken.bind((HOST, 0))
+            taken.listen(1)
+            busy = taken.getsockname()[1]
+            self.reload("sighup", self.config(2, listeners={"web": self.port, "busy": busy}))
+            self.wg.wait_for_stderr(rf":{busy}\b.*in use|in use.*:{busy}\b")
+        self.assertTrue(self.wg.running())
+        self.proxied(conn, "/still-open")
+        self.assertIn(self.version(), ("v1\n", "v2\n"))
+
+    def test_listeners_swapping_addresses_under_new_connections_lose_none(self):
+        # Sockets follow addresses: swapping the names of two listeners keeps both sockets, so
+        # no connect is refused and none waiting to be accepted is dropped.
+        extra = free_port()
+        swapped = [self.config(2, listeners={"web": self.port, "extra": extra}),
+                   self.config(3, listeners={"extra": self.port, "web": extra})]
+        self.reload("sighup", swapped[0])
+        self.wg.wait_for_reloads(1)
+        wait_until(lambda: port_accepts(extra), POLL_TIMEOUT, message="the extra listener")
+        stop = threading.Event()
+        self.addCleanup(stop.set)
+        clients = [NewConnectionClient(port, stop) for port in (self.port, extra) * 2]
+        for client in clients:
+            client.start()
+        wait_until(lambda: all(c.done > 0 for c in clients), message="every client served")
+        for i in range(2, 42):
+            before = sum(c.done for c in clients)
+            self.reload("sighup", swapped[(i - 1) % 2])
+            self.wg.wait_for_reloads(i)
+            wait_until(lambda: sum(c.done for c in clients) > before + 8,
+                       message="new connections served after the reload")
+        stop.set()
+        for client in clients:
+            client.join(30)
+        errors = [e for c in clients for e in c.errors]
+        self.assertFalse(errors, f"{len(errors)} failed connections; the first ones:\n"
+                                 + "\n".join(errors[:10]))
+
+    def test_listener_renamed_on_the_same_address_keeps_accepting(self):
+        self.reload("sighup", self.config(2, listeners={"renamed": self.port}))
+        self.wg.wait_for_reloads(1)
+        wait_until(lambda: self.version() == "v2\n", POLL_TIMEOUT,
+                   message="v2 from the renamed listener")
+
+    def test_listeners_swapping_addresses_both_accept(self):
+        extra = free_port()
+        self.reload("sighup", self.config(2, listeners={"web": self.port, "extra": extra}))
+        wait_until(lambda: port_accepts(extra), POLL_TIMEOUT, message="the extra listener")
+        self.reload("sighup", self.config(3, listeners={"web": extra, "extra": self.port}))
+        self.wg.wait_for_reloads(2)
+
+        def answers_v3(port):
+            try:
+                return self.version(port=port) == "v3\n"
+            except OSError:  # between the close and the open
+                return False
+        for port in (self.port, extra):
+            wait_until(lambda: answers_v3(port), POLL_TIMEOUT, message=f"v3 on port {port}")
 
 
 class UpstreamPoolReloadTest(ReloadTestCase):
@@ -441,31 +637,64 @@ class LoadClient(threading.Thread):
             conn.close()
 
 
-class ReloadUnderLoadTest(WaygateTestCase):
-    """200 reloads through all four triggers while 8 clients loop on keep-alive connections;
-    the two configs route everything to A or to B, both of which answer 200."""
+class NewConnectionClient(threading.Thread):
+    """Loops one request per new connection (Connection: close); records every failure."""
 
-    RELOADS = 200
+    def __init__(self, port, stop):
+        super().__init__(daemon=True)
+        self.port = port
+        self.stop_event = stop
+        self.done = 0
+        self.errors = []
+
+    def run(self):
+        i = 0
+        while not self.stop_event.is_set():
+            target = f"/fresh/{self.port}/{i}"
+            i += 1
+            try:
+                with HttpConnection(self.port, timeout=20) as conn:
+                    conn.send(request("GET", target, headers=[("Connection", "close")]))
+                    resp = conn.read_response()
+                if resp.status != 200:
+                    self.errors.append(f"GET {target} on port {self.port}: {resp!r}")
+            except (ConnectionClosed, OSError, AssertionError) as e:
+                self.errors.append(f"GET {target} on port {self.port}: {e!r}")
+            self.done += 1
+
+
+class ReloadUnderLoadTest(WaygateTestCase):
+    """Reloads through all four triggers while 8 clients loop on keep-alive connections; the
+    two configs route everything to A or to B, both of which answer 200."""
+
     CLIENTS = 8
     TRIGGERS = ("in-place", "rename", "sighup", "admin")
 
     def test_reloads_under_keepalive_load_are_invisible_to_clients(self):
+        self.run_load(reloads=200, drop_other_cluster=False)
+
+    def test_reloads_that_remove_the_busy_cluster_are_invisible_to_clients(self):
+        # Each config knows only its own cluster: requests in flight to the other one finish
+        # on a cluster (and pool) that the new snapshot no longer has.
+        self.run_load(reloads=100, drop_other_cluster=True)
+
+    def run_load(self, reloads, drop_other_cluster):
         env = self.env
         ups = {"A": env.upstream("A"), "B": env.upstream("B")}
-        port, admin_port = free_port(), free_port()
-        clusters = {name: [up.address] for name, up in ups.items()}
 
-        def text(target):
+        def text(target, port, admin_port):
+            clusters = {name: [up.address] for name, up in ups.items()
+                        if not drop_other_cluster or name == target}
             return config_text({"web": port}, clusters, [{"prefix": "/", "cluster": target}],
                                admin_port, workers=2)
 
-        configs = {"A": text("A"), "B": text("B")}
+        wg, port, admin_port = start_on_free_ports(env, lambda *ports: text("A", *ports))
+        configs = {"A": text("A", port, admin_port), "B": text("B", port, admin_port)}
         broken = {
-            66: configs["B"].replace('hosts: ["*"]', 'hosts: ["*"'),  # YAML error
-            133: text("nowhere"),  # unknown cluster
+            reloads // 3: configs["B"].replace('hosts: ["*"]', 'hosts: ["*"'),  # YAML error
+            2 * reloads // 3: configs["B"].replace('cluster: "B"', 'cluster: "nowhere"'),
         }
-        wg = env.waygate(configs["A"], port)
-        wait_until(lambda: port_accepts(admin_port), message="the admin address to accept")
+        self.assertNotEqual(broken[2 * reloads // 3], configs["B"])
 
         stop = threading.Event()
         clients = [LoadClient(port, i, stop) for i in range(self.CLIENTS)]
@@ -476,8 +705,7 @@ class ReloadUnderLoadTest(WaygateTestCase):
 
         running = "A"
         admin_answers = []
-        refused = 0
-        for i in range(self.RELOADS):
+        for i in range(reloads):
             how = self.TRIGGERS[i % len(self.TRIGGERS)]
             if i in broken:
                 # Clients must see nothing change: the admin refuses it, so does the watcher.
@@ -486,7 +714,6 @@ class ReloadUnderLoadTest(WaygateTestCase):
                 resp = admin_request(admin_port, "POST", "/reload")
                 self.assertEqual(resp.status, 400, resp)
                 self.assertIn(f"{wg.config_path}:", resp.body.decode(), resp)
-                refused += 1
                 wait_until(lambda: sum(c.done for c in clients) > before + 50,
                            message="clients served while the broken config was in place")
             target = "B" if running == "A" else "A"
@@ -500,7 +727,7 @@ class ReloadUnderLoadTest(WaygateTestCase):
             wg.wait_for_reloads(i + 1)
             running = target
 
-        served_during = sum(c.done for c in clients)
+        served = sum(c.done for c in clients)
         stop.set()
         for client in clients:
             client.join(30)
@@ -513,14 +740,17 @@ class ReloadUnderLoadTest(WaygateTestCase):
         self.assertFalse(unexpected, f"{len(unexpected)} unexpected responses; the first ones:\n"
                                      + "\n".join(unexpected[:10]))
         self.assertEqual([c.connections for c in clients], [1] * self.CLIENTS)
-        self.assertEqual(wg.reload_count(), self.RELOADS, "a reload was applied twice")
+        self.assertEqual(wg.reload_count(), reloads, "a reload was applied twice")
         self.assertTrue(set(admin_answers) <= {b"reloaded", b"unchanged"}, admin_answers)
+        self.assertGreater(served, reloads, "the clients were barely served")
         stats = {name: up.stats() for name, up in ups.items()}
         self.assertTrue(all(s["requests"] > 0 for s in stats.values()), stats)
-        # At most CLIENTS requests are ever in flight, so kept pools need no more connections.
-        self.assertTrue(all(s["connections_accepted"] <= self.CLIENTS for s in stats.values()),
-                        f"upstream connections were not reused across reloads: {stats}")
-        self.assertGreater(served_during, self.RELOADS, "the clients were barely served")
+        if not drop_other_cluster:
+            # At most CLIENTS requests are ever in flight, so kept pools need no more
+            # connections than that.
+            self.assertTrue(all(s["connections_accepted"] <= self.CLIENTS
+                                for s in stats.values()),
+                            f"upstream connections were not reused across reloads: {stats}")
         self.assertTrue(wg.stderr_matches(rf"{re.escape(wg.config_path)}:\d+:\d+"),
                         "the refused configs' errors were not logged with their position")
 

@@ -120,6 +120,36 @@ class LocalActionsTest(WaygateTestCase):
             self.assertIn(resp.status, (303, 308), resp)
             self.assertNotIn("close", resp.connection_tokens(), resp)
 
+    def test_redirect_status_lines_have_standard_reasons(self):
+        reasons = {"/r-default": (301, "Moved Permanently"), "/r-host": (302, "Found"),
+                   "/r-path": (303, "See Other"), "/r-port": (307, "Temporary Redirect"),
+                   "/old/x": (308, "Permanent Redirect")}
+        for target, (code, reason) in reasons.items():
+            resp = self.get(self.wg.port, target, host="redirect.test")
+            self.assertEqual((resp.status, resp.reason), (code, reason), resp)
+
+    def test_redirect_keeps_the_request_port(self):
+        self.assertRedirect("/r-path?x=1", 303, "http://redirect.test:8080/landing?x=1",
+                            host="redirect.test:8080")
+
+    def test_request_body_of_a_local_answer_is_never_read_as_a_request(self):
+        # The body looks like a request; a proxy that answers without reading the body must
+        # close the connection rather than parse it as the next request.
+        smuggled = request("GET", "/teapot", host="respond.test")
+        for host, target in (("respond.test", "/healthz"), ("redirect.test", "/r-path"),
+                             ("respond.test", "/no-such-path")):
+            conn = self.connect(self.wg.port)
+            conn.send(request("POST", target, host=host, body=smuggled)
+                      + request("GET", "/empty", host="respond.test"))
+            first = conn.read_response()
+            self.assertIn(first.status, (200, 303, 404), first)
+            if "close" in first.connection_tokens():
+                self.assertTrue(conn.is_closed(), f"POST {host}{target}: open after close")
+                continue
+            second = conn.read_response()
+            self.assertEqual(second.status, 204, f"POST {host}{target}: body taken for a "
+                                                 f"request: {second!r}")
+
     def test_respond_status_body_and_headers(self):
         resp = self.get(self.wg.port, "/healthz", host="respond.test")
         self.assertEqual((resp.status, resp.body), (200, b"ok\n"), resp)

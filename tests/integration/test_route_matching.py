@@ -76,6 +76,11 @@ class HostPrecedenceTest(RouteMatchTestCase):
         self.assertServedBy("wild", "eu.example.test", "/a")
         self.assertServedBy("star", "example.test", "/a")
 
+    def test_wildcard_does_not_match_an_empty_label(self):
+        # ".eu.example.test" has no label before the suffix, only an empty one.
+        self.assertServedBy("wild", ".eu.example.test", "/a")
+        self.assertServedBy("star", ".example.test", "/a")
+
     def test_wildcard_suffix_must_end_at_a_label_boundary(self):
         self.assertServedBy("star", "www.notexample.test", "/a")
         self.assertServedBy("wild", "www.noteu.example.test", "/a")
