@@ -107,10 +107,8 @@ class Reader {
   }
 
   std::optional<bool> boolean(const YAML::Node& node, const std::string& what) {
-    auto text = string(node, what);
-    if (!text) return std::nullopt;
-    if (*text == "true") return true;
-    if (*text == "false") return false;
+    if (node.IsScalar() && node.Scalar() == "true") return true;
+    if (node.IsScalar() && node.Scalar() == "false") return false;
     error(node, what + " must be true or false");
     return std::nullopt;
   }
