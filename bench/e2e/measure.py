@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Measurement helpers for bench/e2e/run.sh: process-tree CPU and RSS from /proc, wrk output
-parsing, the idle keep-alive connection probe, and the final table. Standard library only."""
+"""Measurement helpers for bench/e2e/run.sh and reload.sh: process-tree CPU and RSS from /proc, wrk
+output parsing, the idle keep-alive connection probe, the reload driver, and the final tables.
+Standard library only."""
 
 import argparse
+import http.client
 import os
 import resource
 import select
+import shutil
+import signal
 import socket
 import statistics
 import sys
@@ -43,8 +47,10 @@ def process_tree(root):
     return tree
 
 
-def tree_cpu_ticks(root):
-    """utime+stime in clock ticks over the tree. /proc/PID/stat of a process covers all its threads."""
+def tree_cpu_ticks(root, reaped=False):
+    """utime+stime in clock ticks over the tree. /proc/PID/stat of a process covers all its threads.
+    With reaped, also cutime+cstime: the time of children that exited and were waited for, such as
+    the old workers a reload replaces."""
     total = 0
     for pid in process_tree(root):
         try:
@@ -52,6 +58,8 @@ def tree_cpu_ticks(root):
         except OSError:
             continue
         total += int(fields[11]) + int(fields[12])
+        if reaped:
+            total += int(fields[13]) + int(fields[14])
     return total
 
 
@@ -86,7 +94,17 @@ def cmd_sample(args):
     proxy's core and of the load core, and the time."""
     busy, total = core_ticks(args.cpu)
     load_busy, load_total = core_ticks(args.load_cpu)
-    print(tree_cpu_ticks(args.pid), busy, total, load_busy, load_total, f"{time.monotonic():.6f}")
+    print(tree_cpu_ticks(args.pid, args.with_reaped), busy, total, load_busy, load_total,
+          f"{time.monotonic():.6f}")
+
+
+def cmd_busy(args):
+    """The busiest of the given cores over --seconds, in whole percent."""
+    cpus = [int(c) for c in args.cpus.split(",")]
+    before = [core_ticks(c) for c in cpus]
+    time.sleep(args.seconds)
+    after = [core_ticks(c) for c in cpus]
+    print(max(round(100 * (a[0] - b[0]) / max(a[1] - b[1], 1)) for a, b in zip(after, before)))
 
 
 def cmd_tree(args):
@@ -350,6 +368,218 @@ def cmd_report(args):
             f.write(text)
 
 
+# ---------------------------------------------------------------------------------------------
+# Reloads under load (reload.sh)
+
+
+def _socket_errors(path):
+    """wrk's "Socket errors: connect 0, read 0, write 0, timeout 0" by kind; zeros when absent."""
+    out = dict.fromkeys(("connect", "read", "write", "timeout"), 0)
+    with open(path) as f:
+        for line in f:
+            if line.strip().startswith("Socket errors:"):
+                words = line.split()
+                for kind, n in zip(words[2::2], words[3::2]):
+                    out[kind] = int(n.rstrip(","))
+    return out
+
+
+def cmd_phase(args):
+    """Metrics of one reload.sh phase, named "<phase>_<metric>": p99, req/s, errors, CPU."""
+    w = parse_wrk(args.wrk)
+    proxy_ticks, core_busy, core_total, _, _, _ = _deltas(args.before, args.after)
+    emit = lambda metric, value: print(f"{args.proxy}\t{args.phase}_{metric}\t{value}")
+    emit("p99_ms", w["p99_ms"])
+    emit("rps", w["rps"])
+    emit("errors", w["errors"])
+    emit("non2xx", w["non2xx"])
+    for kind, n in _socket_errors(args.wrk).items():
+        emit(f"err_{kind}", n)
+    emit("cpu_us", proxy_ticks * 1e6 / CLK_TCK / w["requests"])
+    emit("core_other_pct", 100.0 * max(0.0, core_busy - proxy_ticks) / max(core_total, 1))
+
+
+def _header_value(port, name):
+    """The value of response header `name` to GET / on a new connection; None on any failure."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        conn.request("GET", "/", headers={"Connection": "close"})
+        response = conn.getresponse()
+        response.read()
+        return response.getheader(name)
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def cmd_reloads(args):
+    """Reload the proxy --count times, evenly over --duration seconds from now. Each reload renames
+    the next variant (alternating) over the live config and signals the proxy; it counts as done
+    once a new connection sees that variant's header value, which is polled for at most
+    APPLY_TIMEOUT. A reload waits for its slot and for the previous one; none starts after the end."""
+    apply_timeout = 2.0
+    sig = getattr(signal, "SIG" + args.signal)
+    interval = args.duration / args.count
+    start = time.monotonic()
+    end = start + args.duration
+    sent = done = 0
+    apply_ms = []
+    for k in range(args.count):
+        due = start + (k + 0.5) * interval
+        time.sleep(max(0.0, due - time.monotonic()))
+        if time.monotonic() >= end:
+            break
+        variant, value = args.variants[k % 2], args.values[k % 2]
+        staged = args.live + ".next"   # same directory, so the rename is atomic
+        shutil.copyfile(variant, staged)
+        os.replace(staged, args.live)
+        try:
+            os.kill(args.pid, sig)
+        except ProcessLookupError:
+            raise SystemExit(f"{args.proxy}: pid {args.pid} is gone after {sent} reloads")
+        signalled = time.monotonic()
+        sent += 1
+        while time.monotonic() - signalled < apply_timeout:
+            if _header_value(args.port, args.header) == value:
+                done += 1
+                apply_ms.append((time.monotonic() - signalled) * 1e3)
+                break
+            time.sleep(0.01)
+    emit = lambda metric, value: print(f"{args.proxy}\t{metric}\t{value}")
+    emit("reloads_planned", args.count)
+    emit("reloads_sent", sent)
+    emit("reloads_done", done)
+    if apply_ms:
+        emit("apply_ms_median", statistics.median(apply_ms))
+        emit("apply_ms_max", max(apply_ms))
+
+
+_RELOAD_COLUMNS = ["reloads", "steady p99 ms", "reload p99 ms", "reload/steady", "socket errors",
+                   "non-2xx"]
+
+
+def cmd_reload_report(args):
+    results = load_results(args.results) if os.path.getsize(args.results) else {}
+    order = [p for p in args.proxies.split(",") if p]
+    med = {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in results.items()}
+    tot = {p: {m: sum(v) for m, v in ms.items()} for p, ms in results.items()}
+
+    def ratio(p):
+        m = med.get(p, {})
+        if "steady_p99_ms" in m and "reload_p99_ms" in m and m["steady_p99_ms"] > 0:
+            return m["reload_p99_ms"] / m["steady_p99_ms"]
+        return None
+
+    def row(p):
+        m, t = med.get(p, {}), tot.get(p, {})
+        cells = [p]
+        cells.append(f"{t['reloads_done']:.0f}/{t['reloads_planned']:.0f}" if "reloads_done" in t else "-")
+        cells.append(f"{m['steady_p99_ms']:.2f}" if "steady_p99_ms" in m else "-")
+        cells.append(f"{m['reload_p99_ms']:.2f}" if "reload_p99_ms" in m else "-")
+        cells.append(f"{ratio(p):.2f}x" if ratio(p) is not None else "-")
+        cells.append(f"{t['reload_errors']:.0f}" if "reload_errors" in t else "-")
+        cells.append(f"{t['reload_non2xx']:.0f}" if "reload_non2xx" in t else "-")
+        return cells
+
+    header = ["proxy"] + _RELOAD_COLUMNS
+    rows = [row(p) for p in order]
+    others = [p for p in order if p != "waygate" and "reload_p99_ms" in med.get(p, {})]
+    compare = "reload_p99_ms" in med.get("waygate", {}) and others
+    extra = []
+    if compare:
+        best = lambda values: min(values) if values else None
+        cells = ["waygate/best", ""]
+        for metric in ("steady_p99_ms", "reload_p99_ms"):
+            b = best([med[p][metric] for p in others])
+            cells.append(f"{med['waygate'][metric] / b:.2f}x" if b else "n/a")
+        b = best([ratio(p) for p in others if ratio(p) is not None])
+        cells.append(f"{ratio('waygate') / b:.2f}x" if b and ratio("waygate") is not None else "n/a")
+        cells += ["", ""]
+        extra.append(cells)
+    extra.append(["better", "all", "lower", "lower", "lower", "fewer", "fewer"])
+
+    widths = [max(len(r[i]) for r in rows + extra + [header]) for i in range(len(header))]
+
+    def fmt(cells):
+        padded = [cells[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(cells[1:], widths[1:])]
+        return "  ".join(padded).rstrip()
+
+    lines = [args.title, "", fmt(header)] + [fmt(r) for r in rows] + [fmt(r) for r in extra]
+    lines.append("")
+    lines.append("reloads: done/planned; done = a new connection saw the new config's header.")
+    lines.append(f"p99: median of {args.rounds} round(s); reload/steady = reload p99 / steady p99.")
+    lines.append("socket errors (wrk: connect+read+write+timeout) and non-2xx: in the reload run, "
+                 "all rounds.")
+    if compare:
+        lines.append("waygate/best: waygate's figure / the lowest of the others in that column.")
+        w, t = med["waygate"], tot["waygate"]
+        vs = lambda metric: ", ".join(f"{p} {tot[p].get(metric, 0):.0f}" for p in others)
+        lines.append("")
+        lines.append(f"waygate under reload: socket errors {t.get('reload_errors', 0):.0f} "
+                     f"vs {vs('reload_errors')}; "
+                     f"non-2xx {t.get('reload_non2xx', 0):.0f} vs {vs('reload_non2xx')};")
+        p99_vs = [f"{w['reload_p99_ms'] / med[p]['reload_p99_ms']:.2f}x {p}'s" for p in others]
+        lines.append("  reload p99 " + ", ".join(p99_vs))
+    if "reload_p99_ms" in med.get("waygate", {}):
+        t = tot["waygate"]
+        errors = t.get("reload_errors", 0) + t.get("steady_errors", 0)
+        r = ratio("waygate")
+        met = lambda ok: "met" if ok else "NOT MET"
+        r_text = f"{r:.2f}x" if r is not None else "n/a"
+        lines.append("targets for waygate: socket errors = 0 in both runs: "
+                     f"{met(errors == 0)} ({errors:.0f});")
+        lines.append(f"  reload p99 <= 2x steady p99: {met(r is not None and r <= 2)} ({r_text})")
+
+    notes = []
+    for p in order:
+        m, t = med.get(p), tot.get(p)
+        if m is None:
+            continue
+        if "reload_rps" in m:
+            notes.append(f"{p}: req/s {m['steady_rps']:.0f} steady, {m['reload_rps']:.0f} under reload; "
+                         f"CPU µs/req {m['steady_cpu_us']:.1f} steady, "
+                         f"{m['reload_cpu_us']:.1f} under reload (exited workers included)")
+        steady, reload = results[p].get("steady_p99_ms", []), results[p].get("reload_p99_ms", [])
+        if len(steady) > 1:
+            notes.append(f"{p}: p99 ms per round, steady/reload: "
+                         + ", ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(steady, reload)))
+        kinds = [f"{k} {t[f'reload_err_{k}']:.0f}" for k in ("connect", "read", "write", "timeout")
+                 if t.get(f"reload_err_{k}", 0)]
+        if kinds:
+            notes.append(f"{p}: socket errors under reload: {', '.join(kinds)}")
+        if "reload_upstream_conns" in m:
+            notes.append(f"{p}: upstream connections opened: {m['steady_upstream_conns']:.0f} steady, "
+                         f"{m['reload_upstream_conns']:.0f} under reload (the reload driver's probes "
+                         "may add a few)")
+        if "apply_ms_median" in m:
+            notes.append(f"{p}: signal to new config seen on a new connection: "
+                         f"median {m['apply_ms_median']:.0f} ms, max {m['apply_ms_max']:.0f} ms")
+        if t.get("reloads_done", 0) < t.get("reloads_planned", 0):
+            notes.append(f"{p}: WARNING only {t['reloads_done']:.0f} of {t['reloads_planned']:.0f} reloads "
+                         f"were seen to apply ({t['reloads_sent']:.0f} sent)")
+        if "procs_after" in m:
+            notes.append(f"{p}: processes in its tree right after the reload run: {m['procs_after']:.0f}")
+        if t.get("steady_errors", 0) or t.get("steady_non2xx", 0):
+            notes.append(f"{p}: WARNING steady run had {t['steady_errors']:.0f} socket errors and "
+                         f"{t['steady_non2xx']:.0f} non-2xx responses")
+        other = {phase: m.get(f"{phase}_core_other_pct", 0) for phase in ("steady", "reload")}
+        if max(other.values()) > 5:
+            notes.append(f"{p}: WARNING something else used {other['steady']:.0f}% of core "
+                         f"{args.proxy_cpu} in the steady run, {other['reload']:.0f}% in the reload run; "
+                         "its figures are unreliable")
+    notes.extend(args.note or [])
+    if notes:
+        lines.append("")
+        lines.extend("note: " + n for n in notes)
+
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -358,7 +588,14 @@ def main():
     p.add_argument("--pid", type=int, required=True)
     p.add_argument("--cpu", type=int, required=True)
     p.add_argument("--load-cpu", type=int, required=True)
+    p.add_argument("--with-reaped", action="store_true",
+                   help="count the CPU time of exited children too (reload.sh)")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("busy", help="print how busy the busiest of some cores is, in percent")
+    p.add_argument("--cpus", required=True, help="comma-separated core numbers")
+    p.add_argument("--seconds", type=float, default=2)
+    p.set_defaults(func=cmd_busy)
 
     p = sub.add_parser("tree", help="print a process and its descendants")
     p.add_argument("--pid", type=int, required=True)
@@ -389,6 +626,38 @@ def main():
     p.add_argument("--note", action="append")
     p.add_argument("--out")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("phase", help="metrics of one reload.sh run (steady or under reload)")
+    p.add_argument("--proxy", required=True)
+    p.add_argument("--phase", required=True)
+    p.add_argument("--wrk", required=True)
+    p.add_argument("--before", required=True, help="output of sample --with-reaped before the run")
+    p.add_argument("--after", required=True, help="output of sample --with-reaped after the run")
+    p.set_defaults(func=cmd_phase)
+
+    p = sub.add_parser("reloads", help="reload a proxy N times over a run, alternating two configs")
+    p.add_argument("--proxy", required=True)
+    p.add_argument("--pid", type=int, required=True, help="the process to signal")
+    p.add_argument("--signal", required=True, help="HUP, USR2, ...")
+    p.add_argument("--live", required=True, help="the config file the proxy reads")
+    p.add_argument("--variants", nargs=2, required=True,
+                   help="the two configs to alternate, the first used first")
+    p.add_argument("--values", nargs=2, required=True, help="the header value each variant serves")
+    p.add_argument("--header", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--duration", type=float, required=True)
+    p.set_defaults(func=cmd_reloads)
+
+    p = sub.add_parser("reload-report", help="print the reload.sh table")
+    p.add_argument("--results", required=True)
+    p.add_argument("--proxies", required=True)
+    p.add_argument("--title", default="")
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--proxy-cpu", default="0")
+    p.add_argument("--note", action="append")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_reload_report)
 
     args = ap.parse_args()
     args.func(args)

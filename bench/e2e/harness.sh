@@ -1,0 +1,173 @@
+# Plumbing shared by the e2e scripts, sourced after their options are parsed: tools, cores, the
+# temp dir and the processes started in it (stopped on exit, also on Ctrl-C), the nginx upstream.
+# The functions are those of run.sh, unchanged, so run.sh can source this file instead of its copies.
+# Reads PROXY_CPU, LOAD_CPU, BASE_PORT and LOG_TAG; sets WORK, PIDS, UP_PORT and MEASURE.
+# shellcheck shell=bash
+
+HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MEASURE=(python3 "$HARNESS_DIR/measure.py")
+UP_PORT=$BASE_PORT
+
+log() { printf '[%s %s] %s\n' "${LOG_TAG:-e2e}" "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# harness_init: install missing tools, pin this shell to LOAD_CPU, create WORK, set the traps.
+harness_init() {
+  local missing=() tool ncpu
+  for tool in wrk:wrk nginx:nginx-light haproxy:haproxy taskset:util-linux curl:curl python3:python3; do
+    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+  done
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+
+  ncpu=$(nproc)
+  ((PROXY_CPU < ncpu && LOAD_CPU < ncpu)) || die "need cores $PROXY_CPU and $LOAD_CPU, have $ncpu"
+  [[ $PROXY_CPU != "$LOAD_CPU" ]] || log "warning: proxy and load share core $PROXY_CPU; figures mean little"
+
+  # Everything this script starts inherits core LOAD_CPU; only the proxies are moved to PROXY_CPU,
+  # so nothing of ours competes with the proxy for its core.
+  taskset -cp "$LOAD_CPU" $$ >/dev/null
+
+  WORK=$(mktemp -d "/tmp/waygate-${LOG_TAG:-e2e}.XXXXXX")
+  chmod 755 "$WORK"
+  PIDS=()
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+is_running() {  # a zombie is not running, though kill -0 succeeds on it
+  local state
+  state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ $state != Z ]]
+}
+
+stop_pid() {  # SIGTERM, up to 5 s, then SIGKILL the whole tree (nginx workers would outlive a master)
+  local pid=$1 tree i
+  is_running "$pid" || { wait "$pid" 2>/dev/null || true; return; }
+  tree=$("${MEASURE[@]}" tree --pid "$pid" 2>/dev/null || echo "$pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    is_running "$pid" || break
+    sleep 0.05
+  done
+  if is_running "$pid"; then
+    log "pid $pid ignored SIGTERM for 5 s: killing it and its children"
+    # shellcheck disable=SC2086
+    kill -KILL $tree 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  rm -rf "$WORK"
+}
+
+# start NAME CPU CMD...: run CMD in the background on core CPU; its pid is left in STARTED_PID.
+start() {
+  local name=$1 cpu=$2
+  shift 2
+  taskset -c "$cpu" "$@" >"$WORK/$name.out" 2>&1 &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+}
+
+# wait_ready NAME PID PORT: poll with curl until the port answers 200, or fail if PID died.
+wait_ready() {
+  local name=$1 pid=$2 port=$3 i
+  for ((i = 0; i < 200; i++)); do
+    if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/" 2>/dev/null; then return 0; fi
+    if ! is_running "$pid"; then
+      log "$name exited; its output:"
+      tail -n 20 "$WORK/$name.out" >&2
+      return 1
+    fi
+    sleep 0.05
+  done
+  log "$name did not answer on port $port within 10 s"
+  return 1
+}
+
+# check_responses NAME PORT: the proxy must relay both bodies intact, else its figures are void.
+check_responses() {
+  local name=$1 port=$2 body size
+  body=$(curl -fsS --max-time 5 "http://127.0.0.1:$port/") || { log "$name: GET / failed"; return 1; }
+  [[ $body == hello ]] || { log "$name: GET / returned '$body'"; return 1; }
+  size=$(curl -fsS --max-time 5 -o /dev/null -w '%{size_download}' "http://127.0.0.1:$port/1m") ||
+    { log "$name: GET /1m failed"; return 1; }
+  [[ $size == 1048576 ]] || { log "$name: GET /1m returned $size bytes"; return 1; }
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Paths nginx would otherwise take from its compiled-in defaults under /var.
+nginx_common() {
+  local dir=$1
+  cat <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+user root root;   # workers read and write our temp dir, which is root's
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+EOF
+}
+nginx_temp_paths() {
+  local dir=$1
+  cat <<EOF
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+EOF
+}
+
+# The upstream: nginx, one worker: GET / returns "hello\n", GET /1m a 1 MiB file.
+write_upstream_conf() {
+  local dir=$WORK/upstream
+  mkdir -p "$dir/www"
+  head -c 1048576 /dev/urandom >"$dir/www/1m"
+  {
+    nginx_common "$dir"
+    cat <<EOF
+events { worker_connections 4096; }
+http {
+$(nginx_temp_paths "$dir")
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$UP_PORT backlog=4096;
+        root $dir/www;
+        location = / { default_type text/plain; return 200 "hello\n"; }
+        location = /1m { default_type application/octet-stream; }
+        location = /status { stub_status; }   # its accept counter shows upstream keep-alive at work
+    }
+}
+EOF
+  } >"$dir/nginx.conf"
+}
+
+# start_upstream: write its config, start it on LOAD_CPU, wait for it; its pid in UP_PID.
+start_upstream() {
+  write_upstream_conf
+  start upstream "$LOAD_CPU" nginx -p "$WORK/upstream" -c "$WORK/upstream/nginx.conf" -e "$WORK/upstream/error.log"
+  UP_PID=$STARTED_PID
+  wait_ready upstream "$UP_PID" "$UP_PORT" || die "the upstream did not start"
+}
+
+# Connections the upstream has accepted so far (nginx stub_status, third line, first number).
+upstream_accepts() {
+  curl -fsS --max-time 5 "http://127.0.0.1:$UP_PORT/status" | awk 'NR == 3 { print $1 }'
+}
+
+run_wrk() {  # run_wrk CONNS DURATION URL [OUT]: wrk on this script's core (LOAD_CPU)
+  local conns=$1 dur=$2 url=$3 out=${4:-/dev/null}
+  wrk -t1 -c"$conns" -d"${dur}s" --latency "$url" >"$out" 2>&1
+}

@@ -1,0 +1,372 @@
+#!/usr/bin/env bash
+# Config reloads under load: waygate, nginx and HAProxy as HTTP/1.1 reverse proxies on loopback,
+# each measured in steady state and while it is reloaded N times with a changed config: p99,
+# socket errors, non-2xx. bench/e2e/README.md ("Reloads under load") says what each figure means.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+DURATION=${DURATION:-10}              # seconds per phase (steady, then under reload)
+CONNECTIONS=${CONNECTIONS:-50}        # wrk connections
+RELOADS=${RELOADS:-20}                # reloads spread evenly over the second phase
+ROUNDS=${ROUNDS:-1}                   # rounds over all proxies; p99 is the median of them
+PROXIES=${PROXIES:-nginx,haproxy,waygate}
+WAYGATE_BIN=${WAYGATE_BIN:-$ROOT/build/src/waygate}
+BASE_PORT=${BASE_PORT:-18180}         # upstream; proxies on the next three ports
+PROXY_CPU=${PROXY_CPU:-0}             # the one core every proxy runs on
+LOAD_CPU=${LOAD_CPU:-1}               # wrk, the upstream, and this script
+QUIET_WAIT=${QUIET_WAIT:-120}         # seconds to wait for idle cores before each proxy
+RETRIES=${RETRIES:-3}                 # measurements of a proxy disturbed by other work, redone
+OUT=${OUT:-}
+LOG_TAG=e2e-reload
+
+usage() {
+  cat <<EOF
+usage: $0 [options]          (each option also reads the environment variable in brackets)
+  -d, --duration SEC         length of each phase, steady and under reload [DURATION, $DURATION]
+  -c, --connections N        wrk connections [CONNECTIONS, $CONNECTIONS]
+  -n, --reloads N            reloads during the second phase [RELOADS, $RELOADS]
+  -r, --rounds N             rounds over all proxies, median p99 reported [ROUNDS, $ROUNDS]
+  -p, --proxies LIST         comma-separated subset of nginx,haproxy,waygate [PROXIES]
+  -w, --waygate-bin PATH     waygate binary [WAYGATE_BIN, $WAYGATE_BIN]
+  --base-port PORT           upstream port; proxies use the next three [BASE_PORT, $BASE_PORT]
+  --quiet-wait SEC           before each proxy, wait up to SEC for both cores to idle [QUIET_WAIT, $QUIET_WAIT]
+  --retries N                redo a proxy's measurement up to N times when something else used its
+                             core [RETRIES, $RETRIES]
+  -o, --out FILE             also write the table to FILE [OUT]
+EOF
+}
+
+while (($#)); do
+  case $1 in
+    -d | --duration) DURATION=$2; shift 2 ;;
+    -c | --connections) CONNECTIONS=$2; shift 2 ;;
+    -n | --reloads) RELOADS=$2; shift 2 ;;
+    -r | --rounds) ROUNDS=$2; shift 2 ;;
+    -p | --proxies) PROXIES=$2; shift 2 ;;
+    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
+    --base-port) BASE_PORT=$2; shift 2 ;;
+    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
+    --retries) RETRIES=$2; shift 2 ;;
+    -o | --out) OUT=$2; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+for v in DURATION CONNECTIONS RELOADS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT RETRIES; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
+done
+((DURATION > 0 && RELOADS > 0 && ROUNDS > 0)) || { echo "duration, reloads and rounds must be > 0" >&2; exit 2; }
+
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+source "$HERE/harness.sh"
+harness_init
+
+CONN_LIMIT=4096   # each proxy's connection limit: far above what wrk and the probes open
+ulimit -n "$(ulimit -Hn)"
+
+# --- configs ------------------------------------------------------------------------------------
+# Each proxy gets two variants of its config, "a" and "b", that differ in one response header
+# (X-Bench-Config: a or b), so every reload is a real change and its effect can be seen from
+# outside. The live config starts as "a"; a reload renames the other variant over it.
+declare -A PORT=([nginx]=$((BASE_PORT + 1)) [haproxy]=$((BASE_PORT + 2)) [waygate]=$((BASE_PORT + 3)))
+declare -A LIVE=([nginx]=nginx.conf [haproxy]=haproxy.cfg [waygate]=waygate.yaml)
+# How each is reloaded, as its documentation and Debian's service units do: nginx re-reads its
+# config on SIGHUP to the master (what "nginx -s reload" sends), the HAProxy master (-W) re-executes
+# itself on SIGUSR2 and hands the listeners to the new worker, waygate re-reads the file on SIGHUP.
+declare -A RELOAD_SIGNAL=([nginx]=HUP [haproxy]=USR2 [waygate]=HUP)
+HEADER=X-Bench-Config
+
+write_nginx_conf() {  # write_nginx_conf VARIANT: the proxy of run.sh, plus the header
+  local variant=$1 dir=$WORK/nginx
+  mkdir -p "$dir"
+  {
+    nginx_common "$dir"
+    cat <<EOF
+worker_rlimit_nofile $((CONN_LIMIT * 2));
+events { worker_connections $CONN_LIMIT; }
+http {
+$(nginx_temp_paths "$dir")
+    access_log off;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000;   # default 1000 would close wrk's connections mid-run
+    upstream up {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:${PORT[nginx]} backlog=4096;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_max_temp_file_size 0;
+            add_header $HEADER $variant;
+        }
+    }
+}
+EOF
+  } >"$dir/nginx-$variant.conf"
+}
+
+write_haproxy_conf() {  # write_haproxy_conf VARIANT
+  local variant=$1 dir=$WORK/haproxy
+  mkdir -p "$dir"
+  # Master-worker mode needs no "stats socket ... expose-fd listeners" since 2.x: the master passes
+  # the listeners to the new worker over its own socketpair (management guide, "-x").
+  # hard-stop-after bounds how long an old worker may linger with connections that never go idle;
+  # under this load old workers are gone well before it.
+  cat >"$dir/haproxy-$variant.cfg" <<EOF
+global
+    nbthread 1
+    maxconn $CONN_LIMIT
+    hard-stop-after 30s
+
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    maxconn $CONN_LIMIT
+    timeout connect 5s
+    timeout client 300s
+    timeout server 30s
+    timeout http-request 10s
+    timeout http-keep-alive 300s
+
+frontend fe
+    bind 127.0.0.1:${PORT[haproxy]}
+    default_backend be
+
+backend be
+    http-response set-header $HEADER $variant
+    server up 127.0.0.1:$UP_PORT
+EOF
+}
+
+write_waygate_conf() {  # write_waygate_conf VARIANT
+  local variant=$1 dir=$WORK/waygate
+  mkdir -p "$dir"
+  cat >"$dir/waygate-$variant.yaml" <<EOF
+workers: 1
+access_log: off
+timeouts:
+  downstream_idle: 5m
+  upstream_idle: 5m
+  drain: 1s
+limits:
+  max_connections_per_worker: $CONN_LIMIT
+  max_idle_upstream_per_endpoint: 64   # as nginx's "keepalive 64"
+listeners:
+  - name: web
+    address: 127.0.0.1:${PORT[waygate]}
+routes:
+  - hosts: ["*"]
+    paths:
+      - prefix: /
+        cluster: up
+        response_headers: { add: { $HEADER: $variant } }
+clusters:
+  - name: up
+    endpoints: [127.0.0.1:$UP_PORT]
+EOF
+}
+
+# config_path NAME VARIANT
+config_path() {
+  local name=$1 base=${LIVE[$1]}
+  echo "$WORK/$name/${base%.*}-$2.${base##*.}"
+}
+
+# start_proxy NAME: live config = variant a; start on PROXY_CPU; wait until it relays correctly
+# and serves the header. Its pid (nginx's and HAProxy's master) in STARTED_PID.
+start_proxy() {
+  local name=$1 live=$WORK/$1/${LIVE[$1]} value
+  cp "$(config_path "$name" a)" "$live"
+  case $name in
+    nginx) start nginx "$PROXY_CPU" nginx -p "$WORK/nginx" -c "$live" -e "$WORK/nginx/error.log" ;;
+    haproxy) start haproxy "$PROXY_CPU" haproxy -W -db -f "$live" ;;
+    waygate) start waygate "$PROXY_CPU" "$WAYGATE_BIN" --config "$live" ;;
+  esac
+  wait_ready "$name" "$STARTED_PID" "${PORT[$name]}" && check_responses "$name" "${PORT[$name]}" || return 1
+  value=$(curl -fsS --max-time 5 -o /dev/null -D - "http://127.0.0.1:${PORT[$name]}/" |
+    tr -d '\r' | awk -F': ' -v h="${HEADER,,}" 'tolower($1) == h { print $2 }')
+  [[ $value == a ]] || { log "$name: $HEADER is '$value', not 'a'"; return 1; }
+}
+
+# --- measurement --------------------------------------------------------------------------------
+RESULTS=$WORK/results.tsv   # accepted measurements
+TRY=$WORK/try.tsv           # the one in progress
+: >"$RESULTS"
+
+sample() { "${MEASURE[@]}" sample --with-reaped --pid "$1" --cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU"; }
+
+# upstream_conns NAME PHASE BEFORE AFTER: upstream connections the proxy opened during a run
+# (the second status request is itself one accepted connection).
+upstream_conns() {
+  echo -e "$1\t$2_upstream_conns\t$(($4 - $3 - 1))" >>"$TRY"
+}
+
+measure() {
+  local name=$1 round=$2 pid=$3 dir=$WORK/$1 before after up_before wrk_pid rc=0
+  local url=http://127.0.0.1:${PORT[$1]}/
+
+  run_wrk "$CONNECTIONS" 1 "$url"   # warm-up: upstream pools filled, caches warm
+
+  up_before=$(upstream_accepts)
+  before=$(sample "$pid")
+  run_wrk "$CONNECTIONS" "$DURATION" "$url" "$dir/wrk-steady-$round.txt"
+  after=$(sample "$pid")
+  upstream_conns "$name" steady "$up_before" "$(upstream_accepts)"
+  "${MEASURE[@]}" phase --proxy "$name" --phase steady --wrk "$dir/wrk-steady-$round.txt" \
+    --before "$before" --after "$after" >>"$TRY"
+
+  # The same load again, while the reload driver (on this core, beside wrk) swaps the config and
+  # signals the proxy RELOADS times, evenly spread over the run.
+  up_before=$(upstream_accepts)
+  before=$(sample "$pid")
+  run_wrk "$CONNECTIONS" "$DURATION" "$url" "$dir/wrk-reload-$round.txt" &
+  wrk_pid=$!
+  "${MEASURE[@]}" reloads --proxy "$name" --pid "$pid" --signal "${RELOAD_SIGNAL[$name]}" \
+    --live "$dir/${LIVE[$name]}" --variants "$(config_path "$name" b)" "$(config_path "$name" a)" \
+    --values b a --header "$HEADER" --port "${PORT[$name]}" \
+    --count "$RELOADS" --duration "$DURATION" >>"$TRY" || rc=$?
+  wait "$wrk_pid"
+  after=$(sample "$pid")
+  ((rc == 0)) || return "$rc"
+  upstream_conns "$name" reload "$up_before" "$(upstream_accepts)"
+  "${MEASURE[@]}" phase --proxy "$name" --phase reload --wrk "$dir/wrk-reload-$round.txt" \
+    --before "$before" --after "$after" >>"$TRY"
+  # Old nginx workers and HAProxy workers still draining show as extra processes.
+  echo -e "$name\tprocs_after\t$(wc -w <<<"$("${MEASURE[@]}" tree --pid "$pid")")" >>"$TRY"
+  check_responses "$name" "${PORT[$name]}"
+}
+
+# wait_quiet: up to QUIET_WAIT s until both cores are nearly idle: builds or tests running beside
+# us ruin p99 far more than they ruin req/s.
+wait_quiet() {
+  local busy start=$SECONDS waited=0
+  while busy=$("${MEASURE[@]}" busy --cpus "$PROXY_CPU,$LOAD_CPU" --seconds 2) && ((busy >= 5)); do
+    if ((SECONDS - start >= QUIET_WAIT)); then
+      log "cores still ${busy}% busy after ${QUIET_WAIT}s of waiting; measuring anyway"
+      return
+    fi
+    ((waited)) || log "cores ${busy}% busy with other work; waiting up to ${QUIET_WAIT}s"
+    waited=1
+    sleep 3
+  done
+  ((!waited)) || log "cores idle after $((SECONDS - start))s"
+}
+
+# measure_proxy NAME ROUND: start NAME fresh and measure it into TRY; 1 if it failed (noted).
+measure_proxy() {
+  local name=$1 round=$2 rc
+  : >"$TRY"
+  if ! start_proxy "$name"; then
+    stop_pid "$STARTED_PID"
+    NOTES+=("$name failed to start or relayed wrongly; see the log above")
+    return 1
+  fi
+  # A subshell with its own errexit: a proxy that breaks mid-run costs its row, not the table.
+  set +e
+  (set -e; measure "$name" "$round" "$STARTED_PID")
+  rc=$?
+  set -e
+  if ((rc != 0)) || ! is_running "$STARTED_PID"; then
+    stop_pid "$STARTED_PID"
+    NOTES+=("$name failed during round $((round + 1)) (exit $rc); its figures are incomplete")
+    return 1
+  fi
+  stop_pid "$STARTED_PID"
+}
+
+# --- main ---------------------------------------------------------------------------------------
+IFS=, read -ra WANTED <<<"$PROXIES"
+NOTES=()
+RUN=()
+for name in "${WANTED[@]}"; do
+  case $name in
+    nginx | haproxy) RUN+=("$name") ;;
+    waygate)
+      if [[ -x $WAYGATE_BIN ]]; then
+        RUN+=(waygate)
+      else
+        log "waygate binary not found at $WAYGATE_BIN: measuring the others only"
+        NOTES+=("waygate was not measured: no binary at $WAYGATE_BIN")
+      fi
+      ;;
+    *) die "unknown proxy '$name' (nginx, haproxy, waygate)" ;;
+  esac
+done
+((${#RUN[@]})) || die "nothing to measure"
+if [[ " ${RUN[*]} " == *" waygate "* ]]; then
+  # A copy, so a rebuild during the run cannot change the binary between rounds.
+  cp "$WAYGATE_BIN" "$WORK/waygate-bin"
+  log "waygate: $WAYGATE_BIN ($("$WORK/waygate-bin" --version), built $(date -r "$WAYGATE_BIN" '+%F %T'))"
+  WAYGATE_BIN=$WORK/waygate-bin
+fi
+
+for port in "$UP_PORT" "${PORT[@]}"; do
+  port_free "$port" || die "port $port is in use (use --base-port)"
+done
+
+for variant in a b; do
+  write_nginx_conf "$variant"
+  write_haproxy_conf "$variant"
+  write_waygate_conf "$variant"
+  nginx -t -q -p "$WORK/nginx" -c "$(config_path nginx "$variant")" -e "$WORK/nginx/error.log" ||
+    die "nginx rejects the benchmark config (variant $variant)"
+  haproxy -c -q -f "$(config_path haproxy "$variant")" || die "haproxy rejects the benchmark config (variant $variant)"
+  if [[ " ${RUN[*]} " == *" waygate "* ]] &&
+    ! "$WAYGATE_BIN" --check "$(config_path waygate "$variant")" >"$WORK/waygate.check" 2>&1; then
+    cat "$WORK/waygate.check" >&2
+    die "waygate rejects the benchmark config (variant $variant); fix write_waygate_conf or waygate"
+  fi
+done
+
+start_upstream
+
+log "proxies on core $PROXY_CPU; wrk, upstream and this script on core $LOAD_CPU; ${DURATION}s per phase," \
+  "$CONNECTIONS connections, $RELOADS reloads, $ROUNDS round(s)"
+log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Each proxy is started fresh for each round, alone on its core; the order rotates between rounds.
+failed=()
+for ((round = 0; round < ROUNDS; round++)); do
+  for ((k = 0; k < ${#RUN[@]}; k++)); do
+    name=${RUN[(k + round) % ${#RUN[@]}]}
+    [[ " ${failed[*]} " == *" $name "* ]] && continue
+    for ((attempt = 0; ; attempt++)); do
+      wait_quiet
+      log "round $((round + 1))/$ROUNDS: $name$( ((attempt == 0)) || echo " (attempt $((attempt + 1)))")"
+      if ! measure_proxy "$name" "$round"; then
+        failed+=("$name")
+        cat "$TRY" >>"$RESULTS"
+        break
+      fi
+      # The busiest the proxy's core was with other work in either run, in percent.
+      other=$(awk -F'\t' '$2 ~ /_core_other_pct$/ && $3 > m { m = $3 } END { printf "%.0f", m }' "$TRY")
+      if ((other <= 5 || attempt >= RETRIES)); then
+        cat "$TRY" >>"$RESULTS"
+        ((attempt == 0)) ||
+          NOTES+=("$name round $((round + 1)): measured $((attempt + 1)) times; other work used its core before")
+        break
+      fi
+      log "$name: something else used ${other}% of core $PROXY_CPU; measuring again"
+    done
+  done
+done
+
+is_running "$UP_PID" || die "the upstream died during the run"
+
+title="waygate e2e reload: each proxy alone on core $PROXY_CPU (1 worker, access log off, upstream keep-alive),"
+title+=$'\n'"wrk and the nginx upstream on core $LOAD_CPU; $CONNECTIONS keep-alive conns; ${DURATION}s steady, then"
+title+=" ${DURATION}s with $RELOADS reloads; $ROUNDS round(s)"
+note_args=()
+for n in "${NOTES[@]}"; do note_args+=(--note "$n"); done
+echo
+"${MEASURE[@]}" reload-report --results "$RESULTS" --proxies "$(IFS=,; echo "${WANTED[*]}")" \
+  --title "$title" --rounds "$ROUNDS" --proxy-cpu "$PROXY_CPU" \
+  ${OUT:+--out "$OUT"} "${note_args[@]}"
