@@ -238,26 +238,26 @@ void DownstreamSession::start_exchange() {
   timer_.clear();
 
   std::optional<std::string_view> host = request.find("host");
-  if (!host && !request.is_http10()) return reject_request(400, "malformed");
-  if (request.method == HTTP_CONNECT) return reject_request(405, "connect-refused");
+  if (!host && !request.is_http10()) return answer_locally(400, "malformed");
+  if (request.method == HTTP_CONNECT) return answer_locally(405, "connect-refused");
 
   exchange.route = exchange.snapshot->routes.match(request);
-  if (!exchange.route) return reject_request(404, "no-route");
+  if (!exchange.route) return answer_locally(404, "no-route");
   const routing::RouteAction& route = *exchange.route;
   if (route.kind != routing::RouteAction::Kind::kForward) {
     exchange.routed_response = true;
     bool respond = route.kind == routing::RouteAction::Kind::kRespond;
-    return reject_request(respond ? route.respond.status : route.redirect.code, "-");
+    return answer_locally(respond ? route.respond.status : route.redirect.code, "-");
   }
   uint64_t limit = route.max_body_bytes;
   if (limit != 0 && request.has_content_length && request.content_length > limit) {
-    return reject_request(413, "body-too-large");
+    return answer_locally(413, "body-too-large");
   }
   uint32_t cluster_pick =
       route.clusters.size() > 1 ? worker_.next_random() % route.total_weight : 0;
   uint32_t cluster_index = route.cluster_for(cluster_pick);
   exchange.cluster = &exchange.snapshot->clusters[cluster_index];
-  if (exchange.cluster->endpoints.empty()) return reject_request(503, "no-endpoint");
+  if (exchange.cluster->endpoints.empty()) return answer_locally(503, "no-endpoint");
 
   exchange.upgrade = request.upgrade;
   exchange.expect_continue = !request.is_http10() && has_body(request) &&
@@ -271,7 +271,7 @@ void DownstreamSession::start_exchange() {
 // Answers found before any upstream is involved (errors, redirects, fixed responses). A bodiless
 // request is parsed to its end first, so the connection can stay open; one with a body is answered
 // and closed.
-void DownstreamSession::reject_request(uint16_t status, const char* reason) {
+void DownstreamSession::answer_locally(uint16_t status, const char* reason) {
   Exchange& exchange = *exchange_;
   exchange.error = reason;
   if (has_body(exchange.request) || status == 400) {
@@ -455,6 +455,11 @@ void DownstreamSession::on_upstream_error(UpstreamError error) {
     return;
   }
   exchange.error = upstream_error_name(error);
+  if (exchange.response_head_sent && !exchange.response_head.empty()) {
+    // The head was held back and never left: the client can still get a proper 502.
+    exchange.response_head.clear();
+    exchange.response_head_sent = false;
+  }
   if (exchange.response_head_sent) {
     // The client has part of a response: closing is the only honest signal left.
     WG_LOG_INFO("%s while streaming a response to %s", exchange.error, client_ip_);

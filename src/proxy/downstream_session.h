@@ -62,7 +62,7 @@ class DownstreamSession final : private http::ParserSink {
   void parse(std::string_view bytes, bool from_stash);
   void resume_parsing();
   void start_exchange();
-  void reject_request(uint16_t status, const char* reason);
+  void answer_locally(uint16_t status, const char* reason);
   void connect_upstream(bool allow_idle);
   void on_upstream_ready();
   void finish_exchange();
