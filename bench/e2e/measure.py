@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import time
 
@@ -414,19 +415,25 @@ def _header_value(port, name):
 
 
 def cmd_reloads(args):
-    """Reload the proxy --count times, evenly over --duration seconds from now. Each reload renames
-    the next variant (alternating) over the live config and signals the proxy; it counts as done
-    once a new connection sees that variant's header value, which is polled for at most
-    APPLY_TIMEOUT. A reload waits for its slot and for the previous one; none starts after the end."""
+    """Run the load command (wrk), and meanwhile reload the proxy --count times (0 for none),
+    evenly over --duration seconds. The load starts only once this interpreter is up: Python's
+    start-up, tens of ms of CPU on the load core, would otherwise raise the run's p99 by itself.
+    Each reload renames the next variant (alternating) over the live config and signals the proxy;
+    it counts as done once a new connection sees that variant's header value, polled for at most
+    apply_timeout. A reload waits for its slot and for the previous one; none starts after the end."""
     apply_timeout = 2.0
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise SystemExit("reloads: give the load command after --")
     sig = getattr(signal, "SIG" + args.signal)
-    interval = args.duration / args.count
+    with open(args.load_out, "w") as out:
+        load = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     start = time.monotonic()
     end = start + args.duration
     sent = done = 0
     apply_ms = []
     for k in range(args.count):
-        due = start + (k + 0.5) * interval
+        due = start + (k + 0.5) * args.duration / args.count
         time.sleep(max(0.0, due - time.monotonic()))
         if time.monotonic() >= end:
             break
@@ -437,6 +444,7 @@ def cmd_reloads(args):
         try:
             os.kill(args.pid, sig)
         except ProcessLookupError:
+            load.kill()
             raise SystemExit(f"{args.proxy}: pid {args.pid} is gone after {sent} reloads")
         signalled = time.monotonic()
         sent += 1
@@ -446,6 +454,10 @@ def cmd_reloads(args):
                 apply_ms.append((time.monotonic() - signalled) * 1e3)
                 break
             time.sleep(0.01)
+    if load.wait() != 0:
+        raise SystemExit(f"{args.proxy}: {command[0]} exited with {load.returncode}; see {args.load_out}")
+    if args.count == 0:
+        return
     emit = lambda metric, value: print(f"{args.proxy}\t{metric}\t{value}")
     emit("reloads_planned", args.count)
     emit("reloads_sent", sent)
@@ -635,7 +647,7 @@ def main():
     p.add_argument("--after", required=True, help="output of sample --with-reaped after the run")
     p.set_defaults(func=cmd_phase)
 
-    p = sub.add_parser("reloads", help="reload a proxy N times over a run, alternating two configs")
+    p = sub.add_parser("reloads", help="run wrk; meanwhile reload a proxy N times, alternating two configs")
     p.add_argument("--proxy", required=True)
     p.add_argument("--pid", type=int, required=True, help="the process to signal")
     p.add_argument("--signal", required=True, help="HUP, USR2, ...")
@@ -645,8 +657,10 @@ def main():
     p.add_argument("--values", nargs=2, required=True, help="the header value each variant serves")
     p.add_argument("--header", required=True)
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--count", type=int, required=True)
-    p.add_argument("--duration", type=float, required=True)
+    p.add_argument("--count", type=int, required=True, help="reloads; 0 runs the load alone")
+    p.add_argument("--duration", type=float, required=True, help="the load's duration in seconds")
+    p.add_argument("--load-out", required=True, help="where the load command's output goes")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- the load command (wrk ...)")
     p.set_defaults(func=cmd_reloads)
 
     p = sub.add_parser("reload-report", help="print the reload.sh table")

@@ -209,36 +209,35 @@ upstream_conns() {
   echo -e "$1\t$2_upstream_conns\t$(($4 - $3 - 1))" >>"$TRY"
 }
 
-measure() {
-  local name=$1 round=$2 pid=$3 dir=$WORK/$1 before after up_before wrk_pid rc=0
-  local url=http://127.0.0.1:${PORT[$1]}/
-
-  run_wrk "$CONNECTIONS" 1 "$url"   # warm-up: upstream pools filled, caches warm
-
-  up_before=$(upstream_accepts)
-  before=$(sample "$pid")
-  run_wrk "$CONNECTIONS" "$DURATION" "$url" "$dir/wrk-steady-$round.txt"
-  after=$(sample "$pid")
-  upstream_conns "$name" steady "$up_before" "$(upstream_accepts)"
-  "${MEASURE[@]}" phase --proxy "$name" --phase steady --wrk "$dir/wrk-steady-$round.txt" \
-    --before "$before" --after "$after" >>"$TRY"
-
-  # The same load again, while the reload driver (on this core, beside wrk) swaps the config and
-  # signals the proxy RELOADS times, evenly spread over the run.
-  up_before=$(upstream_accepts)
-  before=$(sample "$pid")
-  run_wrk "$CONNECTIONS" "$DURATION" "$url" "$dir/wrk-reload-$round.txt" &
-  wrk_pid=$!
+# load_run NAME PID COUNT OUT: wrk for DURATION s (output in OUT) with COUNT reloads of PID spread
+# over it, both started by the reload driver on this core: so the steady and the reload run carry
+# the same harness overhead, and the driver's start-up falls before the load, not in it.
+load_run() {
+  local name=$1 pid=$2 count=$3 out=$4 url=http://127.0.0.1:${PORT[$1]}/
   "${MEASURE[@]}" reloads --proxy "$name" --pid "$pid" --signal "${RELOAD_SIGNAL[$name]}" \
-    --live "$dir/${LIVE[$name]}" --variants "$(config_path "$name" b)" "$(config_path "$name" a)" \
-    --values b a --header "$HEADER" --port "${PORT[$name]}" \
-    --count "$RELOADS" --duration "$DURATION" >>"$TRY" || rc=$?
-  wait "$wrk_pid"
-  after=$(sample "$pid")
-  ((rc == 0)) || return "$rc"
-  upstream_conns "$name" reload "$up_before" "$(upstream_accepts)"
-  "${MEASURE[@]}" phase --proxy "$name" --phase reload --wrk "$dir/wrk-reload-$round.txt" \
-    --before "$before" --after "$after" >>"$TRY"
+    --live "$WORK/$name/${LIVE[$name]}" --variants "$(config_path "$name" b)" "$(config_path "$name" a)" \
+    --values b a --header "$HEADER" --port "${PORT[$name]}" --count "$count" --duration "$DURATION" \
+    --load-out "$out" \
+    -- wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" >>"$TRY"
+}
+
+measure() {
+  local name=$1 round=$2 pid=$3 phase count out before after up_before
+
+  run_wrk "$CONNECTIONS" 1 "http://127.0.0.1:${PORT[$name]}/"   # warm-up: pools filled, caches warm
+
+  # Steady state, then the same load while the proxy is reloaded RELOADS times.
+  for phase in steady reload; do
+    count=$([[ $phase == steady ]] && echo 0 || echo "$RELOADS")
+    out=$WORK/$name/wrk-$phase-$round.txt
+    up_before=$(upstream_accepts)
+    before=$(sample "$pid")
+    load_run "$name" "$pid" "$count" "$out"
+    after=$(sample "$pid")
+    upstream_conns "$name" "$phase" "$up_before" "$(upstream_accepts)"
+    "${MEASURE[@]}" phase --proxy "$name" --phase "$phase" --wrk "$out" \
+      --before "$before" --after "$after" >>"$TRY"
+  done
   # Old nginx workers and HAProxy workers still draining show as extra processes.
   echo -e "$name\tprocs_after\t$(wc -w <<<"$("${MEASURE[@]}" tree --pid "$pid")")" >>"$TRY"
   check_responses "$name" "${PORT[$name]}"
