@@ -1,6 +1,6 @@
 # Plumbing shared by the e2e scripts, sourced after their options are parsed: tools, cores, the
 # temp dir and the processes started in it (stopped on exit, also on Ctrl-C), the nginx upstream.
-# The functions are those of run.sh, unchanged, so run.sh can source this file instead of its copies.
+# run.sh and reload.sh both source it.
 # Reads PROXY_CPU, LOAD_CPU, BASE_PORT and LOG_TAG; sets WORK, PIDS, UP_PORT and MEASURE.
 # shellcheck shell=bash
 

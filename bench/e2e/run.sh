@@ -6,7 +6,6 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-MEASURE=(python3 "$HERE/measure.py")
 
 DURATION=${DURATION:-10}              # seconds per timed wrk run
 CONNECTIONS=${CONNECTIONS:-50}        # wrk connections, small responses
@@ -54,26 +53,9 @@ for v in DURATION CONNECTIONS BIG_CONNECTIONS IDLE_CONNS ROUNDS BASE_PORT PROXY_
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
 
-log() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# --- tools --------------------------------------------------------------------------------------
-missing=()
-for tool in wrk:wrk nginx:nginx-light haproxy:haproxy taskset:util-linux curl:curl python3:python3; do
-  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-ncpu=$(nproc)
-((PROXY_CPU < ncpu && LOAD_CPU < ncpu)) || die "need cores $PROXY_CPU and $LOAD_CPU, have $ncpu"
-[[ $PROXY_CPU != "$LOAD_CPU" ]] || log "warning: proxy and load share core $PROXY_CPU; figures mean little"
-
-# Everything this script starts inherits core LOAD_CPU; only the proxies are moved to PROXY_CPU,
-# so nothing of ours competes with the proxy for its core.
-taskset -cp "$LOAD_CPU" $$ >/dev/null
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+source "$HERE/harness.sh"
+harness_init
 
 # The idle-connection probe holds IDLE_CONNS sockets and so does the proxy (plus a few upstream).
 # Each proxy's connection limit leaves room for the probe; HAProxy wants two descriptors per
@@ -86,132 +68,8 @@ if [[ $hard != unlimited ]] && ((hard < 2 * CONN_LIMIT + 64)); then
 fi
 ulimit -n "$hard"
 
-# --- processes ----------------------------------------------------------------------------------
-WORK=$(mktemp -d /tmp/waygate-e2e.XXXXXX)
-chmod 755 "$WORK"
-PIDS=()
-
-is_running() {  # a zombie is not running, though kill -0 succeeds on it
-  local state
-  state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ $state != Z ]]
-}
-
-stop_pid() {  # SIGTERM, up to 5 s, then SIGKILL the whole tree (nginx workers would outlive a master)
-  local pid=$1 tree i
-  is_running "$pid" || { wait "$pid" 2>/dev/null || true; return; }
-  tree=$("${MEASURE[@]}" tree --pid "$pid" 2>/dev/null || echo "$pid")
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    is_running "$pid" || break
-    sleep 0.05
-  done
-  if is_running "$pid"; then
-    log "pid $pid ignored SIGTERM for 5 s: killing it and its children"
-    # shellcheck disable=SC2086
-    kill -KILL $tree 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start NAME CPU CMD...: run CMD in the background on core CPU; its pid is left in STARTED_PID.
-start() {
-  local name=$1 cpu=$2
-  shift 2
-  taskset -c "$cpu" "$@" >"$WORK/$name.out" 2>&1 &
-  STARTED_PID=$!
-  PIDS+=("$STARTED_PID")
-}
-
-# wait_ready NAME PID PORT: poll with curl until the port answers 200, or fail if PID died.
-wait_ready() {
-  local name=$1 pid=$2 port=$3 i
-  for ((i = 0; i < 200; i++)); do
-    if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/" 2>/dev/null; then return 0; fi
-    if ! is_running "$pid"; then
-      log "$name exited; its output:"
-      tail -n 20 "$WORK/$name.out" >&2
-      return 1
-    fi
-    sleep 0.05
-  done
-  log "$name did not answer on port $port within 10 s"
-  return 1
-}
-
-# check_responses NAME PORT: the proxy must relay both bodies intact, else its figures are void.
-check_responses() {
-  local name=$1 port=$2 body size
-  body=$(curl -fsS --max-time 5 "http://127.0.0.1:$port/") || { log "$name: GET / failed"; return 1; }
-  [[ $body == hello ]] || { log "$name: GET / returned '$body'"; return 1; }
-  size=$(curl -fsS --max-time 5 -o /dev/null -w '%{size_download}' "http://127.0.0.1:$port/1m") ||
-    { log "$name: GET /1m failed"; return 1; }
-  [[ $size == 1048576 ]] || { log "$name: GET /1m returned $size bytes"; return 1; }
-}
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 # --- configs ------------------------------------------------------------------------------------
-UP_PORT=$BASE_PORT
 declare -A PORT=([nginx]=$((BASE_PORT + 1)) [haproxy]=$((BASE_PORT + 2)) [waygate]=$((BASE_PORT + 3)))
-
-# Paths nginx would otherwise take from its compiled-in defaults under /var.
-nginx_common() {
-  local dir=$1
-  cat <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-user root root;   # workers read and write our temp dir, which is root's
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-EOF
-}
-nginx_temp_paths() {
-  local dir=$1
-  cat <<EOF
-    client_body_temp_path $dir/client_body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-EOF
-}
-
-write_upstream_conf() {
-  local dir=$WORK/upstream
-  mkdir -p "$dir/www"
-  head -c 1048576 /dev/urandom >"$dir/www/1m"
-  {
-    nginx_common "$dir"
-    cat <<EOF
-events { worker_connections 4096; }
-http {
-$(nginx_temp_paths "$dir")
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$UP_PORT backlog=4096;
-        root $dir/www;
-        location = / { default_type text/plain; return 200 "hello\n"; }
-        location = /1m { default_type application/octet-stream; }
-        location = /status { stub_status; }   # its accept counter shows upstream keep-alive at work
-    }
-}
-EOF
-  } >"$dir/nginx.conf"
-}
 
 write_nginx_conf() {
   local dir=$WORK/nginx
@@ -319,16 +177,6 @@ start_proxy() {
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 
-run_wrk() {  # run_wrk CONNS DURATION URL [OUT]: wrk on this script's core (LOAD_CPU)
-  local conns=$1 dur=$2 url=$3 out=${4:-/dev/null}
-  wrk -t1 -c"$conns" -d"${dur}s" --latency "$url" >"$out" 2>&1
-}
-
-# Connections the upstream has accepted so far (nginx stub_status, third line, first number).
-upstream_accepts() {
-  curl -fsS --max-time 5 "http://127.0.0.1:$UP_PORT/status" | awk 'NR == 3 { print $1 }'
-}
-
 measure() {
   local name=$1 round=$2 pid=$3 port=${PORT[$1]} dir=$WORK/$1 before after up_before up_after
   local base=http://127.0.0.1:$port
@@ -382,7 +230,6 @@ for port in "$UP_PORT" "${PORT[@]}"; do
   port_free "$port" || die "port $port is in use (use --base-port)"
 done
 
-write_upstream_conf
 write_nginx_conf
 write_haproxy_conf
 write_waygate_conf
@@ -392,9 +239,7 @@ if [[ " ${RUN[*]} " == *" waygate "* ]] && ! "$WAYGATE_BIN" --check "$WORK/wayga
   die "fix the config in write_waygate_conf or waygate"
 fi
 
-start upstream "$LOAD_CPU" nginx -p "$WORK/upstream" -c "$WORK/upstream/nginx.conf" -e "$WORK/upstream/error.log"
-UP_PID=$STARTED_PID
-wait_ready upstream "$UP_PID" "$UP_PORT" || die "the upstream did not start"
+start_upstream
 
 log "proxies on core $PROXY_CPU; wrk, upstream and this script on core $LOAD_CPU; ${DURATION}s runs," \
   "$CONNECTIONS/$BIG_CONNECTIONS connections, $IDLE_CONNS idle, $ROUNDS round(s)"
