@@ -357,16 +357,7 @@ def cmd_report(args):
         if "rss_before_kib" in m:
             notes.append(f"{p}: RSS {m['rss_before_kib']:.0f} KiB before the idle connections, "
                          f"{m['rss_after_kib']:.0f} KiB with them")
-    notes.extend(args.note or [])
-    if notes:
-        lines.append("")
-        lines.extend("note: " + n for n in notes)
-
-    text = "\n".join(lines) + "\n"
-    sys.stdout.write(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    emit_report(lines, notes + (args.note or []), args.out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,15 +571,18 @@ def cmd_reload_report(args):
             notes.append(f"{p}: WARNING something else used {other['steady']:.0f}% of core "
                          f"{args.proxy_cpu} in the steady run, {other['reload']:.0f}% in the reload run; "
                          "its figures are unreliable")
-    notes.extend(args.note or [])
+    emit_report(lines, notes + (args.note or []), args.out)
+
+
+def emit_report(lines, notes, out):
+    """Prints the table lines and the notes under them; also writes them to `out` if given."""
     if notes:
         lines.append("")
         lines.extend("note: " + n for n in notes)
-
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
-    if args.out:
-        with open(args.out, "w") as f:
+    if out:
+        with open(out, "w") as f:
             f.write(text)
 
 
