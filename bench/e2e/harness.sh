@@ -1,7 +1,8 @@
 # Plumbing shared by the e2e scripts, sourced after their options are parsed: tools, cores, the
 # temp dir and the processes started in it (stopped on exit, also on Ctrl-C), the nginx upstream.
 # run.sh and reload.sh both source it.
-# Reads PROXY_CPU, LOAD_CPU, BASE_PORT and LOG_TAG; sets WORK, PIDS, UP_PORT and MEASURE.
+# Reads PROXY_CPU, LOAD_CPU, BASE_PORT, LOG_TAG, QUIET_WAIT and UP_CONN_LIMIT (optional);
+# sets WORK, PIDS, UP_PORT and MEASURE.
 # shellcheck shell=bash
 
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -126,7 +127,9 @@ nginx_temp_paths() {
 EOF
 }
 
-# The upstream: nginx, one worker: GET / returns "hello\n", GET /1m a 1 MiB file.
+# The upstream: nginx, one worker: GET / returns "hello\n", GET /1m a 1 MiB file. UP_CONN_LIMIT
+# (default 4096) must cover every connection a proxy may hold to it at once: in a burst of
+# requests, one per request.
 write_upstream_conf() {
   local dir=$WORK/upstream
   mkdir -p "$dir/www"
@@ -134,7 +137,7 @@ write_upstream_conf() {
   {
     nginx_common "$dir"
     cat <<EOF
-events { worker_connections 4096; }
+events { worker_connections ${UP_CONN_LIMIT:-4096}; }
 http {
 $(nginx_temp_paths "$dir")
     access_log off;
@@ -165,6 +168,22 @@ start_upstream() {
 # Connections the upstream has accepted so far (nginx stub_status, third line, first number).
 upstream_accepts() {
   curl -fsS --max-time 5 "http://127.0.0.1:$UP_PORT/status" | awk 'NR == 3 { print $1 }'
+}
+
+# wait_quiet: up to QUIET_WAIT s until both cores are nearly idle: builds or tests running beside
+# us ruin p99 far more than they ruin req/s.
+wait_quiet() {
+  local busy start=$SECONDS waited=0
+  while busy=$("${MEASURE[@]}" busy --cpus "$PROXY_CPU,$LOAD_CPU" --seconds 2) && ((busy >= 5)); do
+    if ((SECONDS - start >= QUIET_WAIT)); then
+      log "cores still ${busy}% busy after ${QUIET_WAIT}s of waiting; measuring anyway"
+      return
+    fi
+    ((waited)) || log "cores ${busy}% busy with other work; waiting up to ${QUIET_WAIT}s"
+    waited=1
+    sleep 3
+  done
+  ((!waited)) || log "cores idle after $((SECONDS - start))s"
 }
 
 run_wrk() {  # run_wrk CONNS DURATION URL [OUT]: wrk on this script's core (LOAD_CPU)

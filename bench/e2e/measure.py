@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Measurement helpers for bench/e2e/run.sh and reload.sh: process-tree CPU and RSS from /proc, wrk
-output parsing, the idle keep-alive connection probe, the reload driver, and the final tables.
+output parsing, the idle and burst connection probes, the reload driver, and the final tables.
 Standard library only."""
 
 import argparse
@@ -153,13 +153,15 @@ def _deltas(before, after):
 
 
 def cmd_small(args):
-    """Metrics of the small-response run: req/s, p99, CPU per request, and how busy core 0 was."""
+    """Metrics of one small-response run, named "<key>.<metric>": req/s, p99, CPU per request, and
+    how busy both cores were."""
     w = parse_wrk(args.wrk)
     proxy_ticks, core_busy, core_total, load_busy, load_total, wall = _deltas(args.before, args.after)
-    emit = lambda metric, value: print(f"{args.proxy}\t{metric}\t{value}")
+    emit = lambda metric, value: print(f"{args.proxy}\t{args.key}.{metric}\t{value}")
     emit("rps", w["rps"])
     emit("p99_ms", w["p99_ms"])
     emit("cpu_us", proxy_ticks * 1e6 / CLK_TCK / w["requests"])
+    emit("requests", w["requests"])
     # Diagnostics for the notes: a proxy well below 100% of its core was not the bottleneck
     # (then core 1, shared by wrk and the upstream, was), and busy time on core 0 that is not
     # the proxy's is interference from something else on the machine (or softirq work).
@@ -167,7 +169,7 @@ def cmd_small(args):
     emit("proxy_busy_pct", 100.0 * proxy_ticks / wall_ticks)
     emit("core_other_pct", 100.0 * max(0.0, core_busy - proxy_ticks) / max(core_total, 1))
     emit("load_core_pct", 100.0 * load_busy / max(load_total, 1))
-    emit("small_errors", w["errors"] + w["non2xx"])
+    emit("errors", w["errors"] + w["non2xx"])
 
 
 def cmd_big(args):
@@ -176,6 +178,7 @@ def cmd_big(args):
     # Body throughput: every response is exactly 1 MiB of body, so responses/s is MiB/s. This is
     # exact, where wrk's "Transfer/sec" is rounded to two decimals of GB.
     emit("mib_s", w["rps"])
+    emit("big_requests", w["requests"])
     emit("big_errors", w["errors"] + w["non2xx"])
     # The 1 MiB run is rarely CPU-bound on the proxy's core (wrk reads 8 KiB at a time on the
     # load core), so note how busy both cores were and what a MiB cost the proxy.
@@ -189,31 +192,32 @@ def cmd_big(args):
 # Idle keep-alive connections
 
 
-def _read_response(sock):
-    """Read one HTTP/1.1 response; Content-Length or chunked. Raises on EOF."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed before the response headers")
-        buf += chunk
-    head, _, body = buf.partition(b"\r\n\r\n")
-    status_line, *headers = head.decode("latin-1").split("\r\n")
+def _response_complete(buf):
+    """Whether buf holds one whole HTTP/1.1 200 response (Content-Length or chunked); raises on any
+    other status or a response without a length."""
+    head_end = buf.find(b"\r\n\r\n")
+    if head_end < 0:
+        return False
+    status_line, *headers = bytes(buf[:head_end]).decode("latin-1").split("\r\n")
     if status_line.split()[1] != "200":
         raise ConnectionError(f"unexpected status: {status_line}")
     fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in headers)}
+    body = buf[head_end + 4:]
     if "content-length" in fields:
-        need = int(fields["content-length"])
-        done = lambda b: len(b) >= need
-    elif fields.get("transfer-encoding", "").lower() == "chunked":
-        done = lambda b: b.endswith(b"0\r\n\r\n")
-    else:
-        raise ConnectionError("response has no length; a keep-alive connection needs one")
-    while not done(body):
+        return len(body) >= int(fields["content-length"])
+    if fields.get("transfer-encoding", "").lower() == "chunked":
+        return body.endswith(b"0\r\n\r\n")
+    raise ConnectionError("response has no length; a keep-alive connection needs one")
+
+
+def _read_response(sock):
+    """Read one HTTP/1.1 response. Raises on EOF."""
+    buf = b""
+    while not _response_complete(buf):
         chunk = sock.recv(65536)
         if not chunk:
-            raise ConnectionError("closed in the response body")
-        body += chunk
+            raise ConnectionError("closed before the end of the response")
+        buf += chunk
 
 
 def _settled_rss(pid):
@@ -228,12 +232,24 @@ def _settled_rss(pid):
     return last
 
 
-def cmd_idle(args):
+def _raise_open_file_limit(count):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < args.count + 64:
-        raise SystemExit(f"open-file limit {hard} is too low for {args.count} connections")
+    if hard != resource.RLIM_INFINITY and hard < count + 64:
+        raise SystemExit(f"open-file limit {hard} is too low for {count} connections")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
+
+def _readable(socks):
+    """How many of socks have something to read or were closed: on an idle keep-alive connection,
+    that is the proxy closing it."""
+    poller = select.poll()
+    for s in socks:
+        poller.register(s, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return len(poller.poll(0))
+
+
+def cmd_idle(args):
+    _raise_open_file_limit(args.count)
     before = _settled_rss(args.pid)
     request = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{args.port}\r\n\r\n".encode()
     socks = []
@@ -247,12 +263,8 @@ def cmd_idle(args):
             except OSError as e:
                 raise SystemExit(f"{args.proxy}: idle connection {i + 1} of {args.count}: {e}")
         after = _settled_rss(args.pid)
-        # A connection the proxy closed (or that has anything to read) is readable now; it would
-        # make the figure an underestimate, so count them.
-        poller = select.poll()
-        for s in socks:
-            poller.register(s, select.POLLIN | select.POLLHUP | select.POLLERR)
-        closed = len(poller.poll(0))
+        # A connection the proxy closed would make the figure an underestimate, so count them.
+        closed = _readable(socks)
     finally:
         for s in socks:
             s.close()
@@ -263,17 +275,145 @@ def cmd_idle(args):
     emit("idle_closed", closed)
 
 
+_TCP_LISTEN, _TCP_TIME_WAIT, _TCP_ESTABLISHED = "0A", "06", "01"
+
+
+def _tcp_counts(port, upstream_port):
+    """(connections a server on `port` holds, established connections to `upstream_port`) from
+    /proc/net/tcp. On loopback both ends of a connection are listed; the server's end is the one
+    whose local port is `port`. Listening sockets and TIME_WAIT (no longer held) are left out."""
+    held = upstream = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            state = fields[3]
+            if local_port == port and state not in (_TCP_LISTEN, _TCP_TIME_WAIT):
+                held += 1
+            elif remote_port == upstream_port and state == _TCP_ESTABLISHED:
+                upstream += 1
+    return held, upstream
+
+
+def _read_all_responses(socks, proxy, timeout):
+    """Read one whole response on every socket, all at once, in whatever order they come."""
+    pending = {}
+    poller = select.poll()
+    for s in socks:
+        s.setblocking(False)
+        pending[s.fileno()] = (s, bytearray())
+        poller.register(s, select.POLLIN)
+    deadline = time.monotonic() + timeout
+    while pending:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SystemExit(f"{proxy}: burst: {len(pending)} of {len(socks)} responses missing "
+                             f"after {timeout:.0f} s")
+        for fd, _ in poller.poll(min(left, 1.0) * 1000):
+            s, buf = pending[fd]
+            try:
+                chunk = s.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError as e:
+                raise SystemExit(f"{proxy}: burst: {e}")
+            if not chunk:
+                raise SystemExit(f"{proxy}: burst: a connection closed before its response")
+            buf += chunk
+            try:
+                done = _response_complete(buf)
+            except ConnectionError as e:
+                raise SystemExit(f"{proxy}: burst: {e}")
+            if done:
+                poller.unregister(fd)
+                del pending[fd]
+
+
+def cmd_burst(args):
+    """N clients that each send one request at once and then stay idle, as after a spike of
+    traffic: connect all, send every request before reading any response, read them all, keep the
+    connections open; then close them all and see how much memory the proxy gives back."""
+    _raise_open_file_limit(args.count)
+    held_before, _ = _tcp_counts(args.port, args.upstream_port)
+    before = _settled_rss(args.pid)
+    request = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{args.port}\r\n\r\n".encode()
+    socks = []
+    try:
+        for i in range(args.count):
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", args.port), timeout=10))
+            except OSError as e:
+                raise SystemExit(f"{args.proxy}: burst connection {i + 1} of {args.count}: {e}")
+        connected = _settled_rss(args.pid)
+        start = time.monotonic()
+        for s in socks:
+            s.sendall(request)   # tens of bytes: never blocks on a fresh connection
+        send_s = time.monotonic() - start
+        _read_all_responses(socks, args.proxy, timeout=60)
+        burst_s = time.monotonic() - start
+        after = _settled_rss(args.pid)
+        closed = _readable(socks)
+    finally:
+        for s in socks:
+            s.close()
+    # Wait, bounded, until the proxy has let go of the connections, then let RSS settle.
+    drop_start = time.monotonic()
+    while True:
+        held, kept_upstream = _tcp_counts(args.port, args.upstream_port)
+        if held <= held_before or time.monotonic() - drop_start >= 2.0:
+            break
+        time.sleep(0.02)
+    drop_ms = (time.monotonic() - drop_start) * 1e3
+    # Then until the proxy's idle upstream connections stop going away (a pool that sheds a
+    # burst's surplus gradually, bounded): the RSS reading is of the proxy at rest again.
+    settle_start = time.monotonic()
+    last_change = settle_start
+    while time.monotonic() - settle_start < 20.0 and time.monotonic() - last_change < 2.0:
+        time.sleep(0.25)
+        _, upstream_now = _tcp_counts(args.port, args.upstream_port)
+        if upstream_now != kept_upstream:
+            kept_upstream = upstream_now
+            last_change = time.monotonic()
+    settle_s = last_change - settle_start
+    disconnected = _settled_rss(args.pid)
+    emit = lambda metric, value: print(f"{args.proxy}\t{metric}\t{value}")
+    emit("kib_burst", (after - before) / args.count)
+    emit("burst_rss_ratio", disconnected / before)
+    emit("burst_kib_connected", (connected - before) / args.count)
+    emit("burst_rss_before_kib", before)
+    emit("burst_rss_after_kib", after)
+    emit("burst_rss_disconnected_kib", disconnected)
+    emit("burst_requests", args.count)
+    emit("burst_send_ms", send_s * 1e3)
+    emit("burst_seconds", burst_s)
+    emit("burst_closed", closed)
+    emit("burst_settle_s", settle_s)
+    emit("burst_drop_ms", drop_ms)
+    emit("burst_still_held", max(0, held - held_before))
+    emit("burst_kept_upstream", kept_upstream)
+
+
 # ---------------------------------------------------------------------------------------------
 # Report
 
-# (metric, header, format, higher_is_better)
-COLUMNS = [
+# (metric, header, format, higher_is_better): per access log mode and connection count ...
+LOAD_COLUMNS = [
     ("rps", "req/s", "{:.0f}", True),
     ("p99_ms", "p99 ms", "{:.2f}", False),
     ("cpu_us", "CPU µs/req", "{:.1f}", False),
+]
+# ... and once per proxy.
+MEMORY_COLUMNS = [
     ("kib_idle", "KiB/idle conn", "{:.2f}", False),
+    ("kib_burst", "KiB/conn after burst", "{:.2f}", False),
+    ("burst_rss_ratio", "RSS after disconnect/before", "{:.2f}x", False),
     ("mib_s", "1 MiB MiB/s", "{:.0f}", True),
 ]
+# The issue's targets for waygate's shipped defaults after a burst.
+BURST_KIB_TARGET = 1.0
+BURST_RSS_RATIO_TARGET = 1.10
 
 
 def load_results(path):
@@ -286,78 +426,207 @@ def load_results(path):
     return results
 
 
+def _table(rows, groups=()):
+    """Text table lines: the first column left-aligned, the others right-aligned, two spaces apart.
+    A row of one cell is a section label. groups: (label, first column, column count), printed
+    centred above their columns."""
+    ncols = max(len(r) for r in rows)
+    widths = [max((len(r[i]) for r in rows if len(r) > i and (i > 0 or len(r) > 1)), default=0)
+              for i in range(ncols)]
+    for label, first, count in groups:   # widen a group's last column if its label needs room
+        span = sum(widths[first:first + count]) + 2 * (count - 1)
+        widths[first + count - 1] += max(0, len(label) + 2 - span)
+
+    def fmt(row):
+        if len(row) == 1:
+            return row[0]
+        cells = [row[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(row[1:], widths[1:])]
+        return "  ".join(cells).rstrip()
+
+    lines = []
+    if groups:
+        line, col = " " * widths[0], 1
+        for label, first, count in groups:
+            line += "".join("  " + " " * widths[i] for i in range(col, first))
+            span = sum(widths[first:first + count]) + 2 * (count - 1)
+            line += "  " + f" {label} ".center(span, "-")
+            col = first + count
+        lines.append(line.rstrip())
+    return lines + [fmt(r) for r in rows]
+
+
+def _ratio_cell(value, best):
+    """value / best, or "-" without both; best is the best of the peers (max or min)."""
+    if value is None or best is None:
+        return "-"
+    return f"{value / best:.2f}x" if best > 0 else "n/a"
+
+
+def _ratio_rows(med, waygates, peers, metrics):
+    """A "<waygate row>/best" row per waygate row: its figure / the peers' best, per column."""
+    rows = []
+    for w in waygates:
+        cells = [f"{w}/best"]
+        for metric, higher in metrics:
+            vals = [med[p][metric] for p in peers if metric in med[p]]
+            best = (max(vals) if higher else min(vals)) if vals else None
+            cells.append(_ratio_cell(med[w].get(metric), best))
+        rows.append(cells)
+    return rows
+
+
+def _cell(m, metric, form):
+    return form.format(m[metric]) if metric in m else "-"
+
+
 def cmd_report(args):
     results = load_results(args.results) if os.path.getsize(args.results) else {}
     med = {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in results.items()}
     order = [p for p in args.proxies.split(",") if p]
-
-    header = ["proxy"] + [c[1] for c in COLUMNS]
-    rows = []
-    for p in order:
-        if p in med:
-            rows.append([p] + [c[2].format(med[p][c[0]]) if c[0] in med[p] else "-" for c in COLUMNS])
-        else:
-            rows.append([p] + ["-"] * len(COLUMNS))
-
+    modes = [m for m in args.modes.split(",") if m]
+    conns = [c for c in args.conns.split(",") if c]
+    peers = [p for p in order if not p.startswith("waygate") and p in med]
+    waygates = [p for p in order if p.startswith("waygate") and p in med] if peers else []
+    better = lambda higher: "higher" if higher else "lower"
     lines = [args.title, ""]
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    ratio_label = "waygate/best"
-    widths[0] = max(widths[0], len(ratio_label), len("better"))
 
-    def fmt(row):
-        return "  ".join([row[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(row[1:], widths[1:])])
+    # Small responses: a row block per access log mode, a column group per connection count.
+    keys = [f"c{c}" for c in conns]
+    metrics = [(f"{k}.{c[0]}", c) for k in keys for c in LOAD_COLUMNS]
+    groups = [(f"{c} conns", 1 + i * len(LOAD_COLUMNS), len(LOAD_COLUMNS)) for i, c in enumerate(conns)]
+    rows = [["small responses"] + [c[1] for _, c in metrics]]
+    for mode in modes:
+        rows.append([f"access log {mode}"])
+        for p in order:
+            m = med.get(p, {})
+            rows.append([f"  {p}"] + [_cell(m, f"{mode}.{metric}", c[2]) for metric, c in metrics])
+        rows += [["  " + r[0]] + r[1:] for r in _ratio_rows(
+            med, waygates, peers, [(f"{mode}.{metric}", c[3]) for metric, c in metrics])]
+    rows.append(["better"] + [better(c[3]) for _, c in metrics])
+    lines += _table(rows, groups)
 
-    lines.append(fmt(header))
-    lines.extend(fmt(r) for r in rows)
+    # Memory, and 1 MiB responses: a row per proxy.
+    lines.append("")
+    rows = [["memory, 1 MiB"] + [c[1] for c in MEMORY_COLUMNS]]
+    rows += [[p] + [_cell(med.get(p, {}), c[0], c[2]) for c in MEMORY_COLUMNS] for p in order]
+    rows += _ratio_rows(med, waygates, peers, [(c[0], c[3]) for c in MEMORY_COLUMNS])
+    rows.append(["better"] + [better(c[3]) for c in MEMORY_COLUMNS])
+    lines += _table(rows)
 
-    others = [p for p in order if p != "waygate" and p in med]
-    if "waygate" in med and others:
-        ratio = [ratio_label]
-        for metric, _, _, higher in COLUMNS:
-            vals = [med[p][metric] for p in others if metric in med[p]]
-            if metric not in med["waygate"] or not vals:
-                ratio.append("-")
-                continue
-            best = max(vals) if higher else min(vals)
-            ratio.append(f"{med['waygate'][metric] / best:.2f}x" if best > 0 else "n/a")
-        lines.append(fmt(ratio))
-        lines.append(fmt(["better"] + ["higher" if c[3] else "lower" for c in COLUMNS]))
+    lines.append("")
+    if waygates:
+        lines.append("<row>/best divides that row's figure by the best of "
+                     f"{' and '.join(peers)} in the column (max where higher")
+        lines.append("is better, min where lower is better): >1x beats them on req/s and MiB/s, "
+                     "<1x on the others.")
+    w = med.get("waygate", {})
+    if "kib_burst" in w:
+        met = lambda ok: "met" if ok else "NOT MET"
+        lines.append(f"targets for waygate: KiB/conn after burst <= {BURST_KIB_TARGET:.1f}: "
+                     f"{met(w['kib_burst'] <= BURST_KIB_TARGET)} ({w['kib_burst']:.2f}); "
+                     f"RSS after disconnect within {100 * (BURST_RSS_RATIO_TARGET - 1):.0f}% of before: "
+                     f"{met(w['burst_rss_ratio'] <= BURST_RSS_RATIO_TARGET)} ({w['burst_rss_ratio']:.2f}x)")
+
+    # Upstream connections each timed run opened: churn, where keep-alive pools were too small.
+    runs = [(f"{mode}/{c}", f"{mode}.c{c}.upstream_conns", f"{mode}.c{c}.requests")
+            for mode in modes for c in conns]
+    runs += [("1 MiB", "big_upstream_conns", "big_requests"),
+             ("burst", "burst_upstream_conns", "burst_requests")]
+    measured = [p for p in order if p in med]
+    if measured:
         lines.append("")
-        lines.append("waygate/best divides waygate's figure by the best of the others in that column")
-        lines.append("(max where higher is better, min where lower is better): >1x beats them on req/s and")
-        lines.append("MiB/s, <1x beats them on p99, CPU and KiB.")
-    else:
-        lines.append(fmt(["better"] + ["higher" if c[3] else "lower" for c in COLUMNS]))
+        rows = [["upstream conns opened"] + [r[0] for r in runs]]
+        rows += [_upstream_row(med[p], p, runs) for p in measured]
+        lines += _table(rows)
+        lines.append("during each timed run, from the upstream's stub_status; in brackets, per "
+                     "request served. After the warm-up,")
+        lines.append("a pool that holds what the load needs opens none.")
 
     notes = []
     for p in order:
         m = med.get(p)
-        if m is None:
-            continue
-        if "proxy_busy_pct" in m:
-            notes.append(f"{p}: small run: proxy used {m['proxy_busy_pct']:.0f}% of core {args.proxy_cpu} "
-                         f"(other busy time there {m['core_other_pct']:.0f}%), "
-                         f"load core {args.load_cpu} {m['load_core_pct']:.0f}% busy")
-        if "upstream_conns" in m:
-            notes.append(f"{p}: small run opened {m['upstream_conns']:.0f} upstream connections "
-                         f"for {m['rps'] * args.duration:.0f} requests")
-        if m.get("core_other_pct", 0) > 5:
-            notes.append(f"{p}: WARNING something else used {m['core_other_pct']:.0f}% of core "
-                         f"{args.proxy_cpu} during the small run; its figures are unreliable")
-        if "big_busy_pct" in m:
-            notes.append(f"{p}: 1 MiB run: proxy used {m['big_busy_pct']:.0f}% of its core, "
-                         f"{m['big_cpu_us_per_mib']:.0f} µs CPU per MiB; "
-                         f"load core {m['big_load_core_pct']:.0f}% busy")
-        errs = m.get("small_errors", 0) + m.get("big_errors", 0)
-        if errs:
-            notes.append(f"{p}: WARNING wrk saw {errs:.0f} socket errors or non-2xx responses")
-        if m.get("idle_closed", 0):
-            notes.append(f"{p}: WARNING {m['idle_closed']:.0f} idle connections were closed by the proxy "
-                         "before the RSS reading")
-        if "rss_before_kib" in m:
-            notes.append(f"{p}: RSS {m['rss_before_kib']:.0f} KiB before the idle connections, "
-                         f"{m['rss_after_kib']:.0f} KiB with them")
+        if m is not None:
+            notes += _proxy_notes(p, m, modes, conns, args)
     emit_report(lines, notes + (args.note or []), args.out)
+
+
+def _upstream_row(m, proxy, runs):
+    cells = [proxy]
+    for _, conns_metric, requests_metric in runs:
+        n, requests = m.get(conns_metric), m.get(requests_metric)
+        if n is None:
+            cells.append("-")
+        elif requests:
+            cells.append(f"{n:.0f} ({100 * n / requests:.1f}%)")
+        else:
+            cells.append(f"{n:.0f}")
+    return cells
+
+
+def _proxy_notes(p, m, modes, conns, args):
+    """The notes under the tables for proxy p (its medians m): how busy the cores were, access log
+    lines per request, RSS readings, and warnings."""
+    notes = []
+    at = "/".join(conns)
+    for mode in modes:
+        keys = [f"{mode}.c{c}" for c in conns]
+
+        def per_conns(metric, form, keys=keys):
+            return "/".join(form.format(m[f"{k}.{metric}"]) if f"{k}.{metric}" in m else "-" for k in keys)
+
+        if not any(f"{k}.rps" in m for k in keys):
+            continue
+        notes.append(f"{p}, access log {mode}: proxy used {per_conns('proxy_busy_pct', '{:.0f}%')} of core "
+                     f"{args.proxy_cpu} at {at} conns (other busy time there "
+                     f"{per_conns('core_other_pct', '{:.0f}%')}), load core {args.load_cpu} "
+                     f"{per_conns('load_core_pct', '{:.0f}%')} busy")
+        if mode == "file":
+            ratios = [m[f"{k}.log_lines"] / m[f"{k}.requests"] for k in keys
+                      if f"{k}.log_lines" in m and m.get(f"{k}.requests")]
+            notes.append(f"{p}: access log lines written per request served in the timed runs: "
+                         + "/".join(f"{r:.2f}" for r in ratios))
+            if any(r < 0.95 for r in ratios):
+                notes.append(f"{p}: WARNING its access log missed requests; the file mode is not "
+                             "comparable for it")
+        other = max((m.get(f"{k}.core_other_pct", 0) for k in keys), default=0)
+        if other > 5:
+            notes.append(f"{p}: WARNING something else used up to {other:.0f}% of core "
+                         f"{args.proxy_cpu} during the access log {mode} runs; their figures are unreliable")
+        errs = sum(m.get(f"{k}.errors", 0) for k in keys)
+        if errs:
+            notes.append(f"{p}: WARNING wrk saw {errs:.0f} socket errors or non-2xx responses "
+                         f"with access log {mode}")
+    if "big_busy_pct" in m:
+        notes.append(f"{p}: 1 MiB run: proxy used {m['big_busy_pct']:.0f}% of its core, "
+                     f"{m['big_cpu_us_per_mib']:.0f} µs CPU per MiB; "
+                     f"load core {m['big_load_core_pct']:.0f}% busy")
+    if m.get("big_errors", 0):
+        notes.append(f"{p}: WARNING wrk saw {m['big_errors']:.0f} socket errors or non-2xx responses "
+                     "in the 1 MiB run")
+    if "rss_before_kib" in m:
+        notes.append(f"{p}: idle: RSS {m['rss_before_kib']:.0f} KiB before the idle connections, "
+                     f"{m['rss_after_kib']:.0f} KiB with them")
+    if m.get("idle_closed", 0):
+        notes.append(f"{p}: WARNING {m['idle_closed']:.0f} idle connections were closed by the proxy "
+                     "before the RSS reading")
+    if "burst_rss_before_kib" in m:
+        notes.append(f"{p}: burst: {m['burst_requests']:.0f} requests sent in {m['burst_send_ms']:.0f} ms, "
+                     f"all answered in {m['burst_seconds']:.2f} s; "
+                     f"RSS {m['burst_rss_before_kib']:.0f} KiB before, "
+                     f"{m['burst_rss_after_kib']:.0f} KiB after the responses "
+                     f"({m['burst_kib_connected']:.2f} KiB/conn of it before any request was sent), "
+                     f"{m['burst_rss_disconnected_kib']:.0f} KiB after the disconnect")
+        notes.append(f"{p}: burst: the proxy let go of the closed connections within "
+                     f"{m['burst_drop_ms']:.0f} ms; its upstream connections settled at "
+                     f"{m['burst_kept_upstream']:.0f} after {m.get('burst_settle_s', 0):.1f} s more, "
+                     "when RSS was read")
+    if m.get("burst_closed", 0):
+        notes.append(f"{p}: WARNING the proxy closed {m['burst_closed']:.0f} connections after their "
+                     "burst response, before the RSS reading")
+    if m.get("burst_still_held", 0):
+        notes.append(f"{p}: WARNING {m['burst_still_held']:.0f} closed connections were still held 2 s "
+                     "after the disconnect, at the RSS reading")
+    return notes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -610,6 +879,8 @@ def main():
     for name, func in (("small", cmd_small), ("big", cmd_big)):
         p = sub.add_parser(name, help=f"metrics of the {name}-response wrk run")
         p.add_argument("--proxy", required=True)
+        if name == "small":
+            p.add_argument("--key", required=True, help="metric prefix: access log mode and connections")
         p.add_argument("--wrk", required=True)
         p.add_argument("--before", required=True, help="output of sample before the run")
         p.add_argument("--after", required=True, help="output of sample after the run")
@@ -622,9 +893,19 @@ def main():
     p.add_argument("--count", type=int, required=True)
     p.set_defaults(func=cmd_idle)
 
-    p = sub.add_parser("report", help="print the table (median over rounds)")
+    p = sub.add_parser("burst", help="RSS per connection after a burst of requests, and after it ends")
+    p.add_argument("--proxy", required=True)
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--upstream-port", type=int, required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.set_defaults(func=cmd_burst)
+
+    p = sub.add_parser("report", help="print the tables (median over rounds)")
     p.add_argument("--results", required=True)
-    p.add_argument("--proxies", required=True)
+    p.add_argument("--proxies", required=True, help="rows, in order")
+    p.add_argument("--modes", required=True, help="access log modes, in order")
+    p.add_argument("--conns", required=True, help="connection counts of the small runs, in order")
     p.add_argument("--title", default="")
     p.add_argument("--proxy-cpu", default="0")
     p.add_argument("--load-cpu", default="1")

@@ -93,7 +93,7 @@ $(nginx_temp_paths "$dir")
     keepalive_requests 1000000;   # default 1000 would close wrk's connections mid-run
     upstream up {
         server 127.0.0.1:$UP_PORT;
-        keepalive 64;
+        keepalive 128;
         keepalive_requests 1000000;
         keepalive_timeout 300s;
     }
@@ -146,19 +146,12 @@ backend be
 EOF
 }
 
-write_waygate_conf() {  # write_waygate_conf VARIANT
+write_waygate_conf() {  # write_waygate_conf VARIANT: shipped defaults, as in run.sh, plus the header
   local variant=$1 dir=$WORK/waygate
   mkdir -p "$dir"
   cat >"$dir/waygate-$variant.yaml" <<EOF
 workers: 1
 access_log: off
-timeouts:
-  downstream_idle: 5m
-  upstream_idle: 5m
-  drain: 1s
-limits:
-  max_connections_per_worker: $CONN_LIMIT
-  max_idle_upstream_per_endpoint: 64   # as nginx's "keepalive 64"
 listeners:
   - name: web
     address: 127.0.0.1:${PORT[waygate]}
@@ -243,30 +236,17 @@ measure() {
   check_responses "$name" "${PORT[$name]}"
 }
 
-# wait_quiet: up to QUIET_WAIT s until both cores are nearly idle: builds or tests running beside
-# us ruin p99 far more than they ruin req/s.
-wait_quiet() {
-  local busy start=$SECONDS waited=0
-  while busy=$("${MEASURE[@]}" busy --cpus "$PROXY_CPU,$LOAD_CPU" --seconds 2) && ((busy >= 5)); do
-    if ((SECONDS - start >= QUIET_WAIT)); then
-      log "cores still ${busy}% busy after ${QUIET_WAIT}s of waiting; measuring anyway"
-      return
-    fi
-    ((waited)) || log "cores ${busy}% busy with other work; waiting up to ${QUIET_WAIT}s"
-    waited=1
-    sleep 3
-  done
-  ((!waited)) || log "cores idle after $((SECONDS - start))s"
-}
-
-# measure_proxy NAME ROUND: start NAME fresh and measure it into TRY; 1 if it failed (noted).
+# measure_proxy NAME ROUND: start NAME fresh and measure it into TRY; MEASURED=0 if it failed
+# (noted). It reports through MEASURED, not its status, and must not be called from an "if" or
+# beside "||": there bash ignores errexit even inside the subshell that sets it again.
 measure_proxy() {
   local name=$1 round=$2 rc
+  MEASURED=0
   : >"$TRY"
   if ! start_proxy "$name"; then
     stop_pid "$STARTED_PID"
     NOTES+=("$name failed to start or relayed wrongly; see the log above")
-    return 1
+    return
   fi
   # A subshell with its own errexit: a proxy that breaks mid-run costs its row, not the table.
   set +e
@@ -276,9 +256,10 @@ measure_proxy() {
   if ((rc != 0)) || ! is_running "$STARTED_PID"; then
     stop_pid "$STARTED_PID"
     NOTES+=("$name failed during round $((round + 1)) (exit $rc); its figures are incomplete")
-    return 1
+    return
   fi
   stop_pid "$STARTED_PID"
+  MEASURED=1
 }
 
 # --- main ---------------------------------------------------------------------------------------
@@ -340,7 +321,8 @@ for ((round = 0; round < ROUNDS; round++)); do
     for ((attempt = 0; ; attempt++)); do
       wait_quiet
       log "round $((round + 1))/$ROUNDS: $name$( ((attempt == 0)) || echo " (attempt $((attempt + 1)))")"
-      if ! measure_proxy "$name" "$round"; then
+      measure_proxy "$name" "$round"
+      if ((!MEASURED)); then
         failed+=("$name")
         cat "$TRY" >>"$RESULTS"
         break

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end comparison of waygate with nginx and HAProxy as HTTP/1.1 reverse proxies on loopback:
-# req/s, p99, CPU per request, RSS per idle keep-alive connection, 1 MiB throughput.
+# End-to-end comparison of waygate (shipped defaults) with nginx and HAProxy as HTTP/1.1 reverse
+# proxies on loopback: req/s, p99 and CPU per request at several connection counts, with and without
+# an access log file; RSS per idle connection and after a burst; 1 MiB throughput.
 # bench/e2e/README.md says what each figure means; `run.sh --help` lists the options.
 set -euo pipefail
 
@@ -8,29 +9,43 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
 DURATION=${DURATION:-10}              # seconds per timed wrk run
-CONNECTIONS=${CONNECTIONS:-50}        # wrk connections, small responses
+CONNECTIONS=${CONNECTIONS:-64,256}    # wrk connections, small responses: one timed run for each
+ACCESS_LOG=${ACCESS_LOG:-off,file}    # access log modes: each proxy is measured in each
 BIG_CONNECTIONS=${BIG_CONNECTIONS:-4} # wrk connections, 1 MiB responses
-IDLE_CONNS=${IDLE_CONNS:-5000}        # idle keep-alive connections for the RSS figure
+IDLE_CONNS=${IDLE_CONNS:-5000}        # keep-alive connections opened one by one, then idle
+BURST_CONNS=${BURST_CONNS:-5000}      # connections that send one request each at once, then idle
 ROUNDS=${ROUNDS:-1}                   # rounds over all proxies; the table shows medians
 PROXIES=${PROXIES:-nginx,haproxy,waygate}
+WAYGATE_TUNED=${WAYGATE_TUNED:-0}     # 1: also measure waygate with a tuned config, as its own row
 WAYGATE_BIN=${WAYGATE_BIN:-$ROOT/build/src/waygate}
-BASE_PORT=${BASE_PORT:-18080}         # upstream; proxies on the next three ports
+BASE_PORT=${BASE_PORT:-18080}         # upstream; proxies on the next four ports
 PROXY_CPU=${PROXY_CPU:-0}             # the one core every proxy runs on
 LOAD_CPU=${LOAD_CPU:-1}               # wrk, the upstream, and this script
+QUIET_WAIT=${QUIET_WAIT:-30}          # seconds to wait for idle cores before each proxy start
 OUT=${OUT:-}
 
 usage() {
   cat <<EOF
 usage: $0 [options]          (each option also reads the environment variable in brackets)
   -d, --duration SEC         timed wrk run length [DURATION, $DURATION]
-  -c, --connections N        wrk connections for small responses [CONNECTIONS, $CONNECTIONS]
+  -c, --connections LIST     wrk connections for small responses, comma-separated: one timed run
+                             for each [CONNECTIONS, $CONNECTIONS]
+  --access-log LIST          access log modes, comma-separated subset of off,file: each proxy is
+                             measured in each [ACCESS_LOG, $ACCESS_LOG]
   --big-connections N        wrk connections for 1 MiB responses [BIG_CONNECTIONS, $BIG_CONNECTIONS]
-  -i, --idle N               idle keep-alive connections for the RSS figure [IDLE_CONNS, $IDLE_CONNS]
+  -i, --idle N               keep-alive connections opened one by one for the idle RSS figure;
+                             0 skips it [IDLE_CONNS, $IDLE_CONNS]
+  -b, --burst N              connections that each send one request at once, for the burst RSS
+                             figures; 0 skips them [BURST_CONNS, $BURST_CONNS]
   -r, --rounds N             rounds over all proxies, median reported [ROUNDS, $ROUNDS]
   -p, --proxies LIST         comma-separated subset of nginx,haproxy,waygate [PROXIES]
+  --waygate-tuned            also measure waygate with a tuned config (row waygate-tuned), beside
+                             its shipped defaults [WAYGATE_TUNED=1]
   -w, --waygate-bin PATH     waygate binary [WAYGATE_BIN, $WAYGATE_BIN]
-  --base-port PORT           upstream port; proxies use the next three [BASE_PORT, $BASE_PORT]
-  -o, --out FILE             also write the table to FILE [OUT]
+  --base-port PORT           upstream port; proxies use the next four [BASE_PORT, $BASE_PORT]
+  --quiet-wait SEC           before each proxy start, wait up to SEC for both cores to idle
+                             [QUIET_WAIT, $QUIET_WAIT]
+  -o, --out FILE             also write the tables to FILE [OUT]
 EOF
 }
 
@@ -38,55 +53,81 @@ while (($#)); do
   case $1 in
     -d | --duration) DURATION=$2; shift 2 ;;
     -c | --connections) CONNECTIONS=$2; shift 2 ;;
+    --access-log) ACCESS_LOG=$2; shift 2 ;;
     --big-connections) BIG_CONNECTIONS=$2; shift 2 ;;
     -i | --idle) IDLE_CONNS=$2; shift 2 ;;
+    -b | --burst) BURST_CONNS=$2; shift 2 ;;
     -r | --rounds) ROUNDS=$2; shift 2 ;;
     -p | --proxies) PROXIES=$2; shift 2 ;;
+    --waygate-tuned) WAYGATE_TUNED=1; shift ;;
     -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
     --base-port) BASE_PORT=$2; shift 2 ;;
+    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
     -o | --out) OUT=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-for v in DURATION CONNECTIONS BIG_CONNECTIONS IDLE_CONNS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU; do
+for v in DURATION BIG_CONNECTIONS IDLE_CONNS BURST_CONNS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
+((DURATION > 0 && ROUNDS > 0 && BIG_CONNECTIONS > 0)) ||
+  { echo "duration, rounds and big connections must be > 0" >&2; exit 2; }
+[[ $CONNECTIONS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
+  { echo "connections must be a comma-separated list of counts, not '$CONNECTIONS'" >&2; exit 2; }
+[[ $ACCESS_LOG =~ ^(off|file)(,(off|file))?$ ]] ||
+  { echo "access log must be off, file, or both (off,file), not '$ACCESS_LOG'" >&2; exit 2; }
+[[ $WAYGATE_TUNED == [01] ]] || { echo "WAYGATE_TUNED must be 0 or 1" >&2; exit 2; }
+IFS=, read -ra CONN_COUNTS <<<"$CONNECTIONS"
+IFS=, read -ra MODES <<<"$ACCESS_LOG"
 
 # shellcheck source-path=SCRIPTDIR source=harness.sh
 source "$HERE/harness.sh"
-harness_init
 
-# The idle-connection probe holds IDLE_CONNS sockets and so does the proxy (plus a few upstream).
-# Each proxy's connection limit leaves room for the probe; HAProxy wants two descriptors per
-# connection of its maxconn, so that sets the open-file limit we need.
-CONN_LIMIT=$((IDLE_CONNS + 1024))
+# The idle and burst probes hold up to that many sockets and so does the proxy, plus, during the
+# burst, one upstream connection per request in flight. Each proxy's connection limit leaves room
+# for that; nginx counts upstream connections in worker_connections, HAProxy wants two descriptors
+# per connection of its maxconn, so that sets the open-file limit we need. waygate keeps its
+# shipped limit (10000 per worker).
+CONN_LIMIT=$(((IDLE_CONNS > BURST_CONNS ? IDLE_CONNS : BURST_CONNS) + 1024))
+UP_CONN_LIMIT=$((CONN_LIMIT * 2))
 hard=$(ulimit -Hn)
 if [[ $hard != unlimited ]] && ((hard < 2 * CONN_LIMIT + 64)); then
-  die "open-file hard limit $hard is too low for $IDLE_CONNS idle connections" \
-    "(at most $(((hard - 64) / 2 - 1024)) here; use --idle)"
+  echo "open-file hard limit $hard is too low for $((CONN_LIMIT - 1024)) idle or burst connections" \
+    "(at most $(((hard - 64) / 2 - 1024)) here; use --idle and --burst)" >&2
+  exit 2
 fi
 ulimit -n "$hard"
 
-# --- configs ------------------------------------------------------------------------------------
-declare -A PORT=([nginx]=$((BASE_PORT + 1)) [haproxy]=$((BASE_PORT + 2)) [waygate]=$((BASE_PORT + 3)))
+harness_init
 
-write_nginx_conf() {
-  local dir=$WORK/nginx
+# --- configs ------------------------------------------------------------------------------------
+# Each proxy has one config per access log mode, ${name}-${mode}.conf in its directory; its access
+# log, when on, goes to access.log there.
+declare -A PORT=([nginx]=$((BASE_PORT + 1)) [haproxy]=$((BASE_PORT + 2)) [waygate]=$((BASE_PORT + 3))
+  [waygate-tuned]=$((BASE_PORT + 4)))
+
+config_path() { echo "$WORK/$1/$1-$2.conf"; }  # config_path NAME MODE
+access_log_path() { echo "$WORK/$1/access.log"; }
+
+write_nginx_conf() {  # write_nginx_conf MODE
+  local mode=$1 dir=$WORK/nginx log_line="access_log off;"
+  # nginx's defaults: the combined format, and a write per request (no buffer=).
+  [[ $mode == off ]] || log_line="access_log $(access_log_path nginx);"
   mkdir -p "$dir"
   {
     nginx_common "$dir"
     cat <<EOF
-worker_rlimit_nofile $((CONN_LIMIT * 2));
-events { worker_connections $CONN_LIMIT; }
+worker_rlimit_nofile $((CONN_LIMIT * 2 + 64));
+events { worker_connections $((CONN_LIMIT * 2)); }
 http {
 $(nginx_temp_paths "$dir")
-    access_log off;
+    $log_line
     keepalive_timeout 300s;
     keepalive_requests 1000000;   # default 1000 would close wrk's connections mid-run
     upstream up {
         server 127.0.0.1:$UP_PORT;
-        keepalive 64;
+        keepalive 128;
         keepalive_requests 1000000;
         keepalive_timeout 300s;
     }
@@ -103,20 +144,27 @@ $(nginx_temp_paths "$dir")
     }
 }
 EOF
-  } >"$dir/nginx.conf"
+  } >"$(config_path nginx "$mode")"
 }
 
-write_haproxy_conf() {
-  local dir=$WORK/haproxy
+write_haproxy_conf() {  # write_haproxy_conf MODE
+  local mode=$1 dir=$WORK/haproxy global_log="" defaults_log=""
+  # Access log off: no "log" line anywhere, so HAProxy logs nothing. File: one raw httplog line per
+  # request written to stdout, which start_proxy points at the file: a write per request, as nginx.
+  if [[ $mode == file ]]; then
+    global_log="    log stdout format raw local0"
+    defaults_log=$'    log global\n    option httplog'
+  fi
   mkdir -p "$dir"
-  # No "log" line anywhere: HAProxy logs nothing, as the others with access logs off.
-  cat >"$dir/haproxy.cfg" <<EOF
+  cat >"$(config_path haproxy "$mode")" <<EOF
 global
     nbthread 1
     maxconn $CONN_LIMIT
+$global_log
 
 defaults
     mode http
+$defaults_log
     option http-keep-alive
     http-reuse always
     maxconn $CONN_LIMIT
@@ -135,22 +183,20 @@ backend be
 EOF
 }
 
+# write_waygate_conf NAME MODE: shipped defaults, so only what every user must write: one worker
+# (as the others), the listener, one route, one cluster, and the access log of the mode. The
+# waygate-tuned row adds its tuning, and nothing else.
 write_waygate_conf() {
-  local dir=$WORK/waygate
+  local name=$1 mode=$2 dir=$WORK/$1 access_log=off
+  [[ $mode == off ]] || access_log=$(access_log_path "$name")
   mkdir -p "$dir"
-  cat >"$dir/waygate.yaml" <<EOF
+  {
+    cat <<EOF
 workers: 1
-access_log: off
-timeouts:
-  downstream_idle: 5m
-  upstream_idle: 5m
-  drain: 1s
-limits:
-  max_connections_per_worker: $CONN_LIMIT
-  max_idle_upstream_per_endpoint: 64   # as nginx's "keepalive 64"
+access_log: $access_log
 listeners:
   - name: web
-    address: 127.0.0.1:${PORT[waygate]}
+    address: 127.0.0.1:${PORT[$name]}
 routes:
   - hosts: ["*"]
     paths:
@@ -160,15 +206,24 @@ clusters:
   - name: up
     endpoints: [127.0.0.1:$UP_PORT]
 EOF
+    [[ $name != waygate-tuned ]] || echo "limits: { max_idle_upstream_per_endpoint: 128 }   # as nginx's keepalive 128"
+  } >"$(config_path "$name" "$mode")"
 }
 
-# start_proxy NAME: start it on PROXY_CPU and wait until it relays correctly; pid in STARTED_PID.
+# start_proxy NAME MODE: start it on PROXY_CPU with an empty access log and wait until it relays
+# correctly; pid in STARTED_PID.
 start_proxy() {
-  local name=$1
+  local name=$1 mode=$2 cfg log
+  cfg=$(config_path "$1" "$2")
+  log=$(access_log_path "$name")
+  rm -f "$log"
   case $name in
-    nginx) start nginx "$PROXY_CPU" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" ;;
-    haproxy) start haproxy "$PROXY_CPU" haproxy -db -f "$WORK/haproxy/haproxy.cfg" ;;
-    waygate) start waygate "$PROXY_CPU" "$WAYGATE_BIN" --config "$WORK/waygate/waygate.yaml" ;;
+    nginx) start nginx "$PROXY_CPU" nginx -p "$WORK/nginx" -c "$cfg" -e "$WORK/nginx/error.log" ;;
+    haproxy)
+      # HAProxy's stdout is its access log in file mode; `exec` keeps the pid HAProxy's own.
+      # shellcheck disable=SC2016
+      start haproxy "$PROXY_CPU" sh -c 'log=$1; shift; exec "$@" >"$log"' sh "$log" haproxy -db -f "$cfg" ;;
+    waygate*) start "$name" "$PROXY_CPU" "$WAYGATE_BIN" --config "$cfg" ;;
   esac
   wait_ready "$name" "$STARTED_PID" "${PORT[$name]}" && check_responses "$name" "${PORT[$name]}"
 }
@@ -177,45 +232,109 @@ start_proxy() {
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 
-measure() {
-  local name=$1 round=$2 pid=$3 port=${PORT[$1]} dir=$WORK/$1 before after up_before up_after
-  local base=http://127.0.0.1:$port
+result() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }  # result PROXY METRIC VALUE
+sample() { "${MEASURE[@]}" sample --pid "$1" --cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU"; }
+log_lines() { if [[ -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }
 
-  # Small responses. The warm-up fills the upstream keep-alive pools and the proxy's own caches,
-  # so the timed run sees steady state.
-  run_wrk "$CONNECTIONS" 1 "$base/"
+# small_run NAME MODE CONNS ROUND PID: small responses at CONNS connections. The warm-up fills the
+# upstream keep-alive pools and the proxy's own caches, so the timed run sees steady state; what it
+# still opens upstream is churn.
+small_run() {
+  local name=$1 mode=$2 conns=$3 round=$4 pid=$5 key=$2.c$3 url=http://127.0.0.1:${PORT[$1]}/
+  local out=$WORK/$1/wrk-$2-c$3-$4.txt log before after up_before lines_before
+  log=$(access_log_path "$name")
+  run_wrk "$conns" 1 "$url"
   up_before=$(upstream_accepts)
-  before=$("${MEASURE[@]}" sample --pid "$pid" --cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU")
-  run_wrk "$CONNECTIONS" "$DURATION" "$base/" "$dir/wrk-small-$round.txt"
-  after=$("${MEASURE[@]}" sample --pid "$pid" --cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU")
-  up_after=$(upstream_accepts)
+  lines_before=$(log_lines "$log")
+  before=$(sample "$pid")
+  run_wrk "$conns" "$DURATION" "$url" "$out"
+  after=$(sample "$pid")
+  [[ $mode == off ]] || result "$name" "$key.log_lines" $(($(log_lines "$log") - lines_before))
   # The second status request is itself one accepted connection.
-  echo -e "$name\tupstream_conns\t$((up_after - up_before - 1))" >>"$RESULTS"
-  "${MEASURE[@]}" small --proxy "$name" --wrk "$dir/wrk-small-$round.txt" \
-    --before "$before" --after "$after" >>"$RESULTS"
+  result "$name" "$key.upstream_conns" $(($(upstream_accepts) - up_before - 1))
+  "${MEASURE[@]}" small --proxy "$name" --key "$key" --wrk "$out" --before "$before" --after "$after" >>"$RESULTS"
+}
 
-  # 1 MiB responses.
-  run_wrk "$BIG_CONNECTIONS" 1 "$base/1m"
-  before=$("${MEASURE[@]}" sample --pid "$pid" --cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU")
-  run_wrk "$BIG_CONNECTIONS" "$DURATION" "$base/1m" "$dir/wrk-big-$round.txt"
-  after=$("${MEASURE[@]}" sample --pid "$pid" --cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU")
-  "${MEASURE[@]}" big --proxy "$name" --wrk "$dir/wrk-big-$round.txt" \
+big_run() {  # big_run NAME ROUND PID: 1 MiB responses
+  local name=$1 round=$2 pid=$3 url=http://127.0.0.1:${PORT[$1]}/1m before after up_before
+  run_wrk "$BIG_CONNECTIONS" 1 "$url"
+  up_before=$(upstream_accepts)
+  before=$(sample "$pid")
+  run_wrk "$BIG_CONNECTIONS" "$DURATION" "$url" "$WORK/$name/wrk-big-$round.txt"
+  after=$(sample "$pid")
+  result "$name" big_upstream_conns $(($(upstream_accepts) - up_before - 1))
+  "${MEASURE[@]}" big --proxy "$name" --wrk "$WORK/$name/wrk-big-$round.txt" \
     --before "$before" --after "$after" >>"$RESULTS"
+}
 
-  # Idle keep-alive connections, last: RSS is measured with the allocator already warm.
-  "${MEASURE[@]}" idle --proxy "$name" --pid "$pid" --port "$port" --count "$IDLE_CONNS" >>"$RESULTS"
+burst_run() {  # burst_run NAME PID: BURST_CONNS requests at once on as many connections, then idle
+  local name=$1 pid=$2 up_before
+  up_before=$(upstream_accepts)
+  "${MEASURE[@]}" burst --proxy "$name" --pid "$pid" --port "${PORT[$name]}" --upstream-port "$UP_PORT" \
+    --count "$BURST_CONNS" >>"$RESULTS"
+  result "$name" burst_upstream_conns $(($(upstream_accepts) - up_before - 1))
+}
+
+# measure_load NAME MODE ROUND PID: the small runs; in the first mode also the 1 MiB run and, last,
+# the burst, so it meets an allocator already warm from the load runs.
+measure_load() {
+  local name=$1 mode=$2 round=$3 pid=$4 conns
+  for conns in "${CONN_COUNTS[@]}"; do small_run "$name" "$mode" "$conns" "$round" "$pid"; done
+  [[ $mode == "${MODES[0]}" ]] || return 0
+  big_run "$name" "$round" "$pid"
+  ((BURST_CONNS == 0)) || burst_run "$name" "$pid"
+}
+
+# measure_idle NAME MODE ROUND PID: a fresh process, warmed up with one second of the largest load,
+# then IDLE_CONNS keep-alive connections opened one by one, one request each, kept open. Not on the
+# process that had the burst: memory it kept from there would be reused and make this read low.
+measure_idle() {
+  local name=$1 max=0 conns
+  for conns in "${CONN_COUNTS[@]}"; do ((conns <= max)) || max=$conns; done
+  run_wrk "$max" 1 "http://127.0.0.1:${PORT[$name]}/"
+  "${MEASURE[@]}" idle --proxy "$name" --pid "$4" --port "${PORT[$name]}" --count "$IDLE_CONNS" >>"$RESULTS"
+}
+
+# measured NAME ROUND WHAT MODE: start NAME fresh in access log MODE and run measure_WHAT on it;
+# a failure adds NAME to FAILED and a note. Not to be called from an "if" or beside "||": bash
+# would then ignore errexit inside the subshell too.
+measured() {
+  local name=$1 round=$2 what=$3 mode=$4 rc
+  wait_quiet
+  log "round $((round + 1))/$ROUNDS: $name, $what, access log $mode"
+  if ! start_proxy "$name" "$mode"; then
+    stop_pid "$STARTED_PID"
+    FAILED+=("$name")
+    NOTES+=("$name failed to start or relayed wrongly (access log $mode); see the log above")
+    return
+  fi
+  # A subshell with its own errexit: a proxy that breaks mid-run costs its row, not the table.
+  set +e
+  (set -e; "measure_$what" "$name" "$mode" "$round" "$STARTED_PID")
+  rc=$?
+  set -e
+  if ((rc != 0)) || ! is_running "$STARTED_PID"; then
+    FAILED+=("$name")
+    NOTES+=("$name failed during round $((round + 1)), $what, access log $mode (exit $rc); its figures are incomplete")
+  fi
+  stop_pid "$STARTED_PID"
+  rm -f "$(access_log_path "$name")"   # up to a few hundred MB; its line counts are kept
 }
 
 # --- main ---------------------------------------------------------------------------------------
 IFS=, read -ra WANTED <<<"$PROXIES"
 NOTES=()
 RUN=()
+ROWS=()
 for name in "${WANTED[@]}"; do
   case $name in
-    nginx | haproxy) RUN+=("$name") ;;
+    nginx | haproxy) RUN+=("$name"); ROWS+=("$name") ;;
     waygate)
+      ROWS+=(waygate)
+      ((WAYGATE_TUNED)) && ROWS+=(waygate-tuned)
       if [[ -x $WAYGATE_BIN ]]; then
         RUN+=(waygate)
+        ((WAYGATE_TUNED)) && RUN+=(waygate-tuned)
       else
         log "waygate binary not found at $WAYGATE_BIN: measuring the others only"
         NOTES+=("waygate was not measured: no binary at $WAYGATE_BIN")
@@ -225,60 +344,64 @@ for name in "${WANTED[@]}"; do
   esac
 done
 ((${#RUN[@]})) || die "nothing to measure"
+if [[ " ${RUN[*]} " == *" waygate "* ]]; then
+  # A copy, so a rebuild during the run cannot change the binary between proxies or rounds.
+  cp "$WAYGATE_BIN" "$WORK/waygate-bin"
+  log "waygate: $WAYGATE_BIN ($("$WORK/waygate-bin" --version), built $(date -r "$WAYGATE_BIN" '+%F %T'))"
+  WAYGATE_BIN=$WORK/waygate-bin
+fi
 
 for port in "$UP_PORT" "${PORT[@]}"; do
   port_free "$port" || die "port $port is in use (use --base-port)"
 done
 
-write_nginx_conf
-write_haproxy_conf
-write_waygate_conf
-if [[ " ${RUN[*]} " == *" waygate "* ]] && ! "$WAYGATE_BIN" --check "$WORK/waygate/waygate.yaml" >"$WORK/waygate.check" 2>&1; then
-  log "waygate rejects the benchmark config:"
-  cat "$WORK/waygate.check" >&2
-  die "fix the config in write_waygate_conf or waygate"
-fi
+for mode in "${MODES[@]}"; do
+  write_nginx_conf "$mode"
+  write_haproxy_conf "$mode"
+  nginx -t -q -p "$WORK/nginx" -c "$(config_path nginx "$mode")" -e "$WORK/nginx/error.log" ||
+    die "nginx rejects the benchmark config (access log $mode)"
+  haproxy -c -q -f "$(config_path haproxy "$mode")" || die "haproxy rejects the benchmark config (access log $mode)"
+  for name in waygate waygate-tuned; do
+    [[ " ${RUN[*]} " == *" $name "* ]] || continue
+    write_waygate_conf "$name" "$mode"
+    if ! "$WAYGATE_BIN" --check "$(config_path "$name" "$mode")" >"$WORK/waygate.check" 2>&1; then
+      cat "$WORK/waygate.check" >&2
+      die "waygate rejects the $name config (access log $mode); fix write_waygate_conf or waygate"
+    fi
+  done
+done
 
 start_upstream
 
 log "proxies on core $PROXY_CPU; wrk, upstream and this script on core $LOAD_CPU; ${DURATION}s runs," \
-  "$CONNECTIONS/$BIG_CONNECTIONS connections, $IDLE_CONNS idle, $ROUNDS round(s)"
+  "$CONNECTIONS/$BIG_CONNECTIONS connections, access log $ACCESS_LOG, $IDLE_CONNS idle," \
+  "$BURST_CONNS burst, $ROUNDS round(s)"
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Each proxy is started fresh for each measurement, alone on its core, and the order rotates
-# between rounds so no proxy always goes first (e.g. into a colder upstream).
-failed=()
+# Each proxy is started fresh for each access log mode and for the idle figure, alone on its core,
+# and the order rotates between rounds so no proxy always goes first (e.g. into a colder upstream).
+FAILED=()
 for ((round = 0; round < ROUNDS; round++)); do
   for ((k = 0; k < ${#RUN[@]}; k++)); do
     name=${RUN[(k + round) % ${#RUN[@]}]}
-    [[ " ${failed[*]} " == *" $name "* ]] && continue
-    log "round $((round + 1))/$ROUNDS: $name"
-    if start_proxy "$name"; then
-      # A subshell with its own errexit: a proxy that breaks mid-run costs its row, not the table.
-      # (errexit would be ignored inside a function called from an "if".)
-      set +e
-      (set -e; measure "$name" "$round" "$STARTED_PID")
-      rc=$?
-      set -e
-      if ((rc != 0)) || ! is_running "$STARTED_PID"; then
-        failed+=("$name")
-        NOTES+=("$name failed during round $((round + 1)) (exit $rc); its figures are incomplete")
-      fi
-    else
-      failed+=("$name")
-      NOTES+=("$name failed to start or relayed wrongly; see the log above")
+    for mode in "${MODES[@]}"; do
+      [[ " ${FAILED[*]} " == *" $name "* ]] || measured "$name" "$round" load "$mode"
+    done
+    if ((IDLE_CONNS > 0)) && [[ " ${FAILED[*]} " != *" $name "* ]]; then
+      measured "$name" "$round" idle "${MODES[0]}"
     fi
-    stop_pid "$STARTED_PID"
   done
 done
 
 is_running "$UP_PID" || die "the upstream died during the run"
 
-title="waygate e2e: each proxy alone on core $PROXY_CPU (1 worker, access log off, upstream keep-alive),"
-title+=$'\n'"wrk and the nginx upstream on core $LOAD_CPU; ${DURATION}s runs; small: $CONNECTIONS conns,"
-title+=" 1 MiB: $BIG_CONNECTIONS conns, idle: $IDLE_CONNS conns; median of $ROUNDS round(s)"
+title="waygate e2e: each proxy alone on core $PROXY_CPU (1 worker, upstream keep-alive; waygate with its"
+title+=$'\n'"shipped defaults), wrk and the nginx upstream on core $LOAD_CPU; ${DURATION}s runs; small responses at"
+title+=" $CONNECTIONS conns,"$'\n'"1 MiB at $BIG_CONNECTIONS conns; idle: $( ((IDLE_CONNS)) && echo "$IDLE_CONNS conns" || echo skipped);"
+title+=" burst: $( ((BURST_CONNS)) && echo "$BURST_CONNS conns" || echo skipped); median of $ROUNDS round(s)"
 note_args=()
 for n in "${NOTES[@]}"; do note_args+=(--note "$n"); done
 echo
-"${MEASURE[@]}" report --results "$RESULTS" --proxies "$(IFS=,; echo "${WANTED[*]}")" \
-  --title "$title" --proxy-cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU" --duration "$DURATION" ${OUT:+--out "$OUT"} "${note_args[@]}"
+"${MEASURE[@]}" report --results "$RESULTS" --proxies "$(IFS=,; echo "${ROWS[*]}")" \
+  --modes "$ACCESS_LOG" --conns "$CONNECTIONS" --title "$title" --proxy-cpu "$PROXY_CPU" \
+  --load-cpu "$LOAD_CPU" --duration "$DURATION" ${OUT:+--out "$OUT"} "${note_args[@]}"

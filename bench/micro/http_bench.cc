@@ -1,8 +1,9 @@
-// The per-request HTTP work of the data path: parsing a request head, writing the upstream head,
-// parsing the response head and writing the downstream head.
+// The per-request HTTP work of the data path: parsing a request head, normalising its path, writing
+// the upstream head, parsing the response head and writing the downstream head.
 #include <benchmark/benchmark.h>
 
 #include "http/parser.h"
+#include "http/request_target.h"
 #include "http/serialize.h"
 
 namespace waygate::http {
@@ -58,6 +59,24 @@ void BM_ParseResponseHead(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ParseResponseHead);
+
+// The common case: a path that is already normal, which costs one scan and no copy.
+void BM_NormalizePathAlreadyNormal(benchmark::State& state) {
+  std::string out;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(normalize_path("/api/v1/users/12345/orders", {}, out));
+  }
+}
+BENCHMARK(BM_NormalizePathAlreadyNormal);
+
+void BM_NormalizePathWithDotSegmentsAndEscapes(benchmark::State& state) {
+  std::string out;
+  for (auto _ : state) {
+    normalize_path("/api/v1//users/./%2e%2E/%75sers/12345/caf%c3%a9/../orders", {}, out);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_NormalizePathWithDotSegmentsAndEscapes);
 
 void BM_WriteUpstreamRequestHead(benchmark::State& state) {
   Sink sink;

@@ -1,11 +1,11 @@
-// The admin listener: a small HTTP/1.1 server on the control thread's loop. It only speaks HTTP
-// (keep-alive, bounded request bodies, strict parsing, Content-Length on every response); what
-// each path answers is decided by the handler it is given.
+// The admin listener: a small HTTP/1.1 server on the control thread's loop, on the same connection
+// core as the proxy listeners (http::ServerConnection). It adds bounded request bodies and a
+// connection cap that never starves a new request; what each path answers is decided by the
+// handler it is given.
 #pragma once
 
 #include <uv.h>
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "core/socket_address.h"
+#include "core/uv_handle.h"
 #include "http/serialize.h"
 
 namespace waygate::admin {
@@ -56,6 +57,12 @@ class AdminServer {
   // Request bodies are read and ignored up to this size; past it the answer is 413 and the
   // connection closes.
   static constexpr uint64_t kMaxBodyBytes = 64 * 1024;
+  // The admin port is for operators and scrapers, not traffic: a few connections are plenty, and
+  // a bound keeps a misbehaving client from using up the control thread's file descriptors. At
+  // the bound, the connection idle longest makes room, so silent clients cannot lock it.
+  static constexpr size_t kMaxConnections = 64;
+  // A connection waits this long for a request (and for a request's head to arrive whole).
+  static constexpr uint64_t kIdleTimeoutMs = 5'000;
 
   AdminServer(uv_loop_t* loop, Handler handler);
   // Calls close(). Safe at any time: once closed, the handles belong to their close callbacks, so
@@ -75,20 +82,18 @@ class AdminServer {
 
  private:
   class Connection;
-  struct Listener;
 
   static void on_connection(uv_stream_t* stream, int status);
-  static void on_listener_closed(uv_handle_t* handle);
   AdminResponse call_handler(const AdminRequest& request);
-  // A connection that closes leaves the list; its close callbacks own it from then on.
-  std::unique_ptr<Connection> forget(Connection& connection);
+  // At the connection bound, closes the one that has waited longest for a request.
+  void make_room();
+  // A closed connection leaves the list and is freed.
+  void forget(Connection& connection);
 
   uv_loop_t* loop_;
   Handler handler_;
-  std::unique_ptr<Listener> listener_;  // until close() hands it to its close callback
-  std::list<std::unique_ptr<Connection>> connections_;
-  // Every connection reads into this one buffer and handles the bytes before the next read.
-  std::unique_ptr<std::array<char, 16 * 1024>> read_buffer_;
+  UvHandle<uv_tcp_t> listener_;
+  std::list<std::unique_ptr<Connection>> connections_;  // newest first
 };
 
 }  // namespace waygate::admin

@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "core/log.h"
-#include "routing/snapshot.h"
 
 #ifndef WAYGATE_VERSION
 #define WAYGATE_VERSION "0.0.0"
@@ -24,6 +23,7 @@ constexpr int kControlNice = 10;
 ControlPlane::ControlPlane(std::string config_path, uv_loop_t* loop)
     : config_path_(std::move(config_path)),
       loop_(loop),
+      server_(loop),
       admin_(loop, [this](const AdminRequest& request) { return answer(request); }) {}
 
 ControlPlane::~ControlPlane() {
@@ -34,15 +34,13 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
   const routing::Config& config = loaded.config;
   // Signals are watched before the listeners open: a SIGTERM that follows the first accepted
   // connection must drain, not kill.
-  for (uv_signal_t* handle : {&sigterm_, &sigint_, &sighup_}) {
-    uv_signal_init(loop_, handle);
-    handle->data = this;
+  for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_}) {
+    handle->init(uv_signal_init, loop_, this);
   }
-  uv_signal_start(&sigterm_, &ControlPlane::on_stop_signal, SIGTERM);
-  uv_signal_start(&sigint_, &ControlPlane::on_stop_signal, SIGINT);
-  uv_signal_start(&sighup_, &ControlPlane::on_reload_signal, SIGHUP);
-  uv_async_init(loop_, &drained_, &ControlPlane::on_drained);
-  drained_.data = this;
+  uv_signal_start(sigterm_.get(), &ControlPlane::on_stop_signal, SIGTERM);
+  uv_signal_start(sigint_.get(), &ControlPlane::on_stop_signal, SIGINT);
+  uv_signal_start(sighup_.get(), &ControlPlane::on_reload_signal, SIGHUP);
+  drained_.init(uv_async_init, loop_, this, &ControlPlane::on_drained);
   // Like the signals, the watcher starts before the listeners: a change written as soon as the
   // port accepts is seen. Its callback runs only once the loop runs, when the reloader exists.
   watcher_ = std::make_unique<routing::ConfigWatcher>(loop_, config_path_,
@@ -55,8 +53,7 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
   std::string error;
   if (!config.admin.address_text.empty()) error = admin_.listen(config.admin.address);
   if (!error.empty()) error = "admin " + error;
-  if (error.empty() &&
-      !server_.start(config, routing::build_snapshot(config), access_log_fd, &error)) {
+  if (error.empty() && !server_.start(config, access_log_fd, &error)) {
     error = error.empty() ? "cannot start" : error;
   }
   if (!error.empty()) {
@@ -73,6 +70,12 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
     WG_LOG_INFO("admin on %s", config.admin.address_text.c_str());
   }
   reloader_ = std::make_unique<proxy::Reloader>(config_path_, server_, config, loaded.text);
+  // Passive health (outlier detection) will act on these; until then they are visible in the
+  // debug log.
+  server_.on_endpoint_event([](const proxy::EndpointEvent& event) {
+    WG_LOG_DEBUG("endpoint %u (generation %u): event %u", event.endpoint_id, event.generation,
+                 static_cast<unsigned>(event.kind));
+  });
   // Reloads parse YAML and build route tables; where the control thread shares a core with a
   // worker, the worker's requests go first. Linux keeps a nice value per thread, and the workers
   // (started above, inheriting the old value) are not affected.
@@ -128,10 +131,10 @@ proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
 }
 
 void ControlPlane::close_handles() {
-  for (uv_signal_t* handle : {&sigterm_, &sigint_, &sighup_}) {
-    uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
-  }
-  uv_close(reinterpret_cast<uv_handle_t*>(&drained_), nullptr);
+  server_.close_handles();
+  for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_})
+    handle->reset();
+  drained_.reset();
   admin_.close();
 }
 
@@ -140,21 +143,21 @@ void ControlPlane::stop(int signum) {
   stopping_ = true;
   WG_LOG_INFO("%s: draining connections, then exiting", strsignal(signum));
   server_.drain();
-  for (uv_signal_t* handle : {&sigterm_, &sigint_, &sighup_}) {
-    uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
-  }
+  for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_})
+    handle->reset();
   if (watcher_) watcher_->stop();
   // The admin listener stays up while the workers drain, so /ready can say so.
   joiner_ = std::thread([this] {
     server_.join();
-    uv_async_send(&drained_);
+    uv_async_send(drained_.get());
   });
 }
 
 void ControlPlane::on_drained(uv_async_t* async) {
   auto* self = static_cast<ControlPlane*>(async->data);
   self->admin_.close();
-  uv_close(reinterpret_cast<uv_handle_t*>(async), nullptr);
+  self->server_.close_handles();
+  self->drained_.reset();
 }
 
 }  // namespace waygate::admin

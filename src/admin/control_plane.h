@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "admin/admin_server.h"
+#include "core/uv_handle.h"
 #include "proxy/reloader.h"
 #include "proxy/server.h"
 #include "routing/config_loader.h"
@@ -43,9 +44,9 @@ class ControlPlane {
   std::unique_ptr<proxy::Reloader> reloader_;
   std::unique_ptr<routing::ConfigWatcher> watcher_;
   AdminServer admin_;
-  uv_signal_t sigterm_, sigint_, sighup_;
-  uv_async_t drained_;  // the workers have drained: close what keeps the control loop running
-  std::thread joiner_;  // waits for the workers, so /ready can answer 503 meanwhile
+  UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
+  UvHandle<uv_async_t> drained_;  // the workers have drained: close what keeps the loop running
+  std::thread joiner_;            // waits for the workers, so /ready can answer 503 meanwhile
   bool stopping_ = false;
 };
 

@@ -18,3 +18,21 @@ size_t format_utc_timestamp(char* buf, size_t size) {
 }
 
 }  // namespace waygate
+
+namespace waygate {
+
+std::string_view TimestampCache::now() {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  if (now.tv_sec != second_) {
+    second_ = now.tv_sec;
+    format_utc_timestamp(text_, sizeof(text_));
+  }
+  long millis = now.tv_nsec / 1000000;
+  text_[20] = static_cast<char>('0' + millis / 100);
+  text_[21] = static_cast<char>('0' + millis / 10 % 10);
+  text_[22] = static_cast<char>('0' + millis % 10);
+  return std::string_view(text_, 24);
+}
+
+}  // namespace waygate

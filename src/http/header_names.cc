@@ -1,6 +1,6 @@
 #include "http/header_names.h"
 
-#include <array>
+#include <span>
 
 namespace waygate::http {
 namespace {
@@ -17,6 +17,11 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+struct KnownName {
+  std::string_view name;  // lower case
+  HeaderId id;
+};
+
 }  // namespace
 
 bool equals_ignore_case(std::string_view a, std::string_view b) {
@@ -27,14 +32,85 @@ bool equals_ignore_case(std::string_view a, std::string_view b) {
   return true;
 }
 
-bool is_per_hop(std::string_view name) {
-  static constexpr std::array<std::string_view, 8> kNames = {
-      "connection", "keep-alive",        "proxy-connection", "te",
-      "trailer",    "transfer-encoding", "upgrade",          "content-length"};
-  for (std::string_view hop : kNames) {
-    if (equals_ignore_case(name, hop)) return true;
+HeaderId classify_header(std::string_view name) {
+  // Candidates by length, so a name is compared with at most a few others.
+  static constexpr KnownName kLength2[] = {{"te", HeaderId::kTe}};
+  static constexpr KnownName kLength4[] = {{"host", HeaderId::kHost}};
+  static constexpr KnownName kLength6[] = {{"expect", HeaderId::kExpect},
+                                           {"cookie", HeaderId::kCookie}};
+  static constexpr KnownName kLength7[] = {{"upgrade", HeaderId::kUpgrade},
+                                           {"trailer", HeaderId::kTrailer}};
+  static constexpr KnownName kLength10[] = {{"connection", HeaderId::kConnection},
+                                            {"keep-alive", HeaderId::kKeepAlive}};
+  static constexpr KnownName kLength12[] = {{"x-request-id", HeaderId::kXRequestId}};
+  static constexpr KnownName kLength14[] = {{"content-length", HeaderId::kContentLength}};
+  static constexpr KnownName kLength15[] = {{"x-forwarded-for", HeaderId::kXForwardedFor}};
+  static constexpr KnownName kLength16[] = {{"proxy-connection", HeaderId::kProxyConnection},
+                                            {"x-forwarded-host", HeaderId::kXForwardedHost}};
+  static constexpr KnownName kLength17[] = {{
+                                                "transfer-encoding",
+                                                HeaderId::kTransferEncoding,
+                                            },
+                                            {"x-forwarded-proto", HeaderId::kXForwardedProto}};
+  std::span<const KnownName> candidates;
+  switch (name.size()) {
+    case 2:
+      candidates = kLength2;
+      break;
+    case 4:
+      candidates = kLength4;
+      break;
+    case 6:
+      candidates = kLength6;
+      break;
+    case 7:
+      candidates = kLength7;
+      break;
+    case 10:
+      candidates = kLength10;
+      break;
+    case 12:
+      candidates = kLength12;
+      break;
+    case 14:
+      candidates = kLength14;
+      break;
+    case 15:
+      candidates = kLength15;
+      break;
+    case 16:
+      candidates = kLength16;
+      break;
+    case 17:
+      candidates = kLength17;
+      break;
+    default:
+      return HeaderId::kOther;
   }
-  return false;
+  for (const KnownName& known : candidates) {
+    if (equals_ignore_case(name, known.name)) return known.id;
+  }
+  return HeaderId::kOther;
+}
+
+bool is_per_hop(HeaderId id) {
+  switch (id) {
+    case HeaderId::kConnection:
+    case HeaderId::kKeepAlive:
+    case HeaderId::kProxyConnection:
+    case HeaderId::kTe:
+    case HeaderId::kTrailer:
+    case HeaderId::kTransferEncoding:
+    case HeaderId::kUpgrade:
+    case HeaderId::kContentLength:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_per_hop(std::string_view name) {
+  return is_per_hop(classify_header(name));
 }
 
 bool has_token(std::string_view list, std::string_view token) {

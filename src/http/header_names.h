@@ -1,14 +1,39 @@
-// Header-name facts the proxy needs: case-insensitive comparison and the hop-by-hop set.
+// Header-name facts the proxy needs: case-insensitive comparison, the names it acts on (classified
+// once while parsing, so later lookups compare a byte, not a string), and the hop-by-hop set.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 namespace waygate::http {
 
 bool equals_ignore_case(std::string_view a, std::string_view b);
 
+// The header names waygate reads or rewrites; every other name is kOther.
+enum class HeaderId : uint8_t {
+  kOther,
+  kHost,
+  kConnection,
+  kContentLength,
+  kTransferEncoding,
+  kUpgrade,
+  kExpect,
+  kKeepAlive,
+  kProxyConnection,
+  kTe,
+  kTrailer,
+  kXForwardedFor,
+  kXForwardedProto,
+  kXForwardedHost,
+  kXRequestId,
+  kCookie,
+};
+
+HeaderId classify_header(std::string_view name);
+
 // Headers never copied to the next hop: the hop-by-hop set of RFC 9110 7.6.1, plus the framing
 // headers (Content-Length, Transfer-Encoding) that the proxy writes anew for each hop.
+bool is_per_hop(HeaderId id);
 bool is_per_hop(std::string_view name);
 
 // Whether a comma-separated header value (such as Connection) lists the token, case-insensitively.

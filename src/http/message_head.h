@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http/header_names.h"
+
 namespace waygate::http {
 
 struct HeaderField {
@@ -16,6 +18,7 @@ struct HeaderField {
   uint32_t name_length;
   uint32_t value_offset;
   uint32_t value_length;
+  HeaderId id;  // classified once the name is complete
 };
 
 class MessageHead {
@@ -32,6 +35,8 @@ class MessageHead {
   }
   // The first value of a header (case-insensitive name), if present.
   std::optional<std::string_view> find(std::string_view header_name) const;
+  std::optional<std::string_view> find(HeaderId id) const;
+  size_t count(HeaderId id) const;
   bool is_http10() const { return version_major == 1 && version_minor == 0; }
 
   std::string bytes;
@@ -47,6 +52,7 @@ class MessageHead {
   bool chunked = false;
   bool keep_alive = true;
   bool upgrade = false;
+  bool transfer_encoding = false;  // a Transfer-Encoding header was present (chunked or not)
   uint64_t content_length = 0;
 
  private:

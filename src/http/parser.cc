@@ -1,5 +1,6 @@
 #include "http/parser.h"
 
+#include "http/field_syntax.h"
 #include "http/header_names.h"
 
 namespace waygate::http {
@@ -7,6 +8,16 @@ namespace {
 
 Parser& self(llhttp_t* p) {
   return *static_cast<Parser*>(p->data);
+}
+
+// A request target is visible ASCII (RFC 9112 3.2); llhttp also lets through bytes above 0x7E
+// and, in some states, a tab.
+bool is_target_text(const char* at, size_t length) {
+  for (size_t i = 0; i < length; ++i) {
+    auto byte = static_cast<unsigned char>(at[i]);
+    if (byte <= 0x20 || byte >= 0x7f) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -24,7 +35,9 @@ const llhttp_settings_t& Parser::settings() {
     s.on_message_begin = &Parser::on_message_begin;
     s.on_url = &Parser::on_url;
     s.on_status = &Parser::on_status;
+    s.on_version_complete = &Parser::on_version_complete;
     s.on_header_field = &Parser::on_header_field;
+    s.on_header_field_complete = &Parser::on_header_field_complete;
     s.on_header_value = &Parser::on_header_value;
     s.on_header_value_complete = &Parser::on_header_value_complete;
     s.on_headers_complete = &Parser::on_headers_complete;
@@ -105,6 +118,9 @@ int Parser::on_url(llhttp_t* p, const char* at, size_t length) {
   if (head.target_length + length > parser.limits_.max_target_bytes) {
     return parser.reject(414, "request target too long");
   }
+  if (!is_target_text(at, length)) {
+    return parser.reject(400, "request target has a byte that is not visible ASCII");
+  }
   if (head.target_length == 0) head.target_offset = static_cast<uint32_t>(head.bytes.size());
   head.target_length += static_cast<uint32_t>(length);
   return parser.append_head_bytes(at, length);
@@ -118,12 +134,22 @@ int Parser::on_status(llhttp_t* p, const char* at, size_t length) {
   return parser.append_head_bytes(at, length);
 }
 
+int Parser::on_version_complete(llhttp_t* p) {
+  Parser& parser = self(p);
+  // HTTP/2 has its own codec, never this one; 0.9 and other versions are not HTTP/1 messages.
+  if (p->http_major == 1 && (p->http_minor == 0 || p->http_minor == 1)) return 0;
+  return parser.reject(505, "HTTP version is not 1.0 or 1.1");
+}
+
 int Parser::on_header_field(llhttp_t* p, const char* at, size_t length) {
   Parser& parser = self(p);
   MessageHead& head = *parser.head_;
   if (parser.field_done_) {
+    if (head.fields.size() >= parser.limits_.max_headers) {
+      return parser.reject(431, "too many header fields");
+    }
     uint32_t offset = static_cast<uint32_t>(head.bytes.size());
-    head.fields.push_back(HeaderField{offset, 0, offset, 0});
+    head.fields.push_back(HeaderField{offset, 0, offset, 0, HeaderId::kOther});
     parser.field_done_ = false;
   }
   HeaderField& field = head.fields.back();
@@ -134,10 +160,25 @@ int Parser::on_header_field(llhttp_t* p, const char* at, size_t length) {
   return parser.append_head_bytes(at, length);
 }
 
+int Parser::on_header_field_complete(llhttp_t* p) {
+  Parser& parser = self(p);
+  HeaderField& field = parser.head_->fields.back();
+  std::string_view name = parser.head_->name(field);
+  if (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
+    return parser.reject(400, "whitespace before a header colon");
+  }
+  if (!is_token(name)) return parser.reject(400, "header name is not a token");
+  field.id = classify_header(name);
+  return 0;
+}
+
 int Parser::on_header_value(llhttp_t* p, const char* at, size_t length) {
   Parser& parser = self(p);
   if (length == 0) return 0;
   if (parser.value_hit_line_end_) return parser.reject(400, "obs-fold in a header value");
+  if (!is_field_value(std::string_view(at, length))) {
+    return parser.reject(400, "control character in a header value");
+  }
   const char* end = at + length;
   parser.value_hit_line_end_ = end < parser.input_end_ && (*end == '\r' || *end == '\n');
   parser.value_at_input_end_ = end == parser.input_end_;
@@ -157,10 +198,6 @@ int Parser::on_header_value_complete(llhttp_t* p) {
     if (last != ' ' && last != '\t') break;
     --field.value_length;
   }
-  std::string_view name = parser.head_->name(field);
-  if (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
-    return parser.reject(400, "whitespace before a header colon");
-  }
   return 0;
 }
 
@@ -175,7 +212,11 @@ int Parser::on_headers_complete(llhttp_t* p) {
   head.has_content_length = (p->flags & F_CONTENT_LENGTH) != 0;
   head.content_length = head.has_content_length ? p->content_length : 0;
   head.upgrade = p->upgrade != 0;
+  head.transfer_encoding = (p->flags & F_TRANSFER_ENCODING) != 0;
   head.keep_alive = llhttp_should_keep_alive(p) != 0;
+  // An HTTP/1.0 message with Transfer-Encoding cannot be trusted to end where it seems to: answer
+  // it, then close (RFC 9112 6.1).
+  if (head.transfer_encoding && head.is_http10()) head.keep_alive = false;
   parser.head_complete_ = true;
   if (p->type == HTTP_REQUEST) {
     // llhttp checks framing only after this callback returns; a sink that pauses here to start
@@ -186,11 +227,7 @@ int Parser::on_headers_complete(llhttp_t* p) {
     if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED)) {
       return parser.reject(400, "Transfer-Encoding does not end in chunked");
     }
-    int hosts = 0;
-    for (const HeaderField& field : head.fields) {
-      hosts += equals_ignore_case(head.name(field), "host") ? 1 : 0;
-    }
-    if (hosts > 1) return parser.reject(400, "more than one Host header");
+    if (head.count(HeaderId::kHost) > 1) return parser.reject(400, "more than one Host header");
   }
   return parser.sink_.on_headers_complete(head);
 }

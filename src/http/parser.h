@@ -35,6 +35,7 @@ class ParserSink {
 struct ParserLimits {
   uint32_t max_header_bytes = 32 * 1024;
   uint32_t max_target_bytes = 8 * 1024;
+  uint32_t max_headers = 100;  // header fields in one head; more is 431
 };
 
 class Parser {
@@ -60,7 +61,10 @@ class Parser {
     llhttp_resume_after_upgrade(&parser_);
   }
 
-  // The status a client should get for the last kError: 400, 413, 414 or 431.
+  // Limits for the next message (they follow config reloads).
+  void set_limits(const ParserLimits& limits) { limits_ = limits; }
+
+  // The status a client should get for the last kError: 400, 413, 414, 431 or 505.
   uint16_t error_status() const { return error_status_; }
   const char* error_reason() const;
   // True while a message is partly parsed (between its first byte and its end).
@@ -71,7 +75,9 @@ class Parser {
   static int on_message_begin(llhttp_t* p);
   static int on_url(llhttp_t* p, const char* at, size_t length);
   static int on_status(llhttp_t* p, const char* at, size_t length);
+  static int on_version_complete(llhttp_t* p);
   static int on_header_field(llhttp_t* p, const char* at, size_t length);
+  static int on_header_field_complete(llhttp_t* p);
   static int on_header_value(llhttp_t* p, const char* at, size_t length);
   static int on_header_value_complete(llhttp_t* p);
   static int on_headers_complete(llhttp_t* p);

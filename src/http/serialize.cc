@@ -2,6 +2,7 @@
 
 #include <llhttp.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "http/header_names.h"
@@ -16,14 +17,13 @@ void append_number(std::string& out, uint64_t value) {
   out.append(digits, end);
 }
 
-void append_header(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
-}
-
 // A header that must not reach the next hop: per-hop by definition, named in Connection, or
 // removed by the route.
-bool is_dropped(std::string_view name, std::string_view connection, const HeaderEdits* edits) {
-  if (is_per_hop(name) || (!connection.empty() && has_token(connection, name))) return true;
+bool is_dropped(const MessageHead& message, const HeaderField& field, std::string_view connection,
+                const HeaderEdits* edits) {
+  if (is_per_hop(field.id)) return true;
+  std::string_view name = message.name(field);
+  if (!connection.empty() && has_token(connection, name)) return true;
   if (edits) {
     for (const std::string& removed : edits->remove) {
       if (equals_ignore_case(name, removed)) return true;
@@ -44,46 +44,54 @@ void append_upstream_request_head(std::string& out, const MessageHead& request,
                                   const ForwardContext& context) {
   out.append(llhttp_method_name(static_cast<llhttp_method_t>(request.method)));
   out.push_back(' ');
-  out.append(context.target.empty() ? request.target() : context.target);
+  out.append(context.target);
   out.append(" HTTP/1.1\r\n");
+  append_header(out, "Host", context.host);
 
-  std::string_view connection = request.find("connection").value_or("");
-  std::string_view host;
-  std::string forwarded_for;
+  std::string_view connection = request.find(HeaderId::kConnection).value_or("");
   bool has_request_id = false;
+  bool has_forwarded_for = false;
   for (const HeaderField& field : request.fields) {
-    std::string_view name = request.name(field);
-    std::string_view value = request.value(field);
-    if (is_dropped(name, connection, context.edits)) continue;
-    if (equals_ignore_case(name, "x-forwarded-for")) {
-      forwarded_for.append(value).append(", ");
-      continue;
+    if (is_dropped(request, field, connection, context.edits)) continue;
+    switch (field.id) {
+      case HeaderId::kHost:  // exactly one Host, written above
+      case HeaderId::kXForwardedProto:
+      case HeaderId::kXForwardedHost:
+        continue;
+      case HeaderId::kXForwardedFor:
+        has_forwarded_for = true;  // every value goes into the one header written below
+        continue;
+      case HeaderId::kExpect:
+        // waygate answers 100-continue itself; the upstream gets the body once it is connected.
+        if (has_token(request.value(field), "100-continue")) continue;
+        break;
+      case HeaderId::kXRequestId:
+        has_request_id = true;
+        break;
+      default:
+        break;
     }
-    // waygate answers 100-continue itself; the upstream gets the body once it is connected.
-    if (equals_ignore_case(name, "expect") && has_token(value, "100-continue")) continue;
-    if (equals_ignore_case(name, "x-forwarded-proto") ||
-        equals_ignore_case(name, "x-forwarded-host")) {
-      continue;
-    }
-    if (equals_ignore_case(name, "host")) {
-      host = value;
-      if (!context.host.empty()) value = context.host;
-    }
-    if (equals_ignore_case(name, "x-request-id")) has_request_id = true;
-    append_header(out, name, value);
+    append_header(out, request.name(field), request.value(field));
   }
-  if (host.empty() && !context.host.empty()) append_header(out, "Host", context.host);
   append_added(out, context.edits);
-  forwarded_for.append(context.client_address);
-  append_header(out, "X-Forwarded-For", forwarded_for);
+  out.append("X-Forwarded-For: ");
+  if (has_forwarded_for) {
+    for (const HeaderField& field : request.fields) {
+      if (field.id != HeaderId::kXForwardedFor) continue;
+      out.append(request.value(field)).append(", ");
+    }
+  }
+  out.append(context.client_address).append("\r\n");
   append_header(out, "X-Forwarded-Proto", context.proto);
-  if (!host.empty()) append_header(out, "X-Forwarded-Host", host);
+  if (!context.forwarded_host.empty()) {
+    append_header(out, "X-Forwarded-Host", context.forwarded_host);
+  }
   if (!has_request_id && !context.request_id.empty()) {
     append_header(out, "X-Request-Id", context.request_id);
   }
   if (context.upgrade) {
     out.append("Connection: upgrade\r\n");
-    append_header(out, "Upgrade", request.find("upgrade").value_or(""));
+    append_header(out, "Upgrade", request.find(HeaderId::kUpgrade).value_or(""));
   }
   if (request.chunked) {
     out.append("Transfer-Encoding: chunked\r\n");
@@ -103,16 +111,15 @@ void append_downstream_response_head(std::string& out, const MessageHead& respon
   out.append(response.target().empty() ? reason_phrase(response.status) : response.target());
   out.append("\r\n");
 
-  std::string_view connection = response.find("connection").value_or("");
+  std::string_view connection = response.find(HeaderId::kConnection).value_or("");
   for (const HeaderField& field : response.fields) {
-    std::string_view name = response.name(field);
-    if (is_dropped(name, connection, framing.edits)) continue;
-    append_header(out, name, response.value(field));
+    if (is_dropped(response, field, connection, framing.edits)) continue;
+    append_header(out, response.name(field), response.value(field));
   }
   append_added(out, framing.edits);
   if (framing.upgrade) {
     out.append("Connection: upgrade\r\n");
-    append_header(out, "Upgrade", response.find("upgrade").value_or(""));
+    append_header(out, "Upgrade", response.find(HeaderId::kUpgrade).value_or(""));
   } else if (framing.close) {
     out.append("Connection: close\r\n");
   } else if (framing.keep_alive_10) {
@@ -129,27 +136,44 @@ void append_downstream_response_head(std::string& out, const MessageHead& respon
 }
 
 void append_generated_response(std::string& out, uint16_t status, bool close) {
-  std::string body;
-  append_number(body, status);
-  body.push_back(' ');
-  body.append(reason_phrase(status));
-  body.push_back('\n');
-  append_local_response(out, status, body, {}, close);
+  // "<status> <reason>\n" built in place: answering an error allocates nothing.
+  char body[64];
+  std::string_view reason = reason_phrase(status);
+  auto [end, ec] = std::to_chars(body, body + 8, status);
+  *end++ = ' ';
+  size_t reason_length =
+      std::min(reason.size(), sizeof(body) - static_cast<size_t>(end - body) - 1);
+  end = std::copy_n(reason.data(), reason_length, end);
+  *end++ = '\n';
+  append_status_line(out, status);
+  append_local_body(out, std::string_view(body, static_cast<size_t>(end - body)), false, close);
 }
 
 void append_local_response(std::string& out, uint16_t status, std::string_view body,
                            const HeaderList& headers, bool close) {
-  out.append("HTTP/1.1 ");
-  append_number(out, status);
-  out.push_back(' ');
-  out.append(reason_phrase(status));
-  out.append("\r\n");
+  append_status_line(out, status);
   bool has_type = false;
   for (const auto& [name, value] : headers) {
     has_type = has_type || equals_ignore_case(name, "content-type");
     append_header(out, name, value);
   }
-  if (!has_type) out.append("Content-Type: text/plain\r\n");
+  append_local_body(out, body, has_type, close);
+}
+
+void append_status_line(std::string& out, uint16_t status) {
+  out.append("HTTP/1.1 ");
+  append_number(out, status);
+  out.push_back(' ');
+  out.append(reason_phrase(status));
+  out.append("\r\n");
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+void append_local_body(std::string& out, std::string_view body, bool has_content_type, bool close) {
+  if (!has_content_type) out.append("Content-Type: text/plain\r\n");
   out.append("Content-Length: ");
   append_number(out, body.size());
   out.append(close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");

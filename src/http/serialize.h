@@ -32,8 +32,9 @@ struct ForwardContext {
   std::string_view proto;           // X-Forwarded-Proto
   std::string_view request_id;      // X-Request-Id to add when the request has none
   bool upgrade = false;             // ask the upstream to switch protocols (WebSocket)
-  std::string_view target;          // the request target sent upstream; empty: the client's
-  std::string_view host;            // the Host sent upstream; empty: the client's
+  std::string_view target;          // the request target sent upstream (origin-form)
+  std::string_view host;            // the one Host sent upstream (the client's are dropped)
+  std::string_view forwarded_host;  // X-Forwarded-Host: the host the client addressed, if any
   const HeaderEdits* edits = nullptr;
 };
 
@@ -59,6 +60,13 @@ void append_generated_response(std::string& out, uint16_t status, bool close);
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 void append_local_response(std::string& out, uint16_t status, std::string_view body,
                            const HeaderList& headers, bool close);
+
+// The same in parts, for a caller that writes its own headers between them: the status line, each
+// header, then Content-Type (text/plain unless the caller wrote one), the length, Connection:
+// close when asked, the blank line and the body.
+void append_status_line(std::string& out, uint16_t status);
+void append_header(std::string& out, std::string_view name, std::string_view value);
+void append_local_body(std::string& out, std::string_view body, bool has_content_type, bool close);
 
 // "<hex size>\r\n" for a chunk of the given size.
 void append_chunk_header(std::string& out, uint64_t size);

@@ -8,6 +8,9 @@
 #include <string>
 #include <string_view>
 
+#include "core/clock.h"
+#include "core/uv_handle.h"
+
 namespace waygate::proxy {
 
 struct AccessLogEntry {
@@ -37,10 +40,10 @@ class AccessLog {
  private:
   static void on_flush_timer(uv_timer_t* timer);
 
-  uv_timer_t timer_;
+  UvHandle<uv_timer_t> timer_;
+  TimestampCache timestamp_;
   std::string buffer_;
   int fd_ = -1;
-  bool timer_open_ = false;
 };
 
 }  // namespace waygate::proxy

@@ -1,18 +1,15 @@
-// A client connection and the requests on it, one at a time in order (pipelined requests wait in
-// the input stash). The proxy phases read top to bottom in downstream_session.cc: parse the head,
-// route, get an upstream connection, stream the request body, stream the response back, finish.
+// A client connection and the requests on it. The HTTP/1 connection core (http::ServerConnection)
+// reads, parses and orders the requests; this class is the proxy's part, and its phases read top
+// to bottom in downstream_session.cc: route the head, pick an endpoint, get an upstream connection,
+// stream the request body, stream the response back, retry when it is safe, finish.
 #pragma once
 
-#include <uv.h>
-
-#include <list>
 #include <memory>
 #include <span>
 #include <string>
 
-#include "core/deadline_timer.h"
-#include "core/stream_writer.h"
-#include "http/parser.h"
+#include "core/intrusive_list.h"
+#include "http/server_connection.h"
 #include "proxy/exchange.h"
 #include "proxy/upstream_connection.h"
 
@@ -20,21 +17,17 @@ namespace waygate::proxy {
 
 class Worker;
 
-class DownstreamSession final : private http::ParserSink {
+class DownstreamSession final : public http::ServerConnection {
  public:
   explicit DownstreamSession(Worker& worker);
-  ~DownstreamSession();
-  DownstreamSession(const DownstreamSession&) = delete;
-  DownstreamSession& operator=(const DownstreamSession&) = delete;
 
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
-  // Called once the connection has been accepted into stream().
-  void start();
-  // SIGTERM: an idle connection closes now, a busy one after its current response.
-  void begin_drain();
-  void close();
+  // The drain timeout ran out: the request in flight (if any) is logged as cut short, and the
+  // connection closes.
+  void abandon();
 
-  // Events from the upstream connection serving the current exchange.
+  // Events from the upstream side serving the current exchange.
+  // The pool hands over a connection after the request waited for one (ready: an idle one).
+  void on_connection_assigned(UpstreamConnection* connection, bool ready);
   void on_upstream_connected();
   void on_upstream_head(http::MessageHead& response);
   void on_upstream_body(std::string_view bytes);
@@ -44,65 +37,45 @@ class DownstreamSession final : private http::ParserSink {
   void on_upstream_tunnel_closed();
   void on_upstream_error(UpstreamError error);
   void on_upstream_drained();
+  // Where the upstream connection parses the response head.
+  http::MessageHead& upstream_response_head() { return exchange_->response; }
   // Writes a response head still held back (the upstream read ended before any body).
   void flush_response_head();
 
-  std::list<std::unique_ptr<DownstreamSession>>::iterator position;  // in the worker's list
+  ListLink<DownstreamSession> link;  // in the worker's list
 
  private:
-  enum class Pause : uint8_t { kNone, kHead, kMessageEnd };
-
-  // http::ParserSink
-  http::MessageHead& on_message_begin() override;
-  int on_headers_complete(http::MessageHead& head) override;
-  int on_body(std::string_view bytes) override;
-  int on_message_complete() override;
+  // http::ServerConnection
+  http::MessageHead& request_head() override;
+  void on_request_head(http::MessageHead& head) override;
+  void on_request_body(std::string_view bytes) override;
+  void on_request_complete() override;
+  void on_request_refused(uint16_t status, const char* reason) override;
+  void on_connection_lost(const char* reason) override;
+  void on_output_drained() override;
+  void on_tunnel_input(std::string_view bytes) override;
+  void on_closed() override;
+  http::ServerTimeouts timeouts() const override;
+  http::ParserLimits parser_limits() const override;
 
   // Phases of an exchange.
-  void parse(std::string_view bytes, bool from_stash);
-  void resume_parsing();
   void start_exchange();
-  void answer_locally(uint16_t status, const char* reason);
+  bool resolve_target();
+  void pick_endpoint();
   void connect_upstream(bool allow_idle);
   void on_upstream_ready();
+  bool retry_after(UpstreamError error);
+  bool retry_on_status(uint16_t status);
+  void answer_locally(uint16_t status, const char* reason);
+  void answer_from_route();
+  void send_local(std::string_view response);
+  void write_response(std::span<uv_buf_t> bufs);
   void finish_exchange();
-  void respond_local(uint16_t status, const char* reason);
-  void append_route_response(std::string& out);
+  void drop_exchange(const char* reason);
   void write_access_log();
 
-  // Connection plumbing.
-  void on_client_eof();
-  void stash_input(std::string_view bytes);
-  void update_reading();
-  void write_downstream(std::string_view bytes);
-  // Response bytes, after the held-back head if there is one: one write for both.
-  void write_response(std::span<uv_buf_t> bufs);
-  void write_downstream_body(std::string_view bytes);
-  void close_when_flushed();
-  void release_exchange();
-  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void on_written(void* self, int status);
-  static void on_timeout(void* self);
-  static void on_closed(uv_handle_t* handle);
-
   Worker& worker_;
-  uv_tcp_t tcp_;
-  DeadlineTimer timer_;
-  StreamWriter writer_;
-  http::Parser parser_;
-  std::string stash_;  // input read but not yet parsed (pipelined requests, tunnel bytes)
-  size_t stash_offset_ = 0;
   std::unique_ptr<Exchange> exchange_;
-  char client_ip_[46] = "-";  // for X-Forwarded-For and the access log
-  uint16_t client_port_ = 0;
-  uint8_t open_handles_ = 0;
-  Pause pause_ = Pause::kNone;
-  bool reading_ = false;
-  bool tunnel_ = false;
-  bool closing_ = false;         // close() was called
-  bool close_on_drain_ = false;  // close once the writer has flushed
-  bool draining_ = false;
-  bool client_eof_ = false;  // the client will send nothing more
 };
 
 }  // namespace waygate::proxy

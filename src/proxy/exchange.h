@@ -1,13 +1,15 @@
 // One request and its response as they pass through a downstream session. Exchanges are pooled per
-// worker, so the buffers a request head needs are reused rather than allocated per request.
+// worker, so the buffers a request needs are reused rather than allocated per request.
 #pragma once
 
+#include <array>
 #include <cstdint>
-#include <memory>
+#include <string>
+#include <string_view>
 
 #include "http/message_head.h"
 #include "http/serialize.h"
-#include "routing/snapshot.h"
+#include "proxy/snapshot_holder.h"
 
 namespace waygate::proxy {
 
@@ -15,54 +17,83 @@ class UpstreamConnection;
 class UpstreamPool;
 
 struct Exchange {
+  // At most this many endpoints are tried for one request (the first and its retries).
+  static constexpr size_t kMaxTries = 11;
+  // Buffers that a large request grew are given back when the exchange returns to the pool.
+  static constexpr size_t kMaxKeptBufferBytes = 4096;
+
   void reset() {
     snapshot.reset();
     route = nullptr;
-    cluster = nullptr;
+    cluster_index = 0;
     pool = nullptr;
     upstream = nullptr;
     start_ns = 0;
     body_bytes_received = 0;
     response_bytes_sent = 0;
     status = 0;
-    pending_status = 0;
     error = "-";
     generated_id[0] = '\0';
+    endpoint[0] = '\0';
     response_framing = http::BodyFraming::kNone;
-    attempts = 0;
-    request_done = response_head_sent = response_done = false;
-    expect_continue = upgrade = close_after = upstream_reused = routed_response = false;
-    response_head.clear();
-    upstream_target.clear();
+    tries = 0;
+    stale_retries = 0;
+    host = path = query = target = {};
+    request_done = response_head_sent = body_forwarded = false;
+    expect_continue = upgrade = upstream_reused = waiting_for_connection = false;
+    for (http::MessageHead* head : {&request, &response}) {
+      shrink(head->bytes);
+      head->clear();
+      if (head->fields.capacity() > 64) std::vector<http::HeaderField>().swap(head->fields);
+    }
+    shrink(response_head);
+    shrink(path_buffer);
+    shrink(target_buffer);
+  }
+
+  static void shrink(std::string& buffer) {
+    if (buffer.capacity() > kMaxKeptBufferBytes) {
+      std::string().swap(buffer);
+    } else {
+      buffer.clear();
+    }
   }
 
   http::MessageHead request;
-  std::shared_ptr<const routing::Snapshot> snapshot;  // kept until the exchange ends
+  http::MessageHead response;    // parsed here by the upstream connection
+  SnapshotHolder::Ref snapshot;  // kept until the exchange ends
   const routing::RouteAction* route = nullptr;
-  const routing::Cluster* cluster = nullptr;
+  uint32_t cluster_index = 0;  // in snapshot->clusters
   UpstreamPool* pool = nullptr;
   UpstreamConnection* upstream = nullptr;
   uint64_t start_ns = 0;
   uint64_t body_bytes_received = 0;
   uint64_t response_bytes_sent = 0;
   uint16_t status = 0;
-  uint16_t pending_status = 0;  // a response waiting for the (bodiless) request to end
-  const char* error = "-";      // why waygate answered itself, for the access log
-  char generated_id[33] = {};   // X-Request-Id we added, when the client sent none
+  const char* error = "-";     // why waygate answered itself, for the access log
+  char generated_id[33] = {};  // X-Request-Id we added, when the client sent none
+  char endpoint[56] = {};      // the endpoint's address, for the access log
+  // What the request addresses, as routed: views into the request or the buffers below.
+  std::string_view host;
+  std::string_view path;
+  std::string_view query;
+  std::string_view target;    // the request target sent upstream
+  std::string path_buffer;    // the normalised path, when it differs from the client's
+  std::string target_buffer;  // the target sent upstream, when it differs from the client's
   // The response head waits here until the first body bytes (or the end of the upstream read),
   // so a small response leaves in one write.
   std::string response_head;
   http::BodyFraming response_framing = http::BodyFraming::kNone;
-  uint8_t attempts = 0;
+  std::array<uint32_t, kMaxTries> tried{};  // endpoint ids, in order
+  uint8_t tries = 0;
+  uint8_t stale_retries = 0;  // pooled connections found closed by the upstream
   bool request_done = false;
   bool response_head_sent = false;
-  bool response_done = false;
+  bool body_forwarded = false;  // some of the body went upstream: it cannot be sent again
   bool expect_continue = false;
   bool upgrade = false;
-  bool close_after = false;  // the client connection closes once this response is written
   bool upstream_reused = false;
-  bool routed_response = false;  // the route answers itself (redirect, fixed response)
-  std::string upstream_target;   // the rewritten request target, when the route rewrites
+  bool waiting_for_connection = false;  // queued at an endpoint at its connection limit
 };
 
 }  // namespace waygate::proxy

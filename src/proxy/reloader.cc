@@ -4,7 +4,6 @@
 #include "proxy/server.h"
 #include "routing/config_loader.h"
 #include "routing/config_watcher.h"
-#include "routing/snapshot.h"
 
 namespace waygate::proxy {
 
@@ -27,7 +26,7 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
     return {Result::kUnchanged, ""};
   }
   std::string error;
-  if (!server_.apply(loaded.config, routing::build_snapshot(loaded.config), &error)) {
+  if (!server_.apply(loaded.config, &error)) {
     return refuse(trigger, {error});
   }
   const routing::Config& next = loaded.config;

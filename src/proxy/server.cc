@@ -21,8 +21,11 @@ bool has_address(const std::vector<routing::ListenerConfig>& listeners,
 
 }  // namespace
 
-Server::Server() = default;
-Server::~Server() = default;
+Server::Server(uv_loop_t* loop) : loop_(loop) {}
+
+Server::~Server() {
+  workers_.clear();  // joins the threads before the async handle they signal goes
+}
 
 bool Server::bind(const std::vector<routing::ListenerConfig>& listeners, size_t worker_count,
                   std::vector<std::vector<ListenerChange>>* per_worker, std::string* error) {
@@ -46,16 +49,21 @@ bool Server::bind(const std::vector<routing::ListenerConfig>& listeners, size_t 
   return true;
 }
 
-bool Server::start(const routing::Config& config, std::shared_ptr<const routing::Snapshot> snapshot,
-                   int access_log_fd, std::string* error) {
+bool Server::start(const routing::Config& config, int access_log_fd, std::string* error) {
   unsigned count = config.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   // Bind everything before starting any thread, so a taken port fails start-up cleanly.
   std::vector<std::vector<ListenerChange>> listeners;
   if (!bind(config.listeners, count, &listeners, error)) return false;
+  events_async_.init(uv_async_init, loop_, this, &Server::on_events);
+  uv_unref(events_async_.handle());  // events alone keep no loop running
+
+  topology_.apply_config(config);
+  snapshot_ = routing::build_snapshot(config, topology_);
   for (unsigned w = 0; w < count; ++w) {
+    WorkerUpdate initial{snapshot_, topology_.all_host_sets(), {}, std::move(listeners[w])};
     workers_.push_back(
-        std::make_unique<Worker>(w, snapshot, std::move(listeners[w]), access_log_fd));
+        std::make_unique<Worker>(w, std::move(initial), access_log_fd, events_async_.get()));
   }
   listeners_ = config.listeners;
   for (auto& worker : workers_)
@@ -63,8 +71,7 @@ bool Server::start(const routing::Config& config, std::shared_ptr<const routing:
   return true;
 }
 
-bool Server::apply(const routing::Config& config, std::shared_ptr<const routing::Snapshot> snapshot,
-                   std::string* error) {
+bool Server::apply(const routing::Config& config, std::string* error) {
   // Sockets follow addresses: one whose address stays is kept whatever its listener is called.
   std::vector<routing::ListenerConfig> added;
   for (const routing::ListenerConfig& listener : config.listeners) {
@@ -73,26 +80,54 @@ bool Server::apply(const routing::Config& config, std::shared_ptr<const routing:
   std::vector<std::vector<ListenerChange>> opened;
   if (!bind(added, workers_.size(), &opened, error)) return false;
   for (size_t w = 0; w < workers_.size(); ++w) {
-    std::vector<ListenerChange> changes;
     for (const routing::ListenerConfig& listener : listeners_) {
       if (!has_address(config.listeners, listener)) {
-        changes.push_back(ListenerChange{listener.address_text});
+        opened[w].push_back(ListenerChange{listener.address_text});
       }
     }
-    for (ListenerChange& change : opened[w])
-      changes.push_back(std::move(change));
-    workers_[w]->publish(snapshot, std::move(changes));
   }
+  // The topology first: the new route table names clusters by the ids it gives.
+  routing::TopologyChanges changes = topology_.apply_config(config);
+  publish(routing::build_snapshot(config, topology_), std::move(changes), std::move(opened));
   listeners_ = config.listeners;
-  retire(std::exchange(snapshot_, std::move(snapshot)));
   return true;
 }
 
-void Server::retire(std::shared_ptr<const routing::Snapshot> snapshot) {
-  // A snapshot only this list holds can gain no new owner: freeing it now is safe. Those still in
-  // use by a worker's requests wait for the next reload.
+void Server::set_endpoints(const std::string& cluster,
+                           std::vector<routing::EndpointSpec> endpoints) {
+  routing::TopologyChanges changes;
+  topology_.set_endpoints(cluster, std::move(endpoints), changes);
+  if (changes.empty()) return;
+  publish(nullptr, std::move(changes), std::vector<std::vector<ListenerChange>>(workers_.size()));
+}
+
+void Server::publish(std::shared_ptr<const routing::Snapshot> snapshot,
+                     routing::TopologyChanges changes,
+                     std::vector<std::vector<ListenerChange>> listeners) {
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    workers_[w]->publish(WorkerUpdate{snapshot, changes.host_sets, changes.removed_endpoints,
+                                      std::move(listeners[w])});
+  }
+  if (snapshot) retire(std::exchange(snapshot_, std::move(snapshot)));
+  for (auto& host_set : changes.replaced)
+    retire(std::move(host_set));
+}
+
+void Server::retire(std::shared_ptr<const void> object) {
+  // An object only this list holds can gain no new owner: freeing it now is safe. Those still in
+  // use by a worker wait for a later call.
   std::erase_if(retired_, [](const auto& old) { return old.use_count() == 1; });
-  retired_.push_back(std::move(snapshot));
+  if (object) retired_.push_back(std::move(object));
+}
+
+void Server::on_events(uv_async_t* async) {
+  auto* self = static_cast<Server*>(async->data);
+  for (auto& worker : self->workers_) {
+    EndpointEvent event;
+    while (worker->events().pop(event)) {
+      if (self->event_handler_) self->event_handler_(event);
+    }
+  }
 }
 
 void Server::drain() {

@@ -1,13 +1,22 @@
-// The set of workers: binds every listener once per worker, starts the threads, and relays
-// snapshots, listener changes and the drain signal from the control thread.
+// The set of workers and what they are given: binds every listener once per worker, starts the
+// threads, and publishes to them what the control thread decides (routes as a snapshot, each
+// cluster's endpoints as a host set, listener changes, the drain signal). It keeps the topology
+// (stable ids for clusters and endpoints) and frees what the workers let go of, on the control
+// thread.
 #pragma once
 
+#include <uv.h>
+
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/uv_handle.h"
+#include "proxy/endpoint_event.h"
 #include "routing/config.h"
 #include "routing/snapshot.h"
+#include "routing/topology.h"
 
 namespace waygate::proxy {
 
@@ -16,34 +25,50 @@ struct ListenerChange;
 
 class Server {
  public:
-  Server();
+  // `loop` is the control thread's: endpoint events from the workers are taken on it.
+  explicit Server(uv_loop_t* loop);
   ~Server();
 
   // Binds and starts. On failure returns false with *error naming the listener and the cause.
-  bool start(const routing::Config& config, std::shared_ptr<const routing::Snapshot> snapshot,
-             int access_log_fd, std::string* error);
-  // Hands a new snapshot to every worker and opens or closes the listeners that differ from the
-  // running ones. When a new listener cannot be bound, nothing changes and *error says why.
-  bool apply(const routing::Config& config, std::shared_ptr<const routing::Snapshot> snapshot,
-             std::string* error);
+  bool start(const routing::Config& config, int access_log_fd, std::string* error);
+  // Hands a new config to every worker: its routes, the host sets of clusters that changed, and
+  // the listeners that differ from the running ones. When a new listener cannot be bound, nothing
+  // changes and *error says why.
+  bool apply(const routing::Config& config, std::string* error);
+  // Replaces one cluster's endpoints (discovery): only that cluster's host set is published.
+  void set_endpoints(const std::string& cluster, std::vector<routing::EndpointSpec> endpoints);
   void drain();
+  // Control thread, once the workers have stopped (or never started): closes the handle on which
+  // events arrive, so the control loop can end.
+  void close_handles() { events_async_.reset(); }
   // Blocks until every worker has drained.
   void join();
   size_t worker_count() const { return workers_.size(); }
+
+  // Called on the control thread with each endpoint event the workers report.
+  void on_endpoint_event(std::function<void(const EndpointEvent&)> handler) {
+    event_handler_ = std::move(handler);
+  }
 
  private:
   // One socket per worker for each listener; on failure closes what it opened.
   bool bind(const std::vector<routing::ListenerConfig>& listeners, size_t worker_count,
             std::vector<std::vector<ListenerChange>>* per_worker, std::string* error);
+  void publish(std::shared_ptr<const routing::Snapshot> snapshot, routing::TopologyChanges changes,
+               std::vector<std::vector<ListenerChange>> listeners);
+  // Objects a worker may still hold are kept here so that the last reference is dropped on the
+  // control thread: freeing a large route table or host set must not stall a worker.
+  void retire(std::shared_ptr<const void> object);
+  static void on_events(uv_async_t* async);
 
-  // Snapshots replaced by a reload, held so that the last reference is dropped here, on the control
-  // thread: freeing a large route table must not stall a worker.
-  void retire(std::shared_ptr<const routing::Snapshot> snapshot);
-
+  uv_loop_t* loop_;
+  UvHandle<uv_async_t> events_async_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<routing::ListenerConfig> listeners_;  // as running
+  routing::Topology topology_;
   std::shared_ptr<const routing::Snapshot> snapshot_;
-  std::vector<std::shared_ptr<const routing::Snapshot>> retired_;
+  std::vector<std::shared_ptr<const void>> retired_;
+  std::function<void(const EndpointEvent&)> event_handler_;
 };
 
 }  // namespace waygate::proxy

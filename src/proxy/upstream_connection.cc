@@ -2,32 +2,25 @@
 
 #include "proxy/downstream_session.h"
 #include "proxy/upstream_pool.h"
-#include "proxy/worker.h"
 
 namespace waygate::proxy {
+namespace {
 
-UpstreamConnection::UpstreamConnection(UpstreamPool& pool, Worker& worker)
-    : pool_(pool),
-      worker_(worker),
-      writer_(&UpstreamConnection::on_written, this),
-      parser_(HTTP_RESPONSE, *this) {
-  uv_tcp_init(worker.loop(), &tcp_);
-  tcp_.data = this;
-  timer_.init(worker.loop(), &UpstreamConnection::on_timeout, this);
-  writer_.attach(reinterpret_cast<uv_stream_t*>(&tcp_));
-  open_handles_ = 2;
+// An upstream may send many Set-Cookie lines; its heads are trusted more than a client's.
+constexpr http::ParserLimits kResponseLimits{64 * 1024, 8 * 1024, 1000};
+
+}  // namespace
+
+UpstreamConnection::UpstreamConnection(UpstreamPool& pool, uv_loop_t* loop)
+    : pool_(pool), transport_(loop, *this), parser_(HTTP_RESPONSE, *this, kResponseLimits) {
+  timer_.init(loop, &UpstreamConnection::on_timeout, this);
 }
 
-UpstreamConnection::~UpstreamConnection() = default;
-
-bool UpstreamConnection::connect(DownstreamSession& session) {
+bool UpstreamConnection::connect(DownstreamSession& session, uint64_t connect_timeout_ms) {
   session_ = &session;
   state_ = State::kConnecting;
-  timer_.set(worker_.snapshot().timeouts.upstream_connect_ms);
-  connect_request_.data = this;
-  int rc = uv_tcp_connect(&connect_request_, &tcp_, pool_.address().get(),
-                          &UpstreamConnection::on_connect);
-  if (rc < 0) {
+  timer_.set(connect_timeout_ms);
+  if (transport_.connect(pool_.address().get()) < 0) {
     session_ = nullptr;
     close();
     return false;
@@ -35,39 +28,36 @@ bool UpstreamConnection::connect(DownstreamSession& session) {
   return true;
 }
 
-void UpstreamConnection::on_connect(uv_connect_t* request, int status) {
-  auto* self = static_cast<UpstreamConnection*>(request->data);
-  if (self->state_ == State::kClosed) return;  // cancelled by close()
+void UpstreamConnection::on_transport_connected(int status) {
+  if (state_ == State::kClosed) return;  // cancelled by close()
   if (status < 0) {
-    self->fail(status == UV_ETIMEDOUT ? UpstreamError::kTimeout : UpstreamError::kRefused);
+    fail(status == UV_ETIMEDOUT ? UpstreamError::kConnectTimeout : UpstreamError::kRefused);
     return;
   }
-  uv_tcp_nodelay(&self->tcp_, 1);
-  self->state_ = State::kActive;
-  self->timer_.set(self->response_timeout_ms_);
-  self->resume_reading();
-  self->session_->on_upstream_connected();
+  state_ = State::kActive;
+  timer_.set(response_timeout_ms_);
+  resume_reading();
+  session_->on_upstream_connected();
 }
 
 void UpstreamConnection::attach(DownstreamSession& session) {
   session_ = &session;
   state_ = State::kActive;
-  reused_ = true;
-  response_started_ = false;
-  response_complete_ = false;
-  message_done_ = false;
-  interim_ = false;
-  response_to_head_ = false;
-}
-
-void UpstreamConnection::set_response_timeout(uint64_t ms) {
-  response_timeout_ms_ = ms;
-  if (state_ == State::kActive) timer_.set(ms);
+  response_started_ = response_complete_ = message_done_ = interim_ = response_to_head_ = false;
+  response_keep_alive_ = response_upgrade_ = request_body_pending_ = false;
+  timer_.set(response_timeout_ms_);
 }
 
 int UpstreamConnection::write(std::span<const uv_buf_t> bufs) {
-  if (state_ == State::kActive) timer_.set(response_timeout_ms_);
-  return writer_.write(bufs);
+  int rc = transport_.write(bufs);
+  if (state_ == State::kActive) {
+    if (request_body_pending_ && !write_congested() && !response_started_) {
+      timer_.clear();  // taken at once; the next bytes are the client's to send
+    } else {
+      timer_.set(response_timeout_ms_);
+    }
+  }
+  return rc;
 }
 
 int UpstreamConnection::write(std::string_view bytes) {
@@ -75,16 +65,25 @@ int UpstreamConnection::write(std::string_view bytes) {
   return write(std::span<const uv_buf_t>(&buf, 1));
 }
 
+void UpstreamConnection::set_request_body_pending(bool pending) {
+  request_body_pending_ = pending;
+  if (state_ != State::kActive) return;
+  if (!pending) {
+    timer_.set(response_timeout_ms_);
+  } else if (!write_congested() && !response_started_) {
+    timer_.clear();
+  }
+}
+
 void UpstreamConnection::release(bool reusable) {
   session_ = nullptr;
-  if (!reusable || state_ != State::kActive || !response_complete_ || !writer_.idle() ||
-      worker_.draining()) {
+  if (!reusable || state_ != State::kActive || !response_complete_ || write_congested() ||
+      !pool_.accepts_idle()) {
     close();
     return;
   }
   state_ = State::kIdle;
   parser_.resume();
-  timer_.set(worker_.snapshot().timeouts.upstream_idle_ms);
   resume_reading();  // an idle connection still reads, to notice the upstream closing it
   pool_.add_idle(*this);
 }
@@ -94,17 +93,11 @@ void UpstreamConnection::close() {
   if (state_ == State::kIdle) pool_.remove_idle(*this);
   state_ = State::kClosed;
   session_ = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConnection::on_closed);
-  uv_close(timer_.handle(), &UpstreamConnection::on_closed);
+  close_handles({transport_.handle(), timer_.handle()});
 }
 
-void UpstreamConnection::on_closed(uv_handle_t* handle) {
-  // Both handles point back here through `data`; the timer's owner is the DeadlineTimer.
-  auto* self =
-      handle->type == UV_TCP
-          ? static_cast<UpstreamConnection*>(handle->data)
-          : static_cast<UpstreamConnection*>(static_cast<DeadlineTimer*>(handle->data)->owner());
-  if (--self->open_handles_ == 0) self->pool_.destroy(*self);
+void UpstreamConnection::on_handles_closed() {
+  pool_.destroy(*this);
 }
 
 void UpstreamConnection::start_tunnel() {
@@ -113,28 +106,17 @@ void UpstreamConnection::start_tunnel() {
 }
 
 void UpstreamConnection::pause_reading() {
-  if (!reading_) return;
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-  reading_ = false;
+  transport_.set_reading(false);
+  if (state_ == State::kActive) timer_.clear();
 }
 
 void UpstreamConnection::resume_reading() {
-  if (reading_ || state_ == State::kClosed) return;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Worker::allocate_read_buffer,
-                &UpstreamConnection::on_read);
-  reading_ = true;
+  if (state_ == State::kClosed) return;
+  transport_.set_reading(true);
+  if (state_ == State::kActive) timer_.set(response_timeout_ms_);
 }
 
-void UpstreamConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* self = static_cast<UpstreamConnection*>(stream->data);
-  if (nread > 0) {
-    self->handle_input(std::string_view(buf->base, static_cast<size_t>(nread)));
-  } else if (nread < 0) {
-    self->handle_eof(static_cast<int>(nread));
-  }
-}
-
-void UpstreamConnection::handle_input(std::string_view bytes) {
+void UpstreamConnection::on_transport_read(std::string_view bytes) {
   switch (state_) {
     case State::kIdle:
     case State::kConnecting:
@@ -161,7 +143,8 @@ void UpstreamConnection::handle_input(std::string_view bytes) {
       session_->flush_response_head();
       return;
     case http::Parser::Result::kPaused: {
-      // The response ended. Anything after it means the upstream broke the protocol.
+      // The response ended. Anything after it means the upstream broke the protocol; a response
+      // that asked to close (Connection: close, HTTP/1.0) ends the connection too.
       bool clean = consumed == bytes.size();
       response_complete_ = true;
       timer_.clear();
@@ -170,21 +153,20 @@ void UpstreamConnection::handle_input(std::string_view bytes) {
         session_ = nullptr;
         close();
       }
-      session->on_upstream_complete(this, clean);
+      session->on_upstream_complete(this, clean && response_keep_alive_);
       return;
     }
-    case http::Parser::Result::kUpgrade: {
+    case http::Parser::Result::kUpgrade:
       start_tunnel();
       session_->on_upstream_upgrade(bytes.substr(consumed));
       return;
-    }
     case http::Parser::Result::kError:
       fail(UpstreamError::kMalformed);
       return;
   }
 }
 
-void UpstreamConnection::handle_eof(int status) {
+void UpstreamConnection::on_transport_eof(int status) {
   if (state_ == State::kActive && response_started_ && !response_complete_) {
     parser_.finish();  // completes a response framed by the connection closing, if it is one
   }
@@ -214,23 +196,32 @@ void UpstreamConnection::fail(UpstreamError error) {
   if (session) session->on_upstream_error(error);
 }
 
-void UpstreamConnection::on_written(void* self_ptr, int status) {
-  auto* self = static_cast<UpstreamConnection*>(self_ptr);
-  if (self->state_ == State::kClosed) return;
+void UpstreamConnection::on_transport_drained(int status) {
+  if (state_ == State::kClosed) return;
   if (status < 0) {
-    self->fail(UpstreamError::kReset);
+    fail(UpstreamError::kReset);
     return;
   }
-  if (self->session_) self->session_->on_upstream_drained();
+  // Everything sent was taken: if more body is to come, it is the client we wait for now.
+  if (request_body_pending_ && !response_started_ && state_ == State::kActive) timer_.clear();
+  if (session_) session_->on_upstream_drained();
 }
 
 void UpstreamConnection::on_timeout(void* self_ptr) {
   auto* self = static_cast<UpstreamConnection*>(self_ptr);
-  if (self->state_ == State::kConnecting || self->state_ == State::kActive) {
+  if (self->state_ == State::kConnecting) {
+    self->fail(UpstreamError::kConnectTimeout);
+  } else if (self->state_ == State::kActive) {
     self->fail(UpstreamError::kTimeout);
   } else if (self->state_ == State::kIdle) {
-    self->close();
+    self->close();  // unused for upstream_idle: the pool shrinks back after a peak
   }
+}
+
+http::MessageHead& UpstreamConnection::on_message_begin() {
+  // The head is parsed into the exchange's buffer: an idle connection holds none of its own.
+  thread_local http::MessageHead orphan;  // a session that left mid-response
+  return session_ ? session_->upstream_response_head() : orphan;
 }
 
 int UpstreamConnection::on_headers_complete(http::MessageHead& head) {
@@ -238,6 +229,8 @@ int UpstreamConnection::on_headers_complete(http::MessageHead& head) {
     interim_ = true;  // 100 Continue, 103 Early Hints: not forwarded; the final response follows
     return http::kHeadContinue;
   }
+  response_keep_alive_ = head.keep_alive;
+  response_upgrade_ = head.upgrade;
   if (!session_) return http::kHeadContinue;
   session_->on_upstream_head(head);
   bool no_body = response_to_head_ || head.status == 204 || head.status == 304;
@@ -256,7 +249,7 @@ int UpstreamConnection::on_message_complete() {
   }
   message_done_ = true;
   // A 101 goes on to llhttp's upgrade pause, which hands over the tunnel's first bytes.
-  return response_.upgrade ? 0 : HPE_PAUSED;
+  return response_upgrade_ ? 0 : HPE_PAUSED;
 }
 
 }  // namespace waygate::proxy

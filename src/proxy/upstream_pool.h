@@ -1,15 +1,21 @@
-// The connections one worker keeps to one upstream endpoint. It owns every connection it made;
-// idle ones wait on a LIFO stack so the warmest is reused first, and at most a configured number
-// are kept idle.
+// The connections one worker keeps to one upstream endpoint. It owns every connection it made.
+// Idle ones wait on a LIFO stack, so the warmest is reused first and the surplus after a peak sinks
+// to the bottom: the pool holds as many connections as were recently in use at once, without a
+// fixed idle cap to churn against. What sat unused for a whole second is halved each second (a
+// burst's surplus is gone within seconds, while steady load, which uses every connection, loses
+// none), and upstream_idle closes any connection left unused that long. A total cap per endpoint
+// (max_upstream_connections_per_endpoint) queues requests beyond it until a connection frees up.
 #pragma once
 
-#include <list>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/socket_address.h"
+#include "core/uv_handle.h"
 #include "proxy/upstream_connection.h"
+#include "routing/host_set.h"
 
 namespace waygate::proxy {
 
@@ -17,30 +23,66 @@ class Worker;
 
 class UpstreamPool {
  public:
-  UpstreamPool(Worker& worker, std::string address_text, SocketAddress address);
+  UpstreamPool(Worker& worker, const routing::Host& host);
+  ~UpstreamPool();
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
-  // An idle connection, already attached to the session, or null when none is idle.
-  UpstreamConnection* take_idle(DownstreamSession& session);
-  // A new connection (not yet connected) for the caller to connect().
-  UpstreamConnection& create();
+  enum class Acquired : uint8_t {
+    kReady,       // an idle connection, attached to the session
+    kConnecting,  // a new connection; the session hears on_upstream_connected or an error
+    kQueued,      // at the limit: the session hears on_upstream_ready (or kBusy) later
+    kFailed,      // the connect could not start
+  };
+  Acquired acquire(DownstreamSession& session, bool allow_idle, UpstreamConnection** connection);
+  // A queued session gives up (its client left).
+  void cancel_wait(DownstreamSession& session);
 
+  // Whether a released connection may go back to the pool (not while the endpoint drains).
+  bool accepts_idle() const;
   void add_idle(UpstreamConnection& connection);
   void remove_idle(UpstreamConnection& connection);
   // Frees a connection whose handles have closed.
   void destroy(UpstreamConnection& connection);
   void close_idle();
+  // The worker stops: idle connections close, and the pool's own timer with them.
+  void shut_down();
+  // The endpoint left every cluster: idle connections close now, busy ones after their response,
+  // and the worker frees the pool once it is empty.
+  void retire();
+  bool retired() const { return retired_; }
+  bool empty() const { return connections_.empty() && waiters_.empty(); }
 
   const std::string& address_text() const { return address_text_; }
   const SocketAddress& address() const { return address_; }
+  uint32_t endpoint_id() const { return endpoint_id_; }
+  uint32_t generation() const { return generation_; }
 
  private:
+  struct Waiter {
+    DownstreamSession* session;
+    uint64_t deadline;  // loop time, ms
+  };
+
+  UpstreamConnection& create();
+  // A connection freed up (released or closed): the first queued session gets it.
+  void serve_waiter(UpstreamConnection* idle);
+  static void on_wait_timeout(uv_timer_t* timer);
+  void arm_wait_timer();
+  static void on_purge(uv_timer_t* timer);
+
   Worker& worker_;
   std::string address_text_;
   SocketAddress address_;
-  std::list<std::unique_ptr<UpstreamConnection>> connections_;
+  uint32_t endpoint_id_;
+  uint32_t generation_;
+  IntrusiveList<UpstreamConnection, &UpstreamConnection::link> connections_;
   std::vector<UpstreamConnection*> idle_;
+  std::deque<Waiter> waiters_;
+  UvHandle<uv_timer_t> wait_timer_;   // created with the first waiter
+  UvHandle<uv_timer_t> purge_timer_;  // runs while connections are idle
+  size_t idle_low_water_ = 0;         // fewest idle connections since the last purge
+  bool retired_ = false;
 };
 
 }  // namespace waygate::proxy

@@ -1,16 +1,23 @@
 #include "proxy/worker.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
-#include <unordered_set>
 
 #include "core/log.h"
 
 namespace waygate::proxy {
 namespace {
 
-constexpr size_t kMaxPooledExchanges = 1024;
+// Exchanges kept for reuse: enough for the requests in flight on a busy worker's loop turn, few
+// enough that a burst of clients leaves little behind.
+constexpr size_t kMaxPooledExchanges = 64;
+// After a burst, freed memory sits in the allocator's free lists; once this many connections and
+// requests in flight are gone since the peak, it is handed back to the system (malloc_trim).
+constexpr size_t kTrimAfterConnections = 1024;
+constexpr uint64_t kTrimIntervalMs = 2000;
 
 uint64_t random_u64(uint64_t state[2]) {
   // xorshift128+: request ids need to be unique, not secret.
@@ -24,23 +31,24 @@ uint64_t random_u64(uint64_t state[2]) {
 
 }  // namespace
 
-Worker::Worker(unsigned index, std::shared_ptr<const routing::Snapshot> snapshot,
-               std::vector<ListenerChange> listeners, int access_log_fd)
-    : index_(index),
-      snapshot_(std::move(snapshot)),
-      read_buffer_(std::make_unique<std::array<char, 64 * 1024>>()) {
+Worker::Worker(unsigned index, WorkerUpdate initial, int access_log_fd, uv_async_t* on_events)
+    : index_(index), snapshots_(initial.snapshot), on_events_(on_events) {
   uv_loop_init(&loop_);
   loop_.data = this;
-  uv_async_init(&loop_, &async_, &Worker::on_async);
-  async_.data = this;
-  uv_timer_init(&loop_, &drain_timer_);
-  drain_timer_.data = this;
+  async_.init(uv_async_init, &loop_, this, &Worker::on_async);
+  drain_timer_.init(uv_timer_init, &loop_, this);
+  check_.init(uv_check_init, &loop_, this);
+  uv_check_start(check_.get(), &Worker::on_check);
+  uv_unref(check_.handle());  // it keeps nothing alive by itself
+  trim_timer_.init(uv_timer_init, &loop_, this);
+  uv_timer_start(trim_timer_.get(), &Worker::on_trim_timer, kTrimIntervalMs, kTrimIntervalMs);
+  uv_unref(trim_timer_.handle());
   access_log_.init(&loop_, access_log_fd);
   std::random_device seed;
   id_state_[0] = (uint64_t{seed()} << 32) | seed();
   id_state_[1] = (uint64_t{seed()} << 32) | seed() | 1;
-  for (const ListenerChange& listener : listeners)
-    open_listener(listener.address, listener.fd);
+  initial.snapshot.reset();  // held already
+  apply(std::move(initial));
 }
 
 Worker::~Worker() {
@@ -50,35 +58,6 @@ Worker::~Worker() {
 
 void Worker::start() {
   thread_ = std::thread([this] { run(); });
-}
-
-void Worker::open_listener(const std::string& address, int fd) {
-  auto listener = std::make_unique<Listener>();
-  listener->worker = this;
-  listener->address = address;
-  uv_tcp_init(&loop_, &listener->tcp);
-  listener->tcp.data = listener.get();
-  uv_tcp_open(&listener->tcp, fd);
-  // The socket listens already (bound on the control thread); this starts accepting.
-  uv_listen(reinterpret_cast<uv_stream_t*>(&listener->tcp), 4096, &Worker::on_connection);
-  listeners_.push_back(std::move(listener));
-}
-
-void Worker::close_listener(const std::string& address) {
-  for (auto& listener : listeners_) {
-    if (listener->address != address ||
-        uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener->tcp))) {
-      continue;
-    }
-    // Connections it accepted stay open: they belong to their sessions, not to the listener.
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener->tcp), &Worker::on_listener_closed);
-  }
-}
-
-void Worker::on_listener_closed(uv_handle_t* handle) {
-  auto* listener = static_cast<Listener*>(handle->data);
-  auto& listeners = listener->worker->listeners_;
-  std::erase_if(listeners, [&](const auto& owned) { return owned.get() == listener; });
 }
 
 void Worker::join() {
@@ -91,15 +70,14 @@ void Worker::run() {
   uv_run(&loop_, UV_RUN_NOWAIT);
 }
 
-void Worker::publish(std::shared_ptr<const routing::Snapshot> snapshot,
-                     std::vector<ListenerChange> changes) {
+// ---- Messages from the control thread ------------------------------------------------------
+
+void Worker::publish(WorkerUpdate update) {
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
-    inbox_snapshot_ = std::move(snapshot);
-    for (ListenerChange& change : changes)
-      inbox_listeners_.push_back(std::move(change));
+    inbox_.push_back(std::move(update));
   }
-  uv_async_send(&async_);
+  uv_async_send(async_.get());
 }
 
 void Worker::request_drain() {
@@ -107,7 +85,7 @@ void Worker::request_drain() {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     inbox_drain_ = true;
   }
-  uv_async_send(&async_);
+  uv_async_send(async_.get());
 }
 
 void Worker::on_async(uv_async_t* async) {
@@ -115,21 +93,29 @@ void Worker::on_async(uv_async_t* async) {
 }
 
 void Worker::apply_messages() {
-  std::shared_ptr<const routing::Snapshot> snapshot;
-  std::vector<ListenerChange> listeners;
+  std::vector<WorkerUpdate> updates;
   bool drain = false;
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
-    snapshot = std::move(inbox_snapshot_);
-    listeners.swap(inbox_listeners_);
+    updates.swap(inbox_);
     drain = inbox_drain_;
   }
-  if (snapshot) {
-    snapshot_ = std::move(snapshot);
-    round_robin_.assign(snapshot_->clusters.size(), 0);
-    close_pools_left_out();
+  for (WorkerUpdate& update : updates)
+    apply(std::move(update));
+  if (drain && !draining_) begin_drain();
+}
+
+void Worker::apply(WorkerUpdate update) {
+  if (update.snapshot) snapshots_.replace(std::move(update.snapshot));
+  for (auto& host_set : update.host_sets) {
+    uint32_t id = host_set->cluster_id;
+    if (id >= host_sets_.size()) host_sets_.resize(id + 1);
+    host_sets_[id] = std::move(host_set);
   }
-  for (const ListenerChange& change : listeners) {
+  for (uint32_t id : update.removed_endpoints) {
+    if (id < endpoints_.size() && endpoints_[id].pool) retire_pool(std::move(endpoints_[id].pool));
+  }
+  for (const ListenerChange& change : update.listeners) {
     if (change.fd < 0) {
       close_listener(change.address);
     } else if (draining_) {
@@ -138,78 +124,162 @@ void Worker::apply_messages() {
       open_listener(change.address, change.fd);
     }
   }
-  if (drain && !draining_) begin_drain();
+}
+
+// ---- Listeners -----------------------------------------------------------------------------
+
+void Worker::open_listener(const std::string& address, int fd) {
+  auto listener = std::make_unique<Listener>();
+  listener->worker = this;
+  listener->address = address;
+  listener->tcp.init(uv_tcp_init, &loop_, listener.get());
+  uv_tcp_open(listener->tcp.get(), fd);
+  // The socket listens already (bound on the control thread); this starts accepting.
+  uv_listen(listener->tcp.stream(), 4096, &Worker::on_connection);
+  listeners_.push_back(std::move(listener));
+}
+
+void Worker::close_listener(const std::string& address) {
+  // Connections it accepted stay open: they belong to their sessions, not to the listener.
+  std::erase_if(listeners_, [&](const auto& listener) { return listener->address == address; });
 }
 
 void Worker::on_connection(uv_stream_t* server, int status) {
   auto* listener = static_cast<Listener*>(server->data);
   Worker& worker = *listener->worker;
   if (status < 0 || worker.draining_) return;
-  worker.sessions_.push_front(std::make_unique<DownstreamSession>(worker));
-  DownstreamSession& session = *worker.sessions_.front();
-  session.position = worker.sessions_.begin();
+  DownstreamSession& session =
+      worker.sessions_.push_front(std::make_unique<DownstreamSession>(worker));
   if (uv_accept(server, session.stream()) != 0) {
-    session.close();
+    session.close_now();
     return;
   }
   // Over the limit: libuv has accepted the connection already; closing it tells the client at once.
   // (The session counts toward the limit until its close callback, a moment later.)
-  uint64_t limit = worker.snapshot_->limits.max_connections_per_worker;
+  uint64_t limit = worker.snapshot().limits.max_connections_per_worker;
   if (worker.sessions_.size() > limit) {
     WG_LOG_WARN("worker %u: max_connections_per_worker (%llu) reached, connection closed",
                 worker.index_, static_cast<unsigned long long>(limit));
-    session.close();
+    session.close_now();
     return;
   }
   session.start();
+  worker.note_connections();
 }
 
-void Worker::allocate_read_buffer(uv_handle_t* handle, size_t, uv_buf_t* buf) {
-  auto* worker = static_cast<Worker*>(handle->loop->data);
-  *buf = uv_buf_init(worker->read_buffer_->data(),
-                     static_cast<unsigned>(worker->read_buffer_->size()));
+void Worker::count_upstream_connection(int change) {
+  upstream_connections_ += static_cast<size_t>(change);
+  if (change > 0) note_connections();
 }
 
-UpstreamPool& Worker::pool_for(const routing::Endpoint& endpoint) {
-  auto it = pools_.find(endpoint.address_text);
-  if (it == pools_.end()) {
-    it = pools_
-             .emplace(endpoint.address_text, std::make_unique<UpstreamPool>(
-                                                 *this, endpoint.address_text, endpoint.address))
-             .first;
+size_t Worker::memory_users() const {
+  return sessions_.size() + upstream_connections_ + exchanges_in_use_;
+}
+
+void Worker::note_connections() {
+  connections_peak_ = std::max(connections_peak_, memory_users());
+}
+
+void Worker::on_trim_timer(uv_timer_t* timer) {
+  auto* self = static_cast<Worker*>(timer->data);
+  size_t now = self->memory_users();
+  if (self->connections_peak_ >= now + kTrimAfterConnections) {
+    // glibc keeps freed chunks for reuse; trimming returns whole free pages to the system. It
+    // takes a moment, so it is done only after a large drop, at most once per interval.
+    malloc_trim(0);
   }
-  return *it->second;
+  self->connections_peak_ = now;
 }
 
-// Endpoints that left every cluster: their idle connections go now; busy ones finish their
-// request and are then closed by the idle timeout.
-void Worker::close_pools_left_out() {
-  std::unordered_set<std::string_view> live;
-  for (const routing::Cluster& cluster : snapshot_->clusters) {
-    for (const routing::Endpoint& endpoint : cluster.endpoints)
-      live.insert(endpoint.address_text);
+void Worker::destroy_session(DownstreamSession& session) {
+  sessions_.take(session);  // frees it
+  if (draining_) finish_drain_if_idle();
+}
+
+// ---- Clusters and endpoints ----------------------------------------------------------------
+
+const routing::HostSet* Worker::host_set(uint32_t cluster_id) const {
+  return cluster_id < host_sets_.size() ? host_sets_[cluster_id].get() : nullptr;
+}
+
+lb::Policy& Worker::balancer(uint32_t cluster_id) {
+  if (cluster_id >= balancers_.size()) balancers_.resize(cluster_id + 1);
+  // Kept across publishes, so a round-robin position survives a reload or a discovery update.
+  if (!balancers_[cluster_id]) balancers_[cluster_id] = lb::make_policy("round_robin");
+  return *balancers_[cluster_id];
+}
+
+UpstreamPool& Worker::pool_for(const routing::Host& host) {
+  if (host.endpoint_id >= endpoints_.size()) endpoints_.resize(host.endpoint_id + 1);
+  EndpointSlot& slot = endpoints_[host.endpoint_id];
+  if (slot.pool && slot.pool->generation() != host.generation) {
+    // The id names another endpoint now; the old one's connections finish elsewhere.
+    retire_pool(std::move(slot.pool));
   }
-  for (auto& [address, pool] : pools_) {
-    if (!live.contains(address)) pool->close_idle();
+  if (!slot.pool) {
+    slot.pool = std::make_unique<UpstreamPool>(*this, host);
+    slot.failing = false;
+  }
+  return *slot.pool;
+}
+
+void Worker::retire_pool(std::unique_ptr<UpstreamPool> pool) {
+  UpstreamPool& retiring = *pool;
+  retired_pools_.push_back(std::move(pool));
+  retiring.retire();  // may report itself empty at once
+}
+
+void Worker::on_pool_empty(UpstreamPool& pool) {
+  emptied_pools_.push_back(&pool);
+}
+
+void Worker::report(const UpstreamPool& pool, EndpointEvent::Kind kind) {
+  uint32_t id = pool.endpoint_id();
+  if (id >= endpoints_.size() || endpoints_[id].pool.get() != &pool) return;  // retired
+  EndpointSlot& slot = endpoints_[id];
+  bool failure = kind != EndpointEvent::Kind::kSuccess;
+  if (!failure && !slot.failing) return;  // a success after successes changes nothing
+  slot.failing = failure;
+  if (events_.push(EndpointEvent{id, pool.generation(), kind})) {
+    events_pending_ = true;
+  } else {
+    dropped_events_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
-uint32_t Worker::next_round_robin(uint32_t cluster_index) {
-  if (cluster_index >= round_robin_.size()) round_robin_.resize(cluster_index + 1, 0);
-  return round_robin_[cluster_index]++;
+void Worker::on_check(uv_check_t* check) {
+  auto* self = static_cast<Worker*>(check->data);
+  if (self->events_pending_) {
+    self->events_pending_ = false;
+    if (self->on_events_) uv_async_send(self->on_events_);  // once per loop turn at most
+  }
+  if (!self->emptied_pools_.empty()) {
+    std::vector<UpstreamPool*> emptied;
+    emptied.swap(self->emptied_pools_);
+    for (UpstreamPool* pool : emptied) {
+      std::erase_if(self->retired_pools_,
+                    [pool](const auto& owned) { return owned.get() == pool; });
+    }
+  }
 }
+
+// ---- Exchanges and small per-request services ----------------------------------------------
 
 std::unique_ptr<Exchange> Worker::acquire_exchange() {
-  if (free_exchanges_.empty()) return std::make_unique<Exchange>();
+  ++exchanges_in_use_;
+  if (free_exchanges_.empty()) {
+    note_connections();
+    return std::make_unique<Exchange>();
+  }
   std::unique_ptr<Exchange> exchange = std::move(free_exchanges_.back());
   free_exchanges_.pop_back();
   return exchange;
 }
 
 void Worker::release_exchange(std::unique_ptr<Exchange> exchange) {
-  if (free_exchanges_.size() >= kMaxPooledExchanges) return;
+  --exchanges_in_use_;
   exchange->reset();
-  free_exchanges_.push_back(std::move(exchange));
+  if (free_exchanges_.size() < kMaxPooledExchanges) free_exchanges_.push_back(std::move(exchange));
 }
 
 uint32_t Worker::next_random() {
@@ -225,24 +295,13 @@ void Worker::generate_request_id(char out[33]) {
   out[32] = '\0';
 }
 
-void Worker::destroy_session(DownstreamSession& session) {
-  sessions_.erase(session.position);
-  if (draining_) finish_drain_if_idle();
-}
+// ---- Draining ------------------------------------------------------------------------------
 
 void Worker::begin_drain() {
   draining_ = true;
-  std::vector<std::string> addresses;
-  for (auto& listener : listeners_)
-    addresses.push_back(listener->address);
-  for (const std::string& address : addresses)
-    close_listener(address);
-  uv_timer_start(&drain_timer_, &Worker::on_drain_timeout, snapshot_->timeouts.drain_ms, 0);
-  // begin_drain may close a session, which erases it from the list: walk a copy of the pointers.
-  std::vector<DownstreamSession*> sessions;
-  for (auto& session : sessions_)
-    sessions.push_back(session.get());
-  for (DownstreamSession* session : sessions)
+  listeners_.clear();
+  uv_timer_start(drain_timer_.get(), &Worker::on_drain_timeout, snapshot().timeouts.drain_ms, 0);
+  for (DownstreamSession* session : sessions_.snapshot())
     session->begin_drain();
   finish_drain_if_idle();
 }
@@ -251,21 +310,23 @@ void Worker::on_drain_timeout(uv_timer_t* timer) {
   auto* worker = static_cast<Worker*>(timer->data);
   WG_LOG_WARN("worker %u: drain timeout, closing %zu connections", worker->index_,
               worker->sessions_.size());
-  std::vector<DownstreamSession*> sessions;
-  for (auto& session : worker->sessions_)
-    sessions.push_back(session.get());
-  for (DownstreamSession* session : sessions)
-    session->close();
+  for (DownstreamSession* session : worker->sessions_.snapshot())
+    session->abandon();
 }
 
 void Worker::finish_drain_if_idle() {
   if (!sessions_.empty() || drained_) return;
   drained_ = true;
-  for (auto& [address, pool] : pools_)
-    pool->close_idle();
+  for (EndpointSlot& slot : endpoints_) {
+    if (slot.pool) slot.pool->shut_down();
+  }
+  for (auto& pool : retired_pools_)
+    pool->shut_down();
   access_log_.close();
-  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  drain_timer_.reset();
+  async_.reset();
+  check_.reset();
+  trim_timer_.reset();
 }
 
 }  // namespace waygate::proxy

@@ -1,24 +1,32 @@
 // A worker thread: its own uv_loop, its own listening sockets, and everything its connections
-// need (upstream pools, read buffer, exchange pool, access log). Nothing here is shared with
-// other workers; the control thread reaches a worker only through publish() and request_drain().
+// need (the routing snapshot it holds, each cluster's host set and balancer, per-endpoint upstream
+// pools indexed by endpoint id, the exchange pool, the access log). Nothing here is shared with
+// other workers; the control thread reaches a worker only through publish() and request_drain(),
+// and hears back through the endpoint event ring.
 #pragma once
 
 #include <uv.h>
 
-#include <array>
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
+#include "core/intrusive_list.h"
+#include "core/spsc_ring.h"
+#include "core/uv_handle.h"
+#include "lb/policy.h"
 #include "proxy/access_log.h"
 #include "proxy/downstream_session.h"
+#include "proxy/endpoint_event.h"
 #include "proxy/exchange.h"
+#include "proxy/snapshot_holder.h"
 #include "proxy/upstream_pool.h"
+#include "routing/host_set.h"
 #include "routing/snapshot.h"
 
 namespace waygate::proxy {
@@ -31,11 +39,22 @@ struct ListenerChange {
   int fd = -1;
 };
 
+// What the control thread hands a worker in one step; a worker applies it whole, so a route table
+// and the host sets of the clusters it names arrive together.
+struct WorkerUpdate {
+  std::shared_ptr<const routing::Snapshot> snapshot;  // null: the routes stay
+  std::vector<std::shared_ptr<const routing::HostSet>> host_sets;
+  std::vector<uint32_t> removed_endpoints;
+  std::vector<ListenerChange> listeners;
+};
+
 class Worker {
  public:
-  // Takes ownership of the listening sockets in `listeners` (all with fd >= 0).
-  Worker(unsigned index, std::shared_ptr<const routing::Snapshot> snapshot,
-         std::vector<ListenerChange> listeners, int access_log_fd);
+  using EventRing = SpscRing<EndpointEvent, 4096>;
+
+  // Takes ownership of the listening sockets in the update (all with fd >= 0). `on_events` is
+  // signalled (from this worker's thread) when endpoint events are waiting in events().
+  Worker(unsigned index, WorkerUpdate initial, int access_log_fd, uv_async_t* on_events);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -43,21 +62,30 @@ class Worker {
   void start();
   void join();
 
-  // Any thread: the worker takes the snapshot for its next requests, and opens or closes the
-  // listeners in `changes` (taking ownership of their sockets).
-  void publish(std::shared_ptr<const routing::Snapshot> snapshot,
-               std::vector<ListenerChange> changes = {});
+  // Any thread: the worker applies the update on its own loop (updates that arrive before it
+  // has run are merged, latest first).
+  void publish(WorkerUpdate update);
   // Any thread: stop accepting, finish in-flight requests, then let the thread end.
   void request_drain();
+  // Control thread: events this worker reported.
+  EventRing& events() { return events_; }
+  uint64_t dropped_events() const { return dropped_events_.load(std::memory_order_relaxed); }
 
   // Worker thread only, from here on.
   uv_loop_t* loop() { return &loop_; }
-  const routing::Snapshot& snapshot() const { return *snapshot_; }
-  const std::shared_ptr<const routing::Snapshot>& snapshot_ptr() const { return snapshot_; }
+  const routing::Snapshot& snapshot() const { return snapshots_.current(); }
+  SnapshotHolder::Ref hold_snapshot() { return snapshots_.acquire(); }
   bool draining() const { return draining_; }
 
-  UpstreamPool& pool_for(const routing::Endpoint& endpoint);
-  uint32_t next_round_robin(uint32_t cluster_index);
+  // The cluster's current hosts, or null when none were published.
+  const routing::HostSet* host_set(uint32_t cluster_id) const;
+  lb::Policy& balancer(uint32_t cluster_id);
+  UpstreamPool& pool_for(const routing::Host& host);
+  // A retired pool has no connection left: it is freed once the current callback has returned.
+  void on_pool_empty(UpstreamPool& pool);
+  void report(const UpstreamPool& pool, EndpointEvent::Kind kind);
+  void count_upstream_connection(int change);
+
   std::unique_ptr<Exchange> acquire_exchange();
   void release_exchange(std::unique_ptr<Exchange> exchange);
   AccessLog& access_log() { return access_log_; }
@@ -68,51 +96,67 @@ class Worker {
   uint32_t next_random();
   void destroy_session(DownstreamSession& session);
 
-  // uv_alloc_cb for every stream of this worker: reads land in one loop-owned buffer and are
-  // handled before the next read, so an idle connection holds no read buffer.
-  static void allocate_read_buffer(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
-
  private:
   struct Listener {
-    uv_tcp_t tcp;
+    UvHandle<uv_tcp_t> tcp;
     Worker* worker;
     std::string address;
   };
+  struct EndpointSlot {
+    std::unique_ptr<UpstreamPool> pool;
+    bool failing = false;  // the last event reported for it was a failure
+  };
 
   void run();
+  void apply(WorkerUpdate update);
   void apply_messages();
   void open_listener(const std::string& address, int fd);
   void close_listener(const std::string& address);
-  static void on_listener_closed(uv_handle_t* handle);
-  void close_pools_left_out();
+  void retire_pool(std::unique_ptr<UpstreamPool> pool);
   void begin_drain();
   void finish_drain_if_idle();
   static void on_connection(uv_stream_t* server, int status);
   static void on_async(uv_async_t* async);
+  static void on_check(uv_check_t* check);
   static void on_drain_timeout(uv_timer_t* timer);
+  static void on_trim_timer(uv_timer_t* timer);
+  void note_connections();
+  // What holds memory per connection or request: sessions, upstream connections, exchanges.
+  size_t memory_users() const;
 
   unsigned index_;
   uv_loop_t loop_;
-  uv_async_t async_;
-  uv_timer_t drain_timer_;
+  UvHandle<uv_async_t> async_;
+  UvHandle<uv_timer_t> drain_timer_;
+  UvHandle<uv_check_t> check_;       // end of each loop turn: signal events, free emptied pools
+  UvHandle<uv_timer_t> trim_timer_;  // gives memory back to the system after a burst
   std::thread thread_;
-  std::shared_ptr<const routing::Snapshot> snapshot_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
-  std::list<std::unique_ptr<DownstreamSession>> sessions_;
-  std::unordered_map<std::string, std::unique_ptr<UpstreamPool>> pools_;
-  std::vector<uint32_t> round_robin_;
+  SnapshotHolder snapshots_;
+  std::vector<std::shared_ptr<const routing::HostSet>> host_sets_;  // by cluster id
+  std::vector<std::unique_ptr<lb::Policy>> balancers_;              // by cluster id
+  std::vector<EndpointSlot> endpoints_;                             // by endpoint id
+  std::vector<std::unique_ptr<UpstreamPool>> retired_pools_;  // draining after their endpoint left
+  std::vector<UpstreamPool*> emptied_pools_;
+  std::list<std::unique_ptr<Listener>> listeners_;
+  IntrusiveList<DownstreamSession, &DownstreamSession::link> sessions_;
   std::vector<std::unique_ptr<Exchange>> free_exchanges_;
-  std::unique_ptr<std::array<char, 64 * 1024>> read_buffer_;
   std::string scratch_;
   AccessLog access_log_;
   uint64_t id_state_[2];
+  size_t upstream_connections_ = 0;
+  size_t exchanges_in_use_ = 0;
+  size_t connections_peak_ = 0;  // memory_users(), highest since the last trim
   bool draining_ = false;
   bool drained_ = false;
 
+  EventRing events_;
+  std::atomic<uint64_t> dropped_events_{0};
+  uv_async_t* on_events_;
+  bool events_pending_ = false;
+
   // Messages from the control thread, taken whole by on_async (uv_async_send coalesces).
   std::mutex inbox_mutex_;
-  std::shared_ptr<const routing::Snapshot> inbox_snapshot_;
-  std::vector<ListenerChange> inbox_listeners_;
+  std::vector<WorkerUpdate> inbox_;
   bool inbox_drain_ = false;
 };
 

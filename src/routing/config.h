@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/socket_address.h"
+#include "http/request_target.h"
 #include "http/serialize.h"
 
 namespace waygate::routing {
@@ -27,7 +28,12 @@ struct Limits {
   uint64_t max_uri_bytes = 8 * 1024;
   uint64_t max_body_bytes = 0;  // 0: unlimited
   uint64_t max_connections_per_worker = 10'000;
-  uint64_t max_idle_upstream_per_endpoint = 32;
+  // 0: no fixed cap; as many idle connections are kept as were recently in use at once, and
+  // timeouts.upstream_idle closes the rest.
+  uint64_t max_idle_upstream_per_endpoint = 0;
+  uint64_t max_request_headers = 100;  // more header fields: 431
+  // Per worker and endpoint: connections open at once, idle and busy.
+  uint64_t max_upstream_connections_per_endpoint = 4096;
 };
 
 struct ListenerConfig {
@@ -94,6 +100,8 @@ struct PathConfig {
   std::optional<uint64_t> timeout_ms;
   std::optional<uint64_t> max_body_bytes;
   RetryConfig retry;
+  // Protocols a client may switch to with `Upgrade:` (lower case); forwarding routes only.
+  std::vector<std::string> upgrades = {"websocket"};
 };
 
 struct RouteConfig {
@@ -122,6 +130,7 @@ struct Config {
   std::string access_log = "stdout";
   Timeouts timeouts;
   Limits limits;
+  http::PathOptions normalize_paths;
   std::vector<ListenerConfig> listeners;
   std::vector<RouteConfig> routes;
   std::vector<ClusterConfig> clusters;

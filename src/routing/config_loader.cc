@@ -1,5 +1,6 @@
 #include "routing/config_loader.h"
 
+#include <netinet/in.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -39,7 +40,8 @@ void read_timeouts(Reader& r, const YAML::Node& node, Timeouts& out) {
 void read_limits(Reader& r, const YAML::Node& node, Limits& out) {
   if (!r.check_map(node, "limits",
                    {"max_header_bytes", "max_uri_bytes", "max_body_bytes",
-                    "max_connections_per_worker", "max_idle_upstream_per_endpoint"})) {
+                    "max_connections_per_worker", "max_idle_upstream_per_endpoint",
+                    "max_request_headers", "max_upstream_connections_per_endpoint"})) {
     return;
   }
   auto set_size = [&](const char* key, uint64_t& field) {
@@ -55,11 +57,75 @@ void read_limits(Reader& r, const YAML::Node& node, Limits& out) {
   set_size("max_body_bytes", out.max_body_bytes);
   set_count("max_connections_per_worker", out.max_connections_per_worker);
   set_count("max_idle_upstream_per_endpoint", out.max_idle_upstream_per_endpoint);
+  if (const YAML::Node& headers = node["max_request_headers"]) {
+    auto value = r.count_between(headers, "limits.max_request_headers", 1, 10'000);
+    if (value) out.max_request_headers = *value;
+  }
+  if (const YAML::Node& upstream = node["max_upstream_connections_per_endpoint"]) {
+    auto value = r.count_at_least(upstream, "limits.max_upstream_connections_per_endpoint", 1);
+    if (value) out.max_upstream_connections_per_endpoint = *value;
+  }
   if (out.max_header_bytes == 0 || out.max_header_bytes > (1u << 30)) {
     r.error(node["max_header_bytes"], "limits.max_header_bytes must be between 1 and 1GiB");
   }
   if (out.max_uri_bytes == 0 || out.max_uri_bytes > (1u << 30)) {
     r.error(node["max_uri_bytes"], "limits.max_uri_bytes must be between 1 and 1GiB");
+  }
+}
+
+void read_normalize_paths(Reader& r, const YAML::Node& node, http::PathOptions& out) {
+  if (!r.check_map(node, "normalize_paths", {"merge_slashes", "escaped_slashes"})) return;
+  if (const YAML::Node& merge = node["merge_slashes"]) {
+    if (auto value = r.boolean(merge, "normalize_paths.merge_slashes")) out.merge_slashes = *value;
+  }
+  if (const YAML::Node& escaped = node["escaped_slashes"]) {
+    auto text = r.string(escaped, "normalize_paths.escaped_slashes");
+    if (!text) return;
+    if (*text == "reject") {
+      out.escaped_slashes = http::EscapedSlashes::kReject;
+    } else if (*text == "keep") {
+      out.escaped_slashes = http::EscapedSlashes::kKeep;
+    } else if (*text == "unescape") {
+      out.escaped_slashes = http::EscapedSlashes::kUnescape;
+    } else {
+      r.error(escaped, "normalize_paths.escaped_slashes " + quoted(*text) +
+                           " is not one of reject, keep, unescape");
+    }
+  }
+}
+
+bool is_loopback(const SocketAddress& address) {
+  if (address.storage.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address.storage);
+    return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (address.storage.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address.storage);
+    return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+  }
+  return false;
+}
+
+void read_admin(Reader& r, const YAML::Node& admin, Config& config) {
+  if (!r.check_map(admin, "admin", {"address"})) return;
+  if (!admin["address"]) {
+    r.error(admin, "admin needs an address");
+    return;
+  }
+  auto text = r.string(admin["address"], "admin address");
+  if (!text) return;
+  auto address = parse_socket_address(*text);
+  if (!address) {
+    r.error(admin["address"],
+            "admin address " + quoted(*text) + " is not IP:PORT (like 127.0.0.1:9901)");
+  } else if (!is_loopback(*address)) {
+    // Until an admin token exists, the network boundary is the only access control.
+    r.error(admin["address"], "admin address " + quoted(*text) +
+                                  " must be a loopback address (127.0.0.0/8 or [::1]): the admin "
+                                  "API has no authentication yet, and anyone who reaches it can "
+                                  "reload the config");
+  } else {
+    config.admin = AdminConfig{*text, *address};
   }
 }
 
@@ -74,7 +140,7 @@ void read_listeners(Reader& r, const YAML::Node& node, Config& config) {
       r.error(item, "listener needs a name");
     } else if (auto name = r.string(item["name"], "listener name")) {
       if (!names.insert(*name).second)
-        r.error(item["name"], "duplicate listener name '" + *name + "'");
+        r.error(item["name"], "duplicate listener name " + quoted(*name));
       listener.name = *name;
     }
     if (!item["address"]) {
@@ -82,10 +148,10 @@ void read_listeners(Reader& r, const YAML::Node& node, Config& config) {
     } else if (auto text = r.string(item["address"], "listener address")) {
       auto address = parse_socket_address(*text);
       if (!address) {
-        r.error(item["address"], "listener address '" + *text +
-                                     "' is not IP:PORT (like 0.0.0.0:8080 or [::1]:8080)");
+        r.error(item["address"], "listener address " + quoted(*text) +
+                                     " is not IP:PORT (like 0.0.0.0:8080 or [::1]:8080)");
       } else if (!addresses.insert(*text).second) {
-        r.error(item["address"], "address '" + *text + "' is used by two listeners");
+        r.error(item["address"], "address " + quoted(*text) + " is used by two listeners");
       } else {
         listener.address_text = *text;
         listener.address = *address;
@@ -105,13 +171,13 @@ void read_clusters(Reader& r, const YAML::Node& node, Config& config) {
       r.error(item, "a cluster needs a name");
     } else if (auto name = r.string(item["name"], "cluster name")) {
       if (!names.insert(*name).second)
-        r.error(item["name"], "duplicate cluster name '" + *name + "'");
+        r.error(item["name"], "duplicate cluster name " + quoted(*name));
       cluster.name = *name;
     }
     if (item["lb"]) {
       auto lb = r.string(item["lb"], "lb");
       if (lb && *lb != "round_robin") {
-        r.error(item["lb"], "lb '" + *lb + "' is not supported yet (round_robin is)");
+        r.error(item["lb"], "lb " + quoted(*lb) + " is not supported yet (round_robin is)");
       }
     }
     if (!item["endpoints"]) {
@@ -122,7 +188,8 @@ void read_clusters(Reader& r, const YAML::Node& node, Config& config) {
         if (!text) continue;
         auto address = parse_socket_address(*text);
         if (!address) {
-          r.error(endpoint_node, "endpoint '" + *text + "' is not IP:PORT (like 127.0.0.1:9001)");
+          r.error(endpoint_node,
+                  "endpoint " + quoted(*text) + " is not IP:PORT (like 127.0.0.1:9001)");
           continue;
         }
         cluster.endpoints.push_back(EndpointConfig{*text, *address});
@@ -134,8 +201,8 @@ void read_clusters(Reader& r, const YAML::Node& node, Config& config) {
 
 void read_config(Reader& r, const YAML::Node& root, Config& config) {
   if (!r.check_map(root, "the config",
-                   {"workers", "admin", "access_log", "timeouts", "limits", "listeners", "routes",
-                    "clusters"})) {
+                   {"workers", "admin", "access_log", "timeouts", "limits", "normalize_paths",
+                    "listeners", "routes", "clusters"})) {
     return;
   }
   if (const YAML::Node& workers = root["workers"]) {
@@ -149,26 +216,15 @@ void read_config(Reader& r, const YAML::Node& root, Config& config) {
       }
     }
   }
-  if (const YAML::Node& admin = root["admin"]) {
-    if (r.check_map(admin, "admin", {"address"})) {
-      if (!admin["address"]) {
-        r.error(admin, "admin needs an address");
-      } else if (auto text = r.string(admin["address"], "admin address")) {
-        auto address = parse_socket_address(*text);
-        if (!address) {
-          r.error(admin["address"],
-                  "admin address '" + *text + "' is not IP:PORT (like 127.0.0.1:9901)");
-        } else {
-          config.admin = AdminConfig{*text, *address};
-        }
-      }
-    }
-  }
+  if (root["admin"]) read_admin(r, root["admin"], config);
   if (const YAML::Node& access_log = root["access_log"]) {
     if (auto text = r.string(access_log, "access_log")) config.access_log = *text;
   }
   if (root["timeouts"]) read_timeouts(r, root["timeouts"], config.timeouts);
   if (root["limits"]) read_limits(r, root["limits"], config.limits);
+  if (root["normalize_paths"]) {
+    read_normalize_paths(r, root["normalize_paths"], config.normalize_paths);
+  }
   if (root["listeners"]) {
     read_listeners(r, root["listeners"], config);
   } else {

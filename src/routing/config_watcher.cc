@@ -33,13 +33,6 @@ uint64_t content_hash(std::string_view content) {
   return hash;
 }
 
-struct ConfigWatcher::Handles {
-  uv_fs_event_t event;
-  uv_timer_t timer;
-  ConfigWatcher* watcher = nullptr;  // null once stop() has run
-  int open = 0;
-};
-
 ConfigWatcher::ConfigWatcher(uv_loop_t* loop, std::string path, std::function<void()> on_change)
     : loop_(loop), path_(std::move(path)), on_change_(std::move(on_change)) {
   std::filesystem::path file(path_);
@@ -52,17 +45,11 @@ ConfigWatcher::~ConfigWatcher() {
 }
 
 std::string ConfigWatcher::start() {
-  if (handles_) return "already watching " + path_;
+  if (event_) return "already watching " + path_;
   if (basename_.empty()) return path_ + ": not a file path";
-  handles_ = std::make_unique<Handles>();
-  Handles& handles = *handles_;
-  handles.watcher = this;
-  uv_fs_event_init(loop_, &handles.event);
-  uv_timer_init(loop_, &handles.timer);
-  handles.event.data = &handles;
-  handles.timer.data = &handles;
-  handles.open = 2;
-  int rc = uv_fs_event_start(&handles.event, &ConfigWatcher::on_fs_event, directory_.c_str(), 0);
+  event_.init(uv_fs_event_init, loop_, this);
+  timer_.init(uv_timer_init, loop_, this);
+  int rc = uv_fs_event_start(event_.get(), &ConfigWatcher::on_fs_event, directory_.c_str(), 0);
   if (rc < 0) {
     stop();
     return "watch " + directory_ + ": " + uv_strerror(rc);
@@ -71,28 +58,18 @@ std::string ConfigWatcher::start() {
 }
 
 void ConfigWatcher::stop() {
-  if (!handles_) return;
-  // From here the close callbacks own the memory; the watcher may be destroyed at once.
-  Handles* handles = handles_.release();
-  handles->watcher = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(&handles->event), &ConfigWatcher::on_closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&handles->timer), &ConfigWatcher::on_closed);
-}
-
-void ConfigWatcher::on_closed(uv_handle_t* handle) {
-  auto* handles = static_cast<Handles*>(handle->data);
-  if (--handles->open > 0) return;
-  std::unique_ptr<Handles> last(handles);  // both handles are closed: free their memory
+  // The close callbacks free the handles; the watcher may be destroyed at once.
+  event_.reset();
+  timer_.reset();
 }
 
 void ConfigWatcher::on_fs_event(uv_fs_event_t* event, const char* filename, int, int status) {
-  auto* handles = static_cast<Handles*>(event->data);
-  if (!handles->watcher) return;
+  auto* self = static_cast<ConfigWatcher*>(event->data);
   if (status < 0) {
-    WG_LOG_WARN("watching %s: %s", handles->watcher->directory_.c_str(), uv_strerror(status));
+    WG_LOG_WARN("watching %s: %s", self->directory_.c_str(), uv_strerror(status));
     return;
   }
-  handles->watcher->on_event(filename);
+  self->on_event(filename);
 }
 
 void ConfigWatcher::on_event(const char* filename) {
@@ -106,12 +83,11 @@ void ConfigWatcher::on_event(const char* filename) {
   }
   ++stats_.events;
   // Restarting the timer on every event: the check runs once the burst has been quiet for 100 ms.
-  uv_timer_start(&handles_->timer, &ConfigWatcher::on_timer, kDebounceMs, 0);
+  uv_timer_start(timer_.get(), &ConfigWatcher::on_timer, kDebounceMs, 0);
 }
 
 void ConfigWatcher::on_timer(uv_timer_t* timer) {
-  auto* handles = static_cast<Handles*>(timer->data);
-  if (handles->watcher) handles->watcher->check();
+  static_cast<ConfigWatcher*>(timer->data)->check();
 }
 
 void ConfigWatcher::check() {

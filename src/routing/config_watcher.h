@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/uv_handle.h"
+
 namespace waygate::routing {
 
 // FNV-1a (64 bit) of the bytes: stable across runs and builds, unlike std::hash, so it can be
@@ -55,21 +57,18 @@ class ConfigWatcher {
   const std::string& path() const { return path_; }
 
  private:
-  // Heap-allocated so that its memory can outlive the watcher: the close callbacks free it.
-  struct Handles;
-
   void on_event(const char* filename);
   void check();
   static void on_fs_event(uv_fs_event_t* event, const char* filename, int events, int status);
   static void on_timer(uv_timer_t* timer);
-  static void on_closed(uv_handle_t* handle);
 
   uv_loop_t* loop_;
   std::string path_;
   std::string directory_;
   std::string basename_;
   std::function<void()> on_change_;
-  std::unique_ptr<Handles> handles_;  // until stop() hands it to the close callbacks
+  UvHandle<uv_fs_event_t> event_;
+  UvHandle<uv_timer_t> timer_;  // the debounce
   std::optional<uint64_t> known_hash_;
   Stats stats_;
 };

@@ -3,10 +3,27 @@
 #include <llhttp.h>
 #include <re2/re2.h>
 
+#include <algorithm>
+#include <array>
 #include <cctype>
+
+#include "http/field_syntax.h"
 
 namespace waygate::routing {
 namespace {
+
+// Headers whose framing or hop-by-hop meaning waygate sets itself; a route that added one could
+// contradict the framing waygate writes (a second Content-Length) or smuggle a request.
+constexpr std::array<std::string_view, 9> kManagedOnAdd = {
+    "content-length", "transfer-encoding", "connection", "host",
+    "keep-alive",     "proxy-connection",  "te",         "trailer",
+    "upgrade"};
+// Of those, the ones a message cannot do without or that waygate passes on by its own rules.
+constexpr std::array<std::string_view, 5> kManagedOnRemove = {
+    "host", "content-length", "transfer-encoding", "connection", "upgrade"};
+
+constexpr const char* kTokenChars = "letters, digits and !#$%&'*+-.^_`|~";
+constexpr const char* kPathChars = "letters, digits, -._~!$&'()*+,;=:@/ and %XX escapes";
 
 bool valid_host_pattern(const std::string& host) {
   if (host == "*") return true;
@@ -26,10 +43,52 @@ std::string lower(std::string text) {
   return text;
 }
 
+template <size_t N>
+bool names_one_of(const std::string& name, const std::array<std::string_view, N>& names) {
+  std::string lowered = lower(name);
+  return std::find(names.begin(), names.end(), lowered) != names.end();
+}
+
+bool is_hex(char c) {
+  return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
+
+// pchar and '/' (RFC 3986 3.3), '%' aside: it must start an escape.
+bool is_path_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("-._~!$&'()*+,;=:@/").find(c) != std::string_view::npos;
+}
+
+// A path that waygate writes into a request target or a Location header: an absolute path of
+// RFC 3986 path characters, so no space, control byte, '?' or '#' can change what it means.
+void check_url_path(Reader& r, const YAML::Node& at, const std::string& what,
+                    const std::string& path) {
+  if (!path.starts_with('/')) {
+    r.error(at, what + " must start with '/'");
+    return;
+  }
+  for (size_t i = 0; i < path.size(); ++i) {
+    char c = path[i];
+    if (c == '%') {
+      if (i + 2 < path.size() && is_hex(path[i + 1]) && is_hex(path[i + 2])) {
+        i += 2;
+        continue;
+      }
+      r.error(at, what + " " + quoted(path) + ": '%' must start a %XX escape");
+      return;
+    }
+    if (!is_path_char(c)) {
+      r.error(at, what + " " + quoted(path) + ": " + quoted(std::string_view(&path[i], 1)) +
+                      " is not a path character (" + kPathChars + ")");
+      return;
+    }
+  }
+}
+
 bool check_regex(Reader& r, const YAML::Node& at, const std::string& pattern) {
   RE2 regex(pattern, RE2::Quiet);
   if (regex.ok()) return true;
-  r.error(at, "invalid regex '" + pattern + "': " + regex.error());
+  r.error(at, "invalid regex " + quoted(pattern) + ": " + regex.error());
   return false;
 }
 
@@ -79,8 +138,26 @@ std::vector<ValueMatcher> read_matchers(Reader& r, const YAML::Node& node, const
   return matchers;
 }
 
-// A mapping of header names to values, in file order.
-http::HeaderList read_header_map(Reader& r, const YAML::Node& node, const std::string& what) {
+// A header name a route adds or removes: written to the wire as it is, so held to the grammar a
+// client's header is held to.
+bool check_header_name(Reader& r, const YAML::Node& at, const std::string& what,
+                       const std::string& name) {
+  if (http::is_token(name)) return true;
+  r.error(at, what + ": header name " + quoted(name) + " is not a token (" + kTokenChars + ")");
+  return false;
+}
+
+// The hint for Host: request_headers is where a user would try to change it.
+std::string managed_message(const std::string& what, const std::string& name, const char* verb) {
+  std::string message = what + ": " + quoted(name) + " is managed by waygate and cannot be " + verb;
+  if (lower(name) == "host" && what.starts_with("request_headers")) {
+    message += "; a route changes Host with rewrite.host";
+  }
+  return message;
+}
+
+// A mapping of header names to values, in file order, that a route adds to a message.
+http::HeaderList read_added_headers(Reader& r, const YAML::Node& node, const std::string& what) {
   http::HeaderList headers;
   if (!node.IsMap()) {
     r.error(node, what + " must be a mapping of header names to values");
@@ -89,7 +166,18 @@ http::HeaderList read_header_map(Reader& r, const YAML::Node& node, const std::s
   for (auto it = node.begin(); it != node.end(); ++it) {
     auto name = r.string(it->first, "header name");
     auto value = r.string(it->second, "header value");
-    if (name && value) headers.emplace_back(*name, *value);
+    bool name_ok = name && check_header_name(r, it->first, what, *name);
+    if (name_ok && names_one_of(*name, kManagedOnAdd)) {
+      r.error(it->first, managed_message(what, *name, "added"));
+      name_ok = false;
+    }
+    bool value_ok = value && http::is_field_value(*value);
+    if (value && !value_ok) {
+      r.error(it->second, what + ": the value of " + quoted(name.value_or("")) + ", " +
+                              quoted(*value) +
+                              ", has a control byte (CR, LF, NUL and the like; HTAB is allowed)");
+    }
+    if (name_ok && value_ok) headers.emplace_back(*name, *value);
   }
   return headers;
 }
@@ -97,10 +185,17 @@ http::HeaderList read_header_map(Reader& r, const YAML::Node& node, const std::s
 http::HeaderEdits read_header_edits(Reader& r, const YAML::Node& node, const std::string& what) {
   http::HeaderEdits edits;
   if (!r.check_map(node, what, {"add", "remove"})) return edits;
-  if (node["add"]) edits.add = read_header_map(r, node["add"], what + ".add");
+  if (node["add"]) edits.add = read_added_headers(r, node["add"], what + ".add");
   if (const YAML::Node& remove = node["remove"]) {
-    for (const YAML::Node& item : r.sequence(remove, what + ".remove")) {
-      if (auto name = r.string(item, "header name")) edits.remove.push_back(*name);
+    std::string what_remove = what + ".remove";
+    for (const YAML::Node& item : r.sequence(remove, what_remove)) {
+      auto name = r.string(item, "header name");
+      if (!name || !check_header_name(r, item, what_remove, *name)) continue;
+      if (names_one_of(*name, kManagedOnRemove)) {
+        r.error(item, managed_message(what_remove, *name, "removed"));
+        continue;
+      }
+      edits.remove.push_back(*name);
     }
   }
   return edits;
@@ -109,7 +204,7 @@ http::HeaderEdits read_header_edits(Reader& r, const YAML::Node& node, const std
 void read_forward(Reader& r, const YAML::Node& item, const char* key,
                   const std::set<std::string>& clusters, PathConfig& path) {
   auto check_cluster = [&](const YAML::Node& at, const std::string& name) {
-    if (!clusters.contains(name)) r.error(at, "unknown cluster '" + name + "'");
+    if (!clusters.contains(name)) r.error(at, "unknown cluster " + quoted(name));
   };
   if (std::string_view(key) == "cluster") {
     if (auto name = r.string(item["cluster"], "cluster")) {
@@ -147,7 +242,17 @@ void read_redirect(Reader& r, const YAML::Node& node, PathConfig& path) {
       r.error(node["scheme"], "redirect scheme must be http or https");
     }
   }
-  if (node["host"]) redirect.host = r.string(node["host"], "host");
+  if (node["host"]) {
+    redirect.host = r.string(node["host"], "host");
+    auto authority = redirect.host ? http::parse_authority(*redirect.host) : std::nullopt;
+    if (redirect.host && !authority) {
+      r.error(node["host"], "redirect host " + quoted(*redirect.host) +
+                                " is not a host name, an IPv4 address or a bracketed IPv6 address");
+    } else if (authority && authority->host.size() != redirect.host->size()) {
+      r.error(node["host"], "redirect host " + quoted(*redirect.host) +
+                                " must not carry a port (set redirect.port)");
+    }
+  }
   if (node["port"]) {
     auto port = r.count_between(node["port"], "port", 1, 65535);
     if (port) redirect.port = static_cast<uint16_t>(*port);
@@ -156,8 +261,7 @@ void read_redirect(Reader& r, const YAML::Node& node, PathConfig& path) {
   for (const char* key : {"path", "prefix"}) {
     if (!node[key]) continue;
     auto value = r.string(node[key], key);
-    if (value && !value->starts_with('/'))
-      r.error(node[key], std::string("redirect ") + key + " must start with '/'");
+    if (value) check_url_path(r, node[key], std::string("redirect ") + key, *value);
     (std::string_view(key) == "path" ? redirect.path : redirect.prefix) = value;
   }
   if (node["prefix"] && path.match != PathConfig::Match::kPrefix) {
@@ -181,7 +285,7 @@ void read_respond(Reader& r, const YAML::Node& node, PathConfig& path) {
     if (status) respond.status = static_cast<uint16_t>(*status);
   }
   if (node["body"]) respond.body = r.string(node["body"], "body").value_or("");
-  if (node["headers"]) respond.headers = read_header_map(r, node["headers"], "respond headers");
+  if (node["headers"]) respond.headers = read_added_headers(r, node["headers"], "respond.headers");
 }
 
 void read_retry(Reader& r, const YAML::Node& node, RetryConfig& retry) {
@@ -197,8 +301,8 @@ void read_retry(Reader& r, const YAML::Node& node, RetryConfig& retry) {
       auto condition = r.string(item, "retry condition");
       if (!condition) continue;
       if (!kConditions.contains(*condition)) {
-        r.error(item, "retry condition '" + *condition +
-                          "' is not one of connect-failure, reset, timeout, 5xx, 502, 503, 504");
+        r.error(item, "retry condition " + quoted(*condition) +
+                          " is not one of connect-failure, reset, timeout, 5xx, 502, 503, 504");
         continue;
       }
       retry.on.push_back(*condition);
@@ -206,12 +310,35 @@ void read_retry(Reader& r, const YAML::Node& node, RetryConfig& retry) {
   }
 }
 
+// The protocols a route lets a client switch to, lower-cased (Upgrade tokens are
+// case-insensitive, RFC 9110 7.8).
+std::vector<std::string> read_upgrades(Reader& r, const YAML::Node& node) {
+  std::vector<std::string> upgrades;
+  for (const YAML::Node& item : r.sequence(node, "upgrades")) {
+    auto name = r.string(item, "upgrade");
+    if (!name) continue;
+    std::string protocol = lower(*name);
+    if (!http::is_token(protocol)) {
+      r.error(item, "upgrade " + quoted(*name) + " is not a token (" + kTokenChars + ")");
+    } else if (protocol == "h2c") {
+      r.error(item,
+              "upgrade 'h2c' is refused: HTTP/2 comes by its own codec, not through an "
+              "upgrade tunnel");
+    } else if (std::find(upgrades.begin(), upgrades.end(), protocol) != upgrades.end()) {
+      r.error(item, "upgrade " + quoted(*name) + " is listed twice");
+    } else {
+      upgrades.push_back(std::move(protocol));
+    }
+  }
+  return upgrades;
+}
+
 PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::string>& clusters) {
   PathConfig path;
   if (!r.check_map(item, "path",
                    {"prefix", "exact", "regex", "segments", "methods", "headers", "query",
                     "cluster", "clusters", "redirect", "respond", "rewrite", "request_headers",
-                    "response_headers", "timeout", "max_body_bytes", "retry"})) {
+                    "response_headers", "timeout", "max_body_bytes", "retry", "upgrades"})) {
     return path;
   }
   if (const char* key = one_of(r, item, {"prefix", "exact", "regex"}, "a path")) {
@@ -224,7 +351,7 @@ PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::stri
       if (path.match == PathConfig::Match::kRegex) {
         check_regex(r, item[key], *text);
       } else if (text->empty() || text->front() != '/') {
-        r.error(item[key], "path '" + *text + "' must start with '/'");
+        r.error(item[key], "path " + quoted(*text) + " must start with '/'");
       }
     }
   }
@@ -242,7 +369,7 @@ PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::stri
       for (char& c : upper)
         c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       if (method_id(upper) < 0) {
-        r.error(method, "unknown method '" + *name + "'");
+        r.error(method, "unknown method " + quoted(*name));
       } else {
         path.methods.push_back(upper);
       }
@@ -272,11 +399,18 @@ PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::stri
         path.rewrite_prefix = r.string(rewrite["prefix"], "rewrite prefix");
         if (path.match != PathConfig::Match::kPrefix) {
           r.error(rewrite["prefix"], "rewrite prefix needs a prefix path match");
-        } else if (path.rewrite_prefix && !path.rewrite_prefix->starts_with('/')) {
-          r.error(rewrite["prefix"], "rewrite prefix must start with '/'");
+        } else if (path.rewrite_prefix) {
+          check_url_path(r, rewrite["prefix"], "rewrite prefix", *path.rewrite_prefix);
         }
       }
-      if (rewrite["host"]) path.rewrite_host = r.string(rewrite["host"], "rewrite host");
+      if (rewrite["host"]) {
+        path.rewrite_host = r.string(rewrite["host"], "rewrite host");
+        if (path.rewrite_host && !http::parse_authority(*path.rewrite_host)) {
+          r.error(rewrite["host"], "rewrite host " + quoted(*path.rewrite_host) +
+                                       " is not host[:port] (a host name, an IPv4 address or a "
+                                       "bracketed IPv6 address, and a port up to 65535)");
+        }
+      }
     }
   }
   if (item["request_headers"]) {
@@ -294,6 +428,10 @@ PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::stri
   if (item["max_body_bytes"])
     path.max_body_bytes = r.size(item["max_body_bytes"], "max_body_bytes");
   if (item["retry"]) read_retry(r, item["retry"], path.retry);
+  if (const YAML::Node& upgrades = item["upgrades"]) {
+    if (!forwards) r.error(upgrades, "upgrades applies to cluster or clusters only");
+    path.upgrades = read_upgrades(r, upgrades);
+  }
   return path;
 }
 
@@ -329,9 +467,9 @@ void read_routes(Reader& r, const YAML::Node& node, const std::set<std::string>&
         if (!host) continue;
         std::string lowered = lower(*host);
         if (!valid_host_pattern(lowered)) {
-          r.error(host_node, "host '" + *host + "' must be a name, '*.suffix' or '*'");
+          r.error(host_node, "host " + quoted(*host) + " must be a name, '*.suffix' or '*'");
         } else if (!hosts_seen.insert(lowered).second) {
-          r.error(host_node, "host '" + *host + "' is listed by two routes");
+          r.error(host_node, "host " + quoted(*host) + " is listed by two routes");
         }
         route.hosts.push_back(lowered);
       }

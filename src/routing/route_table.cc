@@ -4,8 +4,10 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "http/header_names.h"
+#include "http/status.h"
 #include "routing/route_loader.h"
 
 namespace waygate::routing {
@@ -13,18 +15,13 @@ namespace {
 
 constexpr size_t kMaxHostLength = 255;
 
-// The path part of a request target: origin-form "/a?b" gives "/a"; absolute-form
-// "http://h/a" gives "/a".
-std::string_view target_path(std::string_view target) {
-  if (!target.empty() && target.front() != '/') {
-    size_t scheme = target.find("://");
-    if (scheme != std::string_view::npos) {
-      size_t slash = target.find('/', scheme + 3);
-      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
-    }
-  }
-  size_t query = target.find_first_of("?#");
-  return query == std::string_view::npos ? target : target.substr(0, query);
+// Splits an origin-form target into its path and its query ("?..." up to any fragment).
+std::pair<std::string_view, std::string_view> split_target(std::string_view target) {
+  size_t fragment = target.find('#');
+  target = target.substr(0, fragment);
+  size_t question = target.find('?');
+  if (question == std::string_view::npos) return {target, {}};
+  return {target.substr(0, question), target.substr(question)};
 }
 
 int hex_value(char c) {
@@ -96,47 +93,57 @@ RouteAction compile_action(const Config& config, const PathConfig& path,
   action.rewrite_host = path.rewrite_host;
   action.request_headers = path.request_headers;
   action.response_headers = path.response_headers;
-  action.retry = path.retry;
+  action.retry_attempts = path.retry.attempts;
+  for (const std::string& condition : path.retry.on) {
+    if (condition == "connect-failure") action.retry_on |= kRetryConnectFailure;
+    if (condition == "reset") action.retry_on |= kRetryReset;
+    if (condition == "timeout") action.retry_on |= kRetryTimeout;
+    if (condition == "5xx") action.retry_on |= kRetry5xx;
+    if (condition == "502") action.retry_on |= kRetry502;
+    if (condition == "503") action.retry_on |= kRetry503;
+    if (condition == "504") action.retry_on |= kRetry504;
+  }
+  action.upgrades = path.upgrades;
   action.redirect = path.redirect;
+  action.redirect_body = std::to_string(path.redirect.code) + " " +
+                         std::string(http::reason_phrase(path.redirect.code)) + "\n";
   action.respond = path.respond;
   return action;
 }
 
-// Splits a target into its path and the rest ("?query", possibly empty).
-std::pair<std::string_view, std::string_view> split_target(std::string_view target) {
-  std::string_view path = target_path(target);
-  size_t end = static_cast<size_t>(path.data() + path.size() - target.data());
-  return {path, target.substr(end)};
-}
-
 }  // namespace
 
-std::string rewrite_target(const RouteAction& route, std::string_view target) {
-  auto [path, rest] = split_target(target);
-  std::string out = route.rewrite_prefix.value_or("");
+void append_rewritten_target(std::string& out, const RouteAction& route, std::string_view path,
+                             std::string_view query) {
+  out.append(route.rewrite_prefix.value_or(""));
   out.append(path.substr(std::min(route.matched_prefix.size(), path.size())));
-  out.append(rest);
-  return out;
+  out.append(query);
 }
 
-std::string redirect_location(const RouteAction& route, std::string_view host,
-                              std::string_view target) {
+void append_redirect_location(std::string& out, const RouteAction& route, std::string_view host,
+                              std::string_view path, std::string_view query) {
   const RedirectConfig& redirect = route.redirect;
-  auto [path, rest] = split_target(target);
-  std::string out = redirect.scheme.value_or("http");
-  out.append("://");
-  if (redirect.host) {
-    out.append(*redirect.host);
-  } else if (redirect.port) {
-    // The request's host without its port ("[::1]:80" keeps its brackets).
-    size_t colon = host.rfind(':');
-    bool has_port =
-        colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos;
-    out.append(has_port ? host.substr(0, colon) : host);
-  } else {
-    out.append(host);
+  // Without a host to name (HTTP/1.0 without Host), the Location is a path on the same host.
+  if (redirect.host || !host.empty()) {
+    out.append(redirect.scheme.value_or("http")).append("://");
+    if (redirect.host) {
+      out.append(*redirect.host);
+    } else if (redirect.port) {
+      // The request's host without its port ("[::1]:80" keeps its brackets).
+      size_t colon = host.rfind(':');
+      bool has_port =
+          colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos;
+      out.append(has_port ? host.substr(0, colon) : host);
+    } else {
+      out.append(host);
+    }
+    if (redirect.port) {
+      char digits[8];
+      auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), *redirect.port);
+      out.push_back(':');
+      out.append(digits, end);
+    }
   }
-  if (redirect.port) out.append(":").append(std::to_string(*redirect.port));
   if (redirect.path) {
     out.append(*redirect.path);
   } else if (redirect.prefix) {
@@ -145,9 +152,15 @@ std::string redirect_location(const RouteAction& route, std::string_view host,
   } else {
     out.append(path);
   }
-  size_t fragment = rest.find('#');
-  out.append(rest.substr(0, fragment));  // the query is kept; a fragment never reaches a server
-  return out;
+  out.append(query);  // the query is kept
+}
+
+bool retries_status(const RouteAction& route, uint16_t status) {
+  if (route.retry_on == 0 || status < 500) return false;
+  if ((route.retry_on & kRetry5xx) != 0) return true;
+  return (status == 502 && (route.retry_on & kRetry502)) ||
+         (status == 503 && (route.retry_on & kRetry503)) ||
+         (status == 504 && (route.retry_on & kRetry504));
 }
 
 uint32_t RouteAction::cluster_for(uint32_t pick) const {
@@ -259,11 +272,9 @@ bool RouteTable::headers_match(const PathRule& rule, const http::MessageHead* re
   return true;
 }
 
-bool RouteTable::query_matches(const PathRule& rule, std::string_view target) {
+bool RouteTable::query_matches(const PathRule& rule, std::string_view query) {
   if (rule.query.empty()) return true;
-  size_t question = target.find('?');
-  std::string_view query = question == std::string_view::npos ? "" : target.substr(question + 1);
-  if (size_t hash = query.find('#'); hash != std::string_view::npos) query = query.substr(0, hash);
+  if (!query.empty() && query.front() == '?') query.remove_prefix(1);
   for (const ValueRule& matcher : rule.query) {
     bool found = false;
     std::string_view rest = query;
@@ -284,26 +295,27 @@ bool RouteTable::query_matches(const PathRule& rule, std::string_view target) {
   return true;
 }
 
-const RouteAction* RouteTable::match(std::string_view host, std::string_view target, uint8_t method,
-                                     const http::MessageHead* request) const {
-  const VirtualHost* vhost = find_host(host);
+const RouteAction* RouteTable::match(const MatchInput& request) const {
+  const VirtualHost* vhost = find_host(request.host);
   if (!vhost) return nullptr;
-  std::string_view path = target_path(target);
   for (const PathRule& rule : vhost->paths) {
-    if (rule.methods != 0 && (rule.methods & (uint64_t{1} << method)) == 0) continue;
-    if (!path_matches(rule, path)) continue;
-    if (!headers_match(rule, request) || !query_matches(rule, target)) continue;
+    if (rule.methods != 0 && (rule.methods & (uint64_t{1} << request.method)) == 0) continue;
+    if (!path_matches(rule, request.path)) continue;
+    if (!headers_match(rule, request.head) || !query_matches(rule, request.query)) continue;
     return &rule.action;
   }
   return nullptr;
 }
 
 const RouteAction* RouteTable::match(const http::MessageHead& request) const {
-  return match(request.find("host").value_or(""), request.target(), request.method, &request);
+  auto [path, query] = split_target(request.target());
+  return match(MatchInput{request.find(http::HeaderId::kHost).value_or(""), path, query,
+                          request.method, &request});
 }
 
 const RouteAction* RouteTable::match(std::string_view host, std::string_view target) const {
-  return match(host, target, HTTP_GET, nullptr);
+  auto [path, query] = split_target(target);
+  return match(MatchInput{host, path, query, HTTP_GET, nullptr});
 }
 
 }  // namespace waygate::routing

@@ -19,6 +19,15 @@ class RE2;
 
 namespace waygate::routing {
 
+// Conditions a route retries on (RetryConfig::on, compiled to bits).
+inline constexpr uint16_t kRetryConnectFailure = 1 << 0;
+inline constexpr uint16_t kRetryReset = 1 << 1;
+inline constexpr uint16_t kRetryTimeout = 1 << 2;
+inline constexpr uint16_t kRetry5xx = 1 << 3;
+inline constexpr uint16_t kRetry502 = 1 << 4;
+inline constexpr uint16_t kRetry503 = 1 << 5;
+inline constexpr uint16_t kRetry504 = 1 << 6;
+
 // What to do with a request that matched.
 struct RouteAction {
   enum class Kind : uint8_t { kForward, kRedirect, kRespond };
@@ -40,17 +49,35 @@ struct RouteAction {
   std::optional<std::string> rewrite_host;
   http::HeaderEdits request_headers;
   http::HeaderEdits response_headers;
-  RetryConfig retry;
+  uint32_t retry_attempts = 0;        // retries after the first try
+  uint16_t retry_on = 0;              // kRetry* bits
+  std::vector<std::string> upgrades;  // protocols a client may switch to (lower case)
   RedirectConfig redirect;
+  std::string redirect_body;  // "301 Moved Permanently\n"
   RespondConfig respond;
 };
 
-// The request target sent upstream when the route rewrites its prefix ("/v1/users?x" with prefix
-// "/v1/" rewritten to "/" gives "/users?x").
-std::string rewrite_target(const RouteAction& route, std::string_view target);
-// The Location of a redirect route for a request with this Host and target.
-std::string redirect_location(const RouteAction& route, std::string_view host,
-                              std::string_view target);
+// Whether the route retries a response with this status.
+bool retries_status(const RouteAction& route, uint16_t status);
+
+// Appends the request target sent upstream when the route rewrites its prefix (path "/v1/users"
+// and query "?x" with prefix "/v1/" rewritten to "/" give "/users?x").
+void append_rewritten_target(std::string& out, const RouteAction& route, std::string_view path,
+                             std::string_view query);
+// Appends the Location of a redirect route for a request with this host, (normalised) path and
+// query.
+void append_redirect_location(std::string& out, const RouteAction& route, std::string_view host,
+                              std::string_view path, std::string_view query);
+
+// What a request is matched on: the host it addresses (Host, or an absolute-form target's
+// authority), its normalised path, its query ("?a=b", or empty), its method and its headers.
+struct MatchInput {
+  std::string_view host;
+  std::string_view path;
+  std::string_view query;
+  uint8_t method = 1;  // llhttp's HTTP_GET
+  const http::MessageHead* head = nullptr;
+};
 
 class RouteTable {
  public:
@@ -58,8 +85,10 @@ class RouteTable {
   RouteTable(const Config& config, const std::unordered_map<std::string, uint32_t>& cluster_index);
 
   // The action for a request, or null when no route matches.
+  const RouteAction* match(const MatchInput& request) const;
+  // The same for a request head as it came (origin-form target, path not normalised) or for a GET
+  // with only a Host (tests and benchmarks).
   const RouteAction* match(const http::MessageHead& request) const;
-  // The same for a GET with only a Host header (tests and benchmarks).
   const RouteAction* match(std::string_view host, std::string_view target) const;
 
  private:
@@ -89,11 +118,9 @@ class RouteTable {
   using HostIndex = std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>>;
 
   const VirtualHost* find_host(std::string_view host) const;
-  const RouteAction* match(std::string_view host, std::string_view target, uint8_t method,
-                           const http::MessageHead* request) const;
   static bool path_matches(const PathRule& rule, std::string_view path);
   static bool headers_match(const PathRule& rule, const http::MessageHead* request);
-  static bool query_matches(const PathRule& rule, std::string_view target);
+  static bool query_matches(const PathRule& rule, std::string_view query);
 
   std::vector<VirtualHost> hosts_;
   HostIndex exact_;     // "api.example.com"

@@ -2,34 +2,36 @@
 
 #include <unordered_map>
 
+#include "routing/topology.h"
+
 namespace waygate::routing {
 namespace {
 
-std::unordered_map<std::string, uint32_t> index_clusters(const Config& config) {
+std::shared_ptr<const Snapshot> build(const Config& config, std::vector<ClusterInfo> clusters) {
   std::unordered_map<std::string, uint32_t> index;
-  for (uint32_t i = 0; i < config.clusters.size(); ++i)
-    index.emplace(config.clusters[i].name, i);
-  return index;
-}
-
-std::vector<Cluster> build_clusters(const Config& config) {
-  std::vector<Cluster> clusters;
-  for (const ClusterConfig& cluster_config : config.clusters) {
-    Cluster cluster{cluster_config.name, {}};
-    for (const EndpointConfig& endpoint : cluster_config.endpoints) {
-      cluster.endpoints.push_back(Endpoint{endpoint.address_text, endpoint.address});
-    }
-    clusters.push_back(std::move(cluster));
-  }
-  return clusters;
+  for (uint32_t i = 0; i < clusters.size(); ++i)
+    index.emplace(clusters[i].name, i);
+  return std::make_shared<const Snapshot>(Snapshot{config.timeouts, config.limits,
+                                                   config.normalize_paths, std::move(clusters),
+                                                   RouteTable(config, index)});
 }
 
 }  // namespace
 
+std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topology& topology) {
+  std::vector<ClusterInfo> clusters;
+  for (const ClusterConfig& cluster : config.clusters) {
+    clusters.push_back(ClusterInfo{cluster.name, topology.cluster_id(cluster.name)});
+  }
+  return build(config, std::move(clusters));
+}
+
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config) {
-  return std::make_shared<const Snapshot>(Snapshot{config.timeouts, config.limits,
-                                                   build_clusters(config),
-                                                   RouteTable(config, index_clusters(config))});
+  std::vector<ClusterInfo> clusters;
+  for (const ClusterConfig& cluster : config.clusters) {
+    clusters.push_back(ClusterInfo{cluster.name, static_cast<uint32_t>(clusters.size())});
+  }
+  return build(config, std::move(clusters));
 }
 
 }  // namespace waygate::routing

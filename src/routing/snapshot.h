@@ -1,35 +1,37 @@
-// The immutable state workers route with: settings, route table and clusters, published as one
-// object so a worker never sees a route to a cluster it does not know. A request keeps the
-// snapshot it started with until it ends.
+// The immutable routing state workers route with: settings, the route table and the clusters it
+// names, published as one object so a worker never sees a route to a cluster it does not know. A
+// request keeps the snapshot it started with until it ends. Each cluster's endpoints travel apart,
+// in host sets (host_set.h), so an endpoint change never copies the routes.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "http/request_target.h"
 #include "routing/config.h"
 #include "routing/route_table.h"
 
 namespace waygate::routing {
 
-struct Endpoint {
-  std::string address_text;
-  SocketAddress address;
-};
+class Topology;
 
-struct Cluster {
+struct ClusterInfo {
   std::string name;
-  std::vector<Endpoint> endpoints;
+  uint32_t id;  // stable across snapshots: indexes the workers' host sets and balancer state
 };
 
 struct Snapshot {
   Timeouts timeouts;
   Limits limits;
-  std::vector<Cluster> clusters;
+  http::PathOptions paths;
+  std::vector<ClusterInfo> clusters;  // route actions refer to clusters by index here
   RouteTable routes;
 };
 
-// Builds a snapshot from a validated config.
+// Builds a snapshot from a validated config whose clusters the topology knows.
+std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topology& topology);
+// The same with cluster ids 0..n-1 in config order (tests and benchmarks).
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config);
 
 }  // namespace waygate::routing

@@ -18,6 +18,27 @@
 
 namespace waygate::routing {
 
+// A config value for an error message, in single quotes: control bytes and bytes above 0x7E are
+// shown as \xNN and a long value is cut short, so a value from an untrusted source cannot forge
+// lines in a log or a terminal.
+inline std::string quoted(std::string_view text) {
+  constexpr size_t kMaxShown = 100;
+  constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out = "'";
+  for (size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x20 || byte > 0x7e) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += static_cast<char>(byte);
+    }
+  }
+  if (text.size() > kMaxShown) out += "...";
+  return out + "'";
+}
+
 // Walks the YAML tree, converting values and recording every error with its position.
 class Reader {
  public:
@@ -40,7 +61,7 @@ class Reader {
       bool known = false;
       for (std::string_view name : allowed)
         known = known || key == name;
-      if (!known) error(it->first, "unknown key '" + key + "' in " + what);
+      if (!known) error(it->first, "unknown key " + quoted(key) + " in " + what);
     }
     return true;
   }
@@ -57,7 +78,7 @@ class Reader {
     auto text = string(node, what);
     if (!text) return std::nullopt;
     auto ms = parse_duration_ms(*text);
-    if (!ms) error(node, what + ": '" + *text + "' is not a duration (like 500ms, 2s, 1m)");
+    if (!ms) error(node, what + ": " + quoted(*text) + " is not a duration (like 500ms, 2s, 1m)");
     return ms;
   }
 
@@ -65,7 +86,8 @@ class Reader {
     auto text = string(node, what);
     if (!text) return std::nullopt;
     auto bytes = parse_size_bytes(*text);
-    if (!bytes) error(node, what + ": '" + *text + "' is not a size (like 512, 64KiB, 10MiB)");
+    if (!bytes)
+      error(node, what + ": " + quoted(*text) + " is not a size (like 512, 64KiB, 10MiB)");
     return bytes;
   }
 
@@ -75,7 +97,7 @@ class Reader {
     uint64_t value = 0;
     auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
     if (ec != std::errc() || end != text->data() + text->size()) {
-      error(node, what + ": '" + *text + "' is not a whole number");
+      error(node, what + ": " + quoted(*text) + " is not a whole number");
       return std::nullopt;
     }
     return value;
@@ -101,6 +123,17 @@ class Reader {
     auto value = count(node, what);
     if (value && (*value < min || *value > max)) {
       error(node, what + " must be between " + std::to_string(min) + " and " + std::to_string(max));
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  // A whole number of at least min.
+  std::optional<uint64_t> count_at_least(const YAML::Node& node, const std::string& what,
+                                         uint64_t min) {
+    auto value = count(node, what);
+    if (value && *value < min) {
+      error(node, what + " must be at least " + std::to_string(min));
       return std::nullopt;
     }
     return value;

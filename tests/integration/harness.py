@@ -114,10 +114,11 @@ def to_yaml(obj):
 
 
 def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=None,
-                 access_log="stdout"):
+                 access_log="stdout", top=None):
     """A waygate config: one listener on port; clusters maps name -> list of endpoints.
 
-    Without routes, every host and path goes to the first cluster.
+    Without routes, every host and path goes to the first cluster. top: further top-level keys
+    (admin, normalize_paths, ...), written before the listeners.
     """
     if routes is None:
         first = next(iter(clusters))
@@ -127,6 +128,7 @@ def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=N
         cfg["timeouts"] = timeouts
     if limits:
         cfg["limits"] = limits
+    cfg.update(top or {})
     cfg["listeners"] = [{"name": "web", "address": f"{HOST}:{port}"}]
     cfg["routes"] = routes
     cfg["clusters"] = [{"name": name, "endpoints": list(eps)} for name, eps in clusters.items()]
@@ -138,12 +140,13 @@ def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=N
 class Upstream:
     """A running upstream.py process."""
 
-    def __init__(self, workdir, name="up"):
+    def __init__(self, workdir, name="up", args=()):
+        """args: further upstream.py options (--fail-status 503)."""
         self.name = name
         self.stderr_path = os.path.join(workdir, f"upstream-{name}.stderr")
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, UPSTREAM_PY, "--port", "0", "--name", name],
+            [sys.executable, UPSTREAM_PY, "--port", "0", "--name", name, *args],
             stdout=subprocess.PIPE, stderr=self._stderr)
         line = self._readline_with_timeout(READY_TIMEOUT)
         if not line.startswith(b"ready "):
@@ -171,6 +174,10 @@ class Upstream:
 
     def close_idle(self):
         return self.get("__close-idle")["closed"]
+
+    def release(self):
+        """Lets every "hold" request answer (see upstream.py); returns how many were waiting."""
+        return self.get("__release")["held"]
 
     def stop(self):
         if self.proc.poll() is None:
@@ -576,6 +583,54 @@ class HttpConnection:
         return self.read_until_closed(timeout) == b""
 
 
+class BackgroundSender:
+    """Writes bytes to a connection from a thread, so a test can read (or not) meanwhile.
+
+    data is one bytes object or an iterable of them. Errors end the sending quietly (the peer
+    may close on purpose); error holds the exception. sent counts the bytes the kernel took.
+    """
+
+    def __init__(self, conn, data):
+        self.sock = conn.sock
+        self.data = [data] if isinstance(data, (bytes, bytearray)) else data
+        self.sent = 0
+        self.error = None
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            for piece in self.data:
+                view = memoryview(piece)
+                while view:
+                    n = self.sock.send(view[:1 << 20])
+                    self.sent += n
+                    view = view[n:]
+        except OSError as e:
+            self.error = e
+        finally:
+            self.done.set()
+
+    def join(self, timeout=IO_TIMEOUT):
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def wait_finished_or_stalled(self, polls=10, interval=0.1, timeout=60.0):
+        """Waits until the sender is done or its byte count stayed the same for polls polls
+        in a row (the peer stopped reading); returns the bytes sent."""
+        last = [-1, 0]
+
+        def settled():
+            if self.done.is_set():
+                return True
+            last[1] = last[1] + 1 if self.sent == last[0] else 0
+            last[0] = self.sent
+            return last[1] >= polls
+        wait_until(settled, timeout, interval, "the sender to finish or stall")
+        return self.sent
+
+
 def admin_request(port, method, path, timeout=IO_TIMEOUT):
     """One request to waygate's admin address on a fresh connection; returns the response."""
     with HttpConnection(port, timeout=timeout) as conn:
@@ -594,8 +649,8 @@ class Env:
         self.upstreams = []
         self.waygates = []
 
-    def upstream(self, name="up"):
-        up = Upstream(self.dir, name)
+    def upstream(self, name="up", args=()):
+        up = Upstream(self.dir, name, args)
         self.upstreams.append(up)
         return up
 
@@ -700,7 +755,8 @@ class PatternChecker:
         self.offset += len(data)
 
 
-__all__ = ["ConnectionClosed", "Env", "HttpConnection", "LARGE_BYTES", "PATTERN_PERIOD",
-           "PatternChecker", "RSS_LIMIT_MIB", "RssSampler", "SLOW_BYTES", "WAYGATE_BIN",
-           "WaygateTestCase", "admin_request", "chunked", "connection_refused", "free_port",
-           "pattern", "port_accepts", "proxy_config", "request", "to_yaml", "wait_until"]
+__all__ = ["BackgroundSender", "ConnectionClosed", "Env", "HttpConnection", "LARGE_BYTES",
+           "PATTERN_PERIOD", "PatternChecker", "RSS_LIMIT_MIB", "RssSampler", "SLOW_BYTES",
+           "WAYGATE_BIN", "WaygateTestCase", "admin_request", "chunked", "connection_refused",
+           "free_port", "pattern", "port_accepts", "proxy_config", "request", "to_yaml",
+           "wait_until"]

@@ -69,8 +69,8 @@ class ErrorStatusTest(WaygateTestCase):
             self.fail(f"no access-log line with status {status} and error={error}; log tail:\n"
                       + "\n".join(self.wg.log_lines()[-10:]))
 
-    def assertBadRequest(self, raw, head_is_malformed=True):
-        _, forwarded = self.exchange(raw, 400, "malformed", closes=True)
+    def assertBadRequest(self, raw, head_is_malformed=True, error="malformed"):
+        _, forwarded = self.exchange(raw, 400, error, closes=True)
         if head_is_malformed:  # a bad body may be found after the head went upstream
             self.assertEqual(forwarded, 0, "a malformed request must not reach the upstream")
 
@@ -114,7 +114,8 @@ class ErrorStatusTest(WaygateTestCase):
             b"GET /up/space HTTP/1.1\r\nHost: proxy.test\r\nX-Space : value\r\n\r\n")
 
     def test_http11_without_host_is_400(self):
-        self.assertBadRequest(b"GET /up/nohost HTTP/1.1\r\nAccept: */*\r\n\r\n")
+        self.assertBadRequest(b"GET /up/nohost HTTP/1.1\r\nAccept: */*\r\n\r\n",
+                              error="missing-host")
 
     def test_two_host_headers_are_400(self):
         # RFC 9112 section 3.2: a request with more than one Host field MUST get 400.

@@ -160,32 +160,24 @@ class ReloadTriggerTest(ReloadTestCase):
         self.wg.wait_for_reloads(2)
         self.wait_for_version(3)
 
-    def test_config_written_in_pieces_is_read_once_whole(self):
-        # Writes less than 100ms apart count as one: the half-written file is never read.
-        text = self.config(2)
-        with open(self.wg.config_path, "w") as f:
-            for i in range(0, len(text), len(text) // 4 + 1):
-                f.write(text[i:i + len(text) // 4 + 1])
-                f.flush()
-                time.sleep(0.02)  # the stimulus: pieces arriving 20ms apart
-        self.wg.wait_for_reloads(1)
-        self.wait_for_version(2)
-        time.sleep(QUIET_PERIOD)
-        self.assertEqual(self.wg.reload_count(), 1, self.wg.stderr_text())
-        self.assertEqual(self.wg.stderr_matches(rf"{re.escape(self.wg.config_path)}:\d+:\d+"),
-                         [], "a partly written file was read")
-
     def test_burst_of_sighups_applies_the_last_file(self):
         for n in range(2, 8):
             self.reload("sighup", self.config(n))
         self.wait_for_version(7)
 
     def test_burst_of_writes_applies_the_last_one(self):
-        for n in range(2, 8):
-            self.wg.write_config(self.config(n), "in-place")
+        # waygate is stopped while the test writes, so the whole burst is queued when it runs
+        # again: however slowly this machine writes, the debounce sees one burst.
+        texts = [self.config(n) for n in range(2, 8)]
+        self.wg.send_signal(signal.SIGSTOP)
+        try:
+            for text in texts:
+                self.wg.write_config(text, "in-place")
+        finally:
+            self.wg.send_signal(signal.SIGCONT)
         self.wait_for_version(7)
-        self.assertGreaterEqual(self.wg.reload_count(), 1)
-        self.assertLessEqual(self.wg.reload_count(), 6)
+        time.sleep(QUIET_PERIOD)  # a negative check: no second reload follows
+        self.assertEqual(self.wg.reload_count(), 1, self.wg.stderr_text())
 
     def test_identical_content_does_not_reload(self):
         same = self.config(1)

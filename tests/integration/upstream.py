@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """A scriptable HTTP/1.1 upstream for waygate's integration tests.
 
-Run as its own process: ``python3 upstream.py --port N [--name NAME]``. It prints one line
-``ready <port>`` on stdout once it listens (``--port 0`` picks a free port) and nothing else
-on stdout afterwards. One thread per connection, hand-written HTTP/1.1 parsing, keep-alive by
-default, ``Connection: close`` honoured.
+Run as its own process: ``python3 upstream.py --port N [--name NAME] [--fail-status N]``. It
+prints one line ``ready <port>`` on stdout once it listens (``--port 0`` picks a free port) and
+nothing else on stdout afterwards. One thread per connection, hand-written HTTP/1.1 parsing,
+keep-alive by default, ``Connection: close`` honoured. ``--fail-status N`` answers every request
+but the control ones with status N (body ``status N\\n``): a broken endpoint beside healthy ones.
 
 The behaviour is chosen by the LAST segment of the request path, so that a route prefix in
 front of it does not matter (``/echo`` and ``/api/echo`` both echo). Query parameters:
@@ -27,19 +28,30 @@ front of it does not matter (``/echo`` and ``/api/echo`` both echo). Query param
                        X-Resp-Hop, Keep-Alive, Proxy-Connection) and X-End-To-End: yes
   set-cookies          200 with two Set-Cookie headers
   ws                   WebSocket handshake (RFC 6455), then echoes every frame back unmasked
+  raw-upgrade          with ``Upgrade: TOKEN`` and ``Connection: upgrade``: 101 switching to
+                       TOKEN (any token), then echoes raw bytes until the peer closes;
+                       without them: answers like ``headers``
+  close-header?hold=S  200 with ``Connection: close`` and Content-Length (``chunked=1``:
+                       chunked), then keeps the socket open without reading for S seconds
+                       (default 5) before closing: a proxy that ignores the header reuses it
+  http10?hold=S        ``HTTP/1.0 200 OK`` with Content-Length and no keep-alive, then the same
+                       hold as close-header
+  hold                 waits until ``__release`` is requested, then answers like the default
+                       (a test gathers concurrent requests at the upstream with it)
   __stats              JSON {"connections_accepted", "connections_open", "requests",
-                       "bytes_sent"}
+                       "bytes_sent", "held"}
   __close-idle         closes every connection waiting for its next request; JSON {"closed": N}
+  __release            lets every ``hold`` request (waiting or to come) answer; JSON {"held": N}
 
 Every response carries ``X-Upstream-Name: NAME``. Any request with ``close=1`` in its query is
 answered with ``Connection: close`` and the connection is closed afterwards.
 
 Counting: ``connections_accepted`` counts accepted TCP connections, except those whose first
-request is to ``__stats`` or ``__close-idle`` (the test talks to the upstream directly for those);
-``connections_open`` counts the same connections while they are open.
-``requests`` counts every request except those two, ``bytes_sent`` the response body bytes
-written so far, control responses excluded (updated as a body is streamed, so a test can watch
-a blocked sender).
+request is to a control path (``__stats``, ``__close-idle``, ``__release``; the test talks to
+the upstream directly for those); ``connections_open`` counts the same connections while they
+are open. ``requests`` counts every request except the control ones, ``bytes_sent`` the
+response body bytes written so far, control responses excluded (updated as a body is streamed,
+so a test can watch a blocked sender); ``held`` the ``hold`` requests waiting for ``__release``.
 
 Pattern bytes: byte i of a body is ``i % 251`` (the period does not divide any buffer size, so
 lost, duplicated or reordered buffers change the bytes).
@@ -60,7 +72,7 @@ PATTERN_PERIOD = 251
 _BLOCK = 64 * 1024
 _PATTERN = bytes(i % PATTERN_PERIOD for i in range(_BLOCK + PATTERN_PERIOD))
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-CONTROL_PATHS = ("__stats", "__close-idle")
+CONTROL_PATHS = ("__stats", "__close-idle", "__release")
 
 
 def pattern(offset, length):
@@ -76,6 +88,7 @@ class Stats:
         self.connections_open = 0
         self.requests = 0
         self.bytes_sent = 0
+        self.held = 0
         self.idle = set()  # connections waiting for the first byte of their next request
 
     def add(self, field, amount=1):
@@ -86,7 +99,8 @@ class Stats:
         with self.lock:
             return {"connections_accepted": self.connections_accepted,
                     "connections_open": self.connections_open,
-                    "requests": self.requests, "bytes_sent": self.bytes_sent}
+                    "requests": self.requests, "bytes_sent": self.bytes_sent,
+                    "held": self.held}
 
 
 class ClientGone(Exception):
@@ -326,6 +340,8 @@ class Handler:
 
     def dispatch(self, req):
         action = req.action
+        if self.server.fail_status and action not in CONTROL_PATHS:
+            return self.do_fail(req, req.wants_keep_alive())
         method = getattr(self, "do_" + action.replace("-", "_"), None)
         keep = req.wants_keep_alive() and req.query.get("close") != "1"
         if method is None:
@@ -439,6 +455,69 @@ class Handler:
         body = b"" if code in (204, 304) else f"status {code}\n".encode()
         return self.respond(req, code, body, reason="Status", keep_alive=keep)
 
+    def do_fail(self, req, keep):
+        req.read_body()
+        code = self.server.fail_status
+        return self.respond(req, code, f"status {code}\n".encode(), reason="Status",
+                            keep_alive=keep)
+
+    def hold_open(self, req):
+        """Keeps the connection open, unread, after a response that said it would close."""
+        time.sleep(float(req.query.get("hold", "5")))
+
+    def do_close_header(self, req, keep):
+        req.read_body()
+        body = f"{self.name} {req.method} {req.target}\n".encode("latin-1")
+        if req.query.get("chunked") == "1":
+            self.send_head(req, 200, "OK", [("Transfer-Encoding", "chunked")], keep_alive=False)
+            self.sock.sendall(b"%x\r\n" % len(body))
+            self.send_body(body)
+            self.sock.sendall(b"\r\n0\r\n\r\n")
+        else:
+            self.respond(req, 200, body, [("Content-Type", "text/plain")], keep_alive=False)
+        self.hold_open(req)
+        return False
+
+    def do_http10(self, req, keep):
+        req.read_body()
+        body = f"{self.name} {req.method} {req.target}\n".encode("latin-1")
+        self.sock.sendall((f"HTTP/1.0 200 OK\r\nX-Upstream-Name: {self.name}\r\n"
+                           f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n")
+                          .encode("latin-1"))
+        self.send_body(body)
+        self.hold_open(req)
+        return False
+
+    def do_hold(self, req, keep):
+        req.read_body()
+        self.stats.add("held")
+        self.server.released.wait()
+        self.stats.add("held", -1)
+        return self.do_default(req, keep)
+
+    def do___release(self, req, keep):
+        req.read_body()
+        held = self.stats.snapshot()["held"]
+        self.server.released.set()
+        return self.respond(req, 200, json.dumps({"held": held}).encode(),
+                            [("Content-Type", "application/json")], keep_alive=keep)
+
+    def do_raw_upgrade(self, req, keep):
+        token = req.header("upgrade")
+        if not token or "upgrade" not in req.connection_tokens():
+            return self.do_headers(req, keep)
+        self.sock.sendall(("HTTP/1.1 101 Switching Protocols\r\n"
+                           f"X-Upstream-Name: {self.name}\r\n"
+                           f"Upgrade: {token}\r\nConnection: Upgrade\r\n\r\n").encode("latin-1"))
+        if self.reader.buf:  # bytes that came with the request head belong to the tunnel
+            self.sock.sendall(bytes(self.reader.buf))
+            self.reader.buf.clear()
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                return False
+            self.sock.sendall(data)
+
     def do_hop_response(self, req, keep):
         req.read_body()
         headers = [("Connection", "X-Resp-Hop"), ("X-Resp-Hop", "1"),
@@ -530,8 +609,10 @@ def ws_frame(opcode, payload, mask=None):
 
 
 class Server:
-    def __init__(self, port, name):
+    def __init__(self, port, name, fail_status=0):
         self.name = name
+        self.fail_status = fail_status
+        self.released = threading.Event()  # set by __release: hold requests answer
         self.stats = Stats()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -553,8 +634,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--name", default="upstream")
+    parser.add_argument("--fail-status", type=int, default=0)
     args = parser.parse_args()
-    server = Server(args.port, args.name)
+    server = Server(args.port, args.name, args.fail_status)
     sys.stdout.write(f"ready {server.port}\n")
     sys.stdout.flush()
     try:

@@ -45,6 +45,55 @@ TEST(ConfigLoader, ReadsAValidConfig) {
   ASSERT_EQ(config.clusters[0].endpoints.size(), 2u);
 }
 
+TEST(ConfigLoader, NewKeysHaveTheirDefaults) {
+  ConfigResult result = load_config_text(kValid, "waygate.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors.front();
+  const Config& config = result.config;
+  EXPECT_EQ(config.limits.max_request_headers, 100u);
+  EXPECT_EQ(config.limits.max_upstream_connections_per_endpoint, 4096u);
+  EXPECT_EQ(config.limits.max_idle_upstream_per_endpoint, 0u);
+  EXPECT_TRUE(config.normalize_paths.merge_slashes);
+  EXPECT_EQ(config.normalize_paths.escaped_slashes, http::EscapedSlashes::kReject);
+  EXPECT_EQ(config.routes[0].paths[0].upgrades, std::vector<std::string>{"websocket"});
+}
+
+TEST(ConfigLoader, ReadsLimitsPathNormalisationAndUpgrades) {
+  ConfigResult result = load_config_text(R"(limits:
+  max_request_headers: 50
+  max_upstream_connections_per_endpoint: 64
+  max_idle_upstream_per_endpoint: 8
+normalize_paths: { merge_slashes: false, escaped_slashes: unescape }
+listeners: [{ name: web, address: 127.0.0.1:8080 }]
+routes:
+  - hosts: ["*"]
+    paths:
+      - { prefix: /ws, cluster: a, upgrades: [WebSocket, x-Custom] }
+      - { prefix: /none, cluster: a, upgrades: [] }
+clusters: [{ name: a, endpoints: [127.0.0.1:1] }]
+)",
+                                         "new.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors.front();
+  const Config& config = result.config;
+  EXPECT_EQ(config.limits.max_request_headers, 50u);
+  EXPECT_EQ(config.limits.max_upstream_connections_per_endpoint, 64u);
+  EXPECT_EQ(config.limits.max_idle_upstream_per_endpoint, 8u);
+  EXPECT_FALSE(config.normalize_paths.merge_slashes);
+  EXPECT_EQ(config.normalize_paths.escaped_slashes, http::EscapedSlashes::kUnescape);
+  EXPECT_EQ(config.routes[0].paths[0].upgrades,
+            (std::vector<std::string>{"websocket", "x-custom"}));
+  EXPECT_TRUE(config.routes[0].paths[1].upgrades.empty());
+}
+
+TEST(ConfigLoader, EscapedSlashesKeepIsRead) {
+  ConfigResult result = load_config_text(
+      "normalize_paths: { escaped_slashes: keep }\n"
+      "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n",
+      "keep.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors.front();
+  EXPECT_TRUE(result.config.normalize_paths.merge_slashes);
+  EXPECT_EQ(result.config.normalize_paths.escaped_slashes, http::EscapedSlashes::kKeep);
+}
+
 TEST(ConfigLoader, ReportsEveryErrorWithItsPosition) {
   ConfigResult result = load_config_text(R"(listeners:
   - name: web

@@ -111,6 +111,27 @@ TEST_F(ConfigWatcherTest, ThreeQuickWritesReportOneChange) {
   EXPECT_EQ(stats().checks, 1u);
 }
 
+TEST_F(ConfigWatcherTest, FileWrittenInPiecesIsReportedOnceWhole) {
+  // An editor or a copy writes a file in several writes; each reaches the file before the next
+  // (flushed), and all of them are queued before the loop runs, so the debounce cannot fire
+  // between two pieces and the half-written file is never read. (inotify merges the queued
+  // identical modify events; BurstOfDifferentEventsReportsOneChange covers distinct ones.)
+  start_watching();
+  const std::string whole =
+      "routes:\n  - hosts: [\"*\"]\n    paths:\n      - prefix: /\n        cluster: up\n";
+  {
+    std::ofstream file(path_, std::ios::binary | std::ios::trunc);
+    for (size_t offset = 0; offset < whole.size(); offset += 16) {
+      file << whole.substr(offset, 16);
+      file.flush();
+    }
+  }
+  ASSERT_TRUE(run_until([&] { return calls_ == 1; }));
+  EXPECT_EQ(seen_, whole);
+  EXPECT_EQ(calls_, 1);
+  EXPECT_EQ(stats().checks, 1u);
+}
+
 TEST_F(ConfigWatcherTest, BurstOfDifferentEventsReportsOneChange) {
   // inotify merges identical events still unread; these differ, so each restarts the debounce.
   start_watching();

@@ -7,6 +7,13 @@
 namespace waygate::routing {
 namespace {
 
+std::string redirect_location(const RouteAction& route, std::string_view host,
+                              std::string_view path, std::string_view query) {
+  std::string out;
+  append_redirect_location(out, route, host, path, query);
+  return out;
+}
+
 std::shared_ptr<const Snapshot> snapshot_with_path(const std::string& path) {
   std::string text =
       "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n"
@@ -40,8 +47,12 @@ TEST(RouteActions, PrefixRewriteKeepsTheRestAndTheQuery) {
       snapshot_with_path("      - { prefix: /v1/, rewrite: { prefix: / }, cluster: a }\n");
   const RouteAction* action = snapshot->routes.match("h", "/v1/users?x=1");
   ASSERT_NE(action, nullptr);
-  EXPECT_EQ(rewrite_target(*action, "/v1/users?x=1"), "/users?x=1");
-  EXPECT_EQ(rewrite_target(*action, "/v1/"), "/");
+  std::string target;
+  append_rewritten_target(target, *action, "/v1/users", "?x=1");
+  EXPECT_EQ(target, "/users?x=1");
+  target.clear();
+  append_rewritten_target(target, *action, "/v1/", "");
+  EXPECT_EQ(target, "/");
 }
 
 TEST(RouteActions, HostRewriteAndHeaderEditsAreCompiled) {
@@ -69,7 +80,7 @@ TEST(RouteActions, RedirectReplacesSchemeHostAndPathKeepingTheQuery) {
   ASSERT_NE(action, nullptr);
   EXPECT_EQ(action->kind, RouteAction::Kind::kRedirect);
   EXPECT_EQ(action->redirect.code, 308);
-  EXPECT_EQ(redirect_location(*action, "example.com:8080", "/old?a=1"),
+  EXPECT_EQ(redirect_location(*action, "example.com:8080", "/old", "?a=1"),
             "https://www.example.com/new?a=1");
 }
 
@@ -78,15 +89,15 @@ TEST(RouteActions, RedirectByDefaultKeepsHostAndPath) {
   const RouteAction* action = snapshot->routes.match("h", "/a/b");
   ASSERT_NE(action, nullptr);
   EXPECT_EQ(action->redirect.code, 301);
-  EXPECT_EQ(redirect_location(*action, "example.com", "/a/b"), "https://example.com/a/b");
+  EXPECT_EQ(redirect_location(*action, "example.com", "/a/b", ""), "https://example.com/a/b");
 }
 
 TEST(RouteActions, RedirectPortReplacesTheRequestPort) {
   auto snapshot = snapshot_with_path("      - { prefix: /, redirect: { port: 8443 } }\n");
   const RouteAction* action = snapshot->routes.match("h", "/");
   ASSERT_NE(action, nullptr);
-  EXPECT_EQ(redirect_location(*action, "example.com:8080", "/x"), "http://example.com:8443/x");
-  EXPECT_EQ(redirect_location(*action, "[::1]:8080", "/x"), "http://[::1]:8443/x");
+  EXPECT_EQ(redirect_location(*action, "example.com:8080", "/x", ""), "http://example.com:8443/x");
+  EXPECT_EQ(redirect_location(*action, "[::1]:8080", "/x", ""), "http://[::1]:8443/x");
 }
 
 TEST(RouteActions, RedirectPrefixReplacesTheMatchedPrefix) {
@@ -94,7 +105,7 @@ TEST(RouteActions, RedirectPrefixReplacesTheMatchedPrefix) {
       snapshot_with_path("      - { prefix: /old/, redirect: { prefix: /new/, code: 302 } }\n");
   const RouteAction* action = snapshot->routes.match("h", "/old/page");
   ASSERT_NE(action, nullptr);
-  EXPECT_EQ(redirect_location(*action, "h", "/old/page?q#frag"), "http://h/new/page?q");
+  EXPECT_EQ(redirect_location(*action, "h", "/old/page", "?q"), "http://h/new/page?q");
 }
 
 TEST(RouteActions, RespondCarriesStatusBodyAndHeaders) {
@@ -109,13 +120,11 @@ TEST(RouteActions, RespondCarriesStatusBodyAndHeaders) {
   ASSERT_EQ(action->respond.headers.size(), 1u);
 }
 
-TEST(RouteActions, RetryPolicyIsKept) {
-  auto snapshot = snapshot_with_path(
-      "      - { prefix: /, cluster: a, retry: { attempts: 2, on: [connect-failure, 503] } }\n");
-  const RouteAction* action = snapshot->routes.match("h", "/");
+TEST(RouteActions, RedirectWithoutAHostToNameIsAPathOnTheSameHost) {
+  auto snapshot = snapshot_with_path("      - { prefix: /old/, redirect: { prefix: /new/ } }\n");
+  const RouteAction* action = snapshot->routes.match("h", "/old/page");
   ASSERT_NE(action, nullptr);
-  EXPECT_EQ(action->retry.attempts, 2u);
-  EXPECT_EQ(action->retry.on, (std::vector<std::string>{"connect-failure", "503"}));
+  EXPECT_EQ(redirect_location(*action, "", "/old/page", "?q"), "/new/page?q");
 }
 
 }  // namespace

@@ -69,11 +69,6 @@ TEST(RouteTable, PathsMatchInFileOrderIgnoringQuery) {
   EXPECT_EQ(cluster_for(*snapshot, "api.example.com", "/v2/"), "none");
 }
 
-TEST(RouteTable, AbsoluteFormTargetsRouteByTheirPath) {
-  auto snapshot = snapshot_of(kRoutes);
-  EXPECT_EQ(cluster_for(*snapshot, "api.example.com", "http://api.example.com/v1/x"), "exact");
-}
-
 TEST(RouteTable, NoCatchAllMeansUnknownHostsDoNotMatch) {
   auto snapshot = snapshot_of(R"(routes:
   - hosts: ["api.example.com"]

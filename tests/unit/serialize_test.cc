@@ -24,11 +24,18 @@ MessageHead parse(llhttp_type_t type, std::string_view bytes) {
   return sink.head;
 }
 
+// The head sent upstream, with the target and Host the session would pass for an origin-form
+// request: the client's own.
 std::string upstream_head(std::string_view request_bytes, ForwardContext context = {}) {
+  MessageHead request = parse(HTTP_REQUEST, request_bytes);
   if (context.client_address.empty()) context.client_address = "10.1.2.3";
   if (context.proto.empty()) context.proto = "http";
+  if (context.target.empty()) context.target = request.target();
+  std::string_view host = request.find(HeaderId::kHost).value_or("");
+  if (context.host.empty()) context.host = host;
+  if (context.forwarded_host.empty()) context.forwarded_host = host;
   std::string out;
-  append_upstream_request_head(out, parse(HTTP_REQUEST, request_bytes), context);
+  append_upstream_request_head(out, request, context);
   return out;
 }
 

@@ -1,0 +1,114 @@
+#include "http/field_syntax.h"
+
+#include <array>
+#include <charconv>
+
+namespace waygate::http {
+namespace {
+
+constexpr std::array<bool, 256> make_token_table() {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c)
+    table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c)
+    table[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    table[static_cast<unsigned char>(c)] = true;
+  return table;
+}
+
+constexpr std::array<bool, 256> kTokenChars = make_token_table();
+
+bool is_reg_name_char(char c) {
+  // unreserved / sub-delims (RFC 3986 2.2, 2.3); '%' starts a pct-encoded triplet, checked below.
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+bool is_reg_name(std::string_view host) {
+  for (size_t i = 0; i < host.size(); ++i) {
+    char c = host[i];
+    if (c == '%') {
+      if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) return false;
+      i += 2;
+    } else if (!is_reg_name_char(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_ip_literal(std::string_view host) {
+  // "[" IPv6address / IPvFuture "]": hex digits, colons and dots (an embedded IPv4 tail) are
+  // enough to keep anything else out; the address is never resolved from here.
+  if (host.size() < 4 || host.front() != '[' || host.back() != ']') return false;
+  for (char c : host.substr(1, host.size() - 2)) {
+    if (!is_hex(c) && c != ':' && c != '.') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool is_token_char(char c) {
+  return kTokenChars[static_cast<unsigned char>(c)];
+}
+
+bool is_token(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!is_token_char(c)) return false;
+  }
+  return true;
+}
+
+bool is_field_value(std::string_view text) {
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if ((byte < 0x20 && byte != '\t') || byte == 0x7f) return false;
+  }
+  return true;
+}
+
+std::optional<Authority> parse_authority(std::string_view text) {
+  Authority authority;
+  std::string_view port_text;
+  bool has_port = false;
+  if (!text.empty() && text.front() == '[') {
+    size_t bracket = text.find(']');
+    if (bracket == std::string_view::npos) return std::nullopt;
+    authority.host = text.substr(0, bracket + 1);
+    std::string_view rest = text.substr(bracket + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port_text = rest.substr(1);
+      has_port = true;
+    }
+    if (!is_ip_literal(authority.host)) return std::nullopt;
+  } else {
+    size_t colon = text.find(':');
+    authority.host = text.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port_text = text.substr(colon + 1);
+      has_port = true;
+    }
+    if (authority.host.empty() || !is_reg_name(authority.host)) return std::nullopt;
+  }
+  if (has_port && !port_text.empty()) {
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
+      return std::nullopt;
+    }
+    authority.port = static_cast<uint16_t>(port);
+  }
+  return authority;
+}
+
+}  // namespace waygate::http

@@ -1,0 +1,31 @@
+// The grammar of HTTP fields and authorities (RFC 9110 5.1, 5.5, 7.2; RFC 3986 3.2), shared by the
+// wire parser and the config loader: a header a route adds is held to what a client may send.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace waygate::http {
+
+// tchar (RFC 9110 5.6.2): a byte that may appear in a token such as a header name or a method.
+bool is_token_char(char c);
+// A non-empty token.
+bool is_token(std::string_view text);
+// A field value as RFC 9110 5.5 allows it: visible ASCII, obs-text (0x80-0xFF), SP and HTAB,
+// nothing else (no CR, LF, NUL or other control byte). Leading or trailing whitespace is allowed
+// here: the parser trims it.
+bool is_field_value(std::string_view text);
+
+// An authority's parts: "example.com:8080" gives host "example.com" and port 8080; "[::1]" keeps
+// its brackets in host.
+struct Authority {
+  std::string_view host;
+  std::optional<uint16_t> port;  // absent when the text has no port (or an empty one, "host:")
+};
+// Parses host[:port] as a Host header or an absolute-form target carries it: host is a reg-name
+// (letters, digits, "-._~", sub-delims, %XX), an IPv4 address or a bracketed IPv6 literal; port is
+// 0-65535. nullopt when the text is none of these (spaces, an empty host, "host:99999", "host:x").
+std::optional<Authority> parse_authority(std::string_view text);
+
+}  // namespace waygate::http

@@ -1,0 +1,67 @@
+"""Route retries: `retry: {attempts, on: [...]}` sends a failed attempt to another endpoint.
+
+Each cluster pairs a broken endpoint (a port nobody listens on, or an upstream that answers 503
+to everything) with a live upstream L; round robin sends every other request to the broken one,
+so without a retry half of them fail.
+"""
+
+import unittest
+
+from harness import WaygateTestCase, free_port, request
+
+
+class RetryTest(WaygateTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        env = cls.class_env
+        cls.live = env.upstream("L")
+        cls.failing = env.upstream("F", args=["--fail-status", "503"])
+        refused = f"127.0.0.1:{free_port()}"
+        connect_retry = {"attempts": 2, "on": ["connect-failure"]}
+        routes = [{"hosts": ["proxy.test"], "paths": [
+            {"prefix": "/retry-connect/", "cluster": "half-refused", "retry": connect_retry},
+            {"prefix": "/no-retry/", "cluster": "half-refused"},
+            {"prefix": "/retry-503/", "cluster": "half-503",
+             "retry": {"attempts": 2, "on": ["503"]}}]}]
+        clusters = {"half-refused": [refused, cls.live.address],
+                    "half-503": [cls.failing.address, cls.live.address]}
+        cls.wg = cls.start_proxy(env, clusters, routes=routes, workers=1)
+
+    def send(self, method, target, body=None):
+        conn = self.connect(self.wg.port)
+        conn.send(request(method, target, body=body))
+        return conn.read_response(method)
+
+    def assertAllFromLive(self, responses, bodies):
+        got = [(r.status, r.header("x-upstream-name"), r.body) for r in responses]
+        self.assertEqual(got, [(200, "L", body) for body in bodies])
+
+    def test_connect_failure_is_retried_on_another_endpoint(self):
+        """With on: [connect-failure], 20 GETs to a half-refused cluster all get 200."""
+        targets = [f"/retry-connect/get{i}" for i in range(20)]
+        self.assertAllFromLive([self.send("GET", t) for t in targets],
+                               [f"L GET {t}\n".encode() for t in targets])
+
+    def test_post_with_body_is_retried_after_connect_failure(self):
+        """A POST whose connect failed is retried with its body, which was not sent yet."""
+        bodies = [f"body {i}".encode() for i in range(20)]
+        self.assertAllFromLive([self.send("POST", "/retry-connect/echo", b) for b in bodies],
+                               bodies)
+
+    def test_503_is_retried_on_another_endpoint(self):
+        """With on: [503], 20 GETs to a cluster with an endpoint answering 503 all get 200."""
+        targets = [f"/retry-503/get{i}" for i in range(20)]
+        self.assertAllFromLive([self.send("GET", t) for t in targets],
+                               [f"L GET {t}\n".encode() for t in targets])
+
+    def test_refused_endpoint_gives_502_without_retry(self):
+        """Without retry, requests sent to the refused endpoint get 502."""
+        statuses = [self.send("GET", f"/no-retry/get{i}").status for i in range(20)]
+        self.assertIn(502, statuses)
+        self.assertEqual(set(statuses), {200, 502}, statuses)
+
+
+if __name__ == "__main__":
+    unittest.main()
