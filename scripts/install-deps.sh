@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format # toolchain and formatting check
   libuv1-dev node-llhttp libssl-dev libyaml-cpp-dev          # waygate itself
   libc-ares-dev libre2-dev                                   # DNS discovery, regex routes
+  etcd-server nlohmann-json3-dev dnsmasq-base                # discovery: etcd, its JSON, DNS
   libgtest-dev libbenchmark-dev                              # unit tests, micro-benchmarks
   python3 curl openssl procps util-linux iproute2            # integration tests and demo
   nginx-light haproxy wrk                                    # end-to-end benchmark peers
@@ -31,9 +32,10 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# nginx and haproxy are only benchmark peers that bench/e2e starts with its own configs; stop their
-# packages from starting system services (a busy port 80 would otherwise fail the install). Only a
-# policy file we created ourselves is removed again.
+# nginx and haproxy are only benchmark peers that bench/e2e starts with its own configs, and etcd
+# is started by the discovery tests with theirs; stop their packages from starting system services
+# (a busy port 80 would otherwise fail the install). Only a policy file we created ourselves is
+# removed again.
 policy=/usr/sbin/policy-rc.d
 if [[ ! -e $policy ]]; then
   printf '#!/bin/sh\nexit 101\n' >"$policy"

@@ -19,9 +19,12 @@ PathConfig forward_path(PathConfig::Match match, std::string path) {
 
 Config config_with_hosts(int count) {
   Config config;
-  ClusterConfig cluster{"web", {}};
-  cluster.endpoints.push_back(
-      EndpointConfig{"127.0.0.1:9001", *parse_socket_address("127.0.0.1:9001")});
+  ClusterConfig cluster;
+  cluster.name = "web";
+  EndpointConfig endpoint;
+  endpoint.address_text = "127.0.0.1:9001";
+  endpoint.address = *parse_socket_address(endpoint.address_text);
+  cluster.endpoints.push_back(endpoint);
   config.clusters.push_back(cluster);
   for (int i = 0; i < count; ++i) {
     RouteConfig route;

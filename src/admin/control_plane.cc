@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <memory>
 
 #include "core/log.h"
 
@@ -18,12 +20,23 @@ namespace {
 
 constexpr int kControlNice = 10;
 
+uint64_t thread_cpu_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec);
+}
+
 }  // namespace
 
 ControlPlane::ControlPlane(std::string config_path, uv_loop_t* loop)
     : config_path_(std::move(config_path)),
       loop_(loop),
       server_(loop),
+      discovery_(loop,
+                 [this](const std::string& cluster, std::vector<routing::EndpointSpec> endpoints,
+                        const std::string& source) {
+                   publish_endpoints(cluster, std::move(endpoints), source);
+                 }),
       admin_(loop, [this](const AdminRequest& request) { return answer(request); }) {}
 
 ControlPlane::~ControlPlane() {
@@ -53,10 +66,12 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
   std::string error;
   if (!config.admin.address_text.empty()) error = admin_.listen(config.admin.address);
   if (!error.empty()) error = "admin " + error;
-  if (error.empty() && !server_.start(config, access_log_fd, &error)) {
+  routing::EndpointsByCluster endpoints = discovery_.prepare(config);
+  if (error.empty() && !server_.start(config, endpoints, access_log_fd, &error)) {
     error = error.empty() ? "cannot start" : error;
   }
   if (!error.empty()) {
+    discovery_.discard();
     std::fprintf(stderr, "waygate: %s\n", error.c_str());
     watcher_->stop();
     close_handles();
@@ -69,7 +84,10 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
   if (!config.admin.address_text.empty()) {
     WG_LOG_INFO("admin on %s", config.admin.address_text.c_str());
   }
-  reloader_ = std::make_unique<proxy::Reloader>(config_path_, server_, config, loaded.text);
+  discovery_.commit();
+  reloader_ =
+      std::make_unique<proxy::Reloader>(config_path_, server_, discovery_, config, loaded.text);
+  follow_routes_source(config.routes_source);
   // Passive health (outlier detection) will act on these; until then they are visible in the
   // debug log.
   server_.on_endpoint_event([](const proxy::EndpointEvent& event) {
@@ -127,11 +145,69 @@ proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
   proxy::Reloader::Outcome outcome = reloader_->reload(trigger);
   // The watcher will see the same write: tell it what runs now, so it does not reload it twice.
   watcher_->note_loaded_hash(reloader_->running_hash());
+  if (outcome.result == proxy::Reloader::Result::kReloaded) {
+    follow_routes_source(reloader_->routes_source());
+  }
   return outcome;
+}
+
+void ControlPlane::publish_endpoints(const std::string& cluster,
+                                     std::vector<routing::EndpointSpec> endpoints,
+                                     const std::string& source) {
+  size_t count = endpoints.size();
+  // CPU time, not wall time: on a shared core the control thread (at nice 10) may wait its turn,
+  // and that wait is not work the change cost.
+  uint64_t started = thread_cpu_ns();
+  auto control_ns = std::make_shared<uint64_t>(0);
+  bool published = server_.set_endpoints(
+      cluster, std::move(endpoints), [cluster, count, source, control_ns](uint64_t delay_ns) {
+        // The delay from the source's change reaching waygate to every worker routing by it (it
+        // will be a metric; until then, the log), and the control thread's share of it.
+        WG_LOG_INFO(
+            "discovery: cluster %s: %zu endpoints (%s), routed by every worker %.2f ms "
+            "after the change arrived (control thread CPU %.2f ms)",
+            cluster.c_str(), count, source.c_str(), static_cast<double>(delay_ns) / 1e6,
+            static_cast<double>(*control_ns) / 1e6);
+      });
+  if (published) *control_ns = thread_cpu_ns() - started;
+}
+
+void ControlPlane::follow_routes_source(const std::optional<routing::EtcdSourceConfig>& source) {
+  bool same = source.has_value() == routes_source_.has_value() &&
+              (!source || (source->key == routes_source_->key &&
+                           source->endpoints == routes_source_->endpoints));
+  if (same) return;
+  routes_source_ = source;
+  routes_watcher_.reset();
+  if (!source) {
+    reloader_->set_extra_source(std::nullopt);
+    return;
+  }
+  discovery::EtcdWatcher::Options options;
+  options.endpoints = source->endpoints;
+  options.key = source->key;
+  options.prefix = false;
+  std::string key = source->key;
+  routes_watcher_ = std::make_unique<discovery::EtcdWatcher>(
+      loop_, options,
+      [this, key](const discovery::EtcdWatcher::Keys& keys,
+                  const std::vector<discovery::EtcdWatcher::Change>&, uint64_t, bool) {
+        auto found = keys.find(key);
+        reloader_->set_extra_source(
+            routing::ConfigSource{"etcd:" + key, found == keys.end() ? "" : found->second});
+        reload("etcd");
+      },
+      [key](const std::string& error) {
+        WG_LOG_WARN("routes_source etcd %s: %s (the routes last read from it keep serving)",
+                    key.c_str(), error.c_str());
+      });
+  routes_watcher_->start();
 }
 
 void ControlPlane::close_handles() {
   server_.close_handles();
+  routes_watcher_.reset();
+  discovery_.stop();
   for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_})
     handle->reset();
   drained_.reset();
@@ -146,6 +222,8 @@ void ControlPlane::stop(int signum) {
   for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_})
     handle->reset();
   if (watcher_) watcher_->stop();
+  routes_watcher_.reset();
+  discovery_.stop();
   // The admin listener stays up while the workers drain, so /ready can say so.
   joiner_ = std::thread([this] {
     server_.join();

@@ -11,6 +11,8 @@
 
 #include "admin/admin_server.h"
 #include "core/uv_handle.h"
+#include "discovery/discovery_manager.h"
+#include "discovery/etcd_watcher.h"
 #include "proxy/reloader.h"
 #include "proxy/server.h"
 #include "routing/config_loader.h"
@@ -32,6 +34,10 @@ class ControlPlane {
  private:
   AdminResponse answer(const AdminRequest& request);
   proxy::Reloader::Outcome reload(std::string_view trigger);
+  void publish_endpoints(const std::string& cluster, std::vector<routing::EndpointSpec> endpoints,
+                         const std::string& source);
+  // Watches the routes_source key the running config names (none, the same, or a new one).
+  void follow_routes_source(const std::optional<routing::EtcdSourceConfig>& source);
   void stop(int signum);
   void close_handles();
   static void on_stop_signal(uv_signal_t* handle, int signum);
@@ -41,7 +47,10 @@ class ControlPlane {
   std::string config_path_;
   uv_loop_t* loop_;
   proxy::Server server_;
+  discovery::DiscoveryManager discovery_;
   std::unique_ptr<proxy::Reloader> reloader_;
+  std::optional<routing::EtcdSourceConfig> routes_source_;
+  std::unique_ptr<discovery::EtcdWatcher> routes_watcher_;
   std::unique_ptr<routing::ConfigWatcher> watcher_;
   AdminServer admin_;
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;

@@ -7,17 +7,28 @@
 
 namespace waygate::proxy {
 
-Reloader::Reloader(std::string path, Server& server, const routing::Config& running,
-                   std::string_view running_text)
+Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
+                   const routing::Config& running, std::string_view running_text)
     : path_(std::move(path)),
       server_(server),
+      discovery_(discovery),
+      routes_source_(running.routes_source),
       workers_(running.workers),
       access_log_(running.access_log),
       admin_address_(running.admin.address_text),
       running_hash_(routing::content_hash(running_text)) {}
 
 Reloader::Outcome Reloader::reload(std::string_view trigger) {
-  routing::ConfigResult loaded = routing::load_config_file(path_);
+  std::vector<routing::ConfigSource> extras;
+  if (extra_) extras.push_back(*extra_);
+  routing::ConfigResult loaded = routing::load_config_file(path_, extras);
+  // The file no longer names the routes_source the value came from: read it alone.
+  if (extra_ && loaded.ok() &&
+      (!loaded.config.routes_source ||
+       "etcd:" + loaded.config.routes_source->key != extra_->name)) {
+    extra_.reset();
+    loaded = routing::load_config_file(path_);
+  }
   if (!loaded.ok()) return refuse(trigger, loaded.errors);
   uint64_t hash = routing::content_hash(loaded.text);
   if (hash == running_hash_) {
@@ -26,9 +37,13 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
     return {Result::kUnchanged, ""};
   }
   std::string error;
-  if (!server_.apply(loaded.config, &error)) {
+  routing::EndpointsByCluster endpoints = discovery_.prepare(loaded.config);
+  if (!server_.apply(loaded.config, endpoints, &error)) {
+    discovery_.discard();
     return refuse(trigger, {error});
   }
+  discovery_.commit();
+  routes_source_ = loaded.config.routes_source;
   const routing::Config& next = loaded.config;
   if (next.workers != workers_ || next.access_log != access_log_ ||
       next.admin.address_text != admin_address_) {

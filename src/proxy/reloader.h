@@ -1,14 +1,19 @@
-// Applies the config file to the running server, whatever asked for it (SIGHUP, the file changing
-// on disk, POST /reload): read, validate, build a snapshot, hand it to the workers. A config that
-// fails validation changes nothing; one whose text did not change is skipped, keeping pools warm.
+// Applies the config to the running server, whatever asked for it (SIGHUP, the file changing on
+// disk, POST /reload, a routes_source change in etcd): read the file (and the routes_source value),
+// validate, let discovery set up the sources, build a snapshot, hand it to the workers. A config
+// that fails validation changes nothing; one whose text did not change is skipped, keeping pools
+// warm.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "discovery/discovery_manager.h"
 #include "routing/config.h"
+#include "routing/config_loader.h"
 
 namespace waygate::proxy {
 
@@ -23,11 +28,16 @@ class Reloader {
   };
 
   // `running_text` is the config text the server was started with.
-  Reloader(std::string path, Server& server, const routing::Config& running,
-           std::string_view running_text);
+  Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
+           const routing::Config& running, std::string_view running_text);
 
   // Runs on the control thread. `trigger` names the cause in the log ("SIGHUP", "file", "admin").
   Outcome reload(std::string_view trigger);
+
+  // The routes_source value to merge with the file from now on (nullopt: none).
+  void set_extra_source(std::optional<routing::ConfigSource> source) { extra_ = std::move(source); }
+  // The routes_source the running config names.
+  const std::optional<routing::EtcdSourceConfig>& routes_source() const { return routes_source_; }
 
   // The content hash of the config running now (routing::content_hash).
   uint64_t running_hash() const { return running_hash_; }
@@ -39,6 +49,9 @@ class Reloader {
 
   std::string path_;
   Server& server_;
+  discovery::DiscoveryManager& discovery_;
+  std::optional<routing::ConfigSource> extra_;
+  std::optional<routing::EtcdSourceConfig> routes_source_;
   // What only a restart changes, as started.
   unsigned workers_;
   std::string access_log_;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 #include <utility>
 
@@ -49,7 +50,8 @@ bool Server::bind(const std::vector<routing::ListenerConfig>& listeners, size_t 
   return true;
 }
 
-bool Server::start(const routing::Config& config, int access_log_fd, std::string* error) {
+bool Server::start(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
+                   int access_log_fd, std::string* error) {
   unsigned count = config.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   // Bind everything before starting any thread, so a taken port fails start-up cleanly.
@@ -58,7 +60,7 @@ bool Server::start(const routing::Config& config, int access_log_fd, std::string
   events_async_.init(uv_async_init, loop_, this, &Server::on_events);
   uv_unref(events_async_.handle());  // events alone keep no loop running
 
-  topology_.apply_config(config);
+  topology_.apply_config(config, endpoints);
   snapshot_ = routing::build_snapshot(config, topology_);
   for (unsigned w = 0; w < count; ++w) {
     WorkerUpdate initial{snapshot_, topology_.all_host_sets(), {}, std::move(listeners[w])};
@@ -71,7 +73,8 @@ bool Server::start(const routing::Config& config, int access_log_fd, std::string
   return true;
 }
 
-bool Server::apply(const routing::Config& config, std::string* error) {
+bool Server::apply(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
+                   std::string* error) {
   // Sockets follow addresses: one whose address stays is kept whatever its listener is called.
   std::vector<routing::ListenerConfig> added;
   for (const routing::ListenerConfig& listener : config.listeners) {
@@ -87,30 +90,37 @@ bool Server::apply(const routing::Config& config, std::string* error) {
     }
   }
   // The topology first: the new route table names clusters by the ids it gives.
-  routing::TopologyChanges changes = topology_.apply_config(config);
+  routing::TopologyChanges changes = topology_.apply_config(config, endpoints);
   publish(routing::build_snapshot(config, topology_), std::move(changes), std::move(opened));
   listeners_ = config.listeners;
   return true;
 }
 
-void Server::set_endpoints(const std::string& cluster,
-                           std::vector<routing::EndpointSpec> endpoints) {
+bool Server::set_endpoints(const std::string& cluster, std::vector<routing::EndpointSpec> endpoints,
+                           std::function<void(uint64_t delay_ns)> on_applied) {
+  if (!topology_.has_cluster(cluster)) return false;
+  uint64_t started = uv_hrtime();
   routing::TopologyChanges changes;
   topology_.set_endpoints(cluster, std::move(endpoints), changes);
-  if (changes.empty()) return;
-  publish(nullptr, std::move(changes), std::vector<std::vector<ListenerChange>>(workers_.size()));
+  if (changes.empty()) return false;
+  uint64_t sequence = publish(nullptr, std::move(changes),
+                              std::vector<std::vector<ListenerChange>>(workers_.size()));
+  if (on_applied) pending_.push_back(PendingUpdate{sequence, started, std::move(on_applied)});
+  return true;
 }
 
-void Server::publish(std::shared_ptr<const routing::Snapshot> snapshot,
-                     routing::TopologyChanges changes,
-                     std::vector<std::vector<ListenerChange>> listeners) {
+uint64_t Server::publish(std::shared_ptr<const routing::Snapshot> snapshot,
+                         routing::TopologyChanges changes,
+                         std::vector<std::vector<ListenerChange>> listeners) {
+  uint64_t sequence = next_sequence_++;
   for (size_t w = 0; w < workers_.size(); ++w) {
     workers_[w]->publish(WorkerUpdate{snapshot, changes.host_sets, changes.removed_endpoints,
-                                      std::move(listeners[w])});
+                                      std::move(listeners[w]), sequence});
   }
   if (snapshot) retire(std::exchange(snapshot_, std::move(snapshot)));
   for (auto& host_set : changes.replaced)
     retire(std::move(host_set));
+  return sequence;
 }
 
 void Server::retire(std::shared_ptr<const void> object) {
@@ -127,6 +137,20 @@ void Server::on_events(uv_async_t* async) {
     while (worker->events().pop(event)) {
       if (self->event_handler_) self->event_handler_(event);
     }
+  }
+  self->check_applied();
+}
+
+void Server::check_applied() {
+  if (pending_.empty()) return;
+  uint64_t applied = UINT64_MAX;
+  for (auto& worker : workers_)
+    applied = std::min(applied, worker->applied_sequence());
+  uint64_t now = uv_hrtime();
+  while (!pending_.empty() && pending_.front().sequence <= applied) {
+    PendingUpdate done = std::move(pending_.front());
+    pending_.pop_front();
+    done.on_applied(now - done.started_ns);
   }
 }
 

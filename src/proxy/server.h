@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,14 +30,20 @@ class Server {
   explicit Server(uv_loop_t* loop);
   ~Server();
 
-  // Binds and starts. On failure returns false with *error naming the listener and the cause.
-  bool start(const routing::Config& config, int access_log_fd, std::string* error);
+  // Binds and starts, with each cluster's endpoints as discovery has them. On failure returns
+  // false with *error naming the listener and the cause.
+  bool start(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
+             int access_log_fd, std::string* error);
   // Hands a new config to every worker: its routes, the host sets of clusters that changed, and
   // the listeners that differ from the running ones. When a new listener cannot be bound, nothing
   // changes and *error says why.
-  bool apply(const routing::Config& config, std::string* error);
+  bool apply(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
+             std::string* error);
   // Replaces one cluster's endpoints (discovery): only that cluster's host set is published.
-  void set_endpoints(const std::string& cluster, std::vector<routing::EndpointSpec> endpoints);
+  // `on_applied` hears how long after this call the last worker routed by it; it is not called
+  // when nothing changed (false is returned then) or the cluster is unknown.
+  bool set_endpoints(const std::string& cluster, std::vector<routing::EndpointSpec> endpoints,
+                     std::function<void(uint64_t delay_ns)> on_applied);
   void drain();
   // Control thread, once the workers have stopped (or never started): closes the handle on which
   // events arrive, so the control loop can end.
@@ -54,8 +61,11 @@ class Server {
   // One socket per worker for each listener; on failure closes what it opened.
   bool bind(const std::vector<routing::ListenerConfig>& listeners, size_t worker_count,
             std::vector<std::vector<ListenerChange>>* per_worker, std::string* error);
-  void publish(std::shared_ptr<const routing::Snapshot> snapshot, routing::TopologyChanges changes,
-               std::vector<std::vector<ListenerChange>> listeners);
+  // Returns the update's sequence number.
+  uint64_t publish(std::shared_ptr<const routing::Snapshot> snapshot,
+                   routing::TopologyChanges changes,
+                   std::vector<std::vector<ListenerChange>> listeners);
+  void check_applied();
   // Objects a worker may still hold are kept here so that the last reference is dropped on the
   // control thread: freeing a large route table or host set must not stall a worker.
   void retire(std::shared_ptr<const void> object);
@@ -69,6 +79,13 @@ class Server {
   std::shared_ptr<const routing::Snapshot> snapshot_;
   std::vector<std::shared_ptr<const void>> retired_;
   std::function<void(const EndpointEvent&)> event_handler_;
+  struct PendingUpdate {
+    uint64_t sequence;
+    uint64_t started_ns;
+    std::function<void(uint64_t delay_ns)> on_applied;
+  };
+  std::deque<PendingUpdate> pending_;  // updates not yet applied by every worker, in order
+  uint64_t next_sequence_ = 1;
 };
 
 }  // namespace waygate::proxy

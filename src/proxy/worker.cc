@@ -18,6 +18,7 @@ constexpr size_t kMaxPooledExchanges = 64;
 // requests in flight are gone since the peak, it is handed back to the system (malloc_trim).
 constexpr size_t kTrimAfterConnections = 1024;
 constexpr uint64_t kTrimIntervalMs = 2000;
+constexpr uint64_t kLagProbeMs = 50;
 
 uint64_t random_u64(uint64_t state[2]) {
   // xorshift128+: request ids need to be unique, not secret.
@@ -43,6 +44,10 @@ Worker::Worker(unsigned index, WorkerUpdate initial, int access_log_fd, uv_async
   trim_timer_.init(uv_timer_init, &loop_, this);
   uv_timer_start(trim_timer_.get(), &Worker::on_trim_timer, kTrimIntervalMs, kTrimIntervalMs);
   uv_unref(trim_timer_.handle());
+  lag_probe_.init(uv_timer_init, &loop_, this);
+  lag_probe_due_us_ = uv_hrtime() / 1000 + kLagProbeMs * 1000;
+  uv_timer_start(lag_probe_.get(), &Worker::on_lag_probe, kLagProbeMs, kLagProbeMs);
+  uv_unref(lag_probe_.handle());
   access_log_.init(&loop_, access_log_fd);
   std::random_device seed;
   id_state_[0] = (uint64_t{seed()} << 32) | seed();
@@ -100,8 +105,17 @@ void Worker::apply_messages() {
     updates.swap(inbox_);
     drain = inbox_drain_;
   }
-  for (WorkerUpdate& update : updates)
+  uint64_t sequence = 0;
+  uint64_t started = uv_hrtime();
+  for (WorkerUpdate& update : updates) {
+    sequence = std::max(sequence, update.sequence);
     apply(std::move(update));
+  }
+  max_apply_us_ = std::max(max_apply_us_, (uv_hrtime() - started) / 1000);
+  if (sequence != 0) {
+    applied_sequence_.store(sequence, std::memory_order_release);
+    if (on_events_) uv_async_send(on_events_);
+  }
   if (drain && !draining_) begin_drain();
 }
 
@@ -178,6 +192,18 @@ size_t Worker::memory_users() const {
 
 void Worker::note_connections() {
   connections_peak_ = std::max(connections_peak_, memory_users());
+}
+
+void Worker::on_lag_probe(uv_timer_t* timer) {
+  auto* self = static_cast<Worker*>(timer->data);
+  // libuv fires timers by a millisecond loop clock, so this reads up to about 1 ms high: an upper
+  // bound on how long the loop was busy with something else.
+  uint64_t now_us = uv_hrtime() / 1000;
+  uint64_t lag = now_us > self->lag_probe_due_us_ ? now_us - self->lag_probe_due_us_ : 0;
+  if (lag > self->max_loop_lag_us_.load(std::memory_order_relaxed)) {
+    self->max_loop_lag_us_.store(lag, std::memory_order_relaxed);
+  }
+  self->lag_probe_due_us_ = now_us + kLagProbeMs * 1000;
 }
 
 void Worker::on_trim_timer(uv_timer_t* timer) {
@@ -327,6 +353,10 @@ void Worker::finish_drain_if_idle() {
   async_.reset();
   check_.reset();
   trim_timer_.reset();
+  lag_probe_.reset();
+  WG_LOG_INFO("worker %u: longest event-loop lag %.2f ms, longest update %.3f ms", index_,
+              static_cast<double>(max_loop_lag_us_.load(std::memory_order_relaxed)) / 1000,
+              static_cast<double>(max_apply_us_) / 1000);
 }
 
 }  // namespace waygate::proxy

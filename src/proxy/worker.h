@@ -46,6 +46,7 @@ struct WorkerUpdate {
   std::vector<std::shared_ptr<const routing::HostSet>> host_sets;
   std::vector<uint32_t> removed_endpoints;
   std::vector<ListenerChange> listeners;
+  uint64_t sequence = 0;  // the worker reports it applied (applied_sequence()) when non-zero
 };
 
 class Worker {
@@ -69,6 +70,11 @@ class Worker {
   void request_drain();
   // Control thread: events this worker reported.
   EventRing& events() { return events_; }
+  // The longest the loop was late in running a timer, in microseconds: how long the worker was
+  // busy with one thing (an update to apply, a burst of callbacks) while requests waited.
+  uint64_t max_loop_lag_us() const { return max_loop_lag_us_.load(std::memory_order_relaxed); }
+  // The sequence of the last update applied; the control thread is signalled when it moves.
+  uint64_t applied_sequence() const { return applied_sequence_.load(std::memory_order_acquire); }
   uint64_t dropped_events() const { return dropped_events_.load(std::memory_order_relaxed); }
 
   // Worker thread only, from here on.
@@ -120,6 +126,7 @@ class Worker {
   static void on_check(uv_check_t* check);
   static void on_drain_timeout(uv_timer_t* timer);
   static void on_trim_timer(uv_timer_t* timer);
+  static void on_lag_probe(uv_timer_t* timer);
   void note_connections();
   // What holds memory per connection or request: sessions, upstream connections, exchanges.
   size_t memory_users() const;
@@ -130,6 +137,10 @@ class Worker {
   UvHandle<uv_timer_t> drain_timer_;
   UvHandle<uv_check_t> check_;       // end of each loop turn: signal events, free emptied pools
   UvHandle<uv_timer_t> trim_timer_;  // gives memory back to the system after a burst
+  UvHandle<uv_timer_t> lag_probe_;   // measures how late the loop runs a timer
+  uint64_t lag_probe_due_us_ = 0;    // hrtime
+  uint64_t max_apply_us_ = 0;        // the longest time spent applying updates in one go
+  std::atomic<uint64_t> max_loop_lag_us_{0};
   std::thread thread_;
   SnapshotHolder snapshots_;
   std::vector<std::shared_ptr<const routing::HostSet>> host_sets_;  // by cluster id
@@ -150,6 +161,7 @@ class Worker {
   bool drained_ = false;
 
   EventRing events_;
+  std::atomic<uint64_t> applied_sequence_{0};
   std::atomic<uint64_t> dropped_events_{0};
   uv_async_t* on_events_;
   bool events_pending_ = false;

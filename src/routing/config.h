@@ -109,14 +109,57 @@ struct RouteConfig {
   std::vector<PathConfig> paths;
 };
 
+// An endpoint as `endpoints:` lists it: an IP literal, or a host name resolved through DNS.
 struct EndpointConfig {
-  std::string address_text;
-  SocketAddress address;
+  std::string address_text;  // as written: "10.0.0.7:8080", "[::1]:80", "api.internal:8080"
+  SocketAddress address;     // for an IP literal
+  std::string host;          // for a host name ("api.internal"); empty for a literal
+  uint16_t port = 0;
+  bool is_name() const { return !host.empty(); }
+};
+
+enum class DnsFamily : uint8_t { kAny, kIPv4, kIPv6 };
+
+// Where DNS lookups go: a resolver address ("127.0.0.1:5353"), or the system's when empty.
+struct DnsLookupConfig {
+  std::string resolver;
+  DnsFamily family = DnsFamily::kAny;
+  uint64_t min_refresh_ms = 1'000;  // a record's TTL is clamped to [min, max] between lookups
+  uint64_t max_refresh_ms = 300'000;
+};
+
+struct DnsSourceConfig {
+  std::string name;  // A/AAAA records of this name
+  uint16_t port = 0;
+  DnsLookupConfig lookup;
+};
+
+struct SrvSourceConfig {
+  std::string name;  // "_http._tcp.api.internal"
+  DnsLookupConfig lookup;
+};
+
+struct FileSourceConfig {
+  std::string path;  // resolved against the config file's directory
+};
+
+struct EtcdSourceConfig {
+  std::vector<std::string> endpoints;  // "http://127.0.0.1:2379"
+  std::string key;                     // the prefix (endpoints) or the key (routes)
+};
+
+struct DiscoveryConfig {
+  std::vector<FileSourceConfig> files;
+  std::vector<DnsSourceConfig> dns;
+  std::vector<SrvSourceConfig> srv;
+  std::vector<EtcdSourceConfig> etcd;
+  bool empty() const { return files.empty() && dns.empty() && srv.empty() && etcd.empty(); }
 };
 
 struct ClusterConfig {
   std::string name;
   std::vector<EndpointConfig> endpoints;
+  DiscoveryConfig discovery;
 };
 
 struct AdminConfig {
@@ -127,6 +170,8 @@ struct AdminConfig {
 struct Config {
   unsigned workers = 0;  // 0: one per core
   AdminConfig admin;
+  std::string dns_resolver;  // the default resolver for every lookup; empty: the system's
+  std::optional<EtcdSourceConfig> routes_source;  // routes (and clusters) kept in one etcd key
   std::string access_log = "stdout";
   Timeouts timeouts;
   Limits limits;

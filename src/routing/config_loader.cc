@@ -3,10 +3,12 @@
 #include <netinet/in.h>
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "routing/cluster_loader.h"
 #include "routing/route_loader.h"
 #include "routing/yaml_reader.h"
 
@@ -88,7 +90,7 @@ void read_normalize_paths(Reader& r, const YAML::Node& node, http::PathOptions& 
     } else if (*text == "unescape") {
       out.escaped_slashes = http::EscapedSlashes::kUnescape;
     } else {
-      r.error(escaped, "normalize_paths.escaped_slashes " + quoted(*text) +
+      r.error(escaped, "normalize_paths.escaped_slashes " + quoted_value(*text) +
                            " is not one of reject, keep, unescape");
     }
   }
@@ -117,10 +119,10 @@ void read_admin(Reader& r, const YAML::Node& admin, Config& config) {
   auto address = parse_socket_address(*text);
   if (!address) {
     r.error(admin["address"],
-            "admin address " + quoted(*text) + " is not IP:PORT (like 127.0.0.1:9901)");
+            "admin address " + quoted_value(*text) + " is not IP:PORT (like 127.0.0.1:9901)");
   } else if (!is_loopback(*address)) {
     // Until an admin token exists, the network boundary is the only access control.
-    r.error(admin["address"], "admin address " + quoted(*text) +
+    r.error(admin["address"], "admin address " + quoted_value(*text) +
                                   " must be a loopback address (127.0.0.0/8 or [::1]): the admin "
                                   "API has no authentication yet, and anyone who reaches it can "
                                   "reload the config");
@@ -140,7 +142,7 @@ void read_listeners(Reader& r, const YAML::Node& node, Config& config) {
       r.error(item, "listener needs a name");
     } else if (auto name = r.string(item["name"], "listener name")) {
       if (!names.insert(*name).second)
-        r.error(item["name"], "duplicate listener name " + quoted(*name));
+        r.error(item["name"], "duplicate listener name " + quoted_value(*name));
       listener.name = *name;
     }
     if (!item["address"]) {
@@ -148,10 +150,10 @@ void read_listeners(Reader& r, const YAML::Node& node, Config& config) {
     } else if (auto text = r.string(item["address"], "listener address")) {
       auto address = parse_socket_address(*text);
       if (!address) {
-        r.error(item["address"], "listener address " + quoted(*text) +
+        r.error(item["address"], "listener address " + quoted_value(*text) +
                                      " is not IP:PORT (like 0.0.0.0:8080 or [::1]:8080)");
       } else if (!addresses.insert(*text).second) {
-        r.error(item["address"], "address " + quoted(*text) + " is used by two listeners");
+        r.error(item["address"], "address " + quoted_value(*text) + " is used by two listeners");
       } else {
         listener.address_text = *text;
         listener.address = *address;
@@ -162,49 +164,24 @@ void read_listeners(Reader& r, const YAML::Node& node, Config& config) {
   if (node.IsSequence() && config.listeners.empty()) r.error(node, "listeners must not be empty");
 }
 
-void read_clusters(Reader& r, const YAML::Node& node, Config& config) {
-  std::set<std::string> names;
-  for (const YAML::Node& item : r.sequence(node, "clusters")) {
-    if (!r.check_map(item, "cluster", {"name", "lb", "endpoints"})) continue;
-    ClusterConfig cluster;
-    if (!item["name"]) {
-      r.error(item, "a cluster needs a name");
-    } else if (auto name = r.string(item["name"], "cluster name")) {
-      if (!names.insert(*name).second)
-        r.error(item["name"], "duplicate cluster name " + quoted(*name));
-      cluster.name = *name;
-    }
-    if (item["lb"]) {
-      auto lb = r.string(item["lb"], "lb");
-      if (lb && *lb != "round_robin") {
-        r.error(item["lb"], "lb " + quoted(*lb) + " is not supported yet (round_robin is)");
-      }
-    }
-    if (!item["endpoints"]) {
-      r.error(item, "a cluster needs endpoints");
-    } else {
-      for (const YAML::Node& endpoint_node : r.sequence(item["endpoints"], "endpoints")) {
-        auto text = r.string(endpoint_node, "endpoint");
-        if (!text) continue;
-        auto address = parse_socket_address(*text);
-        if (!address) {
-          r.error(endpoint_node,
-                  "endpoint " + quoted(*text) + " is not IP:PORT (like 127.0.0.1:9001)");
-          continue;
-        }
-        cluster.endpoints.push_back(EndpointConfig{*text, *address});
-      }
-    }
-    config.clusters.push_back(std::move(cluster));
-  }
+void read_dns(Reader& r, const YAML::Node& node, Config& config) {
+  if (!r.check_map(node, "dns", {"resolver"})) return;
+  if (node["resolver"]) read_resolver(r, node["resolver"], "dns.resolver", config.dns_resolver);
 }
 
-void read_config(Reader& r, const YAML::Node& root, Config& config) {
-  if (!r.check_map(root, "the config",
-                   {"workers", "admin", "access_log", "timeouts", "limits", "normalize_paths",
-                    "listeners", "routes", "clusters"})) {
+void read_routes_source(Reader& r, const YAML::Node& node, Config& config) {
+  if (!r.check_map(node, "routes_source", {"etcd"})) return;
+  if (!node["etcd"]) {
+    r.error(node, "routes_source needs etcd");
     return;
   }
+  EtcdSourceConfig source;
+  read_etcd_source(r, node["etcd"], "routes_source.etcd", "key", source);
+  config.routes_source = std::move(source);
+}
+
+// The settings only the config file holds (everything but routes and clusters).
+void read_settings(Reader& r, const YAML::Node& root, Config& config) {
   if (const YAML::Node& workers = root["workers"]) {
     if (workers.IsScalar() && workers.Scalar() == "auto") {
       config.workers = 0;
@@ -225,39 +202,94 @@ void read_config(Reader& r, const YAML::Node& root, Config& config) {
   if (root["normalize_paths"]) {
     read_normalize_paths(r, root["normalize_paths"], config.normalize_paths);
   }
+  if (root["dns"]) read_dns(r, root["dns"], config);
+  if (root["routes_source"]) read_routes_source(r, root["routes_source"], config);
   if (root["listeners"]) {
     read_listeners(r, root["listeners"], config);
   } else {
     r.error(root, "the config needs listeners");
   }
-  // Clusters first, so routes can be checked against the names.
-  if (root["clusters"]) read_clusters(r, root["clusters"], config);
+}
+
+// One parsed document (the file, or a routes_source value) with the reader for its errors.
+struct Document {
+  Reader reader;
+  YAML::Node root;
+  bool ok = false;
+};
+
+void parse_document(Document& document, const std::string& text, bool is_file) {
+  try {
+    document.root = YAML::Load(text);
+    if (is_file && (!document.root || document.root.IsNull())) {
+      document.reader.error(YAML::Mark(), "the config is empty");
+      return;
+    }
+    document.ok = true;
+  } catch (const YAML::Exception& e) {
+    document.reader.error(e.mark, e.msg);
+  }
+}
+
+std::string directory_of(const std::string& path) {
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+
+ConfigResult load(const std::string& text, const std::string& source_name,
+                  const std::vector<ConfigSource>& extras) {
+  ConfigResult result;
+  std::vector<Document> documents;
+  documents.push_back(Document{Reader(source_name), {}, false});
+  parse_document(documents.back(), text, true);
+  for (const ConfigSource& extra : extras) {
+    documents.push_back(Document{Reader(extra.name), {}, false});
+    parse_document(documents.back(), extra.text, false);
+  }
+  Config& config = result.config;
+  Document& file = documents.front();
+  if (file.ok && file.reader.check_map(
+                     file.root, "the config",
+                     {"workers", "admin", "access_log", "timeouts", "limits", "normalize_paths",
+                      "dns", "routes_source", "listeners", "routes", "clusters"})) {
+    read_settings(file.reader, file.root, config);
+  } else {
+    file.ok = false;
+  }
+  for (size_t i = 1; i < documents.size(); ++i) {
+    Document& extra = documents[i];
+    if (!extra.ok || !extra.root || extra.root.IsNull()) continue;  // an empty value adds nothing
+    extra.ok = extra.reader.check_map(extra.root, "a routes_source value", {"routes", "clusters"});
+  }
+  // Clusters from every document first, so routes anywhere can name clusters anywhere; a host or
+  // cluster name may appear only once across all of them.
   std::set<std::string> cluster_names;
-  for (const ClusterConfig& cluster : config.clusters)
-    cluster_names.insert(cluster.name);
-  if (root["routes"]) read_routes(r, root["routes"], cluster_names, config);
+  std::string base_directory = directory_of(source_name);
+  for (Document& document : documents) {
+    if (!document.ok || !document.root.IsMap() || !document.root["clusters"]) continue;
+    read_clusters(document.reader, document.root["clusters"], base_directory, cluster_names,
+                  config);
+  }
+  std::set<std::string> hosts_seen;
+  for (Document& document : documents) {
+    if (!document.ok || !document.root.IsMap() || !document.root["routes"]) continue;
+    read_routes(document.reader, document.root["routes"], cluster_names, hosts_seen, config);
+  }
+  for (Document& document : documents) {
+    for (std::string& error : document.reader.sorted_errors())
+      result.errors.push_back(std::move(error));
+  }
+  return result;
 }
 
 }  // namespace
 
-ConfigResult load_config_text(const std::string& text, const std::string& source_name) {
-  ConfigResult result;
-  Reader reader(source_name);
-  try {
-    YAML::Node root = YAML::Load(text);
-    if (!root || root.IsNull()) {
-      reader.error(YAML::Mark(), "the config is empty");
-    } else {
-      read_config(reader, root, result.config);
-    }
-  } catch (const YAML::Exception& e) {
-    reader.error(e.mark, e.msg);
-  }
-  result.errors = reader.sorted_errors();
-  return result;
+ConfigResult load_config_text(const std::string& text, const std::string& source_name,
+                              const std::vector<ConfigSource>& extras) {
+  return load(text, source_name, extras);
 }
 
-ConfigResult load_config_file(const std::string& path) {
+ConfigResult load_config_file(const std::string& path, const std::vector<ConfigSource>& extras) {
   std::ifstream file(path, std::ios::binary);
   if (!file) {
     ConfigResult result;
@@ -266,8 +298,10 @@ ConfigResult load_config_file(const std::string& path) {
   }
   std::ostringstream text;
   text << file.rdbuf();
-  ConfigResult result = load_config_text(text.str(), path);
+  ConfigResult result = load(text.str(), path, extras);
   result.text = text.str();
+  for (const ConfigSource& extra : extras)
+    result.text.append("\n# ").append(extra.name).append("\n").append(extra.text);
   return result;
 }
 

@@ -12,12 +12,23 @@ namespace waygate::routing {
 struct ConfigResult {
   Config config;
   std::vector<std::string> errors;  // "file:line:col: message"; empty when the config is valid
-  std::string text;                 // the file as read, so a reload can tell whether it changed
+  // The file as read (and the extra sources after it), so a reload can tell whether it changed.
+  std::string text;
   bool ok() const { return errors.empty(); }
 };
 
-ConfigResult load_config_file(const std::string& path);
+// More routes and clusters from elsewhere (routes_source): a YAML document holding `routes:` and
+// optionally `clusters:`, validated with the file and against it. `name` stands for it in
+// messages ("etcd:/waygate/routes:3:5: ...").
+struct ConfigSource {
+  std::string name;
+  std::string text;
+};
+
+ConfigResult load_config_file(const std::string& path,
+                              const std::vector<ConfigSource>& extras = {});
 // The same, from text already in memory (`source_name` stands for the file in messages).
-ConfigResult load_config_text(const std::string& text, const std::string& source_name);
+ConfigResult load_config_text(const std::string& text, const std::string& source_name,
+                              const std::vector<ConfigSource>& extras = {});
 
 }  // namespace waygate::routing

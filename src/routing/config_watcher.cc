@@ -94,7 +94,15 @@ void ConfigWatcher::check() {
   ++stats_.checks;
   // Missing means mid-replacement (or deleted): the event that brings the file back checks again.
   std::optional<std::string> content = read_file(path_);
-  if (!content) return;
+  if (!content) {
+    if (!missing_ && on_missing_) {
+      missing_ = true;
+      std::function<void()> on_missing = on_missing_;  // a copy: it may destroy this watcher
+      on_missing();
+    }
+    return;
+  }
+  missing_ = false;
   uint64_t hash = content_hash(*content);
   if (known_hash_ == hash) return;
   known_hash_ = hash;

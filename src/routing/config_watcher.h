@@ -53,6 +53,9 @@ class ConfigWatcher {
   void note_loaded(std::string_view content) { note_loaded_hash(content_hash(content)); }
   void note_loaded_hash(uint64_t hash) { known_hash_ = hash; }
 
+  // Called (on the loop's thread) when a check finds the file missing, once until it is back.
+  void set_on_missing(std::function<void()> on_missing) { on_missing_ = std::move(on_missing); }
+
   const Stats& stats() const { return stats_; }
   const std::string& path() const { return path_; }
 
@@ -67,6 +70,8 @@ class ConfigWatcher {
   std::string directory_;
   std::string basename_;
   std::function<void()> on_change_;
+  std::function<void()> on_missing_;
+  bool missing_ = false;
   UvHandle<uv_fs_event_t> event_;
   UvHandle<uv_timer_t> timer_;  // the debounce
   std::optional<uint64_t> known_hash_;

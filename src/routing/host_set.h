@@ -25,7 +25,9 @@ struct Host {
 
 struct HostSet {
   uint32_t cluster_id = 0;
+  uint64_t version = 0;  // differs for every host set built, so a balancer can tell a new one
   std::vector<Host> hosts;
+  bool uniform_weights = true;  // every host has the same weight: plain round robin will do
 };
 
 }  // namespace waygate::routing

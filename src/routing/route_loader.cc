@@ -74,12 +74,13 @@ void check_url_path(Reader& r, const YAML::Node& at, const std::string& what,
         i += 2;
         continue;
       }
-      r.error(at, what + " " + quoted(path) + ": '%' must start a %XX escape");
+      r.error(at, what + " " + quoted_value(path) + ": '%' must start a %XX escape");
       return;
     }
     if (!is_path_char(c)) {
-      r.error(at, what + " " + quoted(path) + ": " + quoted(std::string_view(&path[i], 1)) +
-                      " is not a path character (" + kPathChars + ")");
+      r.error(at, what + " " + quoted_value(path) + ": " +
+                      quoted_value(std::string_view(&path[i], 1)) + " is not a path character (" +
+                      kPathChars + ")");
       return;
     }
   }
@@ -88,7 +89,7 @@ void check_url_path(Reader& r, const YAML::Node& at, const std::string& what,
 bool check_regex(Reader& r, const YAML::Node& at, const std::string& pattern) {
   RE2 regex(pattern, RE2::Quiet);
   if (regex.ok()) return true;
-  r.error(at, "invalid regex " + quoted(pattern) + ": " + regex.error());
+  r.error(at, "invalid regex " + quoted_value(pattern) + ": " + regex.error());
   return false;
 }
 
@@ -143,13 +144,15 @@ std::vector<ValueMatcher> read_matchers(Reader& r, const YAML::Node& node, const
 bool check_header_name(Reader& r, const YAML::Node& at, const std::string& what,
                        const std::string& name) {
   if (http::is_token(name)) return true;
-  r.error(at, what + ": header name " + quoted(name) + " is not a token (" + kTokenChars + ")");
+  r.error(at,
+          what + ": header name " + quoted_value(name) + " is not a token (" + kTokenChars + ")");
   return false;
 }
 
 // The hint for Host: request_headers is where a user would try to change it.
 std::string managed_message(const std::string& what, const std::string& name, const char* verb) {
-  std::string message = what + ": " + quoted(name) + " is managed by waygate and cannot be " + verb;
+  std::string message =
+      what + ": " + quoted_value(name) + " is managed by waygate and cannot be " + verb;
   if (lower(name) == "host" && what.starts_with("request_headers")) {
     message += "; a route changes Host with rewrite.host";
   }
@@ -173,8 +176,8 @@ http::HeaderList read_added_headers(Reader& r, const YAML::Node& node, const std
     }
     bool value_ok = value && http::is_field_value(*value);
     if (value && !value_ok) {
-      r.error(it->second, what + ": the value of " + quoted(name.value_or("")) + ", " +
-                              quoted(*value) +
+      r.error(it->second, what + ": the value of " + quoted_value(name.value_or("")) + ", " +
+                              quoted_value(*value) +
                               ", has a control byte (CR, LF, NUL and the like; HTAB is allowed)");
     }
     if (name_ok && value_ok) headers.emplace_back(*name, *value);
@@ -204,7 +207,7 @@ http::HeaderEdits read_header_edits(Reader& r, const YAML::Node& node, const std
 void read_forward(Reader& r, const YAML::Node& item, const char* key,
                   const std::set<std::string>& clusters, PathConfig& path) {
   auto check_cluster = [&](const YAML::Node& at, const std::string& name) {
-    if (!clusters.contains(name)) r.error(at, "unknown cluster " + quoted(name));
+    if (!clusters.contains(name)) r.error(at, "unknown cluster " + quoted_value(name));
   };
   if (std::string_view(key) == "cluster") {
     if (auto name = r.string(item["cluster"], "cluster")) {
@@ -246,10 +249,10 @@ void read_redirect(Reader& r, const YAML::Node& node, PathConfig& path) {
     redirect.host = r.string(node["host"], "host");
     auto authority = redirect.host ? http::parse_authority(*redirect.host) : std::nullopt;
     if (redirect.host && !authority) {
-      r.error(node["host"], "redirect host " + quoted(*redirect.host) +
+      r.error(node["host"], "redirect host " + quoted_value(*redirect.host) +
                                 " is not a host name, an IPv4 address or a bracketed IPv6 address");
     } else if (authority && authority->host.size() != redirect.host->size()) {
-      r.error(node["host"], "redirect host " + quoted(*redirect.host) +
+      r.error(node["host"], "redirect host " + quoted_value(*redirect.host) +
                                 " must not carry a port (set redirect.port)");
     }
   }
@@ -301,7 +304,7 @@ void read_retry(Reader& r, const YAML::Node& node, RetryConfig& retry) {
       auto condition = r.string(item, "retry condition");
       if (!condition) continue;
       if (!kConditions.contains(*condition)) {
-        r.error(item, "retry condition " + quoted(*condition) +
+        r.error(item, "retry condition " + quoted_value(*condition) +
                           " is not one of connect-failure, reset, timeout, 5xx, 502, 503, 504");
         continue;
       }
@@ -319,13 +322,13 @@ std::vector<std::string> read_upgrades(Reader& r, const YAML::Node& node) {
     if (!name) continue;
     std::string protocol = lower(*name);
     if (!http::is_token(protocol)) {
-      r.error(item, "upgrade " + quoted(*name) + " is not a token (" + kTokenChars + ")");
+      r.error(item, "upgrade " + quoted_value(*name) + " is not a token (" + kTokenChars + ")");
     } else if (protocol == "h2c") {
       r.error(item,
               "upgrade 'h2c' is refused: HTTP/2 comes by its own codec, not through an "
               "upgrade tunnel");
     } else if (std::find(upgrades.begin(), upgrades.end(), protocol) != upgrades.end()) {
-      r.error(item, "upgrade " + quoted(*name) + " is listed twice");
+      r.error(item, "upgrade " + quoted_value(*name) + " is listed twice");
     } else {
       upgrades.push_back(std::move(protocol));
     }
@@ -351,7 +354,7 @@ PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::stri
       if (path.match == PathConfig::Match::kRegex) {
         check_regex(r, item[key], *text);
       } else if (text->empty() || text->front() != '/') {
-        r.error(item[key], "path " + quoted(*text) + " must start with '/'");
+        r.error(item[key], "path " + quoted_value(*text) + " must start with '/'");
       }
     }
   }
@@ -369,7 +372,7 @@ PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::stri
       for (char& c : upper)
         c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       if (method_id(upper) < 0) {
-        r.error(method, "unknown method " + quoted(*name));
+        r.error(method, "unknown method " + quoted_value(*name));
       } else {
         path.methods.push_back(upper);
       }
@@ -406,7 +409,7 @@ PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::stri
       if (rewrite["host"]) {
         path.rewrite_host = r.string(rewrite["host"], "rewrite host");
         if (path.rewrite_host && !http::parse_authority(*path.rewrite_host)) {
-          r.error(rewrite["host"], "rewrite host " + quoted(*path.rewrite_host) +
+          r.error(rewrite["host"], "rewrite host " + quoted_value(*path.rewrite_host) +
                                        " is not host[:port] (a host name, an IPv4 address or a "
                                        "bracketed IPv6 address, and a port up to 65535)");
         }
@@ -454,8 +457,7 @@ int method_id(std::string_view name) {
 }
 
 void read_routes(Reader& r, const YAML::Node& node, const std::set<std::string>& clusters,
-                 Config& config) {
-  std::set<std::string> hosts_seen;
+                 std::set<std::string>& hosts_seen, Config& config) {
   for (const YAML::Node& item : r.sequence(node, "routes")) {
     if (!r.check_map(item, "route", {"hosts", "paths"})) continue;
     RouteConfig route;
@@ -467,9 +469,9 @@ void read_routes(Reader& r, const YAML::Node& node, const std::set<std::string>&
         if (!host) continue;
         std::string lowered = lower(*host);
         if (!valid_host_pattern(lowered)) {
-          r.error(host_node, "host " + quoted(*host) + " must be a name, '*.suffix' or '*'");
+          r.error(host_node, "host " + quoted_value(*host) + " must be a name, '*.suffix' or '*'");
         } else if (!hosts_seen.insert(lowered).second) {
-          r.error(host_node, "host " + quoted(*host) + " is listed by two routes");
+          r.error(host_node, "host " + quoted_value(*host) + " is listed by two routes");
         }
         route.hosts.push_back(lowered);
       }

@@ -5,7 +5,26 @@
 
 namespace waygate::routing {
 
-TopologyChanges Topology::apply_config(const Config& config) {
+std::vector<EndpointSpec> literal_endpoints(const ClusterConfig& cluster) {
+  std::vector<EndpointSpec> endpoints;
+  for (const EndpointConfig& endpoint : cluster.endpoints) {
+    if (endpoint.is_name()) continue;
+    EndpointSpec spec;
+    spec.address_text = endpoint.address_text;
+    spec.address = endpoint.address;
+    endpoints.push_back(std::move(spec));
+  }
+  return endpoints;
+}
+
+EndpointsByCluster literal_endpoints(const Config& config) {
+  EndpointsByCluster endpoints;
+  for (const ClusterConfig& cluster : config.clusters)
+    endpoints[cluster.name] = literal_endpoints(cluster);
+  return endpoints;
+}
+
+TopologyChanges Topology::apply_config(const Config& config, const EndpointsByCluster& endpoints) {
   TopologyChanges changes;
   std::unordered_set<std::string> wanted;
   for (const ClusterConfig& cluster : config.clusters) {
@@ -13,11 +32,9 @@ TopologyChanges Topology::apply_config(const Config& config) {
     if (!clusters_.contains(cluster.name)) {
       clusters_[cluster.name].id = cluster_ids_.acquire(cluster.name).id;
     }
-    std::vector<EndpointSpec> endpoints;
-    for (const EndpointConfig& endpoint : cluster.endpoints) {
-      endpoints.push_back(EndpointSpec{endpoint.address_text, endpoint.address, 1});
-    }
-    set_endpoints(cluster.name, std::move(endpoints), changes);
+    auto found = endpoints.find(cluster.name);
+    set_endpoints(cluster.name,
+                  found == endpoints.end() ? std::vector<EndpointSpec>() : found->second, changes);
   }
   for (auto it = clusters_.begin(); it != clusters_.end();) {
     if (wanted.contains(it->first)) {
@@ -38,11 +55,14 @@ void Topology::set_endpoints(const std::string& name, std::vector<EndpointSpec> 
   if (cluster.host_set && cluster.endpoints == endpoints) return;  // nothing to publish
   auto host_set = std::make_shared<HostSet>();
   host_set->cluster_id = cluster.id;
+  host_set->version = ++host_set_versions_;
   // Acquire the new set before releasing the old, so an endpoint that stays keeps its id.
   for (const EndpointSpec& endpoint : endpoints) {
     IdRegistry::Id id = endpoint_ids_.acquire(endpoint.address_text);
     host_set->hosts.push_back(
         Host{id.id, id.generation, endpoint.weight, endpoint.address, endpoint.address_text});
+    host_set->uniform_weights =
+        host_set->uniform_weights && endpoint.weight == host_set->hosts.front().weight;
   }
   release_endpoints(cluster, changes);
   if (cluster.host_set) changes.replaced.push_back(std::move(cluster.host_set));

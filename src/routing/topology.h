@@ -16,14 +16,22 @@
 
 namespace waygate::routing {
 
+// An endpoint as discovery found it. Zone and metadata are kept for introspection; workers see
+// the address and weight.
 struct EndpointSpec {
-  std::string address_text;
+  std::string address_text;  // "10.0.0.7:8080", "[::1]:80"
   SocketAddress address;
   uint32_t weight = 1;
+  std::string zone;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  // What workers see: a change in zone or metadata alone publishes nothing.
   bool operator==(const EndpointSpec& other) const {
     return address_text == other.address_text && weight == other.weight;
   }
 };
+
+// Each cluster's endpoints as all its sources have them now, by cluster name.
+using EndpointsByCluster = std::unordered_map<std::string, std::vector<EndpointSpec>>;
 
 // What a change means for the workers.
 struct TopologyChanges {
@@ -34,11 +42,17 @@ struct TopologyChanges {
   bool empty() const { return host_sets.empty() && removed_endpoints.empty(); }
 };
 
+// The endpoints a cluster lists as IP literals (host names come from DNS).
+std::vector<EndpointSpec> literal_endpoints(const ClusterConfig& cluster);
+// The same for every cluster of a config (tests and tools without discovery).
+EndpointsByCluster literal_endpoints(const Config& config);
+
 class Topology {
  public:
-  // Makes the clusters exactly the config's, with its endpoints; ids of clusters and endpoints
-  // that stay are kept.
-  TopologyChanges apply_config(const Config& config);
+  // Makes the clusters exactly the config's, with the endpoints given for each (a cluster missing
+  // from `endpoints` has none yet); ids of clusters and endpoints that stay are kept.
+  TopologyChanges apply_config(const Config& config, const EndpointsByCluster& endpoints);
+  bool has_cluster(const std::string& name) const { return clusters_.contains(name); }
   // Replaces one known cluster's endpoints.
   void set_endpoints(const std::string& cluster, std::vector<EndpointSpec> endpoints,
                      TopologyChanges& changes);
@@ -61,6 +75,7 @@ class Topology {
 
   void release_endpoints(const ClusterRecord& cluster, TopologyChanges& changes);
 
+  uint64_t host_set_versions_ = 0;
   IdRegistry cluster_ids_;
   IdRegistry endpoint_ids_;
   std::unordered_map<std::string, ClusterRecord> clusters_;

@@ -21,7 +21,7 @@ namespace waygate::routing {
 // A config value for an error message, in single quotes: control bytes and bytes above 0x7E are
 // shown as \xNN and a long value is cut short, so a value from an untrusted source cannot forge
 // lines in a log or a terminal.
-inline std::string quoted(std::string_view text) {
+inline std::string quoted_value(std::string_view text) {
   constexpr size_t kMaxShown = 100;
   constexpr char kHex[] = "0123456789ABCDEF";
   std::string out = "'";
@@ -61,7 +61,7 @@ class Reader {
       bool known = false;
       for (std::string_view name : allowed)
         known = known || key == name;
-      if (!known) error(it->first, "unknown key " + quoted(key) + " in " + what);
+      if (!known) error(it->first, "unknown key " + quoted_value(key) + " in " + what);
     }
     return true;
   }
@@ -78,7 +78,8 @@ class Reader {
     auto text = string(node, what);
     if (!text) return std::nullopt;
     auto ms = parse_duration_ms(*text);
-    if (!ms) error(node, what + ": " + quoted(*text) + " is not a duration (like 500ms, 2s, 1m)");
+    if (!ms)
+      error(node, what + ": " + quoted_value(*text) + " is not a duration (like 500ms, 2s, 1m)");
     return ms;
   }
 
@@ -87,7 +88,7 @@ class Reader {
     if (!text) return std::nullopt;
     auto bytes = parse_size_bytes(*text);
     if (!bytes)
-      error(node, what + ": " + quoted(*text) + " is not a size (like 512, 64KiB, 10MiB)");
+      error(node, what + ": " + quoted_value(*text) + " is not a size (like 512, 64KiB, 10MiB)");
     return bytes;
   }
 
@@ -97,7 +98,7 @@ class Reader {
     uint64_t value = 0;
     auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
     if (ec != std::errc() || end != text->data() + text->size()) {
-      error(node, what + ": " + quoted(*text) + " is not a whole number");
+      error(node, what + ": " + quoted_value(*text) + " is not a whole number");
       return std::nullopt;
     }
     return value;

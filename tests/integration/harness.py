@@ -1,4 +1,5 @@
-"""Shared helpers for waygate's integration tests: processes, configs and a raw HTTP client.
+"""Shared helpers for waygate's integration tests: processes, configs and a raw HTTP client, and
+the servers service discovery talks to (etcd, dnsmasq).
 
 Environment:
   WAYGATE_BIN                   the waygate binary (default /work/main/build/src/waygate)
@@ -6,20 +7,27 @@ Environment:
   WAYGATE_TEST_SLOW_BYTES       size of the slow-client response (default 256 MiB)
   WAYGATE_TEST_RSS_LIMIT_MIB    bound on waygate's peak RSS during large transfers (default 200)
   WAYGATE_TEST_KEEP             1 keeps each test's temporary directory (config, logs)
+  WAYGATE_TEST_ETCD             the etcd binary (default /usr/bin/etcd, Debian's etcd-server)
+  WAYGATE_TEST_DNSMASQ          the dnsmasq binary (default /usr/sbin/dnsmasq)
 """
 
+import base64
 import json
 import os
+import pwd
+import random
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 UPSTREAM_PY = os.path.join(HERE, "upstream.py")
@@ -32,6 +40,8 @@ LARGE_BYTES = int(os.environ.get("WAYGATE_TEST_LARGE_BYTES", str(1 << 30)))
 SLOW_BYTES = int(os.environ.get("WAYGATE_TEST_SLOW_BYTES", str(256 << 20)))
 RSS_LIMIT_MIB = int(os.environ.get("WAYGATE_TEST_RSS_LIMIT_MIB", "200"))
 KEEP_TMP = os.environ.get("WAYGATE_TEST_KEEP") == "1"
+ETCD_BIN = os.environ.get("WAYGATE_TEST_ETCD", "/usr/bin/etcd")
+DNSMASQ_BIN = os.environ.get("WAYGATE_TEST_DNSMASQ", "/usr/sbin/dnsmasq")
 HOST = "127.0.0.1"
 READY_TIMEOUT = 10.0
 IO_TIMEOUT = 10.0
@@ -59,6 +69,19 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def free_ports(count):
+    """count distinct loopback ports that were free a moment ago (all bound at once, so no two
+    are the same)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind((HOST, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def port_accepts(port):
@@ -115,10 +138,11 @@ def to_yaml(obj):
 
 def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=None,
                  access_log="stdout", top=None):
-    """A waygate config: one listener on port; clusters maps name -> list of endpoints.
+    """A waygate config: one listener on port; clusters maps name -> list of endpoints, or
+    name -> the cluster's keys other than its name ({"discovery": {...}}).
 
     Without routes, every host and path goes to the first cluster. top: further top-level keys
-    (admin, normalize_paths, ...), written before the listeners.
+    (admin, normalize_paths, dns, routes_source, ...), written before the listeners.
     """
     if routes is None:
         first = next(iter(clusters))
@@ -131,7 +155,9 @@ def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=N
     cfg.update(top or {})
     cfg["listeners"] = [{"name": "web", "address": f"{HOST}:{port}"}]
     cfg["routes"] = routes
-    cfg["clusters"] = [{"name": name, "endpoints": list(eps)} for name, eps in clusters.items()]
+    cfg["clusters"] = [{"name": name, **spec} if isinstance(spec, dict)
+                       else {"name": name, "endpoints": list(spec)}
+                       for name, spec in clusters.items()]
     return to_yaml(cfg)
 
 
@@ -140,20 +166,23 @@ def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=N
 class Upstream:
     """A running upstream.py process."""
 
-    def __init__(self, workdir, name="up", args=()):
-        """args: further upstream.py options (--fail-status 503)."""
+    def __init__(self, workdir, name="up", args=(), host=HOST, port=0):
+        """args: further upstream.py options (--fail-status 503). host: the loopback address to
+        listen on; port: 0 for any free one."""
         self.name = name
+        self.host = host
         self.stderr_path = os.path.join(workdir, f"upstream-{name}.stderr")
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, UPSTREAM_PY, "--port", "0", "--name", name, *args],
+            [sys.executable, UPSTREAM_PY, "--host", host, "--port", str(port), "--name", name,
+             *args],
             stdout=subprocess.PIPE, stderr=self._stderr)
         line = self._readline_with_timeout(READY_TIMEOUT)
         if not line.startswith(b"ready "):
             self.stop()
-            raise RuntimeError(f"upstream {name} did not start: {line!r}")
+            raise RuntimeError(f"upstream {name} did not start on {host}:{port}: {line!r}")
         self.port = int(line.split()[1])
-        self.address = f"{HOST}:{self.port}"
+        self.address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     def _readline_with_timeout(self, timeout):
         result = []
@@ -165,7 +194,7 @@ class Upstream:
 
     def get(self, action):
         """A direct request to the upstream (not through waygate); returns parsed JSON."""
-        with HttpConnection(self.port) as conn:
+        with HttpConnection(self.port, host=self.host) as conn:
             conn.send(request("GET", "/" + action, headers=[("Connection", "close")]))
             return json.loads(conn.read_response().body)
 
@@ -411,12 +440,13 @@ class Response:
 class HttpConnection:
     """A client connection on which a test writes raw bytes and reads whole responses."""
 
-    def __init__(self, port, timeout=IO_TIMEOUT, rcvbuf=None):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    def __init__(self, port, timeout=IO_TIMEOUT, rcvbuf=None, host=HOST):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                  socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
-        self.sock.connect((HOST, port))
+        self.sock.connect((host, port))
         self.buf = bytearray()
         self.eof = False
 
@@ -583,6 +613,37 @@ class HttpConnection:
         return self.read_until_closed(timeout) == b""
 
 
+def upstream_answers(port, count, target="/", host="proxy.test"):
+    """count requests, each on a fresh connection: the X-Upstream-Name of each 200 response, the
+    status (an int) of any other."""
+    answers = []
+    for _ in range(count):
+        with HttpConnection(port) as conn:
+            conn.send(request("GET", target, host=host, headers=[("Connection", "close")]))
+            resp = conn.read_response()
+        answers.append(resp.header("x-upstream-name") if resp.status == 200 else resp.status)
+    return answers
+
+
+def wait_for_answers(port, expected, timeout=10.0, **kwargs):
+    """Polls until 2 * len(expected) requests in a row are answered by exactly the upstream
+    names (or statuses) in expected, each at least once. Round robin sends at least one of them
+    to every endpoint the cluster has, so an endpoint that is still there is seen. kwargs go to
+    upstream_answers; returns the last answers."""
+    expected = set(expected)
+    last = []
+
+    def settled():
+        last[:] = upstream_answers(port, 2 * len(expected), **kwargs)
+        return set(last) == expected
+    try:
+        wait_until(settled, timeout, 0.05, "the answers")
+    except AssertionError:
+        raise AssertionError(f"waited {timeout}s for answers from exactly "
+                             f"{sorted(map(str, expected))}; the last were {last}")
+    return list(last)
+
+
 class BackgroundSender:
     """Writes bytes to a connection from a thread, so a test can read (or not) meanwhile.
 
@@ -639,6 +700,352 @@ def admin_request(port, method, path, timeout=IO_TIMEOUT):
         return conn.read_response(method)
 
 
+# -- servers for service discovery: etcd and dnsmasq ----------------------------------------------
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _b64(data):
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+def _prefix_end(key):
+    """etcd's range_end for every key that starts with key."""
+    raw = bytearray(key.encode())
+    while raw and raw[-1] == 0xFF:
+        raw.pop()
+    raw[-1] += 1
+    return bytes(raw)
+
+
+class Etcd:
+    """One etcd member (Debian's etcd-server, v3.4), spoken to through its HTTP/JSON gateway.
+
+    Its data directory lives in workdir, so stop() then start() keeps the keys and revisions;
+    start(client_port=N) brings the member back on another client port, where nothing that knew
+    the old URL can reach it. Etcd.cluster_members() makes members that form one cluster. Env
+    starts them (Env.etcd, Env.etcd_cluster) and stops them when the test ends.
+    """
+
+    def __init__(self, workdir, name="etcd", client_port=None, peer_port=None,
+                 initial_cluster=None):
+        """initial_cluster: "name=http://127.0.0.1:PEER,..." for a member of a cluster; a
+        single-member cluster of its own by default."""
+        self.workdir = workdir
+        self.name = name
+        self.data_dir = os.path.join(workdir, f"{name}.data")
+        self.stderr_path = os.path.join(workdir, f"{name}.stderr")
+        if client_port is None or peer_port is None:
+            client_port, peer_port = free_ports(2)
+        self.client_port = client_port
+        self.peer_port = peer_port
+        self.peer_url = f"http://{HOST}:{peer_port}"
+        self.initial_cluster = initial_cluster or f"{name}={self.peer_url}"
+        self.proc = None
+        self._stderr = None
+
+    @classmethod
+    def cluster_members(cls, workdir, size=3, prefix="etcd"):
+        """size members (not started) that form one cluster when all are started."""
+        ports = free_ports(2 * size)
+        names = [f"{prefix}{i + 1}" for i in range(size)]
+        initial = ",".join(f"{n}=http://{HOST}:{ports[2 * i + 1]}" for i, n in enumerate(names))
+        return [cls(workdir, n, ports[2 * i], ports[2 * i + 1], initial)
+                for i, n in enumerate(names)]
+
+    @property
+    def url(self):
+        return f"http://{HOST}:{self.client_port}"
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, client_port=None):
+        """Starts the process (again); call wait_ready() before using it."""
+        assert not self.running()
+        if client_port is not None:
+            self.client_port = client_port
+        if self._stderr is None:
+            self._stderr = open(self.stderr_path, "ab")
+        # Short heartbeats and elections: a killed leader is replaced in about a second.
+        self.proc = subprocess.Popen(
+            [ETCD_BIN, "--name", self.name, "--data-dir", self.data_dir,
+             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+             "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
+             "--initial-cluster", self.initial_cluster, "--initial-cluster-state", "new",
+             "--initial-cluster-token", os.path.basename(self.workdir),
+             "--heartbeat-interval", "50", "--election-timeout", "500",
+             "--logger", "zap", "--log-level", "warn"],
+            stdout=subprocess.DEVNULL, stderr=self._stderr)
+
+    def healthy(self):
+        try:
+            with _NO_PROXY.open(self.url + "/health", timeout=1.0) as resp:
+                return json.loads(resp.read()).get("health") == "true"
+        except (OSError, ValueError):
+            return False
+
+    def wait_ready(self, timeout=30.0):
+        """Waits until the member answers /health with a leader elected."""
+        def ready():
+            if not self.running():
+                raise RuntimeError(f"etcd {self.name} exited with {self.proc.returncode}:\n"
+                                   f"{self.stderr_text()[-3000:]}")
+            return self.healthy()
+        wait_until(ready, timeout, 0.05, f"etcd {self.name} at {self.url} to be healthy")
+
+    def stop(self, sig=signal.SIGTERM):
+        """Stops the member (SIGTERM: a clean shutdown; SIGKILL: a crash) and waits for it."""
+        if self.running():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(EXIT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self):
+        self.stop(signal.SIGKILL)
+
+    def close(self):
+        self.stop(signal.SIGKILL)
+        if self._stderr:
+            self._stderr.close()
+
+    def stderr_text(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    # -- the KV API (POST /v3/kv/..., keys and values base64) --
+
+    def call(self, path, body, timeout=5.0):
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with _NO_PROXY.open(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+
+    def put(self, key, value):
+        """Sets key to value (str or bytes); returns the revision of the write."""
+        return int(self.call("/v3/kv/put", {"key": _b64(key), "value": _b64(value)})
+                   ["header"]["revision"])
+
+    def delete(self, key, prefix=False):
+        """Deletes key (or every key under it); returns how many were deleted."""
+        body = {"key": _b64(key)}
+        if prefix:
+            body["range_end"] = _b64(_prefix_end(key))
+        return int(self.call("/v3/kv/deleterange", body).get("deleted", 0))
+
+    def get(self, key):
+        kvs = self.call("/v3/kv/range", {"key": _b64(key)}).get("kvs", [])
+        return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
+
+    def revision(self):
+        return int(self.call("/v3/kv/range", {"key": _b64("\0")})["header"]["revision"])
+
+    def compact(self, revision=None):
+        """Compacts the history up to revision (default: the current one), physically: a
+        watch that starts at an earlier revision is then canceled with compact_revision set."""
+        revision = revision or self.revision()
+        self.call("/v3/kv/compaction", {"revision": str(revision), "physical": True})
+        return revision
+
+    def status(self):
+        """/v3/maintenance/status: {"header": {"member_id": ...}, "leader": ..., ...}."""
+        return self.call("/v3/maintenance/status", {}, timeout=1.0)
+
+    def watchers(self):
+        """Watchers this member serves now (its etcd_debugging_mvcc_watcher_total gauge): how a
+        test finds the member a client watches through."""
+        with _NO_PROXY.open(self.url + "/metrics", timeout=5.0) as resp:
+            for line in resp.read().decode().splitlines():
+                if line.startswith("etcd_debugging_mvcc_watcher_total "):
+                    return int(float(line.split()[1]))
+        raise AssertionError(f"etcd {self.name}: no watcher gauge in /metrics")
+
+
+def wait_for_leader(members, timeout=30.0):
+    """Waits until every running member names the same leader, and it is one of them (after a
+    leader is killed, a write proposed before the survivors notice is lost and times out)."""
+    def agreed():
+        try:
+            statuses = [m.status() for m in members if m.running()]
+        except (OSError, ValueError):
+            return False
+        ids = {st["header"]["member_id"] for st in statuses}
+        leaders = {st.get("leader") for st in statuses}
+        return len(leaders) == 1 and leaders <= ids
+    wait_until(agreed, timeout, 0.05, "the running etcd members to agree on a leader")
+
+
+_DNS_TYPES = {"A": 1, "AAAA": 28, "SRV": 33}
+NXDOMAIN = 3
+
+
+def _dns_name(msg, pos):
+    """The (possibly compressed) name at pos, and the position after it."""
+    labels, end = [], None
+    while True:
+        n = msg[pos]
+        if n & 0xC0 == 0xC0:
+            end = pos + 2 if end is None else end
+            pos = ((n & 0x3F) << 8) | msg[pos + 1]
+            continue
+        pos += 1
+        if n == 0:
+            return ".".join(labels), pos if end is None else end
+        labels.append(msg[pos:pos + n].decode("ascii"))
+        pos += n
+
+
+def dns_query(port, name, qtype="A", host=HOST, timeout=1.0):
+    """One UDP query. Returns (rcode, answers): answers are (ttl, value) of the given type, value
+    an address for A/AAAA and (priority, weight, port, target) for SRV."""
+    qid = random.randrange(1 << 16)
+    question = b"".join(bytes([len(label)]) + label.encode("ascii")
+                        for label in name.split(".")) + b"\0"
+    query = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question + struct.pack(
+        "!HH", _DNS_TYPES[qtype], 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(query, (host, port))
+        while True:
+            msg = sock.recv(65535)
+            if struct.unpack("!H", msg[:2])[0] == qid:
+                break
+    _, flags, qdcount, ancount, _, _ = struct.unpack("!HHHHHH", msg[:12])
+    pos = 12
+    for _ in range(qdcount):
+        pos = _dns_name(msg, pos)[1] + 4
+    answers = []
+    for _ in range(ancount):
+        pos = _dns_name(msg, pos)[1]
+        rtype, _, ttl, length = struct.unpack("!HHIH", msg[pos:pos + 10])
+        pos += 10
+        rdata = msg[pos:pos + length]
+        if rtype == _DNS_TYPES[qtype] == 1:
+            answers.append((ttl, socket.inet_ntop(socket.AF_INET, rdata)))
+        elif rtype == _DNS_TYPES[qtype] == 28:
+            answers.append((ttl, socket.inet_ntop(socket.AF_INET6, rdata)))
+        elif rtype == _DNS_TYPES[qtype] == 33:
+            priority, weight, srv_port = struct.unpack("!HHH", rdata[:6])
+            answers.append((ttl, (priority, weight, srv_port, _dns_name(msg, pos + 6)[0])))
+        pos += length
+    return flags & 0xF, answers
+
+
+class DnsServer:
+    """dnsmasq on a free loopback port, the only authority for names under .test.
+
+    A/AAAA records come from a hosts file: set_hosts() rewrites it, sends SIGHUP (dnsmasq reads
+    it again) and waits until dnsmasq answers from the new content. SRV records are fixed at
+    start (restart to change them). Every record has a TTL of ttl seconds; a name under .test
+    that is not in the file is NXDOMAIN. kill() and start() take it away and bring it back on
+    the same port. Env.dns_server starts one and stops it when the test ends.
+    """
+
+    def __init__(self, workdir, name="dns", hosts=None, srv=(), ttl=1):
+        """hosts: {name: [address, ...]}; srv: [(service, target, port, priority, weight)]."""
+        self.name = name
+        self.hosts_path = os.path.join(workdir, f"{name}.hosts")
+        self.stderr_path = os.path.join(workdir, f"{name}.stderr")
+        self.hosts = {}
+        self._write_hosts(hosts or {})
+        self.srv = list(srv)
+        self.ttl = ttl
+        self.port = None
+        self.proc = None
+        self._stderr = open(self.stderr_path, "ab")
+
+    @property
+    def address(self):
+        return f"{HOST}:{self.port}"
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _write_hosts(self, hosts):
+        with open(self.hosts_path, "w") as f:
+            for host, addresses in hosts.items():
+                f.writelines(f"{address} {host}\n" for address in addresses)
+        self.hosts = {host: list(addresses) for host, addresses in hosts.items()}
+
+    def start(self, srv=None):
+        """Starts dnsmasq (again, on the same port once it has one; srv replaces the SRV
+        records) and waits until it answers."""
+        assert not self.running()
+        if srv is not None:
+            self.srv = list(srv)
+        for attempt in range(3):
+            port = self.port or free_port()
+            self.proc = subprocess.Popen(
+                [DNSMASQ_BIN, "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                 f"--addn-hosts={self.hosts_path}", f"--local-ttl={self.ttl}", "--local=/test/",
+                 f"--port={port}", f"--listen-address={HOST}", "--bind-interfaces",
+                 "--pid-file=", f"--user={pwd.getpwuid(os.getuid()).pw_name}",
+                 "--log-facility=-", "--log-queries",
+                 *(f"--srv-host={service},{target},{p},{priority},{weight}"
+                   for service, target, p, priority, weight in self.srv)],
+                stdout=subprocess.DEVNULL, stderr=self._stderr)
+            if self._wait_answering(port):
+                self.port = port
+                return
+            if self.port is not None or attempt == 2:
+                break  # the port was ours: a restart must not move
+        raise RuntimeError(f"dnsmasq did not start:\n{self.stderr_text()[-3000:]}")
+
+    def _wait_answering(self, port):
+        deadline = time.monotonic() + READY_TIMEOUT
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                dns_query(port, "ready.test", timeout=0.2)
+                return True
+            except OSError:  # socket.timeout, or refused while it binds
+                pass
+        self.stop()
+        return False
+
+    def lookup(self, name, qtype="A"):
+        """dnsmasq's answer: None for NXDOMAIN, else the sorted values."""
+        rcode, answers = dns_query(self.port, name, qtype)
+        return None if rcode == NXDOMAIN else sorted(value for _, value in answers)
+
+    def set_hosts(self, hosts):
+        """Replaces the hosts file and, while dnsmasq runs, waits until it answers every old
+        and new name from it (dnsmasq handles SIGHUP asynchronously). A stopped dnsmasq reads
+        the file when it starts."""
+        names = set(self.hosts) | set(hosts)
+        self._write_hosts(hosts)
+        if not self.running():
+            return
+        self.proc.send_signal(signal.SIGHUP)
+
+        def expected(name, family):
+            if name not in self.hosts:
+                return None
+            return sorted(a for a in self.hosts[name] if (":" in a) == (family == "AAAA"))
+
+        def answers_from_file():
+            return all(self.lookup(n, t) == expected(n, t) for n in names for t in ("A", "AAAA"))
+        wait_until(answers_from_file, READY_TIMEOUT, 0.02, "dnsmasq to answer from the new hosts")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.running():
+            self.proc.send_signal(sig)
+            self.proc.wait(EXIT_TIMEOUT)
+
+    def kill(self):
+        self.stop(signal.SIGKILL)
+
+    def close(self):
+        self.kill()
+        self._stderr.close()
+
+    def stderr_text(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
 # -- test cases -----------------------------------------------------------------------------------
 
 class Env:
@@ -648,11 +1055,38 @@ class Env:
         self.dir = tempfile.mkdtemp(prefix="waygate-it-")
         self.upstreams = []
         self.waygates = []
+        self.servers = []  # Etcd and DnsServer instances
 
-    def upstream(self, name="up", args=()):
-        up = Upstream(self.dir, name, args)
+    def upstream(self, name="up", args=(), host=HOST, port=0):
+        up = Upstream(self.dir, name, args, host, port)
         self.upstreams.append(up)
         return up
+
+    def etcd(self, name="etcd"):
+        """A single-member etcd, started and healthy."""
+        return self.etcd_cluster(1, name)[0]
+
+    def etcd_cluster(self, size=3, prefix="etcd"):
+        """size etcd members forming one cluster, all started and healthy."""
+        if not os.access(ETCD_BIN, os.X_OK):
+            raise unittest.SkipTest(f"etcd not found at {ETCD_BIN} (Debian: etcd-server)")
+        members = (Etcd.cluster_members(self.dir, size, prefix) if size > 1
+                   else [Etcd(self.dir, prefix)])
+        self.servers += members
+        for member in members:
+            member.start()
+        for member in members:
+            member.wait_ready()
+        return members
+
+    def dns_server(self, name="dns", hosts=None, srv=(), ttl=1):
+        """A started dnsmasq (see DnsServer)."""
+        if not os.access(DNSMASQ_BIN, os.X_OK):
+            raise unittest.SkipTest(f"dnsmasq not found at {DNSMASQ_BIN} (Debian: dnsmasq-base)")
+        server = DnsServer(self.dir, name, hosts, srv, ttl)
+        self.servers.append(server)
+        server.start()
+        return server
 
     def waygate(self, config_text, port, config_path=None):
         sub = tempfile.mkdtemp(prefix="wg-", dir=self.dir)
@@ -675,6 +1109,8 @@ class Env:
                     problems.append(f"waygate stderr reports {marker}")
             if problems:
                 problems.append(f"waygate stderr ({wg.stderr_path}):\n{stderr[-4000:]}")
+        for server in self.servers:
+            server.close()
         for up in self.upstreams:
             up.stop()
         if KEEP_TMP or problems:
@@ -755,8 +1191,9 @@ class PatternChecker:
         self.offset += len(data)
 
 
-__all__ = ["BackgroundSender", "ConnectionClosed", "Env", "HttpConnection", "LARGE_BYTES",
-           "PATTERN_PERIOD", "PatternChecker", "RSS_LIMIT_MIB", "RssSampler", "SLOW_BYTES",
-           "WAYGATE_BIN", "WaygateTestCase", "admin_request", "chunked", "connection_refused",
-           "free_port", "pattern", "port_accepts", "proxy_config", "request", "to_yaml",
-           "wait_until"]
+__all__ = ["BackgroundSender", "ConnectionClosed", "DnsServer", "Env", "Etcd", "HttpConnection",
+           "LARGE_BYTES", "NXDOMAIN", "PATTERN_PERIOD", "PatternChecker", "RSS_LIMIT_MIB",
+           "RssSampler", "SLOW_BYTES", "WAYGATE_BIN", "WaygateTestCase", "admin_request",
+           "chunked", "connection_refused", "dns_query", "free_port", "free_ports", "pattern",
+           "port_accepts", "proxy_config", "request", "to_yaml", "upstream_answers",
+           "wait_for_answers", "wait_for_leader", "wait_until"]

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """A scriptable HTTP/1.1 upstream for waygate's integration tests.
 
-Run as its own process: ``python3 upstream.py --port N [--name NAME] [--fail-status N]``. It
-prints one line ``ready <port>`` on stdout once it listens (``--port 0`` picks a free port) and
-nothing else on stdout afterwards. One thread per connection, hand-written HTTP/1.1 parsing,
-keep-alive by default, ``Connection: close`` honoured. ``--fail-status N`` answers every request
-but the control ones with status N (body ``status N\\n``): a broken endpoint beside healthy ones.
+Run as its own process: ``python3 upstream.py --port N [--host ADDR] [--name NAME]
+[--fail-status N]``. It prints one line ``ready <port>`` on stdout once it listens on ADDR
+(default 127.0.0.1; any 127.0.0.0/8 address works on Linux, and ``::1``; ``--port 0`` picks a
+free port) and nothing else on stdout afterwards. One thread per connection, hand-written
+HTTP/1.1 parsing, keep-alive by default, ``Connection: close`` honoured. ``--fail-status N``
+answers every request but the control ones with status N (body ``status N\\n``): a broken
+endpoint beside healthy ones.
 
 The behaviour is chosen by the LAST segment of the request path, so that a route prefix in
 front of it does not matter (``/echo`` and ``/api/echo`` both echo). Query parameters:
@@ -609,14 +611,15 @@ def ws_frame(opcode, payload, mask=None):
 
 
 class Server:
-    def __init__(self, port, name, fail_status=0):
+    def __init__(self, port, name, fail_status=0, host="127.0.0.1"):
         self.name = name
         self.fail_status = fail_status
         self.released = threading.Event()  # set by __release: hold requests answer
         self.stats = Stats()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
+        self.sock.bind((host, port))
         self.sock.listen(512)
         self.port = self.sock.getsockname()[1]
 
@@ -633,10 +636,11 @@ class Server:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--name", default="upstream")
     parser.add_argument("--fail-status", type=int, default=0)
     args = parser.parse_args()
-    server = Server(args.port, args.name, args.fail_status)
+    server = Server(args.port, args.name, args.fail_status, args.host)
     sys.stdout.write(f"ready {server.port}\n")
     sys.stdout.flush()
     try:

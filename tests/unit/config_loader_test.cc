@@ -134,12 +134,13 @@ TEST(ConfigLoader, BadAddressesAreRefused) {
   ConfigResult result = load_config_text(R"(listeners:
   - { name: web, address: "localhost:http" }
 clusters:
-  - { name: a, endpoints: [example.com:80] }
+  - { name: a, endpoints: ["example.com:http", 10.0.0.1:80] }
 )",
                                          "addr.yaml");
   ASSERT_EQ(result.errors.size(), 2u);
   EXPECT_NE(result.errors[0].find("addr.yaml:2:27: listener address"), std::string::npos);
-  EXPECT_NE(result.errors[1].find("endpoint 'example.com:80' is not IP:PORT"), std::string::npos);
+  EXPECT_NE(result.errors[1].find("endpoint 'example.com:http' is not IP:PORT or NAME:PORT"),
+            std::string::npos);
 }
 
 TEST(ConfigLoader, YamlSyntaxErrorsCarryAPosition) {

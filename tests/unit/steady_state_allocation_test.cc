@@ -136,7 +136,7 @@ TEST(SteadyKeepAlive, RequestsAllocateNothingOnceWarm) {
   routing::ConfigResult loaded = routing::load_config_text(config_text, "test.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.errors.front();
   routing::Topology topology;
-  topology.apply_config(loaded.config);
+  topology.apply_config(loaded.config, routing::literal_endpoints(loaded.config));
   uint16_t proxy_port = 0;
   int proxy_listener = listen_on_loopback(&proxy_port);
   int access_log = ::open("/dev/null", O_WRONLY | O_CLOEXEC);

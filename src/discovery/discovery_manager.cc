@@ -1,0 +1,179 @@
+#include "discovery/discovery_manager.h"
+
+#include <unordered_set>
+
+#include "core/log.h"
+#include "discovery/dns_provider.h"
+#include "discovery/etcd_provider.h"
+#include "discovery/file_provider.h"
+#include "discovery/srv_provider.h"
+
+namespace waygate::discovery {
+namespace {
+
+std::string lookup_key(const routing::DnsLookupConfig& lookup) {
+  return lookup.resolver + "|" + std::to_string(static_cast<int>(lookup.family)) + "|" +
+         std::to_string(lookup.min_refresh_ms) + "|" + std::to_string(lookup.max_refresh_ms);
+}
+
+}  // namespace
+
+DiscoveryManager::DiscoveryManager(uv_loop_t* loop, PublishFn publish)
+    : loop_(loop), publish_(std::move(publish)) {}
+
+DiscoveryManager::~DiscoveryManager() {
+  stop();
+}
+
+void DiscoveryManager::stop() {
+  // Providers first: they hold references to the resolvers.
+  discard();
+  running_.clear();
+  resolvers_.clear();
+}
+
+DnsResolver& DiscoveryManager::resolver(const std::string& server) {
+  std::unique_ptr<DnsResolver>& resolver = resolvers_[server];
+  if (!resolver) {
+    DnsResolver::Options options;
+    options.server = server;
+    resolver = std::make_unique<DnsResolver>(loop_, options);
+    if (!resolver->error().empty()) {
+      WG_LOG_WARN("discovery: DNS resolver %s: %s", server.empty() ? "(system)" : server.c_str(),
+                  resolver->error().c_str());
+    }
+  }
+  return *resolver;
+}
+
+DiscoveryManager::Source DiscoveryManager::take_or_make(
+    const std::string& cluster, std::string key,
+    const std::function<std::unique_ptr<Provider>()>& make) {
+  auto running = running_.find(cluster);
+  if (running != running_.end()) {
+    for (Source& source : running->second.sources) {
+      if (source.key == key && source.provider) return std::move(source);
+    }
+  }
+  Source made{std::move(key), make()};
+  to_start_.push_back(made.provider.get());
+  return made;
+}
+
+routing::EndpointsByCluster DiscoveryManager::prepare(const routing::Config& config) {
+  discard();
+  has_prepared_ = true;
+  routing::EndpointsByCluster endpoints;
+  for (const routing::ClusterConfig& cluster : config.clusters) {
+    ClusterSources& sources = prepared_[cluster.name];
+    sources.literal = routing::literal_endpoints(cluster);
+    const std::string& name = cluster.name;
+    ProviderSink& sink = *this;
+    for (const routing::EndpointConfig& endpoint : cluster.endpoints) {
+      if (!endpoint.is_name()) continue;
+      routing::DnsLookupConfig lookup;
+      lookup.resolver = config.dns_resolver;
+      sources.sources.push_back(take_or_make(
+          name,
+          "name|" + endpoint.host + "|" + std::to_string(endpoint.port) + "|" + lookup_key(lookup),
+          [&] {
+            return std::make_unique<DnsProvider>(name, sink, loop_, resolver(lookup.resolver),
+                                                 endpoint.host, endpoint.port, lookup);
+          }));
+    }
+    const routing::DiscoveryConfig& discovery = cluster.discovery;
+    for (const routing::FileSourceConfig& file : discovery.files) {
+      sources.sources.push_back(take_or_make(name, "file|" + file.path, [&] {
+        return std::make_unique<FileProvider>(name, sink, loop_, file.path);
+      }));
+    }
+    for (const routing::DnsSourceConfig& dns : discovery.dns) {
+      routing::DnsLookupConfig lookup = dns.lookup;
+      if (lookup.resolver.empty()) lookup.resolver = config.dns_resolver;
+      sources.sources.push_back(take_or_make(
+          name, "dns|" + dns.name + "|" + std::to_string(dns.port) + "|" + lookup_key(lookup), [&] {
+            return std::make_unique<DnsProvider>(name, sink, loop_, resolver(lookup.resolver),
+                                                 dns.name, dns.port, lookup);
+          }));
+    }
+    for (const routing::SrvSourceConfig& srv : discovery.srv) {
+      routing::DnsLookupConfig lookup = srv.lookup;
+      if (lookup.resolver.empty()) lookup.resolver = config.dns_resolver;
+      sources.sources.push_back(
+          take_or_make(name, "srv|" + srv.name + "|" + lookup_key(lookup), [&] {
+            return std::make_unique<SrvProvider>(name, sink, loop_, resolver(lookup.resolver),
+                                                 srv.name, lookup);
+          }));
+    }
+    for (const routing::EtcdSourceConfig& etcd : discovery.etcd) {
+      std::string key = "etcd|" + etcd.key;
+      for (const std::string& endpoint : etcd.endpoints)
+        key += "|" + endpoint;
+      sources.sources.push_back(take_or_make(
+          name, key, [&] { return std::make_unique<EtcdProvider>(name, sink, loop_, etcd); }));
+    }
+    endpoints[name] = merge(sources);
+  }
+  return endpoints;
+}
+
+void DiscoveryManager::commit() {
+  if (!has_prepared_) return;
+  has_prepared_ = false;
+  // What the new config did not take over is dropped with the old map.
+  Clusters retired = std::move(running_);
+  running_ = std::move(prepared_);
+  prepared_.clear();
+  std::vector<Provider*> starting;
+  starting.swap(to_start_);
+  for (Provider* provider : starting)
+    provider->start();
+}
+
+void DiscoveryManager::discard() {
+  if (!has_prepared_) return;
+  has_prepared_ = false;
+  // Sources taken over from the running config go back to it; new ones were never started.
+  for (auto& [name, prepared] : prepared_) {
+    auto running = running_.find(name);
+    if (running == running_.end()) continue;
+    for (Source& source : prepared.sources) {
+      for (Source& slot : running->second.sources) {
+        if (!slot.provider && slot.key == source.key) {
+          slot.provider = std::move(source.provider);
+          break;
+        }
+      }
+    }
+  }
+  prepared_.clear();
+  to_start_.clear();
+}
+
+std::vector<routing::EndpointSpec> DiscoveryManager::merge(const ClusterSources& cluster) {
+  // The same address from two sources is one endpoint: the first source listing it wins.
+  // The views point into the sources' own lists, which do not move while this runs.
+  std::vector<routing::EndpointSpec> merged = cluster.literal;
+  std::unordered_set<std::string_view> seen;
+  for (const routing::EndpointSpec& endpoint : cluster.literal)
+    seen.insert(endpoint.address_text);
+  for (const Source& source : cluster.sources) {
+    if (!source.provider) continue;
+    for (const routing::EndpointSpec& endpoint : source.provider->endpoints()) {
+      if (seen.insert(endpoint.address_text).second) merged.push_back(endpoint);
+    }
+  }
+  return merged;
+}
+
+void DiscoveryManager::on_endpoints_changed(Provider& provider) {
+  auto cluster = running_.find(provider.cluster());
+  if (cluster == running_.end()) return;  // not in force yet (or any more)
+  bool belongs = false;
+  for (const Source& source : cluster->second.sources)
+    belongs = belongs || source.provider.get() == &provider;
+  if (!belongs) return;
+  publish_(provider.cluster(), merge(cluster->second), provider.describe());
+}
+
+}  // namespace waygate::discovery

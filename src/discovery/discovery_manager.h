@@ -1,0 +1,71 @@
+// All discovery on the control thread: the providers each cluster's config names, kept across
+// reloads while their source stays the same, and every cluster's endpoints as the union of its
+// listed IP addresses and all its sources. When a source changes, that cluster's merged set is
+// handed on (to the Server, which publishes that cluster's host set alone).
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "discovery/dns_resolver.h"
+#include "discovery/provider.h"
+#include "routing/config.h"
+#include "routing/topology.h"
+
+namespace waygate::discovery {
+
+class DiscoveryManager final : private ProviderSink {
+ public:
+  // Called with a cluster's merged endpoints whenever a source changes them, and with the name
+  // of the source that did, for the log.
+  using PublishFn =
+      std::function<void(const std::string& cluster, std::vector<routing::EndpointSpec> endpoints,
+                         const std::string& source)>;
+
+  DiscoveryManager(uv_loop_t* loop, PublishFn publish);
+  ~DiscoveryManager();
+  DiscoveryManager(const DiscoveryManager&) = delete;
+  DiscoveryManager& operator=(const DiscoveryManager&) = delete;
+
+  // The providers a config needs, made but not started (those it shares with the running config
+  // are kept, with what they know), and every cluster's endpoints as known right now. Follow with
+  // commit() once the config is in force, or discard() when it was refused.
+  routing::EndpointsByCluster prepare(const routing::Config& config);
+  void commit();
+  void discard();
+  // Stops every source and closes its handles (the process is stopping).
+  void stop();
+
+ private:
+  struct Source {
+    std::string key;  // what it watches, with every setting: equal keys are the same source
+    std::unique_ptr<Provider> provider;
+  };
+  struct ClusterSources {
+    std::vector<routing::EndpointSpec> literal;  // IP addresses listed in `endpoints:`
+    std::vector<Source> sources;
+  };
+  using Clusters = std::map<std::string, ClusterSources>;
+
+  void on_endpoints_changed(Provider& provider) override;
+  static std::vector<routing::EndpointSpec> merge(const ClusterSources& cluster);
+  DnsResolver& resolver(const std::string& server);
+  // The source for a key: the running one when it has the same key, else a new one from make().
+  Source take_or_make(const std::string& cluster, std::string key,
+                      const std::function<std::unique_ptr<Provider>()>& make);
+
+  uv_loop_t* loop_;
+  PublishFn publish_;
+  std::map<std::string, std::unique_ptr<DnsResolver>> resolvers_;  // by server ("": system)
+  Clusters running_;
+  Clusters prepared_;
+  bool has_prepared_ = false;
+  std::vector<Provider*> to_start_;
+};
+
+}  // namespace waygate::discovery

@@ -1,0 +1,543 @@
+// EtcdWatcher: one http::Client at a time, on the endpoint in turn. A range read fills the view;
+// a watch from the next revision keeps it; failures move to the next endpoint, with backoff once a
+// whole round has failed. User callbacks run last in each path, and may destroy the watcher.
+#include "discovery/etcd_watcher.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+#include <random>
+#include <string_view>
+
+#include "core/socket_address.h"
+#include "core/uv_handle.h"
+#include "discovery/base64.h"
+#include "http/client.h"
+
+namespace waygate::discovery {
+namespace {
+
+using Json = nlohmann::json;
+
+// A broken server must not make the watcher buffer without bound: a range of 100,000 endpoints
+// is some tens of MiB as base64 JSON.
+constexpr size_t kMaxResponseBytes = 256 * 1024 * 1024;
+constexpr std::string_view kScheme = "http://";
+
+struct Endpoint {
+  std::string name;  // "127.0.0.1:2379": the Host header and the error messages
+  SocketAddress address;
+};
+
+std::optional<Endpoint> parse_endpoint(std::string_view text) {
+  if (!text.starts_with(kScheme)) return std::nullopt;
+  text.remove_prefix(kScheme.size());
+  if (text.ends_with('/')) text.remove_suffix(1);
+  std::optional<SocketAddress> address = parse_socket_address(text);
+  if (!address) return std::nullopt;
+  return Endpoint{std::string(text), *address};
+}
+
+// etcd clientv3's GetPrefixRangeEnd: the first key past every key that starts with the prefix.
+// A prefix of 0xff bytes alone has none; "\0" then means "to the end of the keyspace".
+std::string prefix_range_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto last = static_cast<unsigned char>(end.back());
+    if (last < 0xff) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+const Json* member(const Json& object, const char* name) {
+  if (!object.is_object()) return nullptr;
+  auto it = object.find(name);
+  return it == object.end() ? nullptr : &*it;
+}
+
+// int64 fields come as JSON strings (proto3's JSON mapping); numbers are taken too. Absent: 0.
+std::optional<uint64_t> revision_field(const Json* object, const char* name) {
+  const Json* value = object ? member(*object, name) : nullptr;
+  if (!value) return 0;
+  if (value->is_number_unsigned()) return value->get<uint64_t>();
+  if (value->is_string()) {
+    const std::string& text = value->get_ref<const std::string&>();
+    uint64_t number = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (ec == std::errc() && end == text.data() + text.size() && !text.empty()) return number;
+  }
+  return std::nullopt;
+}
+
+// bytes fields are base64 strings; an absent one is empty (proto3 omits defaults).
+std::optional<std::string> bytes_field(const Json& object, const char* name) {
+  const Json* value = member(object, name);
+  if (!value) return std::string();
+  if (!value->is_string()) return std::nullopt;
+  return base64_decode(value->get_ref<const std::string&>());
+}
+
+bool bool_field(const Json& object, const char* name) {
+  const Json* value = member(object, name);
+  return value && value->is_boolean() && value->get<bool>();
+}
+
+std::string string_field(const Json& object, const char* name) {
+  const Json* value = member(object, name);
+  return value && value->is_string() ? value->get<std::string>() : std::string();
+}
+
+// The gateway answers a failed call with {"error": "...", "message": "...", "code": N}; in a
+// watch stream the error may also be an object.
+std::string error_text(const Json& body) {
+  std::string message = string_field(body, "message");
+  if (!message.empty()) return message;
+  const Json* error = member(body, "error");
+  if (error && error->is_string()) return error->get<std::string>();
+  if (error) return string_field(*error, "message");
+  return {};
+}
+
+// "connect-refused" -> "connect refused", for messages that a person reads.
+std::string describe(const char* reason) {
+  std::string text(reason);
+  std::replace(text.begin(), text.end(), '-', ' ');
+  return text;
+}
+
+std::vector<EtcdWatcher::Change> diff(const EtcdWatcher::Keys& before,
+                                      const EtcdWatcher::Keys& after) {
+  using Kind = EtcdWatcher::Change::Kind;
+  std::vector<EtcdWatcher::Change> changes;
+  auto old_it = before.begin();
+  auto new_it = after.begin();
+  while (old_it != before.end() || new_it != after.end()) {
+    if (new_it == after.end() || (old_it != before.end() && old_it->first < new_it->first)) {
+      changes.push_back({Kind::kDelete, old_it->first});
+      ++old_it;
+    } else if (old_it == before.end() || new_it->first < old_it->first) {
+      changes.push_back({Kind::kPut, new_it->first});
+      ++new_it;
+    } else {
+      if (old_it->second != new_it->second) changes.push_back({Kind::kPut, new_it->first});
+      ++old_it;
+      ++new_it;
+    }
+  }
+  return changes;
+}
+
+const http::HeaderList kJsonHeaders = {{"Content-Type", "application/json"}};
+// The gateway passes Grpc-Metadata-* headers on as gRPC metadata; "hasleader" is clientv3's
+// WithRequireLeader. Without it, a member cut off from the others keeps a watch open and silent
+// while the rest of the cluster takes writes; with it, etcd ends the watch ("no leader").
+const http::HeaderList kWatchHeaders = {{"Content-Type", "application/json"},
+                                        {"Grpc-Metadata-hasleader", "true"}};
+
+}  // namespace
+
+class EtcdWatcher::Impl final : private http::ClientHandler {
+ public:
+  Impl(uv_loop_t* loop, Options options, UpdateFn on_update, ErrorFn on_error)
+      : loop_(loop),
+        options_(std::move(options)),
+        on_update_(std::move(on_update)),
+        on_error_(std::move(on_error)),
+        random_(static_cast<uint32_t>(uv_hrtime())) {
+    for (const std::string& text : options_.endpoints) {
+      if (std::optional<Endpoint> endpoint = parse_endpoint(text)) {
+        endpoints_.push_back(std::move(*endpoint));
+      }
+    }
+    options_.min_backoff_ms = std::max<uint64_t>(options_.min_backoff_ms, 1);
+    options_.max_backoff_ms = std::max(options_.max_backoff_ms, options_.min_backoff_ms);
+    backoff_ms_ = options_.min_backoff_ms;
+    std::string key = options_.key;
+    std::string range_end;
+    if (options_.prefix) {
+      if (key.empty()) key.assign(1, '\0');  // every key, as clientv3 does for an empty prefix
+      range_end = prefix_range_end(options_.key);
+    }
+    key_b64_ = base64_encode(key);
+    range_end_b64_ = base64_encode(range_end);
+    timer_.init(uv_timer_init, loop_, this);
+  }
+
+  ~Impl() {
+    if (destroyed_) *destroyed_ = true;
+  }
+
+  void start() {
+    if (phase_ != Phase::kStopped) return;
+    if (endpoints_.empty()) {
+      phase_ = Phase::kWaiting;  // nothing will ever be tried
+      notify_error("no usable etcd endpoint (http://IP:PORT)");
+      return;
+    }
+    attempt();
+  }
+
+  Keys keys_;
+  uint64_t revision_ = 0;
+  bool synced_ = false;
+
+ private:
+  enum class Phase : uint8_t {
+    kStopped,  // not started
+    kRange,    // reading the whole range
+    kWatch,    // a watch stream is open (or being opened)
+    kWaiting,  // after a failure, until the next attempt
+  };
+
+  // One attempt on the current endpoint: a range read when the view needs one, else the watch
+  // from the revision after the view's.
+  void attempt() {
+    uv_timer_stop(timer_.get());
+    if (!client_) {
+      http::ClientHandler& handler = *this;
+      client_ = std::make_unique<http::Client>(loop_, endpoints_[endpoint_].address, handler);
+    }
+    if (!synced_ || relist_) {
+      send_range();
+    } else {
+      watch_after_range_ = false;
+      send_watch();
+    }
+  }
+
+  void send_range() {
+    phase_ = Phase::kRange;
+    Json body = {{"key", key_b64_}};
+    if (options_.prefix) body["range_end"] = range_end_b64_;
+    send("/v3/kv/range", kJsonHeaders, body.dump(), options_.request_timeout_ms);
+  }
+
+  void send_watch() {
+    phase_ = Phase::kWatch;
+    created_ = false;
+    Json create = {{"key", key_b64_},
+                   {"start_revision", std::to_string(revision_ + 1)},
+                   {"progress_notify", true}};
+    if (options_.prefix) create["range_end"] = range_end_b64_;
+    // The stream may be quiet for hours: no request timeout (the client's TCP keepalive finds a
+    // dead peer), but the watch must be created in time.
+    send("/v3/watch", kWatchHeaders, Json{{"create_request", create}}.dump(), 0);
+    if (options_.request_timeout_ms > 0) {
+      uv_timer_start(timer_.get(), &Impl::on_timer, options_.request_timeout_ms, 0);
+    }
+  }
+
+  void send(std::string_view target, const http::HeaderList& headers, const std::string& body,
+            uint64_t timeout_ms) {
+    status_ = 0;
+    body_.clear();
+    http::ClientRequest request;
+    request.method = "POST";
+    request.target = target;
+    request.host = endpoints_[endpoint_].name;
+    request.headers = &headers;
+    request.body = body;
+    request.timeout_ms = timeout_ms;
+    client_->send(request);
+  }
+
+  // ---- http::ClientHandler --------------------------------------------------------------------
+
+  void on_response_head(const http::MessageHead& head) override { status_ = head.status; }
+
+  void on_response_body(std::string_view bytes) override {
+    if (body_.size() + bytes.size() > kMaxResponseBytes) {
+      fail("response larger than " + std::to_string(kMaxResponseBytes >> 20) + " MiB");
+      return;
+    }
+    body_.append(bytes);
+    if (phase_ == Phase::kWatch && status_ == 200) read_watch_stream();
+  }
+
+  void on_response_complete() override {
+    if (status_ != 200) {
+      fail("HTTP " + std::to_string(status_) + ": " + response_error());
+    } else if (phase_ == Phase::kRange) {
+      on_range_read();
+    } else {
+      fail("the watch stream ended");
+    }
+  }
+
+  void on_client_error(const char* reason) override { fail(describe(reason)); }
+
+  std::string response_error() const {
+    Json body = Json::parse(body_, nullptr, false);
+    std::string message = body.is_discarded() ? std::string() : error_text(body);
+    return message.empty() ? "no error message" : message;
+  }
+
+  // ---- The range read -----------------------------------------------------------------------
+
+  void on_range_read() {
+    Json body = Json::parse(body_, nullptr, false);
+    body_.clear();
+    std::optional<uint64_t> revision = revision_field(member(body, "header"), "revision");
+    if (body.is_discarded() || !revision || *revision == 0) {
+      fail("range: not a range response");
+      return;
+    }
+    Keys keys;
+    if (const Json* kvs = member(body, "kvs")) {
+      if (!kvs->is_array()) {
+        fail("range: kvs is not a list");
+        return;
+      }
+      for (const Json& kv : *kvs) {
+        std::optional<std::string> key = bytes_field(kv, "key");
+        std::optional<std::string> value = bytes_field(kv, "value");
+        if (!key || !value) {
+          fail("range: a key or value is not base64");
+          return;
+        }
+        keys[std::move(*key)] = std::move(*value);
+      }
+    }
+    bool relisted = synced_;
+    std::vector<Change> changes = diff(keys_, keys);
+    keys_.swap(keys);
+    revision_ = *revision;
+    synced_ = true;
+    relist_ = false;
+    watch_after_range_ = true;
+    send_watch();  // on the same connection
+    if (on_update_) notify([&] { on_update_(keys_, changes, revision_, relisted); });
+  }
+
+  // ---- The watch stream ---------------------------------------------------------------------
+
+  // The gateway writes one JSON object per line; a read may end anywhere in one.
+  void read_watch_stream() {
+    size_t start = 0;
+    size_t end;
+    while ((end = body_.find('\n', start)) != std::string::npos) {
+      Json message = Json::parse(body_.begin() + static_cast<ptrdiff_t>(start),
+                                 body_.begin() + static_cast<ptrdiff_t>(end), nullptr, false);
+      start = end + 1;
+      if (!on_watch_message(message)) return;  // the stream (or the watcher) is gone
+    }
+    body_.erase(0, start);
+  }
+
+  // Returns whether to go on reading the stream.
+  bool on_watch_message(const Json& message) {
+    if (message.is_discarded()) {
+      fail("watch: a line that is not JSON");
+      return false;
+    }
+    if (member(message, "error")) {
+      fail("watch: " + error_text(message));
+      return false;
+    }
+    const Json* result = member(message, "result");
+    if (!result || !result->is_object()) {
+      fail("watch: a message without a result");
+      return false;
+    }
+    if (bool_field(*result, "canceled")) {
+      std::optional<uint64_t> compacted = revision_field(result, "compact_revision");
+      if (compacted && *compacted > 0) return on_compacted(*compacted);
+      fail("watch canceled: " + string_field(*result, "cancel_reason"));
+      return false;
+    }
+    if (bool_field(*result, "created")) {
+      created_ = true;
+      created_at_ = uv_now(loop_);
+      uv_timer_stop(timer_.get());
+      return true;
+    }
+    const Json* events = member(*result, "events");
+    if (!events) {
+      // A progress notification: etcd sends them only to a watcher that has caught up, so the
+      // view is current at the header's revision (a later watch can start there).
+      std::optional<uint64_t> revision = revision_field(member(*result, "header"), "revision");
+      if (created_ && revision) revision_ = std::max(revision_, *revision);
+      return true;
+    }
+    return on_events(*events);
+  }
+
+  bool on_events(const Json& events) {
+    struct Event {
+      Change::Kind kind;
+      std::string key;
+      std::string value;
+      uint64_t revision;
+    };
+    std::vector<Event> decoded;
+    if (!events.is_array()) {
+      fail("watch: events is not a list");
+      return false;
+    }
+    // Everything is checked before anything is applied: the view never holds half a batch.
+    for (const Json& event : events) {
+      std::string type = string_field(event, "type");
+      const Json* kv = member(event, "kv");
+      std::optional<std::string> key = kv ? bytes_field(*kv, "key") : std::nullopt;
+      std::optional<std::string> value = kv ? bytes_field(*kv, "value") : std::nullopt;
+      std::optional<uint64_t> revision = revision_field(kv, "mod_revision");
+      if (!key || !value || !revision || *revision == 0 ||
+          (type != "" && type != "PUT" && type != "DELETE")) {
+        fail("watch: an event that cannot be read");
+        return false;
+      }
+      Change::Kind kind = type == "DELETE" ? Change::Kind::kDelete : Change::Kind::kPut;
+      decoded.push_back({kind, std::move(*key), std::move(*value), *revision});
+    }
+    std::vector<Change> changes;
+    for (Event& event : decoded) {
+      if (event.revision <= revision_) continue;  // already in the view
+      if (event.kind == Change::Kind::kPut) {
+        keys_[event.key] = std::move(event.value);
+      } else {
+        keys_.erase(event.key);
+      }
+      changes.push_back({event.kind, std::move(event.key)});
+    }
+    for (const Event& event : decoded)
+      revision_ = std::max(revision_, event.revision);
+    if (changes.empty()) return true;
+    return !on_update_ || notify([&] { on_update_(keys_, changes, revision_, false); });
+  }
+
+  // The revision after the view's is gone: read the whole range again, then watch from there.
+  bool on_compacted(uint64_t compacted) {
+    relist_ = true;
+    if (watch_after_range_) {
+      // Compacted between a read and its watch: possible once, but a server that says so every
+      // time would make this a busy loop. Retry like any failure.
+      fail("watch: revision " + std::to_string(revision_ + 1) + " compacted (at " +
+           std::to_string(compacted) + ") right after a read");
+      return false;
+    }
+    uv_timer_stop(timer_.get());
+    client_->close();  // the gateway keeps a canceled watch's stream open
+    attempt();
+    return false;
+  }
+
+  // ---- Failures and retries -----------------------------------------------------------------
+
+  void fail(const std::string& message) {
+    phase_ = Phase::kWaiting;
+    client_.reset();  // may be inside one of its callbacks: it allows that
+    body_.clear();
+    uv_timer_stop(timer_.get());
+    // A watch that stood for a while ends the run of failures; one that failed at once counts
+    // as a failure, so a server that accepts and drops watches cannot make a busy loop.
+    if (created_ && uv_now(loop_) - created_at_ >= backoff_ms_) {
+      failures_ = 0;
+      backoff_ms_ = options_.min_backoff_ms;
+    }
+    created_ = false;
+    std::string error = endpoints_[endpoint_].name + ": " + message;
+    ++failures_;
+    endpoint_ = (endpoint_ + 1) % endpoints_.size();
+    uint64_t delay_ms = 0;
+    if (failures_ % endpoints_.size() == 0) {
+      // Every endpoint failed in this round: wait, with jitter so that many instances watching
+      // the same cluster do not come back in step.
+      std::uniform_real_distribution<double> jitter(0.8, 1.2);
+      delay_ms = static_cast<uint64_t>(static_cast<double>(backoff_ms_) * jitter(random_));
+      backoff_ms_ = std::min(backoff_ms_ * 2, options_.max_backoff_ms);
+    }
+    uv_timer_start(timer_.get(), &Impl::on_timer, delay_ms, 0);
+    notify_error(error);
+  }
+
+  static void on_timer(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
+    if (self->phase_ == Phase::kWaiting) {
+      self->attempt();
+    } else if (self->phase_ == Phase::kWatch && !self->created_) {
+      self->fail("watch not created within " + std::to_string(self->options_.request_timeout_ms) +
+                 " ms");
+    }
+  }
+
+  void notify_error(const std::string& error) {
+    if (on_error_) notify([&] { on_error_(error); });
+  }
+
+  // Runs a user callback; false when the watcher was destroyed inside it.
+  template <typename Fn>
+  bool notify(Fn&& callback) {
+    bool destroyed = false;
+    bool* outer = destroyed_;
+    destroyed_ = &destroyed;
+    callback();
+    if (destroyed) {
+      if (outer) *outer = true;
+      return false;
+    }
+    destroyed_ = outer;
+    return true;
+  }
+
+  uv_loop_t* loop_;
+  Options options_;
+  UpdateFn on_update_;
+  ErrorFn on_error_;
+  std::vector<Endpoint> endpoints_;
+  std::string key_b64_;
+  std::string range_end_b64_;
+  size_t endpoint_ = 0;  // the one in use, or the next to try
+  std::unique_ptr<http::Client> client_;
+  UvHandle<uv_timer_t> timer_;  // the next attempt, or the deadline for a watch's creation
+  Phase phase_ = Phase::kStopped;
+  uint16_t status_ = 0;
+  std::string body_;                // a range response, or watch stream bytes short of a whole line
+  bool relist_ = false;             // the watch needs a revision that was compacted
+  bool watch_after_range_ = false;  // the watch was sent right after a range read
+  bool created_ = false;
+  uint64_t created_at_ = 0;
+  size_t failures_ = 0;  // in a row, since a watch last stood
+  uint64_t backoff_ms_ = 0;
+  std::minstd_rand random_;
+  bool* destroyed_ = nullptr;  // set while a user callback runs
+};
+
+EtcdWatcher::EtcdWatcher(uv_loop_t* loop, Options options, UpdateFn on_update, ErrorFn on_error)
+    : impl_(std::make_unique<Impl>(loop, std::move(options), std::move(on_update),
+                                   std::move(on_error))) {}
+
+EtcdWatcher::~EtcdWatcher() = default;
+
+void EtcdWatcher::start() {
+  impl_->start();
+}
+
+const EtcdWatcher::Keys& EtcdWatcher::keys() const {
+  return impl_->keys_;
+}
+
+uint64_t EtcdWatcher::revision() const {
+  return impl_->revision_;
+}
+
+bool EtcdWatcher::synced() const {
+  return impl_->synced_;
+}
+
+std::string EtcdWatcher::check_endpoint(const std::string& endpoint) {
+  if (!endpoint.starts_with(kScheme)) {
+    return "etcd endpoint '" + endpoint + "' must start with http://";
+  }
+  if (!parse_endpoint(endpoint)) {
+    return "etcd endpoint '" + endpoint + "' must be http://IP:PORT (an IP address, not a name)";
+  }
+  return {};
+}
+
+}  // namespace waygate::discovery
