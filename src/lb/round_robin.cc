@@ -7,7 +7,10 @@ int32_t RoundRobin::pick(const routing::HostSet& hosts, const PickContext& conte
   auto count = static_cast<uint32_t>(hosts.hosts.size());
   for (uint32_t step = 0; step < count; ++step) {
     uint32_t index = next_++ % count;
-    if (!is_excluded(context, hosts.hosts[index].endpoint_id)) return static_cast<int32_t>(index);
+    const routing::Host& host = hosts.hosts[index];
+    if (routing::eligible(hosts, host) && !is_excluded(context, host.endpoint_id)) {
+      return static_cast<int32_t>(index);
+    }
   }
   return -1;
 }
@@ -25,7 +28,7 @@ int32_t RoundRobin::pick_weighted(const routing::HostSet& hosts, const PickConte
   int32_t best = -1;
   for (size_t i = 0; i < hosts.hosts.size(); ++i) {
     const routing::Host& host = hosts.hosts[i];
-    if (is_excluded(context, host.endpoint_id)) continue;
+    if (!routing::eligible(hosts, host) || is_excluded(context, host.endpoint_id)) continue;
     current_[i] += host.weight;
     total += host.weight;
     if (best < 0 || current_[i] > current_[static_cast<size_t>(best)]) {

@@ -12,6 +12,7 @@ namespace waygate::lb {
 class RoundRobin final : public Policy {
  public:
   int32_t pick(const routing::HostSet& hosts, const PickContext& context) override;
+  PolicyKind kind() const override { return PolicyKind::kRoundRobin; }
 
  private:
   int32_t pick_weighted(const routing::HostSet& hosts, const PickContext& context);

@@ -252,10 +252,15 @@ void DownstreamSession::pick_endpoint() {
   const routing::ClusterInfo& cluster = exchange.snapshot->clusters[exchange.cluster_index];
   const routing::HostSet* hosts = worker_.host_set(cluster.id);
   if (!hosts || hosts->hosts.empty()) return answer_locally(503, "no-endpoint");
-  lb::Policy& balancer = worker_.balancer(cluster.id);
-  int32_t index = balancer.pick(
-      *hosts, lb::PickContext{std::span<const uint32_t>(exchange.tried.data(), exchange.tries)});
-  if (index < 0) index = balancer.pick(*hosts, lb::PickContext{});  // every host tried: go again
+  lb::Policy& balancer = worker_.balancer(cluster.id, cluster.lb);
+  lb::PickContext context;
+  context.excluded = std::span<const uint32_t>(exchange.tried.data(), exchange.tries);
+  int32_t index = balancer.pick(*hosts, context);
+  if (index < 0 && exchange.tries > 0) {
+    context.excluded = {};  // every host tried: go again
+    index = balancer.pick(*hosts, context);
+  }
+  if (index < 0) return answer_locally(503, "no-healthy-endpoint");
   const routing::Host& host = hosts->hosts[static_cast<size_t>(index)];
   if (exchange.tries < Exchange::kMaxTries) exchange.tried[exchange.tries++] = host.endpoint_id;
   exchange.pool = &worker_.pool_for(host);

@@ -228,11 +228,12 @@ const routing::HostSet* Worker::host_set(uint32_t cluster_id) const {
   return cluster_id < host_sets_.size() ? host_sets_[cluster_id].get() : nullptr;
 }
 
-lb::Policy& Worker::balancer(uint32_t cluster_id) {
+lb::Policy& Worker::balancer(uint32_t cluster_id, lb::PolicyKind kind) {
   if (cluster_id >= balancers_.size()) balancers_.resize(cluster_id + 1);
   // Kept across publishes, so a round-robin position survives a reload or a discovery update.
-  if (!balancers_[cluster_id]) balancers_[cluster_id] = lb::make_policy("round_robin");
-  return *balancers_[cluster_id];
+  std::unique_ptr<lb::Policy>& balancer = balancers_[cluster_id];
+  if (!balancer || balancer->kind() != kind) balancer = lb::make_policy(kind);
+  return *balancer;
 }
 
 UpstreamPool& Worker::pool_for(const routing::Host& host) {

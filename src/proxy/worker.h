@@ -85,7 +85,8 @@ class Worker {
 
   // The cluster's current hosts, or null when none were published.
   const routing::HostSet* host_set(uint32_t cluster_id) const;
-  lb::Policy& balancer(uint32_t cluster_id);
+  // The cluster's balancer on this worker; a new one when the config changed the policy.
+  lb::Policy& balancer(uint32_t cluster_id, lb::PolicyKind kind);
   UpstreamPool& pool_for(const routing::Host& host);
   // A retired pool has no connection left: it is freed once the current callback has returned.
   void on_pool_empty(UpstreamPool& pool);

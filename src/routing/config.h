@@ -156,10 +156,68 @@ struct DiscoveryConfig {
   bool empty() const { return files.empty() && dns.empty() && srv.empty() && etcd.empty(); }
 };
 
+// Active health checks of a cluster's endpoints (see docs/config.md, "Health checks").
+struct HealthCheckConfig {
+  enum class Kind : uint8_t { kHttp, kTcp };
+  Kind kind = Kind::kHttp;
+  // HTTP checks: the request and what a passing answer looks like.
+  std::string method = "GET";
+  std::string path = "/";
+  std::string host;  // the Host header; empty: the endpoint's address
+  std::vector<std::pair<uint16_t, uint16_t>> expect = {{200, 399}};  // passing status ranges
+  std::string body;  // a substring the body must contain; empty: any body
+  uint64_t interval_ms = 5'000;
+  uint64_t unhealthy_interval_ms = 0;  // while unhealthy; 0: the same as interval
+  uint64_t timeout_ms = 2'000;
+  uint32_t jitter_percent = 10;      // each wait is interval +- this share, so checks never march
+  uint32_t healthy_threshold = 2;    // passes in a row that make an unhealthy host healthy
+  uint32_t unhealthy_threshold = 3;  // failures in a row that make a healthy host unhealthy
+  bool start_healthy = false;        // a host new to the cluster: healthy before its first check?
+};
+
+// Passive health: endpoints that fail requests are ejected for a while (see "Outlier detection").
+struct OutlierConfig {
+  uint32_t consecutive_5xx = 0;  // 0: off
+  uint32_t consecutive_connect_failures = 3;
+  uint32_t consecutive_timeouts = 3;
+  uint64_t base_ejection_ms = 30'000;  // multiplied by the number of times it was ejected
+  uint64_t max_ejection_ms = 300'000;
+  uint32_t max_ejection_percent = 50;  // of a cluster's endpoints at once
+  bool enabled = true;
+};
+
+enum class LbPolicy : uint8_t { kRoundRobin, kRandom, kLeastRequest, kRingHash, kMaglev };
+
+// Where ring_hash and maglev take a request's key from.
+struct HashOnConfig {
+  enum class Kind : uint8_t { kNone, kHeader, kCookie, kClientAddress };
+  Kind kind = Kind::kNone;
+  std::string name;  // the header or cookie
+};
+
+// Cookie-based sticky sessions: a client keeps the endpoint it was first sent to.
+struct StickyConfig {
+  std::string cookie;   // empty: no sticky sessions
+  uint64_t ttl_ms = 0;  // the cookie's Max-Age; 0: a session cookie
+};
+
+// Per worker: more is answered 503 at once.
+struct CircuitBreakers {
+  uint64_t max_requests = 10'000;  // requests in flight to the cluster
+  uint64_t max_pending = 1'024;    // requests waiting for a connection
+};
+
 struct ClusterConfig {
   std::string name;
   std::vector<EndpointConfig> endpoints;
   DiscoveryConfig discovery;
+  LbPolicy lb = LbPolicy::kRoundRobin;
+  HashOnConfig hash_on;
+  StickyConfig sticky;
+  std::optional<HealthCheckConfig> health_check;
+  OutlierConfig outlier;
+  CircuitBreakers circuit_breakers;
+  uint32_t panic_threshold_percent = 50;  // below this share of healthy hosts, use them all
 };
 
 struct AdminConfig {

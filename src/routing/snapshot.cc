@@ -21,7 +21,8 @@ std::shared_ptr<const Snapshot> build(const Config& config, std::vector<ClusterI
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topology& topology) {
   std::vector<ClusterInfo> clusters;
   for (const ClusterConfig& cluster : config.clusters) {
-    clusters.push_back(ClusterInfo{cluster.name, topology.cluster_id(cluster.name)});
+    clusters.push_back(ClusterInfo{cluster.name, topology.cluster_id(cluster.name), cluster.lb,
+                                   cluster.hash_on, cluster.sticky, cluster.circuit_breakers});
   }
   return build(config, std::move(clusters));
 }
@@ -29,7 +30,8 @@ std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topol
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config) {
   std::vector<ClusterInfo> clusters;
   for (const ClusterConfig& cluster : config.clusters) {
-    clusters.push_back(ClusterInfo{cluster.name, static_cast<uint32_t>(clusters.size())});
+    clusters.push_back(ClusterInfo{cluster.name, static_cast<uint32_t>(clusters.size()), cluster.lb,
+                                   cluster.hash_on, cluster.sticky, cluster.circuit_breakers});
   }
   return build(config, std::move(clusters));
 }

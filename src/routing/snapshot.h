@@ -19,6 +19,10 @@ class Topology;
 struct ClusterInfo {
   std::string name;
   uint32_t id;  // stable across snapshots: indexes the workers' host sets and balancer state
+  LbPolicy lb = LbPolicy::kRoundRobin;
+  HashOnConfig hash_on;
+  StickyConfig sticky;
+  CircuitBreakers circuit_breakers;
 };
 
 struct Snapshot {
