@@ -1,6 +1,7 @@
 # Plumbing shared by the e2e scripts, sourced after their options are parsed: tools, cores, the
 # temp dir and the processes started in it (stopped on exit, also on Ctrl-C), the nginx upstream.
-# run.sh and reload.sh both source it.
+# run.sh, reload.sh and failover.sh source it (failover.sh starts backends of its own, not the
+# upstream).
 # Reads PROXY_CPU, LOAD_CPU, BASE_PORT, LOG_TAG, QUIET_WAIT and UP_CONN_LIMIT (optional);
 # sets WORK, PIDS, UP_PORT and MEASURE.
 # shellcheck shell=bash
@@ -46,7 +47,9 @@ is_running() {  # a zombie is not running, though kill -0 succeeds on it
 
 stop_pid() {  # SIGTERM, up to 5 s, then SIGKILL the whole tree (nginx workers would outlive a master)
   local pid=$1 tree i
-  is_running "$pid" || { wait "$pid" 2>/dev/null || true; return; }
+  # "return 0", not "return": in the EXIT trap after "exit 1" (die) a bare return returns 1, and
+  # errexit would end the cleanup there, leaving the processes after this one running.
+  is_running "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
   tree=$("${MEASURE[@]}" tree --pid "$pid" 2>/dev/null || echo "$pid")
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 100; i++)); do
@@ -104,12 +107,13 @@ check_responses() {
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Paths nginx would otherwise take from its compiled-in defaults under /var.
+# Paths nginx would otherwise take from its compiled-in defaults under /var. nginx_common DIR
+# [MASTER]: MASTER off runs one process with no master, so one SIGKILL takes it all down.
 nginx_common() {
-  local dir=$1
+  local dir=$1 master=${2:-on}
   cat <<EOF
 daemon off;
-master_process on;
+master_process $master;
 worker_processes 1;
 user root root;   # workers read and write our temp dir, which is root's
 pid $dir/nginx.pid;

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Measurement helpers for bench/e2e/run.sh and reload.sh: process-tree CPU and RSS from /proc, wrk
-output parsing, the idle and burst connection probes, the reload driver, and the final tables.
-Standard library only."""
+"""Measurement helpers for bench/e2e/run.sh, reload.sh and failover.sh: process-tree CPU and RSS from
+/proc, wrk output parsing, the idle and burst connection probes, the reload driver, the failover
+sampler and analysis, and the final tables. Standard library only."""
 
 import argparse
 import http.client
+import math
 import os
 import resource
 import select
@@ -125,8 +126,10 @@ def _ms(text):
     raise ValueError(f"bad wrk time {text!r}")
 
 
-def parse_wrk(path):
-    out = {"requests": 0, "rps": 0.0, "p99_ms": float("nan"), "errors": 0, "non2xx": 0}
+def parse_wrk(path, allow_empty=False):
+    """wrk's summary; allow_empty: a run that completed no request is a result too (failover.sh:
+    a window in which every request failed), not an error."""
+    out = {"requests": 0, "seconds": 0.0, "rps": 0.0, "p99_ms": float("nan"), "errors": 0, "non2xx": 0}
     with open(path) as f:
         for raw in f:
             line = raw.strip()
@@ -134,7 +137,9 @@ def parse_wrk(path):
             if line.startswith("99%"):
                 out["p99_ms"] = _ms(words[1])
             elif " requests in " in line:
+                # 1234 requests in 5.00s, 1.2MB read
                 out["requests"] = int(words[0])
+                out["seconds"] = _ms(words[3].rstrip(",")) / 1e3
             elif line.startswith("Requests/sec:"):
                 out["rps"] = float(words[1])
             elif line.startswith("Socket errors:"):
@@ -142,7 +147,7 @@ def parse_wrk(path):
                 out["errors"] = sum(int(w.rstrip(",")) for w in words[3::2])
             elif line.startswith("Non-2xx or 3xx responses:"):
                 out["non2xx"] = int(words[-1])
-    if out["requests"] == 0:
+    if out["requests"] == 0 and not allow_empty:
         raise SystemExit(f"{path}: wrk completed no request:\n" + open(path).read())
     return out
 
@@ -843,6 +848,365 @@ def cmd_reload_report(args):
     emit_report(lines, notes + (args.note or []), args.out)
 
 
+# ---------------------------------------------------------------------------------------------
+# Failover (failover.sh)
+
+
+def _failed_connects():
+    """Failed TCP connection attempts on this machine so far (/proc/net/snmp, Tcp AttemptFails). A
+    connect to a port nobody listens on counts one: that is how failover.sh sees a proxy still
+    trying the backend it killed, which has no counter of its own while it is down."""
+    with open("/proc/net/snmp") as f:
+        tcp = [line.split() for line in f if line.startswith("Tcp:")]
+    return int(tcp[1][tcp[0].index("AttemptFails")])
+
+
+class _StubStatus:
+    """The request counter of one nginx backend (stub_status), read on a keep-alive connection."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = None
+
+    def requests(self):
+        """(requests so far, or None when the backend does not answer; 1 when this read's own
+        connect was refused, so the caller can take it out of the machine's failed connects)."""
+        if self.conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.5)
+            try:
+                conn.connect()
+            except ConnectionRefusedError:
+                return None, 1
+            except OSError:
+                return None, 0
+            self.conn = conn
+        try:
+            self.conn.request("GET", "/status")
+            body = self.conn.getresponse().read()
+            # "Active connections: 1 \nserver accepts handled requests\n 3 3 17 \n..."
+            return int(body.split(b"\n")[2].split()[2]), 0
+        except (OSError, http.client.HTTPException, IndexError, ValueError):
+            self.conn.close()   # the backend was killed under it: reconnect on the next read
+            self.conn = None
+            return None, 0
+
+
+def cmd_failover_sample(args):
+    """Every --interval-ms until SIGTERM, one line: the time (the middle of the backend reads), each
+    backend's request counter ("-" while it does not answer), the machine's failed connects, and
+    how many of those were this sampler's own. --ready is created once the first line is written."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    backends = [_StubStatus(int(p)) for p in args.ports.split(",")]
+    interval = args.interval_ms / 1e3
+    due = time.monotonic()
+    with open(args.out, "w") as out:
+        while not stop:
+            begin = time.time()
+            counts, own = [], 0
+            for backend in backends:
+                n, refused = backend.requests()
+                counts.append("-" if n is None else str(n))
+                own += refused
+            failed = _failed_connects()   # read after our own connects: they fall in this interval
+            out.write(f"{(begin + time.time()) / 2:.6f} {' '.join(counts)} {failed} {own}\n")
+            if args.ready and not os.path.exists(args.ready):
+                out.flush()
+                open(args.ready, "w").close()
+            due += interval
+            now = time.monotonic()
+            due = max(due, now)   # behind after a busy moment on the core: keep the pace from here
+            time.sleep(due - now)
+
+
+def _failover_intervals(path):
+    """(start, end, requests each backend served, failed connects of other processes) for each
+    interval between two samples. A backend's figure is None where either sample missed it or its
+    counter started again (the restarted process); each of our reads is one request, taken out."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            rows.append((float(w[0]), [None if x == "-" else int(x) for x in w[1:-2]], int(w[-2]),
+                         int(w[-1])))
+    out = []
+    for (t0, n0, f0, _), (t1, n1, f1, own) in zip(rows, rows[1:]):
+        served = [b - a - 1 if a is not None and b is not None and b > a else None
+                  for a, b in zip(n0, n1)]
+        out.append((t0, t1, served, f1 - f0 - own))
+    return out
+
+
+def _wrk_window(path):
+    """One wrk run of failover.sh: its summary, socket errors by kind, and its latency histogram
+    ({µs: count}, printed by the done() hook of failover.sh; None if the hook left it out)."""
+    w = parse_wrk(path, allow_empty=True)
+    w.update(_socket_errors(path))
+    hist = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("latency_us "):
+                _, value, count = line.split()
+                hist[int(value)] = hist.get(int(value), 0) + int(count)
+            elif line.startswith("latency_us_skipped"):
+                hist = None
+                break
+    w["hist"] = hist
+    return w
+
+
+def _hist_percentile(hist, p):
+    """wrk's percentile over a histogram {µs: count}: the smallest value whose cumulative count
+    reaches round(p/100 * count + 0.5), rounded half up as C's round() in wrk."""
+    rank = math.floor(p / 100 * sum(hist.values()) + 1.0)
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return value
+    return None
+
+
+def _shares(intervals, members):
+    """Each member's share of the requests served by the members over these intervals."""
+    totals = [sum(iv[2][i] for iv in intervals) for i in members]
+    return [t / sum(totals) for t in totals] if sum(totals) else None
+
+
+def cmd_failover(args):
+    """The figures of one failover run: client errors per window from the three wrk runs, whole-run
+    req/s and p99, and from the samples how long the proxy kept trying the killed backend and how
+    long the restarted one took to get its share back."""
+    emit = lambda metric, value: print(f"{args.proxy}\t{metric}\t{value}")
+    windows = dict(zip(("before", "down", "after"), (_wrk_window(p) for p in args.wrk)))
+    for name, w in windows.items():
+        emit(f"{name}_requests", w["requests"])
+        emit(f"{name}_rps", w["rps"])
+        if w["requests"]:
+            emit(f"{name}_p99_ms", w["p99_ms"])
+        for kind in ("connect", "read", "write", "timeout"):
+            emit(f"{name}_err_{kind}", w[kind])
+        emit(f"{name}_non2xx", w["non2xx"])
+        emit(f"{name}_errors", w["errors"] + w["non2xx"])
+    emit("errors", sum(w["errors"] + w["non2xx"] for w in windows.values()))
+    requests = sum(w["requests"] for w in windows.values())
+    emit("rps", requests / sum(w["seconds"] for w in windows.values()))
+    if all(w["hist"] is not None for w in windows.values()):
+        merged = {}
+        for w in windows.values():
+            for value, count in w["hist"].items():
+                merged[value] = merged.get(value, 0) + count
+        if merged:
+            emit("p99_ms", _hist_percentile(merged, 99) / 1e3)
+    elif requests:
+        emit("p99_ms", max(w["p99_ms"] for w in windows.values() if w["requests"]))
+        emit("p99_upper_bound", 1)
+
+    proxy_ticks, core_busy, core_total, _, _, wall = _deltas(args.before, args.after)
+    emit("proxy_busy_pct", 100.0 * proxy_ticks / (wall * CLK_TCK))
+    emit("core_other_pct", 100.0 * max(0.0, core_busy - proxy_ticks) / max(core_total, 1))
+
+    intervals = _failover_intervals(args.samples)
+    kill, restart, victim = args.kill, args.restart, args.victim
+    steps = [t1 - t0 for t0, t1, _, _ in intervals]
+    if steps:
+        emit("sample_ms_median", statistics.median(steps) * 1e3)
+        emit("sample_ms_max", max(steps) * 1e3)
+    names = args.names.split(",")
+    everyone = range(len(names))
+    survivors = [i for i in everyone if i != victim]
+    complete = lambda iv, members: all(iv[2][i] is not None for i in members)
+    load = lambda iv, members: sum(iv[2][i] for i in members)
+
+    # Before the kill: the shares (all three should serve), and what an interval normally carries,
+    # so the intervals around the gaps between the wrk runs, nearly empty, are left out below.
+    before = [iv for iv in intervals if iv[1] <= kill and complete(iv, everyone)]
+    typical = statistics.median(load(iv, everyone) for iv in before) if before else 0
+    loaded = lambda iv, members: complete(iv, members) and load(iv, members) >= typical / 4 > 0
+    shares = _shares([iv for iv in before if loaded(iv, everyone)], everyone)
+    if shares:
+        for name, share in zip(names, shares):
+            emit(f"share_before_{name}", share)
+    emit("stray_failed_connects", sum(iv[3] for iv in intervals if iv[1] <= kill or iv[0] >= restart + 0.5))
+
+    # The kill: failed connects from then on are attempts on the dead backend. Its health checks
+    # make at most one per interval; more is live traffic. Settled: the end of the last interval
+    # with more than one, counted from the kill.
+    down = [iv for iv in intervals if iv[1] > kill and iv[0] < restart]
+    emit("dead_attempts", sum(iv[3] for iv in down))
+    busy = [iv[1] for iv in down if iv[3] > 1]
+    settled_at = max(busy) if busy else kill
+    if settled_at > restart:
+        emit("settle_never", 1)
+    else:
+        emit("settle_s", settled_at - kill)
+        quiet = [iv for iv in down if iv[0] >= settled_at and iv[1] <= restart]
+        if quiet:
+            emit("dead_attempts_per_s_settled", sum(iv[3] for iv in quiet) / (quiet[-1][1] - quiet[0][0]))
+        shares = _shares([iv for iv in quiet if loaded(iv, survivors)], survivors)
+        if shares:
+            for i, share in zip(survivors, shares):
+                emit(f"share_settled_{names[i]}", share)
+
+    # The restart: the first interval in which the restarted backend served its third (within the
+    # tolerance) of the requests, counted from the restart command to that interval's end.
+    answered = [iv[1] for iv in intervals if iv[0] >= restart and iv[2][victim] is not None]
+    if answered:
+        emit("victim_up_ms", (answered[0] - restart) * 1e3)
+    after = [iv for iv in intervals if iv[0] >= restart and loaded(iv, everyone)]
+    within = [abs(load(iv, [victim]) / load(iv, everyone) * len(everyone) - 1) <= args.tolerance
+              for iv in after]
+    if True in within:
+        first = within.index(True)
+        emit("rejoin_s", after[first][1] - restart)
+        later = within[first + 1:]
+        if later:
+            emit("rejoin_out_later_pct", 100.0 * later.count(False) / len(later))
+    else:
+        emit("rejoin_never", 1)
+    if after:
+        emit(f"share_end_{names[victim]}", _shares(after[-10:], everyone)[victim])
+
+
+# (metric, header, format, higher_is_better); errors are summed over rounds, the rest are medians.
+FAILOVER_ERROR_COLUMNS = [("errors", "all"), ("before_errors", "before"), ("down_errors", "down"),
+                          ("after_errors", "after")]
+FAILOVER_COLUMNS = [
+    ("settle_s", "settled s", "{:.2f}", False),
+    ("rejoin_s", "rejoined s", "{:.2f}", False),
+    ("rps", "req/s", "{:.0f}", True),
+    ("p99_ms", "p99 ms", "{:.2f}", False),
+]
+_WINDOWS = (("before", "before the kill"), ("down", "kill..restart"), ("after", "after the restart"))
+
+
+def cmd_failover_report(args):
+    results = load_results(args.results) if os.path.getsize(args.results) else {}
+    order = [p for p in args.proxies.split(",") if p]
+    med = {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in results.items()}
+    tot = {p: {m: sum(v) for m, v in ms.items()} for p, ms in results.items()}
+    peers = [p for p in order if p != "waygate" and "rps" in med.get(p, {})]
+    compare = "rps" in med.get("waygate", {}) and peers
+
+    def timed(m, metric, form):   # settle_s and rejoin_s have a "never" (settle_never, ...)
+        if metric.endswith("_s") and m.get(metric[:-2] + "_never"):
+            return "never"
+        return _cell(m, metric, form)
+
+    header = ["proxy"] + [c[1] for c in FAILOVER_ERROR_COLUMNS] + [c[1] for c in FAILOVER_COLUMNS]
+    rows = [header]
+    for p in order:
+        m, t = med.get(p, {}), tot.get(p, {})
+        cells = [p] + [_cell(t, metric, "{:.0f}") for metric, _ in FAILOVER_ERROR_COLUMNS]
+        rows.append(cells + [timed(m, c[0], c[2]) for c in FAILOVER_COLUMNS])
+    if compare:
+        # Errors have no ratio (the best is often 0): the lines under the table compare them.
+        ratio = _ratio_rows(med, ["waygate"], peers, [(c[0], c[3]) for c in FAILOVER_COLUMNS])[0]
+        rows.append(ratio[:1] + [""] * len(FAILOVER_ERROR_COLUMNS) + ratio[1:])
+    rows.append(["better"] + ["fewer"] * len(FAILOVER_ERROR_COLUMNS)
+                + ["higher" if c[3] else "lower" for c in FAILOVER_COLUMNS])
+    groups = [("client errors", 1, len(FAILOVER_ERROR_COLUMNS)),
+              ("after kill, restart", 1 + len(FAILOVER_ERROR_COLUMNS), 2),
+              ("whole run", 3 + len(FAILOVER_ERROR_COLUMNS), 2)]
+    lines = [args.title, ""] + _table(rows, groups) + [""]
+    lines += [
+        f"client errors: wrk socket errors (connect, read, write, timeout) + non-2xx responses, summed "
+        f"over {args.rounds} round(s);",
+        "  before = before the kill, down = kill..restart, after = after the restart: three wrk runs "
+        "back to back,",
+        f"  the kill {args.kill_lead_ms:.0f} ms into the second, the restart between the second and "
+        "the third; so each count is exact.",
+        "settled: from the kill to the end of the last sampling interval (before the restart) in "
+        "which the proxy",
+        "  made more than one connect to the killed backend (refused connects: Tcp AttemptFails in "
+        "/proc/net/snmp of the",
+        f"  {'benchmark' if args.netns else 'MACHINE'}'s network namespace, less the sampler's own); "
+        "a health check makes at most one per interval,",
+        "  so more is live traffic. \"never\": still trying at the restart.",
+        f"rejoined: from the restart command to the end of the first sampling interval in which the "
+        f"restarted backend",
+        f"  served 1/3 ± {100 * args.tolerance:.0f}% of the requests (each backend's nginx "
+        "stub_status counter, less our reads).",
+        f"settled and rejoined are medians over rounds, to within one sampling interval "
+        f"({args.interval_ms:.0f} ms) plus the sampler's",
+        "  own delays (the median and largest interval are in the notes); req/s and p99 cover the "
+        "three runs together",
+        "  (p99 from their merged latency histograms).",
+    ]
+    if compare:
+        lines.append("waygate/best: waygate's figure / the best of "
+                     f"{' and '.join(peers)} (max for req/s, min for the others).")
+        vs = lambda metric: ", ".join(f"{p} {tot[p].get(metric, 0):.0f}" for p in peers)
+        w = tot["waygate"]
+        lines.append(f"waygate's client errors: {w.get('errors', 0):.0f} (down {w.get('down_errors', 0):.0f}, "
+                     f"after {w.get('after_errors', 0):.0f}) vs {vs('errors')}")
+
+    notes = []
+    for p in order:
+        if p in med:
+            notes += _failover_notes(p, med[p], tot[p], results[p], args)
+    if not args.netns:
+        notes.append("WARNING run in the machine's network namespace (--no-netns, or no namespace "
+                     "could be made): other processes' failed connects count as the proxies' in "
+                     "\"settled\"")
+    emit_report(lines, notes + (args.note or []), args.out)
+
+
+def _failover_notes(p, m, t, per_round, args):
+    notes = []
+    kinds = []
+    for window, label in _WINDOWS:
+        found = [f"{kind} {t[f'{window}_err_{kind}']:.0f}" for kind in ("connect", "read", "write", "timeout")
+                 if t.get(f"{window}_err_{kind}")]
+        if t.get(f"{window}_non2xx"):
+            found.append(f"non-2xx {t[f'{window}_non2xx']:.0f}")
+        if found:
+            kinds.append(f"{label}: {', '.join(found)}")
+    if kinds:
+        notes.append(f"{p}: client errors {'; '.join(kinds)}")
+    cell = lambda metric, form: form.format(m[metric]) if metric in m else "-"
+    notes.append(f"{p}: req/s {' / '.join(cell(f'{w}_rps', '{:.0f}') for w, _ in _WINDOWS)}, "
+                 f"p99 ms {' / '.join(cell(f'{w}_p99_ms', '{:.2f}') for w, _ in _WINDOWS)} "
+                 f"(before / kill..restart / after); it used {cell('proxy_busy_pct', '{:.0f}')}% of "
+                 f"core {args.proxy_cpu} over the three")
+    if m.get("p99_upper_bound"):
+        notes.append(f"{p}: whole-run p99 is the largest of the three runs' (a latency histogram "
+                     "was too costly to print): an upper bound")
+    names = args.names.split(",")
+    victim = names[args.victim]
+    before = [f"{n} {m[f'share_before_{n}']:.2f}" for n in names if f"share_before_{n}" in m]
+    settled = [f"{n} {m[f'share_settled_{n}']:.2f}" for n in names if f"share_settled_{n}" in m]
+    text = f"{p}: shares of requests: before the kill {', '.join(before) or '-'}"
+    if settled:
+        text += f"; settled, until the restart {', '.join(settled)}"
+    if f"share_end_{victim}" in m:
+        text += f"; {victim} over the last {10 * args.interval_ms / 1e3:.1f} s {m[f'share_end_{victim}']:.2f}"
+    notes.append(text)
+    text = f"{p}: connects to the killed backend while it was down: {m.get('dead_attempts', 0):.0f}"
+    if "dead_attempts_per_s_settled" in m:
+        text += f", {m['dead_attempts_per_s_settled']:.1f}/s once settled (health checks or live probes)"
+    notes.append(text)
+    if m.get("rejoin_out_later_pct"):
+        notes.append(f"{p}: after rejoining, {victim}'s share left 1/3 ± {100 * args.tolerance:.0f}% "
+                     f"in {m['rejoin_out_later_pct']:.0f}% of the sampling intervals")
+    if len(per_round.get("rps", [])) > 1:
+        per = lambda metric: "/".join(f"{v:.2f}" for v in per_round.get(metric, []))
+        notes.append(f"{p}: per round: settled s {per('settle_s') or '-'}, rejoined s {per('rejoin_s') or '-'}, "
+                     f"errors {'/'.join(f'{v:.0f}' for v in per_round['errors'])}")
+    if "sample_ms_median" in m:
+        notes.append(f"{p}: sampling interval median {m['sample_ms_median']:.0f} ms, largest "
+                     f"{m['sample_ms_max']:.0f} ms; the restarted backend answered "
+                     f"{cell('victim_up_ms', '{:.0f}')} ms after the restart command (sampled)")
+    if t.get("stray_failed_connects"):
+        where = "in the benchmark's network namespace" if args.netns else "on the machine"
+        notes.append(f"{p}: WARNING {t['stray_failed_connects']:.0f} failed connects {where} while no "
+                     "backend was down: they count in \"settled\" too")
+    if m.get("core_other_pct", 0) > 5:
+        notes.append(f"{p}: WARNING something else used {m['core_other_pct']:.0f}% of core "
+                     f"{args.proxy_cpu} during the run")
+    return notes
+
+
 def emit_report(lines, notes, out):
     """Prints the table lines and the notes under them; also writes them to `out` if given."""
     if notes:
@@ -947,6 +1311,42 @@ def main():
     p.add_argument("--note", action="append")
     p.add_argument("--out")
     p.set_defaults(func=cmd_reload_report)
+
+    p = sub.add_parser("failover-sample", help="sample backend request counters and failed connects")
+    p.add_argument("--ports", required=True, help="the backends' ports, comma-separated")
+    p.add_argument("--interval-ms", type=float, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--ready", help="a file created once the first sample is written")
+    p.set_defaults(func=cmd_failover_sample)
+
+    p = sub.add_parser("failover", help="figures of one failover.sh run")
+    p.add_argument("--proxy", required=True)
+    p.add_argument("--wrk", nargs=3, required=True, help="the wrk outputs: before, down, after")
+    p.add_argument("--samples", required=True, help="output of failover-sample")
+    p.add_argument("--names", required=True, help="the backends' names, in sampling order")
+    p.add_argument("--victim", type=int, required=True, help="index of the killed backend")
+    p.add_argument("--kill", type=float, required=True, help="time of the kill (epoch seconds)")
+    p.add_argument("--restart", type=float, required=True, help="time of the restart (epoch seconds)")
+    p.add_argument("--tolerance", type=float, default=0.2, help="rejoined: share within 1/3 ± this")
+    p.add_argument("--before", required=True, help="output of sample before the first run")
+    p.add_argument("--after", required=True, help="output of sample after the last run")
+    p.set_defaults(func=cmd_failover)
+
+    p = sub.add_parser("failover-report", help="print the failover.sh table")
+    p.add_argument("--results", required=True)
+    p.add_argument("--proxies", required=True)
+    p.add_argument("--names", required=True, help="the backends' names")
+    p.add_argument("--victim", type=int, required=True)
+    p.add_argument("--title", default="")
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--interval-ms", type=float, required=True)
+    p.add_argument("--kill-lead-ms", type=float, required=True)
+    p.add_argument("--tolerance", type=float, default=0.2)
+    p.add_argument("--netns", type=int, default=1, help="0: the run shared the machine's network namespace")
+    p.add_argument("--proxy-cpu", default="0")
+    p.add_argument("--note", action="append")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_failover_report)
 
     args = ap.parse_args()
     args.func(args)

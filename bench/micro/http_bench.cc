@@ -102,10 +102,12 @@ void BM_WriteDownstreamResponseHead(benchmark::State& state) {
   size_t consumed = 0;
   parser.execute(kResponse, &consumed);
   std::string out;
+  ResponseFraming framing;
+  framing.framing = BodyFraming::kContentLength;
+  framing.content_length = 2;
   for (auto _ : state) {
     out.clear();
-    append_downstream_response_head(out, sink.head,
-                                    ResponseFraming{BodyFraming::kContentLength, 2});
+    append_downstream_response_head(out, sink.head, framing);
     benchmark::DoNotOptimize(out.data());
   }
 }

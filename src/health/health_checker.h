@@ -43,8 +43,11 @@ class HealthChecker {
                    const std::vector<routing::EndpointSpec>& endpoints);
   void remove_cluster(const std::string& cluster);
 
-  // The verdict now: true for an endpoint of a cluster without checks, or one not known.
-  bool healthy(const std::string& cluster, const std::string& address) const;
+  // The verdict now: healthy for an endpoint of a cluster without checks, or one not known.
+  routing::HealthVerdict verdict(const std::string& cluster, const std::string& address) const;
+  bool healthy(const std::string& cluster, const std::string& address) const {
+    return verdict(cluster, address) == routing::HealthVerdict::kHealthy;
+  }
 
   // Counters for logs, metrics and tests.
   struct Stats {

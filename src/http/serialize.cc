@@ -117,6 +117,7 @@ void append_downstream_response_head(std::string& out, const MessageHead& respon
     append_header(out, response.name(field), response.value(field));
   }
   append_added(out, framing.edits);
+  if (!framing.set_cookie.empty()) append_header(out, "Set-Cookie", framing.set_cookie);
   if (framing.upgrade) {
     out.append("Connection: upgrade\r\n");
     append_header(out, "Upgrade", response.find(HeaderId::kUpgrade).value_or(""));

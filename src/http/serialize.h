@@ -48,6 +48,7 @@ struct ResponseFraming {
   bool keep_alive_10 = false;  // an HTTP/1.0 client asked for keep-alive and gets it
   bool upgrade = false;        // a 101 that opens a tunnel: keep Connection/Upgrade
   const HeaderEdits* edits = nullptr;
+  std::string_view set_cookie;  // a Set-Cookie value of waygate\'s own (sticky sessions)
 };
 
 void append_downstream_response_head(std::string& out, const MessageHead& response,

@@ -15,6 +15,8 @@
 
 namespace waygate::lb {
 
+struct BalancerTable;
+
 // The policies, as the config names them (`lb:` round_robin, random, least_request, ring_hash,
 // maglev).
 using PolicyKind = routing::LbPolicy;
@@ -45,7 +47,7 @@ std::unique_ptr<Policy> make_policy(PolicyKind kind);
 
 // The table a policy of this kind needs for these hosts (built over the eligible ones), or null.
 // Control thread; may take milliseconds for thousands of hosts.
-std::shared_ptr<const void> build_table(PolicyKind kind, const routing::HostSet& hosts);
+std::shared_ptr<const BalancerTable> build_table(PolicyKind kind, const routing::HostSet& hosts);
 
 // Whether the endpoint is in the context's excluded list (a handful of ids at most).
 inline bool is_excluded(const PickContext& context, uint32_t endpoint_id) {

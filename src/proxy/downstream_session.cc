@@ -3,9 +3,12 @@
 #include <llhttp.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 
+#include "core/hash.h"
 #include "core/log.h"
+#include "http/cookies.h"
 #include "http/field_syntax.h"
 #include "http/header_names.h"
 #include "http/request_target.h"
@@ -20,6 +23,8 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // A pooled connection that the upstream closed meanwhile is retried on a fresh one this often
 // (not counted as a retry: nothing reached the upstream).
 constexpr uint8_t kMaxStaleRetries = 2;
+// Retries in flight that a cluster's budget allows on a worker however few requests it has.
+constexpr uint32_t kMinRetryBudget = 3;
 
 bool has_body(const http::MessageHead& request) {
   return request.chunked || request.content_length > 0;
@@ -96,6 +101,21 @@ const char* refusal_name(uint16_t status) {
     default:
       return "malformed";
   }
+}
+
+// Sticky sessions name an endpoint by its address hash, in 16 hex digits.
+bool parse_sticky_value(std::string_view text, uint64_t* hash) {
+  if (text.size() != 16) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *hash, 16);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+std::string sticky_cookie_value(const routing::StickyConfig& sticky, uint64_t hash) {
+  char digits[17];
+  std::snprintf(digits, sizeof(digits), "%016llx", static_cast<unsigned long long>(hash));
+  std::string value = sticky.cookie + "=" + digits + "; Path=/; HttpOnly";
+  if (sticky.ttl_ms != 0) value += "; Max-Age=" + std::to_string(sticky.ttl_ms / 1000);
+  return value;
 }
 
 // Whether every protocol the client asks to switch to is one the route allows.
@@ -252,17 +272,24 @@ void DownstreamSession::pick_endpoint() {
   const routing::ClusterInfo& cluster = exchange.snapshot->clusters[exchange.cluster_index];
   const routing::HostSet* hosts = worker_.host_set(cluster.id);
   if (!hosts || hosts->hosts.empty()) return answer_locally(503, "no-endpoint");
-  lb::Policy& balancer = worker_.balancer(cluster.id, cluster.lb);
-  lb::PickContext context;
-  context.excluded = std::span<const uint32_t>(exchange.tried.data(), exchange.tries);
-  int32_t index = balancer.pick(*hosts, context);
-  if (index < 0 && exchange.tries > 0) {
-    context.excluded = {};  // every host tried: go again
-    index = balancer.pick(*hosts, context);
+  Worker::ClusterLoad& load = worker_.cluster_load(cluster.id);
+  if (exchange.counted_cluster == Exchange::kNone) {
+    // Circuit breaker: a cluster with this many requests in flight on this worker takes no more.
+    if (load.requests >= cluster.circuit_breakers.max_requests) {
+      return answer_locally(503, "cluster-overflow");
+    }
+    ++load.requests;
+    exchange.counted_cluster = cluster.id;
   }
+  int32_t index = choose_host(cluster, *hosts);
   if (index < 0) return answer_locally(503, "no-healthy-endpoint");
   const routing::Host& host = hosts->hosts[static_cast<size_t>(index)];
   if (exchange.tries < Exchange::kMaxTries) exchange.tried[exchange.tries++] = host.endpoint_id;
+  if (exchange.active_endpoint != Exchange::kNone) {
+    worker_.count_active_request(exchange.active_endpoint, -1);
+  }
+  exchange.active_endpoint = host.endpoint_id;
+  worker_.count_active_request(host.endpoint_id, +1);
   exchange.pool = &worker_.pool_for(host);
   size_t length = std::min(host.address_text.size(), sizeof(exchange.endpoint) - 1);
   host.address_text.copy(exchange.endpoint, length);
@@ -270,31 +297,112 @@ void DownstreamSession::pick_endpoint() {
   connect_upstream(true);
 }
 
+// The host for this try: the one a sticky-session cookie names, when it may take traffic, else
+// the balancer's pick (keyed by the request's hash for ring_hash and maglev). -1 when none is
+// eligible.
+int32_t DownstreamSession::choose_host(const routing::ClusterInfo& cluster,
+                                       const routing::HostSet& hosts) {
+  Exchange& exchange = *exchange_;
+  const http::MessageHead& request = exchange.request;
+  lb::PickContext context;
+  context.excluded = std::span<const uint32_t>(exchange.tried.data(), exchange.tries);
+  if (!cluster.sticky.cookie.empty()) {
+    std::optional<std::string_view> value = http::find_cookie(request, cluster.sticky.cookie);
+    uint64_t named = 0;
+    if (value && parse_sticky_value(*value, &named)) {
+      int32_t index = hosts.find(named);
+      const routing::Host* host = index >= 0 ? &hosts.hosts[static_cast<size_t>(index)] : nullptr;
+      if (host && routing::eligible(hosts, *host) && !lb::is_excluded(context, host->endpoint_id)) {
+        exchange.sticky_set = false;
+        return index;
+      }
+    }
+  }
+  if (cluster.hash_on.kind != routing::HashOnConfig::Kind::kNone) {
+    std::optional<std::string_view> key;
+    switch (cluster.hash_on.kind) {
+      case routing::HashOnConfig::Kind::kHeader:
+        key = request.find(cluster.hash_on.name);
+        break;
+      case routing::HashOnConfig::Kind::kCookie:
+        key = http::find_cookie(request, cluster.hash_on.name);
+        break;
+      case routing::HashOnConfig::Kind::kClientAddress:
+        key = std::string_view(client_ip());
+        break;
+      case routing::HashOnConfig::Kind::kNone:
+        break;
+    }
+    if (key) {
+      context.hash = hash64(*key);
+      context.has_hash = true;
+    }
+  }
+  context.active_requests = worker_.active_requests();
+  context.random = worker_.next_random64();
+  lb::Policy& balancer = worker_.balancer(cluster.id, cluster.lb);
+  int32_t index = balancer.pick(hosts, context);
+  if (index < 0 && exchange.tries > 0) {
+    context.excluded = {};  // every eligible host tried: go round again
+    index = balancer.pick(hosts, context);
+  }
+  if (index >= 0 && !cluster.sticky.cookie.empty()) {
+    exchange.sticky_set = true;
+    exchange.sticky_hash = hosts.hosts[static_cast<size_t>(index)].hash;
+  }
+  return index;
+}
+
 void DownstreamSession::connect_upstream(bool allow_idle) {
   Exchange& exchange = *exchange_;
   UpstreamConnection* connection = nullptr;
-  switch (exchange.pool->acquire(*this, allow_idle, &connection)) {
+  const routing::ClusterInfo& cluster = exchange.snapshot->clusters[exchange.cluster_index];
+  switch (exchange.pool->acquire(*this, allow_idle, cluster.id,
+                                 cluster.circuit_breakers.max_connections, &connection)) {
     case UpstreamPool::Acquired::kReady:
       on_connection_assigned(connection, true);
       return;
     case UpstreamPool::Acquired::kConnecting:
       on_connection_assigned(connection, false);
       return;
-    case UpstreamPool::Acquired::kQueued:
+    case UpstreamPool::Acquired::kQueued: {
+      Worker::ClusterLoad& load = worker_.cluster_load(cluster.id);
+      // Circuit breaker: only so many requests may wait for a connection.
+      if (load.pending >= cluster.circuit_breakers.max_pending) {
+        exchange.pool->cancel_wait(*this);
+        return answer_locally(503, "cluster-overflow");
+      }
+      ++load.pending;
+      exchange.counted_pending = true;
       exchange.waiting_for_connection = true;
       return;
+    }
     case UpstreamPool::Acquired::kFailed:
       on_upstream_error(UpstreamError::kRefused);
       return;
+    case UpstreamPool::Acquired::kOverflow:
+      return answer_locally(503, "cluster-overflow");
+  }
+}
+
+void DownstreamSession::stop_waiting() {
+  Exchange& exchange = *exchange_;
+  exchange.waiting_for_connection = false;
+  if (exchange.counted_pending) {
+    --worker_.cluster_load(exchange.counted_cluster).pending;
+    exchange.counted_pending = false;
   }
 }
 
 void DownstreamSession::on_connection_assigned(UpstreamConnection* connection, bool ready) {
   Exchange& exchange = *exchange_;
-  exchange.waiting_for_connection = false;
+  stop_waiting();
   exchange.upstream = connection;
   exchange.upstream_reused = ready;
-  connection->set_response_timeout(exchange.route->upstream_response_ms);
+  const routing::RouteAction& route = *exchange.route;
+  uint64_t timeout = route.upstream_response_ms;
+  if (route.per_try_timeout_ms != 0) timeout = std::min(timeout, route.per_try_timeout_ms);
+  connection->set_response_timeout(timeout);
   if (ready) on_upstream_ready();
 }
 
@@ -336,6 +444,10 @@ void DownstreamSession::on_upstream_ready() {
     on_upstream_error(UpstreamError::kReset);
     return;
   }
+  if (exchange.body_forwarded) {
+    replay_body();  // a retry: the body was read already, and kept
+    return;
+  }
   upstream.set_request_body_pending(has_body(request) && !exchange.request_done);
   if (exchange.expect_continue && send_interim(kContinue) < 0) return;
   exchange.expect_continue = false;  // once, whatever retries follow
@@ -343,6 +455,38 @@ void DownstreamSession::on_upstream_ready() {
 }
 
 // ---- The request body ----------------------------------------------------------------------
+
+// Keeps the body as it goes upstream, up to kMaxReplayBytes, while the route may retry.
+void DownstreamSession::keep_for_replay(std::string_view bytes) {
+  Exchange& exchange = *exchange_;
+  if (!exchange.replay_kept) return;
+  if (exchange.route->retry_attempts == 0 ||
+      exchange.replay.size() + bytes.size() > Exchange::kMaxReplayBytes) {
+    exchange.replay_kept = false;
+    std::string().swap(exchange.replay);
+    return;
+  }
+  exchange.replay.append(bytes);
+}
+
+// A retry of a request whose body went to an earlier endpoint: the kept body, framed as before.
+void DownstreamSession::replay_body() {
+  Exchange& exchange = *exchange_;
+  UpstreamConnection& upstream = *exchange.upstream;
+  if (exchange.request.chunked) {
+    std::string& framed = worker_.scratch();
+    framed.clear();
+    if (!exchange.replay.empty()) {
+      http::append_chunk_header(framed, exchange.replay.size());
+      framed.append(exchange.replay).append(http::kChunkEnd);
+    }
+    framed.append(http::kLastChunk);
+    upstream.write(framed);
+  } else {
+    upstream.write(exchange.replay);
+  }
+  upstream.set_request_body_pending(false);
+}
 
 void DownstreamSession::on_request_body(std::string_view bytes) {
   Exchange& exchange = *exchange_;
@@ -352,6 +496,7 @@ void DownstreamSession::on_request_body(std::string_view bytes) {
     return answer_locally(413, "body-too-large");
   }
   if (!exchange.upstream) return;
+  keep_for_replay(bytes);
   int rc;
   exchange.body_forwarded = true;
   if (exchange.request.chunked) {
@@ -427,6 +572,12 @@ void DownstreamSession::on_upstream_head(http::MessageHead& response) {
   framing.close = close && !switching;
   framing.keep_alive_10 = request.is_http10() && !close;
   exchange.response_framing = bodiless ? http::BodyFraming::kNone : framing.framing;
+  std::string sticky_cookie;
+  if (exchange.sticky_set) {
+    sticky_cookie = sticky_cookie_value(exchange.snapshot->clusters[exchange.cluster_index].sticky,
+                                        exchange.sticky_hash);
+    framing.set_cookie = sticky_cookie;
+  }
 
   exchange.response_head.clear();
   http::append_downstream_response_head(exchange.response_head, response, framing);
@@ -494,7 +645,7 @@ void DownstreamSession::on_upstream_complete(UpstreamConnection* connection, boo
 void DownstreamSession::on_upstream_error(UpstreamError error) {
   Exchange& exchange = *exchange_;
   exchange.upstream = nullptr;
-  exchange.waiting_for_connection = false;
+  stop_waiting();
   if (error != UpstreamError::kBusy) worker_.report(*exchange.pool, event_for(error));
   if (retry_after(error)) return;
   exchange.error = upstream_error_name(error);
@@ -521,9 +672,7 @@ void DownstreamSession::on_upstream_error(UpstreamError error) {
 bool DownstreamSession::retry_after(UpstreamError error) {
   Exchange& exchange = *exchange_;
   if (exchange.response_head_sent || closing()) return false;
-  const http::MessageHead& request = exchange.request;
-  bool repeatable =
-      !exchange.body_forwarded && (is_idempotent(request.method) || !has_body(request));
+  bool repeatable = can_repeat();
   // A pooled connection the upstream had closed meanwhile: again on a fresh one, same endpoint.
   if (error == UpstreamError::kReset && exchange.upstream_reused && repeatable &&
       exchange.stale_retries < kMaxStaleRetries) {
@@ -532,25 +681,29 @@ bool DownstreamSession::retry_after(UpstreamError error) {
     return true;
   }
   const routing::RouteAction& route = *exchange.route;
-  if (exchange.tries > route.retry_attempts) return false;
   bool wanted = false;
   switch (error) {
     case UpstreamError::kRefused:
     case UpstreamError::kConnectTimeout:
-      wanted = (route.retry_on & routing::kRetryConnectFailure) != 0 && !exchange.body_forwarded;
+      // Nothing reached the upstream: safe for any request whose body is still to be read or
+      // was kept.
+      wanted = (route.retry_on & routing::kRetryConnectFailure) != 0 &&
+               (!exchange.body_forwarded || repeatable);
       break;
     case UpstreamError::kReset:
     case UpstreamError::kMalformed:
       wanted = (route.retry_on & routing::kRetryReset) != 0 && repeatable;
       break;
     case UpstreamError::kTimeout:
-      wanted = (route.retry_on & routing::kRetryTimeout) != 0 && repeatable;
+      // A per-try timeout exists to move the request on: it retries even without `timeout`.
+      wanted = ((route.retry_on & routing::kRetryTimeout) != 0 || route.per_try_timeout_ms != 0) &&
+               repeatable;
       break;
     case UpstreamError::kBusy:
       wanted = false;
       break;
   }
-  if (!wanted) return false;
+  if (!wanted || !take_retry()) return false;
   pick_endpoint();
   return true;
 }
@@ -559,16 +712,41 @@ bool DownstreamSession::retry_after(UpstreamError error) {
 // asked, when the request can be repeated.
 bool DownstreamSession::retry_on_status(uint16_t status) {
   Exchange& exchange = *exchange_;
-  const routing::RouteAction& route = *exchange.route;
-  if (!routing::retries_status(route, status) || exchange.tries > route.retry_attempts)
-    return false;
-  const http::MessageHead& request = exchange.request;
-  bool repeatable =
-      !exchange.body_forwarded && (is_idempotent(request.method) || !has_body(request));
-  if (!repeatable || !exchange.request_done) return false;
+  if (!routing::retries_status(*exchange.route, status) || !can_repeat()) return false;
+  if (!take_retry()) return false;
   exchange.upstream->close();
   exchange.upstream = nullptr;
   pick_endpoint();
+  return true;
+}
+
+// Whether the request can be sent again: an idempotent method (RFC 9110 9.2.2) or a body kept in
+// full, and nothing of the body lost (all of it kept, or none of it read yet).
+bool DownstreamSession::can_repeat() const {
+  const Exchange& exchange = *exchange_;
+  const http::MessageHead& request = exchange.request;
+  bool body_safe = !has_body(request) || !exchange.body_forwarded ||
+                   (exchange.replay_kept && exchange.request_done);
+  return body_safe && (is_idempotent(request.method) || exchange.replay_kept);
+}
+
+// One more try, if the route allows another and the retry budget has room: at most a fifth of the
+// cluster's requests in flight on this worker may be retries (at least three), so retries cannot
+// multiply the load on a cluster that is failing.
+bool DownstreamSession::take_retry() {
+  Exchange& exchange = *exchange_;
+  if (exchange.tries > exchange.route->retry_attempts) return false;
+  Worker::ClusterLoad& load = worker_.cluster_load(exchange.counted_cluster);
+  if (!exchange.counted_retry) {
+    uint32_t budget = std::max<uint32_t>(kMinRetryBudget, load.requests / 5);
+    if (load.retries >= budget) {
+      WG_LOG_DEBUG("retry budget exhausted for cluster %u (%u retries in flight)",
+                   exchange.counted_cluster, load.retries);
+      return false;
+    }
+    ++load.retries;
+    exchange.counted_retry = true;
+  }
   return true;
 }
 

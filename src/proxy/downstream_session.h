@@ -12,6 +12,8 @@
 #include "http/server_connection.h"
 #include "proxy/exchange.h"
 #include "proxy/upstream_connection.h"
+#include "routing/host_set.h"
+#include "routing/snapshot.h"
 
 namespace waygate::proxy {
 
@@ -62,7 +64,13 @@ class DownstreamSession final : public http::ServerConnection {
   void start_exchange();
   bool resolve_target();
   void pick_endpoint();
+  int32_t choose_host(const routing::ClusterInfo& cluster, const routing::HostSet& hosts);
   void connect_upstream(bool allow_idle);
+  void stop_waiting();
+  void keep_for_replay(std::string_view bytes);
+  void replay_body();
+  bool can_repeat() const;
+  bool take_retry();
   void on_upstream_ready();
   bool retry_after(UpstreamError error);
   bool retry_on_status(uint16_t status);

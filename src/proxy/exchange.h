@@ -21,6 +21,10 @@ struct Exchange {
   static constexpr size_t kMaxTries = 11;
   // Buffers that a large request grew are given back when the exchange returns to the pool.
   static constexpr size_t kMaxKeptBufferBytes = 4096;
+  // Request bodies up to this size are kept until the response starts, so a retry can send them
+  // again.
+  static constexpr size_t kMaxReplayBytes = 64 * 1024;
+  static constexpr uint32_t kNone = UINT32_MAX;
 
   void reset() {
     snapshot.reset();
@@ -38,6 +42,15 @@ struct Exchange {
     response_framing = http::BodyFraming::kNone;
     tries = 0;
     stale_retries = 0;
+    active_endpoint = counted_cluster = kNone;
+    counted_pending = counted_retry = sticky_set = false;
+    replay_kept = true;
+    sticky_hash = 0;
+    if (replay.capacity() > kMaxKeptBufferBytes) {
+      std::string().swap(replay);
+    } else {
+      replay.clear();
+    }
     host = path = query = target = {};
     request_done = response_head_sent = body_forwarded = false;
     expect_continue = upgrade = upstream_reused = waiting_for_connection = false;
@@ -94,6 +107,17 @@ struct Exchange {
   bool upgrade = false;
   bool upstream_reused = false;
   bool waiting_for_connection = false;  // queued at an endpoint at its connection limit
+  // What this exchange counts on its worker, given back when it is released.
+  uint32_t active_endpoint = kNone;  // the endpoint id it has a request in flight on
+  uint32_t counted_cluster = kNone;  // the cluster id whose load counts it
+  bool counted_pending = false;
+  bool counted_retry = false;
+  // The request body as sent, while it fits in kMaxReplayBytes (replay_kept false past that).
+  std::string replay;
+  bool replay_kept = true;
+  // Sticky sessions: the response tells the client which endpoint to come back to.
+  bool sticky_set = false;
+  uint64_t sticky_hash = 0;
 };
 
 }  // namespace waygate::proxy

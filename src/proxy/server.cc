@@ -6,6 +6,7 @@
 #include <thread>
 #include <utility>
 
+#include "lb/policy.h"
 #include "proxy/listen_socket.h"
 #include "proxy/worker.h"
 
@@ -22,7 +23,13 @@ bool has_address(const std::vector<routing::ListenerConfig>& listeners,
 
 }  // namespace
 
-Server::Server(uv_loop_t* loop) : loop_(loop) {}
+Server::Server(uv_loop_t* loop)
+    : loop_(loop), health_(loop, topology_, [this](routing::TopologyChanges changes) {
+        publish(nullptr, std::move(changes),
+                std::vector<std::vector<ListenerChange>>(workers_.size()));
+      }) {
+  topology_.set_table_builder(&lb::build_table);
+}
 
 Server::~Server() {
   workers_.clear();  // joins the threads before the async handle they signal goes
@@ -60,6 +67,7 @@ bool Server::start(const routing::Config& config, const routing::EndpointsByClus
   events_async_.init(uv_async_init, loop_, this, &Server::on_events);
   uv_unref(events_async_.handle());  // events alone keep no loop running
 
+  health_.apply_config(config, endpoints);
   topology_.apply_config(config, endpoints);
   snapshot_ = routing::build_snapshot(config, topology_);
   for (unsigned w = 0; w < count; ++w) {
@@ -90,6 +98,7 @@ bool Server::apply(const routing::Config& config, const routing::EndpointsByClus
     }
   }
   // The topology first: the new route table names clusters by the ids it gives.
+  health_.apply_config(config, endpoints);
   routing::TopologyChanges changes = topology_.apply_config(config, endpoints);
   publish(routing::build_snapshot(config, topology_), std::move(changes), std::move(opened));
   listeners_ = config.listeners;
@@ -100,6 +109,7 @@ bool Server::set_endpoints(const std::string& cluster, std::vector<routing::Endp
                            std::function<void(uint64_t delay_ns)> on_applied) {
   if (!topology_.has_cluster(cluster)) return false;
   uint64_t started = uv_hrtime();
+  health_.set_endpoints(cluster, endpoints);
   routing::TopologyChanges changes;
   topology_.set_endpoints(cluster, std::move(endpoints), changes);
   if (changes.empty()) return false;
@@ -113,6 +123,7 @@ uint64_t Server::publish(std::shared_ptr<const routing::Snapshot> snapshot,
                          routing::TopologyChanges changes,
                          std::vector<std::vector<ListenerChange>> listeners) {
   uint64_t sequence = next_sequence_++;
+  health_.forget(changes.removed_endpoints);
   for (size_t w = 0; w < workers_.size(); ++w) {
     workers_[w]->publish(WorkerUpdate{snapshot, changes.host_sets, changes.removed_endpoints,
                                       std::move(listeners[w]), sequence});
@@ -135,6 +146,7 @@ void Server::on_events(uv_async_t* async) {
   for (auto& worker : self->workers_) {
     EndpointEvent event;
     while (worker->events().pop(event)) {
+      self->health_.on_event(event);
       if (self->event_handler_) self->event_handler_(event);
     }
   }
@@ -155,6 +167,7 @@ void Server::check_applied() {
 }
 
 void Server::drain() {
+  health_.stop();
   for (auto& worker : workers_)
     worker->request_drain();
 }

@@ -15,6 +15,7 @@
 
 #include "core/uv_handle.h"
 #include "proxy/endpoint_event.h"
+#include "proxy/endpoint_health.h"
 #include "routing/config.h"
 #include "routing/snapshot.h"
 #include "routing/topology.h"
@@ -47,7 +48,10 @@ class Server {
   void drain();
   // Control thread, once the workers have stopped (or never started): closes the handle on which
   // events arrive, so the control loop can end.
-  void close_handles() { events_async_.reset(); }
+  void close_handles() {
+    health_.stop();
+    events_async_.reset();
+  }
   // Blocks until every worker has drained.
   void join();
   size_t worker_count() const { return workers_.size(); }
@@ -76,6 +80,7 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<routing::ListenerConfig> listeners_;  // as running
   routing::Topology topology_;
+  EndpointHealth health_;  // sets the topology's health flags
   std::shared_ptr<const routing::Snapshot> snapshot_;
   std::vector<std::shared_ptr<const void>> retired_;
   std::function<void(const EndpointEvent&)> event_handler_;

@@ -46,6 +46,11 @@ class UpstreamConnection final : public HandleOwner,
   // Closes now; the session (if any) hears nothing more.
   void close();
 
+  // The cluster whose request opened the connection: its max_connections counts it for life,
+  // whichever cluster's requests reuse it later.
+  uint32_t opened_for_cluster() const { return opened_for_cluster_; }
+  void set_opened_for_cluster(uint32_t cluster_id) { opened_for_cluster_ = cluster_id; }
+
   // Bytes of the request (head, framed body) toward the upstream. Each write restarts the
   // response timeout: a long upload is progress.
   int write(std::span<const uv_buf_t> bufs);
@@ -90,6 +95,7 @@ class UpstreamConnection final : public HandleOwner,
   void fail(UpstreamError error);
 
   UpstreamPool& pool_;
+  uint32_t opened_for_cluster_ = 0;
   DownstreamSession* session_ = nullptr;
   TcpTransport transport_;
   DeadlineTimer timer_;

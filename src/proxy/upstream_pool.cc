@@ -22,6 +22,7 @@ UpstreamPool::UpstreamPool(Worker& worker, const routing::Host& host)
 UpstreamPool::~UpstreamPool() = default;
 
 UpstreamPool::Acquired UpstreamPool::acquire(DownstreamSession& session, bool allow_idle,
+                                             uint32_t cluster_id, uint64_t max_connections,
                                              UpstreamConnection** connection) {
   if (allow_idle && !idle_.empty()) {
     *connection = idle_.back();
@@ -31,13 +32,16 @@ UpstreamPool::Acquired UpstreamPool::acquire(DownstreamSession& session, bool al
     return Acquired::kReady;
   }
   const routing::Limits& limits = worker_.snapshot().limits;
-  if (connections_.size() >= limits.max_upstream_connections_per_endpoint) {
+  bool cluster_full = worker_.cluster_load(cluster_id).connections >= max_connections;
+  if (cluster_full && connections_.empty()) return Acquired::kOverflow;
+  if (cluster_full || connections_.size() >= limits.max_upstream_connections_per_endpoint) {
     waiters_.push_back(
-        Waiter{&session, uv_now(worker_.loop()) + worker_.snapshot().timeouts.upstream_connect_ms});
+        Waiter{&session, cluster_id,
+               uv_now(worker_.loop()) + worker_.snapshot().timeouts.upstream_connect_ms});
     arm_wait_timer();
     return Acquired::kQueued;
   }
-  UpstreamConnection& created = create();
+  UpstreamConnection& created = create(cluster_id);
   if (!created.connect(session, worker_.snapshot().timeouts.upstream_connect_ms)) {
     return Acquired::kFailed;
   }
@@ -45,9 +49,13 @@ UpstreamPool::Acquired UpstreamPool::acquire(DownstreamSession& session, bool al
   return Acquired::kConnecting;
 }
 
-UpstreamConnection& UpstreamPool::create() {
+UpstreamConnection& UpstreamPool::create(uint32_t cluster_id) {
   worker_.count_upstream_connection(+1);
-  return connections_.push_front(std::make_unique<UpstreamConnection>(*this, worker_.loop()));
+  ++worker_.cluster_load(cluster_id).connections;
+  UpstreamConnection& created =
+      connections_.push_front(std::make_unique<UpstreamConnection>(*this, worker_.loop()));
+  created.set_opened_for_cluster(cluster_id);
+  return created;
 }
 
 void UpstreamPool::cancel_wait(DownstreamSession& session) {
@@ -99,6 +107,7 @@ void UpstreamPool::remove_idle(UpstreamConnection& connection) {
 }
 
 void UpstreamPool::destroy(UpstreamConnection& connection) {
+  --worker_.cluster_load(connection.opened_for_cluster()).connections;
   connections_.take(connection);  // frees it
   worker_.count_upstream_connection(-1);
   if (!waiters_.empty()) serve_waiter(nullptr);
@@ -113,7 +122,7 @@ void UpstreamPool::serve_waiter(UpstreamConnection* idle) {
     waiter.session->on_connection_assigned(idle, true);
     return;
   }
-  UpstreamConnection& created = create();
+  UpstreamConnection& created = create(waiter.cluster_id);
   if (!created.connect(*waiter.session, worker_.snapshot().timeouts.upstream_connect_ms)) {
     waiter.session->on_upstream_error(UpstreamError::kRefused);
     return;

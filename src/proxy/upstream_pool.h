@@ -4,7 +4,8 @@
 // fixed idle cap to churn against. What sat unused for a whole second is halved each second (a
 // burst's surplus is gone within seconds, while steady load, which uses every connection, loses
 // none), and upstream_idle closes any connection left unused that long. A total cap per endpoint
-// (max_upstream_connections_per_endpoint) queues requests beyond it until a connection frees up.
+// (max_upstream_connections_per_endpoint) queues requests beyond it until a connection frees up;
+// so does a cluster's max_connections, while this endpoint has a connection that may free up.
 #pragma once
 
 #include <deque>
@@ -33,8 +34,11 @@ class UpstreamPool {
     kConnecting,  // a new connection; the session hears on_upstream_connected or an error
     kQueued,      // at the limit: the session hears on_upstream_ready (or kBusy) later
     kFailed,      // the connect could not start
+    kOverflow,    // the cluster has max_connections open and none of them here to wait for
   };
-  Acquired acquire(DownstreamSession& session, bool allow_idle, UpstreamConnection** connection);
+  // For a request of cluster `cluster_id`, which may have `max_connections` open (per worker).
+  Acquired acquire(DownstreamSession& session, bool allow_idle, uint32_t cluster_id,
+                   uint64_t max_connections, UpstreamConnection** connection);
   // A queued session gives up (its client left).
   void cancel_wait(DownstreamSession& session);
 
@@ -61,10 +65,11 @@ class UpstreamPool {
  private:
   struct Waiter {
     DownstreamSession* session;
+    uint32_t cluster_id;
     uint64_t deadline;  // loop time, ms
   };
 
-  UpstreamConnection& create();
+  UpstreamConnection& create(uint32_t cluster_id);
   // A connection freed up (released or closed): the first queued session gets it.
   void serve_waiter(UpstreamConnection* idle);
   static void on_wait_timeout(uv_timer_t* timer);

@@ -292,6 +292,20 @@ void Worker::on_check(uv_check_t* check) {
 
 // ---- Exchanges and small per-request services ----------------------------------------------
 
+Worker::ClusterLoad& Worker::cluster_load(uint32_t cluster_id) {
+  if (cluster_id >= cluster_loads_.size()) cluster_loads_.resize(cluster_id + 1);
+  return cluster_loads_[cluster_id];
+}
+
+void Worker::count_active_request(uint32_t endpoint_id, int change) {
+  if (endpoint_id >= active_requests_.size()) active_requests_.resize(endpoint_id + 1, 0);
+  active_requests_[endpoint_id] += static_cast<uint32_t>(change);
+}
+
+uint64_t Worker::next_random64() {
+  return random_u64(id_state_);
+}
+
 std::unique_ptr<Exchange> Worker::acquire_exchange() {
   ++exchanges_in_use_;
   if (free_exchanges_.empty()) {
@@ -305,6 +319,17 @@ std::unique_ptr<Exchange> Worker::acquire_exchange() {
 
 void Worker::release_exchange(std::unique_ptr<Exchange> exchange) {
   --exchanges_in_use_;
+  // What the exchange counted against its cluster and endpoint, it gives back here, however it
+  // ended.
+  if (exchange->active_endpoint != Exchange::kNone) {
+    count_active_request(exchange->active_endpoint, -1);
+  }
+  if (exchange->counted_cluster != Exchange::kNone) {
+    ClusterLoad& load = cluster_load(exchange->counted_cluster);
+    --load.requests;
+    if (exchange->counted_pending) --load.pending;
+    if (exchange->counted_retry) --load.retries;
+  }
   exchange->reset();
   if (free_exchanges_.size() < kMaxPooledExchanges) free_exchanges_.push_back(std::move(exchange));
 }

@@ -12,6 +12,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -93,6 +94,20 @@ class Worker {
   void report(const UpstreamPool& pool, EndpointEvent::Kind kind);
   void count_upstream_connection(int change);
 
+  // What one cluster has in flight on this worker: the circuit breakers and the retry budget count
+  // against it.
+  struct ClusterLoad {
+    uint32_t requests = 0;     // exchanges routed to the cluster and not finished
+    uint32_t pending = 0;      // of those, waiting for an upstream connection
+    uint32_t retries = 0;      // of those, retrying
+    uint64_t connections = 0;  // upstream connections opened for the cluster and still open
+  };
+  ClusterLoad& cluster_load(uint32_t cluster_id);
+  // Requests in flight by endpoint id (least_request balances by them).
+  std::span<const uint32_t> active_requests() const { return active_requests_; }
+  void count_active_request(uint32_t endpoint_id, int change);
+  uint64_t next_random64();
+
   std::unique_ptr<Exchange> acquire_exchange();
   void release_exchange(std::unique_ptr<Exchange> exchange);
   AccessLog& access_log() { return access_log_; }
@@ -146,6 +161,8 @@ class Worker {
   SnapshotHolder snapshots_;
   std::vector<std::shared_ptr<const routing::HostSet>> host_sets_;  // by cluster id
   std::vector<std::unique_ptr<lb::Policy>> balancers_;              // by cluster id
+  std::vector<ClusterLoad> cluster_loads_;                          // by cluster id
+  std::vector<uint32_t> active_requests_;                           // by endpoint id
   std::vector<EndpointSlot> endpoints_;                             // by endpoint id
   std::vector<std::unique_ptr<UpstreamPool>> retired_pools_;  // draining after their endpoint left
   std::vector<UpstreamPool*> emptied_pools_;

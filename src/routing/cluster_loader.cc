@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/socket_address.h"
+#include "http/field_syntax.h"
 
 namespace waygate::routing {
 namespace {
@@ -149,6 +150,243 @@ void read_discovery(Reader& r, const YAML::Node& node, const std::string& base_d
   }
 }
 
+// A share: "50%" or 50, from 0 to 100.
+std::optional<uint32_t> read_percent(Reader& r, const YAML::Node& node, const std::string& what) {
+  auto text = r.string(node, what);
+  if (!text) return std::nullopt;
+  std::string_view digits = *text;
+  if (digits.ends_with('%')) digits.remove_suffix(1);
+  uint32_t value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() || value > 100) {
+    r.error(node, what + ": " + quoted_value(*text) + " is not a share from 0% to 100%");
+    return std::nullopt;
+  }
+  return value;
+}
+
+// "200-399" or 204: a status range for health checks.
+std::optional<std::pair<uint16_t, uint16_t>> read_status_range(Reader& r, const YAML::Node& node) {
+  auto text = r.string(node, "health_check.http.expect");
+  if (!text) return std::nullopt;
+  auto number = [](std::string_view digits) -> std::optional<uint16_t> {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec != std::errc() || end != digits.data() + digits.size() || value < 100 || value > 599) {
+      return std::nullopt;
+    }
+    return static_cast<uint16_t>(value);
+  };
+  size_t dash = text->find('-');
+  auto low = number(std::string_view(*text).substr(0, dash));
+  auto high = dash == std::string::npos ? low : number(std::string_view(*text).substr(dash + 1));
+  if (!low || !high || *low > *high) {
+    r.error(node, "health_check.http.expect " + quoted_value(*text) +
+                      " is not a status or a range of statuses (like 200-399)");
+    return std::nullopt;
+  }
+  return std::make_pair(*low, *high);
+}
+
+void read_health_check(Reader& r, const YAML::Node& node, HealthCheckConfig& check) {
+  if (!r.check_map(node, "health_check",
+                   {"http", "tcp", "interval", "unhealthy_interval", "timeout", "jitter",
+                    "healthy_threshold", "unhealthy_threshold", "initial"})) {
+    return;
+  }
+  if (node["http"] && node["tcp"]) r.error(node, "health_check takes http or tcp, not both");
+  if (!node["http"] && !node["tcp"]) r.error(node, "health_check needs http or tcp");
+  if (const YAML::Node& tcp = node["tcp"]) {
+    check.kind = HealthCheckConfig::Kind::kTcp;
+    if (!tcp.IsMap() || tcp.size() != 0) r.error(tcp, "health_check.tcp takes no settings: {}");
+  }
+  if (const YAML::Node& http = node["http"]) {
+    check.kind = HealthCheckConfig::Kind::kHttp;
+    if (r.check_map(http, "health_check.http", {"path", "method", "host", "expect", "body"})) {
+      if (http["path"]) {
+        auto path = r.string(http["path"], "health_check.http.path");
+        if (path && (!path->starts_with('/') || !http::is_field_value(*path) ||
+                     path->find(' ') != std::string::npos)) {
+          r.error(http["path"], "health_check.http.path must be a path starting with '/'");
+        } else if (path) {
+          check.path = *path;
+        }
+      }
+      if (http["method"]) {
+        auto method = r.string(http["method"], "health_check.http.method");
+        if (method && !http::is_token(*method)) {
+          r.error(http["method"], "health_check.http.method must be a token (like GET)");
+        } else if (method) {
+          check.method = *method;
+        }
+      }
+      if (http["host"]) {
+        auto host = r.string(http["host"], "health_check.http.host");
+        if (host && !http::parse_authority(*host)) {
+          r.error(http["host"],
+                  "health_check.http.host " + quoted_value(*host) + " is not a valid host[:port]");
+        } else if (host) {
+          check.host = *host;
+        }
+      }
+      if (http["expect"]) {
+        check.expect.clear();
+        for (const YAML::Node& item : r.sequence(http["expect"], "health_check.http.expect")) {
+          if (auto range = read_status_range(r, item)) check.expect.push_back(*range);
+        }
+        if (http["expect"].IsSequence() && http["expect"].size() == 0) {
+          r.error(http["expect"], "health_check.http.expect must list a status or a range");
+        }
+      }
+      if (http["body"]) check.body = r.string(http["body"], "health_check.http.body").value_or("");
+    }
+  }
+  auto duration = [&](const char* key, uint64_t& field) {
+    if (!node[key]) return;
+    auto ms = r.duration(node[key], std::string("health_check.") + key);
+    if (ms == 0u)
+      r.error(node[key], std::string("health_check.") + key + " must be greater than zero");
+    if (ms && *ms > 0) field = *ms;
+  };
+  duration("interval", check.interval_ms);
+  duration("unhealthy_interval", check.unhealthy_interval_ms);
+  duration("timeout", check.timeout_ms);
+  if (node["jitter"]) {
+    if (auto share = read_percent(r, node["jitter"], "health_check.jitter")) {
+      check.jitter_percent = *share;
+    }
+  }
+  for (const char* key : {"healthy_threshold", "unhealthy_threshold"}) {
+    if (!node[key]) continue;
+    auto value = r.count_between(node[key], std::string("health_check.") + key, 1, 100);
+    if (!value) continue;
+    (std::string_view(key) == "healthy_threshold" ? check.healthy_threshold
+                                                  : check.unhealthy_threshold) =
+        static_cast<uint32_t>(*value);
+  }
+  if (const YAML::Node& initial = node["initial"]) {
+    auto text = r.string(initial, "health_check.initial");
+    if (text == "healthy") {
+      check.initial = HealthCheckConfig::Initial::kHealthy;
+    } else if (text == "unhealthy") {
+      check.initial = HealthCheckConfig::Initial::kUnhealthy;
+    } else if (text) {
+      r.error(initial, "health_check.initial must be healthy or unhealthy");
+    }
+  }
+}
+
+void read_outlier(Reader& r, const YAML::Node& node, OutlierConfig& outlier) {
+  if (!r.check_map(
+          node, "outlier_detection",
+          {"enabled", "consecutive_5xx", "consecutive_connect_failures", "consecutive_timeouts",
+           "base_ejection_time", "max_ejection_time", "max_ejection_percent"})) {
+    return;
+  }
+  if (node["enabled"]) {
+    outlier.enabled = r.boolean(node["enabled"], "outlier_detection.enabled").value_or(true);
+  }
+  auto count = [&](const char* key, uint32_t& field) {
+    if (!node[key]) return;
+    auto value = r.count_between(node[key], std::string("outlier_detection.") + key, 0, 1000);
+    if (value) field = static_cast<uint32_t>(*value);
+  };
+  count("consecutive_5xx", outlier.consecutive_5xx);
+  count("consecutive_connect_failures", outlier.consecutive_connect_failures);
+  count("consecutive_timeouts", outlier.consecutive_timeouts);
+  for (const char* key : {"base_ejection_time", "max_ejection_time"}) {
+    if (!node[key]) continue;
+    auto ms = r.duration(node[key], std::string("outlier_detection.") + key);
+    if (ms == 0u) {
+      r.error(node[key], std::string("outlier_detection.") + key + " must be greater than zero");
+    }
+    if (!ms || *ms == 0) continue;
+    (std::string_view(key) == "base_ejection_time" ? outlier.base_ejection_ms
+                                                   : outlier.max_ejection_ms) = *ms;
+  }
+  if (outlier.base_ejection_ms > outlier.max_ejection_ms) {
+    r.error(node["base_ejection_time"] ? node["base_ejection_time"] : node["max_ejection_time"],
+            "outlier_detection.base_ejection_time must not exceed max_ejection_time");
+  }
+  if (node["max_ejection_percent"]) {
+    if (auto share = read_percent(r, node["max_ejection_percent"],
+                                  "outlier_detection.max_ejection_percent")) {
+      outlier.max_ejection_percent = *share;
+    }
+  }
+}
+
+void read_hash_on(Reader& r, const YAML::Node& node, HashOnConfig& hash_on) {
+  if (!r.check_map(node, "hash_on", {"header", "cookie", "client_address"})) return;
+  int kinds =
+      (node["header"] ? 1 : 0) + (node["cookie"] ? 1 : 0) + (node["client_address"] ? 1 : 0);
+  if (node.size() != 1 || kinds != 1) {
+    if (kinds > 1 || node.size() == 0) {
+      r.error(node, "hash_on takes one of header, cookie, client_address");
+    }
+    return;  // an unknown key alone was reported by check_map
+  }
+  if (node["client_address"]) {
+    auto on = r.boolean(node["client_address"], "hash_on.client_address");
+    if (on == false) r.error(node["client_address"], "hash_on.client_address must be true");
+    if (on == true) hash_on.kind = HashOnConfig::Kind::kClientAddress;
+    return;
+  }
+  const char* key = node["header"] ? "header" : "cookie";
+  auto name = r.string(node[key], std::string("hash_on.") + key);
+  if (!name) return;
+  if (!http::is_token(*name)) {
+    r.error(node[key],
+            std::string("hash_on.") + key + " " + quoted_value(*name) + " is not a valid name");
+    return;
+  }
+  hash_on.kind = node["header"] ? HashOnConfig::Kind::kHeader : HashOnConfig::Kind::kCookie;
+  hash_on.name = *name;
+}
+
+void read_sticky(Reader& r, const YAML::Node& node, StickyConfig& sticky) {
+  if (!r.check_map(node, "sticky", {"cookie", "ttl"})) return;
+  if (!node["cookie"]) {
+    r.error(node, "sticky needs a cookie name");
+  } else if (auto name = r.string(node["cookie"], "sticky.cookie")) {
+    if (!http::is_token(*name)) {
+      r.error(node["cookie"], "sticky.cookie " + quoted_value(*name) + " is not a valid name");
+    } else {
+      sticky.cookie = *name;
+    }
+  }
+  if (node["ttl"]) sticky.ttl_ms = r.duration(node["ttl"], "sticky.ttl").value_or(0);
+}
+
+void read_circuit_breakers(Reader& r, const YAML::Node& node, CircuitBreakers& breakers) {
+  if (!r.check_map(node, "circuit_breakers", {"max_requests", "max_pending", "max_connections"})) {
+    return;
+  }
+  if (node["max_requests"]) {
+    breakers.max_requests =
+        r.count_at_least(node["max_requests"], "circuit_breakers.max_requests", 1)
+            .value_or(breakers.max_requests);
+  }
+  if (node["max_pending"]) {
+    breakers.max_pending = r.count_at_least(node["max_pending"], "circuit_breakers.max_pending", 1)
+                               .value_or(breakers.max_pending);
+  }
+  if (node["max_connections"]) {
+    breakers.max_connections =
+        r.count_at_least(node["max_connections"], "circuit_breakers.max_connections", 1)
+            .value_or(breakers.max_connections);
+  }
+}
+
+std::optional<LbPolicy> lb_policy(std::string_view name) {
+  if (name == "round_robin") return LbPolicy::kRoundRobin;
+  if (name == "random") return LbPolicy::kRandom;
+  if (name == "least_request") return LbPolicy::kLeastRequest;
+  if (name == "ring_hash") return LbPolicy::kRingHash;
+  if (name == "maglev") return LbPolicy::kMaglev;
+  return std::nullopt;
+}
+
 }  // namespace
 
 void read_resolver(Reader& r, const YAML::Node& node, const std::string& what, std::string& out) {
@@ -202,7 +440,11 @@ void read_etcd_source(Reader& r, const YAML::Node& node, const std::string& what
 void read_clusters(Reader& r, const YAML::Node& node, const std::string& base_directory,
                    std::set<std::string>& names, Config& config) {
   for (const YAML::Node& item : r.sequence(node, "clusters")) {
-    if (!r.check_map(item, "cluster", {"name", "lb", "endpoints", "discovery"})) continue;
+    if (!r.check_map(item, "cluster",
+                     {"name", "lb", "hash_on", "sticky", "endpoints", "discovery", "health_check",
+                      "outlier_detection", "panic_threshold", "circuit_breakers"})) {
+      continue;
+    }
     ClusterConfig cluster;
     if (!item["name"]) {
       r.error(item, "a cluster needs a name");
@@ -212,10 +454,36 @@ void read_clusters(Reader& r, const YAML::Node& node, const std::string& base_di
       cluster.name = *name;
     }
     if (item["lb"]) {
-      auto lb = r.string(item["lb"], "lb");
-      if (lb && *lb != "round_robin") {
-        r.error(item["lb"], "lb " + quoted_value(*lb) + " is not supported yet (round_robin is)");
+      auto name = r.string(item["lb"], "lb");
+      auto policy = name ? lb_policy(*name) : std::nullopt;
+      if (name && !policy) {
+        r.error(item["lb"], "lb " + quoted_value(*name) +
+                                " is not one of round_robin, random, least_request, ring_hash, "
+                                "maglev");
       }
+      if (policy) cluster.lb = *policy;
+    }
+    bool hashing = cluster.lb == LbPolicy::kRingHash || cluster.lb == LbPolicy::kMaglev;
+    if (item["hash_on"]) {
+      read_hash_on(r, item["hash_on"], cluster.hash_on);
+      if (!hashing) r.error(item["hash_on"], "hash_on applies to lb ring_hash or maglev");
+    } else if (hashing) {
+      // Without a key every request would land at random: surely not what was meant.
+      r.error(item["lb"], "lb " + quoted_value(item["lb"].Scalar()) +
+                              " needs hash_on (a header, a cookie or client_address)");
+    }
+    if (item["sticky"]) read_sticky(r, item["sticky"], cluster.sticky);
+    if (item["health_check"]) {
+      cluster.health_check.emplace();
+      read_health_check(r, item["health_check"], *cluster.health_check);
+    }
+    if (item["outlier_detection"]) read_outlier(r, item["outlier_detection"], cluster.outlier);
+    if (item["panic_threshold"]) {
+      cluster.panic_threshold_percent =
+          read_percent(r, item["panic_threshold"], "panic_threshold").value_or(50);
+    }
+    if (item["circuit_breakers"]) {
+      read_circuit_breakers(r, item["circuit_breakers"], cluster.circuit_breakers);
     }
     if (!item["endpoints"] && !item["discovery"]) {
       r.error(item, "a cluster needs endpoints, discovery, or both");

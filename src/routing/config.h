@@ -70,9 +70,12 @@ struct RespondConfig {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// A route's retries. Without a `retry` key a route retries what is always safe: a connect that
+// failed (nothing was sent) and a reset of a request that can be repeated.
 struct RetryConfig {
-  uint32_t attempts = 0;  // 0: no retries
-  std::vector<std::string> on;
+  uint32_t attempts = 2;  // retries after the first try; 0: none
+  std::vector<std::string> on = {"connect-failure", "reset"};
+  uint64_t per_try_timeout_ms = 0;  // 0: each try may take the route's whole timeout
 };
 
 struct PathConfig {
@@ -172,7 +175,12 @@ struct HealthCheckConfig {
   uint32_t jitter_percent = 10;      // each wait is interval +- this share, so checks never march
   uint32_t healthy_threshold = 2;    // passes in a row that make an unhealthy host healthy
   uint32_t unhealthy_threshold = 3;  // failures in a row that make a healthy host unhealthy
-  bool start_healthy = false;        // a host new to the cluster: healthy before its first check?
+  // `initial:` as configured. By default an endpoint known when waygate starts counts healthy
+  // (and is checked at once), one that joins a running cluster unhealthy until it passes.
+  enum class Initial : uint8_t { kDefault, kHealthy, kUnhealthy };
+  Initial initial = Initial::kDefault;
+  // The state a new endpoint starts in, as the checker applies it (the server fills it in).
+  bool start_healthy = false;
 };
 
 // Passive health: endpoints that fail requests are ejected for a while (see "Outlier detection").
@@ -205,6 +213,8 @@ struct StickyConfig {
 struct CircuitBreakers {
   uint64_t max_requests = 10'000;  // requests in flight to the cluster
   uint64_t max_pending = 1'024;    // requests waiting for a connection
+  // Upstream connections opened for the cluster; by default only the per-endpoint cap applies.
+  uint64_t max_connections = UINT64_MAX;
 };
 
 struct ClusterConfig {

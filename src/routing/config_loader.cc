@@ -282,11 +282,28 @@ ConfigResult load(const std::string& text, const std::string& source_name,
   return result;
 }
 
+// A config is refused, never thrown: yaml-cpp throws when a node is read in a way its shape does
+// not allow, and a reader that missed a case must cost an error line, not the running server.
+ConfigResult load_guarded(const std::string& text, const std::string& source_name,
+                          const std::vector<ConfigSource>& extras) {
+  try {
+    return load(text, source_name, extras);
+  } catch (const YAML::Exception& e) {
+    ConfigResult result;
+    std::ostringstream line;
+    line << source_name << ':' << (e.mark.is_null() ? 1 : e.mark.line + 1) << ':'
+         << (e.mark.is_null() ? 1 : e.mark.column + 1) << ": cannot read the config (" << e.msg
+         << ")";
+    result.errors.push_back(line.str());
+    return result;
+  }
+}
+
 }  // namespace
 
 ConfigResult load_config_text(const std::string& text, const std::string& source_name,
                               const std::vector<ConfigSource>& extras) {
-  return load(text, source_name, extras);
+  return load_guarded(text, source_name, extras);
 }
 
 ConfigResult load_config_file(const std::string& path, const std::vector<ConfigSource>& extras) {
@@ -298,7 +315,7 @@ ConfigResult load_config_file(const std::string& path, const std::vector<ConfigS
   }
   std::ostringstream text;
   text << file.rdbuf();
-  ConfigResult result = load(text.str(), path, extras);
+  ConfigResult result = load_guarded(text.str(), path, extras);
   result.text = text.str();
   for (const ConfigSource& extra : extras)
     result.text.append("\n# ").append(extra.name).append("\n").append(extra.text);

@@ -292,12 +292,19 @@ void read_respond(Reader& r, const YAML::Node& node, PathConfig& path) {
 }
 
 void read_retry(Reader& r, const YAML::Node& node, RetryConfig& retry) {
-  if (!r.check_map(node, "retry", {"attempts", "on"})) return;
+  if (!r.check_map(node, "retry", {"attempts", "on", "per_try_timeout"})) return;
   if (node["attempts"]) {
-    auto attempts = r.count_between(node["attempts"], "retry attempts", 1, 10);
+    auto attempts = r.count_between(node["attempts"], "retry attempts", 0, 10);
     if (attempts) retry.attempts = static_cast<uint32_t>(*attempts);
   }
+  if (node["per_try_timeout"]) {
+    auto ms = r.duration(node["per_try_timeout"], "retry per_try_timeout");
+    if (ms == 0u)
+      r.error(node["per_try_timeout"], "retry per_try_timeout must be greater than zero");
+    if (ms) retry.per_try_timeout_ms = *ms;
+  }
   if (node["on"]) {
+    retry.on.clear();
     static const std::set<std::string> kConditions = {
         "connect-failure", "reset", "timeout", "5xx", "502", "503", "504"};
     for (const YAML::Node& item : r.sequence(node["on"], "retry on")) {

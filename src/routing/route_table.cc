@@ -94,6 +94,7 @@ RouteAction compile_action(const Config& config, const PathConfig& path,
   action.request_headers = path.request_headers;
   action.response_headers = path.response_headers;
   action.retry_attempts = path.retry.attempts;
+  action.per_try_timeout_ms = path.retry.per_try_timeout_ms;
   for (const std::string& condition : path.retry.on) {
     if (condition == "connect-failure") action.retry_on |= kRetryConnectFailure;
     if (condition == "reset") action.retry_on |= kRetryReset;

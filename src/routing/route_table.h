@@ -51,6 +51,7 @@ struct RouteAction {
   http::HeaderEdits response_headers;
   uint32_t retry_attempts = 0;        // retries after the first try
   uint16_t retry_on = 0;              // kRetry* bits
+  uint64_t per_try_timeout_ms = 0;    // 0: none
   std::vector<std::string> upgrades;  // protocols a client may switch to (lower case)
   RedirectConfig redirect;
   std::string redirect_body;  // "301 Moved Permanently\n"

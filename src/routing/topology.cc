@@ -1,5 +1,7 @@
 #include "routing/topology.h"
 
+#include "core/hash.h"
+
 #include <algorithm>
 #include <unordered_set>
 
@@ -29,12 +31,21 @@ TopologyChanges Topology::apply_config(const Config& config, const EndpointsByCl
   std::unordered_set<std::string> wanted;
   for (const ClusterConfig& cluster : config.clusters) {
     wanted.insert(cluster.name);
-    if (!clusters_.contains(cluster.name)) {
-      clusters_[cluster.name].id = cluster_ids_.acquire(cluster.name).id;
-    }
+    bool known = clusters_.contains(cluster.name);
+    ClusterRecord& record = clusters_[cluster.name];
+    if (!known) record.id = cluster_ids_.acquire(cluster.name).id;
+    bool settings_changed = record.lb != cluster.lb ||
+                            record.panic_threshold_percent != cluster.panic_threshold_percent;
+    record.lb = cluster.lb;
+    record.panic_threshold_percent = cluster.panic_threshold_percent;
     auto found = endpoints.find(cluster.name);
-    set_endpoints(cluster.name,
-                  found == endpoints.end() ? std::vector<EndpointSpec>() : found->second, changes);
+    std::vector<EndpointSpec> given =
+        found == endpoints.end() ? std::vector<EndpointSpec>() : found->second;
+    if (record.host_set && settings_changed && record.endpoints == given) {
+      refresh(cluster.name, changes);  // same endpoints, another balancer or panic threshold
+    } else {
+      set_endpoints(cluster.name, std::move(given), changes);
+    }
   }
   for (auto it = clusters_.begin(); it != clusters_.end();) {
     if (wanted.contains(it->first)) {
@@ -53,29 +64,105 @@ void Topology::set_endpoints(const std::string& name, std::vector<EndpointSpec> 
                              TopologyChanges& changes) {
   ClusterRecord& cluster = clusters_.at(name);
   if (cluster.host_set && cluster.endpoints == endpoints) return;  // nothing to publish
+  // Acquire the new set before releasing the old, so an endpoint that stays keeps its id.
+  std::vector<IdRegistry::Id> ids;
+  ids.reserve(endpoints.size());
+  for (const EndpointSpec& endpoint : endpoints)
+    ids.push_back(endpoint_ids_.acquire(endpoint.address_text));
+  release_endpoints(cluster, changes);
+  cluster.endpoints = std::move(endpoints);
+  if (cluster.host_set) changes.replaced.push_back(std::move(cluster.host_set));
+  cluster.host_set = build(name, cluster, ids);
+  changes.host_sets.push_back(cluster.host_set);
+}
+
+void Topology::refresh(const std::string& name, TopologyChanges& changes) {
+  auto it = clusters_.find(name);
+  if (it == clusters_.end() || !it->second.host_set) return;
+  ClusterRecord& cluster = it->second;
+  std::vector<IdRegistry::Id> ids;
+  ids.reserve(cluster.host_set->hosts.size());
+  for (const Host& host : cluster.host_set->hosts)
+    ids.push_back(IdRegistry::Id{host.endpoint_id, host.generation});
+  changes.replaced.push_back(cluster.host_set);
+  cluster.host_set = build(name, cluster, ids);
+  changes.host_sets.push_back(cluster.host_set);
+}
+
+std::shared_ptr<const HostSet> Topology::build(const std::string& name,
+                                               const ClusterRecord& cluster,
+                                               const std::vector<IdRegistry::Id>& ids) {
   auto host_set = std::make_shared<HostSet>();
   host_set->cluster_id = cluster.id;
   host_set->version = ++host_set_versions_;
-  // Acquire the new set before releasing the old, so an endpoint that stays keeps its id.
-  for (const EndpointSpec& endpoint : endpoints) {
-    IdRegistry::Id id = endpoint_ids_.acquire(endpoint.address_text);
-    host_set->hosts.push_back(
-        Host{id.id, id.generation, endpoint.weight, endpoint.address, endpoint.address_text});
+  host_set->hosts.reserve(cluster.endpoints.size());
+  for (size_t i = 0; i < cluster.endpoints.size(); ++i) {
+    const EndpointSpec& endpoint = cluster.endpoints[i];
+    Host host{ids[i].id, ids[i].generation, endpoint.weight, endpoint.address,
+              endpoint.address_text};
+    HealthVerdict verdict =
+        health_ ? health_(name, endpoint.address_text) : HealthVerdict::kHealthy;
+    host.healthy = !ejected_.contains(host.endpoint_id) && verdict == HealthVerdict::kHealthy;
+    host.proven = verdict != HealthVerdict::kUnproven;
+    host.hash = hash64(endpoint.address_text);
+    host_set->healthy_count += host.healthy ? 1 : 0;
     host_set->uniform_weights =
-        host_set->uniform_weights && endpoint.weight == host_set->hosts.front().weight;
+        host_set->uniform_weights &&
+        (host_set->hosts.empty() || endpoint.weight == host_set->hosts.front().weight);
+    host_set->hosts.push_back(std::move(host));
   }
-  release_endpoints(cluster, changes);
-  if (cluster.host_set) changes.replaced.push_back(std::move(cluster.host_set));
-  cluster.endpoints = std::move(endpoints);
-  cluster.host_set = std::move(host_set);
-  changes.host_sets.push_back(cluster.host_set);
+  for (uint32_t i = 0; i < host_set->hosts.size(); ++i)
+    host_set->by_hash.emplace_back(host_set->hosts[i].hash, i);
+  std::sort(host_set->by_hash.begin(), host_set->by_hash.end());
+  // Below the threshold (but not at zero: a cluster with no healthy host answers 503 at once),
+  // every host takes traffic: better than a few healthy ones drowning.
+  uint64_t size = host_set->hosts.size();
+  host_set->panic =
+      host_set->healthy_count > 0 && host_set->healthy_count < size &&
+      uint64_t{host_set->healthy_count} * 100 < cluster.panic_threshold_percent * size;
+  if (build_table_) host_set->lb_table = build_table_(cluster.lb, *host_set);
+  return host_set;
+}
+
+std::vector<std::string> Topology::set_ejected(uint32_t endpoint_id, bool ejected) {
+  if (ejected) {
+    ejected_.insert(endpoint_id);
+  } else {
+    ejected_.erase(endpoint_id);
+  }
+  return clusters_of(endpoint_id);
+}
+
+std::vector<std::string> Topology::clusters_of(uint32_t endpoint_id) const {
+  std::vector<std::string> names;
+  for (const auto& [name, cluster] : clusters_) {
+    if (!cluster.host_set) continue;
+    for (const Host& host : cluster.host_set->hosts) {
+      if (host.endpoint_id == endpoint_id) {
+        names.push_back(name);
+        break;
+      }
+    }
+  }
+  return names;
+}
+
+const Host* Topology::find_host(uint32_t endpoint_id) const {
+  for (const auto& [name, cluster] : clusters_) {
+    if (!cluster.host_set) continue;
+    for (const Host& host : cluster.host_set->hosts) {
+      if (host.endpoint_id == endpoint_id) return &host;
+    }
+  }
+  return nullptr;
 }
 
 void Topology::release_endpoints(const ClusterRecord& cluster, TopologyChanges& changes) {
   if (!cluster.host_set) return;
   for (const Host& host : cluster.host_set->hosts) {
-    if (endpoint_ids_.release(host.endpoint_id))
-      changes.removed_endpoints.push_back(host.endpoint_id);
+    if (!endpoint_ids_.release(host.endpoint_id)) continue;
+    changes.removed_endpoints.push_back(host.endpoint_id);
+    ejected_.erase(host.endpoint_id);  // an id that returns names another endpoint
   }
 }
 

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "routing/config.h"
@@ -49,6 +51,15 @@ EndpointsByCluster literal_endpoints(const Config& config);
 
 class Topology {
  public:
+  // What the layers above decide about an endpoint when a host set is built: its active health
+  // check verdict (by cluster and address), and the balancer's table for the hosts.
+  using HealthFn =
+      std::function<HealthVerdict(const std::string& cluster, const std::string& address)>;
+  using TableFn = std::function<std::shared_ptr<const lb::BalancerTable>(LbPolicy policy,
+                                                                         const HostSet& hosts)>;
+  void set_health_source(HealthFn health) { health_ = std::move(health); }
+  void set_table_builder(TableFn build) { build_table_ = std::move(build); }
+
   // Makes the clusters exactly the config's, with the endpoints given for each (a cluster missing
   // from `endpoints` has none yet); ids of clusters and endpoints that stay are kept.
   TopologyChanges apply_config(const Config& config, const EndpointsByCluster& endpoints);
@@ -56,12 +67,25 @@ class Topology {
   // Replaces one known cluster's endpoints.
   void set_endpoints(const std::string& cluster, std::vector<EndpointSpec> endpoints,
                      TopologyChanges& changes);
+  // Builds a cluster's host set again with the health verdicts and ejections in force now.
+  void refresh(const std::string& cluster, TopologyChanges& changes);
+  // Outlier detection: an ejected endpoint is unhealthy in every cluster it is in. Returns the
+  // clusters that contain it (to refresh).
+  std::vector<std::string> set_ejected(uint32_t endpoint_id, bool ejected);
+  bool ejected(uint32_t endpoint_id) const { return ejected_.contains(endpoint_id); }
 
   // The id of a cluster that exists.
   uint32_t cluster_id(const std::string& name) const { return clusters_.at(name).id; }
   std::shared_ptr<const HostSet> host_set(const std::string& name) const {
     return clusters_.at(name).host_set;
   }
+  const std::vector<EndpointSpec>& endpoints(const std::string& name) const {
+    return clusters_.at(name).endpoints;
+  }
+  // The clusters an endpoint id is in now (for outlier detection's per-cluster settings).
+  std::vector<std::string> clusters_of(uint32_t endpoint_id) const;
+  // The endpoint an id names now, if any (address text and generation).
+  const Host* find_host(uint32_t endpoint_id) const;
   // Every cluster's current host set (a worker starting up takes them all).
   std::vector<std::shared_ptr<const HostSet>> all_host_sets() const;
   uint32_t endpoint_capacity() const { return endpoint_ids_.capacity(); }
@@ -69,16 +93,24 @@ class Topology {
  private:
   struct ClusterRecord {
     uint32_t id = 0;
+    LbPolicy lb = LbPolicy::kRoundRobin;
+    uint32_t panic_threshold_percent = 50;
     std::vector<EndpointSpec> endpoints;
     std::shared_ptr<const HostSet> host_set;
   };
 
+  // A host set for the cluster's endpoints (whose ids are held already).
+  std::shared_ptr<const HostSet> build(const std::string& name, const ClusterRecord& cluster,
+                                       const std::vector<IdRegistry::Id>& ids);
   void release_endpoints(const ClusterRecord& cluster, TopologyChanges& changes);
 
   uint64_t host_set_versions_ = 0;
   IdRegistry cluster_ids_;
   IdRegistry endpoint_ids_;
   std::unordered_map<std::string, ClusterRecord> clusters_;
+  std::unordered_set<uint32_t> ejected_;
+  HealthFn health_;
+  TableFn build_table_;
 };
 
 }  // namespace waygate::routing

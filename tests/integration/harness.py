@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,6 +51,23 @@ EXIT_TIMEOUT = 40.0
 
 RELOADED = re.compile(r"\breloaded\b", re.I)
 NOT_RELOADED = re.compile(r"\bnot reloaded\b", re.I)
+
+
+def health_line(cluster, address, state):
+    """The stderr line waygate writes when an active health check turns an endpoint healthy or
+    unhealthy (state); the reason in parentheses after it is not matched."""
+    return (rf"health: cluster {re.escape(cluster)}: "
+            rf"endpoint {re.escape(address)} is now {state}\b")
+
+
+def ejected_line(address):
+    """The stderr line of an outlier ejection; group 1 is the ejection time in seconds."""
+    return rf"outlier: endpoint {re.escape(address)} ejected for (\d+(?:\.\d+)?) ?s\b"
+
+
+def returns_line(address):
+    """The stderr line of an ejected endpoint's return."""
+    return rf"outlier: endpoint {re.escape(address)} returns\b"
 
 
 def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
@@ -116,7 +134,9 @@ def _yaml_lines(obj, indent):
     pad = " " * indent
     lines = []
     for key, value in obj.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not value:
+            lines.append(f"{pad}{key}: {{}}")
+        elif isinstance(value, dict):
             lines.append(f"{pad}{key}:")
             lines += _yaml_lines(value, indent + 2)
         elif isinstance(value, list) and value and isinstance(value[0], dict):
@@ -164,25 +184,42 @@ def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=N
 # -- processes ------------------------------------------------------------------------------------
 
 class Upstream:
-    """A running upstream.py process."""
+    """A running upstream.py process; kill() and start() take it away and bring it back on the
+    same port."""
 
     def __init__(self, workdir, name="up", args=(), host=HOST, port=0):
         """args: further upstream.py options (--fail-status 503). host: the loopback address to
         listen on; port: 0 for any free one."""
         self.name = name
         self.host = host
+        self.port = port
+        self.args = list(args)
         self.stderr_path = os.path.join(workdir, f"upstream-{name}.stderr")
-        self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, UPSTREAM_PY, "--host", host, "--port", str(port), "--name", name,
-             *args],
-            stdout=subprocess.PIPE, stderr=self._stderr)
+        self.proc = None
+        self.start()
+
+    def start(self, args=None):
+        """Starts the process (again, on the port it had; with args instead of the last ones
+        when given) and waits until it listens."""
+        assert not self.running()
+        if args is not None:
+            self.args = list(args)
+        with open(self.stderr_path, "ab") as stderr:
+            self.proc = subprocess.Popen(
+                [sys.executable, UPSTREAM_PY, "--host", self.host, "--port", str(self.port),
+                 "--name", self.name, *self.args],
+                stdout=subprocess.PIPE, stderr=stderr)
         line = self._readline_with_timeout(READY_TIMEOUT)
         if not line.startswith(b"ready "):
             self.stop()
-            raise RuntimeError(f"upstream {name} did not start on {host}:{port}: {line!r}")
+            raise RuntimeError(f"upstream {self.name} did not start on {self.host}:{self.port}:"
+                               f" {line!r}")
         self.port = int(line.split()[1])
-        self.address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        self.address = (f"[{self.host}]:{self.port}" if ":" in self.host
+                        else f"{self.host}:{self.port}")
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
 
     def _readline_with_timeout(self, timeout):
         result = []
@@ -208,12 +245,22 @@ class Upstream:
         """Lets every "hold" request answer (see upstream.py); returns how many were waiting."""
         return self.get("__release")["held"]
 
+    def set(self, **settings):
+        """Changes settings at run time (fail_status, action, health_status, health_body; see
+        upstream.py); returns them all."""
+        query = urllib.parse.urlencode(settings)
+        return self.get(f"__set?{query}")
+
     def stop(self):
+        """Kills the process (SIGKILL: its connections end as a crash ends them)."""
+        if self.proc is None:
+            return
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self.proc.stdout.close()
-        self._stderr.close()
+
+    kill = stop
 
 
 class Waygate:
@@ -440,11 +487,14 @@ class Response:
 class HttpConnection:
     """A client connection on which a test writes raw bytes and reads whole responses."""
 
-    def __init__(self, port, timeout=IO_TIMEOUT, rcvbuf=None, host=HOST):
+    def __init__(self, port, timeout=IO_TIMEOUT, rcvbuf=None, host=HOST, source=None):
+        """source: the local address to connect from (another 127.0.0.0/8 address, say)."""
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
                                   socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if source:
+            self.sock.bind((source, 0))
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
         self.buf = bytearray()
@@ -1194,6 +1244,6 @@ class PatternChecker:
 __all__ = ["BackgroundSender", "ConnectionClosed", "DnsServer", "Env", "Etcd", "HttpConnection",
            "LARGE_BYTES", "NXDOMAIN", "PATTERN_PERIOD", "PatternChecker", "RSS_LIMIT_MIB",
            "RssSampler", "SLOW_BYTES", "WAYGATE_BIN", "WaygateTestCase", "admin_request",
-           "chunked", "connection_refused", "dns_query", "free_port", "free_ports", "pattern",
-           "port_accepts", "proxy_config", "request", "to_yaml", "upstream_answers",
-           "wait_for_answers", "wait_for_leader", "wait_until"]
+           "chunked", "connection_refused", "dns_query", "ejected_line", "free_port", "free_ports",
+           "health_line", "pattern", "port_accepts", "proxy_config", "request", "returns_line",
+           "to_yaml", "upstream_answers", "wait_for_answers", "wait_for_leader", "wait_until"]

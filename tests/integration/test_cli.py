@@ -9,7 +9,8 @@ import unittest
 
 from harness import HERE, WAYGATE_BIN, free_port, proxy_config
 
-REPO_CONFIG = os.path.normpath(os.path.join(HERE, "..", "..", "config", "waygate.yaml"))
+REPO_ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+REPO_CONFIG = os.path.join(REPO_ROOT, "config", "waygate.yaml")
 
 # Line numbers matter: the test expects a message on each marked line.
 BAD_CONFIG = """\
@@ -78,6 +79,14 @@ class CliTest(unittest.TestCase):
 
     def test_check_accepts_the_shipped_example_config(self):
         out = self.run_waygate("--check", REPO_CONFIG)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    def test_check_accepts_the_example_in_the_config_reference(self):
+        """The annotated config opening docs/config.md is one a user can copy."""
+        with open(os.path.join(REPO_ROOT, "docs", "config.md"), encoding="utf-8") as f:
+            example = re.search(r"```yaml\n(.*?)```", f.read(), re.S).group(1)
+        path = self.write("example.yaml", example)
+        out = self.run_waygate("--check", path)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 
     def test_check_reports_every_problem_with_location(self):

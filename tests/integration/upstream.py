@@ -2,12 +2,16 @@
 """A scriptable HTTP/1.1 upstream for waygate's integration tests.
 
 Run as its own process: ``python3 upstream.py --port N [--host ADDR] [--name NAME]
-[--fail-status N]``. It prints one line ``ready <port>`` on stdout once it listens on ADDR
-(default 127.0.0.1; any 127.0.0.0/8 address works on Linux, and ``::1``; ``--port 0`` picks a
-free port) and nothing else on stdout afterwards. One thread per connection, hand-written
-HTTP/1.1 parsing, keep-alive by default, ``Connection: close`` honoured. ``--fail-status N``
-answers every request but the control ones with status N (body ``status N\\n``): a broken
-endpoint beside healthy ones.
+[--fail-status N] [--action ACTION] [--health-status N] [--health-body TEXT]``. It prints one
+line ``ready <port>`` on stdout once it listens on ADDR (default 127.0.0.1; any 127.0.0.0/8
+address works on Linux, and ``::1``; ``--port 0`` picks a free port) and nothing else on stdout
+afterwards. One thread per connection, hand-written HTTP/1.1 parsing, keep-alive by default,
+``Connection: close`` honoured. ``--fail-status N`` answers every request but the control and
+health ones with status N (body ``status N\\n``): a broken endpoint beside healthy ones.
+``--action ACTION`` answers every such request as if its path ended in ACTION (``hold``: an
+endpoint that accepts and never answers; ``reset``). ``--health-status`` and ``--health-body``
+set the answer to ``healthz`` (default 200 ``ok``). All four can be changed at run time with
+``__set`` (below).
 
 The behaviour is chosen by the LAST segment of the request path, so that a route prefix in
 front of it does not matter (``/echo`` and ``/api/echo`` both echo). Query parameters:
@@ -40,8 +44,12 @@ front of it does not matter (``/echo`` and ``/api/echo`` both echo). Query param
                        hold as close-header
   hold                 waits until ``__release`` is requested, then answers like the default
                        (a test gathers concurrent requests at the upstream with it)
+  healthz              the health endpoint: status and body from ``--health-status`` and
+                       ``--health-body``, whatever ``--fail-status`` and ``--action`` say
   __stats              JSON {"connections_accepted", "connections_open", "requests",
-                       "bytes_sent", "held"}
+                       "bytes_sent", "held", "health_checks", "last_health", "paths"}
+  __set?K=V...         changes settings: fail_status, action (empty: none), health_status,
+                       health_body; JSON of the settings now
   __close-idle         closes every connection waiting for its next request; JSON {"closed": N}
   __release            lets every ``hold`` request (waiting or to come) answer; JSON {"held": N}
 
@@ -49,11 +57,15 @@ Every response carries ``X-Upstream-Name: NAME``. Any request with ``close=1`` i
 answered with ``Connection: close`` and the connection is closed afterwards.
 
 Counting: ``connections_accepted`` counts accepted TCP connections, except those whose first
-request is to a control path (``__stats``, ``__close-idle``, ``__release``; the test talks to
-the upstream directly for those); ``connections_open`` counts the same connections while they
-are open. ``requests`` counts every request except the control ones, ``bytes_sent`` the
-response body bytes written so far, control responses excluded (updated as a body is streamed,
-so a test can watch a blocked sender); ``held`` the ``hold`` requests waiting for ``__release``.
+request is to a control path (``__stats``, ``__close-idle``, ``__release``, ``__set``; the test
+talks to the upstream directly for those); health-check connections (and bare TCP connects) are
+counted. ``connections_open`` counts the same connections while they are open. ``requests``
+counts the traffic: every request except the control and ``healthz`` ones; ``health_checks``
+counts ``healthz`` requests, and ``last_health`` is the latest one's {method, target, host}
+(null before the first). ``paths`` maps each path requested (control ones excepted, health ones
+included) to its count. ``bytes_sent`` counts the response body bytes written so far, control
+and health responses excluded (updated as a body is streamed, so a test can watch a blocked
+sender); ``held`` the ``hold`` requests waiting for ``__release``.
 
 Pattern bytes: byte i of a body is ``i % 251`` (the period does not divide any buffer size, so
 lost, duplicated or reordered buffers change the bytes).
@@ -74,7 +86,8 @@ PATTERN_PERIOD = 251
 _BLOCK = 64 * 1024
 _PATTERN = bytes(i % PATTERN_PERIOD for i in range(_BLOCK + PATTERN_PERIOD))
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-CONTROL_PATHS = ("__stats", "__close-idle", "__release")
+CONTROL_PATHS = ("__stats", "__close-idle", "__release", "__set")
+HEALTH_ACTION = "healthz"
 
 
 def pattern(offset, length):
@@ -91,18 +104,33 @@ class Stats:
         self.requests = 0
         self.bytes_sent = 0
         self.held = 0
+        self.health_checks = 0
+        self.last_health = None
+        self.paths = {}
         self.idle = set()  # connections waiting for the first byte of their next request
 
     def add(self, field, amount=1):
         with self.lock:
             setattr(self, field, getattr(self, field) + amount)
 
+    def count_request(self, req):
+        """Counts a request that is not a control one."""
+        with self.lock:
+            self.paths[req.path] = self.paths.get(req.path, 0) + 1
+            if req.action == HEALTH_ACTION:
+                self.health_checks += 1
+                self.last_health = {"method": req.method, "target": req.target,
+                                    "host": req.header("host")}
+            else:
+                self.requests += 1
+
     def snapshot(self):
         with self.lock:
             return {"connections_accepted": self.connections_accepted,
                     "connections_open": self.connections_open,
                     "requests": self.requests, "bytes_sent": self.bytes_sent,
-                    "held": self.held}
+                    "held": self.held, "health_checks": self.health_checks,
+                    "last_health": self.last_health, "paths": dict(self.paths)}
 
 
 class ClientGone(Exception):
@@ -320,9 +348,9 @@ class Handler:
                     self.stats.add("connections_open", -1)
                     counted = False
                 if not control:
-                    self.stats.add("requests")
+                    self.stats.count_request(req)
                 first = False
-                self.counting = not control
+                self.counting = not control and req.action != HEALTH_ACTION
                 keep_alive = self.dispatch(req)
                 if not keep_alive:
                     return
@@ -342,8 +370,11 @@ class Handler:
 
     def dispatch(self, req):
         action = req.action
-        if self.server.fail_status and action not in CONTROL_PATHS:
+        traffic = action not in CONTROL_PATHS and action != HEALTH_ACTION
+        if self.server.fail_status and traffic:
             return self.do_fail(req, req.wants_keep_alive())
+        if self.server.action and traffic:
+            action = self.server.action
         method = getattr(self, "do_" + action.replace("-", "_"), None)
         keep = req.wants_keep_alive() and req.query.get("close") != "1"
         if method is None:
@@ -461,6 +492,30 @@ class Handler:
         req.read_body()
         code = self.server.fail_status
         return self.respond(req, code, f"status {code}\n".encode(), reason="Status",
+                            keep_alive=keep)
+
+    def do_healthz(self, req, keep):
+        req.read_body()
+        code = self.server.health_status
+        body = b"" if code < 200 or code in (204, 304) else self.server.health_body.encode()
+        return self.respond(req, code, body, [("Content-Type", "text/plain")], reason="Health",
+                            keep_alive=keep)
+
+    def do___set(self, req, keep):
+        req.read_body()
+        server = self.server
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(req.target).query,
+                                            keep_blank_values=True))  # action= clears it
+        for key in ("fail_status", "health_status"):
+            if key in query:
+                setattr(server, key, int(query[key]))
+        for key in ("action", "health_body"):
+            if key in query:
+                setattr(server, key, query[key])
+        body = json.dumps({"fail_status": server.fail_status, "action": server.action,
+                           "health_status": server.health_status,
+                           "health_body": server.health_body}).encode()
+        return self.respond(req, 200, body, [("Content-Type", "application/json")],
                             keep_alive=keep)
 
     def hold_open(self, req):
@@ -611,9 +666,13 @@ def ws_frame(opcode, payload, mask=None):
 
 
 class Server:
-    def __init__(self, port, name, fail_status=0, host="127.0.0.1"):
+    def __init__(self, port, name, fail_status=0, host="127.0.0.1", action="",
+                 health_status=200, health_body="ok"):
         self.name = name
         self.fail_status = fail_status
+        self.action = action  # answers every traffic request as this action ("" for none)
+        self.health_status = health_status
+        self.health_body = health_body
         self.released = threading.Event()  # set by __release: hold requests answer
         self.stats = Stats()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -639,8 +698,12 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--name", default="upstream")
     parser.add_argument("--fail-status", type=int, default=0)
+    parser.add_argument("--action", default="")
+    parser.add_argument("--health-status", type=int, default=200)
+    parser.add_argument("--health-body", default="ok")
     args = parser.parse_args()
-    server = Server(args.port, args.name, args.fail_status, args.host)
+    server = Server(args.port, args.name, args.fail_status, args.host, args.action,
+                    args.health_status, args.health_body)
     sys.stdout.write(f"ready {server.port}\n")
     sys.stdout.flush()
     try:

@@ -232,9 +232,9 @@ TEST(ConfigLoader, BadRedirectAndRespondValuesAreRefused) {
 
 TEST(ConfigLoader, RetryConditionsAreChecked) {
   auto errors = errors_for_path(
-      "      - { prefix: /, cluster: a, retry: { attempts: 0, on: [sometimes] } }\n");
+      "      - { prefix: /, cluster: a, retry: { attempts: 11, on: [sometimes] } }\n");
   ASSERT_EQ(errors.size(), 2u);
-  EXPECT_NE(errors[0].find("retry attempts must be between 1 and 10"), std::string::npos);
+  EXPECT_NE(errors[0].find("retry attempts must be between 0 and 10"), std::string::npos);
   EXPECT_NE(errors[1].find("retry condition 'sometimes'"), std::string::npos);
 }
 

@@ -24,6 +24,16 @@ MessageHead parse(llhttp_type_t type, std::string_view bytes) {
   return sink.head;
 }
 
+ResponseFraming framing(BodyFraming body, uint64_t content_length = 0, bool close = false,
+                        bool keep_alive_10 = false) {
+  ResponseFraming framing;
+  framing.framing = body;
+  framing.content_length = content_length;
+  framing.close = close;
+  framing.keep_alive_10 = keep_alive_10;
+  return framing;
+}
+
 // The head sent upstream, with the target and Host the session would pass for an origin-form
 // request: the client's own.
 std::string upstream_head(std::string_view request_bytes, ForwardContext context = {}) {
@@ -111,7 +121,7 @@ TEST(DownstreamResponseHead, ChunkedUpstreamIsReframedAndConnectionNamedHeadersD
             "HTTP/1.1 200 Fine\r\nTransfer-Encoding: chunked\r\nConnection: X-Internal\r\n"
             "X-Internal: 1\r\nContent-Type: text/plain\r\n\r\n");
   std::string out;
-  append_downstream_response_head(out, response, ResponseFraming{BodyFraming::kChunked});
+  append_downstream_response_head(out, response, framing(BodyFraming::kChunked));
   EXPECT_TRUE(out.starts_with("HTTP/1.1 200 Fine\r\n")) << out;
   EXPECT_NE(out.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
   EXPECT_EQ(out.find("X-Internal"), std::string::npos);
@@ -121,12 +131,11 @@ TEST(DownstreamResponseHead, ChunkedUpstreamIsReframedAndConnectionNamedHeadersD
 TEST(DownstreamResponseHead, CloseAndHttp10KeepAliveAreAnnounced) {
   MessageHead response = parse(HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
   std::string closing;
-  append_downstream_response_head(closing, response,
-                                  ResponseFraming{BodyFraming::kContentLength, 3, true});
+  append_downstream_response_head(closing, response, framing(BodyFraming::kContentLength, 3, true));
   EXPECT_NE(closing.find("Connection: close\r\nContent-Length: 3\r\n\r\n"), std::string::npos);
   std::string keep;
   append_downstream_response_head(keep, response,
-                                  ResponseFraming{BodyFraming::kContentLength, 3, false, true});
+                                  framing(BodyFraming::kContentLength, 3, false, true));
   EXPECT_NE(keep.find("Connection: keep-alive\r\n"), std::string::npos);
 }
 
@@ -134,8 +143,7 @@ TEST(DownstreamResponseHead, UntilCloseHasNoFramingHeader) {
   MessageHead response =
       parse(HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
   std::string out;
-  append_downstream_response_head(out, response,
-                                  ResponseFraming{BodyFraming::kUntilClose, 0, true});
+  append_downstream_response_head(out, response, framing(BodyFraming::kUntilClose, 0, true));
   EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
   EXPECT_EQ(out.find("Content-Length"), std::string::npos);
 }
