@@ -247,11 +247,12 @@ void HealthChecker::Impl::finish(Endpoint& endpoint, bool passed, const char* re
   std::string cluster = endpoint.cluster.name;
   std::string address = endpoint.address_text;
   if (healthy) {
-    WG_LOG_INFO("health: %s %s is healthy (%u checks passed in a row)", cluster.c_str(),
-                address.c_str(), endpoint.passes);
+    WG_LOG_INFO("health: cluster %s: endpoint %s is now healthy (%u checks passed in a row)",
+                cluster.c_str(), address.c_str(), endpoint.passes);
   } else {
-    WG_LOG_WARN("health: %s %s is unhealthy (%u checks failed in a row, last: %s)", cluster.c_str(),
-                address.c_str(), endpoint.failures, reason);
+    WG_LOG_WARN(
+        "health: cluster %s: endpoint %s is now unhealthy (%u checks failed in a row, last: %s)",
+        cluster.c_str(), address.c_str(), endpoint.failures, reason);
   }
   on_verdict_(cluster, address, healthy);
 }
@@ -314,8 +315,10 @@ void HealthChecker::Impl::run_due() {
   std::vector<Verdict> verdicts;
   verdicts.swap(healthy_without_checks_);
   for (const Verdict& verdict : verdicts) {
-    if (knows(verdict.cluster, verdict.address))
-      on_verdict_(verdict.cluster, verdict.address, true);
+    if (!knows(verdict.cluster, verdict.address)) continue;
+    WG_LOG_INFO("health: cluster %s: endpoint %s is now healthy (checks turned off)",
+                verdict.cluster.c_str(), verdict.address.c_str());
+    on_verdict_(verdict.cluster, verdict.address, true);
   }
 
   uint64_t now = uv_now(loop_);

@@ -703,7 +703,9 @@ bool DownstreamSession::retry_after(UpstreamError error) {
       wanted = false;
       break;
   }
-  if (!wanted || !take_retry()) return false;
+  // A refused connect cost the cluster nothing: its retry is outside the budget, so a dead
+  // endpoint costs no client an error however many requests it refuses at once.
+  if (!wanted || !take_retry(error != UpstreamError::kRefused)) return false;
   pick_endpoint();
   return true;
 }
@@ -713,7 +715,7 @@ bool DownstreamSession::retry_after(UpstreamError error) {
 bool DownstreamSession::retry_on_status(uint16_t status) {
   Exchange& exchange = *exchange_;
   if (!routing::retries_status(*exchange.route, status) || !can_repeat()) return false;
-  if (!take_retry()) return false;
+  if (!take_retry(true)) return false;
   exchange.upstream->close();
   exchange.upstream = nullptr;
   pick_endpoint();
@@ -730,14 +732,14 @@ bool DownstreamSession::can_repeat() const {
   return body_safe && (is_idempotent(request.method) || exchange.replay_kept);
 }
 
-// One more try, if the route allows another and the retry budget has room: at most a fifth of the
-// cluster's requests in flight on this worker may be retries (at least three), so retries cannot
-// multiply the load on a cluster that is failing.
-bool DownstreamSession::take_retry() {
+// One more try, if the route allows another and, when `budgeted`, the retry budget has room: at
+// most a fifth of the cluster's requests in flight on this worker may be retries (at least
+// three), so retries cannot multiply the load on a cluster that is failing.
+bool DownstreamSession::take_retry(bool budgeted) {
   Exchange& exchange = *exchange_;
   if (exchange.tries > exchange.route->retry_attempts) return false;
   Worker::ClusterLoad& load = worker_.cluster_load(exchange.counted_cluster);
-  if (!exchange.counted_retry) {
+  if (budgeted && !exchange.counted_retry) {
     uint32_t budget = std::max<uint32_t>(kMinRetryBudget, load.requests / 5);
     if (load.retries >= budget) {
       WG_LOG_DEBUG("retry budget exhausted for cluster %u (%u retries in flight)",

@@ -70,7 +70,7 @@ class DownstreamSession final : public http::ServerConnection {
   void keep_for_replay(std::string_view bytes);
   void replay_body();
   bool can_repeat() const;
-  bool take_retry();
+  bool take_retry(bool budgeted);
   void on_upstream_ready();
   bool retry_after(UpstreamError error);
   bool retry_on_status(uint16_t status);

@@ -75,8 +75,6 @@ std::optional<routing::HealthCheckConfig> EndpointHealth::effective_check(
 
 void EndpointHealth::on_verdict(const std::string& cluster, const std::string& address,
                                 bool healthy) {
-  WG_LOG_WARN("health: cluster %s: endpoint %s is now %s", cluster.c_str(), address.c_str(),
-              healthy ? "healthy" : "unhealthy");
   if (healthy && topology_.has_cluster(cluster)) {
     // A passing check also ends an outlier ejection: the endpoint has shown it serves again.
     for (const routing::Host& host : topology_.host_set(cluster)->hosts) {

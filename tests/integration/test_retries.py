@@ -7,7 +7,7 @@ so without a retry half of them fail.
 
 import unittest
 
-from harness import WaygateTestCase, free_port, request
+from harness import WaygateTestCase, free_port, free_ports, request
 
 
 class RetryTest(WaygateTestCase):
@@ -19,15 +19,20 @@ class RetryTest(WaygateTestCase):
         cls.live = env.upstream("L")
         cls.failing = env.upstream("F", args=["--fail-status", "503"])
         refused = f"127.0.0.1:{free_port()}"
+        dead = [f"127.0.0.1:{port}" for port in free_ports(5)]
         connect_retry = {"attempts": 2, "on": ["connect-failure"]}
         routes = [{"hosts": ["proxy.test"], "paths": [
             {"prefix": "/retry-connect/", "cluster": "half-refused", "retry": connect_retry},
+            {"prefix": "/mostly-dead/", "cluster": "mostly-dead",
+             "retry": {"attempts": 5, "on": ["connect-failure"]}},
             {"prefix": "/no-retry/", "cluster": "half-refused", "retry": {"attempts": 0}},
             {"prefix": "/retry-503/", "cluster": "half-503",
              "retry": {"attempts": 2, "on": ["503"]}}]}]
         # Outlier detection would eject the refused endpoint and hide what these tests look at.
         clusters = {"half-refused": {"endpoints": [refused, cls.live.address],
                                      "outlier_detection": {"enabled": False}},
+                    "mostly-dead": {"endpoints": dead + [cls.live.address],
+                                    "outlier_detection": {"enabled": False}},
                     "half-503": [cls.failing.address, cls.live.address]}
         cls.wg = cls.start_proxy(env, clusters, routes=routes, workers=1)
 
@@ -51,6 +56,17 @@ class RetryTest(WaygateTestCase):
         bodies = [f"body {i}".encode() for i in range(20)]
         self.assertAllFromLive([self.send("POST", "/retry-connect/echo", b) for b in bodies],
                                bodies)
+
+    def test_refused_connects_are_retried_beyond_the_retry_budget(self):
+        """24 GETs at once to a cluster of five refusing endpoints and one live one all get 200:
+        retries after a refused connect (which cost the cluster nothing) are not held back by
+        the retry budget, which allows only a few retries in flight at once."""
+        conns = [self.connect(self.wg.port) for _ in range(24)]
+        targets = [f"/mostly-dead/get{i}" for i in range(len(conns))]
+        for conn, target in zip(conns, targets):
+            conn.send(request("GET", target))
+        self.assertAllFromLive([conn.read_response() for conn in conns],
+                               [f"L GET {t}\n".encode() for t in targets])
 
     def test_503_is_retried_on_another_endpoint(self):
         """With on: [503], 20 GETs to a cluster with an endpoint answering 503 all get 200."""

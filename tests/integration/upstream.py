@@ -288,14 +288,17 @@ class Handler:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def send_head(self, req, status, reason, headers, keep_alive):
+    def head_bytes(self, req, status, reason, headers, keep_alive):
         lines = [f"HTTP/1.1 {status} {reason}", f"X-Upstream-Name: {self.name}"]
         lines += [f"{k}: {v}" for k, v in headers]
         if not keep_alive:
             lines.append("Connection: close")
         elif req.version == "HTTP/1.0":
             lines.append("Connection: keep-alive")
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def send_head(self, req, status, reason, headers, keep_alive):
+        self.sock.sendall(self.head_bytes(req, status, reason, headers, keep_alive))
 
     def send_body(self, data):
         self.sock.sendall(data)
@@ -306,9 +309,14 @@ class Handler:
         headers = list(headers)
         if not (100 <= status < 200 or status in (204, 304)):
             headers.append(("Content-Length", str(len(body))))
-        self.send_head(req, status, reason, headers, keep_alive)
-        if body and req.method != "HEAD":
-            self.send_body(body)
+        head = self.head_bytes(req, status, reason, headers, keep_alive)
+        if req.method == "HEAD":
+            body = b""
+        # One send for head and body: a backend killed (SIGKILL) while answering then either
+        # answered whole or not at all, as a real server writing one small response does.
+        self.sock.sendall(head + body)
+        if body and self.counting:
+            self.stats.add("bytes_sent", len(body))
         return keep_alive
 
     def send_pattern(self, n, chunk=None):
