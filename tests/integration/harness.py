@@ -102,6 +102,20 @@ def free_ports(count):
             s.close()
 
 
+# Sockets that hold refusing ports for the life of the test process.
+_refusing_sockets = []
+
+
+def refusing_address():
+    """A loopback address that refuses connections for the life of the test process: its port
+    is bound (without SO_REUSEADDR) and never listened on, so no other test running beside this
+    one can take it, as one from free_port() could be."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((HOST, 0))
+    _refusing_sockets.append(s)
+    return f"{HOST}:{s.getsockname()[1]}"
+
+
 def port_accepts(port):
     try:
         with socket.create_connection((HOST, port), timeout=1.0):

@@ -7,7 +7,7 @@ test's count starts from a settled log.
 import re
 import unittest
 
-from harness import (ConnectionClosed, WaygateTestCase, chunked, free_port, request,
+from harness import (ConnectionClosed, WaygateTestCase, chunked, refusing_address, request,
                      wait_until)
 
 
@@ -32,7 +32,7 @@ class ErrorStatusTest(WaygateTestCase):
         super().setUpClass()
         cls.up = cls.class_env.upstream("A")
         clusters = {"up": [cls.up.address], "empty": [],
-                    "refused": [f"127.0.0.1:{free_port()}"]}
+                    "refused": [refusing_address()]}
         cls.wg = cls.start_proxy(cls.class_env, clusters, routes=_routes(), workers=1,
                                  limits={"max_header_bytes": "4KiB", "max_uri_bytes": "1KiB",
                                          "max_body_bytes": "1KiB"})

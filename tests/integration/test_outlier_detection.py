@@ -8,8 +8,8 @@ returns`); traffic is counted at the upstreams.
 
 import unittest
 
-from harness import (WaygateTestCase, ejected_line, free_port, returns_line, upstream_answers,
-                     wait_for_answers)
+from harness import (WaygateTestCase, ejected_line, refusing_address, returns_line,
+                     upstream_answers, wait_for_answers)
 
 POLL_TIMEOUT = 10.0  # a failure guard, not a timing expectation
 
@@ -101,7 +101,7 @@ class EjectionTest(OutlierTestCase):
         """Without an outlier_detection key, an endpoint that refuses connections is ejected
         (consecutive_connect_failures: 3 by default)."""
         a, b = self.env.upstream("A"), self.env.upstream("B")
-        refused = f"127.0.0.1:{free_port()}"
+        refused = refusing_address()
         self.start([a, b, refused], None)
         self.drive_until_ejected(refused)
 

@@ -12,7 +12,7 @@ upstreams.
 import threading
 import unittest
 
-from harness import (ConnectionClosed, HttpConnection, WaygateTestCase, free_port, request,
+from harness import (ConnectionClosed, HttpConnection, WaygateTestCase, refusing_address, request,
                      upstream_answers, wait_until)
 
 POLL_TIMEOUT = 10.0  # a failure guard, not a timing expectation
@@ -86,7 +86,7 @@ class RetryTest(ResilienceTestCase):
     def test_attempts_0_turns_retries_off(self):
         """retry: { attempts: 0 }: requests sent to a refused endpoint get 502."""
         a = self.env.upstream("A")
-        refused = f"127.0.0.1:{free_port()}"
+        refused = refusing_address()
         self.start([refused, a], {"retry": {"attempts": 0}}, outlier_detection=NO_OUTLIERS)
         answers = upstream_answers(self.port, 20)
         self.assertEqual(sorted(answers, key=str), [502] * 10 + ["A"] * 10)
@@ -95,7 +95,7 @@ class RetryTest(ResilienceTestCase):
         """Without a retry key, every request to a cluster with one refused endpoint of two
         succeeds."""
         a = self.env.upstream("A")
-        refused = f"127.0.0.1:{free_port()}"
+        refused = refusing_address()
         self.start([refused, a])
         self.assertEqual(upstream_answers(self.port, 20), ["A"] * 20)
 
@@ -187,7 +187,8 @@ class CircuitBreakerTest(ResilienceTestCase):
         a, b = self.env.upstream("A"), self.env.upstream("B")
         self.addCleanup(a.release)
         self.addCleanup(b.release)
-        self.start([a, b], timeouts={"upstream_connect": "20s"},  # the waiting one must not time out
+        # A long connect timeout: the waiting request must not time out.
+        self.start([a, b], timeouts={"upstream_connect": "20s"},
                    circuit_breakers={"max_connections": 1})
         gets = self.hold(1)
         wait_until(lambda: a.stats()["held"] + b.stats()["held"] == 1, POLL_TIMEOUT, 0.01,

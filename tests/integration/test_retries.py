@@ -7,7 +7,7 @@ so without a retry half of them fail.
 
 import unittest
 
-from harness import WaygateTestCase, free_port, free_ports, request
+from harness import WaygateTestCase, refusing_address, request
 
 
 class RetryTest(WaygateTestCase):
@@ -18,8 +18,8 @@ class RetryTest(WaygateTestCase):
         env = cls.class_env
         cls.live = env.upstream("L")
         cls.failing = env.upstream("F", args=["--fail-status", "503"])
-        refused = f"127.0.0.1:{free_port()}"
-        dead = [f"127.0.0.1:{port}" for port in free_ports(5)]
+        refused = refusing_address()
+        dead = [refusing_address() for _ in range(5)]
         connect_retry = {"attempts": 2, "on": ["connect-failure"]}
         routes = [{"hosts": ["proxy.test"], "paths": [
             {"prefix": "/retry-connect/", "cluster": "half-refused", "retry": connect_retry},
