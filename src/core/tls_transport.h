@@ -28,8 +28,8 @@ class TlsTransport final : public Transport, private TransportSink {
   TlsTransport(const TlsTransport&) = delete;
   TlsTransport& operator=(const TlsTransport&) = delete;
 
-  // Client side, after the TCP connect succeeded: sends the ClientHello.
-  // sink.on_transport_connected (0) follows when the handshake is done, or a negative status (then
+  // Client side, after the TCP connect succeeded: sends the ClientHello. The sink hears
+  // on_transport_connected(0) when the handshake is done, or a negative status (then
   // failure_reason() says why), always from a later libuv callback. Built before the TCP connect
   // instead, the transport hears the connect itself: a failed one goes to the sink as it is
   // (failure_reason() stays empty), a successful one starts the handshake without this call.
