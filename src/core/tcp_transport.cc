@@ -18,7 +18,7 @@ void allocate_thread_read_buffer(uv_handle_t*, size_t, uv_buf_t* buf) {
 }
 
 TcpTransport::TcpTransport(uv_loop_t* loop, TransportSink& sink)
-    : sink_(sink), writer_(&TcpTransport::on_written, this) {
+    : sink_(&sink), writer_(&TcpTransport::on_written, this) {
   uv_tcp_init(loop, &tcp_);
   tcp_.data = this;
   writer_.attach(stream());
@@ -40,13 +40,14 @@ void TcpTransport::on_connect(uv_connect_t* request, int status) {
   auto* self = static_cast<TcpTransport*>(request->data);
   self->connect_request_.reset();  // libuv is done with it
   if (status == 0) uv_tcp_nodelay(&self->tcp_, 1);
-  self->sink_.on_transport_connected(status);
+  self->sink_->on_transport_connected(status);
 }
 
 void TcpTransport::set_reading(bool on) {
   if (on == reading_ || uv_is_closing(handle())) return;
   if (on) {
-    uv_read_start(stream(), &allocate_thread_read_buffer, &TcpTransport::on_read);
+    // Fails on a handle not yet accepted or connected; the flag stays off so a later call retries.
+    if (uv_read_start(stream(), &allocate_thread_read_buffer, &TcpTransport::on_read) != 0) return;
   } else {
     uv_read_stop(stream());
   }
@@ -56,18 +57,18 @@ void TcpTransport::set_reading(bool on) {
 void TcpTransport::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<TcpTransport*>(stream->data);
   if (nread > 0) {
-    self->sink_.on_transport_read(std::string_view(buf->base, static_cast<size_t>(nread)));
+    self->sink_->on_transport_read(std::string_view(buf->base, static_cast<size_t>(nread)));
   } else if (nread < 0) {
     // libuv stops reading by itself after EOF; keep our flag in step.
     uv_read_stop(stream);
     self->reading_ = false;
-    self->sink_.on_transport_eof(static_cast<int>(nread));
+    self->sink_->on_transport_eof(static_cast<int>(nread));
   }
 }
 
 void TcpTransport::on_written(void* self_ptr, int status) {
   auto* self = static_cast<TcpTransport*>(self_ptr);
-  self->sink_.on_transport_drained(status);
+  self->sink_->on_transport_drained(status);
 }
 
 void TcpTransport::shutdown() {

@@ -34,6 +34,8 @@ class TcpTransport final : public Transport {
   bool secure() const override { return false; }
 
   bool reading() const { return reading_; }
+  // Hands the connection's events to another sink: a TLS layer takes the TCP bytes this way.
+  void set_sink(TransportSink& sink) { sink_ = &sink; }
 
  private:
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -42,7 +44,7 @@ class TcpTransport final : public Transport {
   static void on_shutdown(uv_shutdown_t* request, int status);
 
   uv_tcp_t tcp_;
-  TransportSink& sink_;
+  TransportSink* sink_;
   StreamWriter writer_;
   // Allocated only while in use, so an idle connection does not carry them.
   std::unique_ptr<uv_connect_t> connect_request_;

@@ -1,0 +1,97 @@
+// What a TLS listener serves and how waygate connects to TLS upstreams: certificates and keys read
+// and checked up front, OpenSSL contexts configured once, and a fresh SSL per connection. A
+// context is immutable once created and shared by every worker; a reload builds a new one.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/openssl_ptr.h"
+
+namespace waygate::tls {
+
+struct CertificateFiles {
+  std::string cert;  // PEM path; may hold the chain after the leaf
+  std::string key;   // PEM path
+};
+
+struct ServerSettings {
+  std::vector<CertificateFiles> certificates;  // the first is the default
+  std::string min_version = "1.2";             // "1.2" or "1.3"
+  std::string ciphers;                         // TLS 1.2 list; empty: kDefaultCiphers
+  std::string client_ca;                       // PEM path; non-empty: verify client certificates
+  bool client_cert_optional = false;
+  std::vector<std::string> alpn = {"http/1.1"};
+};
+
+// ECDHE with AES-GCM and CHACHA20-POLY1305, ECDSA before RSA (used when both are served).
+extern const char* const kDefaultCiphers;
+
+class ServerContext : public std::enable_shared_from_this<ServerContext> {
+ public:
+  // Reads and checks every file now (a cert and its key must match; unreadable or malformed ->
+  // error "certs/a.pem: <reason>"); null and `*error` set on failure. Never logs or returns key
+  // bytes.
+  static std::shared_ptr<const ServerContext> create(const ServerSettings& settings,
+                                                     std::string* error);
+
+  // A server-mode SSL; the certificate is picked by SNI (exact name, then "*.<rest>" for the name
+  // minus its first label, else the default) via the servername callback. The SSL keeps this
+  // context alive until it is freed.
+  SSL* new_ssl() const;
+  // Every name served, for logs, in the order the certificates give them.
+  const std::vector<std::string>& names() const { return names_; }
+
+  struct Private;  // lets create() build one while the constructor stays out of reach
+  explicit ServerContext(const Private&) {}
+
+ private:
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+  };
+
+  static int on_server_name(SSL* ssl, int* alert, void* arg);
+  static int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
+                     const unsigned char* in, unsigned int in_length, void* arg);
+  SSL_CTX* context_for(std::string_view server_name) const;
+
+  // One per set of names: its RSA and ECDSA certificates side by side. [0] is the default.
+  std::vector<SslCtxPtr> contexts_;
+  std::unordered_map<std::string, SSL_CTX*, NameHash, std::equal_to<>> by_name_;  // lower case
+  std::vector<std::string> names_;
+  std::string alpn_;  // wire format: length-prefixed names, in preference order
+};
+
+struct ClientSettings {
+  bool verify = true;
+  std::string ca;         // PEM path; empty: the system roots (SSL_CTX_set_default_verify_paths)
+  std::string cert, key;  // optional client certificate
+  std::vector<std::string> alpn = {"http/1.1"};
+};
+
+class ClientContext {
+ public:
+  static std::shared_ptr<const ClientContext> create(const ClientSettings& settings,
+                                                     std::string* error);
+
+  // A client-mode SSL sending SNI `server_name` (none when empty or an IP literal); when
+  // verifying, the peer must match `verify_name` (a DNS name via SSL_set1_host, or an IP literal
+  // via X509_VERIFY_PARAM_set1_ip_asc; with it empty only the chain is checked).
+  SSL* new_ssl(const std::string& server_name, const std::string& verify_name) const;
+
+  struct Private;
+  ClientContext(const Private&, SslCtxPtr context, bool verify)
+      : context_(std::move(context)), verify_(verify) {}
+
+ private:
+  SslCtxPtr context_;
+  bool verify_;
+};
+
+}  // namespace waygate::tls
