@@ -10,7 +10,7 @@ packages=(
   etcd-server nlohmann-json3-dev dnsmasq-base                # discovery: etcd, its JSON, DNS
   libgtest-dev libbenchmark-dev                              # unit tests, micro-benchmarks
   python3 curl openssl procps util-linux iproute2            # integration tests and demo
-  nginx-light haproxy wrk                                    # end-to-end benchmark peers
+  nginx-light haproxy wrk                                    # benchmark peers; nginx: TLS upstream
 )
 
 # dpkg-query prints nothing for a package it does not know, so compare the installed set by name.
@@ -32,8 +32,9 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# nginx and haproxy are only benchmark peers that bench/e2e starts with its own configs, and etcd
-# is started by the discovery tests with theirs; stop their packages from starting system services
+# nginx and haproxy are benchmark peers that bench/e2e starts with its own configs (nginx is also
+# the TLS upstream of the integration tests, and etcd is started by the discovery tests, each with
+# their own configs); stop their packages from starting system services
 # (a busy port 80 would otherwise fail the install). Only a policy file we created ourselves is
 # removed again.
 policy=/usr/sbin/policy-rc.d

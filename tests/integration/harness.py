@@ -1,5 +1,5 @@
-"""Shared helpers for waygate's integration tests: processes, configs and a raw HTTP client, and
-the servers service discovery talks to (etcd, dnsmasq).
+"""Shared helpers for waygate's integration tests: processes, configs and a raw HTTP client, TLS
+clients and a TLS upstream, and the servers service discovery talks to (etcd, dnsmasq).
 
 Environment:
   WAYGATE_BIN                   the waygate binary (default /work/main/build/src/waygate)
@@ -9,6 +9,7 @@ Environment:
   WAYGATE_TEST_KEEP             1 keeps each test's temporary directory (config, logs)
   WAYGATE_TEST_ETCD             the etcd binary (default /usr/bin/etcd, Debian's etcd-server)
   WAYGATE_TEST_DNSMASQ          the dnsmasq binary (default /usr/sbin/dnsmasq)
+  WAYGATE_TEST_NGINX            the nginx binary TLS upstreams run (default /usr/sbin/nginx)
 """
 
 import base64
@@ -20,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -34,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 UPSTREAM_PY = os.path.join(HERE, "upstream.py")
 sys.path.insert(0, HERE)
 
+import certs  # noqa: E402
 from upstream import pattern, PATTERN_PERIOD  # noqa: E402  (shared with the upstream)
 
 WAYGATE_BIN = os.environ.get("WAYGATE_BIN", "/work/main/build/src/waygate")
@@ -50,7 +53,9 @@ EXIT_TIMEOUT = 40.0
 
 
 RELOADED = re.compile(r"\breloaded\b", re.I)
-NOT_RELOADED = re.compile(r"\bnot reloaded\b", re.I)
+# "not reloaded" is a refused config; "certificates reloaded" is a TLS listener that read its
+# certificate files again, not a config reload.
+NOT_RELOADED = re.compile(r"\bnot reloaded\b|\bcertificates reloaded\b", re.I)
 
 
 def health_line(cluster, address, state):
@@ -171,12 +176,13 @@ def to_yaml(obj):
 
 
 def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=None,
-                 access_log="stdout", top=None):
-    """A waygate config: one listener on port; clusters maps name -> list of endpoints, or
-    name -> the cluster's keys other than its name ({"discovery": {...}}).
+                 access_log="stdout", top=None, tls=None):
+    """A waygate config: one listener "web" on port; clusters maps name -> list of endpoints, or
+    name -> the cluster's keys other than its name ({"discovery": {...}}, {"tls": {...}}).
 
     Without routes, every host and path goes to the first cluster. top: further top-level keys
-    (admin, normalize_paths, dns, routes_source, ...), written before the listeners.
+    (admin, normalize_paths, dns, routes_source, ...), written before the listeners. tls: the
+    listener's tls block ({"certificates": [{"cert": ..., "key": ...}], ...}).
     """
     if routes is None:
         first = next(iter(clusters))
@@ -188,6 +194,8 @@ def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=N
         cfg["limits"] = limits
     cfg.update(top or {})
     cfg["listeners"] = [{"name": "web", "address": f"{HOST}:{port}"}]
+    if tls is not None:
+        cfg["listeners"][0]["tls"] = tls
     cfg["routes"] = routes
     cfg["clusters"] = [{"name": name, **spec} if isinstance(spec, dict)
                        else {"name": name, "endpoints": list(spec)}
@@ -526,11 +534,15 @@ class HttpConnection:
     def send(self, data):
         self.sock.sendall(data)
 
-    def _fill(self, size=256 * 1024):
+    def _recv(self, size):
+        """The next bytes from the socket; b"" at the end of the stream (a reset included)."""
         try:
-            data = self.sock.recv(size)
+            return self.sock.recv(size)
         except ConnectionResetError:
-            data = b""
+            return b""
+
+    def _fill(self, size=256 * 1024):
+        data = self._recv(size)
         if not data:
             self.eof = True
             raise ConnectionClosed("connection closed by peer")
@@ -650,10 +662,7 @@ class HttpConnection:
             data = bytes(self.buf)
             self.buf = bytearray()
             return data
-        try:
-            return self.sock.recv(size)
-        except ConnectionResetError:
-            return b""
+        return self._recv(size)
 
     def read_until_closed(self, timeout=IO_TIMEOUT):
         """Reads until the peer closes; returns what arrived. Fails if it stays open."""
@@ -662,12 +671,10 @@ class HttpConnection:
         self.buf = bytearray()
         try:
             while True:
-                chunk = self.sock.recv(65536)
+                chunk = self._recv(65536)
                 if not chunk:
                     return bytes(data)
                 data += chunk
-        except ConnectionResetError:
-            return bytes(data)
         except socket.timeout:
             raise AssertionError(f"connection still open after {timeout}s; "
                                  f"received {bytes(data)[:300]!r}")
@@ -762,6 +769,288 @@ def admin_request(port, method, path, timeout=IO_TIMEOUT):
         conn.send(request(method, path, host=f"{HOST}:{port}", headers=[("Connection", "close")],
                           body=b"" if method == "POST" else None))
         return conn.read_response(method)
+
+
+# -- TLS: clients (Python's ssl, openssl s_client, curl) and a TLS upstream (nginx) ---------------
+
+def tls_context(ca=None, cert=None, versions=None, ciphers=None, alpn=None):
+    """A client ssl.SSLContext. ca: a CA file the server's chain must verify against (None: no
+    verification); cert: a certs.Cert sent as the client certificate; versions: (lowest, highest)
+    ssl.TLSVersion; ciphers: an OpenSSL cipher string for TLS 1.2; alpn: protocols offered.
+
+    Host names are not checked: tests tell certificates apart by their fingerprints (Tls.served).
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    if ca:
+        ctx.load_verify_locations(cafile=ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    if cert is not None:
+        ctx.load_cert_chain(cert.cert, cert.key)
+    if versions:
+        ctx.minimum_version, ctx.maximum_version = versions
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+class Tls:
+    """What a client saw of a TLS handshake: the version, cipher and ALPN protocol, the server's
+    certificate (DER) and which test certificate that is (certs.identify), and the session."""
+
+    def __init__(self, sock):
+        self.version = sock.version()
+        self.cipher = sock.cipher()[0]
+        self.alpn = sock.selected_alpn_protocol()
+        self.der = sock.getpeercert(binary_form=True)
+        self.served = certs.identify(self.der)
+        self.reused = sock.session_reused
+
+    def __repr__(self):
+        return f"<Tls {self.version} {self.cipher} served={self.served} reused={self.reused}>"
+
+
+class HttpsConnection(HttpConnection):
+    """An HttpConnection over TLS. The handshake is done when the constructor returns, or it
+    raised ssl.SSLError (or ConnectionError); self.tls describes it. server_hostname is sent as
+    SNI (None: no SNI); session: a session of an earlier connection to resume."""
+
+    def __init__(self, port, context, server_hostname=None, session=None, timeout=IO_TIMEOUT,
+                 host=HOST, source=None):
+        super().__init__(port, timeout=timeout, host=host, source=source)
+        raw = self.sock
+        try:
+            self.sock = context.wrap_socket(raw, server_hostname=server_hostname,
+                                            session=session)
+        except BaseException:
+            raw.close()
+            raise
+        self.tls = Tls(self.sock)
+
+    def _recv(self, size):
+        # A peer that closes without a TLS close_notify ends the stream as a close does.
+        try:
+            return super()._recv(size)
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            return b""
+
+    @property
+    def session(self):
+        """The TLS session to resume; in TLS 1.3 it arrives after the handshake, with the first
+        response."""
+        return self.sock.session
+
+
+def https_get(port, target, context, server_hostname=None, host="proxy.test", headers=(),
+              session=None):
+    """One request on a fresh TLS connection; returns (response, Tls)."""
+    with HttpsConnection(port, context, server_hostname, session) as conn:
+        conn.send(request("GET", target, host=host, headers=headers))
+        return conn.read_response(), conn.tls
+
+
+OPENSSL_BIN = shutil.which("openssl") or "/usr/bin/openssl"
+CURL_BIN = shutil.which("curl") or "/usr/bin/curl"
+
+
+class SClient:
+    """The outcome of one `openssl s_client` run: its exit status and output, parsed.
+
+    handshakes: (New|Reused, cipher) for each connection it made (several with -reconnect);
+    cipher is "(NONE)" when that handshake failed. protocol ("TLSv1.2") and cipher: those of the
+    first connection, None when its handshake failed. served: which test certificate the server
+    sent (certs.identify), alpn: the protocol the server chose or None.
+    """
+
+    def __init__(self, returncode, output):
+        self.returncode = returncode
+        self.output = output
+        # "New, TLSv1.0, Cipher is X": that version is the cipher's, not the protocol's.
+        self.handshakes = re.findall(r"^(New|Reused), \S+, Cipher is (\S+)", output, re.M)
+        self.cipher = self.handshakes[0][1] if self.handshakes else "(NONE)"
+        self.cipher = None if self.cipher == "(NONE)" else self.cipher
+        # TLS 1.2 and older print the protocol with the session; TLS 1.3 prints the session
+        # only when a ticket arrives, and its ciphers are TLS 1.3 ones.
+        protocol = re.search(r"^\s*Protocol\s*: (\S+)", output, re.M)
+        if self.cipher is None:
+            self.protocol = None
+        elif protocol:
+            self.protocol = protocol.group(1)
+        else:
+            self.protocol = re.search(r"^(?:New|Reused), (\S+), ", output, re.M).group(1)
+        self.reused = [kind == "Reused" for kind, _ in self.handshakes]
+        alpn = re.search(r"^ALPN protocol: (\S+)", output, re.M)
+        self.alpn = alpn.group(1) if alpn else None
+        ders = certs.pem_certificates(output)
+        self.served = certs.identify(ders[0]) if ders else None
+
+    @property
+    def connected(self):
+        """Whether the (first) handshake completed."""
+        return self.protocol is not None
+
+    def __repr__(self):
+        return (f"<SClient exit={self.returncode} handshakes={self.handshakes} "
+                f"served={self.served} alpn={self.alpn}; output ends:\n{self.output[-1500:]}>")
+
+
+def s_client(port, *args, servername=None, data=None, timeout=IO_TIMEOUT):
+    """Runs `openssl s_client -connect 127.0.0.1:port args...`; returns an SClient.
+
+    servername: the SNI name (None: no SNI). data: bytes written once the handshake is done, and
+    s_client then reads until the server closes (-ign_eof): send a request with Connection: close
+    to see its response and, in TLS 1.3, the session tickets (for -sess_out). Without data it
+    closes right after the handshake.
+    """
+    cmd = [OPENSSL_BIN, "s_client", "-connect", f"{HOST}:{port}"]
+    cmd += ["-servername", servername] if servername else ["-noservername"]
+    if data is not None:
+        cmd.append("-ign_eof")
+    out = subprocess.run([*cmd, *args], input=data or b"", capture_output=True, timeout=timeout)
+    return SClient(out.returncode, (out.stdout + out.stderr).decode("utf-8", "replace"))
+
+
+class CurlResult:
+    def __init__(self, returncode, status, http_version, body, stderr):
+        self.returncode = returncode
+        self.status = status  # 0 when no response came
+        self.http_version = http_version
+        self.body = body
+        self.stderr = stderr
+
+    def __repr__(self):
+        return (f"<curl exit={self.returncode} status={self.status} http={self.http_version} "
+                f"body={self.body[:200]!r} stderr={self.stderr[-500:]!r}>")
+
+
+_CURL_INFO = b"\n--curl-write-out--"
+
+
+def curl(url, *args, timeout=IO_TIMEOUT):
+    """Runs `curl -sS url args...`; returns a CurlResult."""
+    out = subprocess.run([CURL_BIN, "-sS", "--max-time", str(timeout), "-o", "-", "-w",
+                          _CURL_INFO.decode() + " %{http_code} %{http_version}", *args, url],
+                         capture_output=True, timeout=timeout + 5)
+    body, _, info = out.stdout.rpartition(_CURL_INFO)
+    status, version = (info.split() + [b"0", b"0"])[:2]
+    return CurlResult(out.returncode, int(status), version.decode(), body,
+                      out.stderr.decode("utf-8", "replace"))
+
+
+NGINX_BIN = os.environ.get("WAYGATE_TEST_NGINX", "/usr/sbin/nginx")
+
+_NGINX_CONFIG = """\
+daemon off;
+master_process off;
+pid {dir}/nginx.pid;
+error_log stderr info;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  upstream app {{
+    server {upstream};
+    keepalive 16;
+  }}
+  server {{
+    listen {host}:{port} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    keepalive_requests 100000;
+{client_ca}
+    location / {{
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Tls-Sni $ssl_server_name;
+      proxy_set_header X-Client-Dn $ssl_client_s_dn;
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
+
+
+class TlsUpstream:
+    """nginx (Debian's nginx-light) terminating TLS in front of an Upstream: that upstream's
+    answers and counters, over TLS with cert (a certs.Cert). The upstream's /headers shows the
+    SNI name the client sent (X-Tls-Sni, absent without SNI) and, with client_ca (a CA file), the
+    subject of the client certificate nginx then requires (X-Client-Dn). Env.tls_upstream starts
+    one and stops it when the test ends."""
+
+    def __init__(self, workdir, upstream, cert, name="tls", client_ca=None):
+        self.upstream = upstream
+        self.cert = cert
+        self.client_ca = client_ca
+        self.name = name
+        self.dir = os.path.join(workdir, f"nginx-{name}")
+        os.mkdir(self.dir)
+        self.stderr_path = os.path.join(self.dir, "stderr")
+        self.port = None
+        self.proc = None
+        self._stderr = open(self.stderr_path, "ab")
+
+    @property
+    def address(self):
+        return f"{HOST}:{self.port}"
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self):
+        """Starts nginx (again, on the same port once it has one) and waits until it accepts."""
+        assert not self.running()
+        for attempt in range(3):
+            port = self.port or free_port()
+            config = os.path.join(self.dir, "nginx.conf")
+            client_ca = (f"    ssl_client_certificate {self.client_ca};\n"
+                         f"    ssl_verify_client on;" if self.client_ca else "")
+            with open(config, "w") as f:
+                f.write(_NGINX_CONFIG.format(dir=self.dir, host=HOST, port=port,
+                                             upstream=self.upstream.address, cert=self.cert.cert,
+                                             key=self.cert.key, client_ca=client_ca))
+            self.proc = subprocess.Popen([NGINX_BIN, "-p", self.dir, "-c", config],
+                                         stdout=subprocess.DEVNULL, stderr=self._stderr)
+            deadline = time.monotonic() + READY_TIMEOUT
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                if port_accepts(port):
+                    self.port = port
+                    return
+                time.sleep(0.02)
+            self.kill()
+            if self.port is not None or attempt == 2:
+                break  # the port was ours: a restart must not move
+        raise RuntimeError(f"nginx did not start:\n{self.stderr_text()[-3000:]}")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.running():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(EXIT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self):
+        self.stop(signal.SIGKILL)
+
+    def close(self):
+        self.kill()
+        self._stderr.close()
+
+    def stderr_text(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
 
 # -- servers for service discovery: etcd and dnsmasq ----------------------------------------------
@@ -1119,7 +1408,7 @@ class Env:
         self.dir = tempfile.mkdtemp(prefix="waygate-it-")
         self.upstreams = []
         self.waygates = []
-        self.servers = []  # Etcd and DnsServer instances
+        self.servers = []  # Etcd, DnsServer and TlsUpstream instances
 
     def upstream(self, name="up", args=(), host=HOST, port=0):
         up = Upstream(self.dir, name, args, host, port)
@@ -1148,6 +1437,15 @@ class Env:
         if not os.access(DNSMASQ_BIN, os.X_OK):
             raise unittest.SkipTest(f"dnsmasq not found at {DNSMASQ_BIN} (Debian: dnsmasq-base)")
         server = DnsServer(self.dir, name, hosts, srv, ttl)
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def tls_upstream(self, upstream, cert, name="tls", client_ca=None):
+        """A started nginx serving upstream over TLS (see TlsUpstream)."""
+        if not os.access(NGINX_BIN, os.X_OK):
+            raise unittest.SkipTest(f"nginx not found at {NGINX_BIN} (Debian: nginx-light)")
+        server = TlsUpstream(self.dir, upstream, cert, name, client_ca)
         self.servers.append(server)
         server.start()
         return server
@@ -1256,8 +1554,10 @@ class PatternChecker:
 
 
 __all__ = ["BackgroundSender", "ConnectionClosed", "DnsServer", "Env", "Etcd", "HttpConnection",
-           "LARGE_BYTES", "NXDOMAIN", "PATTERN_PERIOD", "PatternChecker", "RSS_LIMIT_MIB",
-           "RssSampler", "SLOW_BYTES", "WAYGATE_BIN", "WaygateTestCase", "admin_request",
-           "chunked", "connection_refused", "dns_query", "ejected_line", "free_port", "free_ports",
-           "health_line", "pattern", "port_accepts", "proxy_config", "request", "returns_line",
-           "to_yaml", "upstream_answers", "wait_for_answers", "wait_for_leader", "wait_until"]
+           "HttpsConnection", "LARGE_BYTES", "NXDOMAIN", "PATTERN_PERIOD", "PatternChecker",
+           "RSS_LIMIT_MIB", "RssSampler", "SClient", "SLOW_BYTES", "Tls", "TlsUpstream",
+           "WAYGATE_BIN", "WaygateTestCase", "admin_request", "chunked", "connection_refused",
+           "curl", "dns_query", "ejected_line", "free_port", "free_ports", "health_line",
+           "https_get", "pattern", "port_accepts", "proxy_config", "request", "returns_line",
+           "s_client", "tls_context", "to_yaml", "upstream_answers", "wait_for_answers",
+           "wait_for_leader", "wait_until"]
