@@ -65,7 +65,9 @@ class AdminServer::Connection final : public http::ServerConnection {
     }
   }
 
-  http::ServerTimeouts timeouts() const override { return {kIdleTimeoutMs, kIdleTimeoutMs}; }
+  http::ServerTimeouts timeouts() const override {
+    return {kIdleTimeoutMs, kIdleTimeoutMs, kIdleTimeoutMs};
+  }
   http::ParserLimits parser_limits() const override { return {}; }
 
   void refuse_body() {

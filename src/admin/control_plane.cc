@@ -9,6 +9,7 @@
 #include <ctime>
 #include <memory>
 
+#include "core/file_bytes.h"
 #include "core/log.h"
 
 #ifndef WAYGATE_VERSION
@@ -56,8 +57,8 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
   drained_.init(uv_async_init, loop_, this, &ControlPlane::on_drained);
   // Like the signals, the watcher starts before the listeners: a change written as soon as the
   // port accepts is seen. Its callback runs only once the loop runs, when the reloader exists.
-  watcher_ = std::make_unique<routing::ConfigWatcher>(loop_, config_path_,
-                                                      [this] { reloader_->reload("file"); });
+  watcher_ =
+      std::make_unique<routing::ConfigWatcher>(loop_, config_path_, [this] { reload("file"); });
   watcher_->note_loaded(loaded.text);
   if (std::string failed = watcher_->start(); !failed.empty()) {
     WG_LOG_WARN("%s; SIGHUP and POST /reload still reload", failed.c_str());
@@ -85,8 +86,8 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
     WG_LOG_INFO("admin on %s", config.admin.address_text.c_str());
   }
   discovery_.commit();
-  reloader_ =
-      std::make_unique<proxy::Reloader>(config_path_, server_, discovery_, config, loaded.text);
+  reloader_ = std::make_unique<proxy::Reloader>(config_path_, server_, discovery_, loaded);
+  watch_certificates(config.tls_files);
   follow_routes_source(config.routes_source);
   // Passive health (outlier detection) will act on these; until then they are visible in the
   // debug log.
@@ -147,6 +148,7 @@ proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
   watcher_->note_loaded_hash(reloader_->running_hash());
   if (outcome.result == proxy::Reloader::Result::kReloaded) {
     follow_routes_source(reloader_->routes_source());
+    watch_certificates(reloader_->tls_files());
   }
   return outcome;
 }
@@ -170,6 +172,27 @@ void ControlPlane::publish_endpoints(const std::string& cluster,
             static_cast<double>(*control_ns) / 1e6);
       });
   if (published) *control_ns = thread_cpu_ns() - started;
+}
+
+void ControlPlane::watch_certificates(const std::vector<std::string>& files) {
+  std::set<std::string> wanted(files.begin(), files.end());
+  if (wanted == certificate_files_) return;
+  certificate_files_ = std::move(wanted);
+  for (const auto& watcher : certificate_watchers_)
+    watcher->stop();
+  retired_certificate_watchers_ = std::move(certificate_watchers_);
+  certificate_watchers_.clear();
+  for (const std::string& file : certificate_files_) {
+    auto watcher = std::make_unique<routing::ConfigWatcher>(loop_, file, [this] {
+      if (!stopping_) reload("certificate");
+    });
+    // What runs now was read from these bytes: only a change from them reloads.
+    watcher->note_loaded(read_file_bytes(file).value_or(""));
+    if (std::string failed = watcher->start(); !failed.empty()) {
+      WG_LOG_WARN("%s; SIGHUP and POST /reload still reload certificates", failed.c_str());
+    }
+    certificate_watchers_.push_back(std::move(watcher));
+  }
 }
 
 void ControlPlane::follow_routes_source(const std::optional<routing::EtcdSourceConfig>& source) {
@@ -222,6 +245,8 @@ void ControlPlane::stop(int signum) {
   for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_})
     handle->reset();
   if (watcher_) watcher_->stop();
+  for (const auto& watcher : certificate_watchers_)
+    watcher->stop();
   routes_watcher_.reset();
   discovery_.stop();
   // The admin listener stays up while the workers drain, so /ready can say so.

@@ -6,8 +6,10 @@
 #include <uv.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "admin/admin_server.h"
 #include "core/uv_handle.h"
@@ -38,6 +40,8 @@ class ControlPlane {
                          const std::string& source);
   // Watches the routes_source key the running config names (none, the same, or a new one).
   void follow_routes_source(const std::optional<routing::EtcdSourceConfig>& source);
+  // Watches the certificate, key and CA files the running config names: a change reloads.
+  void watch_certificates(const std::vector<std::string>& files);
   void stop(int signum);
   void close_handles();
   static void on_stop_signal(uv_signal_t* handle, int signum);
@@ -52,6 +56,11 @@ class ControlPlane {
   std::optional<routing::EtcdSourceConfig> routes_source_;
   std::unique_ptr<discovery::EtcdWatcher> routes_watcher_;
   std::unique_ptr<routing::ConfigWatcher> watcher_;
+  std::set<std::string> certificate_files_;
+  std::vector<std::unique_ptr<routing::ConfigWatcher>> certificate_watchers_;
+  // Stopped watchers kept until the next change: one of them may be running the reload that
+  // replaced it.
+  std::vector<std::unique_ptr<routing::ConfigWatcher>> retired_certificate_watchers_;
   AdminServer admin_;
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
   UvHandle<uv_async_t> drained_;  // the workers have drained: close what keeps the loop running

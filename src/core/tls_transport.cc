@@ -409,6 +409,11 @@ void TlsTransport::on_transport_eof(int status) {
   if (failed_ || end_delivered_ || closing()) return;
   if (!handshake_done_) {
     bool clean = status == UV_EOF;
+    if (clean && server_ && !sniffed_ && stash_offset_ >= stash_.size()) {
+      // Closed without a byte (a port check, a balancer's probe): an end, not a failure.
+      fail_handshake(UV_EOF, "");
+      return;
+    }
     fail_handshake(clean ? UV_EPROTO : status, clean ? "unexpected eof" : uv_strerror(status));
     return;
   }

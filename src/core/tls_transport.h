@@ -35,9 +35,10 @@ class TlsTransport final : public Transport, private TransportSink {
   // (failure_reason() stays empty), a successful one starts the handshake without this call.
   void start_client_handshake();
   // Server side needs no call: the handshake runs as the client's bytes arrive. A failed server
-  // handshake is one sink.on_transport_eof(negative status) before the codec saw any byte; the
-  // owner may then write a plaintext answer straight to the TcpTransport (a 400 for plain HTTP),
-  // whose on_transport_drained calls still reach the sink.
+  // handshake is one sink.on_transport_eof(negative status) before the codec saw any byte (UV_EOF
+  // with an empty failure_reason() when the peer closed without sending one); the owner may then
+  // write a plaintext answer straight to the TcpTransport (a 400 for plain HTTP), whose
+  // on_transport_drained calls still reach the sink.
   bool handshake_done() const { return handshake_done_; }
   // Why the handshake or the connection failed, for logs: "plaintext-http" when a server saw
   // what looks like an HTTP request line instead of a ClientHello (first bytes are an ASCII

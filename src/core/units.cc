@@ -27,7 +27,8 @@ std::optional<uint64_t> parse_scaled(std::string_view text, std::initializer_lis
 }  // namespace
 
 std::optional<uint64_t> parse_duration_ms(std::string_view text) {
-  return parse_scaled(text, {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}});
+  return parse_scaled(text,
+                      {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}});
 }
 
 std::optional<uint64_t> parse_size_bytes(std::string_view text) {

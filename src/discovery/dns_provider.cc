@@ -41,7 +41,8 @@ void DnsProvider::on_answer(AddressAnswer answer) {
     case DnsStatus::kOk: {
       std::vector<routing::EndpointSpec> endpoints;
       for (const std::string& ip : answer.addresses) {
-        if (auto endpoint = endpoint_at(ip, port_, 1)) endpoints.push_back(std::move(*endpoint));
+        auto endpoint = endpoint_at(ip, port_, 1, name_);
+        if (endpoint) endpoints.push_back(std::move(*endpoint));
       }
       refresh_.after_answer(answer.ttl);
       report(std::move(endpoints));

@@ -5,7 +5,7 @@
 namespace waygate::discovery {
 
 std::optional<routing::EndpointSpec> endpoint_at(std::string_view ip, uint16_t port,
-                                                 uint32_t weight) {
+                                                 uint32_t weight, std::string_view server_name) {
   // Built by appending: GCC 12 misreads the chained operator+ form (-Wrestrict).
   std::string text;
   bool v6 = ip.find(':') != std::string_view::npos;
@@ -20,6 +20,7 @@ std::optional<routing::EndpointSpec> endpoint_at(std::string_view ip, uint16_t p
   endpoint.address_text = std::move(text);
   endpoint.address = *address;
   endpoint.weight = weight;
+  endpoint.server_name = server_name;
   return endpoint;
 }
 

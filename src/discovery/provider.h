@@ -18,7 +18,8 @@ class Provider;
 // The endpoint for an IP literal ("10.0.0.7", "::1") and a port, or nullopt when the text is not
 // an IP address.
 std::optional<routing::EndpointSpec> endpoint_at(std::string_view ip, uint16_t port,
-                                                 uint32_t weight);
+                                                 uint32_t weight,
+                                                 std::string_view server_name = {});
 
 class ProviderSink {
  public:

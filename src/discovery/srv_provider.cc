@@ -85,7 +85,7 @@ void SrvProvider::finish_round() {
       // A weight of 0 means "rarely" in RFC 2782; it still gets the smallest share.
       uint32_t weight = std::max<uint32_t>(1, records[i].weight);
       for (const std::string& ip : answer.addresses) {
-        auto endpoint = endpoint_at(ip, records[i].port, weight);
+        auto endpoint = endpoint_at(ip, records[i].port, weight, records[i].target);
         if (endpoint && std::none_of(endpoints.begin(), endpoints.end(), [&](const auto& known) {
               return known.address_text == endpoint->address_text;
             })) {

@@ -11,10 +11,12 @@
 #include <unordered_set>
 
 #include "core/log.h"
+#include "core/tls_context.h"
 #include "core/uv_handle.h"
 #include "health/due_heap.h"
 #include "health/http_probe.h"
 #include "health/tcp_probe.h"
+#include "routing/upstream_tls.h"
 
 namespace waygate::health {
 namespace {
@@ -34,7 +36,8 @@ bool same_checks(const std::optional<HealthCheckConfig>& a,
                     c.unhealthy_interval_ms, c.timeout_ms, c.jitter_percent, c.healthy_threshold,
                     c.unhealthy_threshold, c.start_healthy);
   };
-  return fields(*a) == fields(*b);
+  auto tls_identity = [](const HealthCheckConfig& c) { return c.tls ? c.tls->identity : 0; };
+  return fields(*a) == fields(*b) && tls_identity(*a) == tls_identity(*b);
 }
 
 }  // namespace
@@ -63,6 +66,7 @@ class HealthChecker::Impl {
         : checker(owner),
           cluster(in),
           address_text(spec.address_text),
+          server_name(spec.server_name),
           address(spec.address),
           healthy(start_healthy),
           proven(start_healthy) {}
@@ -74,6 +78,7 @@ class HealthChecker::Impl {
     Impl& checker;
     Cluster& cluster;
     const std::string address_text;
+    const std::string server_name;  // the DNS name it was found under (TLS names)
     const SocketAddress address;
     bool healthy;
     bool proven;            // has been healthy at some time
@@ -202,7 +207,16 @@ std::unique_ptr<Probe> HealthChecker::Impl::make_probe(Endpoint& endpoint) {
     return std::make_unique<TcpProbe>(loop_, endpoint.address, endpoint);
   }
   std::string_view host = config.host.empty() ? endpoint.address_text : config.host;
-  return std::make_unique<HttpProbe>(loop_, endpoint.address, config, host, endpoint);
+  http::Client::TlsSessionFn new_tls_session;
+  if (config.tls) {
+    new_tls_session = [tls = config.tls,
+                       names = routing::tls_peer_names(*config.tls, endpoint.server_name,
+                                                       endpoint.address_text)] {
+      return tls->context->new_ssl(names.sni, names.verify);
+    };
+  }
+  return std::make_unique<HttpProbe>(loop_, endpoint.address, config, host, endpoint,
+                                     std::move(new_tls_session));
 }
 
 void HealthChecker::Impl::start_check(Endpoint& endpoint, uint64_t now) {

@@ -14,8 +14,11 @@ constexpr size_t kMaxBodyBytes = 64 * 1024;
 
 HttpProbe::HttpProbe(uv_loop_t* loop, const SocketAddress& address,
                      const routing::HealthCheckConfig& config, std::string_view host,
-                     ProbeSink& sink)
-    : config_(config), host_(host), sink_(sink), client_(loop, address, *this) {}
+                     ProbeSink& sink, http::Client::TlsSessionFn new_tls_session)
+    : config_(config),
+      host_(host),
+      sink_(sink),
+      client_(loop, address, *this, std::move(new_tls_session)) {}
 
 bool HttpProbe::start() {
   status_ = 0;

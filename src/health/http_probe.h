@@ -20,7 +20,8 @@ class HttpProbe final : public Probe, private http::ClientHandler {
  public:
   // `config` and `host` must outlive the probe (the checker replaces probes when either changes).
   HttpProbe(uv_loop_t* loop, const SocketAddress& address, const routing::HealthCheckConfig& config,
-            std::string_view host, ProbeSink& sink);
+            std::string_view host, ProbeSink& sink,
+            http::Client::TlsSessionFn new_tls_session = {});
 
   bool start() override;
   void abandon() override;

@@ -65,12 +65,12 @@ void enable_keepalive(uv_tcp_t* tcp) {
 class Client::Connection final : public HandleOwner, private TransportSink, private ParserSink {
  public:
   Connection(uv_loop_t* loop, Client& client)
-      : client_(&client), transport_(loop, *this), parser_(HTTP_RESPONSE, *this, kResponseLimits) {
+      : client_(&client), tcp_(loop, *this), parser_(HTTP_RESPONSE, *this, kResponseLimits) {
     timer_.init(loop, &Connection::on_timeout, this);
   }
 
   void connect(const SocketAddress& address) {
-    if (transport_.connect(address.get()) < 0) defer_error("connect-refused");
+    if (tcp_.connect(address.get()) < 0) defer_error("connect-refused");
   }
 
   void send(const ClientRequest& request) {
@@ -106,14 +106,23 @@ class Client::Connection final : public HandleOwner, private TransportSink, priv
   void on_transport_connected(int status) override {
     if (state_ == State::kClosed) return;
     if (status < 0) {
-      fail(status == UV_ETIMEDOUT ? "connect-timeout" : "connect-refused");
+      fail(tls_ ? "tls" : status == UV_ETIMEDOUT ? "connect-timeout" : "connect-refused");
       return;
     }
-    enable_keepalive(transport_.tcp());
+    if (!tls_ && client_ && client_->new_tls_session_) {
+      // TCP is up; the request waits for the handshake, under the same deadline.
+      enable_keepalive(tcp_.tcp());
+      tls_ = std::make_unique<TlsTransport>(tcp_, static_cast<TransportSink&>(*this),
+                                            client_->new_tls_session_());
+      transport_ = tls_.get();
+      tls_->start_client_handshake();
+      return;
+    }
+    if (!tls_) enable_keepalive(tcp_.tcp());
     state_ = State::kActive;
     write(pending_);
     std::string().swap(pending_);
-    transport_.set_reading(true);
+    transport_->set_reading(true);
     restart_timeout();
   }
 
@@ -203,7 +212,7 @@ class Client::Connection final : public HandleOwner, private TransportSink, priv
   void on_handles_closed() override { std::unique_ptr<Connection> last(this); }
 
   void write(std::string_view bytes) {
-    if (transport_.write(bytes) < 0) defer_error("reset");
+    if (transport_->write(bytes) < 0) defer_error("reset");
   }
 
   // The inactivity deadline: every read pushes it; 0 means none.
@@ -265,11 +274,13 @@ class Client::Connection final : public HandleOwner, private TransportSink, priv
   void close() {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
-    close_handles({transport_.handle(), timer_.handle()});
+    close_handles({tcp_.handle(), timer_.handle()});
   }
 
   Client* client_;
-  TcpTransport transport_;
+  TcpTransport tcp_;
+  std::unique_ptr<TlsTransport> tls_;
+  Transport* transport_ = &tcp_;
   DeadlineTimer timer_;
   Parser parser_;
   MessageHead head_;
@@ -284,8 +295,12 @@ class Client::Connection final : public HandleOwner, private TransportSink, priv
   bool response_to_head_ = false;
 };
 
-Client::Client(uv_loop_t* loop, SocketAddress address, ClientHandler& handler)
-    : loop_(loop), address_(address), handler_(handler) {}
+Client::Client(uv_loop_t* loop, SocketAddress address, ClientHandler& handler,
+               TlsSessionFn new_tls_session)
+    : loop_(loop),
+      address_(address),
+      handler_(handler),
+      new_tls_session_(std::move(new_tls_session)) {}
 
 Client::~Client() {
   close();

@@ -8,11 +8,13 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "core/socket_address.h"
+#include "core/tls_transport.h"
 #include "http/message_head.h"
 #include "http/serialize.h"
 
@@ -34,7 +36,8 @@ class ClientHandler {
   virtual void on_response_head(const MessageHead& head) = 0;
   virtual void on_response_body(std::string_view bytes) = 0;
   virtual void on_response_complete() = 0;
-  // The request failed: "connect-refused", "connect-timeout", "reset", "timeout", "malformed".
+  // The request failed: "connect-refused", "connect-timeout", "tls" (the handshake failed),
+  // "reset", "timeout", "malformed".
   // Nothing more is heard about it; the connection is closed.
   virtual void on_client_error(const char* reason) = 0;
 
@@ -44,7 +47,11 @@ class ClientHandler {
 
 class Client {
  public:
-  Client(uv_loop_t* loop, SocketAddress address, ClientHandler& handler);
+  // Makes the client session of a TLS connection; empty: plain TCP.
+  using TlsSessionFn = std::function<SSL*()>;
+
+  Client(uv_loop_t* loop, SocketAddress address, ClientHandler& handler,
+         TlsSessionFn new_tls_session = {});
   // Closes the connection; the handler hears nothing more, even for a request under way.
   ~Client();
   Client(const Client&) = delete;
@@ -62,6 +69,7 @@ class Client {
   uv_loop_t* loop_;
   SocketAddress address_;
   ClientHandler& handler_;
+  TlsSessionFn new_tls_session_;
   Connection* connection_ = nullptr;
 };
 

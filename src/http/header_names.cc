@@ -52,6 +52,8 @@ HeaderId classify_header(std::string_view name) {
                                                 HeaderId::kTransferEncoding,
                                             },
                                             {"x-forwarded-proto", HeaderId::kXForwardedProto}};
+  static constexpr KnownName kLength21[] = {
+      {"x-client-cert-subject", HeaderId::kXClientCertSubject}};
   std::span<const KnownName> candidates;
   switch (name.size()) {
     case 2:
@@ -83,6 +85,9 @@ HeaderId classify_header(std::string_view name) {
       break;
     case 17:
       candidates = kLength17;
+      break;
+    case 21:
+      candidates = kLength21;
       break;
     default:
       return HeaderId::kOther;

@@ -27,6 +27,7 @@ enum class HeaderId : uint8_t {
   kXForwardedHost,
   kXRequestId,
   kCookie,
+  kXClientCertSubject,  // set by waygate alone, from a verified client certificate
 };
 
 HeaderId classify_header(std::string_view name);

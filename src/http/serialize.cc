@@ -57,6 +57,7 @@ void append_upstream_request_head(std::string& out, const MessageHead& request,
       case HeaderId::kHost:  // exactly one Host, written above
       case HeaderId::kXForwardedProto:
       case HeaderId::kXForwardedHost:
+      case HeaderId::kXClientCertSubject:
         continue;
       case HeaderId::kXForwardedFor:
         has_forwarded_for = true;  // every value goes into the one header written below
@@ -89,6 +90,9 @@ void append_upstream_request_head(std::string& out, const MessageHead& request,
   if (!has_request_id && !context.request_id.empty()) {
     append_header(out, "X-Request-Id", context.request_id);
   }
+  if (!context.client_cert_subject.empty()) {
+    append_header(out, "X-Client-Cert-Subject", context.client_cert_subject);
+  }
   if (context.upgrade) {
     out.append("Connection: upgrade\r\n");
     append_header(out, "Upgrade", request.find(HeaderId::kUpgrade).value_or(""));
@@ -118,6 +122,9 @@ void append_downstream_response_head(std::string& out, const MessageHead& respon
   }
   append_added(out, framing.edits);
   if (!framing.set_cookie.empty()) append_header(out, "Set-Cookie", framing.set_cookie);
+  if (!framing.hsts.empty() && !response.find("strict-transport-security")) {
+    append_header(out, "Strict-Transport-Security", framing.hsts);
+  }
   if (framing.upgrade) {
     out.append("Connection: upgrade\r\n");
     append_header(out, "Upgrade", response.find(HeaderId::kUpgrade).value_or(""));

@@ -35,6 +35,9 @@ struct ForwardContext {
   std::string_view target;          // the request target sent upstream (origin-form)
   std::string_view host;            // the one Host sent upstream (the client's are dropped)
   std::string_view forwarded_host;  // X-Forwarded-Host: the host the client addressed, if any
+  // X-Client-Cert-Subject: a verified client certificate's subject. The client's own header of
+  // that name is always dropped, so no client can claim an identity.
+  std::string_view client_cert_subject;
   const HeaderEdits* edits = nullptr;
 };
 
@@ -49,6 +52,7 @@ struct ResponseFraming {
   bool upgrade = false;        // a 101 that opens a tunnel: keep Connection/Upgrade
   const HeaderEdits* edits = nullptr;
   std::string_view set_cookie;  // a Set-Cookie value of waygate\'s own (sticky sessions)
+  std::string_view hsts;        // Strict-Transport-Security, unless the upstream sent its own
 };
 
 void append_downstream_response_head(std::string& out, const MessageHead& response,

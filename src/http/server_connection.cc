@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/log.h"
 #include "core/socket_address.h"
 #include "http/serialize.h"
 
@@ -12,7 +13,7 @@ ServerConnection::ServerConnection(uv_loop_t* loop)
   timer_.init(loop, &ServerConnection::on_timeout, this);
 }
 
-void ServerConnection::start() {
+void ServerConnection::start(SSL* ssl) {
   tcp_.accepted();
   sockaddr_storage peer{};
   int length = sizeof(peer);
@@ -23,14 +24,26 @@ void ServerConnection::start() {
     client_ip_[n] = '\0';
     client_port_ = socket_port(peer);
   }
-  // The first request gets the head timeout from the moment the connection is accepted.
-  timer_.set(timeouts().header_read_ms);
+  if (ssl) {
+    tls_ = std::make_unique<TlsTransport>(tcp_, static_cast<TransportSink&>(*this), ssl);
+    transport_ = tls_.get();
+    handshaking_ = true;
+    timer_.set(timeouts().handshake_ms);
+  } else {
+    // The first request gets the head timeout from the moment the connection is accepted.
+    timer_.set(timeouts().header_read_ms);
+  }
   update_reading();
 }
 
 // ---- Input ---------------------------------------------------------------------------------
 
 void ServerConnection::on_transport_read(std::string_view bytes) {
+  if (handshaking_) {
+    // The first plaintext: the handshake is done, and the first request's head timeout starts.
+    handshaking_ = false;
+    timer_.set(timeouts().header_read_ms);
+  }
   switch (state_) {
     case State::kClosed:
       return;
@@ -221,7 +234,7 @@ int ServerConnection::on_message_complete() {
 int ServerConnection::send(std::span<const uv_buf_t> bufs) {
   response_started_ = true;
   if (state_ == State::kClosed || write_error_ != 0) return write_error_ ? write_error_ : UV_EOF;
-  int rc = tcp_.write(bufs);
+  int rc = transport_->write(bufs);
   if (rc < 0) {
     // Handled from the timer callback, so the subclass hears of it outside its own call.
     write_error_ = rc;
@@ -387,12 +400,13 @@ void ServerConnection::linger() {
     return;
   }
   lingering_ = true;
-  tcp_.shutdown();
+  transport_->shutdown();
   timer_.set(kLingerMs);
   update_reading();
 }
 
 void ServerConnection::on_transport_eof(int status) {
+  if (handshaking_ && !tls_->handshake_done()) return on_handshake_failed(status);
   client_eof_ = true;
   switch (state_) {
     case State::kClosed:
@@ -439,7 +453,16 @@ void ServerConnection::on_timeout(void* self_ptr) {
       return;
     case State::kWaiting:
       if (self->parser_.in_message()) break;
-      self->close_now();  // an idle keep-alive connection
+      if (self->handshaking_ && self->tls_->handshake_done()) {
+        // Done, but no request yet: the first request's head timeout runs from here.
+        self->handshaking_ = false;
+        self->timer_.set(self->timeouts().header_read_ms);
+        return;
+      }
+      if (self->handshaking_) {
+        WG_LOG_INFO("tls: handshake with %s failed: timed out", self->client_ip_);
+      }
+      self->close_now();  // an idle keep-alive connection, or a handshake that never finished
       return;
     case State::kHead:
       self->refuse(408, "header-timeout");
@@ -448,6 +471,36 @@ void ServerConnection::on_timeout(void* self_ptr) {
       break;
   }
   self->lose("downstream-timeout");
+}
+
+// A TLS connection that ended before its first request: logged (a client that connects and goes
+// without a word is not worth a line). Plain HTTP sent to the TLS port gets a plain answer that
+// says so, as nginx gives, since the client cannot read anything else.
+void ServerConnection::on_handshake_failed(int status) {
+  handshaking_ = false;
+  if (tls_->saw_plaintext_http()) {
+    WG_LOG_INFO("tls: plain HTTP from %s on a TLS listener", client_ip_);
+    // The TLS layer stays (it is in its own callback) but leaves the socket to this connection.
+    tcp_.set_sink(static_cast<TransportSink&>(*this));
+    transport_ = &tcp_;
+    std::string response;
+    append_local_response(response, 400, "400 Bad Request: plain HTTP sent to a TLS port\n", {},
+                          true);
+    send(response);
+    // Closed gracefully: the rest of the client's request is read and dropped, so the kernel
+    // does not reset the connection under the answer.
+    state_ = State::kClosing;
+    linger_wanted_ = true;
+    if (pending_output() == 0) linger();
+    update_reading();
+    return;
+  }
+  if (status != UV_EOF || !tls_->failure_reason().empty()) {
+    WG_LOG_INFO(
+        "tls: handshake with %s failed: %s", client_ip_,
+        tls_->failure_reason().empty() ? uv_strerror(status) : tls_->failure_reason().c_str());
+  }
+  close_now();
 }
 
 // ---- Timers and reading --------------------------------------------------------------------
@@ -500,7 +553,7 @@ void ServerConnection::update_reading() {
              pending_output() <= kMaxPendingOutput;
       break;
   }
-  tcp_.set_reading(want);
+  transport_->set_reading(want);
 }
 
 }  // namespace waygate::http

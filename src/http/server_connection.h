@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include "core/deadline_timer.h"
 #include "core/handle_owner.h"
 #include "core/tcp_transport.h"
+#include "core/tls_transport.h"
 #include "http/parser.h"
 
 namespace waygate::http {
@@ -22,6 +24,7 @@ namespace waygate::http {
 struct ServerTimeouts {
   uint64_t header_read_ms;  // from a request's first byte until its head is whole (slowloris)
   uint64_t idle_ms;         // keep-alive wait, and any wait on the client during a request
+  uint64_t handshake_ms;    // from accept until the TLS handshake is done
 };
 
 class ServerConnection : public HandleOwner, private TransportSink, private ParserSink {
@@ -38,8 +41,9 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   explicit ServerConnection(uv_loop_t* loop);
 
   uv_stream_t* stream() { return tcp_.stream(); }
-  // Called once the connection has been accepted into stream().
-  void start();
+  // Called once the connection has been accepted into stream(). With `ssl` (taken over), the
+  // connection speaks TLS: requests are read once the handshake is done.
+  void start(SSL* ssl = nullptr);
   // Stop accepting requests: an idle connection closes now, a busy one after its response.
   void begin_drain();
   // Closes at once (no lingering, no hook). The subclass calls it when it cannot go on.
@@ -91,7 +95,7 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   int send(std::string_view bytes);
   // A 1xx response that does not start the final one (100 Continue).
   int send_interim(std::string_view bytes);
-  size_t pending_output() const { return tcp_.pending_bytes(); }
+  size_t pending_output() const { return transport_->pending_bytes(); }
   // Whether the response may keep the connection open: the request asked for it, it was (or can
   // still be) read to its end, and the connection is not draining.
   bool keep_alive() const;
@@ -107,7 +111,9 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   void finish() { close_gracefully(); }
   bool draining() const { return draining_; }
   bool response_started() const { return response_started_; }
-  Transport& transport() { return tcp_; }
+  Transport& transport() { return *transport_; }
+  // The TLS layer, or null on a plain connection.
+  const TlsTransport* tls() const { return tls_.get(); }
 
  private:
   enum class State : uint8_t {
@@ -147,8 +153,11 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   void arm_timer();
   void update_reading();
   static void on_timeout(void* self);
+  void on_handshake_failed(int status);
 
   TcpTransport tcp_;
+  std::unique_ptr<TlsTransport> tls_;  // only on a TLS listener
+  Transport* transport_ = &tcp_;       // what the codec reads and writes: TLS or plain TCP
   DeadlineTimer timer_;
   Parser parser_;
   MessageHead* head_ = nullptr;  // valid until the head is complete; the subclass owns it
@@ -174,6 +183,7 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   bool lingering_ = false;
   bool in_process_ = false;
   bool process_again_ = false;
+  bool handshaking_ = false;  // TLS: no plaintext has arrived yet
 };
 
 }  // namespace waygate::http

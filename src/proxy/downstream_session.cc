@@ -8,6 +8,7 @@
 
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/tls_context.h"
 #include "http/cookies.h"
 #include "http/field_syntax.h"
 #include "http/header_names.h"
@@ -59,6 +60,8 @@ const char* upstream_error_name(UpstreamError error) {
       return "upstream-connect-timeout";
     case UpstreamError::kBusy:
       return "upstream-busy";
+    case UpstreamError::kTls:
+      return "upstream-tls";
   }
   return "upstream";
 }
@@ -79,6 +82,7 @@ EndpointEvent::Kind event_for(UpstreamError error) {
   switch (error) {
     case UpstreamError::kRefused:
     case UpstreamError::kConnectTimeout:
+    case UpstreamError::kTls:
       return EndpointEvent::Kind::kConnectFailure;
     case UpstreamError::kTimeout:
       return EndpointEvent::Kind::kTimeout;
@@ -144,9 +148,23 @@ bool upgrade_allowed(std::string_view requested, const std::vector<std::string>&
 DownstreamSession::DownstreamSession(Worker& worker)
     : http::ServerConnection(worker.loop()), worker_(worker) {}
 
+void DownstreamSession::start_tls(std::shared_ptr<const routing::ListenerTls> listener) {
+  tls_listener_ = std::move(listener);
+  start(tls_listener_->context->new_ssl());
+}
+
+std::string_view DownstreamSession::client_cert_subject() {
+  if (!tls_listener_ || !tls_listener_->client_certs) return {};
+  if (!client_cert_read_) {
+    client_cert_subject_ = tls()->peer_subject();
+    client_cert_read_ = true;
+  }
+  return client_cert_subject_;
+}
+
 http::ServerTimeouts DownstreamSession::timeouts() const {
   const routing::Timeouts& timeouts = worker_.snapshot().timeouts;
-  return {timeouts.header_read_ms, timeouts.downstream_idle_ms};
+  return {timeouts.header_read_ms, timeouts.downstream_idle_ms, timeouts.tls_handshake_ms};
 }
 
 http::ParserLimits DownstreamSession::parser_limits() const {
@@ -435,6 +453,7 @@ void DownstreamSession::on_upstream_ready() {
                  : exchange.host.empty() ? std::string_view(exchange.endpoint)
                                          : exchange.host;
   context.forwarded_host = exchange.host;
+  context.client_cert_subject = client_cert_subject();
   if (!route.request_headers.empty()) context.edits = &route.request_headers;
   std::string& head = worker_.scratch();
   head.clear();
@@ -578,6 +597,7 @@ void DownstreamSession::on_upstream_head(http::MessageHead& response) {
                                         exchange.sticky_hash);
     framing.set_cookie = sticky_cookie;
   }
+  if (tls_listener_) framing.hsts = tls_listener_->hsts;
 
   exchange.response_head.clear();
   http::append_downstream_response_head(exchange.response_head, response, framing);
@@ -685,6 +705,7 @@ bool DownstreamSession::retry_after(UpstreamError error) {
   switch (error) {
     case UpstreamError::kRefused:
     case UpstreamError::kConnectTimeout:
+    case UpstreamError::kTls:
       // Nothing reached the upstream: safe for any request whose body is still to be read or
       // was kept.
       wanted = (route.retry_on & routing::kRetryConnectFailure) != 0 &&
@@ -805,6 +826,9 @@ void DownstreamSession::answer_from_route() {
   for (const auto& [name, value] : route.response_headers.add) {
     has_type = has_type || http::equals_ignore_case(name, "content-type");
     http::append_header(out, name, value);
+  }
+  if (tls_listener_ && !tls_listener_->hsts.empty()) {
+    http::append_header(out, "Strict-Transport-Security", tls_listener_->hsts);
   }
   http::append_local_body(out, body, has_type, !keep_alive());
   send_local(out);

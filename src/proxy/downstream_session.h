@@ -23,6 +23,10 @@ class DownstreamSession final : public http::ServerConnection {
  public:
   explicit DownstreamSession(Worker& worker);
 
+  // Starts a connection accepted on a TLS listener: the handshake first, with the listener's
+  // certificates as they are now (the connection keeps them, whatever a reload brings).
+  void start_tls(std::shared_ptr<const routing::ListenerTls> listener);
+
   // The drain timeout ran out: the request in flight (if any) is logged as cut short, and the
   // connection closes.
   void abandon();
@@ -82,8 +86,14 @@ class DownstreamSession final : public http::ServerConnection {
   void drop_exchange(const char* reason);
   void write_access_log();
 
+  // The verified client certificate's subject, read once from the TLS layer; empty when none.
+  std::string_view client_cert_subject();
+
   Worker& worker_;
   std::unique_ptr<Exchange> exchange_;
+  std::shared_ptr<const routing::ListenerTls> tls_listener_;  // null on a plain listener
+  std::string client_cert_subject_;
+  bool client_cert_read_ = false;
 };
 
 }  // namespace waygate::proxy

@@ -39,9 +39,12 @@ void EndpointHealth::apply_config(const routing::Config& config,
     auto found = endpoints.find(cluster.name);
     const std::vector<routing::EndpointSpec>& given =
         found == endpoints.end() ? std::vector<routing::EndpointSpec>() : found->second;
-    checker_->set_cluster(
-        cluster.name, effective_check(cluster.name, cluster.health_check, !given.empty()), given);
-    checks[cluster.name] = cluster.health_check;
+    std::optional<routing::HealthCheckConfig> check = cluster.health_check;
+    if (check && cluster.tls)
+      check->tls = std::make_shared<routing::UpstreamTlsConfig>(*cluster.tls);
+    checker_->set_cluster(cluster.name, effective_check(cluster.name, check, !given.empty()),
+                          given);
+    checks[cluster.name] = std::move(check);
     outliers_[cluster.name] = cluster.outlier;
   }
   for (const auto& [name, check] : checks_) {

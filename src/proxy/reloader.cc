@@ -8,15 +8,19 @@
 namespace waygate::proxy {
 
 Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
-                   const routing::Config& running, std::string_view running_text)
+                   const routing::ConfigResult& running)
     : path_(std::move(path)),
       server_(server),
       discovery_(discovery),
-      routes_source_(running.routes_source),
-      workers_(running.workers),
-      access_log_(running.access_log),
-      admin_address_(running.admin.address_text),
-      running_hash_(routing::content_hash(running_text)) {}
+      routes_source_(running.config.routes_source),
+      workers_(running.config.workers),
+      access_log_(running.config.access_log),
+      admin_address_(running.config.admin.address_text),
+      running_hash_(routing::content_hash(running.text)),
+      running_tls_hash_(running.tls_files_hash),
+      tls_files_(running.config.tls_files) {
+  log_certificate_changes(running.config);
+}
 
 Reloader::Outcome Reloader::reload(std::string_view trigger) {
   std::vector<routing::ConfigSource> extras;
@@ -31,7 +35,7 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   }
   if (!loaded.ok()) return refuse(trigger, loaded.errors);
   uint64_t hash = routing::content_hash(loaded.text);
-  if (hash == running_hash_) {
+  if (hash == running_hash_ && loaded.tls_files_hash == running_tls_hash_) {
     WG_LOG_INFO("reload (%.*s) skipped: %s is unchanged", static_cast<int>(trigger.size()),
                 trigger.data(), path_.c_str());
     return {Result::kUnchanged, ""};
@@ -50,11 +54,27 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
     WG_LOG_WARN("workers, access_log and admin changes in %s take a restart; the rest is applied",
                 path_.c_str());
   }
+  log_certificate_changes(loaded.config);
   running_hash_ = hash;
+  running_tls_hash_ = loaded.tls_files_hash;
+  tls_files_ = loaded.config.tls_files;
   ++applied_;
   WG_LOG_INFO("reloaded %s (%.*s)", path_.c_str(), static_cast<int>(trigger.size()),
               trigger.data());
   return {Result::kReloaded, ""};
+}
+
+void Reloader::log_certificate_changes(const routing::Config& next) {
+  std::unordered_map<std::string, uint64_t> hashes;
+  for (const routing::ListenerConfig& listener : next.listeners) {
+    if (!listener.tls) continue;
+    hashes[listener.name] = listener.tls->files_hash;
+    auto it = certificate_hashes_.find(listener.name);
+    if (it != certificate_hashes_.end() && it->second != listener.tls->files_hash) {
+      WG_LOG_INFO("tls: listener %s: certificates reloaded", listener.name.c_str());
+    }
+  }
+  certificate_hashes_ = std::move(hashes);
 }
 
 Reloader::Outcome Reloader::refuse(std::string_view trigger,
@@ -65,6 +85,11 @@ Reloader::Outcome Reloader::refuse(std::string_view trigger,
     WG_LOG_ERROR("reload (%.*s) refused: %s", static_cast<int>(trigger.size()), trigger.data(),
                  error.c_str());
     message.append(error).append("\n");
+    // A certificate that cannot serve says so in the words an operator looks for.
+    size_t at = error.find(": listener ");
+    if (at != std::string::npos && error.find(": certificate refused: ", at) != std::string::npos) {
+      WG_LOG_ERROR("tls: %s; the old ones keep serving", error.c_str() + at + 2);
+    }
   }
   WG_LOG_ERROR("still serving the previous config (%llu reloads refused, %llu applied so far)",
                static_cast<unsigned long long>(refused_),

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "discovery/discovery_manager.h"
@@ -27,9 +28,9 @@ class Reloader {
     std::string message;  // for kRefused: every error, one "file:line:col: message" per line
   };
 
-  // `running_text` is the config text the server was started with.
+  // `running` is the config the server was started with.
   Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
-           const routing::Config& running, std::string_view running_text);
+           const routing::ConfigResult& running);
 
   // Runs on the control thread. `trigger` names the cause in the log ("SIGHUP", "file", "admin").
   Outcome reload(std::string_view trigger);
@@ -41,11 +42,15 @@ class Reloader {
 
   // The content hash of the config running now (routing::content_hash).
   uint64_t running_hash() const { return running_hash_; }
+  // The certificate, key and CA files of the config running now.
+  const std::vector<std::string>& tls_files() const { return tls_files_; }
   uint64_t applied() const { return applied_; }
   uint64_t refused() const { return refused_; }
 
  private:
   Outcome refuse(std::string_view trigger, const std::vector<std::string>& errors);
+  // Logs each TLS listener whose certificate files changed, and remembers them all.
+  void log_certificate_changes(const routing::Config& next);
 
   std::string path_;
   Server& server_;
@@ -57,6 +62,9 @@ class Reloader {
   std::string access_log_;
   std::string admin_address_;
   uint64_t running_hash_;
+  uint64_t running_tls_hash_;
+  std::unordered_map<std::string, uint64_t> certificate_hashes_;  // by TLS listener name
+  std::vector<std::string> tls_files_;
   uint64_t applied_ = 0;
   uint64_t refused_ = 0;
 };

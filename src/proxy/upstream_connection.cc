@@ -1,5 +1,6 @@
 #include "proxy/upstream_connection.h"
 
+#include "core/log.h"
 #include "proxy/downstream_session.h"
 #include "proxy/upstream_pool.h"
 
@@ -12,7 +13,7 @@ constexpr http::ParserLimits kResponseLimits{64 * 1024, 8 * 1024, 1000};
 }  // namespace
 
 UpstreamConnection::UpstreamConnection(UpstreamPool& pool, uv_loop_t* loop)
-    : pool_(pool), transport_(loop, *this), parser_(HTTP_RESPONSE, *this, kResponseLimits) {
+    : pool_(pool), tcp_(loop, *this), parser_(HTTP_RESPONSE, *this, kResponseLimits) {
   timer_.init(loop, &UpstreamConnection::on_timeout, this);
 }
 
@@ -20,7 +21,7 @@ bool UpstreamConnection::connect(DownstreamSession& session, uint64_t connect_ti
   session_ = &session;
   state_ = State::kConnecting;
   timer_.set(connect_timeout_ms);
-  if (transport_.connect(pool_.address().get()) < 0) {
+  if (tcp_.connect(pool_.address().get()) < 0) {
     session_ = nullptr;
     close();
     return false;
@@ -30,9 +31,24 @@ bool UpstreamConnection::connect(DownstreamSession& session, uint64_t connect_ti
 
 void UpstreamConnection::on_transport_connected(int status) {
   if (state_ == State::kClosed) return;  // cancelled by close()
+  if (status < 0 && tls_) {
+    WG_LOG_WARN("upstream %s: TLS handshake failed: %s", pool_.address_text().c_str(),
+                tls_->failure_reason().c_str());
+    fail(UpstreamError::kTls);
+    return;
+  }
   if (status < 0) {
     fail(status == UV_ETIMEDOUT ? UpstreamError::kConnectTimeout : UpstreamError::kRefused);
     return;
+  }
+  if (!tls_) {
+    if (SSL* ssl = pool_.new_tls_session()) {
+      // TCP is up; the connect (and its timeout) goes on until the handshake is done.
+      tls_ = std::make_unique<TlsTransport>(tcp_, static_cast<TransportSink&>(*this), ssl);
+      transport_ = tls_.get();
+      tls_->start_client_handshake();
+      return;
+    }
   }
   state_ = State::kActive;
   timer_.set(response_timeout_ms_);
@@ -49,7 +65,7 @@ void UpstreamConnection::attach(DownstreamSession& session) {
 }
 
 int UpstreamConnection::write(std::span<const uv_buf_t> bufs) {
-  int rc = transport_.write(bufs);
+  int rc = transport_->write(bufs);
   if (state_ == State::kActive) {
     if (request_body_pending_ && !write_congested() && !response_started_) {
       timer_.clear();  // taken at once; the next bytes are the client's to send
@@ -93,7 +109,7 @@ void UpstreamConnection::close() {
   if (state_ == State::kIdle) pool_.remove_idle(*this);
   state_ = State::kClosed;
   session_ = nullptr;
-  close_handles({transport_.handle(), timer_.handle()});
+  close_handles({tcp_.handle(), timer_.handle()});
 }
 
 void UpstreamConnection::on_handles_closed() {
@@ -106,13 +122,13 @@ void UpstreamConnection::start_tunnel() {
 }
 
 void UpstreamConnection::pause_reading() {
-  transport_.set_reading(false);
+  transport_->set_reading(false);
   if (state_ == State::kActive) timer_.clear();
 }
 
 void UpstreamConnection::resume_reading() {
   if (state_ == State::kClosed) return;
-  transport_.set_reading(true);
+  transport_->set_reading(true);
   if (state_ == State::kActive) timer_.set(response_timeout_ms_);
 }
 

@@ -12,6 +12,7 @@
 #include "core/handle_owner.h"
 #include "core/intrusive_list.h"
 #include "core/tcp_transport.h"
+#include "core/tls_transport.h"
 #include "http/parser.h"
 
 namespace waygate::proxy {
@@ -26,6 +27,7 @@ enum class UpstreamError : uint8_t {
   kTimeout,         // no response in time -> 504
   kConnectTimeout,  // the connect did not finish in time -> 504
   kBusy,            // the endpoint stayed at its connection limit -> 503
+  kTls,             // the TLS handshake failed (the certificate did not verify) -> 502
 };
 
 class UpstreamConnection final : public HandleOwner,
@@ -55,7 +57,7 @@ class UpstreamConnection final : public HandleOwner,
   // response timeout: a long upload is progress.
   int write(std::span<const uv_buf_t> bufs);
   int write(std::string_view bytes);
-  bool write_congested() const { return transport_.pending_bytes() > 0; }
+  bool write_congested() const { return transport_->pending_bytes() > 0; }
 
   // The response to a HEAD request has no body whatever its headers say.
   void expect_response_to_head(bool head) { response_to_head_ = head; }
@@ -97,7 +99,9 @@ class UpstreamConnection final : public HandleOwner,
   UpstreamPool& pool_;
   uint32_t opened_for_cluster_ = 0;
   DownstreamSession* session_ = nullptr;
-  TcpTransport transport_;
+  TcpTransport tcp_;
+  std::unique_ptr<TlsTransport> tls_;  // for an endpoint that speaks TLS, once connected
+  Transport* transport_ = &tcp_;       // what requests and responses go through
   DeadlineTimer timer_;
   http::Parser parser_;
   uint64_t response_timeout_ms_ = 0;

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
+#include "core/tls_context.h"
 #include "proxy/downstream_session.h"
 #include "proxy/worker.h"
+#include "routing/upstream_tls.h"
 
 namespace waygate::proxy {
 namespace {
@@ -17,7 +19,14 @@ UpstreamPool::UpstreamPool(Worker& worker, const routing::Host& host)
       address_text_(host.address_text),
       address_(host.address),
       endpoint_id_(host.endpoint_id),
-      generation_(host.generation) {}
+      generation_(host.generation),
+      tls_(host.tls) {
+  if (tls_) tls_names_ = routing::tls_peer_names(*tls_, host.server_name, host.address_text);
+}
+
+SSL* UpstreamPool::new_tls_session() const {
+  return tls_ ? tls_->context->new_ssl(tls_names_.sni, tls_names_.verify) : nullptr;
+}
 
 UpstreamPool::~UpstreamPool() = default;
 

@@ -17,6 +17,7 @@
 #include "core/uv_handle.h"
 #include "proxy/upstream_connection.h"
 #include "routing/host_set.h"
+#include "routing/upstream_tls.h"
 
 namespace waygate::proxy {
 
@@ -61,6 +62,8 @@ class UpstreamPool {
   const SocketAddress& address() const { return address_; }
   uint32_t endpoint_id() const { return endpoint_id_; }
   uint32_t generation() const { return generation_; }
+  // For an endpoint that speaks TLS: a client session to start its handshake with; else null.
+  SSL* new_tls_session() const;
 
  private:
   struct Waiter {
@@ -81,6 +84,8 @@ class UpstreamPool {
   SocketAddress address_;
   uint32_t endpoint_id_;
   uint32_t generation_;
+  std::shared_ptr<const routing::UpstreamTlsConfig> tls_;
+  routing::TlsPeerNames tls_names_;
   IntrusiveList<UpstreamConnection, &UpstreamConnection::link> connections_;
   std::vector<UpstreamConnection*> idle_;
   std::deque<Waiter> waiters_;

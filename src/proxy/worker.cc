@@ -177,7 +177,11 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     session.close_now();
     return;
   }
-  session.start();
+  if (const auto* tls = worker.snapshot().tls_for(listener->address)) {
+    session.start_tls(*tls);
+  } else {
+    session.start();
+  }
   worker.note_connections();
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/socket_address.h"
 #include "http/field_syntax.h"
+#include "routing/tls_loader.h"
 
 namespace waygate::routing {
 namespace {
@@ -442,7 +443,7 @@ void read_clusters(Reader& r, const YAML::Node& node, const std::string& base_di
   for (const YAML::Node& item : r.sequence(node, "clusters")) {
     if (!r.check_map(item, "cluster",
                      {"name", "lb", "hash_on", "sticky", "endpoints", "discovery", "health_check",
-                      "outlier_detection", "panic_threshold", "circuit_breakers"})) {
+                      "outlier_detection", "panic_threshold", "circuit_breakers", "tls"})) {
       continue;
     }
     ClusterConfig cluster;
@@ -484,6 +485,10 @@ void read_clusters(Reader& r, const YAML::Node& node, const std::string& base_di
     }
     if (item["circuit_breakers"]) {
       read_circuit_breakers(r, item["circuit_breakers"], cluster.circuit_breakers);
+    }
+    if (item["tls"]) {
+      cluster.tls.emplace();
+      read_upstream_tls(r, item["tls"], base_directory, *cluster.tls, config.tls_files);
     }
     if (!item["endpoints"] && !item["discovery"]) {
       r.error(item, "a cluster needs endpoints, discovery, or both");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -11,6 +12,11 @@
 #include "core/socket_address.h"
 #include "http/request_target.h"
 #include "http/serialize.h"
+
+namespace waygate::tls {
+class ServerContext;
+class ClientContext;
+}  // namespace waygate::tls
 
 namespace waygate::routing {
 
@@ -21,6 +27,7 @@ struct Timeouts {
   uint64_t upstream_response_ms = 30'000;
   uint64_t upstream_idle_ms = 30'000;
   uint64_t drain_ms = 30'000;
+  uint64_t tls_handshake_ms = 10'000;  // from accept until the TLS handshake is done
 };
 
 struct Limits {
@@ -36,10 +43,37 @@ struct Limits {
   uint64_t max_upstream_connections_per_endpoint = 4096;
 };
 
+// A listener's `tls:`. Paths are resolved against the config file's directory.
+struct ListenerTlsConfig {
+  std::vector<std::pair<std::string, std::string>> certificates;  // (cert, key); the first: default
+  std::string min_version = "1.2";
+  std::string ciphers;    // TLS 1.2 list; empty: the built-in modern list
+  std::string client_ca;  // non-empty: clients present a certificate that chains to it
+  bool client_cert_optional = false;
+  uint64_t hsts_max_age_s = 0;  // 0: no Strict-Transport-Security header
+  // Built from the files when the config was read, so a certificate that cannot serve is refused
+  // with the config.
+  std::shared_ptr<const tls::ServerContext> context;
+  uint64_t files_hash = 0;  // of the bytes of the files the context was built from
+};
+
 struct ListenerConfig {
   std::string name;
   std::string address_text;
   SocketAddress address;
+  std::optional<ListenerTlsConfig> tls;
+};
+
+// A cluster's `tls:`: its endpoints speak TLS.
+struct UpstreamTlsConfig {
+  std::string sni;  // empty: the endpoint's host name (none for an IP literal)
+  bool verify = true;
+  std::string ca;  // empty: the system's roots
+  std::string cert;
+  std::string key;
+  std::shared_ptr<const tls::ClientContext> context;
+  // Of the settings and the files' bytes: endpoints pool their connections by it.
+  uint64_t identity = 0;
 };
 
 // A header or query-parameter condition.
@@ -181,6 +215,8 @@ struct HealthCheckConfig {
   Initial initial = Initial::kDefault;
   // The state a new endpoint starts in, as the checker applies it (the server fills it in).
   bool start_healthy = false;
+  // The cluster's upstream TLS, which its checks speak too (the server fills it in).
+  std::shared_ptr<const UpstreamTlsConfig> tls;
 };
 
 // Passive health: endpoints that fail requests are ejected for a while (see "Outlier detection").
@@ -227,6 +263,7 @@ struct ClusterConfig {
   std::optional<HealthCheckConfig> health_check;
   OutlierConfig outlier;
   CircuitBreakers circuit_breakers;
+  std::optional<UpstreamTlsConfig> tls;
   uint32_t panic_threshold_percent = 50;  // below this share of healthy hosts, use them all
 };
 
@@ -247,6 +284,8 @@ struct Config {
   std::vector<ListenerConfig> listeners;
   std::vector<RouteConfig> routes;
   std::vector<ClusterConfig> clusters;
+  // Every certificate, key and CA file the config names: a change to one reloads the config.
+  std::vector<std::string> tls_files;
 };
 
 }  // namespace waygate::routing

@@ -8,8 +8,11 @@
 #include <set>
 #include <sstream>
 
+#include "core/file_bytes.h"
 #include "routing/cluster_loader.h"
+#include "routing/config_watcher.h"
 #include "routing/route_loader.h"
+#include "routing/tls_loader.h"
 #include "routing/yaml_reader.h"
 
 namespace waygate::routing {
@@ -18,7 +21,7 @@ namespace {
 void read_timeouts(Reader& r, const YAML::Node& node, Timeouts& out) {
   if (!r.check_map(node, "timeouts",
                    {"header_read", "downstream_idle", "upstream_connect", "upstream_response",
-                    "upstream_idle", "drain"})) {
+                    "upstream_idle", "drain", "tls_handshake"})) {
     return;
   }
   auto set = [&](const char* key, uint64_t& field) {
@@ -37,6 +40,7 @@ void read_timeouts(Reader& r, const YAML::Node& node, Timeouts& out) {
   set("upstream_response", out.upstream_response_ms);
   set("upstream_idle", out.upstream_idle_ms);
   set("drain", out.drain_ms);
+  set("tls_handshake", out.tls_handshake_ms);
 }
 
 void read_limits(Reader& r, const YAML::Node& node, Limits& out) {
@@ -131,13 +135,13 @@ void read_admin(Reader& r, const YAML::Node& admin, Config& config) {
   }
 }
 
-void read_listeners(Reader& r, const YAML::Node& node, Config& config) {
+void read_listeners(Reader& r, const YAML::Node& node, const std::string& base_directory,
+                    Config& config) {
   std::set<std::string> names;
   std::set<std::string> addresses;
   for (const YAML::Node& item : r.sequence(node, "listeners")) {
     if (!r.check_map(item, "listener", {"name", "address", "tls"})) continue;
     ListenerConfig listener;
-    if (item["tls"]) r.error(item["tls"], "listener tls is not supported yet");
     if (!item["name"]) {
       r.error(item, "listener needs a name");
     } else if (auto name = r.string(item["name"], "listener name")) {
@@ -158,6 +162,11 @@ void read_listeners(Reader& r, const YAML::Node& node, Config& config) {
         listener.address_text = *text;
         listener.address = *address;
       }
+    }
+    if (item["tls"]) {
+      listener.tls.emplace();
+      read_listener_tls(r, item["tls"], base_directory, listener.name, *listener.tls,
+                        config.tls_files);
     }
     config.listeners.push_back(std::move(listener));
   }
@@ -181,7 +190,8 @@ void read_routes_source(Reader& r, const YAML::Node& node, Config& config) {
 }
 
 // The settings only the config file holds (everything but routes and clusters).
-void read_settings(Reader& r, const YAML::Node& root, Config& config) {
+void read_settings(Reader& r, const YAML::Node& root, const std::string& base_directory,
+                   Config& config) {
   if (const YAML::Node& workers = root["workers"]) {
     if (workers.IsScalar() && workers.Scalar() == "auto") {
       config.workers = 0;
@@ -205,7 +215,7 @@ void read_settings(Reader& r, const YAML::Node& root, Config& config) {
   if (root["dns"]) read_dns(r, root["dns"], config);
   if (root["routes_source"]) read_routes_source(r, root["routes_source"], config);
   if (root["listeners"]) {
-    read_listeners(r, root["listeners"], config);
+    read_listeners(r, root["listeners"], base_directory, config);
   } else {
     r.error(root, "the config needs listeners");
   }
@@ -252,7 +262,7 @@ ConfigResult load(const std::string& text, const std::string& source_name,
                      file.root, "the config",
                      {"workers", "admin", "access_log", "timeouts", "limits", "normalize_paths",
                       "dns", "routes_source", "listeners", "routes", "clusters"})) {
-    read_settings(file.reader, file.root, config);
+    read_settings(file.reader, file.root, directory_of(source_name), config);
   } else {
     file.ok = false;
   }
@@ -317,6 +327,12 @@ ConfigResult load_config_file(const std::string& path, const std::vector<ConfigS
   text << file.rdbuf();
   ConfigResult result = load_guarded(text.str(), path, extras);
   result.text = text.str();
+  std::string files;
+  for (const std::string& tls_file : result.config.tls_files) {
+    files.append(tls_file).push_back('\0');
+    files.append(read_file_bytes(tls_file).value_or(""));
+  }
+  if (!files.empty()) result.tls_files_hash = content_hash(files);
   for (const ConfigSource& extra : extras)
     result.text.append("\n# ").append(extra.name).append("\n").append(extra.text);
   return result;

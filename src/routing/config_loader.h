@@ -14,6 +14,9 @@ struct ConfigResult {
   std::vector<std::string> errors;  // "file:line:col: message"; empty when the config is valid
   // The file as read (and the extra sources after it), so a reload can tell whether it changed.
   std::string text;
+  // Of the bytes of every certificate, key and CA file the config names: a reload with the same
+  // text is still a change when one of them changed.
+  uint64_t tls_files_hash = 0;
   bool ok() const { return errors.empty(); }
 };
 

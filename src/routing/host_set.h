@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/socket_address.h"
+#include "routing/config.h"
 
 namespace waygate::lb {
 struct BalancerTable;  // what a balancer precomputes (lb/balancer_table.h); held, never read here
@@ -43,6 +44,9 @@ struct Host {
   // hash64(address_text): names the host in sticky-session cookies and places it in hash tables,
   // the same on every worker and across restarts.
   uint64_t hash = 0;
+  // The cluster's upstream TLS, null for plain TCP; and the name the address was found under.
+  std::shared_ptr<const UpstreamTlsConfig> tls;
+  std::string server_name;
 };
 
 struct HostSet {

@@ -11,9 +11,20 @@ std::shared_ptr<const Snapshot> build(const Config& config, std::vector<ClusterI
   std::unordered_map<std::string, uint32_t> index;
   for (uint32_t i = 0; i < clusters.size(); ++i)
     index.emplace(clusters[i].name, i);
-  return std::make_shared<const Snapshot>(Snapshot{config.timeouts, config.limits,
-                                                   config.normalize_paths, std::move(clusters),
-                                                   RouteTable(config, index)});
+  std::vector<std::shared_ptr<const ListenerTls>> tls_listeners;
+  for (const ListenerConfig& listener : config.listeners) {
+    if (!listener.tls) continue;
+    std::string hsts;
+    if (listener.tls->hsts_max_age_s != 0) {
+      hsts = "max-age=" + std::to_string(listener.tls->hsts_max_age_s);
+    }
+    tls_listeners.push_back(std::make_shared<const ListenerTls>(
+        ListenerTls{listener.address_text, listener.name, listener.tls->context, std::move(hsts),
+                    !listener.tls->client_ca.empty()}));
+  }
+  return std::make_shared<const Snapshot>(
+      Snapshot{config.timeouts, config.limits, config.normalize_paths, std::move(clusters),
+               RouteTable(config, index), std::move(tls_listeners)});
 }
 
 }  // namespace

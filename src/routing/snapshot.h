@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "http/request_target.h"
@@ -25,12 +26,32 @@ struct ClusterInfo {
   CircuitBreakers circuit_breakers;
 };
 
+// A TLS listener's certificates and settings. They travel in the snapshot, so new certificates
+// reach the workers as any other change does, and a connection keeps those it started with.
+struct ListenerTls {
+  std::string address;  // the listener's address text: how a worker knows its socket
+  std::string name;
+  std::shared_ptr<const tls::ServerContext> context;
+  std::string hsts;  // the Strict-Transport-Security value, empty: none
+  bool client_certs = false;
+};
+
 struct Snapshot {
   Timeouts timeouts;
   Limits limits;
   http::PathOptions paths;
   std::vector<ClusterInfo> clusters;  // route actions refer to clusters by index here
   RouteTable routes;
+  // Held by each connection accepted on the listener, for its certificates' lifetime.
+  std::vector<std::shared_ptr<const ListenerTls>> tls_listeners;
+
+  // The TLS settings of the listener on this address, or null for a plain one.
+  const std::shared_ptr<const ListenerTls>* tls_for(std::string_view address) const {
+    for (const std::shared_ptr<const ListenerTls>& listener : tls_listeners) {
+      if (listener->address == address) return &listener;
+    }
+    return nullptr;
+  }
 };
 
 // Builds a snapshot from a validated config whose clusters the topology knows.

@@ -38,6 +38,14 @@ TopologyChanges Topology::apply_config(const Config& config, const EndpointsByCl
                             record.panic_threshold_percent != cluster.panic_threshold_percent;
     record.lb = cluster.lb;
     record.panic_threshold_percent = cluster.panic_threshold_percent;
+    std::string pool_key = cluster.tls ? "|tls:" + std::to_string(cluster.tls->identity) : "";
+    if (pool_key != record.pool_key) {
+      // Other TLS settings: the endpoints take new ids (and pools); the old ones drain.
+      record.pool_key = std::move(pool_key);
+      record.endpoints.clear();
+      settings_changed = false;
+    }
+    record.tls = cluster.tls ? std::make_shared<const UpstreamTlsConfig>(*cluster.tls) : nullptr;
     auto found = endpoints.find(cluster.name);
     std::vector<EndpointSpec> given =
         found == endpoints.end() ? std::vector<EndpointSpec>() : found->second;
@@ -68,7 +76,7 @@ void Topology::set_endpoints(const std::string& name, std::vector<EndpointSpec> 
   std::vector<IdRegistry::Id> ids;
   ids.reserve(endpoints.size());
   for (const EndpointSpec& endpoint : endpoints)
-    ids.push_back(endpoint_ids_.acquire(endpoint.address_text));
+    ids.push_back(endpoint_ids_.acquire(endpoint.address_text + cluster.pool_key));
   release_endpoints(cluster, changes);
   cluster.endpoints = std::move(endpoints);
   if (cluster.host_set) changes.replaced.push_back(std::move(cluster.host_set));
@@ -98,13 +106,19 @@ std::shared_ptr<const HostSet> Topology::build(const std::string& name,
   host_set->hosts.reserve(cluster.endpoints.size());
   for (size_t i = 0; i < cluster.endpoints.size(); ++i) {
     const EndpointSpec& endpoint = cluster.endpoints[i];
-    Host host{ids[i].id, ids[i].generation, endpoint.weight, endpoint.address,
-              endpoint.address_text};
+    Host host;
+    host.endpoint_id = ids[i].id;
+    host.generation = ids[i].generation;
+    host.weight = endpoint.weight;
+    host.address = endpoint.address;
+    host.address_text = endpoint.address_text;
     HealthVerdict verdict =
         health_ ? health_(name, endpoint.address_text) : HealthVerdict::kHealthy;
     host.healthy = !ejected_.contains(host.endpoint_id) && verdict == HealthVerdict::kHealthy;
     host.proven = verdict != HealthVerdict::kUnproven;
     host.hash = hash64(endpoint.address_text);
+    host.tls = cluster.tls;
+    host.server_name = endpoint.server_name;
     host_set->healthy_count += host.healthy ? 1 : 0;
     host_set->uniform_weights =
         host_set->uniform_weights &&

@@ -26,9 +26,12 @@ struct EndpointSpec {
   uint32_t weight = 1;
   std::string zone;
   std::vector<std::pair<std::string, std::string>> metadata;
+  // The DNS name the address was found under (TLS: the default SNI and verified name).
+  std::string server_name;
   // What workers see: a change in zone or metadata alone publishes nothing.
   bool operator==(const EndpointSpec& other) const {
-    return address_text == other.address_text && weight == other.weight;
+    return address_text == other.address_text && weight == other.weight &&
+           server_name == other.server_name;
   }
 };
 
@@ -97,6 +100,10 @@ class Topology {
     uint32_t panic_threshold_percent = 50;
     std::vector<EndpointSpec> endpoints;
     std::shared_ptr<const HostSet> host_set;
+    std::shared_ptr<const UpstreamTlsConfig> tls;
+    // Added to each endpoint's address to key its id: endpoints of clusters that speak TLS
+    // differently never share an id, so never a connection pool.
+    std::string pool_key;
   };
 
   // A host set for the cluster's endpoints (whose ids are held already).

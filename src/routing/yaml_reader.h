@@ -104,6 +104,8 @@ class Reader {
     return value;
   }
 
+  size_t error_count() const { return errors_.size(); }
+
   // The errors in file order (they are found in the order the config is read).
   std::vector<std::string> sorted_errors() {
     std::stable_sort(errors_.begin(), errors_.end(), [](const Error& a, const Error& b) {

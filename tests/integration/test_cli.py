@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 import unittest
 
+import certs
 from harness import HERE, WAYGATE_BIN, free_port, proxy_config
 
 REPO_ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -86,6 +87,11 @@ class CliTest(unittest.TestCase):
         with open(os.path.join(REPO_ROOT, "docs", "config.md"), encoding="utf-8") as f:
             example = re.search(r"```yaml\n(.*?)```", f.read(), re.S).group(1)
         path = self.write("example.yaml", example)
+        # The certificates it names, as a user would have them beside the file.
+        cert_dir = os.path.join(os.path.dirname(path), "certs")
+        os.makedirs(cert_dir, exist_ok=True)
+        certs.get("example").copy_to(cert_dir, "example")
+        certs.get("example_ec").copy_to(cert_dir, "example-ec")
         out = self.run_waygate("--check", path)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 

@@ -250,10 +250,21 @@ TEST_F(TlsTransportTest, GarbageFailsTheHandshakeWithoutLookingLikeHttp) {
 
 TEST_F(TlsTransportTest, ClientThatLeavesMidHandshakeIsAnUnexpectedEof) {
   auto pair = net_.connect(nullptr, server_->new_ssl());
+  pair.client->tcp().write(
+      std::string_view("\x16\x03\x01\x00\x50\x01", 6));  // a ClientHello begins
   pair.client->tcp().shutdown();
   ASSERT_TRUE(net_.run_until([&] { return pair.server->eof.has_value(); }));
   EXPECT_EQ(pair.server->eof, UV_EPROTO);
   EXPECT_EQ(pair.server->tls().failure_reason(), "unexpected eof");
+}
+
+TEST_F(TlsTransportTest, ClientThatLeavesWithoutAByteIsAnEndNotAFailure) {
+  // A port check or a balancer's probe: nothing worth logging as a failed handshake.
+  auto pair = net_.connect(nullptr, server_->new_ssl());
+  pair.client->tcp().shutdown();
+  ASSERT_TRUE(net_.run_until([&] { return pair.server->eof.has_value(); }));
+  EXPECT_EQ(pair.server->eof, UV_EOF);
+  EXPECT_EQ(pair.server->tls().failure_reason(), "");
 }
 
 TEST_F(TlsTransportTest, NoSharedCipherFailsBothEndsOnceWithAReason) {
