@@ -139,6 +139,18 @@ void HealthChecker::Impl::set_cluster(const std::string& name,
     slot->name = name;
   }
   Cluster& cluster = *slot;
+  if (!config) {
+    // Without checks every endpoint is healthy and none is tracked, so a change to a cluster of
+    // 100,000 endpoints costs nothing here. Those that were unhealthy are healthy from now on.
+    for (auto& [address, endpoint] : cluster.endpoints) {
+      stop(*endpoint);
+      if (!endpoint->healthy) healthy_without_checks_.push_back({name, address});
+    }
+    cluster.endpoints.clear();
+    cluster.config.reset();
+    arm_timer();
+    return;
+  }
 
   std::unordered_set<std::string_view> wanted;
   for (const routing::EndpointSpec& spec : specs)
@@ -154,23 +166,17 @@ void HealthChecker::Impl::set_cluster(const std::string& name,
       stop(*endpoint);
       endpoint->probe.reset();  // made for the old config
       endpoint->passes = endpoint->failures = 0;
-      if (!config && !endpoint->healthy) {
-        endpoint->healthy = endpoint->proven = true;
-        healthy_without_checks_.push_back({name, address});
-      }
     }
     cluster.config = config;
-    if (config) {
-      for (auto& entry : cluster.endpoints)
-        schedule_first_check(*entry.second);
-    }
+    for (auto& entry : cluster.endpoints)
+      schedule_first_check(*entry.second);
   }
 
   for (const routing::EndpointSpec& spec : specs) {
     auto [it, inserted] = cluster.endpoints.try_emplace(spec.address_text);
     if (!inserted) continue;
-    it->second = std::make_unique<Endpoint>(*this, cluster, spec, !config || config->start_healthy);
-    if (config) schedule_first_check(*it->second);
+    it->second = std::make_unique<Endpoint>(*this, cluster, spec, config->start_healthy);
+    schedule_first_check(*it->second);
   }
   arm_timer();
 }
@@ -186,7 +192,9 @@ void HealthChecker::Impl::remove_cluster(const std::string& name) {
 // Whether the endpoint is still in the cluster (it may have left since a verdict was queued).
 bool HealthChecker::Impl::knows(const std::string& cluster, const std::string& address) const {
   auto in_cluster = clusters_.find(cluster);
-  return in_cluster != clusters_.end() && in_cluster->second->endpoints.contains(address);
+  if (in_cluster == clusters_.end()) return false;
+  // A cluster without checks tracks no endpoint: each is healthy, whichever it is.
+  return !in_cluster->second->config || in_cluster->second->endpoints.contains(address);
 }
 
 routing::HealthVerdict HealthChecker::Impl::verdict(const std::string& cluster,

@@ -75,8 +75,11 @@ void Topology::set_endpoints(const std::string& name, std::vector<EndpointSpec> 
   // Acquire the new set before releasing the old, so an endpoint that stays keeps its id.
   std::vector<IdRegistry::Id> ids;
   ids.reserve(endpoints.size());
-  for (const EndpointSpec& endpoint : endpoints)
-    ids.push_back(endpoint_ids_.acquire(endpoint.address_text + cluster.pool_key));
+  for (const EndpointSpec& endpoint : endpoints) {
+    ids.push_back(cluster.pool_key.empty()
+                      ? endpoint_ids_.acquire(endpoint.address_text)
+                      : endpoint_ids_.acquire(endpoint.address_text + cluster.pool_key));
+  }
   release_endpoints(cluster, changes);
   cluster.endpoints = std::move(endpoints);
   if (cluster.host_set) changes.replaced.push_back(std::move(cluster.host_set));
