@@ -1,22 +1,26 @@
 # Plumbing shared by the e2e scripts, sourced after their options are parsed: tools, cores, the
 # temp dir and the processes started in it (stopped on exit, also on Ctrl-C), the nginx upstream.
-# run.sh, reload.sh and failover.sh source it (failover.sh starts backends of its own, not the
-# upstream).
-# Reads PROXY_CPU, LOAD_CPU, BASE_PORT, LOG_TAG, QUIET_WAIT and UP_CONN_LIMIT (optional);
-# sets WORK, PIDS, UP_PORT and MEASURE.
+# run.sh, reload.sh, failover.sh and tls.sh source it (failover.sh starts backends of its own, not
+# the upstream).
+# Reads PROXY_CPU, LOAD_CPU, BASE_PORT, LOG_TAG, QUIET_WAIT, UP_CONN_LIMIT (optional) and
+# EXTRA_TOOLS (optional: more TOOL:PACKAGE pairs to install when missing); sets WORK, PIDS, UP_PORT
+# and MEASURE.
 # shellcheck shell=bash
 
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MEASURE=(python3 "$HARNESS_DIR/measure.py")
 UP_PORT=$BASE_PORT
+[[ -v EXTRA_TOOLS ]] || EXTRA_TOOLS=()
 
 log() { printf '[%s %s] %s\n' "${LOG_TAG:-e2e}" "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# harness_init: install missing tools, pin this shell to LOAD_CPU, create WORK, set the traps.
+# harness_init: install missing tools (the common ones and EXTRA_TOOLS), pin this shell to LOAD_CPU,
+# create WORK, set the traps.
 harness_init() {
   local missing=() tool ncpu
-  for tool in wrk:wrk nginx:nginx-light haproxy:haproxy taskset:util-linux curl:curl python3:python3; do
+  for tool in wrk:wrk nginx:nginx-light haproxy:haproxy taskset:util-linux curl:curl python3:python3 \
+    "${EXTRA_TOOLS[@]}"; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
   done
   if ((${#missing[@]})); then
@@ -79,11 +83,15 @@ start() {
   PIDS+=("$STARTED_PID")
 }
 
-# wait_ready NAME PID PORT: poll with curl until the port answers 200, or fail if PID died.
+# wait_ready NAME PID PORT [SCHEME [CURL_ARG...]]: poll with curl until the port answers 200, or
+# fail if PID died. SCHEME is http (default) or https, with the CURL_ARGs (e.g. --cacert FILE).
 wait_ready() {
-  local name=$1 pid=$2 port=$3 i
+  local name=$1 pid=$2 port=$3 scheme=${4:-http} i
+  shift $(($# < 4 ? $# : 4))
   for ((i = 0; i < 200; i++)); do
-    if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/" 2>/dev/null; then return 0; fi
+    if curl -fsS -o /dev/null --max-time 1 "$@" "$scheme://127.0.0.1:$port/" 2>/dev/null; then
+      return 0
+    fi
     if ! is_running "$pid"; then
       log "$name exited; its output:"
       tail -n 20 "$WORK/$name.out" >&2
@@ -95,12 +103,16 @@ wait_ready() {
   return 1
 }
 
-# check_responses NAME PORT: the proxy must relay both bodies intact, else its figures are void.
+# check_responses NAME PORT [SCHEME [CURL_ARG...]]: the proxy must relay both bodies intact, else
+# its figures are void. SCHEME and CURL_ARGs as for wait_ready.
 check_responses() {
-  local name=$1 port=$2 body size
-  body=$(curl -fsS --max-time 5 "http://127.0.0.1:$port/") || { log "$name: GET / failed"; return 1; }
+  local name=$1 port=$2 scheme=${3:-http} body size
+  shift $(($# < 3 ? $# : 3))
+  body=$(curl -fsS --max-time 5 "$@" "$scheme://127.0.0.1:$port/") ||
+    { log "$name: GET / failed"; return 1; }
   [[ $body == hello ]] || { log "$name: GET / returned '$body'"; return 1; }
-  size=$(curl -fsS --max-time 5 -o /dev/null -w '%{size_download}' "http://127.0.0.1:$port/1m") ||
+  size=$(curl -fsS --max-time 5 -o /dev/null -w '%{size_download}' "$@" \
+    "$scheme://127.0.0.1:$port/1m") ||
     { log "$name: GET /1m failed"; return 1; }
   [[ $size == 1048576 ]] || { log "$name: GET /1m returned $size bytes"; return 1; }
 }
