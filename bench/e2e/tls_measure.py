@@ -61,11 +61,12 @@ def cmd_check(args):
     ctx.set_alpn_protocols(["http/1.1"])
     with socket.create_connection(("127.0.0.1", args.port), timeout=5) as raw:
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            # Read before the exchange: once the peer has closed, Python no longer reports them.
+            version, alpn = tls.version(), tls.selected_alpn_protocol() or "none"
             tls.sendall(REQUESTS[args.client].format(port=args.port).encode())
             data = b""
             while chunk := tls.recv(65536):
                 data += chunk
-            version, alpn = tls.version(), tls.selected_alpn_protocol() or "none"
     head, _, body = data.partition(b"\r\n\r\n")
     status = head.split(b"\r\n", 1)[0].decode(errors="replace")
     if not re.match(r"HTTP/1\.[01] 200 ", status) or body != b"hello\n":
