@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libbenchmark-dev                              # unit tests, micro-benchmarks
   python3 curl openssl procps util-linux iproute2            # integration tests and demo
   nginx-light haproxy wrk                                    # benchmark peers; nginx: TLS upstream
+  prometheus                                                 # promtool checks GET /metrics
 )
 
 # dpkg-query prints nothing for a package it does not know, so compare the installed set by name.
@@ -34,9 +35,9 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # nginx and haproxy are benchmark peers that bench/e2e starts with its own configs (nginx is also
 # the TLS upstream of the integration tests, and etcd is started by the discovery tests, each with
-# their own configs); stop their packages from starting system services
-# (a busy port 80 would otherwise fail the install). Only a policy file we created ourselves is
-# removed again.
+# their own configs; prometheus is there for promtool only); stop their packages from starting
+# system services (a busy port 80 would otherwise fail the install). Only a policy file we created
+# ourselves is removed again.
 policy=/usr/sbin/policy-rc.d
 if [[ ! -e $policy ]]; then
   printf '#!/bin/sh\nexit 101\n' >"$policy"

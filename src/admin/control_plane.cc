@@ -9,6 +9,8 @@
 #include <ctime>
 #include <memory>
 
+#include "admin/metrics_page.h"
+#include "admin/prometheus_text.h"
 #include "core/file_bytes.h"
 #include "core/log.h"
 
@@ -113,6 +115,12 @@ AdminResponse ControlPlane::answer(const AdminRequest& request) {
   if (request.path == "/ready") {
     return stopping_ ? AdminResponse::text(503, "draining\n") : AdminResponse::text(200, "ready\n");
   }
+  if (request.path == "/metrics") {
+    ReloadStats reloads;
+    if (reloader_) reloads = {reloader_->applied(), reloader_->refused(), last_reload_seconds_};
+    return AdminResponse::with_type(200, std::string(kPrometheusContentType),
+                                    render_metrics(server_, reloads));
+  }
   if (request.path == "/reload") {
     if (request.method != "POST") {
       AdminResponse response = AdminResponse::text(405, "405 Method Not Allowed\n");
@@ -143,7 +151,11 @@ void ControlPlane::on_reload_signal(uv_signal_t* handle, int) {
 }
 
 proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
+  uint64_t started = uv_hrtime();
   proxy::Reloader::Outcome outcome = reloader_->reload(trigger);
+  if (outcome.result != proxy::Reloader::Result::kUnchanged) {
+    last_reload_seconds_ = static_cast<double>(uv_hrtime() - started) / 1e9;
+  }
   // The watcher will see the same write: tell it what runs now, so it does not reload it twice.
   watcher_->note_loaded_hash(reloader_->running_hash());
   if (outcome.result == proxy::Reloader::Result::kReloaded) {

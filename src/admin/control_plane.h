@@ -66,6 +66,7 @@ class ControlPlane {
   UvHandle<uv_async_t> drained_;  // the workers have drained: close what keeps the loop running
   std::thread joiner_;            // waits for the workers, so /ready can answer 503 meanwhile
   bool stopping_ = false;
+  double last_reload_seconds_ = 0;  // wall time of the last reload that applied or was refused
 };
 
 }  // namespace waygate::admin

@@ -294,7 +294,7 @@ void DownstreamSession::pick_endpoint() {
   if (exchange.counted_cluster == Exchange::kNone) {
     // Circuit breaker: a cluster with this many requests in flight on this worker takes no more.
     if (load.requests >= cluster.circuit_breakers.max_requests) {
-      return answer_locally(503, "cluster-overflow");
+      return answer_overflow(cluster.id);
     }
     ++load.requests;
     exchange.counted_cluster = cluster.id;
@@ -388,7 +388,7 @@ void DownstreamSession::connect_upstream(bool allow_idle) {
       // Circuit breaker: only so many requests may wait for a connection.
       if (load.pending >= cluster.circuit_breakers.max_pending) {
         exchange.pool->cancel_wait(*this);
-        return answer_locally(503, "cluster-overflow");
+        return answer_overflow(cluster.id);
       }
       ++load.pending;
       exchange.counted_pending = true;
@@ -399,7 +399,7 @@ void DownstreamSession::connect_upstream(bool allow_idle) {
       on_upstream_error(UpstreamError::kRefused);
       return;
     case UpstreamPool::Acquired::kOverflow:
-      return answer_locally(503, "cluster-overflow");
+      return answer_overflow(cluster.id);
   }
 }
 
@@ -463,6 +463,7 @@ void DownstreamSession::on_upstream_ready() {
     on_upstream_error(UpstreamError::kReset);
     return;
   }
+  exchange.upstream_sent_ns = uv_hrtime();
   if (exchange.body_forwarded) {
     replay_body();  // a retry: the body was read already, and kept
     return;
@@ -556,6 +557,9 @@ void DownstreamSession::on_upstream_drained() {
 void DownstreamSession::on_upstream_head(http::MessageHead& response) {
   Exchange& exchange = *exchange_;
   const http::MessageHead& request = exchange.request;
+  if (exchange.upstream_sent_ns != 0) {
+    worker_.metrics().upstream_response.observe(uv_hrtime() - exchange.upstream_sent_ns);
+  }
   if (response.status >= 500) {
     worker_.report(*exchange.pool, EndpointEvent::Kind::kServerError);
   } else {
@@ -770,6 +774,9 @@ bool DownstreamSession::take_retry(bool budgeted) {
     ++load.retries;
     exchange.counted_retry = true;
   }
+  if (ClusterCounters* counters = worker_.metrics().table()) {
+    add(counters->retries(exchange.counted_cluster + 1), 1);
+  }
   return true;
 }
 
@@ -798,6 +805,13 @@ void DownstreamSession::answer_locally(uint16_t status, const char* reason) {
   response.clear();
   http::append_generated_response(response, status, !keep_alive());
   send_local(response);
+}
+
+void DownstreamSession::answer_overflow(uint32_t cluster_id) {
+  if (ClusterCounters* counters = worker_.metrics().table()) {
+    add(counters->overflows(cluster_id + 1), 1);
+  }
+  answer_locally(503, "cluster-overflow");
 }
 
 // A route's own answer: a fixed response, or a redirect to a Location built from the request.
@@ -866,6 +880,10 @@ void DownstreamSession::drop_exchange(const char* reason) {
 void DownstreamSession::on_request_refused(uint16_t status, const char* reason) {
   WG_LOG_INFO("refused a request from %s with %u: %s", client_ip(), static_cast<unsigned>(status),
               reason);
+  WorkerMetrics& metrics = worker_.metrics();
+  for (size_t i = 0; i < kRejectionStatuses.size(); ++i) {
+    if (kRejectionStatuses[i] == status) add(metrics.rejected[i], 1);
+  }
   if (!exchange_) return;
   exchange_->status = status;
   drop_exchange(refusal_name(status));
@@ -912,7 +930,24 @@ void DownstreamSession::write_access_log() {
                      request.find(http::HeaderId::kHost).value_or("-"), cluster,
                      exchange.endpoint[0] ? std::string_view(exchange.endpoint) : "-",
                      id.empty() ? "-" : id, exchange.error});
+  count_request(exchange);
   exchange.start_ns = 0;
+}
+
+// Every request the access log records, in /metrics too: an index into this worker's counters.
+void DownstreamSession::count_request(const Exchange& exchange) {
+  WorkerMetrics& metrics = worker_.metrics();
+  add(metrics.request_bytes, exchange.request.bytes.size() + exchange.body_bytes_received);
+  add(metrics.response_bytes, exchange.response_bytes_sent);
+  metrics.request_duration.observe(uv_hrtime() - exchange.start_ns);
+  ClusterCounters* counters = metrics.table();
+  // Status 0: the request ended with no response at all (the client left, a refusal cut short).
+  if (!counters || exchange.status < 100 || exchange.status > 599) return;
+  uint32_t cluster = exchange.route && exchange.route->kind == routing::RouteAction::Kind::kForward
+                         ? exchange.snapshot->clusters[exchange.cluster_index].id + 1
+                         : 0;
+  if (cluster >= counters->clusters || listener_slot_ >= counters->listeners) return;
+  add(counters->requests(cluster, listener_slot_, exchange.status / 100 - 1), 1);
 }
 
 // ---- Tunnel (after 101 Switching Protocols) ------------------------------------------------

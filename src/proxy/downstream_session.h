@@ -26,6 +26,8 @@ class DownstreamSession final : public http::ServerConnection {
   // Starts a connection accepted on a TLS listener: the handshake first, with the listener's
   // certificates as they are now (the connection keeps them, whatever a reload brings).
   void start_tls(std::shared_ptr<const routing::ListenerTls> listener);
+  // Which listener its requests count under in /metrics (ListenerChange::metrics_slot).
+  void set_listener_slot(uint32_t slot) { listener_slot_ = slot; }
 
   // The drain timeout ran out: the request in flight (if any) is logged as cut short, and the
   // connection closes.
@@ -79,6 +81,9 @@ class DownstreamSession final : public http::ServerConnection {
   bool retry_after(UpstreamError error);
   bool retry_on_status(uint16_t status);
   void answer_locally(uint16_t status, const char* reason);
+  // A circuit breaker is open: 503, counted as the cluster's overflow.
+  void answer_overflow(uint32_t cluster_id);
+  void count_request(const Exchange& exchange);
   void answer_from_route();
   void send_local(std::string_view response);
   void write_response(std::span<uv_buf_t> bufs);
@@ -94,6 +99,7 @@ class DownstreamSession final : public http::ServerConnection {
   std::shared_ptr<const routing::ListenerTls> tls_listener_;  // null on a plain listener
   std::string client_cert_subject_;
   bool client_cert_read_ = false;
+  uint32_t listener_slot_ = 0;
 };
 
 }  // namespace waygate::proxy

@@ -33,6 +33,7 @@ struct Exchange {
     pool = nullptr;
     upstream = nullptr;
     start_ns = 0;
+    upstream_sent_ns = 0;
     body_bytes_received = 0;
     response_bytes_sent = 0;
     status = 0;
@@ -80,6 +81,7 @@ struct Exchange {
   UpstreamPool* pool = nullptr;
   UpstreamConnection* upstream = nullptr;
   uint64_t start_ns = 0;
+  uint64_t upstream_sent_ns = 0;  // when the request head last went upstream (a metric's start)
   uint64_t body_bytes_received = 0;
   uint64_t response_bytes_sent = 0;
   uint16_t status = 0;

@@ -51,7 +51,8 @@ bool Server::bind(const std::vector<routing::ListenerConfig>& listeners, size_t 
         per_worker->clear();
         return false;
       }
-      (*per_worker)[w].push_back(ListenerChange{listener.address_text, fd});
+      (*per_worker)[w].push_back(
+          ListenerChange{listener.address_text, fd, listener_slot(listener)});
     }
   }
   return true;
@@ -102,7 +103,17 @@ bool Server::apply(const routing::Config& config, const routing::EndpointsByClus
   routing::TopologyChanges changes = topology_.apply_config(config, endpoints);
   publish(routing::build_snapshot(config, topology_), std::move(changes), std::move(opened));
   listeners_ = config.listeners;
+  for (const routing::ListenerConfig& listener : listeners_)
+    listener_slot(listener);  // a renamed listener counts under its new name
   return true;
+}
+
+uint32_t Server::listener_slot(const routing::ListenerConfig& listener) {
+  auto [it, added] = listener_slots_.try_emplace(listener.address_text,
+                                                 static_cast<uint32_t>(listener_names_.size()));
+  if (added) listener_names_.emplace_back();
+  listener_names_[it->second] = listener.name;
+  return it->second;
 }
 
 bool Server::set_endpoints(const std::string& cluster, std::vector<routing::EndpointSpec> endpoints,

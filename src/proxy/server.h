@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/uv_handle.h"
@@ -55,6 +56,12 @@ class Server {
   // Blocks until every worker has drained.
   void join();
   size_t worker_count() const { return workers_.size(); }
+  // For /metrics, on the control thread: the workers (their counters), the routes running now,
+  // the clusters' host sets, and each listener's name by its metrics slot.
+  const Worker& worker(size_t index) const { return *workers_[index]; }
+  const routing::Snapshot* snapshot() const { return snapshot_.get(); }
+  const routing::Topology& topology() const { return topology_; }
+  const std::vector<std::string>& listener_names() const { return listener_names_; }
 
   // Called on the control thread with each endpoint event the workers report.
   void on_endpoint_event(std::function<void(const EndpointEvent&)> handler) {
@@ -69,6 +76,9 @@ class Server {
   uint64_t publish(std::shared_ptr<const routing::Snapshot> snapshot,
                    routing::TopologyChanges changes,
                    std::vector<std::vector<ListenerChange>> listeners);
+  // The metrics slot of the listener's address (a new one for an address never seen), which now
+  // counts under the listener's name.
+  uint32_t listener_slot(const routing::ListenerConfig& listener);
   void check_applied();
   // Objects a worker may still hold are kept here so that the last reference is dropped on the
   // control thread: freeing a large route table or host set must not stall a worker.
@@ -78,7 +88,9 @@ class Server {
   uv_loop_t* loop_;
   UvHandle<uv_async_t> events_async_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<routing::ListenerConfig> listeners_;  // as running
+  std::vector<routing::ListenerConfig> listeners_;            // as running
+  std::unordered_map<std::string, uint32_t> listener_slots_;  // by address
+  std::vector<std::string> listener_names_;                   // by slot
   routing::Topology topology_;
   EndpointHealth health_;  // sets the topology's health flags
   std::shared_ptr<const routing::Snapshot> snapshot_;

@@ -120,7 +120,19 @@ void Worker::apply_messages() {
 }
 
 void Worker::apply(WorkerUpdate update) {
+  bool new_routes = update.snapshot || !metrics_.table();
   if (update.snapshot) snapshots_.replace(std::move(update.snapshot));
+  // Room in the metrics for every cluster and listener a request may count under, made here so
+  // that counting a request never allocates.
+  uint32_t cluster_slots = 1;
+  if (new_routes) {
+    for (const routing::ClusterInfo& cluster : snapshots_.current().clusters)
+      cluster_slots = std::max(cluster_slots, cluster.id + 2);
+  }
+  uint32_t listener_slots = 1;
+  for (const ListenerChange& change : update.listeners)
+    listener_slots = std::max(listener_slots, change.metrics_slot + 1);
+  metrics_.reserve(cluster_slots, listener_slots);
   for (auto& host_set : update.host_sets) {
     uint32_t id = host_set->cluster_id;
     if (id >= host_sets_.size()) host_sets_.resize(id + 1);
@@ -135,19 +147,20 @@ void Worker::apply(WorkerUpdate update) {
     } else if (draining_) {
       ::close(change.fd);
     } else {
-      open_listener(change.address, change.fd);
+      open_listener(change);
     }
   }
 }
 
 // ---- Listeners -----------------------------------------------------------------------------
 
-void Worker::open_listener(const std::string& address, int fd) {
+void Worker::open_listener(const ListenerChange& change) {
   auto listener = std::make_unique<Listener>();
   listener->worker = this;
-  listener->address = address;
+  listener->address = change.address;
+  listener->metrics_slot = change.metrics_slot;
   listener->tcp.init(uv_tcp_init, &loop_, listener.get());
-  uv_tcp_open(listener->tcp.get(), fd);
+  uv_tcp_open(listener->tcp.get(), change.fd);
   // The socket listens already (bound on the control thread); this starts accepting.
   uv_listen(listener->tcp.stream(), 4096, &Worker::on_connection);
   listeners_.push_back(std::move(listener));
@@ -164,10 +177,13 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   if (status < 0 || worker.draining_) return;
   DownstreamSession& session =
       worker.sessions_.push_front(std::make_unique<DownstreamSession>(worker));
+  worker.metrics_.downstream_active.store(worker.sessions_.size(), std::memory_order_relaxed);
   if (uv_accept(server, session.stream()) != 0) {
     session.close_now();
     return;
   }
+  add(worker.metrics_.downstream_total, 1);
+  session.set_listener_slot(listener->metrics_slot);
   // Over the limit: libuv has accepted the connection already; closing it tells the client at once.
   // (The session counts toward the limit until its close callback, a moment later.)
   uint64_t limit = worker.snapshot().limits.max_connections_per_worker;
@@ -187,6 +203,8 @@ void Worker::on_connection(uv_stream_t* server, int status) {
 
 void Worker::count_upstream_connection(int change) {
   upstream_connections_ += static_cast<size_t>(change);
+  metrics_.upstream_active.store(upstream_connections_, std::memory_order_relaxed);
+  if (change > 0) add(metrics_.upstream_total, 1);
   if (change > 0) note_connections();
 }
 
@@ -223,6 +241,7 @@ void Worker::on_trim_timer(uv_timer_t* timer) {
 
 void Worker::destroy_session(DownstreamSession& session) {
   sessions_.take(session);  // frees it
+  metrics_.downstream_active.store(sessions_.size(), std::memory_order_relaxed);
   if (draining_) finish_drain_if_idle();
 }
 

@@ -27,6 +27,7 @@
 #include "proxy/exchange.h"
 #include "proxy/snapshot_holder.h"
 #include "proxy/upstream_pool.h"
+#include "proxy/worker_metrics.h"
 #include "routing/host_set.h"
 #include "routing/snapshot.h"
 
@@ -38,6 +39,7 @@ namespace waygate::proxy {
 struct ListenerChange {
   std::string address;
   int fd = -1;
+  uint32_t metrics_slot = 0;  // which listener its requests count under in /metrics
 };
 
 // What the control thread hands a worker in one step; a worker applies it whole, so a route table
@@ -77,6 +79,9 @@ class Worker {
   // The sequence of the last update applied; the control thread is signalled when it moves.
   uint64_t applied_sequence() const { return applied_sequence_.load(std::memory_order_acquire); }
   uint64_t dropped_events() const { return dropped_events_.load(std::memory_order_relaxed); }
+  // Any thread may read them (see worker_metrics.h); only this worker writes.
+  const WorkerMetrics& metrics() const { return metrics_; }
+  WorkerMetrics& metrics() { return metrics_; }
 
   // Worker thread only, from here on.
   uv_loop_t* loop() { return &loop_; }
@@ -123,6 +128,7 @@ class Worker {
     UvHandle<uv_tcp_t> tcp;
     Worker* worker;
     std::string address;
+    uint32_t metrics_slot = 0;
   };
   struct EndpointSlot {
     std::unique_ptr<UpstreamPool> pool;
@@ -132,7 +138,7 @@ class Worker {
   void run();
   void apply(WorkerUpdate update);
   void apply_messages();
-  void open_listener(const std::string& address, int fd);
+  void open_listener(const ListenerChange& change);
   void close_listener(const std::string& address);
   void retire_pool(std::unique_ptr<UpstreamPool> pool);
   void begin_drain();
@@ -178,6 +184,7 @@ class Worker {
   bool draining_ = false;
   bool drained_ = false;
 
+  WorkerMetrics metrics_;
   EventRing events_;
   std::atomic<uint64_t> applied_sequence_{0};
   std::atomic<uint64_t> dropped_events_{0};

@@ -89,6 +89,12 @@ class Topology {
   std::vector<std::string> clusters_of(uint32_t endpoint_id) const;
   // The endpoint an id names now, if any (address text and generation).
   const Host* find_host(uint32_t endpoint_id) const;
+  // Calls fn(name, host set) for every cluster (a host set may be null before its first).
+  template <typename Fn>
+  void for_each_cluster(Fn&& fn) const {
+    for (const auto& [name, cluster] : clusters_)
+      fn(name, cluster.host_set.get());
+  }
   // Every cluster's current host set (a worker starting up takes them all).
   std::vector<std::shared_ptr<const HostSet>> all_host_sets() const;
   uint32_t endpoint_capacity() const { return endpoint_ids_.capacity(); }

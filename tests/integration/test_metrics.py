@@ -1,0 +1,173 @@
+"""GET /metrics on the admin address: Prometheus text that `promtool check metrics` accepts, with
+counters that move by exactly the requests a test sends (by listener, cluster and status class),
+parser refusals by reason, reloads by result, and endpoint health from the active checks.
+"""
+
+import re
+import shutil
+import subprocess
+
+from harness import (HOST, HttpConnection, WaygateTestCase, admin_request, free_port, health_line,
+                     port_accepts, proxy_config, wait_until)
+
+PROMTOOL = shutil.which("promtool")
+REFUSED = r"still serving the previous config"  # one line per refused reload
+POLL_TIMEOUT = 10.0  # a failure guard, not a timing expectation
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
+
+
+def parse(text):
+    """{(name, frozenset of (label, value))): value} for every sample line."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = SAMPLE.match(line)
+        assert match, f"not a sample line: {line!r}"
+        labels = frozenset(LABEL.findall(match.group(2) or ""))
+        samples[(match.group(1), labels)] = float(match.group(3))
+    return samples
+
+
+def value(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())))
+
+
+class MetricsTestCase(WaygateTestCase):
+
+    def start(self, clusters, routes=None, workers=2):
+        self.admin_port = free_port()
+        port = free_port()
+        text = proxy_config(port, clusters, routes=routes, workers=workers,
+                            top={"admin": {"address": f"{HOST}:{self.admin_port}"}})
+        self.wg = self.env.waygate(text, port)
+        self.port = port
+        wait_until(lambda: port_accepts(self.admin_port), message="the admin address to accept")
+
+    def scrape_text(self):
+        resp = admin_request(self.admin_port, "GET", "/metrics")
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(resp.header("content-type"), "text/plain; version=0.0.4; charset=utf-8")
+        return resp.body.decode()
+
+    def scrape(self):
+        return parse(self.scrape_text())
+
+    def scrape_after(self, name, expected, **labels):
+        """A scrape in which the sample has reached expected. A worker counts a request just
+        after writing its response, so the client may read the response a moment before the
+        count moves; exact values are asserted on the scrape returned."""
+        last = {}
+
+        def reached():
+            last["m"] = self.scrape()
+            return (value(last["m"], name, **labels) or 0) >= expected
+        try:
+            wait_until(reached, POLL_TIMEOUT, 0.02, f"{name} {labels} to reach {expected}")
+        except AssertionError:
+            pass  # the exact assertions that follow say what is wrong
+        return last["m"]
+
+
+APP_ROUTES = [{"hosts": ["*"], "paths": [{"prefix": "/app", "cluster": "app"}]}]
+
+
+class RequestCountersTest(MetricsTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.up = self.env.upstream("A")
+        self.start({"app": [self.up.address]}, routes=APP_ROUTES)
+
+    def test_promtool_accepts_the_scrape(self):
+        """promtool check metrics finds no problem in /metrics after traffic of every kind."""
+        if PROMTOOL is None:
+            self.skipTest("promtool not installed (Debian package prometheus; "
+                          "scripts/install-deps.sh installs it)")
+        for target in ("/app/1", "/nowhere"):
+            self.assertIn(self.get(self.port, target).status, (200, 404))
+        with HttpConnection(self.port) as conn:
+            conn.send(b"GET /app HTTP/1.1\r\nHost: proxy.test\r\nBad Header\r\n\r\n")
+            self.assertEqual(conn.read_response().status, 400)
+        check = subprocess.run([PROMTOOL, "check", "metrics"], input=self.scrape_text().encode(),
+                               capture_output=True, timeout=30)
+        self.assertEqual(check.returncode, 0, check.stdout.decode() + check.stderr.decode())
+
+    def test_requests_count_by_cluster_and_status_class(self):
+        """7 GETs to cluster app count 7 under 2xx; a 404 for no route counts under cluster ""
+        and 4xx; both histograms count every request, the upstream one only the proxied ones;
+        each request's connection counts once."""
+        before = self.scrape()  # the harness's readiness probe has connected already
+        for i in range(7):
+            self.assertEqual(self.get(self.port, f"/app/{i}").status, 200)
+        self.assertEqual(self.get(self.port, "/nowhere").status, 404)
+        m = self.scrape_after("waygate_request_duration_seconds_count", 8)
+        self.assertEqual(value(m, "waygate_requests_total", listener="web", cluster="app",
+                               code_class="2xx"), 7)
+        self.assertEqual(value(m, "waygate_requests_total", listener="web", cluster="app",
+                               code_class="4xx"), 0)
+        self.assertEqual(value(m, "waygate_requests_total", listener="web", cluster="",
+                               code_class="4xx"), 1)
+        self.assertEqual(value(m, "waygate_requests_total", listener="web", cluster="",
+                               code_class="2xx"), 0)
+        self.assertEqual(value(m, "waygate_request_duration_seconds_count"), 8)
+        self.assertEqual(value(m, "waygate_request_duration_seconds_bucket", le="+Inf"), 8)
+        self.assertEqual(value(m, "waygate_upstream_response_seconds_count"), 7)
+        self.assertEqual(value(m, "waygate_downstream_connections_total")
+                         - value(before, "waygate_downstream_connections_total"), 8)
+        self.assertGreaterEqual(value(m, "waygate_upstream_connections_total"), 1)
+        self.assertGreater(value(m, "waygate_response_bytes_total"), 0)
+        self.assertGreater(value(m, "waygate_request_bytes_total"), 0)
+
+    def test_refused_request_counts_under_its_reason(self):
+        """A request with a malformed header line is refused 400 and counted as malformed; no
+        other reason moves."""
+        with HttpConnection(self.port) as conn:
+            conn.send(b"GET /app HTTP/1.1\r\nHost: proxy.test\r\nBad Header\r\n\r\n")
+            self.assertEqual(conn.read_response().status, 400)
+        m = self.scrape_after("waygate_rejected_requests_total", 1, reason="malformed")
+        self.assertEqual(value(m, "waygate_rejected_requests_total", reason="malformed"), 1)
+        for reason in ("header-timeout", "body-too-large", "uri-too-long", "headers-too-large",
+                       "version-not-supported"):
+            self.assertEqual(value(m, "waygate_rejected_requests_total", reason=reason), 0, reason)
+        self.assertEqual(value(m, "waygate_requests_total", listener="web", cluster="app",
+                               code_class="2xx"), 0)
+
+    def test_reloads_count_by_result(self):
+        """A broken config written to the file counts as a refused reload, a changed one as an
+        applied reload: as many as the log reports of each."""
+        m = self.scrape()
+        self.assertEqual(value(m, "waygate_reloads_total", result="applied"), 0)
+        self.assertEqual(value(m, "waygate_reloads_total", result="refused"), 0)
+        with open(self.wg.config_path) as f:
+            good = f.read()
+        self.wg.write_config(good + "nonsense: [\n")
+        self.wg.wait_for_stderr(REFUSED, 1, POLL_TIMEOUT)
+        self.wg.write_config(good + "# changed\n")
+        self.wg.wait_for_reloads(1)
+        m = self.scrape()
+        refused = len(re.findall(REFUSED, self.wg.stderr_text()))
+        self.assertEqual(value(m, "waygate_reloads_total", result="refused"), refused)
+        self.assertEqual(value(m, "waygate_reloads_total", result="applied"),
+                         self.wg.reload_count())
+        self.assertGreater(value(m, "waygate_last_reload_duration_seconds"), 0)
+
+
+class EndpointHealthTest(MetricsTestCase):
+
+    def test_killed_endpoint_shows_unhealthy(self):
+        """With health checks, both endpoints show 1; once B is killed and its checks fail, B
+        shows 0 and A still 1."""
+        a, b = self.env.upstream("A"), self.env.upstream("B")
+        check = {"http": {"path": "/healthz"}, "interval": "300ms", "timeout": "300ms",
+                 "healthy_threshold": 2, "unhealthy_threshold": 2}
+        self.start({"app": {"endpoints": [a.address, b.address], "health_check": check}})
+        m = self.scrape()
+        self.assertEqual(value(m, "waygate_endpoint_healthy", cluster="app", endpoint=a.address), 1)
+        self.assertEqual(value(m, "waygate_endpoint_healthy", cluster="app", endpoint=b.address), 1)
+        b.kill()
+        self.wg.wait_for_stderr(health_line("app", b.address, "unhealthy"), 1, POLL_TIMEOUT)
+        m = self.scrape()
+        self.assertEqual(value(m, "waygate_endpoint_healthy", cluster="app", endpoint=b.address), 0)
+        self.assertEqual(value(m, "waygate_endpoint_healthy", cluster="app", endpoint=a.address), 1)
