@@ -25,6 +25,10 @@ constexpr std::array<std::string_view, proxy::kRejectionStatuses.size()> kReject
     "malformed",    "header-timeout",    "body-too-large",
     "uri-too-long", "headers-too-large", "version-not-supported"};
 
+// By http::ServerConnection::HandshakeFailure.
+constexpr std::array<std::string_view, 3> kHandshakeFailureReasons = {"failed", "timeout",
+                                                                      "plaintext-http"};
+
 struct HistogramSum {
   std::array<uint64_t, kLatencyBounds.size() + 1> counts{};
   uint64_t sum_ns = 0;
@@ -86,6 +90,7 @@ std::string render_metrics(const proxy::Server& server, const ReloadStats& reloa
   uint64_t downstream_active = 0, downstream_total = 0, upstream_active = 0, upstream_total = 0;
   uint64_t request_bytes = 0, response_bytes = 0;
   std::array<uint64_t, proxy::kRejectionStatuses.size()> rejected{};
+  std::array<uint64_t, 3> handshake_failures{};
   HistogramSum upstream_response, request_duration;
   ClusterSums sums;
   for (size_t w = 0; w < server.worker_count(); ++w) {
@@ -98,6 +103,8 @@ std::string render_metrics(const proxy::Server& server, const ReloadStats& reloa
     response_bytes += read(metrics.response_bytes);
     for (size_t i = 0; i < rejected.size(); ++i)
       rejected[i] += read(metrics.rejected[i]);
+    for (size_t i = 0; i < handshake_failures.size(); ++i)
+      handshake_failures[i] += read(metrics.tls_handshake_failures[i]);
     upstream_response.add(metrics.upstream_response);
     request_duration.add(metrics.request_duration);
     if (const ClusterCounters* table = metrics.current()) sums.add(*table);
@@ -140,6 +147,12 @@ std::string render_metrics(const proxy::Server& server, const ReloadStats& reloa
              "Requests the parser refused, by the reason the access log gives.");
   for (size_t i = 0; i < rejected.size(); ++i) {
     out.sample("waygate_rejected_requests_total", {{"reason", kRejectionReasons[i]}}, rejected[i]);
+  }
+  out.family("waygate_tls_handshake_failures_total", "counter",
+             "TLS connections closed before their handshake was done, by reason.");
+  for (size_t i = 0; i < handshake_failures.size(); ++i) {
+    out.sample("waygate_tls_handshake_failures_total", {{"reason", kHandshakeFailureReasons[i]}},
+               handshake_failures[i]);
   }
   out.family("waygate_retries_total", "counter", "Retries taken, by cluster.");
   for (uint32_t c = 1; c < sums.clusters; ++c) {

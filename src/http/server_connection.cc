@@ -406,7 +406,7 @@ void ServerConnection::linger() {
 }
 
 void ServerConnection::on_transport_eof(int status) {
-  if (handshaking_ && !tls_->handshake_done()) return on_handshake_failed(status);
+  if (handshaking_ && !tls_->handshake_done()) return handle_handshake_failure(status);
   client_eof_ = true;
   switch (state_) {
     case State::kClosed:
@@ -461,6 +461,7 @@ void ServerConnection::on_timeout(void* self_ptr) {
       }
       if (self->handshaking_) {
         WG_LOG_INFO("tls: handshake with %s failed: timed out", self->client_ip_);
+        self->on_handshake_failed(HandshakeFailure::kTimedOut);
       }
       self->close_now();  // an idle keep-alive connection, or a handshake that never finished
       return;
@@ -476,10 +477,11 @@ void ServerConnection::on_timeout(void* self_ptr) {
 // A TLS connection that ended before its first request: logged (a client that connects and goes
 // without a word is not worth a line). Plain HTTP sent to the TLS port gets a plain answer that
 // says so, as nginx gives, since the client cannot read anything else.
-void ServerConnection::on_handshake_failed(int status) {
+void ServerConnection::handle_handshake_failure(int status) {
   handshaking_ = false;
   if (tls_->saw_plaintext_http()) {
     WG_LOG_INFO("tls: plain HTTP from %s on a TLS listener", client_ip_);
+    on_handshake_failed(HandshakeFailure::kPlaintextHttp);
     // The TLS layer stays (it is in its own callback) but leaves the socket to this connection.
     tcp_.set_sink(static_cast<TransportSink&>(*this));
     transport_ = &tcp_;
@@ -499,6 +501,7 @@ void ServerConnection::on_handshake_failed(int status) {
     WG_LOG_INFO(
         "tls: handshake with %s failed: %s", client_ip_,
         tls_->failure_reason().empty() ? uv_strerror(status) : tls_->failure_reason().c_str());
+    on_handshake_failed(HandshakeFailure::kFailed);
   }
   close_now();
 }

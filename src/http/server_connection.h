@@ -75,6 +75,9 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   virtual void on_connection_lost(const char* reason) = 0;
   // Every queued response byte has been written.
   virtual void on_output_drained() {}
+  // A TLS connection ended before its handshake was done: a failure, a timeout, or plain HTTP.
+  enum class HandshakeFailure : uint8_t { kFailed, kTimedOut, kPlaintextHttp };
+  virtual void on_handshake_failed(HandshakeFailure failure) { (void)failure; }
   // After start_tunnel(): raw bytes from the client.
   virtual void on_tunnel_input(std::string_view bytes) { (void)bytes; }
   // The handles have closed: the subclass frees itself.
@@ -153,7 +156,7 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   void arm_timer();
   void update_reading();
   static void on_timeout(void* self);
-  void on_handshake_failed(int status);
+  void handle_handshake_failure(int status);
 
   TcpTransport tcp_;
   std::unique_ptr<TlsTransport> tls_;  // only on a TLS listener

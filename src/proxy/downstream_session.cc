@@ -877,6 +877,10 @@ void DownstreamSession::drop_exchange(const char* reason) {
   worker_.release_exchange(std::move(exchange_));
 }
 
+void DownstreamSession::on_handshake_failed(HandshakeFailure failure) {
+  add(worker_.metrics().tls_handshake_failures[static_cast<size_t>(failure)], 1);
+}
+
 void DownstreamSession::on_request_refused(uint16_t status, const char* reason) {
   WG_LOG_INFO("refused a request from %s with %u: %s", client_ip(), static_cast<unsigned>(status),
               reason);

@@ -61,6 +61,7 @@ class DownstreamSession final : public http::ServerConnection {
   void on_request_refused(uint16_t status, const char* reason) override;
   void on_connection_lost(const char* reason) override;
   void on_output_drained() override;
+  void on_handshake_failed(HandshakeFailure failure) override;
   void on_tunnel_input(std::string_view bytes) override;
   void on_closed() override;
   http::ServerTimeouts timeouts() const override;

@@ -84,6 +84,8 @@ struct alignas(64) WorkerMetrics {
   Counter request_bytes{0};
   Counter response_bytes{0};
   std::array<Counter, kRejectionStatuses.size()> rejected{};
+  // By http::ServerConnection::HandshakeFailure: failed, timed out, plain HTTP.
+  std::array<Counter, 3> tls_handshake_failures{};
   LatencyHistogram upstream_response;
   LatencyHistogram request_duration;
 

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 
+import certs
 from harness import (HOST, HttpConnection, WaygateTestCase, admin_request, free_port, health_line,
                      port_accepts, proxy_config, wait_until)
 
@@ -36,10 +37,10 @@ def value(samples, name, **labels):
 
 class MetricsTestCase(WaygateTestCase):
 
-    def start(self, clusters, routes=None, workers=2):
+    def start(self, clusters, routes=None, workers=2, tls=None):
         self.admin_port = free_port()
         port = free_port()
-        text = proxy_config(port, clusters, routes=routes, workers=workers,
+        text = proxy_config(port, clusters, routes=routes, workers=workers, tls=tls,
                             top={"admin": {"address": f"{HOST}:{self.admin_port}"}})
         self.wg = self.env.waygate(text, port)
         self.port = port
@@ -98,7 +99,8 @@ class RequestCountersTest(MetricsTestCase):
         """7 GETs to cluster app count 7 under 2xx; a 404 for no route counts under cluster ""
         and 4xx; both histograms count every request, the upstream one only the proxied ones;
         each request's connection counts once."""
-        before = self.scrape()  # the harness's readiness probe has connected already
+        # The harness's readiness probe connected once; a worker may accept it a moment later.
+        before = self.scrape_after("waygate_downstream_connections_total", 1)
         for i in range(7):
             self.assertEqual(self.get(self.port, f"/app/{i}").status, 200)
         self.assertEqual(self.get(self.port, "/nowhere").status, 404)
@@ -171,3 +173,24 @@ class EndpointHealthTest(MetricsTestCase):
         m = self.scrape()
         self.assertEqual(value(m, "waygate_endpoint_healthy", cluster="app", endpoint=b.address), 0)
         self.assertEqual(value(m, "waygate_endpoint_healthy", cluster="app", endpoint=a.address), 1)
+
+
+class TlsHandshakeFailuresTest(MetricsTestCase):
+
+    def test_handshake_failures_count_by_reason(self):
+        """Plain HTTP and a junk handshake on a TLS listener each count once, under their reason;
+        a good HTTPS request counts as a request, not as a failure."""
+        up = self.env.upstream("A")
+        cert = certs.get("example").copy_to(self.env.dir)
+        self.start({"app": [up.address]}, workers=1,
+                   tls={"certificates": [{"cert": cert.cert, "key": cert.key}]})
+        with HttpConnection(self.port) as conn:
+            conn.send(b"GET / HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+            self.assertEqual(conn.read_response().status, 400)
+        with HttpConnection(self.port) as conn:
+            conn.send(b"\x16\x03\x01\x00\x40" + b"\xfe" * 64)  # a handshake record of junk
+            conn.read_until_closed()
+        samples = self.scrape_after("waygate_tls_handshake_failures_total", 1, reason="failed")
+        failures = {reason: value(samples, "waygate_tls_handshake_failures_total", reason=reason)
+                    for reason in ("failed", "timeout", "plaintext-http")}
+        self.assertEqual(failures, {"failed": 1, "timeout": 0, "plaintext-http": 1})
