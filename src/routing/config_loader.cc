@@ -4,7 +4,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -317,22 +316,26 @@ ConfigResult load_config_text(const std::string& text, const std::string& source
 }
 
 ConfigResult load_config_file(const std::string& path, const std::vector<ConfigSource>& extras) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
+  std::optional<std::string> text = read_file_bytes(path);
+  if (!text) {
     ConfigResult result;
     result.errors.push_back(path + ":1:1: cannot open the file");
     return result;
   }
-  std::ostringstream text;
-  text << file.rdbuf();
-  ConfigResult result = load_guarded(text.str(), path, extras);
-  result.text = text.str();
-  std::string files;
-  for (const std::string& tls_file : result.config.tls_files) {
-    files.append(tls_file).push_back('\0');
-    files.append(read_file_bytes(tls_file).value_or(""));
+  ConfigResult result = load_guarded(*text, path, extras);
+  result.text = std::move(*text);
+  // The TLS files were hashed as they were read for their contexts: combine, do not read again.
+  std::string hashes;
+  auto append = [&hashes](uint64_t hash) {
+    hashes.append(reinterpret_cast<const char*>(&hash), sizeof(hash));
+  };
+  for (const ListenerConfig& listener : result.config.listeners) {
+    if (listener.tls) append(listener.tls->files_hash);
   }
-  if (!files.empty()) result.tls_files_hash = content_hash(files);
+  for (const ClusterConfig& cluster : result.config.clusters) {
+    if (cluster.tls) append(cluster.tls->identity);
+  }
+  if (!hashes.empty()) result.tls_files_hash = content_hash(hashes);
   for (const ConfigSource& extra : extras)
     result.text.append("\n# ").append(extra.name).append("\n").append(extra.text);
   return result;
