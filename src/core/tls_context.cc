@@ -206,7 +206,7 @@ std::shared_ptr<const ServerContext> ServerContext::create(const ServerSettings&
     }
     SSL_CTX_set_min_proto_version(ctx.get(), min_version);
     SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION);
-    SSL_CTX_set_options(ctx.get(), kOptions | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options(ctx.get(), kOptions);
     SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_set_cipher_list(ctx.get(), ciphers.c_str()) != 1) {
       ERR_clear_error();

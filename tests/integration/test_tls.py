@@ -285,6 +285,16 @@ class ProtocolTest(TlsTestCase):
                                   servername="example.test")
                 self.assertEqual(result.connected, accepted, result)
 
+    def test_client_order_picks_the_tls_1_3_suite(self):
+        """Every default suite is strong, and the client knows whether it has AES in hardware:
+        its first choice wins (a phone preferring ChaCha20 gets ChaCha20)."""
+        for offer in ("TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384",
+                      "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"):
+            with self.subTest(offer=offer):
+                result = s_client(self.port, "-tls1_3", "-ciphersuites", offer,
+                                  servername="example.test")
+                self.assertEqual(result.cipher, offer.split(":")[0], result)
+
     def test_alpn_selects_http_1_1(self):
         result = s_client(self.port, "-alpn", "h2,http/1.1", servername="example.test")
         self.assertIn("ALPN protocol: http/1.1", result.output, result)
