@@ -21,6 +21,7 @@ struct OpenSslFree {
 
 using SslPtr = std::unique_ptr<SSL, OpenSslFree<&SSL_free>>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, OpenSslFree<&SSL_CTX_free>>;
+using SslSessionPtr = std::unique_ptr<SSL_SESSION, OpenSslFree<&SSL_SESSION_free>>;
 using X509Ptr = std::unique_ptr<X509, OpenSslFree<&X509_free>>;
 using X509StorePtr = std::unique_ptr<X509_STORE, OpenSslFree<&X509_STORE_free>>;
 using X509NamePtr = std::unique_ptr<X509_NAME, OpenSslFree<&X509_NAME_free>>;

@@ -45,6 +45,22 @@ int owner_index() {
   return index;
 }
 
+// What a client SSL carries for on_new_session: where the sessions it receives go.
+struct SessionSlot {
+  std::shared_ptr<ClientSessionCache> cache;
+  std::string peer;  // the cache's key: the peer's address and the names used with it
+};
+
+void release_session_slot(void*, void* slot, CRYPTO_EX_DATA*, int, long, void*) {
+  std::unique_ptr<SessionSlot> owned(static_cast<SessionSlot*>(slot));
+}
+
+int session_slot_index() {
+  static const int index =
+      SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, &release_session_slot);
+  return index;
+}
+
 std::string lower_case(std::string_view name) {
   std::string lowered(name);
   for (char& c : lowered)
@@ -369,6 +385,10 @@ std::shared_ptr<const ClientContext> ClientContext::create(const ClientSettings&
     return nullptr;
   }
   SSL_CTX_set_verify(ctx.get(), settings.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  // Sessions go to our own cache, by peer, rather than OpenSSL's (which a client never reads).
+  SSL_CTX_set_session_cache_mode(ctx.get(),
+                                 SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx.get(), &ClientContext::on_new_session);
 
   if (settings.cert.empty() != settings.key.empty()) {
     *error = settings.cert.empty() ? settings.key + ": a key without its certificate"
@@ -397,7 +417,8 @@ std::shared_ptr<const ClientContext> ClientContext::create(const ClientSettings&
   return std::make_shared<const ClientContext>(Private{}, std::move(ctx), settings.verify);
 }
 
-SSL* ClientContext::new_ssl(const std::string& server_name, const std::string& verify_name) const {
+SSL* ClientContext::new_ssl(std::string_view peer, const std::string& server_name,
+                            const std::string& verify_name) const {
   SslPtr ssl(SSL_new(context_.get()));
   if (!ssl) return nullptr;
   SSL_set_connect_state(ssl.get());
@@ -417,7 +438,33 @@ SSL* ClientContext::new_ssl(const std::string& server_name, const std::string& v
       if (SSL_set1_host(ssl.get(), verify_name.c_str()) != 1) return nullptr;
     }
   }
+  if (peer.empty()) return ssl.release();
+  auto slot = std::make_unique<SessionSlot>();
+  slot->cache = sessions_;
+  slot->peer = session_key(peer, server_name, verify_name);
+  if (SslSessionPtr session = sessions_->take(slot->peer)) {
+    SSL_set_session(ssl.get(), session.get());  // takes its own reference
+  }
+  if (SSL_set_ex_data(ssl.get(), session_slot_index(), slot.get()) != 1) return nullptr;
+  slot.release();  // freed with the SSL (release_session_slot)
   return ssl.release();
+}
+
+std::string ClientContext::session_key(std::string_view peer, const std::string& server_name,
+                                       const std::string& verify_name) {
+  std::string key(peer);
+  key.append(1, '\n').append(server_name).append(1, '\n').append(verify_name);
+  return key;
+}
+
+int ClientContext::on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* slot = static_cast<SessionSlot*>(SSL_get_ex_data(ssl, session_slot_index()));
+  if (!slot) return 0;  // not ours to keep: OpenSSL frees it
+  // A copy: OpenSSL marks the SSL's own session unresumable when the connection ends without a
+  // close_notify (an upstream that closes after its response, a reset), and the SSL's own session
+  // is the newest ticket's.
+  slot->cache->store(slot->peer, SslSessionPtr(SSL_SESSION_dup(session)));
+  return 0;  // OpenSSL keeps (and frees) its own reference
 }
 
 }  // namespace waygate::tls

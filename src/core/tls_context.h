@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/openssl_ptr.h"
+#include "core/tls_session_cache.h"
 
 namespace waygate::tls {
 
@@ -80,18 +81,36 @@ class ClientContext {
   static std::shared_ptr<const ClientContext> create(const ClientSettings& settings,
                                                      std::string* error);
 
-  // A client-mode SSL sending SNI `server_name` (none when empty or an IP literal); when
-  // verifying, the peer must match `verify_name` (a DNS name via SSL_set1_host, or an IP literal
-  // via X509_VERIFY_PARAM_set1_ip_asc; with it empty only the chain is checked).
-  SSL* new_ssl(const std::string& server_name, const std::string& verify_name) const;
+  // A client-mode SSL for the upstream at `peer` (its address text), sending SNI `server_name`
+  // (none when empty or an IP literal); when verifying, the peer must match `verify_name` (a DNS
+  // name via SSL_set1_host, or an IP literal via X509_VERIFY_PARAM_set1_ip_asc; with it empty only
+  // the chain is checked). It offers the last session that peer gave under the same names, so
+  // the handshake resumes when the peer still accepts it (with `peer` empty, it never resumes).
+  SSL* new_ssl(std::string_view peer, const std::string& server_name,
+               const std::string& verify_name) const;
+  // How many sessions are kept to resume with `peer` under these names (tests).
+  size_t cached_sessions(std::string_view peer, const std::string& server_name,
+                         const std::string& verify_name) const {
+    return sessions_->count(session_key(peer, server_name, verify_name));
+  }
 
   struct Private;
   ClientContext(const Private&, SslCtxPtr context, bool verify)
-      : context_(std::move(context)), verify_(verify) {}
+      : context_(std::move(context)),
+        verify_(verify),
+        sessions_(std::make_shared<ClientSessionCache>()) {}
 
  private:
+  // OpenSSL hands each new session (after a full handshake, or a TLS 1.3 ticket) to this.
+  static int on_new_session(SSL* ssl, SSL_SESSION* session);
+  // A session is kept under the names it was verified with, not only the peer's address.
+  static std::string session_key(std::string_view peer, const std::string& server_name,
+                                 const std::string& verify_name);
+
   SslCtxPtr context_;
   bool verify_;
+  // Shared with each SSL made here (its ex_data), which may outlive this context.
+  std::shared_ptr<ClientSessionCache> sessions_;
 };
 
 }  // namespace waygate::tls

@@ -94,9 +94,9 @@ const EVP_CIPHER* ticket_cipher() {
   return cipher;
 }
 
-// OpenSSL's ticket key callback: 1 = use this key, 2 = accepted but issue a fresh ticket (an
-// older key), 0 = unknown key (a full handshake follows), -1 = error.
-int on_ticket_key(SSL*, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+// OpenSSL's ticket key callback: 1 = use this key, 2 = accepted but issue a fresh ticket, 0 =
+// unknown key (a full handshake follows), -1 = error.
+int on_ticket_key(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
                   EVP_MAC_CTX* mac, int encrypt) {
   const KeyPair& keys = SharedKeys::instance().current();
   const TicketKey* key;
@@ -109,6 +109,9 @@ int on_ticket_key(SSL*, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_C
   } else {
     if (std::memcmp(key_name, keys.current.name, kNameBytes) == 0) {
       key = &keys.current;
+      // A TLS 1.3 client uses each ticket once (RFC 8446, C.4): without a fresh one after it
+      // resumes, its next visit would be a full handshake.
+      if (SSL_version(ssl) >= TLS1_3_VERSION) result = 2;
     } else if (keys.has_previous && std::memcmp(key_name, keys.previous.name, kNameBytes) == 0) {
       key = &keys.previous;
       result = 2;

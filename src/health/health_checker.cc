@@ -217,10 +217,10 @@ std::unique_ptr<Probe> HealthChecker::Impl::make_probe(Endpoint& endpoint) {
   std::string_view host = config.host.empty() ? endpoint.address_text : config.host;
   http::Client::TlsSessionFn new_tls_session;
   if (config.tls) {
-    new_tls_session = [tls = config.tls,
+    new_tls_session = [tls = config.tls, peer = endpoint.address_text,
                        names = routing::tls_peer_names(*config.tls, endpoint.server_name,
                                                        endpoint.address_text)] {
-      return tls->context->new_ssl(names.sni, names.verify);
+      return tls->context->new_ssl(peer, names.sni, names.verify);
     };
   }
   return std::make_unique<HttpProbe>(loop_, endpoint.address, config, host, endpoint,

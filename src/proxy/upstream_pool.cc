@@ -25,7 +25,7 @@ UpstreamPool::UpstreamPool(Worker& worker, const routing::Host& host)
 }
 
 SSL* UpstreamPool::new_tls_session() const {
-  return tls_ ? tls_->context->new_ssl(tls_names_.sni, tls_names_.verify) : nullptr;
+  return tls_ ? tls_->context->new_ssl(address_text_, tls_names_.sni, tls_names_.verify) : nullptr;
 }
 
 UpstreamPool::~UpstreamPool() = default;

@@ -965,7 +965,7 @@ http {{
     ssl_certificate {cert};
     ssl_certificate_key {key};
     ssl_protocols TLSv1.2 TLSv1.3;
-    keepalive_requests 100000;
+    keepalive_requests {requests_per_connection};
 {client_ca}
     location / {{
       proxy_pass http://app;
@@ -974,6 +974,7 @@ http {{
       proxy_set_header Host $http_host;
       proxy_set_header X-Tls-Sni $ssl_server_name;
       proxy_set_header X-Client-Dn $ssl_client_s_dn;
+      proxy_set_header X-Tls-Reused $ssl_session_reused;
       proxy_buffering off;
     }}
   }}
@@ -984,14 +985,18 @@ http {{
 class TlsUpstream:
     """nginx (Debian's nginx-light) terminating TLS in front of an Upstream: that upstream's
     answers and counters, over TLS with cert (a certs.Cert). The upstream's /headers shows the
-    SNI name the client sent (X-Tls-Sni, absent without SNI) and, with client_ca (a CA file), the
-    subject of the client certificate nginx then requires (X-Client-Dn). Env.tls_upstream starts
-    one and stops it when the test ends."""
+    SNI name the client sent (X-Tls-Sni, absent without SNI), whether the client resumed a
+    session (X-Tls-Reused: "r", else "."), and, with client_ca (a CA file), the subject of the
+    client certificate nginx then requires (X-Client-Dn). requests_per_connection=1 makes every
+    request arrive on a connection of its own. Env.tls_upstream starts one and stops it when the
+    test ends."""
 
-    def __init__(self, workdir, upstream, cert, name="tls", client_ca=None):
+    def __init__(self, workdir, upstream, cert, name="tls", client_ca=None,
+                 requests_per_connection=100000):
         self.upstream = upstream
         self.cert = cert
         self.client_ca = client_ca
+        self.requests_per_connection = requests_per_connection
         self.name = name
         self.dir = os.path.join(workdir, f"nginx-{name}")
         os.mkdir(self.dir)
@@ -1018,7 +1023,8 @@ class TlsUpstream:
             with open(config, "w") as f:
                 f.write(_NGINX_CONFIG.format(dir=self.dir, host=HOST, port=port,
                                              upstream=self.upstream.address, cert=self.cert.cert,
-                                             key=self.cert.key, client_ca=client_ca))
+                                             key=self.cert.key, client_ca=client_ca,
+                                             requests_per_connection=self.requests_per_connection))
             self.proc = subprocess.Popen([NGINX_BIN, "-p", self.dir, "-c", config],
                                          stdout=subprocess.DEVNULL, stderr=self._stderr)
             deadline = time.monotonic() + READY_TIMEOUT
@@ -1441,11 +1447,11 @@ class Env:
         server.start()
         return server
 
-    def tls_upstream(self, upstream, cert, name="tls", client_ca=None):
+    def tls_upstream(self, upstream, cert, name="tls", client_ca=None, **options):
         """A started nginx serving upstream over TLS (see TlsUpstream)."""
         if not os.access(NGINX_BIN, os.X_OK):
             raise unittest.SkipTest(f"nginx not found at {NGINX_BIN} (Debian: nginx-light)")
-        server = TlsUpstream(self.dir, upstream, cert, name, client_ca)
+        server = TlsUpstream(self.dir, upstream, cert, name, client_ca, **options)
         self.servers.append(server)
         server.start()
         return server

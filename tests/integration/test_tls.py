@@ -783,6 +783,19 @@ class UpstreamTlsTest(TlsTestCase):
                 conn.send(request("GET", f"/ka/{i}"))
                 self.assertEqual(conn.read_response().body, f"A GET /ka/{i}\n".encode())
 
+    def test_new_upstream_connections_resume_the_tls_session(self):
+        # nginx closes each connection after one response: every request needs a new one.
+        one_shot = self.env.tls_upstream(self.up, certs.get("backend"), "one-shot",
+                                         requests_per_connection=1)
+        self.start([one_shot], {"sni": "backend.test", "ca": ca_file()})
+        reused = []
+        for i in range(3):
+            resp = self.get(self.wg.port, f"/headers?{i}")
+            self.assertEqual(resp.status, 200, resp)
+            reused += headers_seen(resp).get("x-tls-reused", ["missing"])
+        # The first handshake is full; the tickets it brought let the next connections resume.
+        self.assertEqual(reused, [".", "r", "r"])
+
     def test_upstream_signed_by_another_ca_is_502(self):
         self.start([self.untrusted], {"sni": "backend.test", "ca": ca_file()})
         self.assertUpstreamTlsFailure("/untrusted")

@@ -57,7 +57,7 @@ class TlsContextTest : public ::testing::Test {
   std::string name_served_for(const ServerContext& context, const std::string& sni) {
     ClientSettings settings;
     settings.verify = false;
-    auto pair = net_.connect(client(settings)->new_ssl(sni, ""), context.new_ssl());
+    auto pair = net_.connect(client(settings)->new_ssl("", sni, ""), context.new_ssl());
     EXPECT_TRUE(net_.run_handshake(pair));
     EXPECT_EQ(pair.client->connected, 0);
     return served_common_name(pair.client->ssl());
@@ -118,7 +118,7 @@ TEST_F(SniTest, UnknownNamesAndNoSniGetTheFirstCertificate) {
 TEST_F(SniTest, TheServerSideKnowsTheNameTheClientSent) {
   ClientSettings settings;
   settings.verify = false;
-  auto pair = net_.connect(client(settings)->new_ssl("api.example", ""), context_->new_ssl());
+  auto pair = net_.connect(client(settings)->new_ssl("", "api.example", ""), context_->new_ssl());
   ASSERT_TRUE(net_.run_handshake(pair));
   EXPECT_EQ(pair.server->tls().server_name(), "api.example");
 }
@@ -163,7 +163,7 @@ TEST_P(KeyTypeTest, TheClientsSignatureAlgorithmsPickRsaOrEcdsa) {
   settings.certificates = {write_pair("rsa", ca_.issue({"both.example"}, KeyType::kRsa)),
                            write_pair("ec", ca_.issue({"both.example"}, KeyType::kEcdsa))};
   auto context = server(settings);
-  SSL* ssl = client()->new_ssl("both.example", "both.example");
+  SSL* ssl = client()->new_ssl("", "both.example", "both.example");
   SSL_set_max_proto_version(ssl, GetParam().max_version);
   ASSERT_EQ(SSL_set1_sigalgs_list(ssl, GetParam().sigalgs), 1);
   auto pair = net_.connect(ssl, context->new_ssl());
@@ -189,8 +189,8 @@ TEST_F(TlsContextTest, AlpnSettlesOnHttp11) {
   auto context = server(settings);
   ClientSettings client_settings;
   client_settings.alpn = {"h2", "http/1.1"};
-  auto pair =
-      net_.connect(client(client_settings)->new_ssl("a.example", "a.example"), context->new_ssl());
+  auto pair = net_.connect(client(client_settings)->new_ssl("", "a.example", "a.example"),
+                           context->new_ssl());
   ASSERT_TRUE(net_.run_handshake(pair));
   EXPECT_EQ(pair.server->tls().alpn(), "http/1.1");
   EXPECT_EQ(pair.client->tls().alpn(), "http/1.1");
@@ -202,8 +202,8 @@ TEST_F(TlsContextTest, NoProtocolInCommonCarriesOnWithoutAlpn) {
   auto context = server(settings);
   ClientSettings client_settings;
   client_settings.alpn = {"h2"};
-  auto pair =
-      net_.connect(client(client_settings)->new_ssl("a.example", "a.example"), context->new_ssl());
+  auto pair = net_.connect(client(client_settings)->new_ssl("", "a.example", "a.example"),
+                           context->new_ssl());
   ASSERT_TRUE(net_.run_handshake(pair));
   EXPECT_EQ(pair.client->connected, 0);
   EXPECT_EQ(pair.server->tls().alpn(), "");
@@ -226,7 +226,7 @@ class MutualTlsTest : public TlsContextTest {
       settings.key = identity->key;
     }
     auto pair =
-        net_.connect(client(settings)->new_ssl("a.example", "a.example"), context.new_ssl());
+        net_.connect(client(settings)->new_ssl("", "a.example", "a.example"), context.new_ssl());
     EXPECT_TRUE(net_.run_handshake(pair));
     return pair;
   }
@@ -287,12 +287,12 @@ TEST_F(TlsContextTest, AnIpLiteralIsVerifiedAsAnAddressAndSentNoSni) {
   ServerSettings settings;
   settings.certificates = {write_pair("ip", ca_.issue({"127.0.0.1"}, KeyType::kEcdsa))};
   auto context = server(settings);
-  auto pair = net_.connect(client()->new_ssl("127.0.0.1", "127.0.0.1"), context->new_ssl());
+  auto pair = net_.connect(client()->new_ssl("", "127.0.0.1", "127.0.0.1"), context->new_ssl());
   ASSERT_TRUE(net_.run_handshake(pair));
   EXPECT_EQ(pair.client->connected, 0) << pair.client->tls().failure_reason();
   EXPECT_EQ(pair.server->tls().server_name(), "");
 
-  auto wrong = net_.connect(client()->new_ssl("127.0.0.2", "127.0.0.2"), context->new_ssl());
+  auto wrong = net_.connect(client()->new_ssl("", "127.0.0.2", "127.0.0.2"), context->new_ssl());
   ASSERT_TRUE(net_.run_handshake(wrong));
   EXPECT_LT(wrong.client->connected.value_or(0), 0);
   EXPECT_EQ(wrong.client->tls().failure_reason(), "certificate verify failed: IP address mismatch");
@@ -304,8 +304,8 @@ TEST_F(TlsContextTest, WithoutVerifyAnyServerIsAccepted) {
   auto context = server(settings);
   ClientSettings client_settings;
   client_settings.verify = false;
-  auto pair =
-      net_.connect(client(client_settings)->new_ssl("a.example", "b.example"), context->new_ssl());
+  auto pair = net_.connect(client(client_settings)->new_ssl("", "a.example", "b.example"),
+                           context->new_ssl());
   ASSERT_TRUE(net_.run_handshake(pair));
   EXPECT_EQ(pair.client->connected, 0);
 }
@@ -315,7 +315,7 @@ TEST_F(TlsContextTest, MinVersion13RefusesTls12Clients) {
   settings.certificates = {write_pair("a", ca_.issue({"a.example"}, KeyType::kEcdsa))};
   settings.min_version = "1.3";
   auto context = server(settings);
-  SSL* ssl = client()->new_ssl("a.example", "a.example");
+  SSL* ssl = client()->new_ssl("", "a.example", "a.example");
   SSL_set_max_proto_version(ssl, TLS1_2_VERSION);
   auto pair = net_.connect(ssl, context->new_ssl());
   ASSERT_TRUE(net_.run_handshake(pair));

@@ -40,7 +40,7 @@ class TicketKeysTest : public ::testing::TestWithParam<int> {
 
   // Connects (resuming `session` when given), exchanges bytes, and returns the client's session.
   SessionPtr connect(const ServerContext& server, SSL_SESSION* session, bool* reused) {
-    SSL* ssl = client_->new_ssl("a.example", "a.example");
+    SSL* ssl = client_->new_ssl("", "a.example", "a.example");
     SSL_set_max_proto_version(ssl, GetParam());
     if (session) SSL_set_session(ssl, session);
     auto pair = net_.connect(ssl, server.new_ssl());
@@ -66,6 +66,17 @@ TEST_P(TicketKeysTest, AClientResumesItsSession) {
   EXPECT_FALSE(reused);
   connect(*server, session.get(), &reused);
   EXPECT_TRUE(reused);
+}
+
+TEST_P(TicketKeysTest, AResumedClientGetsATicketToResumeAgain) {
+  auto server = new_server();
+  bool reused = true;
+  SessionPtr session = connect(*server, nullptr, &reused);
+  // A TLS 1.3 client offers each ticket once: the ticket it comes back with must be a new one.
+  for (int i = 0; i < 3; ++i) {
+    session = connect(*server, session.get(), &reused);
+    EXPECT_TRUE(reused) << "visit " << i + 2;
+  }
 }
 
 TEST_P(TicketKeysTest, AnotherContextFromTheSameSettingsResumesIt) {

@@ -50,7 +50,7 @@ class TlsTransportTest : public ::testing::Test {
     EXPECT_TRUE(client_) << error;
   }
 
-  SSL* client_ssl() { return client_->new_ssl("localhost", "localhost"); }
+  SSL* client_ssl() { return client_->new_ssl("", "localhost", "localhost"); }
 
   TestCa ca_;
   testing::TempDir dir_;
@@ -297,7 +297,7 @@ TEST_F(TlsTransportTest, ClientFailureAtItsFirstStepIsReportedFromTheLoop) {
 }
 
 TEST_F(TlsTransportTest, ClientRefusesAServerWithAnotherName) {
-  auto pair = net_.connect(client_->new_ssl("localhost", "other.example"), server_->new_ssl());
+  auto pair = net_.connect(client_->new_ssl("", "localhost", "other.example"), server_->new_ssl());
   ASSERT_TRUE(net_.run_handshake(pair));
   ASSERT_TRUE(pair.client->connected.has_value());
   EXPECT_LT(*pair.client->connected, 0);
@@ -312,7 +312,7 @@ TEST_F(TlsTransportTest, ClientRefusesAServerFromAnUntrustedCa) {
   std::string error;
   auto client = tls::ClientContext::create(settings, &error);
   ASSERT_TRUE(client) << error;
-  auto pair = net_.connect(client->new_ssl("localhost", "localhost"), server_->new_ssl());
+  auto pair = net_.connect(client->new_ssl("", "localhost", "localhost"), server_->new_ssl());
   ASSERT_TRUE(net_.run_handshake(pair));
   ASSERT_TRUE(pair.client->connected.has_value());
   EXPECT_LT(*pair.client->connected, 0);
