@@ -400,6 +400,7 @@ void Worker::finish_drain_if_idle() {
   check_.reset();
   trim_timer_.reset();
   lag_probe_.reset();
+  last_tick_ms_.store(UINT64_MAX, std::memory_order_relaxed);  // done, not stuck
   WG_LOG_INFO("worker %u: longest event-loop lag %.2f ms, longest update %.3f ms", index_,
               static_cast<double>(max_loop_lag_us_.load(std::memory_order_relaxed)) / 1000,
               static_cast<double>(max_apply_us_) / 1000);

@@ -78,7 +78,7 @@ class Worker {
   // busy with one thing (an update to apply, a burst of callbacks) while requests waited.
   uint64_t max_loop_lag_us() const { return max_loop_lag_us_.load(std::memory_order_relaxed); }
   // When the loop last ran its lag probe (uv_hrtime, in ms): a worker whose loop is stuck stops
-  // moving it (GET /live).
+  // moving it (GET /live). UINT64_MAX once the worker has drained and stopped its timers.
   uint64_t last_tick_ms() const { return last_tick_ms_.load(std::memory_order_relaxed); }
   // Requests in flight to the endpoint on this worker (GET /clusters).
   uint32_t active_requests_to(uint32_t endpoint_id) const {
