@@ -199,7 +199,8 @@ class ConfigTest(AdminApiTestCase):
     def test_config_shows_defaults_and_never_the_token(self):
         """GET /config shows the config in force with defaults filled in (timeouts in ms,
         limits), its absolute path and load time, every listener, route and cluster, and the
-        token as "<redacted>": neither the token nor a wrong one sent appears there or in the log."""
+        token as "<redacted>": neither the token nor a wrong one sent appears there or in the
+        log."""
         a = self.env.upstream("A")
         self.start({"api": [a.address], "web": [a.address]}, routes=ROUTES, token=TOKEN)
         self.assertEqual(self.admin("GET", "/config", token=TOKEN[:-1]).status, 401)
