@@ -24,7 +24,8 @@ AdminToken::AdminToken(std::string_view token) : required_(!token.empty()) {
 }
 
 bool AdminToken::admits(const AdminRequest& request) const {
-  return !required_ || is_dashboard_page(request) || matches(request.authorization);
+  return !required_ || is_dashboard_page(request) || is_probe(request) ||
+         matches(request.authorization);
 }
 
 bool AdminToken::matches(std::string_view authorization) const {
@@ -44,6 +45,11 @@ bool AdminToken::matches(std::string_view authorization) const {
 bool is_dashboard_page(const AdminRequest& request) {
   if (request.method != "GET" && request.method != "HEAD") return false;
   return request.path == "/" || request.path.starts_with("/dashboard/");
+}
+
+bool is_probe(const AdminRequest& request) {
+  if (request.method != "GET" && request.method != "HEAD") return false;
+  return request.path == "/ready" || request.path == "/live";
 }
 
 AdminResponse unauthorized() {

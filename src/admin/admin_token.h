@@ -1,5 +1,6 @@
 // Who may use the admin API. With admin.token set, every request but the dashboard's static pages
-// must carry `Authorization: Bearer <token>`; the check takes the same time whatever the guess.
+// and the probes must carry `Authorization: Bearer <token>`; the check takes the same time
+// whatever the guess.
 #pragma once
 
 #include <array>
@@ -16,7 +17,7 @@ class AdminToken {
 
   bool required() const { return required_; }
   // Whether the request may be answered: no token is set, it asks for a page that holds no data
-  // (GET / and /dashboard/...), or it carries the token.
+  // (GET / and /dashboard/..., the probes), or it carries the token.
   bool admits(const AdminRequest& request) const;
   // Whether an Authorization header value is "Bearer <the token>".
   bool matches(std::string_view authorization) const;
@@ -31,6 +32,10 @@ class AdminToken {
 // GET / and everything under /dashboard/: the dashboard's HTML, CSS and JavaScript, which read
 // the JSON endpoints (and send the token) themselves.
 bool is_dashboard_page(const AdminRequest& request);
+
+// GET /ready and /live: a load balancer's or a kubelet's probe, which holds no secret (and learns
+// only whether waygate is up).
+bool is_probe(const AdminRequest& request);
 
 // 401 with `WWW-Authenticate: Bearer realm="waygate"` and {"error":"unauthorized"}.
 AdminResponse unauthorized();

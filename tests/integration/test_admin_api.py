@@ -246,8 +246,7 @@ class AuthTest(AdminApiTestCase):
         """With a token set, every endpoint answers 401 without it, and nothing happens: a
         POST /drain without it leaves waygate serving."""
         for method, path in (("GET", "/clusters"), ("GET", "/routes"), ("GET", "/config"),
-                             ("GET", "/reloads"), ("GET", "/live"), ("GET", "/ready"),
-                             ("GET", "/metrics"), ("POST", "/reload"), ("POST", "/drain"),
+                             ("GET", "/reloads"), ("GET", "/metrics"), ("POST", "/reload"), ("POST", "/drain"),
                              ("GET", "/no-such-page")):
             with self.subTest(method=method, path=path):
                 self.assertUnauthorized(self.admin(method, path, token=""))
@@ -271,6 +270,12 @@ class AuthTest(AdminApiTestCase):
         """GET / (the dashboard's page, which holds no data) is never refused for want of a
         token."""
         self.assertNotEqual(self.admin("GET", "/", token="").status, 401)
+
+    def test_probes_need_no_token(self):
+        """GET /ready and /live answer a kubelet's or a load balancer's probe, which has no
+        secret to send; they tell nothing but whether waygate is up."""
+        self.assertEqual(self.admin("GET", "/ready", token="").status, 200)
+        self.assertEqual(self.admin("GET", "/live", token="").status, 200)
 
 
 class CheckTest(unittest.TestCase):
