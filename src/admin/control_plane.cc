@@ -9,6 +9,7 @@
 #include <ctime>
 #include <memory>
 
+#include "admin/dashboard_assets.h"
 #include "admin/metrics_page.h"
 #include "admin/prometheus_text.h"
 #include "core/file_bytes.h"
@@ -112,6 +113,7 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
 }
 
 AdminResponse ControlPlane::answer(const AdminRequest& request) {
+  if (is_dashboard_path(request.path)) return dashboard_response(request);
   if (request.path == "/ready") {
     return stopping_ ? AdminResponse::text(503, "draining\n") : AdminResponse::text(200, "ready\n");
   }
