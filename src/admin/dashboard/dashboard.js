@@ -4,6 +4,10 @@
 
 const FAST_REFRESH_MS = 1000;  // clusters and metrics
 const SLOW_REFRESH_MS = 5000;  // routes and reloads: larger, and they change only on reloads
+// An answer this large (a table of 100,000 hosts) is asked for this many times less often: the
+// control thread that writes it also runs reloads and health checks.
+const LARGE_ANSWER_CHARS = 1 << 20;
+const LARGE_ANSWER_SLOWDOWN = 6;
 const HISTORY_POINTS = 120;    // two minutes of one-second points
 const ROUTE_ROWS_SHOWN = 300;  // a route table of 100,000 hosts is filtered, never drawn whole
 const CLUSTERS_SHOWN = 100;
@@ -84,13 +88,21 @@ function setConnection(kind, text) {
   if (kind === "live") node.title = "updated " + new Date().toLocaleTimeString();
 }
 
-// Runs refresh() every period, never two at once; a 401 pauses every loop until a token is given.
+const refreshers = [];
+
+// Runs refresh() every period() ms, never two at once; a 401 pauses every loop until a token is
+// given.
 function poll(period, refresh) {
+  refreshers.push(refresh);
   const tick = async () => {
     if (!state.needToken) await refresh().catch(onRefreshError);
-    setTimeout(tick, period);
+    setTimeout(tick, period());
   };
   tick();
+}
+
+function periodFor(base, lastAnswer) {
+  return lastAnswer && lastAnswer.length > LARGE_ANSWER_CHARS ? base * LARGE_ANSWER_SLOWDOWN : base;
 }
 
 function onRefreshError(error) {
@@ -114,35 +126,20 @@ function useToken(event) {
   $("token-input").value = "";
   $("token-form").hidden = true;
   state.needToken = false;
-  refreshFast().catch(onRefreshError);
-  refreshSlow().catch(onRefreshError);
+  for (const refresh of refreshers) refresh().catch(onRefreshError);
 }
 
-// Each call answers for itself: one failing endpoint leaves the others' panels up to date.
-async function guarded(errorId, refresh) {
-  try {
-    await refresh();
-    showError(errorId, null);
-  } catch (error) {
-    if (error instanceof Unauthorized) throw error;
-    showError(errorId, error);
-  }
-}
-
-async function refreshFast() {
-  const results = await Promise.allSettled([
-    guarded("clusters-error", refreshClusters),
-    guarded("metrics-error", refreshMetrics),
-  ]);
-  for (const result of results) if (result.status === "rejected") throw result.reason;
-}
-
-async function refreshSlow() {
-  const results = await Promise.allSettled([
-    guarded("routes-error", refreshRoutes),
-    guarded("reloads-error", refreshReloads),
-  ]);
-  for (const result of results) if (result.status === "rejected") throw result.reason;
+// Each panel answers for itself: one failing endpoint leaves the others up to date.
+function guarded(errorId, refresh) {
+  return async () => {
+    try {
+      await refresh();
+      showError(errorId, null);
+    } catch (error) {
+      if (error instanceof Unauthorized) throw error;
+      showError(errorId, error);
+    }
+  };
 }
 
 // -- metrics: rate and latency from two successive scrapes ---------------------------------------
@@ -293,8 +290,13 @@ function drawChart(canvas, series, formatTick) {
       if (run.length === 0) return;
       g.beginPath();
       run.forEach(([px, py], i) => (i === 0 ? g.moveTo(px, py) : g.lineTo(px, py)));
-      if (run.length === 1) g.lineTo(run[0][0] + 1, run[0][1]);
       g.stroke();
+      if (run.length === 1) {  // a lone point between gaps: a dot, or it would not show
+        g.beginPath();
+        g.arc(run[0][0], run[0][1], 2.5, 0, 2 * Math.PI);
+        g.fillStyle = color;
+        g.fill();
+      }
       if (fill) {
         g.lineTo(run[run.length - 1][0], top + plotHeight);
         g.lineTo(run[0][0], top + plotHeight);
@@ -361,9 +363,9 @@ function renderCluster(cluster) {
     el("tr", {"data-endpoint": endpoint.address, "data-health": endpoint.health},
        el("td", {class: "mono"}, endpoint.address),
        el("td", null, healthBadge(endpoint.health)),
-       el("td", {class: "num"}, endpoint.weight ?? ""),
-       el("td", null, endpoint.source ?? ""),
-       el("td", {class: "num"}, endpoint.active_requests ?? "")));
+       el("td", {class: "num", "data-label": "weight"}, endpoint.weight ?? ""),
+       el("td", {"data-label": "source"}, endpoint.source ?? ""),
+       el("td", {class: "num", "data-label": "active"}, endpoint.active_requests ?? "")));
   return el("article", {class: "cluster", "data-cluster": cluster.name},
     el("header", {class: "cluster-head"},
        el("h3", null, cluster.name),
@@ -430,7 +432,10 @@ async function refreshRoutes() {
 function targetText(path) {
   if (path.cluster !== undefined) return ["cluster", path.cluster];
   if (path.clusters !== undefined) {
-    return ["split", path.clusters.map((c) => `${c.name} ${c.weight}`).join(" · ")];
+    // Weights are relative: show each cluster's share of the requests.
+    const total = path.clusters.reduce((sum, c) => sum + (c.weight || 0), 0) || 1;
+    const shares = path.clusters.map((c) => `${c.name} ${formatNumber((100 * (c.weight || 0)) / total, 1)}%`);
+    return ["split", shares.join(" · ")];
   }
   if (path.respond !== undefined) return ["respond", String(path.respond.status)];
   if (path.redirect !== undefined) {
@@ -516,8 +521,10 @@ function start() {
   $("cluster-filter").addEventListener("input", debounce(renderClusters, 150));
   window.addEventListener("resize", debounce(drawCharts, 100));
   drawCharts();
-  poll(FAST_REFRESH_MS, refreshFast);
-  poll(SLOW_REFRESH_MS, refreshSlow);
+  poll(() => FAST_REFRESH_MS, guarded("metrics-error", refreshMetrics));
+  poll(() => periodFor(FAST_REFRESH_MS, state.clustersText), guarded("clusters-error", refreshClusters));
+  poll(() => periodFor(SLOW_REFRESH_MS, state.routesText), guarded("routes-error", refreshRoutes));
+  poll(() => SLOW_REFRESH_MS, guarded("reloads-error", refreshReloads));
 }
 
 start();
