@@ -1,6 +1,6 @@
 // The dashboard driven in headless Chromium against a running waygate that test_dashboard.py
-// started (it writes the scenario: addresses, the config's routes and clusters, the endpoint to
-// kill). Run by test_dashboard.py:
+// started. It writes the scenario: addresses, the config's routes and clusters, the endpoint to
+// kill; or, for kind "many-routes", the size of a large route table and a host to look for.
 //   node dashboard_test.mjs SCENARIO.json [--screenshot OUT.png]
 // Every wait polls the page's DOM until a deadline; a step that misses its deadline fails.
 import assert from "node:assert/strict";
@@ -64,7 +64,18 @@ function endpointHealth({cluster, address}) {
 const browser = await launch({width: 1280, height: 900});
 const problems = [];  // console errors, page errors and failed requests, reported at the end
 try {
-  await check(await browser.context.newPage());
+  const page = await browser.context.newPage();
+  watchForProblems(page);
+  step(`load ${scenario.admin_url}`);
+  const response = await page.goto(scenario.admin_url);
+  assert.equal(response.status(), 200);
+  assert.match(response.headers()["content-security-policy"] || "", /default-src 'self'/);
+  await (scenario.kind === "many-routes" ? checkManyRoutes(page) : checkDashboard(page));
+  if (screenshot) {
+    await page.screenshot({path: screenshot, fullPage: true});
+    console.log(`   screenshot written to ${screenshot}`);
+  }
+  assert.equal(problems.length, 0, "the page logged errors or had requests fail (below)");
   console.log("dashboard: every check passed");
 } catch (error) {
   console.log(`dashboard: FAILED: ${error.message}`);
@@ -74,7 +85,7 @@ try {
   await browser.close();
 }
 
-async function check(page) {
+function watchForProblems(page) {
   page.on("console", (message) => {
     if (message.type() === "error") problems.push(`console error: ${message.text()}`);
   });
@@ -84,12 +95,9 @@ async function check(page) {
   page.on("response", (response) => {
     if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
   });
+}
 
-  step(`load ${scenario.admin_url}`);
-  const response = await page.goto(scenario.admin_url);
-  assert.equal(response.status(), 200);
-  assert.match(response.headers()["content-security-policy"] || "", /default-src 'self'/);
-
+async function checkDashboard(page) {
   step("every cluster and endpoint of the config is shown, each healthy once checked");
   await waitForPage(page, "every cluster with its endpoints healthy", (clusters) =>
     clusters.every(({name, endpoints}) => {
@@ -196,10 +204,28 @@ async function check(page) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow} px wider than a 390 px screen`);
   await page.setViewportSize({width: 1280, height: 900});
+}
 
-  if (screenshot) {
-    await page.screenshot({path: screenshot, fullPage: true});
-    console.log(`   screenshot written to ${screenshot}`);
-  }
-  assert.equal(problems.length, 0, "the page logged errors or had requests fail (below)");
+// A table of many routes is counted whole but drawn in part, and the filter finds any host.
+async function checkManyRoutes(page) {
+  const total = scenario.total_routes;
+  step(`${total} routes are counted, and only the first few hundred drawn`);
+  await waitForPage(page, `a count of ${total} routes`,
+                    (count) => document.querySelector("#routes-count").textContent === count,
+                    `(${total.toLocaleString("en-US")})`,
+                    () => document.querySelector("#routes-count").textContent +
+                          document.querySelector("#routes-error").textContent);
+  const drawn = await page.$$eval("#routes tr", (rows) => rows.length);
+  assert.ok(drawn > 0 && drawn <= 1000, `${drawn} route rows drawn`);
+  assert.match(await page.textContent("#routes-shown"), /filter/);
+
+  const host = scenario.find.host;
+  step(`the filter finds ${host}`);
+  await page.fill("#route-filter", host);
+  await waitForPage(page, `only the route of ${host}`, (wanted) => {
+    const rows = [...document.querySelectorAll("#routes tr")];
+    return rows.length === 1 && rows[0].dataset.hosts === wanted.host &&
+           rows[0].innerText.includes(wanted.target);
+  }, scenario.find, () => document.querySelector("#routes").innerText.slice(0, 500));
+  assert.equal(await page.textContent("#routes-shown"), `1 of ${total.toLocaleString("en-US")} match`);
 }

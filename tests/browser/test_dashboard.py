@@ -111,15 +111,35 @@ class DashboardTest(WaygateTestCase):
             "victim": {"cluster": "app", "address": b.address, "pid": b.proc.pid,
                        "deadline_ms": UNHEALTHY_DEADLINE_MS},
         }
-        self.run_node("dashboard_test.mjs", scenario)
+        self.run_node("dashboard_test.mjs", scenario, screenshot=SCREENSHOT)
 
-    def run_node(self, script, scenario):
+    def test_large_route_table_is_filtered_not_drawn_whole(self):
+        """With 100,000 routes the page counts them all, draws a few hundred, and the filter
+        finds any one host."""
+        up = self.env.upstream("A")
+        total = 100_000
+        routes = [{"hosts": [f"h{i}.test"], "paths": [{"prefix": "/", "cluster": f"c{i % 2}"}]}
+                  for i in range(total)]
+        admin_port = free_port()
+        port = free_port()
+        config = proxy_config(port, {"c0": [up.address], "c1": [up.address]}, routes=routes,
+                              top={"admin": {"address": f"{HOST}:{admin_port}"}})
+        self.env.waygate(config, port)
+        wait_until(lambda: port_accepts(admin_port), message="the admin address to accept")
+        self.run_node("dashboard_test.mjs", {
+            "kind": "many-routes",
+            "admin_url": f"http://{HOST}:{admin_port}/",
+            "total_routes": total,
+            "find": {"host": "h77777.test", "target": "c1"},
+        })
+
+    def run_node(self, script, scenario, screenshot=None):
         path = os.path.join(self.env.dir, "scenario.json")
         with open(path, "w") as f:
             json.dump(scenario, f, indent=2)
         command = [NODE, os.path.join(HERE, script), path]
-        if SCREENSHOT:
-            command += ["--screenshot", os.path.abspath(SCREENSHOT)]
+        if screenshot:
+            command += ["--screenshot", os.path.abspath(screenshot)]
         try:
             result = subprocess.run(command, cwd=HERE, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, timeout=NODE_TIMEOUT)

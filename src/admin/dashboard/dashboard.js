@@ -326,7 +326,7 @@ function drawCharts() {
   $("tile-p50").textContent = last ? formatMs(last.p50) : "–";
   $("tile-p99").textContent = last ? formatMs(last.p99) : "–";
   drawChart(rateChart, [{values: history.map((p) => p.rate), color: cssColor("--accent"), fill: true}],
-            (v) => formatRate(v));
+            (v) => formatNumber(v, 2));
   drawChart($("latency-chart"), [
     {values: history.map((p) => p.p50), color: cssColor("--p50")},
     {values: history.map((p) => p.p99), color: cssColor("--p99")},
