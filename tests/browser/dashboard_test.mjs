@@ -1,6 +1,7 @@
 // The dashboard driven in headless Chromium against a running waygate that test_dashboard.py
 // started. It writes the scenario: addresses, the config's routes and clusters, the endpoint to
-// kill; or, for kind "many-routes", the size of a large route table and a host to look for.
+// kill; for kind "many-routes", the size of a large route table and a host to look for; for kind
+// "token", the admin token to type in.
 //   node dashboard_test.mjs SCENARIO.json [--screenshot OUT.png]
 // Every wait polls the page's DOM until a deadline; a step that misses its deadline fails.
 import assert from "node:assert/strict";
@@ -48,7 +49,8 @@ async function waitForPage(page, what, fn, arg, describe, timeout = PAGE_DEADLIN
   try {
     await page.waitForFunction(fn, arg, {timeout, polling: 100});
   } catch (error) {
-    const shown = describe ? await page.evaluate(describe, arg) : "";
+    let shown = describe ? await page.evaluate(describe, arg) : "";
+    if (typeof shown !== "string") shown = JSON.stringify(shown);
     throw new Error(`the page did not show ${what} within ${timeout} ms${shown ? ": " + shown : ""}`);
   }
 }
@@ -70,7 +72,8 @@ try {
   const response = await page.goto(scenario.admin_url);
   assert.equal(response.status(), 200);
   assert.match(response.headers()["content-security-policy"] || "", /default-src 'self'/);
-  await (scenario.kind === "many-routes" ? checkManyRoutes(page) : checkDashboard(page));
+  const checks = {"many-routes": checkManyRoutes, "token": checkToken};
+  await (checks[scenario.kind] || checkDashboard)(page);
   if (screenshot) {
     await page.screenshot({path: screenshot, fullPage: true});
     console.log(`   screenshot written to ${screenshot}`);
@@ -204,6 +207,34 @@ async function checkDashboard(page) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow} px wider than a 390 px screen`);
   await page.setViewportSize({width: 1280, height: 900});
+}
+
+// Behind admin.token the page asks for the token, says when it is refused, and once given keeps
+// it for the tab. The 401s before that are expected; nothing else may fail.
+async function checkToken(page) {
+  step("the page asks for the token");
+  await waitForPage(page, "the token form", () => !document.querySelector("#token-form").hidden);
+  assert.equal(await page.evaluate(() => document.querySelectorAll("article.cluster").length), 0);
+
+  step("a wrong token is refused");
+  await page.fill("#token-input", "not-" + scenario.token);
+  await page.click("#token-form button");
+  await waitForPage(page, "the refusal", () => !document.querySelector("#token-error").hidden &&
+                                               !document.querySelector("#token-form").hidden);
+
+  step("the right token shows the clusters, also after the page is loaded again");
+  await page.fill("#token-input", scenario.token);
+  await page.click("#token-form button");
+  const shown = (names) => document.querySelector("#token-form").hidden &&
+      names.every((name) => document.querySelector(`article.cluster[data-cluster="${name}"]`));
+  await waitForPage(page, "the clusters", shown, scenario.clusters.map((c) => c.name));
+  problems.splice(0, problems.length, ...problems.filter((p) => !/\b401\b/.test(p)));
+  // Loading the page again aborts the requests it had in flight: those are not failures.
+  const before = problems.length;
+  await page.reload();
+  problems.splice(before, problems.length,
+                  ...problems.slice(before).filter((p) => !p.endsWith("net::ERR_ABORTED")));
+  await waitForPage(page, "the clusters after a reload", shown, scenario.clusters.map((c) => c.name));
 }
 
 // A table of many routes is counted whole but drawn in part, and the filter finds any host.

@@ -133,6 +133,24 @@ class DashboardTest(WaygateTestCase):
             "find": {"host": "h77777.test", "target": "c1"},
         })
 
+    def test_token_is_asked_for_and_kept_for_the_tab(self):
+        """With admin.token set, the page asks for it, says when it is wrong, and once given
+        shows the data, also after a reload of the page."""
+        up = self.env.upstream("A")
+        admin_port = free_port()
+        port = free_port()
+        token = "dashboard-test-token-0123456789"
+        config = proxy_config(port, {"app": [up.address]},
+                              top={"admin": {"address": f"{HOST}:{admin_port}", "token": token}})
+        self.env.waygate(config, port)
+        wait_until(lambda: port_accepts(admin_port), message="the admin address to accept")
+        self.run_node("dashboard_test.mjs", {
+            "kind": "token",
+            "admin_url": f"http://{HOST}:{admin_port}/",
+            "token": token,
+            "clusters": [{"name": "app", "endpoints": [up.address]}],
+        })
+
     def run_node(self, script, scenario, screenshot=None):
         path = os.path.join(self.env.dir, "scenario.json")
         with open(path, "w") as f:

@@ -88,16 +88,22 @@ function setConnection(kind, text) {
   if (kind === "live") node.title = "updated " + new Date().toLocaleTimeString();
 }
 
-const refreshers = [];
+const wakers = [];  // each poll loop's "refresh now"
 
 // Runs refresh() every period() ms, never two at once; a 401 pauses every loop until a token is
 // given.
 function poll(period, refresh) {
-  refreshers.push(refresh);
+  let timer = null;
   const tick = async () => {
+    timer = null;
     if (!state.needToken) await refresh().catch(onRefreshError);
-    setTimeout(tick, period());
+    timer = setTimeout(tick, period());
   };
+  wakers.push(() => {
+    if (timer === null) return;  // running now
+    clearTimeout(timer);
+    tick();
+  });
   tick();
 }
 
@@ -126,7 +132,7 @@ function useToken(event) {
   $("token-input").value = "";
   $("token-form").hidden = true;
   state.needToken = false;
-  for (const refresh of refreshers) refresh().catch(onRefreshError);
+  for (const wake of wakers) wake();
 }
 
 // Each panel answers for itself: one failing endpoint leaves the others up to date.
