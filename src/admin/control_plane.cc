@@ -12,6 +12,7 @@
 
 #include "admin/clusters_page.h"
 #include "admin/config_page.h"
+#include "admin/dashboard_assets.h"
 #include "admin/live_page.h"
 #include "admin/metrics_page.h"
 #include "admin/prometheus_text.h"
@@ -143,6 +144,7 @@ AdminResponse ControlPlane::answer(const AdminRequest& request) {
                 request.authorization.empty() ? "no token" : "wrong token");
     return unauthorized();
   }
+  if (is_dashboard_path(request.path)) return dashboard_response(request);
   if (request.path == "/ready") {
     return stopping_ ? AdminResponse::text(503, "draining\n") : AdminResponse::text(200, "ready\n");
   }
