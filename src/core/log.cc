@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
@@ -42,9 +43,15 @@ void log_message(LogLevel level, const char* format, ...) {
   if (n > 0) used += static_cast<size_t>(n);
   va_list args;
   va_start(args, format);
+  size_t message = used;
   n = std::vsnprintf(line + used, sizeof(line) - used, format, args);
   va_end(args);
   if (n > 0) used = std::min(used + static_cast<size_t>(n), sizeof(line) - 1);
+  // One event, one line: a line break (or another control byte) in a message, from a config value
+  // or a peer's error text, would start a line a reader cannot parse.
+  for (size_t i = message; i < used; ++i) {
+    if (static_cast<unsigned char>(line[i]) < 0x20) line[i] = ' ';
+  }
   line[used++] = '\n';
   ssize_t ignored = ::write(STDERR_FILENO, line, used);
   (void)ignored;

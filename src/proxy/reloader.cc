@@ -14,7 +14,6 @@ Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager
       discovery_(discovery),
       routes_source_(running.config.routes_source),
       workers_(running.config.workers),
-      access_log_(running.config.access_log),
       admin_address_(running.config.admin.address_text),
       running_hash_(routing::content_hash(running.text)),
       running_tls_hash_(running.tls_files_hash),
@@ -49,11 +48,11 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   discovery_.commit();
   routes_source_ = loaded.config.routes_source;
   const routing::Config& next = loaded.config;
-  if (next.workers != workers_ || next.access_log != access_log_ ||
-      next.admin.address_text != admin_address_) {
-    WG_LOG_WARN("workers, access_log and admin changes in %s take a restart; the rest is applied",
+  if (next.workers != workers_ || next.admin.address_text != admin_address_) {
+    WG_LOG_WARN("workers and admin changes in %s take a restart; the rest is applied",
                 path_.c_str());
   }
+  log_set_level(next.log_level);
   log_certificate_changes(loaded.config);
   running_hash_ = hash;
   running_tls_hash_ = loaded.tls_files_hash;

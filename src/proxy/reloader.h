@@ -59,7 +59,6 @@ class Reloader {
   std::optional<routing::EtcdSourceConfig> routes_source_;
   // What only a restart changes, as started.
   unsigned workers_;
-  std::string access_log_;
   std::string admin_address_;
   uint64_t running_hash_;
   uint64_t running_tls_hash_;
