@@ -1,10 +1,8 @@
 // The waygate command line: parse flags, load the config, run the workers, handle signals.
-#include <fcntl.h>
 #include <uv.h>
 
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <string>
 
 #include "admin/control_plane.h"
@@ -31,25 +29,13 @@ bool print_errors(const routing::ConfigResult& result) {
   return result.ok();
 }
 
-int open_access_log(const std::string& target) {
-  if (target == "off") return -1;
-  if (target == "stdout") return STDOUT_FILENO;
-  if (target == "stderr") return STDERR_FILENO;
-  return ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-}
-
 int run(const std::string& path) {
   routing::ConfigResult loaded = routing::load_config_file(path);
   if (!print_errors(loaded)) return 1;
-  const std::string& access_log = loaded.config.access_log;
-  int access_log_fd = open_access_log(access_log);
-  if (access_log_fd < 0 && access_log != "off") {
-    std::fprintf(stderr, "access_log %s: %s\n", access_log.c_str(), std::strerror(errno));
-    return 1;
-  }
+  log_set_level(loaded.config.log_level);
   std::signal(SIGPIPE, SIG_IGN);
   uv_loop_t* loop = uv_default_loop();
-  int exit_code = admin::ControlPlane(path, loop).run(loaded, access_log_fd);
+  int exit_code = admin::ControlPlane(path, loop).run(loaded);
   uv_loop_close(loop);
   return exit_code;
 }

@@ -585,13 +585,13 @@ def _proxy_notes(p, m, modes, conns, args):
                      f"{args.proxy_cpu} at {at} conns (other busy time there "
                      f"{per_conns('core_other_pct', '{:.0f}%')}), load core {args.load_cpu} "
                      f"{per_conns('load_core_pct', '{:.0f}%')} busy")
-        if mode == "file":
+        if mode != "off":
             ratios = [m[f"{k}.log_lines"] / m[f"{k}.requests"] for k in keys
                       if f"{k}.log_lines" in m and m.get(f"{k}.requests")]
             notes.append(f"{p}: access log lines written per request served in the timed runs: "
                          + "/".join(f"{r:.2f}" for r in ratios))
             if any(r < 0.95 for r in ratios):
-                notes.append(f"{p}: WARNING its access log missed requests; the file mode is not "
+                notes.append(f"{p}: WARNING its access log missed requests; the {mode} mode is not "
                              "comparable for it")
         other = max((m.get(f"{k}.core_other_pct", 0) for k in keys), default=0)
         if other > 5:

@@ -10,7 +10,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 DURATION=${DURATION:-10}              # seconds per timed wrk run
 CONNECTIONS=${CONNECTIONS:-64,256}    # wrk connections, small responses: one timed run for each
-ACCESS_LOG=${ACCESS_LOG:-off,file}    # access log modes: each proxy is measured in each
+ACCESS_LOG=${ACCESS_LOG:-off,file}    # access log modes (off, file, json): each proxy is measured in each
 BIG_CONNECTIONS=${BIG_CONNECTIONS:-4} # wrk connections, 1 MiB responses
 IDLE_CONNS=${IDLE_CONNS:-5000}        # keep-alive connections opened one by one, then idle
 BURST_CONNS=${BURST_CONNS:-5000}      # connections that send one request each at once, then idle
@@ -30,8 +30,9 @@ usage: $0 [options]          (each option also reads the environment variable in
   -d, --duration SEC         timed wrk run length [DURATION, $DURATION]
   -c, --connections LIST     wrk connections for small responses, comma-separated: one timed run
                              for each [CONNECTIONS, $CONNECTIONS]
-  --access-log LIST          access log modes, comma-separated subset of off,file: each proxy is
-                             measured in each [ACCESS_LOG, $ACCESS_LOG]
+  --access-log LIST          access log modes, comma-separated subset of off,file,json: each
+                             proxy is measured in each; json writes one JSON object per request
+                             with the same fields in all three [ACCESS_LOG, $ACCESS_LOG]
   --big-connections N        wrk connections for 1 MiB responses [BIG_CONNECTIONS, $BIG_CONNECTIONS]
   -i, --idle N               keep-alive connections opened one by one for the idle RSS figure;
                              0 skips it [IDLE_CONNS, $IDLE_CONNS]
@@ -75,8 +76,8 @@ done
   { echo "duration, rounds and big connections must be > 0" >&2; exit 2; }
 [[ $CONNECTIONS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
   { echo "connections must be a comma-separated list of counts, not '$CONNECTIONS'" >&2; exit 2; }
-[[ $ACCESS_LOG =~ ^(off|file)(,(off|file))?$ ]] ||
-  { echo "access log must be off, file, or both (off,file), not '$ACCESS_LOG'" >&2; exit 2; }
+[[ $ACCESS_LOG =~ ^(off|file|json)(,(off|file|json)){0,2}$ ]] ||
+  { echo "access log must be a comma-separated list of off, file, json, not '$ACCESS_LOG'" >&2; exit 2; }
 [[ $WAYGATE_TUNED == [01] ]] || { echo "WAYGATE_TUNED must be 0 or 1" >&2; exit 2; }
 IFS=, read -ra CONN_COUNTS <<<"$CONNECTIONS"
 IFS=, read -ra MODES <<<"$ACCESS_LOG"
@@ -110,10 +111,26 @@ declare -A PORT=([nginx]=$((BASE_PORT + 1)) [haproxy]=$((BASE_PORT + 2)) [waygat
 config_path() { echo "$WORK/$1/$1-$2.conf"; }  # config_path NAME MODE
 access_log_path() { echo "$WORK/$1/access.log"; }
 
+# The json mode's log_format in nginx: the fields of waygate's JSON line, escaped as JSON.
+# shellcheck disable=SC2016  # the $names are nginx's variables
+nginx_json_format() {
+  local f='log_format json escape=json '"'"'{"time":"$time_iso8601","request_id":"$request_id",'
+  f+='"client":"$remote_addr:$remote_port","method":"$request_method","target":"$request_uri",'
+  f+='"protocol":"$server_protocol","status":$status,"bytes_sent":$body_bytes_sent,'
+  f+='"bytes_received":$request_length,"duration_ms":$request_time,'
+  f+='"upstream_connect_ms":"$upstream_connect_time","upstream_response_ms":"$upstream_header_time",'
+  f+='"host":"$host","listener":"$server_port","route":"/","cluster":"up",'
+  f+='"endpoint":"$upstream_addr","error":null}'"'"';'
+  printf '%s' "$f"
+}
+
 write_nginx_conf() {  # write_nginx_conf MODE
   local mode=$1 dir=$WORK/nginx log_line="access_log off;"
   # nginx's defaults: the combined format, and a write per request (no buffer=).
-  [[ $mode == off ]] || log_line="access_log $(access_log_path nginx);"
+  case $mode in
+    file) log_line="access_log $(access_log_path nginx);" ;;
+    json) log_line="$(nginx_json_format)"$'\n'"    access_log $(access_log_path nginx) json;" ;;
+  esac
   mkdir -p "$dir"
   {
     nginx_common "$dir"
@@ -148,12 +165,24 @@ EOF
 }
 
 write_haproxy_conf() {  # write_haproxy_conf MODE
-  local mode=$1 dir=$WORK/haproxy global_log="" defaults_log=""
+  local mode=$1 dir=$WORK/haproxy global_log="" defaults_log="" frontend_capture=""
   # Access log off: no "log" line anywhere, so HAProxy logs nothing. File: one raw httplog line per
   # request written to stdout, which start_proxy points at the file: a write per request, as nginx.
+  # JSON: the same, with a log-format holding waygate's JSON fields. HAProxy 2.6 cannot escape for
+  # JSON (its named, encoded fields came in 2.7), so its values go in unescaped.
   if [[ $mode == file ]]; then
     global_log="    log stdout format raw local0"
     defaults_log=$'    log global\n    option httplog'
+  elif [[ $mode == json ]]; then
+    global_log="    log stdout format raw local0"
+    frontend_capture="    http-request capture req.hdr(host) len 100"
+    # shellcheck disable=SC2016
+    defaults_log=$'    log global\n    unique-id-format %{+X}o%ci%cp%fi%fp%Ts%rt%pid'
+    defaults_log+=$'\n    log-format \'{"time":"%tr","request_id":"%ID","client":"%ci:%cp","method":"%HM",'
+    defaults_log+='"target":"%HU","protocol":"%HV","status":%ST,"bytes_sent":%B,"bytes_received":%U,'
+    defaults_log+='"duration_ms":%Ta,"upstream_connect_ms":%Tc,"upstream_response_ms":%Tr,'
+    defaults_log+='"host":"%[capture.req.hdr(0)]","listener":"%f","route":"/","cluster":"%b",'
+    defaults_log+=$'"endpoint":"%si:%sp","error":null}\''
   fi
   mkdir -p "$dir"
   cat >"$(config_path haproxy "$mode")" <<EOF
@@ -176,6 +205,7 @@ $defaults_log
 
 frontend fe
     bind 127.0.0.1:${PORT[haproxy]}
+$frontend_capture
     default_backend be
 
 backend be
@@ -188,7 +218,10 @@ EOF
 # waygate-tuned row adds its tuning, and nothing else.
 write_waygate_conf() {
   local name=$1 mode=$2 dir=$WORK/$1 access_log=off
-  [[ $mode == off ]] || access_log=$(access_log_path "$name")
+  case $mode in
+    file) access_log=$(access_log_path "$name") ;;
+    json) access_log="{ path: $(access_log_path "$name"), format: json }" ;;
+  esac
   mkdir -p "$dir"
   {
     cat <<EOF

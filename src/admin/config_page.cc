@@ -3,6 +3,7 @@
 #include "admin/clusters_page.h"
 #include "admin/json_writer.h"
 #include "admin/routes_page.h"
+#include "core/log.h"
 
 namespace waygate::admin {
 namespace {
@@ -63,13 +64,26 @@ void write_etcd(JsonWriter& out, const routing::EtcdSourceConfig& etcd, std::str
   out.member(key, etcd.key).end_object();
 }
 
+void write_access_log(JsonWriter& out, const routing::AccessLogConfig& log) {
+  out.key("access_log")
+      .begin_object()
+      .member("path", log.path)
+      .member("format", log.format == routing::AccessLogConfig::Format::kJson ? "json" : "text");
+  out.key("template");
+  if (log.template_text.empty()) {
+    out.null();
+  } else {
+    out.value(log.template_text);
+  }
+  out.end_object();
+}
+
 void write_listeners(JsonWriter& out, const std::vector<routing::ListenerConfig>& listeners) {
   out.key("listeners").begin_array();
   for (const routing::ListenerConfig& listener : listeners) {
-    out.begin_object()
-        .member("name", listener.name)
-        .member("address", listener.address_text)
-        .key("tls");
+    out.begin_object().member("name", listener.name).member("address", listener.address_text);
+    if (listener.access_log) write_access_log(out, *listener.access_log);
+    out.key("tls");
     if (!listener.tls) {
       out.null().end_object();
       continue;
@@ -245,7 +259,8 @@ std::string render_config(std::string_view path, std::string_view loaded_at,
       .begin_object()
       .member("workers", workers);
   write_admin(out, config.admin);
-  out.member("access_log", config.access_log);
+  write_access_log(out, config.access_log);
+  out.member("log_level", log_level_name(config.log_level));
   write_timeouts(out, config.timeouts);
   write_limits(out, config.limits);
   write_normalize_paths(out, config.normalize_paths);

@@ -69,16 +69,17 @@ ControlPlane::~ControlPlane() {
   if (joiner_.joinable()) joiner_.join();
 }
 
-int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
+int ControlPlane::run(const routing::ConfigResult& loaded) {
   const routing::Config& config = loaded.config;
   // Signals are watched before the listeners open: a SIGTERM that follows the first accepted
   // connection must drain, not kill.
-  for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_}) {
+  for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_, &sigusr1_}) {
     handle->init(uv_signal_init, loop_, this);
   }
   uv_signal_start(sigterm_.get(), &ControlPlane::on_stop_signal, SIGTERM);
   uv_signal_start(sigint_.get(), &ControlPlane::on_stop_signal, SIGINT);
   uv_signal_start(sighup_.get(), &ControlPlane::on_reload_signal, SIGHUP);
+  uv_signal_start(sigusr1_.get(), &ControlPlane::on_reopen_signal, SIGUSR1);
   drained_.init(uv_async_init, loop_, this, &ControlPlane::on_drained);
   // Like the signals, the watcher starts before the listeners: a change written as soon as the
   // port accepts is seen. Its callback runs only once the loop runs, when the reloader exists.
@@ -94,7 +95,7 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
   if (!config.admin.address_text.empty()) error = admin_.listen(config.admin.address);
   if (!error.empty()) error = "admin " + error;
   routing::EndpointsByCluster endpoints = discovery_.prepare(config);
-  if (error.empty() && !server_.start(config, endpoints, access_log_fd, &error)) {
+  if (error.empty() && !server_.start(config, endpoints, &error)) {
     error = error.empty() ? "cannot start" : error;
   }
   if (!error.empty()) {
@@ -206,6 +207,18 @@ void ControlPlane::on_stop_signal(uv_signal_t* handle, int signum) {
 void ControlPlane::on_reload_signal(uv_signal_t* handle, int) {
   auto* self = static_cast<ControlPlane*>(handle->data);
   if (self->reloader_ && !self->stopping_) self->reload("SIGHUP");
+}
+
+// Log rotation renamed the access-log files: open them again at their paths.
+void ControlPlane::on_reopen_signal(uv_signal_t* handle, int) {
+  auto* self = static_cast<ControlPlane*>(handle->data);
+  if (self->stopping_) return;
+  std::string problems = self->server_.reopen_access_logs();
+  if (problems.empty()) {
+    WG_LOG_INFO("SIGUSR1: access logs reopened");
+  } else {
+    WG_LOG_ERROR("SIGUSR1: %s", problems.c_str());
+  }
 }
 
 proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
@@ -329,7 +342,7 @@ void ControlPlane::close_handles() {
   server_.close_handles();
   routes_watcher_.reset();
   discovery_.stop();
-  for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_})
+  for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_, &sigusr1_})
     handle->reset();
   drained_.reset();
   admin_.close();
@@ -340,8 +353,12 @@ void ControlPlane::stop(const char* cause) {
   stopping_ = true;
   WG_LOG_INFO("%s: draining connections, then exiting", cause);
   server_.drain();
-  for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_})
-    handle->reset();
+  sigterm_.reset();
+  sigint_.reset();
+  // Still caught while the workers drain, so log rotation's SIGUSR1 (or a SIGHUP) cannot kill the
+  // process before every buffered access-log line is written; not keeping the loop alive.
+  uv_unref(sighup_.handle());
+  uv_unref(sigusr1_.handle());
   if (watcher_) watcher_->stop();
   for (const auto& watcher : certificate_watchers_)
     watcher->stop();
@@ -358,6 +375,8 @@ void ControlPlane::on_drained(uv_async_t* async) {
   auto* self = static_cast<ControlPlane*>(async->data);
   self->admin_.close();
   self->server_.close_handles();
+  self->sighup_.reset();
+  self->sigusr1_.reset();
   self->drained_.reset();
 }
 

@@ -37,7 +37,7 @@ class ControlPlane {
 
   // Starts the workers, the admin listener and the watcher for a loaded config, and runs until the
   // workers have drained after SIGTERM. Returns the process exit code.
-  int run(const routing::ConfigResult& loaded, int access_log_fd);
+  int run(const routing::ConfigResult& loaded);
 
  private:
   AdminResponse answer(const AdminRequest& request);
@@ -58,6 +58,7 @@ class ControlPlane {
   void close_handles();
   static void on_stop_signal(uv_signal_t* handle, int signum);
   static void on_reload_signal(uv_signal_t* handle, int signum);
+  static void on_reopen_signal(uv_signal_t* handle, int signum);
   static void on_drained(uv_async_t* async);
 
   std::string config_path_;
@@ -77,7 +78,7 @@ class ControlPlane {
   AdminToken token_;
   ReloadHistory reloads_;
   std::string loaded_at_;  // when the running config was applied (RFC 3339 UTC)
-  UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
+  UvHandle<uv_signal_t> sigterm_, sigint_, sighup_, sigusr1_;
   UvHandle<uv_async_t> drained_;  // the workers have drained: close what keeps the loop running
   std::thread joiner_;            // waits for the workers, so /ready can answer 503 meanwhile
   bool stopping_ = false;

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
@@ -14,7 +15,9 @@ namespace {
 
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
 
-const char* level_name(LogLevel level) {
+}  // namespace
+
+const char* log_level_name(LogLevel level) {
   switch (level) {
     case LogLevel::kDebug:
       return "debug";
@@ -28,8 +31,6 @@ const char* level_name(LogLevel level) {
   return "?";
 }
 
-}  // namespace
-
 void log_set_level(LogLevel level) {
   g_level.store(level, std::memory_order_relaxed);
 }
@@ -38,13 +39,19 @@ void log_message(LogLevel level, const char* format, ...) {
   if (level < g_level.load(std::memory_order_relaxed)) return;
   char line[2048];
   size_t used = format_utc_timestamp(line, sizeof(line));
-  int n = std::snprintf(line + used, sizeof(line) - used, " %s ", level_name(level));
+  int n = std::snprintf(line + used, sizeof(line) - used, " %s ", log_level_name(level));
   if (n > 0) used += static_cast<size_t>(n);
   va_list args;
   va_start(args, format);
+  size_t message = used;
   n = std::vsnprintf(line + used, sizeof(line) - used, format, args);
   va_end(args);
   if (n > 0) used = std::min(used + static_cast<size_t>(n), sizeof(line) - 1);
+  // One event, one line: a line break (or another control byte) in a message, from a config value
+  // or a peer's error text, would start a line a reader cannot parse.
+  for (size_t i = message; i < used; ++i) {
+    if (static_cast<unsigned char>(line[i]) < 0x20) line[i] = ' ';
+  }
   line[used++] = '\n';
   ssize_t ignored = ::write(STDERR_FILENO, line, used);
   (void)ignored;

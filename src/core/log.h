@@ -6,6 +6,8 @@ namespace waygate {
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
 void log_set_level(LogLevel level);
+// "debug", "info", "warn", "error": as the config and each log line name the level.
+const char* log_level_name(LogLevel level);
 void log_message(LogLevel level, const char* format, ...) __attribute__((format(printf, 2, 3)));
 
 }  // namespace waygate

@@ -128,6 +128,9 @@ void ServerConnection::process() {
       needs_step_ = false;
       size_t consumed = 0;
       Parser::Result result = parser_.execute(input, &consumed);
+      // A message begins inside execute() and the parser pauses where one ends: what a call
+      // consumed belongs to the request in progress after it.
+      request_bytes_ += consumed;
       consume(consumed);
       if (state_ >= State::kClosing) break;
       dispatch(result);
@@ -203,6 +206,7 @@ void ServerConnection::resume_input() {
 MessageHead& ServerConnection::on_message_begin() {
   parser_.set_limits(parser_limits());
   head_ = &request_head();
+  request_bytes_ = 0;
   request_keep_alive_ = request_has_body_ = false;
   state_ = State::kHead;
   response_started_ = response_done_ = false;

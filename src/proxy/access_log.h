@@ -1,49 +1,46 @@
-// The per-worker access log: lines are formatted into a buffer and written in blocks (when it
-// fills, and a few times a second), so logging costs no system call per request.
+// The per-worker access log: lines are formatted into a buffer per file and written in blocks
+// (when one fills, and a few times a second), so logging costs no system call per request. The
+// files and what each listener writes come from the control thread as an AccessLogSetup.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
-#include <string_view>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/uv_handle.h"
+#include "proxy/access_log_line.h"
+#include "proxy/access_log_setup.h"
 
 namespace waygate::proxy {
 
-struct AccessLogEntry {
-  std::string_view client;
-  std::string_view method;  // "-" when the request line could not be parsed
-  std::string_view target;
-  uint8_t version_minor;
-  uint16_t status;
-  uint64_t bytes_sent;
-  uint64_t duration_ns;
-  std::string_view host;
-  std::string_view cluster;
-  std::string_view upstream;
-  std::string_view request_id;
-  std::string_view error;
-};
-
 class AccessLog {
  public:
-  // fd < 0 turns logging off. The fd is shared by all workers and not owned.
-  void init(uv_loop_t* loop, int fd);
-  void write(const AccessLogEntry& entry);
+  void init(uv_loop_t* loop);
+  // Takes a new setup; what was buffered for the files of the old one is written to them first.
+  void set_setup(std::shared_ptr<const AccessLogSetup> setup);
+  // Whether requests on the listener with this metrics slot are logged.
+  bool enabled(uint32_t listener_slot) const {
+    return setup_ && listener_slot < setup_->listeners.size() &&
+           setup_->listeners[listener_slot].file >= 0;
+  }
+  // Fills in the entry's time and listener. Only for an enabled listener.
+  void write(uint32_t listener_slot, AccessLogEntry& entry);
   void flush();
   // Flushes and closes the flush timer (worker shutdown).
   void close();
 
  private:
   static void on_flush_timer(uv_timer_t* timer);
+  void flush(size_t file);
 
   UvHandle<uv_timer_t> timer_;
   TimestampCache timestamp_;
-  std::string buffer_;
-  int fd_ = -1;
+  std::shared_ptr<const AccessLogSetup> setup_;
+  std::vector<std::string> buffers_;  // by file index in the setup
 };
 
 }  // namespace waygate::proxy

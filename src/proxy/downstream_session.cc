@@ -375,15 +375,20 @@ void DownstreamSession::connect_upstream(bool allow_idle) {
   Exchange& exchange = *exchange_;
   UpstreamConnection* connection = nullptr;
   const routing::ClusterInfo& cluster = exchange.snapshot->clusters[exchange.cluster_index];
+  exchange.connect_started_ns = 0;
+  exchange.upstream_connect_ns = exchange.upstream_response_ns = Exchange::kNoTime;
   switch (exchange.pool->acquire(*this, allow_idle, cluster.id,
                                  cluster.circuit_breakers.max_connections, &connection)) {
     case UpstreamPool::Acquired::kReady:
+      exchange.upstream_connect_ns = 0;  // an idle connection: no clock read on the busiest path
       on_connection_assigned(connection, true);
       return;
     case UpstreamPool::Acquired::kConnecting:
+      exchange.connect_started_ns = uv_hrtime();
       on_connection_assigned(connection, false);
       return;
     case UpstreamPool::Acquired::kQueued: {
+      exchange.connect_started_ns = uv_hrtime();
       Worker::ClusterLoad& load = worker_.cluster_load(cluster.id);
       // Circuit breaker: only so many requests may wait for a connection.
       if (load.pending >= cluster.circuit_breakers.max_pending) {
@@ -435,6 +440,10 @@ void DownstreamSession::on_upstream_ready() {
   const http::MessageHead& request = exchange.request;
   const routing::RouteAction& route = *exchange.route;
   upstream.expect_response_to_head(request.method == HTTP_HEAD);
+  if (exchange.connect_started_ns != 0) {
+    exchange.upstream_connect_ns = uv_hrtime() - exchange.connect_started_ns;
+    exchange.connect_started_ns = 0;
+  }
 
   std::string_view request_id;
   if (!request.find(http::HeaderId::kXRequestId)) {
@@ -558,7 +567,8 @@ void DownstreamSession::on_upstream_head(http::MessageHead& response) {
   Exchange& exchange = *exchange_;
   const http::MessageHead& request = exchange.request;
   if (exchange.upstream_sent_ns != 0) {
-    worker_.metrics().upstream_response.observe(uv_hrtime() - exchange.upstream_sent_ns);
+    exchange.upstream_response_ns = uv_hrtime() - exchange.upstream_sent_ns;
+    worker_.metrics().upstream_response.observe(exchange.upstream_response_ns);
   }
   if (response.status >= 500) {
     worker_.report(*exchange.pool, EndpointEvent::Kind::kServerError);
@@ -913,37 +923,54 @@ void DownstreamSession::on_closed() {
 void DownstreamSession::write_access_log() {
   Exchange& exchange = *exchange_;
   if (exchange.start_ns == 0) return;  // logged already
-  const http::MessageHead& request = exchange.request;
-  std::string_view id =
-      request.find(http::HeaderId::kXRequestId).value_or(std::string_view(exchange.generated_id));
-  char client[64];
-  bool v6 = std::string_view(client_ip()).find(':') != std::string_view::npos;
-  int length = std::snprintf(client, sizeof(client), v6 ? "[%s]:%u" : "%s:%u", client_ip(),
-                             static_cast<unsigned>(client_port()));
-  // A request refused before its head was whole has no method or target worth printing.
-  bool head = exchange.snapshot || exchange.route != nullptr;
-  std::string_view cluster =
-      exchange.route && exchange.route->kind == routing::RouteAction::Kind::kForward
-          ? std::string_view(exchange.snapshot->clusters[exchange.cluster_index].name)
-          : std::string_view("-");
-  worker_.access_log().write(
-      AccessLogEntry{std::string_view(client, static_cast<size_t>(std::max(length, 0))),
-                     head ? llhttp_method_name(static_cast<llhttp_method_t>(request.method)) : "-",
-                     head ? request.target() : "-", request.version_minor, exchange.status,
-                     exchange.response_bytes_sent, uv_hrtime() - exchange.start_ns,
-                     request.find(http::HeaderId::kHost).value_or("-"), cluster,
-                     exchange.endpoint[0] ? std::string_view(exchange.endpoint) : "-",
-                     id.empty() ? "-" : id, exchange.error});
-  count_request(exchange);
+  uint64_t duration_ns = uv_hrtime() - exchange.start_ns;
+  AccessLog& log = worker_.access_log();
+  if (log.enabled(listener_slot_)) {
+    const http::MessageHead& request = exchange.request;
+    std::optional<std::string_view> id = request.find(http::HeaderId::kXRequestId);
+    if (!id) {
+      // The id sent upstream, or for a request that went nowhere one made now: every line has one.
+      if (exchange.generated_id[0] == '\0') worker_.generate_request_id(exchange.generated_id);
+      id = exchange.generated_id;
+    }
+    char client[64];
+    bool v6 = std::string_view(client_ip()).find(':') != std::string_view::npos;
+    int length = std::snprintf(client, sizeof(client), v6 ? "[%s]:%u" : "%s:%u", client_ip(),
+                               static_cast<unsigned>(client_port()));
+    // A request refused before its head was whole has no method or target worth printing.
+    bool head = exchange.snapshot || exchange.route != nullptr;
+    bool forwarded = exchange.route && exchange.route->kind == routing::RouteAction::Kind::kForward;
+    AccessLogEntry entry;
+    entry.request_id = *id;
+    entry.client = std::string_view(client, static_cast<size_t>(std::max(length, 0)));
+    if (head) {
+      entry.method = llhttp_method_name(static_cast<llhttp_method_t>(request.method));
+      entry.target = request.target();
+    }
+    entry.version_minor = request.version_minor;
+    entry.status = exchange.status;
+    entry.bytes_sent = exchange.response_bytes_sent;
+    entry.bytes_received = request_bytes_received();
+    entry.duration_ns = duration_ns;
+    entry.upstream_connect_ns = exchange.upstream_connect_ns;
+    entry.upstream_response_ns = exchange.upstream_response_ns;
+    entry.host = request.find(http::HeaderId::kHost).value_or(std::string_view());
+    if (exchange.route) entry.route = exchange.route->log_name;
+    if (forwarded) entry.cluster = exchange.snapshot->clusters[exchange.cluster_index].name;
+    entry.endpoint = exchange.endpoint;
+    entry.error = exchange.error;
+    log.write(listener_slot_, entry);
+  }
+  count_request(exchange, duration_ns);
   exchange.start_ns = 0;
 }
 
 // Every request the access log records, in /metrics too: an index into this worker's counters.
-void DownstreamSession::count_request(const Exchange& exchange) {
+void DownstreamSession::count_request(const Exchange& exchange, uint64_t duration_ns) {
   WorkerMetrics& metrics = worker_.metrics();
-  add(metrics.request_bytes, exchange.request.bytes.size() + exchange.body_bytes_received);
+  add(metrics.request_bytes, request_bytes_received());
   add(metrics.response_bytes, exchange.response_bytes_sent);
-  metrics.request_duration.observe(uv_hrtime() - exchange.start_ns);
+  metrics.request_duration.observe(duration_ns);
   ClusterCounters* counters = metrics.table();
   // Status 0: the request ended with no response at all (the client left, a refusal cut short).
   if (!counters || exchange.status < 100 || exchange.status > 599) return;

@@ -84,7 +84,7 @@ class DownstreamSession final : public http::ServerConnection {
   void answer_locally(uint16_t status, const char* reason);
   // A circuit breaker is open: 503, counted as the cluster's overflow.
   void answer_overflow(uint32_t cluster_id);
-  void count_request(const Exchange& exchange);
+  void count_request(const Exchange& exchange, uint64_t duration_ns);
   void answer_from_route();
   void send_local(std::string_view response);
   void write_response(std::span<uv_buf_t> bufs);

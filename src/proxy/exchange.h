@@ -25,6 +25,7 @@ struct Exchange {
   // again.
   static constexpr size_t kMaxReplayBytes = 64 * 1024;
   static constexpr uint32_t kNone = UINT32_MAX;
+  static constexpr uint64_t kNoTime = UINT64_MAX;
 
   void reset() {
     snapshot.reset();
@@ -34,10 +35,12 @@ struct Exchange {
     upstream = nullptr;
     start_ns = 0;
     upstream_sent_ns = 0;
+    connect_started_ns = 0;
+    upstream_connect_ns = upstream_response_ns = kNoTime;
     body_bytes_received = 0;
     response_bytes_sent = 0;
     status = 0;
-    error = "-";
+    error = "";
     generated_id[0] = '\0';
     endpoint[0] = '\0';
     response_framing = http::BodyFraming::kNone;
@@ -81,11 +84,16 @@ struct Exchange {
   UpstreamPool* pool = nullptr;
   UpstreamConnection* upstream = nullptr;
   uint64_t start_ns = 0;
-  uint64_t upstream_sent_ns = 0;  // when the request head last went upstream (a metric's start)
+  uint64_t upstream_sent_ns = 0;    // when the request head last went upstream (a metric's start)
+  uint64_t connect_started_ns = 0;  // when the try began waiting for a new or busy connection
+  // The last try's, for the access log: from asking for a connection to having one (0 for an idle
+  // one), and from the request head sent to the response head.
+  uint64_t upstream_connect_ns = kNoTime;
+  uint64_t upstream_response_ns = kNoTime;
   uint64_t body_bytes_received = 0;
   uint64_t response_bytes_sent = 0;
   uint16_t status = 0;
-  const char* error = "-";     // why waygate answered itself, for the access log
+  const char* error = "";      // why waygate answered itself, for the access log
   char generated_id[33] = {};  // X-Request-Id we added, when the client sent none
   char endpoint[56] = {};      // the endpoint's address, for the access log
   // What the request addresses, as routed: views into the request or the buffers below.

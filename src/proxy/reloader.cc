@@ -44,15 +44,14 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   }
   discovery_.commit();
   routing::Config& next = loaded.config;
-  if (next.workers != running_.workers || next.access_log != running_.access_log ||
-      next.admin.address_text != running_.admin.address_text ||
+  if (next.workers != running_.workers || next.admin.address_text != running_.admin.address_text ||
       next.admin.token != running_.admin.token) {
-    WG_LOG_WARN("workers, access_log and admin changes in %s take a restart; the rest is applied",
+    WG_LOG_WARN("workers and admin changes in %s take a restart; the rest is applied",
                 path_.c_str());
   }
   next.workers = running_.workers;
-  next.access_log = running_.access_log;
   next.admin = running_.admin;
+  log_set_level(next.log_level);
   log_certificate_changes(next);
   running_ = std::move(next);
   running_hash_ = hash;

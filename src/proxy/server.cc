@@ -59,12 +59,20 @@ bool Server::bind(const std::vector<routing::ListenerConfig>& listeners, size_t 
 }
 
 bool Server::start(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
-                   int access_log_fd, std::string* error) {
+                   std::string* error) {
   unsigned count = config.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+  AccessLogFiles log_files;
+  if (!open_access_log_files(access_logs_of(config.listeners, config.access_log), nullptr, false,
+                             &log_files, error)) {
+    return false;
+  }
   // Bind everything before starting any thread, so a taken port fails start-up cleanly.
   std::vector<std::vector<ListenerChange>> listeners;
   if (!bind(config.listeners, count, &listeners, error)) return false;
+  listeners_ = config.listeners;
+  default_access_log_ = config.access_log;
+  access_logs_ = make_access_log_setup(std::move(log_files), access_log_targets());
   events_async_.init(uv_async_init, loop_, this, &Server::on_events);
   uv_unref(events_async_.handle());  // events alone keep no loop running
 
@@ -72,11 +80,13 @@ bool Server::start(const routing::Config& config, const routing::EndpointsByClus
   topology_.apply_config(config, endpoints);
   snapshot_ = routing::build_snapshot(config, topology_);
   for (unsigned w = 0; w < count; ++w) {
-    WorkerUpdate initial{snapshot_, topology_.all_host_sets(), {}, std::move(listeners[w])};
-    workers_.push_back(
-        std::make_unique<Worker>(w, std::move(initial), access_log_fd, events_async_.get()));
+    WorkerUpdate initial;
+    initial.snapshot = snapshot_;
+    initial.host_sets = topology_.all_host_sets();
+    initial.listeners = std::move(listeners[w]);
+    initial.access_logs = access_logs_;
+    workers_.push_back(std::make_unique<Worker>(w, std::move(initial), events_async_.get()));
   }
-  listeners_ = config.listeners;
   for (auto& worker : workers_)
     worker->start();
   return true;
@@ -88,6 +98,11 @@ bool Server::apply(const routing::Config& config, const routing::EndpointsByClus
   std::vector<routing::ListenerConfig> added;
   for (const routing::ListenerConfig& listener : config.listeners) {
     if (!has_address(listeners_, listener)) added.push_back(listener);
+  }
+  AccessLogFiles log_files;
+  if (!open_access_log_files(access_logs_of(config.listeners, config.access_log),
+                             access_logs_.get(), false, &log_files, error)) {
+    return false;
   }
   std::vector<std::vector<ListenerChange>> opened;
   if (!bind(added, workers_.size(), &opened, error)) return false;
@@ -101,11 +116,59 @@ bool Server::apply(const routing::Config& config, const routing::EndpointsByClus
   // The topology first: the new route table names clusters by the ids it gives.
   health_.apply_config(config, endpoints);
   routing::TopologyChanges changes = topology_.apply_config(config, endpoints);
-  publish(routing::build_snapshot(config, topology_), std::move(changes), std::move(opened));
   listeners_ = config.listeners;
+  default_access_log_ = config.access_log;
   for (const routing::ListenerConfig& listener : listeners_)
-    listener_slot(listener);  // a renamed listener counts under its new name
+    listener_slot(listener);  // a renamed listener counts (and logs) under its new name
+  publish(routing::build_snapshot(config, topology_), std::move(changes), std::move(opened),
+          make_access_log_setup(std::move(log_files), access_log_targets()));
   return true;
+}
+
+std::string Server::reopen_access_logs() {
+  AccessLogFiles log_files;
+  std::string problems;
+  open_access_log_files(access_logs_of(listeners_, default_access_log_), access_logs_.get(), true,
+                        &log_files, &problems);
+  publish(nullptr, {}, std::vector<std::vector<ListenerChange>>(workers_.size()),
+          make_access_log_setup(std::move(log_files), access_log_targets()));
+  return problems;
+}
+
+std::vector<const routing::AccessLogConfig*> Server::access_logs_of(
+    const std::vector<routing::ListenerConfig>& listeners,
+    const routing::AccessLogConfig& default_log) const {
+  std::vector<const routing::AccessLogConfig*> logs;
+  bool default_used = false;
+  for (const routing::ListenerConfig& listener : listeners) {
+    if (listener.access_log) {
+      logs.push_back(&*listener.access_log);
+    } else {
+      default_used = true;
+    }
+  }
+  for (const auto& [address, slot] : listener_slots_) {
+    bool gone = std::none_of(listeners.begin(), listeners.end(), [&](const auto& listener) {
+      return listener.address_text == address;
+    });
+    default_used = default_used || gone;
+  }
+  if (default_used) logs.push_back(&default_log);
+  return logs;
+}
+
+std::vector<AccessLogTarget> Server::access_log_targets() const {
+  std::vector<AccessLogTarget> targets;
+  for (uint32_t slot = 0; slot < listener_names_.size(); ++slot) {
+    targets.push_back(AccessLogTarget{slot, listener_names_[slot], &default_access_log_});
+  }
+  for (const routing::ListenerConfig& listener : listeners_) {
+    auto slot = listener_slots_.find(listener.address_text);
+    if (slot != listener_slots_.end() && listener.access_log) {
+      targets[slot->second].log = &*listener.access_log;
+    }
+  }
+  return targets;
 }
 
 uint32_t Server::listener_slot(const routing::ListenerConfig& listener) {
@@ -132,12 +195,20 @@ bool Server::set_endpoints(const std::string& cluster, std::vector<routing::Endp
 
 uint64_t Server::publish(std::shared_ptr<const routing::Snapshot> snapshot,
                          routing::TopologyChanges changes,
-                         std::vector<std::vector<ListenerChange>> listeners) {
+                         std::vector<std::vector<ListenerChange>> listeners,
+                         std::shared_ptr<const AccessLogSetup> access_logs) {
   uint64_t sequence = next_sequence_++;
   health_.forget(changes.removed_endpoints);
   for (size_t w = 0; w < workers_.size(); ++w) {
     workers_[w]->publish(WorkerUpdate{snapshot, changes.host_sets, changes.removed_endpoints,
-                                      std::move(listeners[w]), sequence});
+                                      std::move(listeners[w]), sequence, access_logs});
+  }
+  if (access_logs) {
+    // A worker writes what it buffered for the old files before it moves on: once all have
+    // applied this update, nothing writes to a file only the old setup holds, and it closes here.
+    std::shared_ptr<const AccessLogSetup> replaced =
+        std::exchange(access_logs_, std::move(access_logs));
+    pending_.push_back(PendingUpdate{sequence, uv_hrtime(), [replaced](uint64_t) {}});
   }
   if (snapshot) retire(std::exchange(snapshot_, std::move(snapshot)));
   for (auto& host_set : changes.replaced)

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/uv_handle.h"
+#include "proxy/access_log_setup.h"
 #include "proxy/endpoint_event.h"
 #include "proxy/endpoint_health.h"
 #include "routing/config.h"
@@ -35,7 +36,7 @@ class Server {
   // Binds and starts, with each cluster's endpoints as discovery has them. On failure returns
   // false with *error naming the listener and the cause.
   bool start(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
-             int access_log_fd, std::string* error);
+             std::string* error);
   // Hands a new config to every worker: its routes, the host sets of clusters that changed, and
   // the listeners that differ from the running ones. When a new listener cannot be bound, nothing
   // changes and *error says why.
@@ -46,6 +47,10 @@ class Server {
   // when nothing changed (false is returned then) or the cluster is unknown.
   bool set_endpoints(const std::string& cluster, std::vector<routing::EndpointSpec> endpoints,
                      std::function<void(uint64_t delay_ns)> on_applied);
+  // Opens every access-log file again (SIGUSR1, after log rotation renamed them) and hands the new
+  // ones to the workers; the old ones close once every worker has written its last line there.
+  // Returns what could not be opened again (empty: nothing), whose old file stays in use.
+  std::string reopen_access_logs();
   void drain();
   // Control thread, once the workers have stopped (or never started): closes the handle on which
   // events arrive, so the control loop can end.
@@ -73,10 +78,20 @@ class Server {
   // One socket per worker for each listener; on failure closes what it opened.
   bool bind(const std::vector<routing::ListenerConfig>& listeners, size_t worker_count,
             std::vector<std::vector<ListenerChange>>* per_worker, std::string* error);
-  // Returns the update's sequence number.
+  // Returns the update's sequence number. A new access-log setup replaces the running one, which
+  // (with any file only it holds) is let go once every worker has applied the update.
   uint64_t publish(std::shared_ptr<const routing::Snapshot> snapshot,
                    routing::TopologyChanges changes,
-                   std::vector<std::vector<ListenerChange>> listeners);
+                   std::vector<std::vector<ListenerChange>> listeners,
+                   std::shared_ptr<const AccessLogSetup> access_logs = nullptr);
+  // The access logs a config names: its listeners' own, and the top-level one where a listener
+  // (or one gone since, whose connections may still be serving) has none.
+  std::vector<const routing::AccessLogConfig*> access_logs_of(
+      const std::vector<routing::ListenerConfig>& listeners,
+      const routing::AccessLogConfig& default_log) const;
+  // What each listener slot logs with the running listeners, and the default for slots whose
+  // listener is gone.
+  std::vector<AccessLogTarget> access_log_targets() const;
   // The metrics slot of the listener's address (a new one for an address never seen), which now
   // counts under the listener's name.
   uint32_t listener_slot(const routing::ListenerConfig& listener);
@@ -90,11 +105,13 @@ class Server {
   UvHandle<uv_async_t> events_async_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<routing::ListenerConfig> listeners_;            // as running
+  routing::AccessLogConfig default_access_log_;               // as running
   std::unordered_map<std::string, uint32_t> listener_slots_;  // by address
   std::vector<std::string> listener_names_;                   // by slot
   routing::Topology topology_;
   EndpointHealth health_;  // sets the topology's health flags
   std::shared_ptr<const routing::Snapshot> snapshot_;
+  std::shared_ptr<const AccessLogSetup> access_logs_;  // as the workers were last given it
   std::vector<std::shared_ptr<const void>> retired_;
   std::function<void(const EndpointEvent&)> event_handler_;
   struct PendingUpdate {

@@ -32,7 +32,7 @@ uint64_t random_u64(uint64_t state[2]) {
 
 }  // namespace
 
-Worker::Worker(unsigned index, WorkerUpdate initial, int access_log_fd, uv_async_t* on_events)
+Worker::Worker(unsigned index, WorkerUpdate initial, uv_async_t* on_events)
     : index_(index), snapshots_(initial.snapshot), on_events_(on_events) {
   uv_loop_init(&loop_);
   loop_.data = this;
@@ -49,7 +49,7 @@ Worker::Worker(unsigned index, WorkerUpdate initial, int access_log_fd, uv_async
   last_tick_ms_.store(uv_hrtime() / 1'000'000, std::memory_order_relaxed);
   uv_timer_start(lag_probe_.get(), &Worker::on_lag_probe, kLagProbeMs, kLagProbeMs);
   uv_unref(lag_probe_.handle());
-  access_log_.init(&loop_, access_log_fd);
+  access_log_.init(&loop_);
   std::random_device seed;
   id_state_[0] = (uint64_t{seed()} << 32) | seed();
   id_state_[1] = (uint64_t{seed()} << 32) | seed() | 1;
@@ -134,6 +134,7 @@ void Worker::apply(WorkerUpdate update) {
   for (const ListenerChange& change : update.listeners)
     listener_slots = std::max(listener_slots, change.metrics_slot + 1);
   metrics_.reserve(cluster_slots, listener_slots);
+  if (update.access_logs) access_log_.set_setup(std::move(update.access_logs));
   for (auto& host_set : update.host_sets) {
     uint32_t id = host_set->cluster_id;
     if (id >= host_sets_.size()) host_sets_.resize(id + 1);

@@ -51,6 +51,7 @@ struct WorkerUpdate {
   std::vector<uint32_t> removed_endpoints;
   std::vector<ListenerChange> listeners;
   uint64_t sequence = 0;  // the worker reports it applied (applied_sequence()) when non-zero
+  std::shared_ptr<const AccessLogSetup> access_logs;  // null: the access logs stay
 };
 
 class Worker {
@@ -59,7 +60,7 @@ class Worker {
 
   // Takes ownership of the listening sockets in the update (all with fd >= 0). `on_events` is
   // signalled (from this worker's thread) when endpoint events are waiting in events().
-  Worker(unsigned index, WorkerUpdate initial, int access_log_fd, uv_async_t* on_events);
+  Worker(unsigned index, WorkerUpdate initial, uv_async_t* on_events);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

@@ -9,9 +9,11 @@
 #include <utility>
 #include <vector>
 
+#include "core/log.h"
 #include "core/socket_address.h"
 #include "http/request_target.h"
 #include "http/serialize.h"
+#include "routing/access_log_format.h"
 
 namespace waygate::tls {
 class ServerContext;
@@ -57,11 +59,22 @@ struct ListenerTlsConfig {
   uint64_t files_hash = 0;  // of the bytes of the files the context was built from
 };
 
+// `access_log:`, at the top level (every listener's default) or on one listener.
+struct AccessLogConfig {
+  enum class Format : uint8_t { kText, kJson };
+  std::string path = "stdout";  // stdout | stderr | off | a file
+  Format format = Format::kText;
+  std::string template_text;           // as written; empty: waygate's own line
+  std::vector<AccessLogPiece> pieces;  // the template, parsed; empty: waygate's own line
+  bool operator==(const AccessLogConfig&) const = default;
+};
+
 struct ListenerConfig {
   std::string name;
   std::string address_text;
   SocketAddress address;
   std::optional<ListenerTlsConfig> tls;
+  std::optional<AccessLogConfig> access_log;  // none: the top-level one
 };
 
 // A cluster's `tls:`: its endpoints speak TLS.
@@ -116,6 +129,7 @@ struct PathConfig {
   enum class Match : uint8_t { kPrefix, kExact, kRegex };
   enum class Action : uint8_t { kForward, kRedirect, kRespond };
 
+  std::string name;  // `name:`, for the access log; empty: none given
   // Matchers: all must hold.
   Match match = Match::kPrefix;
   std::string path;  // the prefix, exact path or regex
@@ -281,7 +295,8 @@ struct Config {
   AdminConfig admin;
   std::string dns_resolver;  // the default resolver for every lookup; empty: the system's
   std::optional<EtcdSourceConfig> routes_source;  // routes (and clusters) kept in one etcd key
-  std::string access_log = "stdout";
+  AccessLogConfig access_log;
+  LogLevel log_level = LogLevel::kInfo;
   Timeouts timeouts;
   Limits limits;
   http::PathOptions normalize_paths;

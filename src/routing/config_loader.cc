@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/file_bytes.h"
+#include "routing/access_log_loader.h"
 #include "routing/cluster_loader.h"
 #include "routing/config_watcher.h"
 #include "routing/route_loader.h"
@@ -195,7 +196,7 @@ void read_listeners(Reader& r, const YAML::Node& node, const std::string& base_d
   std::set<std::string> names;
   std::set<std::string> addresses;
   for (const YAML::Node& item : r.sequence(node, "listeners")) {
-    if (!r.check_map(item, "listener", {"name", "address", "tls"})) continue;
+    if (!r.check_map(item, "listener", {"name", "address", "tls", "access_log"})) continue;
     ListenerConfig listener;
     if (!item["name"]) {
       r.error(item, "listener needs a name");
@@ -223,9 +224,30 @@ void read_listeners(Reader& r, const YAML::Node& node, const std::string& base_d
       read_listener_tls(r, item["tls"], base_directory, listener.name, *listener.tls,
                         config.tls_files);
     }
+    if (item["access_log"]) {
+      listener.access_log.emplace();
+      read_access_log(r, item["access_log"], "listener " + listener.name + " access_log",
+                      *listener.access_log);
+    }
     config.listeners.push_back(std::move(listener));
   }
   if (node.IsSequence() && config.listeners.empty()) r.error(node, "listeners must not be empty");
+}
+
+void read_log_level(Reader& r, const YAML::Node& node, Config& config) {
+  auto text = r.string(node, "log_level");
+  if (!text) return;
+  if (*text == "debug") {
+    config.log_level = LogLevel::kDebug;
+  } else if (*text == "info") {
+    config.log_level = LogLevel::kInfo;
+  } else if (*text == "warn") {
+    config.log_level = LogLevel::kWarn;
+  } else if (*text == "error") {
+    config.log_level = LogLevel::kError;
+  } else {
+    r.error(node, "log_level " + quoted_value(*text) + " is not one of debug, info, warn, error");
+  }
 }
 
 void read_dns(Reader& r, const YAML::Node& node, Config& config) {
@@ -259,9 +281,8 @@ void read_settings(Reader& r, const YAML::Node& root, const std::string& base_di
     }
   }
   if (root["admin"]) read_admin(r, root["admin"], base_directory, config);
-  if (const YAML::Node& access_log = root["access_log"]) {
-    if (auto text = r.string(access_log, "access_log")) config.access_log = *text;
-  }
+  if (root["access_log"]) read_access_log(r, root["access_log"], "access_log", config.access_log);
+  if (const YAML::Node& level = root["log_level"]) read_log_level(r, level, config);
   if (root["timeouts"]) read_timeouts(r, root["timeouts"], config.timeouts);
   if (root["limits"]) read_limits(r, root["limits"], config.limits);
   if (root["normalize_paths"]) {
@@ -313,10 +334,10 @@ ConfigResult load(const std::string& text, const std::string& source_name,
   }
   Config& config = result.config;
   Document& file = documents.front();
-  if (file.ok && file.reader.check_map(
-                     file.root, "the config",
-                     {"workers", "admin", "access_log", "timeouts", "limits", "normalize_paths",
-                      "dns", "routes_source", "listeners", "routes", "clusters"})) {
+  if (file.ok && file.reader.check_map(file.root, "the config",
+                                       {"workers", "admin", "access_log", "log_level", "timeouts",
+                                        "limits", "normalize_paths", "dns", "routes_source",
+                                        "listeners", "routes", "clusters"})) {
     read_settings(file.reader, file.root, directory_of(source_name), config);
   } else {
     file.ok = false;

@@ -346,10 +346,15 @@ std::vector<std::string> read_upgrades(Reader& r, const YAML::Node& node) {
 PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::string>& clusters) {
   PathConfig path;
   if (!r.check_map(item, "path",
-                   {"prefix", "exact", "regex", "segments", "methods", "headers", "query",
+                   {"name", "prefix", "exact", "regex", "segments", "methods", "headers", "query",
                     "cluster", "clusters", "redirect", "respond", "rewrite", "request_headers",
                     "response_headers", "timeout", "max_body_bytes", "retry", "upgrades"})) {
     return path;
+  }
+  if (const YAML::Node& name = item["name"]) {
+    auto text = r.string(name, "name");
+    if (text && text->empty()) r.error(name, "a path's name must not be empty");
+    if (text) path.name = *text;
   }
   if (const char* key = one_of(r, item, {"prefix", "exact", "regex"}, "a path")) {
     std::string_view which = key;

@@ -68,9 +68,12 @@ std::shared_ptr<const RE2> compile(const std::string& pattern) {
   return std::make_shared<const RE2>(pattern, RE2::Quiet);
 }
 
-RouteAction compile_action(const Config& config, const PathConfig& path,
+RouteAction compile_action(const Config& config, const RouteConfig& route, const PathConfig& path,
                            const std::unordered_map<std::string, uint32_t>& cluster_index) {
   RouteAction action;
+  action.log_name = !path.name.empty()    ? path.name
+                    : route.hosts.empty() ? path.path
+                                          : route.hosts.front() + path.path;
   switch (path.action) {
     case PathConfig::Action::kForward:
       action.kind = RouteAction::Kind::kForward;
@@ -193,7 +196,7 @@ RouteTable::RouteTable(const Config& config,
             matcher.name, matcher.kind, matcher.value,
             matcher.kind == ValueMatcher::Kind::kRegex ? compile(matcher.value) : nullptr});
       }
-      rule.action = compile_action(config, path, cluster_index);
+      rule.action = compile_action(config, route, path, cluster_index);
       vhost.paths.push_back(std::move(rule));
     }
     auto index = static_cast<uint32_t>(hosts_.size());

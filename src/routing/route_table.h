@@ -40,6 +40,9 @@ struct RouteAction {
   uint32_t cluster_for(uint32_t pick) const;
 
   Kind kind = Kind::kForward;
+  // The access log's name for the route: its `name:`, else its first host and path
+  // ("api.example.com/v1/").
+  std::string log_name;
   std::vector<ClusterChoice> clusters;
   uint32_t total_weight = 0;
   uint64_t upstream_response_ms = 0;

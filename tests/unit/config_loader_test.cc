@@ -32,7 +32,7 @@ TEST(ConfigLoader, ReadsAValidConfig) {
   ASSERT_TRUE(result.ok()) << result.errors.front();
   const Config& config = result.config;
   EXPECT_EQ(config.workers, 2u);
-  EXPECT_EQ(config.access_log, "off");
+  EXPECT_EQ(config.access_log.path, "off");
   EXPECT_EQ(config.timeouts.header_read_ms, 5000u);
   EXPECT_EQ(config.timeouts.upstream_response_ms, 250u);
   EXPECT_EQ(config.timeouts.upstream_connect_ms, 5000u);  // default kept

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -121,14 +122,41 @@ void serve_upstream(int listen_fd) {
   ::close(fd);
 }
 
-TEST(SteadyKeepAlive, RequestsAllocateNothingOnceWarm) {
+// Each run logs every request to /dev/null in one of the access log's formats.
+struct LogFormat {
+  const char* name;
+  const char* access_log;
+};
+
+void PrintTo(const LogFormat& format, std::ostream* out) {
+  *out << format.access_log;
+}
+
+class SteadyKeepAlive : public testing::TestWithParam<LogFormat> {};
+
+INSTANTIATE_TEST_SUITE_P(
+    AccessLog, SteadyKeepAlive,
+    testing::Values(LogFormat{"Text", "/dev/null"},
+                    LogFormat{"Json", "{ path: /dev/null, format: json }"},
+                    LogFormat{"Template",
+                              "{ path: /dev/null, template: '$time $request_id $client $method "
+                              "$target $protocol $status $bytes_sent $bytes_received $duration_ms "
+                              "$upstream_connect_ms $upstream_response_ms $host $listener $route "
+                              "$cluster $endpoint $error' }"}),
+    [](const testing::TestParamInfo<LogFormat>& format) { return std::string(format.param.name); });
+
+TEST_P(SteadyKeepAlive, RequestsAllocateNothingOnceWarm) {
   uv_replace_allocator(counted_malloc, counted_realloc, counted_calloc, std::free);
+  g_allocations = 0;
   uint16_t upstream_port = 0;
   int upstream_listener = listen_on_loopback(&upstream_port);
   std::thread upstream(serve_upstream, upstream_listener);
 
   std::string config_text =
       "workers: 1\n"
+      "access_log: " +
+      std::string(GetParam().access_log) +
+      "\n"
       "listeners: [{ name: web, address: 127.0.0.1:1 }]\n"
       "routes: [{ hosts: ['*'], paths: [{ prefix: /, cluster: app }] }]\n"
       "clusters: [{ name: app, endpoints: ['127.0.0.1:" +
@@ -139,12 +167,18 @@ TEST(SteadyKeepAlive, RequestsAllocateNothingOnceWarm) {
   topology.apply_config(loaded.config, routing::literal_endpoints(loaded.config));
   uint16_t proxy_port = 0;
   int proxy_listener = listen_on_loopback(&proxy_port);
-  int access_log = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  const routing::AccessLogConfig* log = &loaded.config.access_log;
+  proxy::AccessLogFiles files;
+  std::string error;
+  ASSERT_TRUE(proxy::open_access_log_files({&log, 1}, nullptr, false, &files, &error)) << error;
+  proxy::AccessLogTarget target{0, "web", log};
   proxy::WorkerUpdate initial{routing::build_snapshot(loaded.config, topology),
                               topology.all_host_sets(),
                               {},
-                              {proxy::ListenerChange{"127.0.0.1:1", proxy_listener}}};
-  auto worker = std::make_unique<proxy::Worker>(0, std::move(initial), access_log, nullptr);
+                              {proxy::ListenerChange{"127.0.0.1:1", proxy_listener}},
+                              0,
+                              proxy::make_access_log_setup(std::move(files), {&target, 1})};
+  auto worker = std::make_unique<proxy::Worker>(0, std::move(initial), nullptr);
   worker->start();
 
   int client = connect_to(proxy_port);
@@ -167,7 +201,6 @@ TEST(SteadyKeepAlive, RequestsAllocateNothingOnceWarm) {
   worker.reset();
   upstream.join();
   ::close(upstream_listener);
-  ::close(access_log);
 
   EXPECT_EQ(answered, kWarmUpRequests + kCountedRequests);
   EXPECT_EQ(g_allocations.load(), 0u)
