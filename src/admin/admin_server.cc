@@ -85,7 +85,8 @@ class AdminServer::Connection final : public http::ServerConnection {
     size_t question = target.find('?');
     AdminRequest request{llhttp_method_name(static_cast<llhttp_method_t>(request_.method)),
                          target.substr(0, question),
-                         question == std::string_view::npos ? "" : target.substr(question + 1)};
+                         question == std::string_view::npos ? "" : target.substr(question + 1),
+                         request_.find("authorization").value_or("")};
     AdminResponse response = server_->call_handler(request);
     if (closing()) return;  // the handler closed the server
 

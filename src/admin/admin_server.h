@@ -21,9 +21,10 @@
 namespace waygate::admin {
 
 struct AdminRequest {
-  std::string_view method;  // "GET", "POST", ... as llhttp names it
-  std::string_view path;    // the request target up to '?'
-  std::string_view query;   // after '?', without it; empty when there is none
+  std::string_view method;         // "GET", "POST", ... as llhttp names it
+  std::string_view path;           // the request target up to '?'
+  std::string_view query;          // after '?', without it; empty when there is none
+  std::string_view authorization;  // the Authorization header's value; empty when there is none
 };
 
 struct AdminResponse {
@@ -35,8 +36,11 @@ struct AdminResponse {
   static AdminResponse text(uint16_t status, std::string body) {
     return with_type(status, "text/plain", std::move(body));
   }
+  // JSON reports the state at this moment: no cache may keep it.
   static AdminResponse json(uint16_t status, std::string body) {
-    return with_type(status, "application/json", std::move(body));
+    AdminResponse response = with_type(status, "application/json", std::move(body));
+    response.headers.emplace_back("Cache-Control", "no-store");
+    return response;
   }
   static AdminResponse with_type(uint16_t status, std::string content_type, std::string body) {
     AdminResponse response;

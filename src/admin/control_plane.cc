@@ -7,10 +7,16 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <memory>
 
+#include "admin/clusters_page.h"
+#include "admin/config_page.h"
+#include "admin/live_page.h"
 #include "admin/metrics_page.h"
 #include "admin/prometheus_text.h"
+#include "admin/routes_page.h"
+#include "core/clock.h"
 #include "core/file_bytes.h"
 #include "core/log.h"
 
@@ -27,6 +33,22 @@ uint64_t thread_cpu_ns() {
   timespec now{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
   return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec);
+}
+
+std::string utc_now() {
+  char text[32];
+  size_t length = format_utc_timestamp(text, sizeof(text));
+  return std::string(text, length);
+}
+
+AdminResponse method_not_allowed(const char* allowed) {
+  AdminResponse response = AdminResponse::text(405, "405 Method Not Allowed\n");
+  response.headers.emplace_back("Allow", allowed);
+  return response;
+}
+
+bool is_read(const AdminRequest& request) {
+  return request.method == "GET" || request.method == "HEAD";
 }
 
 }  // namespace
@@ -67,6 +89,7 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
   }
 
   std::string error;
+  token_ = AdminToken(config.admin.token);
   if (!config.admin.address_text.empty()) error = admin_.listen(config.admin.address);
   if (!error.empty()) error = "admin " + error;
   routing::EndpointsByCluster endpoints = discovery_.prepare(config);
@@ -89,6 +112,7 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
   }
   discovery_.commit();
   reloader_ = std::make_unique<proxy::Reloader>(config_path_, server_, discovery_, loaded);
+  loaded_at_ = utc_now();
   watch_certificates(config.tls_files);
   follow_routes_source(config.routes_source);
   // Passive health (outlier detection) will act on these; until then they are visible in the
@@ -112,6 +136,13 @@ int ControlPlane::run(const routing::ConfigResult& loaded, int access_log_fd) {
 }
 
 AdminResponse ControlPlane::answer(const AdminRequest& request) {
+  if (!token_.admits(request)) {
+    // The header may hold a near miss of the token: it is never logged.
+    WG_LOG_INFO("admin: 401 for %.*s %.*s: %s", static_cast<int>(request.method.size()),
+                request.method.data(), static_cast<int>(request.path.size()), request.path.data(),
+                request.authorization.empty() ? "no token" : "wrong token");
+    return unauthorized();
+  }
   if (request.path == "/ready") {
     return stopping_ ? AdminResponse::text(503, "draining\n") : AdminResponse::text(200, "ready\n");
   }
@@ -122,11 +153,7 @@ AdminResponse ControlPlane::answer(const AdminRequest& request) {
                                     render_metrics(server_, reloads));
   }
   if (request.path == "/reload") {
-    if (request.method != "POST") {
-      AdminResponse response = AdminResponse::text(405, "405 Method Not Allowed\n");
-      response.headers.emplace_back("Allow", "POST");
-      return response;
-    }
+    if (request.method != "POST") return method_not_allowed("POST");
     if (stopping_) return AdminResponse::text(503, "draining\n");
     proxy::Reloader::Outcome outcome = reload("admin");
     switch (outcome.result) {
@@ -138,11 +165,40 @@ AdminResponse ControlPlane::answer(const AdminRequest& request) {
         return AdminResponse::text(400, outcome.message);
     }
   }
+  if (request.path == "/drain") {
+    if (request.method != "POST") return method_not_allowed("POST");
+    // The answer is written as soon as this returns, before the loop runs again: the drain ends
+    // the admin listener only on a later turn, once the workers are done.
+    stop("POST /drain");
+    return AdminResponse::json(202, "{\"draining\":true}");
+  }
+  if (std::optional<AdminResponse> page = answer_page(request)) return std::move(*page);
   return AdminResponse::text(404, "404 Not Found\n");
 }
 
+std::optional<AdminResponse> ControlPlane::answer_page(const AdminRequest& request) {
+  const std::string_view path = request.path;
+  if (path != "/live" && path != "/routes" && path != "/clusters" && path != "/config" &&
+      path != "/reloads") {
+    return std::nullopt;
+  }
+  if (!is_read(request)) return method_not_allowed("GET, HEAD");
+  if (path == "/live") return answer_live(server_, uv_hrtime() / 1'000'000);
+  if (path == "/reloads") return AdminResponse::json(200, reloads_.render());
+  if (!reloader_) return AdminResponse::text(503, "starting\n");
+  const routing::Config& config = reloader_->config();
+  if (path == "/routes") return AdminResponse::json(200, render_routes(config));
+  if (path == "/clusters") {
+    return AdminResponse::json(200, render_clusters(config, server_, discovery_));
+  }
+  std::error_code failed;
+  std::filesystem::path absolute = std::filesystem::absolute(config_path_, failed);
+  std::string shown = failed ? config_path_ : absolute.lexically_normal().string();
+  return AdminResponse::json(200, render_config(shown, loaded_at_, config, server_.worker_count()));
+}
+
 void ControlPlane::on_stop_signal(uv_signal_t* handle, int signum) {
-  static_cast<ControlPlane*>(handle->data)->stop(signum);
+  static_cast<ControlPlane*>(handle->data)->stop(strsignal(signum));
 }
 
 void ControlPlane::on_reload_signal(uv_signal_t* handle, int) {
@@ -153,9 +209,11 @@ void ControlPlane::on_reload_signal(uv_signal_t* handle, int) {
 proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
   uint64_t started = uv_hrtime();
   proxy::Reloader::Outcome outcome = reloader_->reload(trigger);
+  uint64_t elapsed_ns = uv_hrtime() - started;
   if (outcome.result != proxy::Reloader::Result::kUnchanged) {
-    last_reload_seconds_ = static_cast<double>(uv_hrtime() - started) / 1e9;
+    last_reload_seconds_ = static_cast<double>(elapsed_ns) / 1e9;
   }
+  record_reload(trigger, outcome, elapsed_ns);
   // The watcher will see the same write: tell it what runs now, so it does not reload it twice.
   watcher_->note_loaded_hash(reloader_->running_hash());
   if (outcome.result == proxy::Reloader::Result::kReloaded) {
@@ -163,6 +221,31 @@ proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
     watch_certificates(reloader_->tls_files());
   }
   return outcome;
+}
+
+void ControlPlane::record_reload(std::string_view trigger, const proxy::Reloader::Outcome& outcome,
+                                 uint64_t elapsed_ns) {
+  ReloadHistory::Entry entry;
+  entry.time = utc_now();
+  entry.trigger = trigger;
+  entry.duration_ms = static_cast<double>(elapsed_ns) / 1e6;
+  switch (outcome.result) {
+    case proxy::Reloader::Result::kReloaded:
+      entry.result = "applied";
+      entry.message = "applied " + config_path_;
+      loaded_at_ = entry.time;
+      break;
+    case proxy::Reloader::Result::kUnchanged:
+      entry.result = "unchanged";
+      entry.message = config_path_ + " is unchanged";
+      break;
+    case proxy::Reloader::Result::kRefused:
+      entry.result = "refused";
+      entry.message = outcome.message;
+      if (entry.message.ends_with('\n')) entry.message.pop_back();
+      break;
+  }
+  reloads_.record(std::move(entry));
 }
 
 void ControlPlane::publish_endpoints(const std::string& cluster,
@@ -249,10 +332,10 @@ void ControlPlane::close_handles() {
   admin_.close();
 }
 
-void ControlPlane::stop(int signum) {
+void ControlPlane::stop(const char* cause) {
   if (stopping_) return;
   stopping_ = true;
-  WG_LOG_INFO("%s: draining connections, then exiting", strsignal(signum));
+  WG_LOG_INFO("%s: draining connections, then exiting", cause);
   server_.drain();
   for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_})
     handle->reset();

@@ -1,17 +1,22 @@
 // The control thread: signals, reloads from every trigger (SIGHUP, the watched file, POST
-// /reload), the admin listener, and the orderly stop. It runs on the main thread's uv_loop and
-// reaches the workers only through the Server.
+// /reload), the admin listener and what it answers, and the orderly stop (SIGTERM, POST /drain).
+// It runs on the main thread's uv_loop and reaches the workers only through the Server.
 #pragma once
 
 #include <uv.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "admin/admin_server.h"
+#include "admin/admin_token.h"
+#include "admin/reload_history.h"
 #include "core/uv_handle.h"
 #include "discovery/discovery_manager.h"
 #include "discovery/etcd_watcher.h"
@@ -35,14 +40,20 @@ class ControlPlane {
 
  private:
   AdminResponse answer(const AdminRequest& request);
+  // The JSON pages that only read the running state (GET /routes, /clusters, ...); nullopt for
+  // another path.
+  std::optional<AdminResponse> answer_page(const AdminRequest& request);
   proxy::Reloader::Outcome reload(std::string_view trigger);
+  void record_reload(std::string_view trigger, const proxy::Reloader::Outcome& outcome,
+                     uint64_t elapsed_ns);
   void publish_endpoints(const std::string& cluster, std::vector<routing::EndpointSpec> endpoints,
                          const std::string& source);
   // Watches the routes_source key the running config names (none, the same, or a new one).
   void follow_routes_source(const std::optional<routing::EtcdSourceConfig>& source);
   // Watches the certificate, key and CA files the running config names: a change reloads.
   void watch_certificates(const std::vector<std::string>& files);
-  void stop(int signum);
+  // Stops accepting, lets in-flight requests finish, then exits; `cause` names it in the log.
+  void stop(const char* cause);
   void close_handles();
   static void on_stop_signal(uv_signal_t* handle, int signum);
   static void on_reload_signal(uv_signal_t* handle, int signum);
@@ -62,6 +73,9 @@ class ControlPlane {
   // replaced it.
   std::vector<std::unique_ptr<routing::ConfigWatcher>> retired_certificate_watchers_;
   AdminServer admin_;
+  AdminToken token_;
+  ReloadHistory reloads_;
+  std::string loaded_at_;  // when the running config was applied (RFC 3339 UTC)
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
   UvHandle<uv_async_t> drained_;  // the workers have drained: close what keeps the loop running
   std::thread joiner_;            // waits for the workers, so /ready can answer 503 meanwhile

@@ -166,6 +166,27 @@ std::vector<routing::EndpointSpec> DiscoveryManager::merge(const ClusterSources&
   return merged;
 }
 
+DiscoveryManager::SourceReport DiscoveryManager::report_sources(const std::string& name) const {
+  SourceReport report;
+  auto cluster = running_.find(name);
+  if (cluster == running_.end()) return report;
+  if (!cluster->second.literal.empty()) report.names.emplace_back("static");
+  for (const routing::EndpointSpec& endpoint : cluster->second.literal)
+    report.kind_by_address.emplace(endpoint.address_text, "static");
+  for (const Source& source : cluster->second.sources) {
+    if (!source.provider) continue;
+    // Providers describe themselves as "<kind> <what>".
+    std::string description = source.provider->describe();
+    size_t space = description.find(' ');
+    std::string kind = description.substr(0, space);
+    if (space != std::string::npos) description[space] = ':';
+    report.names.push_back(std::move(description));
+    for (const routing::EndpointSpec& endpoint : source.provider->endpoints())
+      report.kind_by_address.emplace(endpoint.address_text, kind);
+  }
+  return report;
+}
+
 void DiscoveryManager::on_endpoints_changed(Provider& provider) {
   auto cluster = running_.find(provider.cluster());
   if (cluster == running_.end()) return;  // not in force yet (or any more)

@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "discovery/dns_resolver.h"
@@ -40,6 +42,18 @@ class DiscoveryManager final : private ProviderSink {
   void discard();
   // Stops every source and closes its handles (the process is stopping).
   void stop();
+
+  // Where a running cluster's endpoints come from (GET /clusters): its sources, "static" for the
+  // IP addresses it lists and "<kind>:<what>" for the others ("dns:api.internal:8080",
+  // "file:/etc/waygate/api.yaml", "srv:_http._tcp.api", "etcd:/waygate/clusters/api/"); and the
+  // kind of source each address came from ("static", "dns", "srv", "file", "etcd"), the first
+  // source listing it as merging counts it. The addresses view the manager's lists: use the
+  // report before the loop runs again.
+  struct SourceReport {
+    std::vector<std::string> names;
+    std::unordered_map<std::string_view, std::string> kind_by_address;
+  };
+  SourceReport report_sources(const std::string& cluster) const;
 
  private:
   struct Source {

@@ -39,7 +39,8 @@ class Provider {
 
   // Begins watching or polling; reports come later, from the loop.
   virtual void start() = 0;
-  // What it watches, for logs ("dns web.test:8080", "file /etc/waygate/web.yaml").
+  // What it watches, as "<kind> <what>", for logs and GET /clusters ("dns web.test:8080",
+  // "file /etc/waygate/web.yaml").
   virtual std::string describe() const = 0;
 
   const std::string& cluster() const { return cluster_; }

@@ -12,13 +12,9 @@ Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager
     : path_(std::move(path)),
       server_(server),
       discovery_(discovery),
-      routes_source_(running.config.routes_source),
-      workers_(running.config.workers),
-      access_log_(running.config.access_log),
-      admin_address_(running.config.admin.address_text),
+      running_(running.config),
       running_hash_(routing::content_hash(running.text)),
-      running_tls_hash_(running.tls_files_hash),
-      tls_files_(running.config.tls_files) {
+      running_tls_hash_(running.tls_files_hash) {
   log_certificate_changes(running.config);
 }
 
@@ -47,17 +43,20 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
     return refuse(trigger, {error});
   }
   discovery_.commit();
-  routes_source_ = loaded.config.routes_source;
-  const routing::Config& next = loaded.config;
-  if (next.workers != workers_ || next.access_log != access_log_ ||
-      next.admin.address_text != admin_address_) {
+  routing::Config& next = loaded.config;
+  if (next.workers != running_.workers || next.access_log != running_.access_log ||
+      next.admin.address_text != running_.admin.address_text ||
+      next.admin.token != running_.admin.token) {
     WG_LOG_WARN("workers, access_log and admin changes in %s take a restart; the rest is applied",
                 path_.c_str());
   }
-  log_certificate_changes(loaded.config);
+  next.workers = running_.workers;
+  next.access_log = running_.access_log;
+  next.admin = running_.admin;
+  log_certificate_changes(next);
+  running_ = std::move(next);
   running_hash_ = hash;
   running_tls_hash_ = loaded.tls_files_hash;
-  tls_files_ = loaded.config.tls_files;
   ++applied_;
   WG_LOG_INFO("reloaded %s (%.*s)", path_.c_str(), static_cast<int>(trigger.size()),
               trigger.data());

@@ -37,13 +37,18 @@ class Reloader {
 
   // The routes_source value to merge with the file from now on (nullopt: none).
   void set_extra_source(std::optional<routing::ConfigSource> source) { extra_ = std::move(source); }
+  // The config in force: the last one applied, with the settings only a restart changes
+  // (workers, access_log, admin) as the process started with them.
+  const routing::Config& config() const { return running_; }
   // The routes_source the running config names.
-  const std::optional<routing::EtcdSourceConfig>& routes_source() const { return routes_source_; }
+  const std::optional<routing::EtcdSourceConfig>& routes_source() const {
+    return running_.routes_source;
+  }
 
   // The content hash of the config running now (routing::content_hash).
   uint64_t running_hash() const { return running_hash_; }
   // The certificate, key and CA files of the config running now.
-  const std::vector<std::string>& tls_files() const { return tls_files_; }
+  const std::vector<std::string>& tls_files() const { return running_.tls_files; }
   uint64_t applied() const { return applied_; }
   uint64_t refused() const { return refused_; }
 
@@ -56,15 +61,10 @@ class Reloader {
   Server& server_;
   discovery::DiscoveryManager& discovery_;
   std::optional<routing::ConfigSource> extra_;
-  std::optional<routing::EtcdSourceConfig> routes_source_;
-  // What only a restart changes, as started.
-  unsigned workers_;
-  std::string access_log_;
-  std::string admin_address_;
+  routing::Config running_;
   uint64_t running_hash_;
   uint64_t running_tls_hash_;
   std::unordered_map<std::string, uint64_t> certificate_hashes_;  // by TLS listener name
-  std::vector<std::string> tls_files_;
   uint64_t applied_ = 0;
   uint64_t refused_ = 0;
 };

@@ -46,6 +46,7 @@ Worker::Worker(unsigned index, WorkerUpdate initial, int access_log_fd, uv_async
   uv_unref(trim_timer_.handle());
   lag_probe_.init(uv_timer_init, &loop_, this);
   lag_probe_due_us_ = uv_hrtime() / 1000 + kLagProbeMs * 1000;
+  last_tick_ms_.store(uv_hrtime() / 1'000'000, std::memory_order_relaxed);
   uv_timer_start(lag_probe_.get(), &Worker::on_lag_probe, kLagProbeMs, kLagProbeMs);
   uv_unref(lag_probe_.handle());
   access_log_.init(&loop_, access_log_fd);
@@ -226,6 +227,7 @@ void Worker::on_lag_probe(uv_timer_t* timer) {
     self->max_loop_lag_us_.store(lag, std::memory_order_relaxed);
   }
   self->lag_probe_due_us_ = now_us + kLagProbeMs * 1000;
+  self->last_tick_ms_.store(now_us / 1000, std::memory_order_relaxed);
 }
 
 void Worker::on_trim_timer(uv_timer_t* timer) {
@@ -320,11 +322,6 @@ Worker::ClusterLoad& Worker::cluster_load(uint32_t cluster_id) {
   return cluster_loads_[cluster_id];
 }
 
-void Worker::count_active_request(uint32_t endpoint_id, int change) {
-  if (endpoint_id >= active_requests_.size()) active_requests_.resize(endpoint_id + 1, 0);
-  active_requests_[endpoint_id] += static_cast<uint32_t>(change);
-}
-
 uint64_t Worker::next_random64() {
   return random_u64(id_state_);
 }
@@ -403,6 +400,7 @@ void Worker::finish_drain_if_idle() {
   check_.reset();
   trim_timer_.reset();
   lag_probe_.reset();
+  last_tick_ms_.store(UINT64_MAX, std::memory_order_relaxed);  // done, not stuck
   WG_LOG_INFO("worker %u: longest event-loop lag %.2f ms, longest update %.3f ms", index_,
               static_cast<double>(max_loop_lag_us_.load(std::memory_order_relaxed)) / 1000,
               static_cast<double>(max_apply_us_) / 1000);

@@ -22,6 +22,7 @@
 #include "core/uv_handle.h"
 #include "lb/policy.h"
 #include "proxy/access_log.h"
+#include "proxy/active_requests.h"
 #include "proxy/downstream_session.h"
 #include "proxy/endpoint_event.h"
 #include "proxy/exchange.h"
@@ -76,6 +77,13 @@ class Worker {
   // The longest the loop was late in running a timer, in microseconds: how long the worker was
   // busy with one thing (an update to apply, a burst of callbacks) while requests waited.
   uint64_t max_loop_lag_us() const { return max_loop_lag_us_.load(std::memory_order_relaxed); }
+  // When the loop last ran its lag probe (uv_hrtime, in ms): a worker whose loop is stuck stops
+  // moving it (GET /live). UINT64_MAX once the worker has drained and stopped its timers.
+  uint64_t last_tick_ms() const { return last_tick_ms_.load(std::memory_order_relaxed); }
+  // Requests in flight to the endpoint on this worker (GET /clusters).
+  uint32_t active_requests_to(uint32_t endpoint_id) const {
+    return active_requests_.read(endpoint_id);
+  }
   // The sequence of the last update applied; the control thread is signalled when it moves.
   uint64_t applied_sequence() const { return applied_sequence_.load(std::memory_order_acquire); }
   uint64_t dropped_events() const { return dropped_events_.load(std::memory_order_relaxed); }
@@ -109,8 +117,10 @@ class Worker {
   };
   ClusterLoad& cluster_load(uint32_t cluster_id);
   // Requests in flight by endpoint id (least_request balances by them).
-  std::span<const uint32_t> active_requests() const { return active_requests_; }
-  void count_active_request(uint32_t endpoint_id, int change);
+  std::span<const uint32_t> active_requests() const { return active_requests_.counts(); }
+  void count_active_request(uint32_t endpoint_id, int change) {
+    active_requests_.change(endpoint_id, change);
+  }
   uint64_t next_random64();
 
   std::unique_ptr<Exchange> acquire_exchange();
@@ -163,12 +173,13 @@ class Worker {
   uint64_t lag_probe_due_us_ = 0;    // hrtime
   uint64_t max_apply_us_ = 0;        // the longest time spent applying updates in one go
   std::atomic<uint64_t> max_loop_lag_us_{0};
+  std::atomic<uint64_t> last_tick_ms_{0};
   std::thread thread_;
   SnapshotHolder snapshots_;
   std::vector<std::shared_ptr<const routing::HostSet>> host_sets_;  // by cluster id
   std::vector<std::unique_ptr<lb::Policy>> balancers_;              // by cluster id
   std::vector<ClusterLoad> cluster_loads_;                          // by cluster id
-  std::vector<uint32_t> active_requests_;                           // by endpoint id
+  ActiveRequests active_requests_;                                  // by endpoint id
   std::vector<EndpointSlot> endpoints_;                             // by endpoint id
   std::vector<std::unique_ptr<UpstreamPool>> retired_pools_;  // draining after their endpoint left
   std::vector<UpstreamPool*> emptied_pools_;

@@ -270,6 +270,10 @@ struct ClusterConfig {
 struct AdminConfig {
   std::string address_text;  // empty: no admin listener
   SocketAddress address;
+  // Admin requests must carry it (`Authorization: Bearer`); empty: no token, loopback only. A
+  // secret: never shown by GET /config nor written to a log.
+  std::string token;
+  std::string token_file;  // where the token was read from (resolved); empty: written inline
 };
 
 struct Config {

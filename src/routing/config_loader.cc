@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -111,8 +112,61 @@ bool is_loopback(const SocketAddress& address) {
   return false;
 }
 
-void read_admin(Reader& r, const YAML::Node& admin, Config& config) {
-  if (!r.check_map(admin, "admin", {"address"})) return;
+// A token goes into an Authorization header: visible ASCII without spaces. Messages never quote
+// it, since --check output and logs are not secret.
+bool valid_token(std::string_view token) {
+  if (token.empty()) return false;
+  for (char c : token) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+void read_admin_token(Reader& r, const YAML::Node& admin, const std::string& base_directory,
+                      AdminConfig& out) {
+  if (admin["token"] && admin["token_file"]) {
+    r.error(admin["token_file"], "admin takes token or token_file, not both");
+    return;
+  }
+  if (const YAML::Node& token = admin["token"]) {
+    auto text = r.string(token, "admin.token");
+    if (!text) return;
+    if (!valid_token(*text)) {
+      r.error(token, "admin.token must be visible ASCII characters without spaces");
+      return;
+    }
+    out.token = *text;
+  } else if (const YAML::Node& file = admin["token_file"]) {
+    auto text = r.string(file, "admin.token_file");
+    if (!text) return;
+    std::filesystem::path resolved(*text);
+    if (resolved.is_relative()) resolved = std::filesystem::path(base_directory) / resolved;
+    std::string path = resolved.lexically_normal().string();
+    std::optional<std::string> bytes = text->empty() ? std::nullopt : read_file_bytes(path);
+    if (!bytes) {
+      r.error(file, "admin.token_file " + quoted_value(path) + " cannot be read");
+      return;
+    }
+    // Files written by editors and `echo` end with a newline that is not part of the token.
+    while (!bytes->empty() && std::isspace(static_cast<unsigned char>(bytes->back())))
+      bytes->pop_back();
+    if (!valid_token(*bytes)) {
+      r.error(file, "admin.token_file " + quoted_value(path) +
+                        " must hold one token: visible ASCII characters without spaces");
+      return;
+    }
+    out.token = std::move(*bytes);
+    out.token_file = std::move(path);
+  }
+}
+
+void read_admin(Reader& r, const YAML::Node& admin, const std::string& base_directory,
+                Config& config) {
+  if (!r.check_map(admin, "admin", {"address", "token", "token_file"})) return;
+  AdminConfig out;
+  size_t errors_before = r.error_count();
+  read_admin_token(r, admin, base_directory, out);
+  bool token_refused = r.error_count() != errors_before;
   if (!admin["address"]) {
     r.error(admin, "admin needs an address");
     return;
@@ -123,14 +177,16 @@ void read_admin(Reader& r, const YAML::Node& admin, Config& config) {
   if (!address) {
     r.error(admin["address"],
             "admin address " + quoted_value(*text) + " is not IP:PORT (like 127.0.0.1:9901)");
-  } else if (!is_loopback(*address)) {
-    // Until an admin token exists, the network boundary is the only access control.
+  } else if (!is_loopback(*address) && out.token.empty() && !token_refused) {
+    // Anyone who reaches the admin API can read the config and reload or stop waygate: off the
+    // loopback interface, a token is what keeps them out.
     r.error(admin["address"], "admin address " + quoted_value(*text) +
-                                  " must be a loopback address (127.0.0.0/8 or [::1]): the admin "
-                                  "API has no authentication yet, and anyone who reaches it can "
-                                  "reload the config");
+                                  " is not loopback (127.0.0.0/8 or [::1]): set admin.token or "
+                                  "admin.token_file, which every admin request must then carry");
   } else {
-    config.admin = AdminConfig{*text, *address};
+    out.address_text = *text;
+    out.address = *address;
+    config.admin = std::move(out);
   }
 }
 
@@ -202,7 +258,7 @@ void read_settings(Reader& r, const YAML::Node& root, const std::string& base_di
       }
     }
   }
-  if (root["admin"]) read_admin(r, root["admin"], config);
+  if (root["admin"]) read_admin(r, root["admin"], base_directory, config);
   if (const YAML::Node& access_log = root["access_log"]) {
     if (auto text = r.string(access_log, "access_log")) config.access_log = *text;
   }

@@ -763,10 +763,12 @@ class BackgroundSender:
         return self.sent
 
 
-def admin_request(port, method, path, timeout=IO_TIMEOUT):
-    """One request to waygate's admin address on a fresh connection; returns the response."""
+def admin_request(port, method, path, timeout=IO_TIMEOUT, headers=()):
+    """One request to waygate's admin address on a fresh connection; returns the response.
+    headers: more (name, value) pairs, such as ("Authorization", "Bearer TOKEN")."""
     with HttpConnection(port, timeout=timeout) as conn:
-        conn.send(request(method, path, host=f"{HOST}:{port}", headers=[("Connection", "close")],
+        conn.send(request(method, path, host=f"{HOST}:{port}",
+                          headers=[("Connection", "close"), *headers],
                           body=b"" if method == "POST" else None))
         return conn.read_response(method)
 

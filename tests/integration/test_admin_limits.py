@@ -1,8 +1,8 @@
 """The admin listener under idle connections, and where it may listen.
 
 Connections that open and send nothing must not lock operators out: GET /ready and POST /reload on
-a new connection are answered while they sit there. The admin API has no authentication yet, so
-a config that puts it on every interface is refused.
+a new connection are answered while they sit there. A config that puts the admin API on every
+interface without admin.token is refused.
 """
 
 import os
@@ -53,7 +53,8 @@ class SilentAdminConnectionsTest(WaygateTestCase):
 class AdminAddressCheckTest(unittest.TestCase):
 
     def test_check_refuses_admin_on_all_interfaces(self):
-        """waygate --check refuses admin.address 0.0.0.0:9901 with exit 1 and FILE:LINE:COL."""
+        """waygate --check refuses admin.address 0.0.0.0:9901 without a token with exit 1 and
+        FILE:LINE:COL."""
         if not os.access(WAYGATE_BIN, os.X_OK):
             self.skipTest(f"waygate binary not found at {WAYGATE_BIN}")
         text = proxy_config(free_port(), {"up": ["127.0.0.1:9"]},

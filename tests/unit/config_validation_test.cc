@@ -1,7 +1,9 @@
 // The config as untrusted input: header edits, fixed responses, rewrites, redirects, upgrades,
-// limits and the admin address are held to the grammar a client is held to, each error at its
-// FILE:LINE:COL.
+// limits and the admin address and token are held to the grammar a client is held to, each error at
+// its FILE:LINE:COL.
 #include <gtest/gtest.h>
+
+#include <cstdio>
 
 #include "routing/config_loader.h"
 
@@ -320,7 +322,7 @@ std::vector<std::string> errors_for_admin(const std::string& address) {
   return errors_for_top("admin:\n  address: \"" + address + "\"\n");
 }
 
-TEST(AdminValidation, AdminAddressMustBeLoopback) {
+TEST(AdminValidation, AdminAddressOffLoopbackNeedsAToken) {
   for (const char* address : {"127.0.0.1:9901", "127.8.9.10:9901", "[::1]:9901"}) {
     EXPECT_EQ(errors_for_admin(address), std::vector<std::string>{}) << address;
   }
@@ -328,10 +330,55 @@ TEST(AdminValidation, AdminAddressMustBeLoopback) {
                               "[::ffff:127.0.0.1]:9901", "[fe80::1]:9901"}) {
     EXPECT_EQ(errors_for_admin(address),
               std::vector<std::string>{"v.yaml:2:12: admin address '" + std::string(address) +
-                                       "' must be a loopback address (127.0.0.0/8 or [::1]): the "
-                                       "admin API has no authentication yet, and anyone who "
-                                       "reaches it can reload the config"});
+                                       "' is not loopback (127.0.0.0/8 or [::1]): set "
+                                       "admin.token or admin.token_file, which every admin "
+                                       "request must then carry"});
+    EXPECT_EQ(errors_for_top("admin:\n  address: \"" + std::string(address) +
+                             "\"\n  token: s3cret-token\n"),
+              std::vector<std::string>{})
+        << address;
   }
+}
+
+TEST(AdminValidation, TokenIsReadInlineOrFromAFile) {
+  std::string dir = ::testing::TempDir();
+  std::string path = dir + "admin-token";  // TempDir() ends with a slash
+  {
+    FILE* file = std::fopen(path.c_str(), "w");
+    ASSERT_NE(file, nullptr);
+    std::fputs("from-the-file\n", file);
+    std::fclose(file);
+  }
+  ConfigResult inline_token =
+      load_config_text(std::string("admin: { address: 0.0.0.0:9901, token: s3cret-token }\n") +
+                           kHead + "      - { prefix: /, cluster: a }\n" + kTail,
+                       "v.yaml");
+  ASSERT_EQ(inline_token.errors, std::vector<std::string>{});
+  EXPECT_EQ(inline_token.config.admin.token, "s3cret-token");
+  EXPECT_EQ(inline_token.config.admin.token_file, "");
+
+  ConfigResult file_token =
+      load_config_text("admin: { address: 0.0.0.0:9901, token_file: \"" + path + "\" }\n" + kHead +
+                           "      - { prefix: /, cluster: a }\n" + kTail,
+                       "v.yaml");
+  ASSERT_EQ(file_token.errors, std::vector<std::string>{});
+  EXPECT_EQ(file_token.config.admin.token, "from-the-file");  // without the newline
+  EXPECT_EQ(file_token.config.admin.token_file, path);
+  std::remove(path.c_str());
+}
+
+TEST(AdminValidation, BadTokensAreRefusedWithoutQuotingThem) {
+  EXPECT_EQ(errors_for_top("admin: { address: 127.0.0.1:9901, token: \"two words\" }\n"),
+            std::vector<std::string>{
+                "v.yaml:1:42: admin.token must be visible ASCII characters without spaces"});
+  EXPECT_EQ(errors_for_top("admin: { address: 127.0.0.1:9901, token: \"\" }\n"),
+            std::vector<std::string>{
+                "v.yaml:1:42: admin.token must be visible ASCII characters without spaces"});
+  EXPECT_EQ(errors_for_top("admin: { address: 127.0.0.1:9901, token: a, token_file: b }\n"),
+            std::vector<std::string>{"v.yaml:1:57: admin takes token or token_file, not both"});
+  EXPECT_EQ(errors_for_top("admin: { address: 0.0.0.0:9901, token_file: /nonexistent/token }\n"),
+            std::vector<std::string>{
+                "v.yaml:1:45: admin.token_file '/nonexistent/token' cannot be read"});
 }
 
 TEST(ValidationReport, EveryProblemIsReportedInOneRun) {

@@ -1,0 +1,154 @@
+#include "admin/routes_page.h"
+
+namespace waygate::admin {
+namespace {
+
+using routing::PathConfig;
+using routing::ValueMatcher;
+
+std::string_view match_name(PathConfig::Match match) {
+  switch (match) {
+    case PathConfig::Match::kPrefix:
+      return "prefix";
+    case PathConfig::Match::kExact:
+      return "exact";
+    case PathConfig::Match::kRegex:
+      return "regex";
+  }
+  return "prefix";
+}
+
+void write_matchers(JsonWriter& out, std::string_view key,
+                    const std::vector<ValueMatcher>& matchers) {
+  if (matchers.empty()) return;
+  out.key(key).begin_array();
+  for (const ValueMatcher& matcher : matchers) {
+    out.begin_object().member("name", matcher.name);
+    switch (matcher.kind) {
+      case ValueMatcher::Kind::kPresent:
+        out.member("present", true);
+        break;
+      case ValueMatcher::Kind::kAbsent:
+        out.member("present", false);
+        break;
+      case ValueMatcher::Kind::kExact:
+        out.member("exact", matcher.value);
+        break;
+      case ValueMatcher::Kind::kRegex:
+        out.member("regex", matcher.value);
+        break;
+    }
+    out.end_object();
+  }
+  out.end_array();
+}
+
+void write_fields(JsonWriter& out, const std::vector<std::pair<std::string, std::string>>& fields) {
+  out.begin_object();
+  for (const auto& [name, value] : fields)
+    out.member(name, value);
+  out.end_object();
+}
+
+void write_header_edits(JsonWriter& out, std::string_view key, const http::HeaderEdits& edits) {
+  if (edits.empty()) return;
+  out.key(key).begin_object().key("add");
+  write_fields(out, edits.add);
+  out.key("remove").begin_array();
+  for (const std::string& name : edits.remove)
+    out.value(name);
+  out.end_array().end_object();
+}
+
+void write_action(JsonWriter& out, const PathConfig& path) {
+  switch (path.action) {
+    case PathConfig::Action::kForward:
+      if (path.clusters.size() == 1) {
+        out.member("cluster", path.clusters.front().name);
+      } else {
+        out.key("clusters").begin_array();
+        for (const routing::WeightedCluster& cluster : path.clusters) {
+          out.begin_object()
+              .member("name", cluster.name)
+              .member("weight", cluster.weight)
+              .end_object();
+        }
+        out.end_array();
+      }
+      break;
+    case PathConfig::Action::kRespond:
+      out.key("respond")
+          .begin_object()
+          .member("status", path.respond.status)
+          .member("body", path.respond.body)
+          .key("headers");
+      write_fields(out, path.respond.headers);
+      out.end_object();
+      break;
+    case PathConfig::Action::kRedirect: {
+      const routing::RedirectConfig& redirect = path.redirect;
+      out.key("redirect").begin_object();
+      if (redirect.scheme) out.member("scheme", *redirect.scheme);
+      if (redirect.host) out.member("host", *redirect.host);
+      if (redirect.port) out.member("port", *redirect.port);
+      if (redirect.path) out.member("path", *redirect.path);
+      if (redirect.prefix) out.member("prefix", *redirect.prefix);
+      out.member("code", redirect.code).end_object();
+      break;
+    }
+  }
+}
+
+// What a forwarding route does to a request on its way: rewrites, limits, retries, upgrades.
+void write_forwarding(JsonWriter& out, const PathConfig& path) {
+  if (path.rewrite_prefix || path.rewrite_host) {
+    out.key("rewrite").begin_object();
+    if (path.rewrite_prefix) out.member("prefix", *path.rewrite_prefix);
+    if (path.rewrite_host) out.member("host", *path.rewrite_host);
+    out.end_object();
+  }
+  if (path.timeout_ms) out.member("timeout_ms", *path.timeout_ms);
+  if (path.max_body_bytes) out.member("max_body_bytes", *path.max_body_bytes);
+  out.key("retry").begin_object().member("attempts", path.retry.attempts);
+  out.key("on").array_of(path.retry.on);
+  out.member("per_try_timeout_ms", path.retry.per_try_timeout_ms).end_object();
+  out.key("upgrades").array_of(path.upgrades);
+}
+
+void write_path(JsonWriter& out, const PathConfig& path) {
+  out.begin_object().member("match", match_name(path.match)).member("value", path.path);
+  if (path.match == PathConfig::Match::kPrefix) out.member("segments", path.segments);
+  if (!path.methods.empty()) out.key("methods").array_of(path.methods);
+  write_matchers(out, "headers", path.headers);
+  write_matchers(out, "query", path.query);
+  write_action(out, path);
+  if (path.action == PathConfig::Action::kForward) write_forwarding(out, path);
+  write_header_edits(out, "request_headers", path.request_headers);
+  write_header_edits(out, "response_headers", path.response_headers);
+  out.end_object();
+}
+
+}  // namespace
+
+void write_routes(JsonWriter& out, const std::vector<routing::RouteConfig>& routes) {
+  out.begin_array();
+  for (const routing::RouteConfig& route : routes) {
+    out.begin_object();
+    out.key("hosts").array_of(route.hosts);
+    out.key("paths").begin_array();
+    for (const PathConfig& path : route.paths)
+      write_path(out, path);
+    out.end_array().end_object();
+  }
+  out.end_array();
+}
+
+std::string render_routes(const routing::Config& config) {
+  JsonWriter out;
+  out.begin_object().key("routes");
+  write_routes(out, config.routes);
+  out.end_object();
+  return out.take();
+}
+
+}  // namespace waygate::admin
