@@ -502,7 +502,19 @@ void expect_same_as_yaml_cpp_or_left_to_it(const std::string& text, int& compare
                             << text;
     return;
   }
-  ASSERT_FALSE(fast.error) << show(fast.error->mark) << ": " << fast.error->message << "\n" << text;
+  if (fast.error) {
+    // yaml-cpp reads some broken texts (`"a":b` as the scalar "a", dropping the rest); parse()
+    // then takes yaml-cpp's tree, as waygate did before. A config must not come to that: it
+    // would load at yaml-cpp's speed.
+    bool config = text.find("routes:") != std::string::npos ||
+                  text.find("listeners:") != std::string::npos ||
+                  text.find("clusters:") != std::string::npos;
+    EXPECT_FALSE(config) << show(fast.error->mark) << ": " << fast.error->message << "\n" << text;
+    ParseResult both = parse(text);
+    EXPECT_TRUE(both.used_yaml_cpp);
+    EXPECT_EQ(difference(both.document.root(), slow.document.root()), "") << text;
+    return;
+  }
   EXPECT_EQ(difference(fast.document->root(), slow.document.root()), "") << text;
   ++compared;
 }

@@ -1,6 +1,8 @@
 // The node accessors and the builder behind yaml::Document.
 #include "routing/yaml/node.h"
 
+#include <cstring>
+
 namespace waygate::yaml {
 
 std::string_view Node::Scalar() const {
@@ -27,9 +29,14 @@ Node Node::operator[](std::string_view key) const {
   if (!IsMap()) return Node();
   const NodeData& map = data();
   const uint32_t* child = storage_->children.data() + map.offset;
+  // Loaders look up many keys a map does not hold: the length rules most out before any compare.
   for (uint32_t i = 0; i < map.count; ++i, child += 2) {
-    Node candidate(storage_, child[0]);
-    if (candidate.IsScalar() && candidate.Scalar() == key) return Node(storage_, child[1]);
+    const NodeData& candidate = storage_->nodes[child[0]];
+    if (candidate.kind != Kind::kScalar || candidate.count != key.size()) continue;
+    const char* text = candidate.offset & kInArena
+                           ? storage_->arena.data() + (candidate.offset & ~kInArena)
+                           : storage_->source.data() + candidate.offset;
+    if (std::memcmp(text, key.data(), key.size()) == 0) return Node(storage_, child[1]);
   }
   return Node();
 }
