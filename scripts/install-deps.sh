@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages waygate needs to build, test and benchmark. Idempotent: when every
-# package is already installed it skips apt entirely, so the scripts that call it stay fast on rerun.
+# Installs the Debian 12 packages waygate needs to build, test and benchmark, and the browser tests'
+# npm packages (tests/browser/node_modules, from its package-lock.json). Idempotent: when every
+# package is already installed it skips apt and npm entirely, so the scripts that call it stay fast
+# on rerun.
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config clang-format # toolchain and formatting check
@@ -12,6 +15,7 @@ packages=(
   python3 curl openssl procps util-linux iproute2            # integration tests and demo
   nginx-light haproxy wrk                                    # benchmark peers; nginx: TLS upstream
   prometheus                                                 # promtool checks GET /metrics
+  chromium nodejs                                            # the dashboard's browser test
 )
 
 # dpkg-query prints nothing for a package it does not know, so compare the installed set by name.
@@ -21,8 +25,31 @@ missing=()
 for p in "${packages[@]}"; do
   [[ " ${installed[*]} " == *" $p "* ]] || missing+=("$p")
 done
+# Debian's npm is a package of its own; a nodejs from elsewhere (NodeSource) brings npm with it and
+# conflicts with Debian's, so npm is installed only when the command is missing.
+npm_package=()
+command -v npm >/dev/null || npm_package=(npm)
+missing+=("${npm_package[@]}")
+
+# playwright-core for tests/browser, exactly as its lock file says; a stamp of the lock file's hash
+# tells whether node_modules already holds it.
+install_browser_test_modules() {
+  local dir=tests/browser
+  local stamp=$dir/node_modules/.installed-lock-sha256
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+    echo "install-deps: $dir/node_modules is up to date"
+    return
+  fi
+  echo "install-deps: npm ci in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund)
+  echo "$want" >"$stamp"
+}
+
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#packages[@]} packages already installed"
+  install_browser_test_modules
   exit 0
 fi
 
@@ -45,4 +72,5 @@ if [[ ! -e $policy ]]; then
   trap 'rm -f "$policy"' EXIT
 fi
 apt-get update
-apt-get install -y --no-install-recommends "${packages[@]}"
+apt-get install -y --no-install-recommends "${packages[@]}" "${npm_package[@]}"
+install_browser_test_modules

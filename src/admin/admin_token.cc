@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "admin/dashboard_assets.h"
 #include "http/header_names.h"
 
 namespace waygate::admin {
@@ -44,7 +45,7 @@ bool AdminToken::matches(std::string_view authorization) const {
 
 bool is_dashboard_page(const AdminRequest& request) {
   if (request.method != "GET" && request.method != "HEAD") return false;
-  return request.path == "/" || request.path.starts_with("/dashboard/");
+  return is_dashboard_path(request.path);
 }
 
 bool is_probe(const AdminRequest& request) {

@@ -12,6 +12,7 @@
 
 #include "admin/clusters_page.h"
 #include "admin/config_page.h"
+#include "admin/dashboard_assets.h"
 #include "admin/live_page.h"
 #include "admin/metrics_page.h"
 #include "admin/prometheus_text.h"
@@ -143,6 +144,7 @@ AdminResponse ControlPlane::answer(const AdminRequest& request) {
                 request.authorization.empty() ? "no token" : "wrong token");
     return unauthorized();
   }
+  if (is_dashboard_path(request.path)) return dashboard_response(request);
   if (request.path == "/ready") {
     return stopping_ ? AdminResponse::text(503, "draining\n") : AdminResponse::text(200, "ready\n");
   }
@@ -150,7 +152,7 @@ AdminResponse ControlPlane::answer(const AdminRequest& request) {
     ReloadStats reloads;
     if (reloader_) reloads = {reloader_->applied(), reloader_->refused(), last_reload_seconds_};
     return AdminResponse::with_type(200, std::string(kPrometheusContentType),
-                                    render_metrics(server_, reloads));
+                                    render_metrics(server_, reloads, discovery_stats_));
   }
   if (request.path == "/reload") {
     if (request.method != "POST") return method_not_allowed("POST");
@@ -257,9 +259,10 @@ void ControlPlane::publish_endpoints(const std::string& cluster,
   uint64_t started = thread_cpu_ns();
   auto control_ns = std::make_shared<uint64_t>(0);
   bool published = server_.set_endpoints(
-      cluster, std::move(endpoints), [cluster, count, source, control_ns](uint64_t delay_ns) {
-        // The delay from the source's change reaching waygate to every worker routing by it (it
-        // will be a metric; until then, the log), and the control thread's share of it.
+      cluster, std::move(endpoints), [this, cluster, count, source, control_ns](uint64_t delay_ns) {
+        // The delay from the source's change reaching waygate to every worker routing by it, and
+        // the control thread's share of it.
+        discovery_stats_.record(cluster, source, delay_ns);
         WG_LOG_INFO(
             "discovery: cluster %s: %zu endpoints (%s), routed by every worker %.2f ms "
             "after the change arrived (control thread CPU %.2f ms)",

@@ -16,6 +16,7 @@
 
 #include "admin/admin_server.h"
 #include "admin/admin_token.h"
+#include "admin/discovery_stats.h"
 #include "admin/reload_history.h"
 #include "core/uv_handle.h"
 #include "discovery/discovery_manager.h"
@@ -80,6 +81,7 @@ class ControlPlane {
   UvHandle<uv_async_t> drained_;  // the workers have drained: close what keeps the loop running
   std::thread joiner_;            // waits for the workers, so /ready can answer 503 meanwhile
   bool stopping_ = false;
+  DiscoveryStats discovery_stats_;
   double last_reload_seconds_ = 0;  // wall time of the last reload that applied or was refused
 };
 

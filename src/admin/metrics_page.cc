@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <string_view>
 #include <vector>
 
@@ -86,7 +87,8 @@ struct ClusterSums {
 
 }  // namespace
 
-std::string render_metrics(const proxy::Server& server, const ReloadStats& reloads) {
+std::string render_metrics(const proxy::Server& server, const ReloadStats& reloads,
+                           const DiscoveryStats& discovery) {
   uint64_t downstream_active = 0, downstream_total = 0, upstream_active = 0, upstream_total = 0;
   uint64_t request_bytes = 0, response_bytes = 0;
   std::array<uint64_t, proxy::kRejectionStatuses.size()> rejected{};
@@ -200,6 +202,28 @@ std::string render_metrics(const proxy::Server& server, const ReloadStats& reloa
   out.family("waygate_last_reload_duration_seconds", "gauge",
              "How long the last reload that applied or was refused took.");
   out.sample("waygate_last_reload_duration_seconds", {}, reloads.last_duration_seconds);
+  out.family("waygate_discovery_updates_total", "counter",
+             "Endpoint sets a discovery source changed, by cluster and kind of source.");
+  for (const auto& [key, count] : discovery.updates) {
+    out.sample("waygate_discovery_updates_total", {{"cluster", key.first}, {"source", key.second}},
+               count);
+  }
+  out.family("waygate_discovery_delay_seconds", "histogram",
+             "From a discovery change reaching waygate to every worker routing by it.");
+  for (const auto& [kind, delay] : discovery.delays) {
+    out.histogram("waygate_discovery_delay_seconds", {{"source", kind}}, kLatencyBounds,
+                  delay.buckets, static_cast<double>(delay.sum_ns) / 1e9);
+  }
+  out.family("waygate_outlier_ejections_total", "counter",
+             "Endpoints outlier detection ejected, by cluster.");
+  if (const routing::Snapshot* snapshot = server.snapshot()) {
+    const std::map<std::string, uint64_t>& ejections = server.endpoint_health().ejections();
+    for (const routing::ClusterInfo& cluster : snapshot->clusters) {
+      auto found = ejections.find(cluster.name);
+      out.sample("waygate_outlier_ejections_total", {{"cluster", cluster.name}},
+                 found == ejections.end() ? uint64_t{0} : found->second);
+    }
+  }
   out.family("waygate_endpoint_healthy", "gauge",
              "1 when an endpoint passes its health checks and is not ejected, else 0.");
   server.topology().for_each_cluster([&](const std::string& name, const routing::HostSet* hosts) {

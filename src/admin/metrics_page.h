@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "admin/discovery_stats.h"
+
 namespace waygate::proxy {
 class Server;
 }  // namespace waygate::proxy
@@ -17,6 +19,7 @@ struct ReloadStats {
   double last_duration_seconds = 0;  // of the last reload that applied or was refused
 };
 
-std::string render_metrics(const proxy::Server& server, const ReloadStats& reloads);
+std::string render_metrics(const proxy::Server& server, const ReloadStats& reloads,
+                           const DiscoveryStats& discovery);
 
 }  // namespace waygate::admin

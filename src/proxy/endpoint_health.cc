@@ -145,7 +145,12 @@ void EndpointHealth::on_ejection(uint32_t endpoint_id, bool ejected, uint64_t du
   } else {
     WG_LOG_INFO("outlier: endpoint %s returns (%s)", address.c_str(), why.c_str());
   }
-  refresh(topology_.set_ejected(endpoint_id, ejected));
+  std::vector<std::string> clusters = topology_.set_ejected(endpoint_id, ejected);
+  if (ejected) {
+    for (const std::string& cluster : clusters)
+      ++ejections_[cluster];
+  }
+  refresh(clusters);
 }
 
 void EndpointHealth::refresh(const std::vector<std::string>& clusters) {

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +43,8 @@ class EndpointHealth {
   void on_event(const EndpointEvent& event);
   // The process is stopping: probes and ejections stop, and nothing more is published.
   void stop();
+  // Ejections so far by cluster (GET /metrics); an endpoint in two clusters counts in both.
+  const std::map<std::string, uint64_t>& ejections() const { return ejections_; }
 
  private:
   // The check as the checker applies it to the cluster's endpoints now.
@@ -61,6 +64,7 @@ class EndpointHealth {
   std::unordered_set<std::string> seeded_;          // clusters that have had endpoints
   std::unique_ptr<health::HealthChecker> checker_;  // null once stopped
   health::OutlierDetector detector_;
+  std::map<std::string, uint64_t> ejections_;
 };
 
 }  // namespace waygate::proxy

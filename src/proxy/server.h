@@ -62,6 +62,7 @@ class Server {
   const routing::Snapshot* snapshot() const { return snapshot_.get(); }
   const routing::Topology& topology() const { return topology_; }
   const std::vector<std::string>& listener_names() const { return listener_names_; }
+  const EndpointHealth& endpoint_health() const { return health_; }
 
   // Called on the control thread with each endpoint event the workers report.
   void on_endpoint_event(std::function<void(const EndpointEvent&)> handler) {

@@ -1,15 +1,17 @@
 """GET /metrics on the admin address: Prometheus text that `promtool check metrics` accepts, with
 counters that move by exactly the requests a test sends (by listener, cluster and status class),
-parser refusals by reason, reloads by result, and endpoint health from the active checks.
+parser refusals by reason, reloads by result, endpoint health from the active checks, discovery
+updates with their delay, and outlier ejections.
 """
 
+import os
 import re
 import shutil
 import subprocess
 
 import certs
 from harness import (HOST, HttpConnection, WaygateTestCase, admin_request, free_port, health_line,
-                     port_accepts, proxy_config, wait_until)
+                     port_accepts, proxy_config, wait_for_answers, wait_until)
 
 PROMTOOL = shutil.which("promtool")
 REFUSED = r"still serving the previous config"  # one line per refused reload
@@ -194,3 +196,51 @@ class TlsHandshakeFailuresTest(MetricsTestCase):
         failures = {reason: value(samples, "waygate_tls_handshake_failures_total", reason=reason)
                     for reason in ("failed", "timeout", "plaintext-http")}
         self.assertEqual(failures, {"failed": 1, "timeout": 0, "plaintext-http": 1})
+
+
+class DiscoveryAndEjectionTest(MetricsTestCase):
+
+    def test_discovery_updates_count_with_their_delay(self):
+        """A change to a cluster's endpoints file counts once under the cluster and source kind,
+        and its delay (from the change reaching waygate to every worker routing by it) lands in
+        the histogram."""
+        a, b = self.env.upstream("A"), self.env.upstream("B")
+        source = os.path.join(self.env.dir, "web-endpoints.yaml")
+
+        def write_endpoints(up):
+            with open(source + ".tmp", "w") as f:
+                f.write(f"- address: {up.host}\n  port: {up.port}\n")
+            os.rename(source + ".tmp", source)
+        write_endpoints(a)
+        self.start({"web": {"discovery": {"file": {"path": source}}}})
+        wait_for_answers(self.port, {"A"}, POLL_TIMEOUT)
+        before = self.scrape()
+        updates = value(before, "waygate_discovery_updates_total", cluster="web",
+                        source="file") or 0
+        delays = value(before, "waygate_discovery_delay_seconds_count", source="file") or 0
+        write_endpoints(b)
+        wait_for_answers(self.port, {"B"}, POLL_TIMEOUT)
+        m = self.scrape_after("waygate_discovery_updates_total", updates + 1, cluster="web",
+                              source="file")
+        self.assertEqual(value(m, "waygate_discovery_updates_total", cluster="web",
+                               source="file"), updates + 1)
+        self.assertEqual(value(m, "waygate_discovery_delay_seconds_count", source="file"),
+                         delays + 1)
+        self.assertGreater(value(m, "waygate_discovery_delay_seconds_sum", source="file"), 0)
+
+    def test_ejections_count_by_cluster(self):
+        """An endpoint answering 500 in a row is ejected by outlier detection: the cluster's
+        ejection counter goes from 0 to 1."""
+        a = self.env.upstream("A")
+        failing = self.env.upstream("F", args=["--fail-status", "500"])
+        self.start({"app": {"endpoints": [a.address, failing.address],
+                            "outlier_detection": {"consecutive_5xx": 2}}}, routes=APP_ROUTES,
+                   workers=1)
+        self.assertEqual(value(self.scrape(), "waygate_outlier_ejections_total", cluster="app"), 0)
+
+        def ejected():
+            self.get(self.port, "/app/drive")
+            return self.wg.stderr_matches(r"outlier: endpoint \S+ ejected for")
+        wait_until(ejected, POLL_TIMEOUT, 0, "the failing endpoint to be ejected")
+        m = self.scrape_after("waygate_outlier_ejections_total", 1, cluster="app")
+        self.assertEqual(value(m, "waygate_outlier_ejections_total", cluster="app"), 1)
