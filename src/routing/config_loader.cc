@@ -365,7 +365,6 @@ ConfigResult load_config_file(const std::string& path, const std::vector<ConfigS
     return result;
   }
   ConfigResult result = load(*text, path, extras);
-  result.text = std::move(*text);
   // The TLS files were hashed as they were read for their contexts: combine, do not read again.
   std::string hashes;
   auto append = [&hashes](uint64_t hash) {
@@ -378,8 +377,13 @@ ConfigResult load_config_file(const std::string& path, const std::vector<ConfigS
     if (cluster.tls) append(cluster.tls->identity);
   }
   if (!hashes.empty()) result.tls_files_hash = content_hash(hashes);
-  for (const ConfigSource& extra : extras)
-    result.text.append("\n# ").append(extra.name).append("\n").append(extra.text);
+  if (extras.empty()) {
+    result.text_hash = content_hash(*text);
+  } else {
+    for (const ConfigSource& extra : extras)
+      text->append("\n# ").append(extra.name).append("\n").append(extra.text);
+    result.text_hash = content_hash(*text);
+  }
   return result;
 }
 
