@@ -462,7 +462,9 @@ std::vector<std::string> raw_strings_in_unit_tests() {
     for (size_t at = content.find("R\""); at != std::string::npos; at = content.find("R\"", at)) {
       size_t open = content.find('(', at);
       if (open == std::string::npos) break;
-      std::string close = ")" + content.substr(at + 2, open - at - 2) + "\"";
+      std::string close(1, ')');
+      close.append(content, at + 2, open - at - 2);
+      close += '"';
       size_t end = content.find(close, open);
       if (end == std::string::npos) break;
       found.push_back(content.substr(open + 1, end - open - 1));
