@@ -85,7 +85,7 @@ int ControlPlane::run(const routing::ConfigResult& loaded) {
   // port accepts is seen. Its callback runs only once the loop runs, when the reloader exists.
   watcher_ =
       std::make_unique<routing::ConfigWatcher>(loop_, config_path_, [this] { reload("file"); });
-  watcher_->note_loaded(loaded.text);
+  watcher_->note_loaded_hash(loaded.text_hash);
   if (std::string failed = watcher_->start(); !failed.empty()) {
     WG_LOG_WARN("%s; SIGHUP and POST /reload still reload", failed.c_str());
   }

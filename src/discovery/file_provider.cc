@@ -1,7 +1,5 @@
 #include "discovery/file_provider.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <fstream>
 #include <sstream>
 
@@ -49,14 +47,17 @@ bool FileProvider::parse(const std::string& text, const std::string& path,
                          std::vector<routing::EndpointSpec>* endpoints,
                          std::vector<std::string>* errors) {
   routing::Reader r(path);
-  try {
-    YAML::Node root = YAML::Load(text);
+  yaml::ParseResult document = yaml::parse(text);
+  yaml::Node root = document.document.root();
+  if (document.error) {
+    r.error(document.error->mark, document.error->message);
+  } else {
     // An empty file is more likely one caught mid-write (truncated, not yet filled) than a
     // deliberate "no endpoints", which is written as [].
     if (!root || root.IsNull()) {
-      r.error(YAML::Mark(), "the file is empty (write [] for no endpoints)");
+      r.error(yaml::Mark(), "the file is empty (write [] for no endpoints)");
     } else {
-      for (const YAML::Node& item : r.sequence(root, "the endpoint list")) {
+      for (const yaml::Node& item : r.sequence(root, "the endpoint list")) {
         if (!r.check_map(item, "an endpoint", {"address", "port", "weight", "zone", "metadata"})) {
           continue;
         }
@@ -79,7 +80,7 @@ bool FileProvider::parse(const std::string& text, const std::string& path,
           }
         }
         if (item["zone"]) endpoint.zone = r.string(item["zone"], "zone").value_or("");
-        if (const YAML::Node& metadata = item["metadata"]) {
+        if (const yaml::Node& metadata = item["metadata"]) {
           if (!metadata.IsMap()) {
             r.error(metadata, "metadata must be a mapping");
           } else {
@@ -105,8 +106,6 @@ bool FileProvider::parse(const std::string& text, const std::string& path,
         endpoints->push_back(std::move(endpoint));
       }
     }
-  } catch (const YAML::Exception& e) {
-    r.error(e.mark, e.msg);
   }
   *errors = r.sorted_errors();
   return errors->empty();

@@ -13,7 +13,7 @@ Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager
       server_(server),
       discovery_(discovery),
       running_(running.config),
-      running_hash_(routing::content_hash(running.text)),
+      running_hash_(running.text_hash),
       running_tls_hash_(running.tls_files_hash) {
   log_certificate_changes(running.config);
 }
@@ -30,7 +30,7 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
     loaded = routing::load_config_file(path_);
   }
   if (!loaded.ok()) return refuse(trigger, loaded.errors);
-  uint64_t hash = routing::content_hash(loaded.text);
+  uint64_t hash = loaded.text_hash;
   if (hash == running_hash_ && loaded.tls_files_hash == running_tls_hash_) {
     WG_LOG_INFO("reload (%.*s) skipped: %s is unchanged", static_cast<int>(trigger.size()),
                 trigger.data(), path_.c_str());

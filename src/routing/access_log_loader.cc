@@ -3,7 +3,7 @@
 namespace waygate::routing {
 namespace {
 
-bool read_path(Reader& r, const YAML::Node& node, const std::string& what, std::string& out) {
+bool read_path(Reader& r, const yaml::Node& node, const std::string& what, std::string& out) {
   auto path = r.string(node, what);
   if (!path) return false;
   if (path->empty()) {
@@ -16,7 +16,7 @@ bool read_path(Reader& r, const YAML::Node& node, const std::string& what, std::
 
 }  // namespace
 
-void read_access_log(Reader& r, const YAML::Node& node, const std::string& what,
+void read_access_log(Reader& r, const yaml::Node& node, const std::string& what,
                      AccessLogConfig& out) {
   out = AccessLogConfig{};
   if (node.IsScalar()) {
@@ -29,7 +29,7 @@ void read_access_log(Reader& r, const YAML::Node& node, const std::string& what,
   } else {
     read_path(r, node["path"], what + " path", out.path);
   }
-  if (const YAML::Node& format = node["format"]) {
+  if (const yaml::Node& format = node["format"]) {
     auto text = r.string(format, what + " format");
     if (text && *text == "json") {
       out.format = AccessLogConfig::Format::kJson;
@@ -37,7 +37,7 @@ void read_access_log(Reader& r, const YAML::Node& node, const std::string& what,
       r.error(format, what + " format " + quoted_value(*text) + " is not one of text, json");
     }
   }
-  if (const YAML::Node& template_node = node["template"]) {
+  if (const yaml::Node& template_node = node["template"]) {
     auto text = r.string(template_node, what + " template");
     if (!text) return;
     if (out.format == AccessLogConfig::Format::kJson) {

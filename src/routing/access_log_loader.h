@@ -10,7 +10,7 @@
 namespace waygate::routing {
 
 // `what` names the key in messages ("access_log", "listener web access_log").
-void read_access_log(Reader& r, const YAML::Node& node, const std::string& what,
+void read_access_log(Reader& r, const yaml::Node& node, const std::string& what,
                      AccessLogConfig& out);
 
 }  // namespace waygate::routing

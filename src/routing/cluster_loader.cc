@@ -50,17 +50,17 @@ std::optional<EndpointConfig> parse_endpoint(const std::string& text) {
 }
 
 // A source's value: one map, or a list of maps.
-std::vector<YAML::Node> one_or_more(Reader& r, const YAML::Node& node, const std::string& what) {
+std::vector<yaml::Node> one_or_more(Reader& r, const yaml::Node& node, const std::string& what) {
   if (node.IsMap()) return {node};
   if (node.IsSequence()) return r.sequence(node, what);
   r.error(node, what + " must be a mapping or a list of mappings");
   return {};
 }
 
-void read_lookup(Reader& r, const YAML::Node& node, const std::string& what,
+void read_lookup(Reader& r, const yaml::Node& node, const std::string& what,
                  DnsLookupConfig& lookup) {
   if (node["resolver"]) read_resolver(r, node["resolver"], what + ".resolver", lookup.resolver);
-  if (const YAML::Node& family = node["family"]) {
+  if (const yaml::Node& family = node["family"]) {
     auto text = r.string(family, what + ".family");
     if (text == "any") {
       lookup.family = DnsFamily::kAny;
@@ -84,7 +84,7 @@ void read_lookup(Reader& r, const YAML::Node& node, const std::string& what,
   }
 }
 
-std::string read_name(Reader& r, const YAML::Node& node, const std::string& what) {
+std::string read_name(Reader& r, const yaml::Node& node, const std::string& what) {
   if (!node["name"]) {
     r.error(node, what + " needs a name");
     return {};
@@ -97,11 +97,11 @@ std::string read_name(Reader& r, const YAML::Node& node, const std::string& what
   return name.value_or("");
 }
 
-void read_discovery(Reader& r, const YAML::Node& node, const std::string& base_directory,
+void read_discovery(Reader& r, const yaml::Node& node, const std::string& base_directory,
                     DiscoveryConfig& out) {
   if (!r.check_map(node, "discovery", {"file", "dns", "srv", "etcd"})) return;
   if (node["file"]) {
-    for (const YAML::Node& item : one_or_more(r, node["file"], "discovery.file")) {
+    for (const yaml::Node& item : one_or_more(r, node["file"], "discovery.file")) {
       if (!r.check_map(item, "discovery.file", {"path"})) continue;
       if (!item["path"]) {
         r.error(item, "discovery.file needs a path");
@@ -115,7 +115,7 @@ void read_discovery(Reader& r, const YAML::Node& node, const std::string& base_d
     }
   }
   if (node["dns"]) {
-    for (const YAML::Node& item : one_or_more(r, node["dns"], "discovery.dns")) {
+    for (const yaml::Node& item : one_or_more(r, node["dns"], "discovery.dns")) {
       if (!r.check_map(item, "discovery.dns",
                        {"name", "port", "resolver", "family", "min_refresh", "max_refresh"})) {
         continue;
@@ -132,7 +132,7 @@ void read_discovery(Reader& r, const YAML::Node& node, const std::string& base_d
     }
   }
   if (node["srv"]) {
-    for (const YAML::Node& item : one_or_more(r, node["srv"], "discovery.srv")) {
+    for (const yaml::Node& item : one_or_more(r, node["srv"], "discovery.srv")) {
       if (!r.check_map(item, "discovery.srv", {"name", "resolver", "min_refresh", "max_refresh"})) {
         continue;
       }
@@ -143,7 +143,7 @@ void read_discovery(Reader& r, const YAML::Node& node, const std::string& base_d
     }
   }
   if (node["etcd"]) {
-    for (const YAML::Node& item : one_or_more(r, node["etcd"], "discovery.etcd")) {
+    for (const yaml::Node& item : one_or_more(r, node["etcd"], "discovery.etcd")) {
       EtcdSourceConfig source;
       read_etcd_source(r, item, "discovery.etcd", "prefix", source);
       out.etcd.push_back(std::move(source));
@@ -152,7 +152,7 @@ void read_discovery(Reader& r, const YAML::Node& node, const std::string& base_d
 }
 
 // A share: "50%" or 50, from 0 to 100.
-std::optional<uint32_t> read_percent(Reader& r, const YAML::Node& node, const std::string& what) {
+std::optional<uint32_t> read_percent(Reader& r, const yaml::Node& node, const std::string& what) {
   auto text = r.string(node, what);
   if (!text) return std::nullopt;
   std::string_view digits = *text;
@@ -167,7 +167,7 @@ std::optional<uint32_t> read_percent(Reader& r, const YAML::Node& node, const st
 }
 
 // "200-399" or 204: a status range for health checks.
-std::optional<std::pair<uint16_t, uint16_t>> read_status_range(Reader& r, const YAML::Node& node) {
+std::optional<std::pair<uint16_t, uint16_t>> read_status_range(Reader& r, const yaml::Node& node) {
   auto text = r.string(node, "health_check.http.expect");
   if (!text) return std::nullopt;
   auto number = [](std::string_view digits) -> std::optional<uint16_t> {
@@ -189,7 +189,7 @@ std::optional<std::pair<uint16_t, uint16_t>> read_status_range(Reader& r, const 
   return std::make_pair(*low, *high);
 }
 
-void read_health_check(Reader& r, const YAML::Node& node, HealthCheckConfig& check) {
+void read_health_check(Reader& r, const yaml::Node& node, HealthCheckConfig& check) {
   if (!r.check_map(node, "health_check",
                    {"http", "tcp", "interval", "unhealthy_interval", "timeout", "jitter",
                     "healthy_threshold", "unhealthy_threshold", "initial"})) {
@@ -197,11 +197,11 @@ void read_health_check(Reader& r, const YAML::Node& node, HealthCheckConfig& che
   }
   if (node["http"] && node["tcp"]) r.error(node, "health_check takes http or tcp, not both");
   if (!node["http"] && !node["tcp"]) r.error(node, "health_check needs http or tcp");
-  if (const YAML::Node& tcp = node["tcp"]) {
+  if (const yaml::Node& tcp = node["tcp"]) {
     check.kind = HealthCheckConfig::Kind::kTcp;
     if (!tcp.IsMap() || tcp.size() != 0) r.error(tcp, "health_check.tcp takes no settings: {}");
   }
-  if (const YAML::Node& http = node["http"]) {
+  if (const yaml::Node& http = node["http"]) {
     check.kind = HealthCheckConfig::Kind::kHttp;
     if (r.check_map(http, "health_check.http", {"path", "method", "host", "expect", "body"})) {
       if (http["path"]) {
@@ -232,7 +232,7 @@ void read_health_check(Reader& r, const YAML::Node& node, HealthCheckConfig& che
       }
       if (http["expect"]) {
         check.expect.clear();
-        for (const YAML::Node& item : r.sequence(http["expect"], "health_check.http.expect")) {
+        for (const yaml::Node& item : r.sequence(http["expect"], "health_check.http.expect")) {
           if (auto range = read_status_range(r, item)) check.expect.push_back(*range);
         }
         if (http["expect"].IsSequence() && http["expect"].size() == 0) {
@@ -265,7 +265,7 @@ void read_health_check(Reader& r, const YAML::Node& node, HealthCheckConfig& che
                                                   : check.unhealthy_threshold) =
         static_cast<uint32_t>(*value);
   }
-  if (const YAML::Node& initial = node["initial"]) {
+  if (const yaml::Node& initial = node["initial"]) {
     auto text = r.string(initial, "health_check.initial");
     if (text == "healthy") {
       check.initial = HealthCheckConfig::Initial::kHealthy;
@@ -277,7 +277,7 @@ void read_health_check(Reader& r, const YAML::Node& node, HealthCheckConfig& che
   }
 }
 
-void read_outlier(Reader& r, const YAML::Node& node, OutlierConfig& outlier) {
+void read_outlier(Reader& r, const yaml::Node& node, OutlierConfig& outlier) {
   if (!r.check_map(
           node, "outlier_detection",
           {"enabled", "consecutive_5xx", "consecutive_connect_failures", "consecutive_timeouts",
@@ -317,7 +317,7 @@ void read_outlier(Reader& r, const YAML::Node& node, OutlierConfig& outlier) {
   }
 }
 
-void read_hash_on(Reader& r, const YAML::Node& node, HashOnConfig& hash_on) {
+void read_hash_on(Reader& r, const yaml::Node& node, HashOnConfig& hash_on) {
   if (!r.check_map(node, "hash_on", {"header", "cookie", "client_address"})) return;
   int kinds =
       (node["header"] ? 1 : 0) + (node["cookie"] ? 1 : 0) + (node["client_address"] ? 1 : 0);
@@ -345,7 +345,7 @@ void read_hash_on(Reader& r, const YAML::Node& node, HashOnConfig& hash_on) {
   hash_on.name = *name;
 }
 
-void read_sticky(Reader& r, const YAML::Node& node, StickyConfig& sticky) {
+void read_sticky(Reader& r, const yaml::Node& node, StickyConfig& sticky) {
   if (!r.check_map(node, "sticky", {"cookie", "ttl"})) return;
   if (!node["cookie"]) {
     r.error(node, "sticky needs a cookie name");
@@ -359,7 +359,7 @@ void read_sticky(Reader& r, const YAML::Node& node, StickyConfig& sticky) {
   if (node["ttl"]) sticky.ttl_ms = r.duration(node["ttl"], "sticky.ttl").value_or(0);
 }
 
-void read_circuit_breakers(Reader& r, const YAML::Node& node, CircuitBreakers& breakers) {
+void read_circuit_breakers(Reader& r, const yaml::Node& node, CircuitBreakers& breakers) {
   if (!r.check_map(node, "circuit_breakers", {"max_requests", "max_pending", "max_connections"})) {
     return;
   }
@@ -390,7 +390,7 @@ std::optional<LbPolicy> lb_policy(std::string_view name) {
 
 }  // namespace
 
-void read_resolver(Reader& r, const YAML::Node& node, const std::string& what, std::string& out) {
+void read_resolver(Reader& r, const yaml::Node& node, const std::string& what, std::string& out) {
   auto text = r.string(node, what);
   if (!text) return;
   if (!parse_socket_address(*text)) {
@@ -400,13 +400,13 @@ void read_resolver(Reader& r, const YAML::Node& node, const std::string& what, s
   out = *text;
 }
 
-void read_etcd_source(Reader& r, const YAML::Node& node, const std::string& what,
+void read_etcd_source(Reader& r, const yaml::Node& node, const std::string& what,
                       const char* key_name, EtcdSourceConfig& out) {
   if (!r.check_map(node, what, {"endpoints", key_name})) return;
   if (!node["endpoints"]) {
     r.error(node, what + " needs endpoints");
   } else {
-    for (const YAML::Node& item : r.sequence(node["endpoints"], what + ".endpoints")) {
+    for (const yaml::Node& item : r.sequence(node["endpoints"], what + ".endpoints")) {
       auto text = r.string(item, what + " endpoint");
       if (!text) continue;
       std::string_view rest = *text;
@@ -438,9 +438,9 @@ void read_etcd_source(Reader& r, const YAML::Node& node, const std::string& what
   }
 }
 
-void read_clusters(Reader& r, const YAML::Node& node, const std::string& base_directory,
+void read_clusters(Reader& r, const yaml::Node& node, const std::string& base_directory,
                    std::set<std::string>& names, Config& config) {
-  for (const YAML::Node& item : r.sequence(node, "clusters")) {
+  for (const yaml::Node& item : r.sequence(node, "clusters")) {
     if (!r.check_map(item, "cluster",
                      {"name", "lb", "hash_on", "sticky", "endpoints", "discovery", "health_check",
                       "outlier_detection", "panic_threshold", "circuit_breakers", "tls"})) {
@@ -494,7 +494,7 @@ void read_clusters(Reader& r, const YAML::Node& node, const std::string& base_di
       r.error(item, "a cluster needs endpoints, discovery, or both");
     }
     if (item["endpoints"]) {
-      for (const YAML::Node& endpoint_node : r.sequence(item["endpoints"], "endpoints")) {
+      for (const yaml::Node& endpoint_node : r.sequence(item["endpoints"], "endpoints")) {
         auto text = r.string(endpoint_node, "endpoint");
         if (!text) continue;
         auto endpoint = parse_endpoint(*text);

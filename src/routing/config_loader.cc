@@ -1,7 +1,6 @@
 #include "routing/config_loader.h"
 
 #include <netinet/in.h>
-#include <yaml-cpp/yaml.h>
 
 #include <cctype>
 #include <filesystem>
@@ -19,7 +18,7 @@
 namespace waygate::routing {
 namespace {
 
-void read_timeouts(Reader& r, const YAML::Node& node, Timeouts& out) {
+void read_timeouts(Reader& r, const yaml::Node& node, Timeouts& out) {
   if (!r.check_map(node, "timeouts",
                    {"header_read", "downstream_idle", "upstream_connect", "upstream_response",
                     "upstream_idle", "drain", "tls_handshake"})) {
@@ -44,7 +43,7 @@ void read_timeouts(Reader& r, const YAML::Node& node, Timeouts& out) {
   set("tls_handshake", out.tls_handshake_ms);
 }
 
-void read_limits(Reader& r, const YAML::Node& node, Limits& out) {
+void read_limits(Reader& r, const yaml::Node& node, Limits& out) {
   if (!r.check_map(node, "limits",
                    {"max_header_bytes", "max_uri_bytes", "max_body_bytes",
                     "max_connections_per_worker", "max_idle_upstream_per_endpoint",
@@ -64,11 +63,11 @@ void read_limits(Reader& r, const YAML::Node& node, Limits& out) {
   set_size("max_body_bytes", out.max_body_bytes);
   set_count("max_connections_per_worker", out.max_connections_per_worker);
   set_count("max_idle_upstream_per_endpoint", out.max_idle_upstream_per_endpoint);
-  if (const YAML::Node& headers = node["max_request_headers"]) {
+  if (const yaml::Node& headers = node["max_request_headers"]) {
     auto value = r.count_between(headers, "limits.max_request_headers", 1, 10'000);
     if (value) out.max_request_headers = *value;
   }
-  if (const YAML::Node& upstream = node["max_upstream_connections_per_endpoint"]) {
+  if (const yaml::Node& upstream = node["max_upstream_connections_per_endpoint"]) {
     auto value = r.count_at_least(upstream, "limits.max_upstream_connections_per_endpoint", 1);
     if (value) out.max_upstream_connections_per_endpoint = *value;
   }
@@ -80,12 +79,12 @@ void read_limits(Reader& r, const YAML::Node& node, Limits& out) {
   }
 }
 
-void read_normalize_paths(Reader& r, const YAML::Node& node, http::PathOptions& out) {
+void read_normalize_paths(Reader& r, const yaml::Node& node, http::PathOptions& out) {
   if (!r.check_map(node, "normalize_paths", {"merge_slashes", "escaped_slashes"})) return;
-  if (const YAML::Node& merge = node["merge_slashes"]) {
+  if (const yaml::Node& merge = node["merge_slashes"]) {
     if (auto value = r.boolean(merge, "normalize_paths.merge_slashes")) out.merge_slashes = *value;
   }
-  if (const YAML::Node& escaped = node["escaped_slashes"]) {
+  if (const yaml::Node& escaped = node["escaped_slashes"]) {
     auto text = r.string(escaped, "normalize_paths.escaped_slashes");
     if (!text) return;
     if (*text == "reject") {
@@ -123,13 +122,13 @@ bool valid_token(std::string_view token) {
   return true;
 }
 
-void read_admin_token(Reader& r, const YAML::Node& admin, const std::string& base_directory,
+void read_admin_token(Reader& r, const yaml::Node& admin, const std::string& base_directory,
                       AdminConfig& out) {
   if (admin["token"] && admin["token_file"]) {
     r.error(admin["token_file"], "admin takes token or token_file, not both");
     return;
   }
-  if (const YAML::Node& token = admin["token"]) {
+  if (const yaml::Node& token = admin["token"]) {
     auto text = r.string(token, "admin.token");
     if (!text) return;
     if (!valid_token(*text)) {
@@ -137,7 +136,7 @@ void read_admin_token(Reader& r, const YAML::Node& admin, const std::string& bas
       return;
     }
     out.token = *text;
-  } else if (const YAML::Node& file = admin["token_file"]) {
+  } else if (const yaml::Node& file = admin["token_file"]) {
     auto text = r.string(file, "admin.token_file");
     if (!text) return;
     std::filesystem::path resolved(*text);
@@ -161,7 +160,7 @@ void read_admin_token(Reader& r, const YAML::Node& admin, const std::string& bas
   }
 }
 
-void read_admin(Reader& r, const YAML::Node& admin, const std::string& base_directory,
+void read_admin(Reader& r, const yaml::Node& admin, const std::string& base_directory,
                 Config& config) {
   if (!r.check_map(admin, "admin", {"address", "token", "token_file"})) return;
   AdminConfig out;
@@ -191,11 +190,11 @@ void read_admin(Reader& r, const YAML::Node& admin, const std::string& base_dire
   }
 }
 
-void read_listeners(Reader& r, const YAML::Node& node, const std::string& base_directory,
+void read_listeners(Reader& r, const yaml::Node& node, const std::string& base_directory,
                     Config& config) {
   std::set<std::string> names;
   std::set<std::string> addresses;
-  for (const YAML::Node& item : r.sequence(node, "listeners")) {
+  for (const yaml::Node& item : r.sequence(node, "listeners")) {
     if (!r.check_map(item, "listener", {"name", "address", "tls", "access_log"})) continue;
     ListenerConfig listener;
     if (!item["name"]) {
@@ -234,7 +233,7 @@ void read_listeners(Reader& r, const YAML::Node& node, const std::string& base_d
   if (node.IsSequence() && config.listeners.empty()) r.error(node, "listeners must not be empty");
 }
 
-void read_log_level(Reader& r, const YAML::Node& node, Config& config) {
+void read_log_level(Reader& r, const yaml::Node& node, Config& config) {
   auto text = r.string(node, "log_level");
   if (!text) return;
   if (*text == "debug") {
@@ -250,12 +249,12 @@ void read_log_level(Reader& r, const YAML::Node& node, Config& config) {
   }
 }
 
-void read_dns(Reader& r, const YAML::Node& node, Config& config) {
+void read_dns(Reader& r, const yaml::Node& node, Config& config) {
   if (!r.check_map(node, "dns", {"resolver"})) return;
   if (node["resolver"]) read_resolver(r, node["resolver"], "dns.resolver", config.dns_resolver);
 }
 
-void read_routes_source(Reader& r, const YAML::Node& node, Config& config) {
+void read_routes_source(Reader& r, const yaml::Node& node, Config& config) {
   if (!r.check_map(node, "routes_source", {"etcd"})) return;
   if (!node["etcd"]) {
     r.error(node, "routes_source needs etcd");
@@ -267,9 +266,9 @@ void read_routes_source(Reader& r, const YAML::Node& node, Config& config) {
 }
 
 // The settings only the config file holds (everything but routes and clusters).
-void read_settings(Reader& r, const YAML::Node& root, const std::string& base_directory,
+void read_settings(Reader& r, const yaml::Node& root, const std::string& base_directory,
                    Config& config) {
-  if (const YAML::Node& workers = root["workers"]) {
+  if (const yaml::Node& workers = root["workers"]) {
     if (workers.IsScalar() && workers.Scalar() == "auto") {
       config.workers = 0;
     } else if (auto n = r.count(workers, "workers")) {
@@ -282,7 +281,7 @@ void read_settings(Reader& r, const YAML::Node& root, const std::string& base_di
   }
   if (root["admin"]) read_admin(r, root["admin"], base_directory, config);
   if (root["access_log"]) read_access_log(r, root["access_log"], "access_log", config.access_log);
-  if (const YAML::Node& level = root["log_level"]) read_log_level(r, level, config);
+  if (const yaml::Node& level = root["log_level"]) read_log_level(r, level, config);
   if (root["timeouts"]) read_timeouts(r, root["timeouts"], config.timeouts);
   if (root["limits"]) read_limits(r, root["limits"], config.limits);
   if (root["normalize_paths"]) {
@@ -297,24 +296,28 @@ void read_settings(Reader& r, const YAML::Node& root, const std::string& base_di
   }
 }
 
-// One parsed document (the file, or a routes_source value) with the reader for its errors.
+// One parsed document (the file, or a routes_source value) with the reader for its errors. The
+// nodes point into the text, which the caller keeps until the config is read.
 struct Document {
   Reader reader;
-  YAML::Node root;
+  yaml::Document parsed;
+  yaml::Node root;
   bool ok = false;
 };
 
 void parse_document(Document& document, const std::string& text, bool is_file) {
-  try {
-    document.root = YAML::Load(text);
-    if (is_file && (!document.root || document.root.IsNull())) {
-      document.reader.error(YAML::Mark(), "the config is empty");
-      return;
-    }
-    document.ok = true;
-  } catch (const YAML::Exception& e) {
-    document.reader.error(e.mark, e.msg);
+  yaml::ParseResult parsed = yaml::parse(text);
+  if (parsed.error) {
+    document.reader.error(parsed.error->mark, parsed.error->message);
+    return;
   }
+  document.parsed = std::move(parsed.document);
+  document.root = document.parsed.root();
+  if (is_file && (!document.root || document.root.IsNull())) {
+    document.reader.error(yaml::Mark(), "the config is empty");
+    return;
+  }
+  document.ok = true;
 }
 
 std::string directory_of(const std::string& path) {
@@ -326,10 +329,10 @@ ConfigResult load(const std::string& text, const std::string& source_name,
                   const std::vector<ConfigSource>& extras) {
   ConfigResult result;
   std::vector<Document> documents;
-  documents.push_back(Document{Reader(source_name), {}, false});
+  documents.push_back(Document{Reader(source_name), {}, {}, false});
   parse_document(documents.back(), text, true);
   for (const ConfigSource& extra : extras) {
-    documents.push_back(Document{Reader(extra.name), {}, false});
+    documents.push_back(Document{Reader(extra.name), {}, {}, false});
     parse_document(documents.back(), extra.text, false);
   }
   Config& config = result.config;
@@ -368,28 +371,11 @@ ConfigResult load(const std::string& text, const std::string& source_name,
   return result;
 }
 
-// A config is refused, never thrown: yaml-cpp throws when a node is read in a way its shape does
-// not allow, and a reader that missed a case must cost an error line, not the running server.
-ConfigResult load_guarded(const std::string& text, const std::string& source_name,
-                          const std::vector<ConfigSource>& extras) {
-  try {
-    return load(text, source_name, extras);
-  } catch (const YAML::Exception& e) {
-    ConfigResult result;
-    std::ostringstream line;
-    line << source_name << ':' << (e.mark.is_null() ? 1 : e.mark.line + 1) << ':'
-         << (e.mark.is_null() ? 1 : e.mark.column + 1) << ": cannot read the config (" << e.msg
-         << ")";
-    result.errors.push_back(line.str());
-    return result;
-  }
-}
-
 }  // namespace
 
 ConfigResult load_config_text(const std::string& text, const std::string& source_name,
                               const std::vector<ConfigSource>& extras) {
-  return load_guarded(text, source_name, extras);
+  return load(text, source_name, extras);
 }
 
 ConfigResult load_config_file(const std::string& path, const std::vector<ConfigSource>& extras) {
@@ -399,8 +385,7 @@ ConfigResult load_config_file(const std::string& path, const std::vector<ConfigS
     result.errors.push_back(path + ":1:1: cannot open the file");
     return result;
   }
-  ConfigResult result = load_guarded(*text, path, extras);
-  result.text = std::move(*text);
+  ConfigResult result = load(*text, path, extras);
   // The TLS files were hashed as they were read for their contexts: combine, do not read again.
   std::string hashes;
   auto append = [&hashes](uint64_t hash) {
@@ -413,8 +398,13 @@ ConfigResult load_config_file(const std::string& path, const std::vector<ConfigS
     if (cluster.tls) append(cluster.tls->identity);
   }
   if (!hashes.empty()) result.tls_files_hash = content_hash(hashes);
-  for (const ConfigSource& extra : extras)
-    result.text.append("\n# ").append(extra.name).append("\n").append(extra.text);
+  if (extras.empty()) {
+    result.text_hash = content_hash(*text);
+  } else {
+    for (const ConfigSource& extra : extras)
+      text->append("\n# ").append(extra.name).append("\n").append(extra.text);
+    result.text_hash = content_hash(*text);
+  }
   return result;
 }
 

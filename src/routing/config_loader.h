@@ -12,8 +12,9 @@ namespace waygate::routing {
 struct ConfigResult {
   Config config;
   std::vector<std::string> errors;  // "file:line:col: message"; empty when the config is valid
-  // The file as read (and the extra sources after it), so a reload can tell whether it changed.
-  std::string text;
+  // Of the file as read (and the extra sources after it), so a reload can tell whether it changed;
+  // the text itself is not kept (it can be tens of megabytes).
+  uint64_t text_hash = 0;
   // Of the bytes of every certificate, key and CA file the config names: a reload with the same
   // text is still a change when one of them changed.
   uint64_t tls_files_hash = 0;

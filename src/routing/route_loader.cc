@@ -61,7 +61,7 @@ bool is_path_char(char c) {
 
 // A path that waygate writes into a request target or a Location header: an absolute path of
 // RFC 3986 path characters, so no space, control byte, '?' or '#' can change what it means.
-void check_url_path(Reader& r, const YAML::Node& at, const std::string& what,
+void check_url_path(Reader& r, const yaml::Node& at, const std::string& what,
                     const std::string& path) {
   if (!path.starts_with('/')) {
     r.error(at, what + " must start with '/'");
@@ -86,7 +86,7 @@ void check_url_path(Reader& r, const YAML::Node& at, const std::string& what,
   }
 }
 
-bool check_regex(Reader& r, const YAML::Node& at, const std::string& pattern) {
+bool check_regex(Reader& r, const yaml::Node& at, const std::string& pattern) {
   RE2 regex(pattern, RE2::Quiet);
   if (regex.ok()) return true;
   r.error(at, "invalid regex " + quoted_value(pattern) + ": " + regex.error());
@@ -94,27 +94,28 @@ bool check_regex(Reader& r, const YAML::Node& at, const std::string& pattern) {
 }
 
 // A single key of `keys` present in the map, or an error when none or several are.
-const char* one_of(Reader& r, const YAML::Node& item, std::initializer_list<const char*> keys,
+const char* one_of(Reader& r, const yaml::Node& item, std::initializer_list<const char*> keys,
                    const std::string& what) {
   const char* found = nullptr;
   int count = 0;
-  std::string names;
   for (const char* key : keys) {
-    names += names.empty() ? key : std::string(", ") + key;
     if (item[key]) {
       found = found ? found : key;
       ++count;
     }
   }
   if (count == 1) return found;
+  std::string names;
+  for (const char* key : keys)
+    names += names.empty() ? key : std::string(", ") + key;
   r.error(item, what + (count == 0 ? " needs one of: " : " takes only one of: ") + names);
   return nullptr;
 }
 
-std::vector<ValueMatcher> read_matchers(Reader& r, const YAML::Node& node, const std::string& what,
+std::vector<ValueMatcher> read_matchers(Reader& r, const yaml::Node& node, const std::string& what,
                                         bool lower_names) {
   std::vector<ValueMatcher> matchers;
-  for (const YAML::Node& item : r.sequence(node, what)) {
+  for (const yaml::Node& item : r.sequence(node, what)) {
     if (!r.check_map(item, what + " matcher", {"name", "present", "exact", "regex"})) continue;
     ValueMatcher matcher;
     if (!item["name"]) {
@@ -141,7 +142,7 @@ std::vector<ValueMatcher> read_matchers(Reader& r, const YAML::Node& node, const
 
 // A header name a route adds or removes: written to the wire as it is, so held to the grammar a
 // client's header is held to.
-bool check_header_name(Reader& r, const YAML::Node& at, const std::string& what,
+bool check_header_name(Reader& r, const yaml::Node& at, const std::string& what,
                        const std::string& name) {
   if (http::is_token(name)) return true;
   r.error(at,
@@ -160,7 +161,7 @@ std::string managed_message(const std::string& what, const std::string& name, co
 }
 
 // A mapping of header names to values, in file order, that a route adds to a message.
-http::HeaderList read_added_headers(Reader& r, const YAML::Node& node, const std::string& what) {
+http::HeaderList read_added_headers(Reader& r, const yaml::Node& node, const std::string& what) {
   http::HeaderList headers;
   if (!node.IsMap()) {
     r.error(node, what + " must be a mapping of header names to values");
@@ -185,13 +186,13 @@ http::HeaderList read_added_headers(Reader& r, const YAML::Node& node, const std
   return headers;
 }
 
-http::HeaderEdits read_header_edits(Reader& r, const YAML::Node& node, const std::string& what) {
+http::HeaderEdits read_header_edits(Reader& r, const yaml::Node& node, const std::string& what) {
   http::HeaderEdits edits;
   if (!r.check_map(node, what, {"add", "remove"})) return edits;
   if (node["add"]) edits.add = read_added_headers(r, node["add"], what + ".add");
-  if (const YAML::Node& remove = node["remove"]) {
+  if (const yaml::Node& remove = node["remove"]) {
     std::string what_remove = what + ".remove";
-    for (const YAML::Node& item : r.sequence(remove, what_remove)) {
+    for (const yaml::Node& item : r.sequence(remove, what_remove)) {
       auto name = r.string(item, "header name");
       if (!name || !check_header_name(r, item, what_remove, *name)) continue;
       if (names_one_of(*name, kManagedOnRemove)) {
@@ -204,9 +205,9 @@ http::HeaderEdits read_header_edits(Reader& r, const YAML::Node& node, const std
   return edits;
 }
 
-void read_forward(Reader& r, const YAML::Node& item, const char* key,
+void read_forward(Reader& r, const yaml::Node& item, const char* key,
                   const std::set<std::string>& clusters, PathConfig& path) {
-  auto check_cluster = [&](const YAML::Node& at, const std::string& name) {
+  auto check_cluster = [&](const yaml::Node& at, const std::string& name) {
     if (!clusters.contains(name)) r.error(at, "unknown cluster " + quoted_value(name));
   };
   if (std::string_view(key) == "cluster") {
@@ -216,7 +217,7 @@ void read_forward(Reader& r, const YAML::Node& item, const char* key,
     }
     return;
   }
-  for (const YAML::Node& entry : r.sequence(item["clusters"], "clusters")) {
+  for (const yaml::Node& entry : r.sequence(item["clusters"], "clusters")) {
     if (!r.check_map(entry, "weighted cluster", {"name", "weight"})) continue;
     WeightedCluster weighted;
     if (!entry["name"]) {
@@ -236,7 +237,7 @@ void read_forward(Reader& r, const YAML::Node& item, const char* key,
   }
 }
 
-void read_redirect(Reader& r, const YAML::Node& node, PathConfig& path) {
+void read_redirect(Reader& r, const yaml::Node& node, PathConfig& path) {
   RedirectConfig& redirect = path.redirect;
   if (!r.check_map(node, "redirect", {"scheme", "host", "port", "path", "prefix", "code"})) return;
   if (node["scheme"]) {
@@ -280,7 +281,7 @@ void read_redirect(Reader& r, const YAML::Node& node, PathConfig& path) {
   }
 }
 
-void read_respond(Reader& r, const YAML::Node& node, PathConfig& path) {
+void read_respond(Reader& r, const yaml::Node& node, PathConfig& path) {
   RespondConfig& respond = path.respond;
   if (!r.check_map(node, "respond", {"status", "body", "headers"})) return;
   if (node["status"]) {
@@ -291,7 +292,7 @@ void read_respond(Reader& r, const YAML::Node& node, PathConfig& path) {
   if (node["headers"]) respond.headers = read_added_headers(r, node["headers"], "respond.headers");
 }
 
-void read_retry(Reader& r, const YAML::Node& node, RetryConfig& retry) {
+void read_retry(Reader& r, const yaml::Node& node, RetryConfig& retry) {
   if (!r.check_map(node, "retry", {"attempts", "on", "per_try_timeout"})) return;
   if (node["attempts"]) {
     auto attempts = r.count_between(node["attempts"], "retry attempts", 0, 10);
@@ -307,7 +308,7 @@ void read_retry(Reader& r, const YAML::Node& node, RetryConfig& retry) {
     retry.on.clear();
     static const std::set<std::string> kConditions = {
         "connect-failure", "reset", "timeout", "5xx", "502", "503", "504"};
-    for (const YAML::Node& item : r.sequence(node["on"], "retry on")) {
+    for (const yaml::Node& item : r.sequence(node["on"], "retry on")) {
       auto condition = r.string(item, "retry condition");
       if (!condition) continue;
       if (!kConditions.contains(*condition)) {
@@ -322,9 +323,9 @@ void read_retry(Reader& r, const YAML::Node& node, RetryConfig& retry) {
 
 // The protocols a route lets a client switch to, lower-cased (Upgrade tokens are
 // case-insensitive, RFC 9110 7.8).
-std::vector<std::string> read_upgrades(Reader& r, const YAML::Node& node) {
+std::vector<std::string> read_upgrades(Reader& r, const yaml::Node& node) {
   std::vector<std::string> upgrades;
-  for (const YAML::Node& item : r.sequence(node, "upgrades")) {
+  for (const yaml::Node& item : r.sequence(node, "upgrades")) {
     auto name = r.string(item, "upgrade");
     if (!name) continue;
     std::string protocol = lower(*name);
@@ -343,7 +344,7 @@ std::vector<std::string> read_upgrades(Reader& r, const YAML::Node& node) {
   return upgrades;
 }
 
-PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::string>& clusters) {
+PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::string>& clusters) {
   PathConfig path;
   if (!r.check_map(item, "path",
                    {"name", "prefix", "exact", "regex", "segments", "methods", "headers", "query",
@@ -351,7 +352,7 @@ PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::stri
                     "response_headers", "timeout", "max_body_bytes", "retry", "upgrades"})) {
     return path;
   }
-  if (const YAML::Node& name = item["name"]) {
+  if (const yaml::Node& name = item["name"]) {
     auto text = r.string(name, "name");
     if (text && text->empty()) r.error(name, "a path's name must not be empty");
     if (text) path.name = *text;
@@ -377,7 +378,7 @@ PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::stri
     }
   }
   if (item["methods"]) {
-    for (const YAML::Node& method : r.sequence(item["methods"], "methods")) {
+    for (const yaml::Node& method : r.sequence(item["methods"], "methods")) {
       auto name = r.string(method, "method");
       if (!name) continue;
       std::string upper = *name;
@@ -407,7 +408,7 @@ PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::stri
     }
   }
   bool forwards = path.action == PathConfig::Action::kForward;
-  if (const YAML::Node& rewrite = item["rewrite"]) {
+  if (const yaml::Node& rewrite = item["rewrite"]) {
     if (!forwards) r.error(rewrite, "rewrite applies to cluster or clusters only");
     if (r.check_map(rewrite, "rewrite", {"prefix", "host"})) {
       if (rewrite["prefix"]) {
@@ -443,7 +444,7 @@ PathConfig read_path(Reader& r, const YAML::Node& item, const std::set<std::stri
   if (item["max_body_bytes"])
     path.max_body_bytes = r.size(item["max_body_bytes"], "max_body_bytes");
   if (item["retry"]) read_retry(r, item["retry"], path.retry);
-  if (const YAML::Node& upgrades = item["upgrades"]) {
+  if (const yaml::Node& upgrades = item["upgrades"]) {
     if (!forwards) r.error(upgrades, "upgrades applies to cluster or clusters only");
     path.upgrades = read_upgrades(r, upgrades);
   }
@@ -468,15 +469,15 @@ int method_id(std::string_view name) {
   return -1;
 }
 
-void read_routes(Reader& r, const YAML::Node& node, const std::set<std::string>& clusters,
+void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>& clusters,
                  std::set<std::string>& hosts_seen, Config& config) {
-  for (const YAML::Node& item : r.sequence(node, "routes")) {
+  for (const yaml::Node& item : r.sequence(node, "routes")) {
     if (!r.check_map(item, "route", {"hosts", "paths"})) continue;
     RouteConfig route;
     if (!item["hosts"]) {
       r.error(item, "a route needs hosts");
     } else {
-      for (const YAML::Node& host_node : r.sequence(item["hosts"], "hosts")) {
+      for (const yaml::Node& host_node : r.sequence(item["hosts"], "hosts")) {
         auto host = r.string(host_node, "host");
         if (!host) continue;
         std::string lowered = lower(*host);
@@ -491,7 +492,7 @@ void read_routes(Reader& r, const YAML::Node& node, const std::set<std::string>&
     if (!item["paths"]) {
       r.error(item, "a route needs paths");
     } else {
-      for (const YAML::Node& path_node : r.sequence(item["paths"], "paths")) {
+      for (const yaml::Node& path_node : r.sequence(item["paths"], "paths")) {
         route.paths.push_back(read_path(r, path_node, clusters));
       }
     }

@@ -11,7 +11,7 @@
 namespace waygate::routing {
 
 // `hosts_seen` collects host names across documents, so a host is in one route entry only.
-void read_routes(Reader& r, const YAML::Node& node, const std::set<std::string>& clusters,
+void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>& clusters,
                  std::set<std::string>& hosts_seen, Config& config);
 
 // The llhttp method id for an upper-case method name, or -1.

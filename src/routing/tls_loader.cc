@@ -12,7 +12,7 @@ namespace waygate::routing {
 namespace {
 
 // A path as written, resolved against the config file's directory and remembered for the watcher.
-std::optional<std::string> read_path(Reader& r, const YAML::Node& node, const std::string& what,
+std::optional<std::string> read_path(Reader& r, const yaml::Node& node, const std::string& what,
                                      const std::string& base_directory,
                                      std::vector<std::string>& files) {
   auto text = r.string(node, what);
@@ -28,7 +28,7 @@ std::optional<std::string> read_path(Reader& r, const YAML::Node& node, const st
   return path;
 }
 
-void read_min_version(Reader& r, const YAML::Node& node, std::string& out) {
+void read_min_version(Reader& r, const yaml::Node& node, std::string& out) {
   auto text = r.string(node, "tls.min_version");
   if (!text) return;
   if (*text == "1.2" || *text == "1.3") {
@@ -41,9 +41,9 @@ void read_min_version(Reader& r, const YAML::Node& node, std::string& out) {
 
 // The node an OpenSSL error is about: the cert or key entry whose path the message starts with,
 // else the whole block.
-YAML::Node node_named_by(const std::string& error,
-                         const std::vector<std::pair<YAML::Node, std::string>>& entries,
-                         const YAML::Node& fallback) {
+yaml::Node node_named_by(const std::string& error,
+                         const std::vector<std::pair<yaml::Node, std::string>>& entries,
+                         const yaml::Node& fallback) {
   for (const auto& [node, path] : entries) {
     if (error.compare(0, path.size(), path) == 0) return node;
   }
@@ -52,7 +52,7 @@ YAML::Node node_named_by(const std::string& error,
 
 }  // namespace
 
-void read_listener_tls(Reader& r, const YAML::Node& node, const std::string& base_directory,
+void read_listener_tls(Reader& r, const yaml::Node& node, const std::string& base_directory,
                        const std::string& listener_name, ListenerTlsConfig& out,
                        std::vector<std::string>& files) {
   if (!r.check_map(
@@ -61,11 +61,11 @@ void read_listener_tls(Reader& r, const YAML::Node& node, const std::string& bas
     return;
   }
   size_t errors_before = r.error_count();
-  std::vector<std::pair<YAML::Node, std::string>> entries;  // for placing context errors
+  std::vector<std::pair<yaml::Node, std::string>> entries;  // for placing context errors
   if (!node["certificates"]) {
     r.error(node, "listener tls needs certificates");
   } else {
-    for (const YAML::Node& item : r.sequence(node["certificates"], "tls.certificates")) {
+    for (const yaml::Node& item : r.sequence(node["certificates"], "tls.certificates")) {
       if (!r.check_map(item, "a tls certificate", {"cert", "key"})) continue;
       if (!item["cert"] || !item["key"]) {
         r.error(item, "a tls certificate needs cert and key");
@@ -93,7 +93,7 @@ void read_listener_tls(Reader& r, const YAML::Node& node, const std::string& bas
       out.client_ca = *path;
     }
   }
-  if (const YAML::Node& mode = node["client_cert"]) {
+  if (const yaml::Node& mode = node["client_cert"]) {
     auto text = r.string(mode, "tls.client_cert");
     if (text && *text == "optional") {
       out.client_cert_optional = true;
@@ -102,7 +102,7 @@ void read_listener_tls(Reader& r, const YAML::Node& node, const std::string& bas
     }
     if (text && out.client_ca.empty()) r.error(mode, "tls.client_cert needs tls.client_ca");
   }
-  if (const YAML::Node& hsts = node["hsts"]) {
+  if (const yaml::Node& hsts = node["hsts"]) {
     if (auto ms = r.duration(hsts, "tls.hsts")) out.hsts_max_age_s = *ms / 1000;
   }
   if (r.error_count() != errors_before || out.certificates.empty()) return;
@@ -127,7 +127,7 @@ void read_listener_tls(Reader& r, const YAML::Node& node, const std::string& bas
   out.files_hash = content_hash(bytes);
 }
 
-void read_upstream_tls(Reader& r, const YAML::Node& node, const std::string& base_directory,
+void read_upstream_tls(Reader& r, const yaml::Node& node, const std::string& base_directory,
                        UpstreamTlsConfig& out, std::vector<std::string>& files) {
   if (node.IsScalar() && node.Scalar() == "true") {
     // `tls: true`: every default.
@@ -135,7 +135,7 @@ void read_upstream_tls(Reader& r, const YAML::Node& node, const std::string& bas
     return;
   }
   size_t errors_before = r.error_count();
-  std::vector<std::pair<YAML::Node, std::string>> entries;
+  std::vector<std::pair<yaml::Node, std::string>> entries;
   if (node.IsMap()) {
     if (node["sni"]) {
       if (auto text = r.string(node["sni"], "tls.sni")) out.sni = *text;

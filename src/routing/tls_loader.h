@@ -3,8 +3,6 @@
 // (file:line:col), never found out at the first handshake.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <string>
 #include <vector>
 
@@ -16,11 +14,11 @@ namespace waygate::routing {
 // `files` collects every file named, for the watcher that reloads when one changes.
 // A certificate or key that cannot serve is the error "listener NAME: certificate refused: FILE:
 // reason", which the reloader logs for the operator as it stands.
-void read_listener_tls(Reader& r, const YAML::Node& node, const std::string& base_directory,
+void read_listener_tls(Reader& r, const yaml::Node& node, const std::string& base_directory,
                        const std::string& listener_name, ListenerTlsConfig& out,
                        std::vector<std::string>& files);
 // `tls: {}` (or `tls: true`) takes every default.
-void read_upstream_tls(Reader& r, const YAML::Node& node, const std::string& base_directory,
+void read_upstream_tls(Reader& r, const yaml::Node& node, const std::string& base_directory,
                        UpstreamTlsConfig& out, std::vector<std::string>& files);
 
 }  // namespace waygate::routing

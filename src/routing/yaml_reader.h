@@ -2,8 +2,6 @@
 // reports all problems at once. Used by the config and route loaders.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <charconv>
 #include <initializer_list>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "core/units.h"
+#include "routing/yaml/parser.h"
 
 namespace waygate::routing {
 
@@ -44,37 +43,49 @@ class Reader {
  public:
   explicit Reader(std::string source) : source_(std::move(source)) {}
 
-  void error(const YAML::Mark& mark, const std::string& message) {
+  void error(const yaml::Mark& mark, const std::string& message) {
     errors_.push_back(Error{std::max(mark.line, 0), std::max(mark.column, 0), message});
   }
-  void error(const YAML::Node& at, const std::string& message) { error(at.Mark(), message); }
+  void error(const yaml::Node& at, const std::string& message) { error(at.Mark(), message); }
 
   // A map whose keys are all known; unknown keys are errors.
-  bool check_map(const YAML::Node& node, const std::string& what,
+  bool check_map(const yaml::Node& node, const std::string& what,
                  std::initializer_list<std::string_view> allowed) {
     if (!node.IsMap()) {
       error(node, what + " must be a mapping");
       return false;
     }
+    // Keys are few (the allowed ones, or a mistake): a quadratic look for repeats costs nothing.
     for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string key = it->first.Scalar();
+      std::string_view key = it->first.Scalar();
       bool known = false;
       for (std::string_view name : allowed)
         known = known || key == name;
-      if (!known) error(it->first, "unknown key " + quoted_value(key) + " in " + what);
+      if (!known) {
+        error(it->first, "unknown key " + quoted_value(key) + " in " + what);
+        continue;
+      }
+      // YAML wants keys unique; yaml-cpp kept both and lookups found the first, so the second
+      // was silently ignored.
+      for (auto earlier = node.begin(); earlier != it; ++earlier) {
+        if (earlier->first.IsScalar() && earlier->first.Scalar() == key) {
+          error(it->first, "duplicate key " + quoted_value(key) + " in " + what);
+          break;
+        }
+      }
     }
     return true;
   }
 
-  std::optional<std::string> string(const YAML::Node& node, const std::string& what) {
+  std::optional<std::string> string(const yaml::Node& node, const std::string& what) {
     if (!node.IsScalar()) {
       error(node, what + " must be a string");
       return std::nullopt;
     }
-    return node.Scalar();
+    return std::string(node.Scalar());
   }
 
-  std::optional<uint64_t> duration(const YAML::Node& node, const std::string& what) {
+  std::optional<uint64_t> duration(const yaml::Node& node, const std::string& what) {
     auto text = string(node, what);
     if (!text) return std::nullopt;
     auto ms = parse_duration_ms(*text);
@@ -83,7 +94,7 @@ class Reader {
     return ms;
   }
 
-  std::optional<uint64_t> size(const YAML::Node& node, const std::string& what) {
+  std::optional<uint64_t> size(const yaml::Node& node, const std::string& what) {
     auto text = string(node, what);
     if (!text) return std::nullopt;
     auto bytes = parse_size_bytes(*text);
@@ -92,7 +103,7 @@ class Reader {
     return bytes;
   }
 
-  std::optional<uint64_t> count(const YAML::Node& node, const std::string& what) {
+  std::optional<uint64_t> count(const yaml::Node& node, const std::string& what) {
     auto text = string(node, what);
     if (!text) return std::nullopt;
     uint64_t value = 0;
@@ -121,7 +132,7 @@ class Reader {
   }
 
   // A whole number in [min, max]; outside it is an error.
-  std::optional<uint64_t> count_between(const YAML::Node& node, const std::string& what,
+  std::optional<uint64_t> count_between(const yaml::Node& node, const std::string& what,
                                         uint64_t min, uint64_t max) {
     auto value = count(node, what);
     if (value && (*value < min || *value > max)) {
@@ -132,7 +143,7 @@ class Reader {
   }
 
   // A whole number of at least min.
-  std::optional<uint64_t> count_at_least(const YAML::Node& node, const std::string& what,
+  std::optional<uint64_t> count_at_least(const yaml::Node& node, const std::string& what,
                                          uint64_t min) {
     auto value = count(node, what);
     if (value && *value < min) {
@@ -142,20 +153,20 @@ class Reader {
     return value;
   }
 
-  std::optional<bool> boolean(const YAML::Node& node, const std::string& what) {
+  std::optional<bool> boolean(const yaml::Node& node, const std::string& what) {
     if (node.IsScalar() && node.Scalar() == "true") return true;
     if (node.IsScalar() && node.Scalar() == "false") return false;
     error(node, what + " must be true or false");
     return std::nullopt;
   }
 
-  std::vector<YAML::Node> sequence(const YAML::Node& node, const std::string& what) {
-    std::vector<YAML::Node> items;
+  std::vector<yaml::Node> sequence(const yaml::Node& node, const std::string& what) {
+    std::vector<yaml::Node> items;
     if (!node.IsSequence()) {
       error(node, what + " must be a list");
       return items;
     }
-    for (const YAML::Node& item : node)
+    for (const yaml::Node& item : node)
       items.push_back(item);
     return items;
   }

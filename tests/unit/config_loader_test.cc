@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace waygate::routing {
 namespace {
 
@@ -43,6 +45,16 @@ TEST(ConfigLoader, ReadsAValidConfig) {
   EXPECT_EQ(config.routes[0].paths[0].timeout_ms, 15000u);
   EXPECT_EQ(config.routes[0].paths[1].match, PathConfig::Match::kExact);
   ASSERT_EQ(config.clusters[0].endpoints.size(), 2u);
+}
+
+TEST(ConfigLoader, ARepeatedKeyIsAnErrorAtItsSecondPlace) {
+  // yaml-cpp kept both and lookups found the first: the second was silently ignored.
+  std::string text = std::string(kValid) + "workers: 3\n";
+  int line = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  ConfigResult result = load_config_text(text, "waygate.yaml");
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0],
+            "waygate.yaml:" + std::to_string(line) + ":1: duplicate key 'workers' in the config");
 }
 
 TEST(ConfigLoader, NewKeysHaveTheirDefaults) {
