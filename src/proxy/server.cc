@@ -78,7 +78,7 @@ bool Server::start(const routing::Config& config, const routing::EndpointsByClus
 
   health_.apply_config(config, endpoints);
   topology_.apply_config(config, endpoints);
-  snapshot_ = routing::build_snapshot(config, topology_);
+  snapshot_ = routing::build_snapshot(config, topology_, route_name_slots_);
   for (unsigned w = 0; w < count; ++w) {
     WorkerUpdate initial;
     initial.snapshot = snapshot_;
@@ -120,8 +120,8 @@ bool Server::apply(const routing::Config& config, const routing::EndpointsByClus
   default_access_log_ = config.access_log;
   for (const routing::ListenerConfig& listener : listeners_)
     listener_slot(listener);  // a renamed listener counts (and logs) under its new name
-  publish(routing::build_snapshot(config, topology_), std::move(changes), std::move(opened),
-          make_access_log_setup(std::move(log_files), access_log_targets()));
+  publish(routing::build_snapshot(config, topology_, route_name_slots_), std::move(changes),
+          std::move(opened), make_access_log_setup(std::move(log_files), access_log_targets()));
   return true;
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <unordered_set>
 
 #include "http/header_names.h"
 #include "http/status.h"
@@ -175,7 +176,11 @@ uint32_t RouteAction::cluster_for(uint32_t pick) const {
 }
 
 RouteTable::RouteTable(const Config& config,
-                       const std::unordered_map<std::string, uint32_t>& cluster_index) {
+                       const std::unordered_map<std::string, uint32_t>& cluster_index,
+                       RouteNameSlots* name_slots) {
+  RouteNameSlots own_slots;
+  if (!name_slots) name_slots = &own_slots;
+  std::unordered_set<uint32_t> named;
   for (const RouteConfig& route : config.routes) {
     VirtualHost vhost;
     for (const PathConfig& path : route.paths) {
@@ -197,6 +202,12 @@ RouteTable::RouteTable(const Config& config,
             matcher.kind == ValueMatcher::Kind::kRegex ? compile(matcher.value) : nullptr});
       }
       rule.action = compile_action(config, route, path, cluster_index);
+      if (!path.name.empty()) {
+        rule.action.metrics_slot = name_slots->slot_for(path.name);
+        if (named.insert(rule.action.metrics_slot).second) {
+          named_routes_.emplace_back(rule.action.metrics_slot, path.name);
+        }
+      }
       vhost.paths.push_back(std::move(rule));
     }
     auto index = static_cast<uint32_t>(hosts_.size());
@@ -211,6 +222,7 @@ RouteTable::RouteTable(const Config& config,
       }
     }
   }
+  route_slot_count_ = name_slots->count();
 }
 
 const RouteTable::VirtualHost* RouteTable::find_host(std::string_view host) const {

@@ -7,7 +7,8 @@
 namespace waygate::routing {
 namespace {
 
-std::shared_ptr<const Snapshot> build(const Config& config, std::vector<ClusterInfo> clusters) {
+std::shared_ptr<const Snapshot> build(const Config& config, std::vector<ClusterInfo> clusters,
+                                      RouteNameSlots* name_slots) {
   std::unordered_map<std::string, uint32_t> index;
   for (uint32_t i = 0; i < clusters.size(); ++i)
     index.emplace(clusters[i].name, i);
@@ -24,18 +25,19 @@ std::shared_ptr<const Snapshot> build(const Config& config, std::vector<ClusterI
   }
   return std::make_shared<const Snapshot>(
       Snapshot{config.timeouts, config.limits, config.normalize_paths, std::move(clusters),
-               RouteTable(config, index), std::move(tls_listeners)});
+               RouteTable(config, index, name_slots), std::move(tls_listeners)});
 }
 
 }  // namespace
 
-std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topology& topology) {
+std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topology& topology,
+                                               RouteNameSlots& name_slots) {
   std::vector<ClusterInfo> clusters;
   for (const ClusterConfig& cluster : config.clusters) {
     clusters.push_back(ClusterInfo{cluster.name, topology.cluster_id(cluster.name), cluster.lb,
                                    cluster.hash_on, cluster.sticky, cluster.circuit_breakers});
   }
-  return build(config, std::move(clusters));
+  return build(config, std::move(clusters), &name_slots);
 }
 
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config) {
@@ -44,7 +46,7 @@ std::shared_ptr<const Snapshot> build_snapshot(const Config& config) {
     clusters.push_back(ClusterInfo{cluster.name, static_cast<uint32_t>(clusters.size()), cluster.lb,
                                    cluster.hash_on, cluster.sticky, cluster.circuit_breakers});
   }
-  return build(config, std::move(clusters));
+  return build(config, std::move(clusters), nullptr);
 }
 
 }  // namespace waygate::routing

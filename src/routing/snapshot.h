@@ -55,7 +55,9 @@ struct Snapshot {
 };
 
 // Builds a snapshot from a validated config whose clusters the topology knows.
-std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topology& topology);
+// Route names keep the metric slots `name_slots` gave them in earlier snapshots.
+std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topology& topology,
+                                               RouteNameSlots& name_slots);
 // The same with cluster ids 0..n-1 in config order (tests and benchmarks).
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config);
 

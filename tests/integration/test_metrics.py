@@ -288,3 +288,41 @@ class MetricsMatchTheAccessLogTest(MetricsTestCase):
                 labels = dict(labels)
                 by_metrics[(labels["cluster"], labels["code_class"])] = count
         self.assertEqual(by_metrics, by_log)
+
+
+class RouteCountersTest(MetricsTestCase):
+
+    def routes(self, names):
+        """One route per (name, prefix); a name of None leaves the path unnamed."""
+        return [{"hosts": ["*"], "paths": [
+            {"prefix": prefix, "cluster": "app", **({"name": name} if name else {})}
+            for name, prefix in names]}]
+
+    def route_counts(self, samples):
+        return {dict(labels)["route"]: count for (name, labels), count in samples.items()
+                if name == "waygate_route_requests_total" and dict(labels)["code_class"] == "2xx"}
+
+    def test_named_routes_count_by_name_across_reloads(self):
+        """Requests count under their route's name (unnamed routes under none); after a reload
+        that puts a new named route first and drops another, each name keeps its count."""
+        up = self.env.upstream("A")
+        self.start({"app": [up.address]},
+                   routes=self.routes([("api", "/api"), ("web", "/web"), (None, "/other")]))
+        for target, count in (("/api/x", 3), ("/web/x", 2), ("/other/x", 4)):
+            for _ in range(count):
+                self.assertEqual(self.get(self.port, target).status, 200)
+        m = self.scrape_after("waygate_route_requests_total", 2, route="web", code_class="2xx")
+        self.assertEqual(self.route_counts(m), {"api": 3, "web": 2})
+
+        text = proxy_config(self.port, {"app": [up.address]}, workers=2,
+                            routes=self.routes([("new", "/new"), ("api", "/api")]),
+                            top={"admin": {"address": f"{HOST}:{self.admin_port}"}})
+        self.wg.write_config(text)
+        self.wg.wait_for_reloads(1)
+        wait_for_answers(self.port, {"A"}, POLL_TIMEOUT, target="/new/x")
+        self.assertEqual(self.get(self.port, "/api/y").status, 200)
+        m = self.scrape_after("waygate_route_requests_total", 4, route="api", code_class="2xx")
+        counts = self.route_counts(m)
+        self.assertEqual(counts["api"], 4)
+        self.assertNotIn("web", counts)
+        self.assertGreaterEqual(counts.get("new", 0), 1)
