@@ -11,6 +11,7 @@ packages=(
   libuv1-dev node-llhttp libssl-dev libyaml-cpp-dev          # waygate itself
   libc-ares-dev libre2-dev                                   # DNS discovery, regex routes
   etcd-server nlohmann-json3-dev dnsmasq-base                # discovery: etcd, its JSON, DNS
+  python3-kubernetes                                         # checks the Kubernetes API stand-in
   libgtest-dev libbenchmark-dev                              # unit tests, micro-benchmarks
   python3 curl openssl procps util-linux iproute2            # integration tests and demo
   nginx-light haproxy wrk                                    # benchmark peers; nginx: TLS upstream
@@ -25,6 +26,8 @@ missing=()
 for p in "${packages[@]}"; do
   [[ " ${installed[*]} " == *" $p "* ]] || missing+=("$p")
 done
+# kubectl (kubernetes-client), to point at the Kubernetes API stand-in, unless one is installed.
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 # Debian's npm is a package of its own; a nodejs from elsewhere (NodeSource) brings npm with it and
 # conflicts with Debian's, so npm is installed only when the command is missing.
 npm_package=()
@@ -72,5 +75,7 @@ if [[ ! -e $policy ]]; then
   trap 'rm -f "$policy"' EXIT
 fi
 apt-get update
-apt-get install -y --no-install-recommends "${packages[@]}" "${npm_package[@]}"
+kubectl_package=()
+command -v kubectl >/dev/null || kubectl_package=(kubernetes-client)
+apt-get install -y --no-install-recommends "${packages[@]}" "${npm_package[@]}" "${kubectl_package[@]}"
 install_browser_test_modules

@@ -7,6 +7,7 @@
 
 #include "admin/control_plane.h"
 #include "core/log.h"
+#include "discovery/discovery_manager.h"
 #include "routing/config_loader.h"
 
 #ifndef WAYGATE_VERSION
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
   }
   if (argc == 3 && flag == "--check") {
     routing::ConfigResult result = routing::load_config_file(argv[2]);
+    // Discovery sources may name more files (a kubeconfig): checked once the config is valid.
+    if (result.ok()) result.errors = discovery::DiscoveryManager::check(result.config);
     if (!print_errors(result)) return 1;
     std::printf("%s: ok\n", argv[2]);
     return 0;

@@ -136,6 +136,20 @@ void write_discovery(JsonWriter& out, const routing::DiscoveryConfig& discovery)
   out.end_array().key("etcd").begin_array();
   for (const routing::EtcdSourceConfig& etcd : discovery.etcd)
     write_etcd(out, etcd, "prefix");
+  out.end_array().key("kubernetes").begin_array();
+  for (const routing::KubernetesSourceConfig& service : discovery.kubernetes) {
+    out.begin_object()
+        .member("service", service.namespace_name + "/" + service.service)
+        .key("port");
+    if (!service.port_name.empty()) {
+      out.value(service.port_name);
+    } else if (service.port_number != 0) {
+      out.value(uint64_t{service.port_number});
+    } else {
+      out.null();
+    }
+    out.end_object();
+  }
   out.end_array().end_object();
 }
 
@@ -265,6 +279,13 @@ std::string render_config(std::string_view path, std::string_view loaded_at,
   write_limits(out, config.limits);
   write_normalize_paths(out, config.normalize_paths);
   out.key("dns").begin_object().member("resolver", config.dns_resolver).end_object();
+  out.key("kubernetes").begin_object().key("kubeconfig");
+  if (config.kubernetes.kubeconfig.empty()) {
+    out.null();
+  } else {
+    out.value(config.kubernetes.kubeconfig);
+  }
+  out.end_object();
   out.key("routes_source");
   if (config.routes_source) {
     out.begin_object().key("etcd");

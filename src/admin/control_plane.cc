@@ -94,7 +94,12 @@ int ControlPlane::run(const routing::ConfigResult& loaded) {
   token_ = AdminToken(config.admin.token);
   if (!config.admin.address_text.empty()) error = admin_.listen(config.admin.address);
   if (!error.empty()) error = "admin " + error;
-  routing::EndpointsByCluster endpoints = discovery_.prepare(config);
+  std::vector<std::string> errors;
+  routing::EndpointsByCluster endpoints = discovery_.prepare(config, &errors);
+  if (error.empty() && !errors.empty()) {
+    for (const std::string& line : errors)
+      error += (error.empty() ? "" : "\n") + line;
+  }
   if (error.empty() && !server_.start(config, endpoints, &error)) {
     error = error.empty() ? "cannot start" : error;
   }

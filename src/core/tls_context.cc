@@ -132,12 +132,9 @@ struct KeyedCertificate {
   EvpPkeyPtr key;
 };
 
-bool read_keyed_certificate(const CertificateFiles& files, KeyedCertificate* out,
-                            std::string* error) {
-  std::vector<X509Ptr> certificates = read_certificates(files.cert, error);
-  if (certificates.empty()) return false;
-  out->key = read_private_key(files.key, error);
-  if (!out->key) return false;
+// `certificates` and `out->key` read from `files` (paths, or names for PEM bytes in memory).
+bool keyed_certificate(std::vector<X509Ptr> certificates, const CertificateFiles& files,
+                       KeyedCertificate* out, std::string* error) {
   if (X509_check_private_key(certificates[0].get(), out->key.get()) != 1) {
     ERR_clear_error();
     *error = files.key + ": the private key does not match the certificate in " + files.cert;
@@ -148,6 +145,15 @@ bool read_keyed_certificate(const CertificateFiles& files, KeyedCertificate* out
     sk_X509_push(out->chain.get(), certificates[i].release());
   out->leaf = std::move(certificates[0]);
   return true;
+}
+
+bool read_keyed_certificate(const CertificateFiles& files, KeyedCertificate* out,
+                            std::string* error) {
+  std::vector<X509Ptr> certificates = read_certificates(files.cert, error);
+  if (certificates.empty()) return false;
+  out->key = read_private_key(files.key, error);
+  if (!out->key) return false;
+  return keyed_certificate(std::move(certificates), files, out, error);
 }
 
 bool is_ip_literal(std::string_view name, std::string* address) {
@@ -374,8 +380,10 @@ std::shared_ptr<const ClientContext> ClientContext::create(const ClientSettings&
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set1_groups_list(ctx.get(), kGroups);
 
-  if (!settings.ca.empty()) {
-    std::vector<X509Ptr> cas = read_certificates(settings.ca, error);
+  if (!settings.ca.empty() || !settings.ca_pem.empty()) {
+    std::vector<X509Ptr> cas =
+        settings.ca.empty() ? parse_certificates(settings.ca_pem, settings.ca_pem_name, error)
+                            : read_certificates(settings.ca, error);
     if (cas.empty()) return nullptr;
     X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
     for (const X509Ptr& ca : cas)
@@ -395,9 +403,24 @@ std::shared_ptr<const ClientContext> ClientContext::create(const ClientSettings&
                                    : settings.cert + ": a certificate without its key";
     return nullptr;
   }
-  if (!settings.cert.empty()) {
+  if (settings.cert_pem.empty() != settings.key_pem.empty()) {
+    *error = "a client key without its certificate, or a certificate without its key";
+    return nullptr;
+  }
+  if (!settings.cert.empty() || !settings.cert_pem.empty()) {
     KeyedCertificate certificate;
-    if (!read_keyed_certificate({settings.cert, settings.key}, &certificate, error)) return nullptr;
+    if (settings.cert.empty()) {
+      CertificateFiles names{settings.cert_pem_name, settings.key_pem_name};
+      std::vector<X509Ptr> certificates = parse_certificates(settings.cert_pem, names.cert, error);
+      if (certificates.empty()) return nullptr;
+      certificate.key = parse_private_key(settings.key_pem, names.key, error);
+      if (!certificate.key ||
+          !keyed_certificate(std::move(certificates), names, &certificate, error)) {
+        return nullptr;
+      }
+    } else if (!read_keyed_certificate({settings.cert, settings.key}, &certificate, error)) {
+      return nullptr;
+    }
     ERR_clear_error();
     if (SSL_CTX_use_cert_and_key(ctx.get(), certificate.leaf.get(), certificate.key.get(),
                                  certificate.chain.get(), 1) != 1) {

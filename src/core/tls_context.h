@@ -73,6 +73,11 @@ struct ClientSettings {
   bool verify = true;
   std::string ca;         // PEM path; empty: the system roots (SSL_CTX_set_default_verify_paths)
   std::string cert, key;  // optional client certificate
+  // The same as PEM bytes in memory, used when the paths are empty; the names stand for them in
+  // errors ("kubeconfig: certificate-authority-data").
+  std::string ca_pem, ca_pem_name;
+  std::string cert_pem, cert_pem_name;
+  std::string key_pem, key_pem_name;
   std::vector<std::string> alpn = {"http/1.1"};
 };
 

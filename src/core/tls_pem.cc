@@ -49,6 +49,11 @@ int refuse_passphrase(char*, int, int, void* asked) {
 std::vector<X509Ptr> read_certificates(const std::string& path, std::string* error) {
   std::string contents;
   if (!read_file(path, &contents, error)) return {};
+  return parse_certificates(contents, path, error);
+}
+
+std::vector<X509Ptr> parse_certificates(const std::string& contents, const std::string& path,
+                                        std::string* error) {
   BioPtr bio(BIO_new_mem_buf(contents.data(), static_cast<int>(contents.size())));
   std::vector<X509Ptr> certificates;
   ERR_clear_error();
@@ -72,6 +77,10 @@ std::vector<X509Ptr> read_certificates(const std::string& path, std::string* err
 EvpPkeyPtr read_private_key(const std::string& path, std::string* error) {
   std::string contents;
   if (!read_file(path, &contents, error)) return nullptr;
+  return parse_private_key(std::move(contents), path, error);
+}
+
+EvpPkeyPtr parse_private_key(std::string contents, const std::string& path, std::string* error) {
   BioPtr bio(BIO_new_mem_buf(contents.data(), static_cast<int>(contents.size())));
   bool asked = false;
   ERR_clear_error();

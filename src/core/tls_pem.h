@@ -17,4 +17,10 @@ std::vector<X509Ptr> read_certificates(const std::string& path, std::string* err
 // The one private key in the file. Encrypted keys are refused (nothing could type a passphrase).
 EvpPkeyPtr read_private_key(const std::string& path, std::string* error);
 
+// The same from PEM bytes already in memory (a kubeconfig's *-data fields); `name` stands for the
+// file in errors. The key's bytes are wiped once parsed.
+std::vector<X509Ptr> parse_certificates(const std::string& pem, const std::string& name,
+                                        std::string* error);
+EvpPkeyPtr parse_private_key(std::string pem, const std::string& name, std::string* error);
+
 }  // namespace waygate::tls

@@ -2,10 +2,12 @@
 
 #include <unordered_set>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "discovery/dns_provider.h"
 #include "discovery/etcd_provider.h"
 #include "discovery/file_provider.h"
+#include "discovery/kubernetes/kubernetes_provider.h"
 #include "discovery/srv_provider.h"
 
 namespace waygate::discovery {
@@ -16,7 +18,45 @@ std::string lookup_key(const routing::DnsLookupConfig& lookup) {
          std::to_string(lookup.min_refresh_ms) + "|" + std::to_string(lookup.max_refresh_ms);
 }
 
+bool uses_kubernetes(const routing::Config& config) {
+  for (const routing::ClusterConfig& cluster : config.clusters) {
+    if (!cluster.discovery.kubernetes.empty()) return true;
+  }
+  return false;
+}
+
+// The API client the config's Kubernetes sources share, or null with *errors added to.
+std::shared_ptr<const kubernetes::ApiClient> kubernetes_api(const routing::Config& config,
+                                                            std::vector<std::string>* errors) {
+  std::optional<kubernetes::ApiAccess> access =
+      kubernetes::load_api_access(config.kubernetes, errors);
+  if (!access) return nullptr;
+  std::string origin = access->origin;
+  auto api = std::make_shared<const kubernetes::ApiClient>(std::move(*access));
+  if (!api->error().empty()) {
+    errors->push_back(origin + ": " + api->error());
+    return nullptr;
+  }
+  return api;
+}
+
+// Equal for the same server and credentials: a source keeps running across a reload only then.
+std::string access_key(const kubernetes::ApiAccess& access) {
+  const tls::ClientSettings& tls = access.tls_settings;
+  std::string all = access.server + '\n' + access.server_name + '\n' + access.token + '\n' +
+                    access.token_file + '\n' + (tls.verify ? "1" : "0") + tls.ca + '\n' +
+                    tls.ca_pem + '\n' + tls.cert + '\n' + tls.cert_pem + '\n' + tls.key + '\n' +
+                    tls.key_pem;
+  return std::to_string(hash64(all));
+}
+
 }  // namespace
+
+std::vector<std::string> DiscoveryManager::check(const routing::Config& config) {
+  std::vector<std::string> errors;
+  if (uses_kubernetes(config)) kubernetes_api(config, &errors);
+  return errors;
+}
 
 DiscoveryManager::DiscoveryManager(uv_loop_t* loop, PublishFn publish)
     : loop_(loop), publish_(std::move(publish)) {}
@@ -60,10 +100,18 @@ DiscoveryManager::Source DiscoveryManager::take_or_make(
   return made;
 }
 
-routing::EndpointsByCluster DiscoveryManager::prepare(const routing::Config& config) {
+routing::EndpointsByCluster DiscoveryManager::prepare(const routing::Config& config,
+                                                      std::vector<std::string>* errors) {
   discard();
   has_prepared_ = true;
   routing::EndpointsByCluster endpoints;
+  std::shared_ptr<const kubernetes::ApiClient> kubernetes_api_client;
+  std::string kubernetes_key;
+  if (uses_kubernetes(config)) {
+    kubernetes_api_client = kubernetes_api(config, errors);
+    if (!kubernetes_api_client) return endpoints;
+    kubernetes_key = access_key(kubernetes_api_client->access());
+  }
   for (const routing::ClusterConfig& cluster : config.clusters) {
     ClusterSources& sources = prepared_[cluster.name];
     sources.literal = routing::literal_endpoints(cluster);
@@ -111,6 +159,13 @@ routing::EndpointsByCluster DiscoveryManager::prepare(const routing::Config& con
         key += "|" + endpoint;
       sources.sources.push_back(take_or_make(
           name, key, [&] { return std::make_unique<EtcdProvider>(name, sink, loop_, etcd); }));
+    }
+    for (const routing::KubernetesSourceConfig& service : discovery.kubernetes) {
+      sources.sources.push_back(
+          take_or_make(name, "kubernetes|" + kubernetes_key + "|" + service.describe(), [&] {
+            return std::make_unique<kubernetes::KubernetesProvider>(name, sink, loop_,
+                                                                    kubernetes_api_client, service);
+          }));
     }
     endpoints[name] = merge(sources);
   }

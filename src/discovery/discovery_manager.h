@@ -36,8 +36,12 @@ class DiscoveryManager final : private ProviderSink {
 
   // The providers a config needs, made but not started (those it shares with the running config
   // are kept, with what they know), and every cluster's endpoints as known right now. Follow with
-  // commit() once the config is in force, or discard() when it was refused.
-  routing::EndpointsByCluster prepare(const routing::Config& config);
+  // commit() once the config is in force, or discard() when it was refused. A config whose
+  // sources cannot work (a kubeconfig that cannot be used) adds to *errors; refuse it then.
+  routing::EndpointsByCluster prepare(const routing::Config& config,
+                                      std::vector<std::string>* errors);
+  // What prepare() would refuse a config for, without making anything (waygate --check).
+  static std::vector<std::string> check(const routing::Config& config);
   void commit();
   void discard();
   // Stops every source and closes its handles (the process is stopping).

@@ -37,7 +37,12 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
     return {Result::kUnchanged, ""};
   }
   std::string error;
-  routing::EndpointsByCluster endpoints = discovery_.prepare(loaded.config);
+  std::vector<std::string> errors;
+  routing::EndpointsByCluster endpoints = discovery_.prepare(loaded.config, &errors);
+  if (!errors.empty()) {
+    discovery_.discard();
+    return refuse(trigger, errors);
+  }
   if (!server_.apply(loaded.config, endpoints, &error)) {
     discovery_.discard();
     return refuse(trigger, {error});

@@ -97,9 +97,54 @@ std::string read_name(Reader& r, const yaml::Node& node, const std::string& what
   return name.value_or("");
 }
 
+// A DNS-1123 label, as Kubernetes wants namespace and Service names: lower-case letters, digits
+// and '-', starting and ending with a letter or digit, at most 63 characters.
+bool is_dns_label(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name.front() == '-' || name.back() == '-') return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+// { service: NAMESPACE/NAME, port: NAME | NUMBER }
+bool read_kubernetes_source(Reader& r, const yaml::Node& node, KubernetesSourceConfig& out) {
+  const std::string what = "discovery.kubernetes";
+  if (!r.check_map(node, what, {"service", "port"})) return false;
+  size_t errors = r.error_count();
+  if (!node["service"]) {
+    r.error(node, what + " needs a service (NAMESPACE/NAME)");
+  } else if (auto service = r.string(node["service"], what + ".service")) {
+    size_t slash = service->find('/');
+    std::string namespace_name = slash == std::string::npos ? "" : service->substr(0, slash);
+    std::string name = slash == std::string::npos ? "" : service->substr(slash + 1);
+    if (!is_dns_label(namespace_name) || !is_dns_label(name)) {
+      r.error(node["service"], what + ".service " + quoted_value(*service) +
+                                   " is not NAMESPACE/NAME (like default/web; lower-case "
+                                   "letters, digits and '-')");
+    }
+    out.namespace_name = std::move(namespace_name);
+    out.service = std::move(name);
+  }
+  if (const yaml::Node& port = node["port"]) {
+    auto text = r.string(port, what + ".port");
+    if (text && !text->empty() && text->find_first_not_of("0123456789") == std::string::npos) {
+      if (auto number = r.count_between(port, what + ".port", 1, 65535)) {
+        out.port_number = static_cast<uint16_t>(*number);
+      }
+    } else if (text && is_dns_label(*text) && text->size() <= 15) {
+      out.port_name = *text;
+    } else if (text) {
+      r.error(port, what + ".port " + quoted_value(*text) +
+                        " is neither a port name (like http) nor a number from 1 to 65535");
+    }
+  }
+  return r.error_count() == errors;
+}
+
 void read_discovery(Reader& r, const yaml::Node& node, const std::string& base_directory,
                     DiscoveryConfig& out) {
-  if (!r.check_map(node, "discovery", {"file", "dns", "srv", "etcd"})) return;
+  if (!r.check_map(node, "discovery", {"file", "dns", "srv", "etcd", "kubernetes"})) return;
   if (node["file"]) {
     for (const yaml::Node& item : one_or_more(r, node["file"], "discovery.file")) {
       if (!r.check_map(item, "discovery.file", {"path"})) continue;
@@ -147,6 +192,12 @@ void read_discovery(Reader& r, const yaml::Node& node, const std::string& base_d
       EtcdSourceConfig source;
       read_etcd_source(r, item, "discovery.etcd", "prefix", source);
       out.etcd.push_back(std::move(source));
+    }
+  }
+  if (node["kubernetes"]) {
+    for (const yaml::Node& item : one_or_more(r, node["kubernetes"], "discovery.kubernetes")) {
+      KubernetesSourceConfig source;
+      if (read_kubernetes_source(r, item, source)) out.kubernetes.push_back(std::move(source));
     }
   }
 }

@@ -199,12 +199,32 @@ struct EtcdSourceConfig {
   std::string key;                     // the prefix (endpoints) or the key (routes)
 };
 
+// A Service's ready endpoints, from its EndpointSlices.
+struct KubernetesSourceConfig {
+  std::string namespace_name;  // "default"
+  std::string service;         // "web"
+  // The port: by the Service port's name, or by number (the endpoints' port, the Pods' own).
+  // Neither: the slices' only port.
+  std::string port_name;
+  uint16_t port_number = 0;
+  // "default/web:http", for logs and keys.
+  std::string describe() const {
+    std::string text = namespace_name + "/" + service;
+    if (!port_name.empty()) return text + ":" + port_name;
+    if (port_number != 0) return text + ":" + std::to_string(port_number);
+    return text;
+  }
+};
+
 struct DiscoveryConfig {
   std::vector<FileSourceConfig> files;
   std::vector<DnsSourceConfig> dns;
   std::vector<SrvSourceConfig> srv;
   std::vector<EtcdSourceConfig> etcd;
-  bool empty() const { return files.empty() && dns.empty() && srv.empty() && etcd.empty(); }
+  std::vector<KubernetesSourceConfig> kubernetes;
+  bool empty() const {
+    return files.empty() && dns.empty() && srv.empty() && etcd.empty() && kubernetes.empty();
+  }
 };
 
 // Active health checks of a cluster's endpoints (see docs/config.md, "Health checks").
@@ -290,11 +310,17 @@ struct AdminConfig {
   std::string token_file;  // where the token was read from (resolved); empty: written inline
 };
 
+// The top-level `kubernetes:`: how to reach the API server.
+struct KubernetesConfig {
+  std::string kubeconfig;  // resolved path; empty: in-cluster (the Pod's service account)
+};
+
 struct Config {
   unsigned workers = 0;  // 0: one per core
   AdminConfig admin;
   std::string dns_resolver;  // the default resolver for every lookup; empty: the system's
   std::optional<EtcdSourceConfig> routes_source;  // routes (and clusters) kept in one etcd key
+  KubernetesConfig kubernetes;
   AccessLogConfig access_log;
   LogLevel log_level = LogLevel::kInfo;
   Timeouts timeouts;

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -265,6 +266,24 @@ void read_routes_source(Reader& r, const yaml::Node& node, Config& config) {
   config.routes_source = std::move(source);
 }
 
+// { kubeconfig: PATH }; without it, the Pod's service account (in-cluster).
+void read_kubernetes(Reader& r, const yaml::Node& node, const std::string& base_directory,
+                     Config& config) {
+  if (!r.check_map(node, "kubernetes", {"kubeconfig"})) return;
+  if (!node["kubeconfig"]) return;
+  auto path = r.string(node["kubeconfig"], "kubernetes.kubeconfig");
+  if (!path) return;
+  if (path->empty()) {
+    r.error(node["kubeconfig"], "kubernetes.kubeconfig must not be empty");
+    return;
+  }
+  std::filesystem::path resolved(*path);
+  const char* home = std::getenv("HOME");
+  if (path->starts_with("~/") && home) resolved = std::filesystem::path(home) / path->substr(2);
+  if (resolved.is_relative()) resolved = std::filesystem::path(base_directory) / resolved;
+  config.kubernetes.kubeconfig = resolved.lexically_normal().string();
+}
+
 // The settings only the config file holds (everything but routes and clusters).
 void read_settings(Reader& r, const yaml::Node& root, const std::string& base_directory,
                    Config& config) {
@@ -289,6 +308,7 @@ void read_settings(Reader& r, const yaml::Node& root, const std::string& base_di
   }
   if (root["dns"]) read_dns(r, root["dns"], config);
   if (root["routes_source"]) read_routes_source(r, root["routes_source"], config);
+  if (root["kubernetes"]) read_kubernetes(r, root["kubernetes"], base_directory, config);
   if (root["listeners"]) {
     read_listeners(r, root["listeners"], base_directory, config);
   } else {
@@ -340,7 +360,7 @@ ConfigResult load(const std::string& text, const std::string& source_name,
   if (file.ok && file.reader.check_map(file.root, "the config",
                                        {"workers", "admin", "access_log", "log_level", "timeouts",
                                         "limits", "normalize_paths", "dns", "routes_source",
-                                        "listeners", "routes", "clusters"})) {
+                                        "kubernetes", "listeners", "routes", "clusters"})) {
     read_settings(file.reader, file.root, directory_of(source_name), config);
   } else {
     file.ok = false;

@@ -44,6 +44,9 @@ FIXTURES = {
                 "dns": ["backend.test"]},
     "backend_ip": {"kind": "server", "key": "ec", "subject": "/O=Backend/CN=127.0.0.1",
                    "ips": ["127.0.0.1"]},
+    # The Kubernetes API server stand-in (kube_api_server.py), reached at 127.0.0.1.
+    "kube_apiserver": {"kind": "server", "key": "ec", "subject": "/O=Kubernetes/CN=kube-apiserver",
+                       "dns": ["kubernetes.default.svc"], "ips": ["127.0.0.1"]},
     "backend_untrusted": {"kind": "server", "key": "ec", "issuer": "other_ca",
                           "subject": "/O=Someone Else/CN=backend.test", "dns": ["backend.test"]},
     "backend_expired": {"kind": "server", "key": "ec", "subject": "/O=Expired/CN=backend.test",

@@ -97,6 +97,43 @@ TEST(DiscoveryConfig, BadSourceSettingsAreErrors) {
   EXPECT_NE(all.find("'https://127.0.0.1:2379' is not http://IP:PORT"), std::string::npos) << all;
 }
 
+TEST(DiscoveryConfig, KubernetesServicesAndTheKubeconfigAreRead) {
+  ConfigResult result = load_config_text(
+      "kubernetes: { kubeconfig: kube/config }\n" + config_with_clusters(R"(  - name: web
+    discovery:
+      kubernetes: [{ service: shop/web, port: http }, { service: shop/api, port: 8443 }, { service: default/one }]
+)"),
+      "/etc/waygate/waygate.yaml");
+  ASSERT_TRUE(result.ok()) << first_error(result);
+  EXPECT_EQ(result.config.kubernetes.kubeconfig, "/etc/waygate/kube/config");
+  const std::vector<KubernetesSourceConfig>& services =
+      result.config.clusters[0].discovery.kubernetes;
+  ASSERT_EQ(services.size(), 3u);
+  EXPECT_EQ(services[0].namespace_name, "shop");
+  EXPECT_EQ(services[0].service, "web");
+  EXPECT_EQ(services[0].port_name, "http");
+  EXPECT_EQ(services[1].port_number, 8443);
+  EXPECT_EQ(services[1].describe(), "shop/api:8443");
+  EXPECT_EQ(services[2].describe(), "default/one");
+}
+
+TEST(DiscoveryConfig, BadKubernetesServicesAreErrors) {
+  ConfigResult result = load_config_text(config_with_clusters(R"(  - name: web
+    discovery:
+      kubernetes: [{ service: web }, { service: shop/Web_1 }, { service: a/b, port: 70000 }, { service: a/b, port: "http port" }, { port: http }]
+)"),
+                                         "w.yaml");
+  ASSERT_EQ(result.errors.size(), 5u);
+  EXPECT_EQ(result.errors[0],
+            "w.yaml:6:31: discovery.kubernetes.service 'web' is not NAMESPACE/NAME (like "
+            "default/web; lower-case letters, digits and '-')");
+  EXPECT_NE(result.errors[1].find("'shop/Web_1' is not NAMESPACE/NAME"), std::string::npos);
+  EXPECT_NE(result.errors[2].find("discovery.kubernetes.port must be between 1 and 65535"),
+            std::string::npos);
+  EXPECT_NE(result.errors[3].find("'http port' is neither a port name"), std::string::npos);
+  EXPECT_NE(result.errors[4].find("discovery.kubernetes needs a service"), std::string::npos);
+}
+
 TEST(RoutesSource, IsReadAtTheTopLevel) {
   ConfigResult result = load_config_text(
       config_with_clusters("  - { name: web, endpoints: [127.0.0.1:9001] }\n") +

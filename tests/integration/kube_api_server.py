@@ -1,0 +1,386 @@
+"""A stand-in for a Kubernetes API server, serving EndpointSlices (discovery.k8s.io/v1).
+
+No Kubernetes API server can be installed or run on these machines, so the tests run this one. It
+follows the documented wire protocol ("Kubernetes API Concepts": efficient detection of changes,
+watch bookmarks, 410 Gone) rather than any implementation: a LIST answers an EndpointSliceList whose
+metadata carries the collection's resourceVersion (items without kind and apiVersion, as the API
+server writes them); a WATCH (?watch=1) answers a chunked stream of JSON lines {"type": ADDED |
+MODIFIED | DELETED | BOOKMARK | ERROR, "object": ...} from the resourceVersion asked for, ended by
+the server after timeoutSeconds; a resourceVersion older than the last compaction is answered with
+an ERROR event holding a 410 Expired Status (as the API server's watch cache does) or, with
+expired_as="status", with HTTP 410. Requests need "Authorization: Bearer <token>" (401 Status
+otherwise); TLS with a test certificate, or plain HTTP. Its fidelity is checked against Debian's
+python3-kubernetes client in test_kubernetes_api_server.py.
+
+The test drives it in-process: apply() and delete() change objects, compact() forgets history,
+bookmark() sends a BOOKMARK on every open watch, stop() and start() take it away and bring it back
+on the same port (keeping its objects and resourceVersion, as a restarted API server would over
+the same etcd).
+"""
+
+import copy
+import json
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOST = "127.0.0.1"
+GROUP_VERSION = "discovery.k8s.io/v1"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+def status(code, reason, message):
+    """A metav1.Status object, as the API server answers failures."""
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}
+
+
+def endpoint_slice(namespace, name, service, addresses, port=8080, port_name="http",
+                   not_ready=(), terminating=(), zone=None, publish_not_ready=False):
+    """An EndpointSlice written the way a cluster's EndpointSlice controller writes one: an
+    endpoint per address with its conditions and the Pod it targets; `not_ready` and
+    `terminating` are addresses among `addresses` in those states. With publish_not_ready (the
+    Service's publishNotReadyAddresses) the controller marks every endpoint ready, terminating
+    ones too."""
+    endpoints = []
+    for i, address in enumerate(addresses):
+        is_terminating = address in terminating
+        ready = publish_not_ready or (address not in not_ready and not is_terminating)
+        endpoint = {
+            "addresses": [address],
+            "conditions": {"ready": ready, "serving": ready or is_terminating,
+                           "terminating": is_terminating},
+            "targetRef": {"kind": "Pod", "namespace": namespace,
+                          "name": f"{service}-7c9f8d5b6-{i:05d}",
+                          "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/{address}"))},
+            "nodeName": "node-1",
+        }
+        if zone:
+            endpoint["zone"] = zone
+        endpoints.append(endpoint)
+    return {
+        "kind": "EndpointSlice",
+        "apiVersion": GROUP_VERSION,
+        "metadata": {
+            "name": name,
+            "generateName": f"{service}-",
+            "namespace": namespace,
+            "labels": {SERVICE_NAME_LABEL: service,
+                       "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": service,
+                                 "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, service)),
+                                 "controller": True, "blockOwnerDeletion": True}],
+        },
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+        "ports": [{"name": port_name, "protocol": "TCP", "port": port}],
+    }
+
+
+def _true(value):
+    """A boolean query parameter as the API server reads one (Go's strconv.ParseBool)."""
+    return value in ("1", "t", "T", "TRUE", "true", "True")
+
+
+def _selector_matches(selector, labels):
+    """Equality-based label selectors: "a=b", "a==b", "a!=b", "a", comma-separated."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            if labels.get(key) != value:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+class KubeApiServer:
+    def __init__(self, token="test-token", cert=None, port=0, expired_as="event"):
+        """cert: a certs.Cert to serve TLS with, or None for plain HTTP."""
+        self.token = token
+        self.cert = cert
+        self.port = port
+        self.expired_as = expired_as
+        self.lock = threading.Condition()
+        self.objects = {}  # (namespace, name) -> the object as stored
+        self.history = []  # (resourceVersion, type, object), oldest first
+        self.resource_version = 1000
+        self.compacted = 0  # watches from a version below this are expired
+        self.requests = []  # (method, path, query dict, status) of each request
+        self._watches = set()  # open watch streams (their handlers)
+        self._connections = set()
+        self._server = None
+        self._thread = None
+
+    # -- process -------------------------------------------------------------------------------
+
+    @property
+    def url(self):
+        return f"{'https' if self.cert else 'http'}://{HOST}:{self.port}"
+
+    def start(self):
+        server = ThreadingHTTPServer((HOST, self.port), _Handler, bind_and_activate=False)
+        server.allow_reuse_address = True
+        server.daemon_threads = True
+        server.server_bind()
+        server.server_activate()
+        server.api = self
+        if self.cert:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.cert.cert, self.cert.key)
+            server.tls_context = context
+        else:
+            server.tls_context = None
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Stops listening and cuts every open connection (watches included)."""
+        if not self._server:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        with self.lock:
+            connections = list(self._connections)
+            self._connections.clear()
+            self._watches.clear()
+            self.lock.notify_all()
+        for sock in connections:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._server = None
+
+    # -- objects -------------------------------------------------------------------------------
+
+    def _next_version(self):
+        self.resource_version += 1
+        return str(self.resource_version)
+
+    def apply(self, obj):
+        """Creates or replaces an object (ADDED or MODIFIED); returns it as stored."""
+        obj = copy.deepcopy(obj)
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        with self.lock:
+            old = self.objects.get(key)
+            meta["resourceVersion"] = self._next_version()
+            if old:
+                meta["uid"] = old["metadata"]["uid"]
+                meta["creationTimestamp"] = old["metadata"]["creationTimestamp"]
+                meta["generation"] = old["metadata"]["generation"] + 1
+            else:
+                meta["uid"] = str(uuid.uuid4())
+                meta["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                meta["generation"] = 1
+            self.objects[key] = obj
+            self._record("MODIFIED" if old else "ADDED", obj)
+        return obj
+
+    def delete(self, namespace, name):
+        with self.lock:
+            obj = copy.deepcopy(self.objects.pop((namespace, name)))
+            obj["metadata"]["resourceVersion"] = self._next_version()
+            self._record("DELETED", obj)
+
+    def _record(self, event_type, obj):
+        self.history.append((int(obj["metadata"]["resourceVersion"]), event_type, obj))
+        self.lock.notify_all()
+
+    def compact(self):
+        """Forgets the history up to now: a watch from an older resourceVersion is expired."""
+        with self.lock:
+            self.compacted = self.resource_version
+            self.history = []
+
+    def bookmark(self):
+        """A BOOKMARK on every open watch, at the current resourceVersion."""
+        with self.lock:
+            for watch in self._watches:
+                watch.bookmark_pending = True
+            self.lock.notify_all()
+
+    def watch_count(self):
+        with self.lock:
+            return len(self._watches)
+
+    def wait_for_watch(self, count=1, timeout=10.0):
+        """Waits until `count` watches are open (a failure guard, not a timing expectation)."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while len(self._watches) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {count} open watch(es) within {timeout}s")
+                self.lock.wait(left)
+
+    def requests_seen(self, kind=None):
+        """The requests so far; kind "list" or "watch" keeps those only."""
+        with self.lock:
+            return [r for r in self.requests
+                    if kind is None or ("watch" if _true(r[2].get("watch")) else "list")
+                    == kind]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        context = self.server.tls_context
+        if context:
+            self.request = context.wrap_socket(self.request, server_side=True)
+            self.connection = self.request
+        super().setup()
+        with self.server.api.lock:
+            self.server.api._connections.add(self.request)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            with self.server.api.lock:
+                self.server.api._connections.discard(self.request)
+            if self.server.tls_context:
+                self.request.close()  # the TLS socket took the accepted one's descriptor
+
+    def log_message(self, *args):
+        pass
+
+    def _send_json(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record(self, path, query, code):
+        with self.server.api.lock:
+            self.server.api.requests.append(("GET", path, query, code))
+
+    def do_GET(self):
+        api = self.server.api
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        parts = url.path.strip("/").split("/")
+        if self.headers.get("Authorization") != f"Bearer {api.token}":
+            self._record(url.path, query, 401)
+            self._send_json(401, status(401, "Unauthorized", "Unauthorized"))
+            return
+        # /apis/discovery.k8s.io/v1[/namespaces/NS]/endpointslices
+        namespace = None
+        if parts[:3] == ["apis", "discovery.k8s.io", "v1"] and parts[3:] == ["endpointslices"]:
+            pass
+        elif (parts[:4] == ["apis", "discovery.k8s.io", "v1", "namespaces"] and len(parts) == 6
+              and parts[5] == "endpointslices"):
+            namespace = parts[4]
+        else:
+            self._record(url.path, query, 404)
+            self._send_json(404, status(404, "NotFound", "the server could not find the "
+                                        "requested resource"))
+            return
+        selector = query.get("labelSelector", "")
+
+        def wanted(obj):
+            meta = obj["metadata"]
+            return ((namespace is None or meta["namespace"] == namespace)
+                    and _selector_matches(selector, meta.get("labels", {})))
+
+        if _true(query.get("watch")):
+            self._watch(url.path, query, wanted)
+        else:
+            with api.lock:
+                items = []
+                for key in sorted(api.objects):
+                    item = copy.deepcopy(api.objects[key])
+                    if wanted(item):
+                        item.pop("kind"), item.pop("apiVersion")
+                        items.append(item)
+                version = str(api.resource_version)
+            self._record(url.path, query, 200)
+            self._send_json(200, {"kind": "EndpointSliceList", "apiVersion": GROUP_VERSION,
+                                  "metadata": {"resourceVersion": version}, "items": items})
+
+    def _chunk(self, event_type, obj):
+        line = json.dumps({"type": event_type, "object": obj}).encode() + b"\n"
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+        self.wfile.flush()
+
+    def _watch(self, path, query, wanted):
+        api = self.server.api
+        asked = query.get("resourceVersion", "")
+        timeout = float(query.get("timeoutSeconds", "1800"))
+        bookmarks = _true(query.get("allowWatchBookmarks"))
+        with api.lock:
+            expired = asked not in ("", "0") and int(asked) < api.compacted
+            if expired:
+                message = f"too old resource version: {asked} ({api.compacted})"
+                if api.expired_as == "status":
+                    api.requests.append(("GET", path, query, 410))
+                    self._send_json(410, status(410, "Expired", message))
+                    return
+            api.requests.append(("GET", path, query, 200))
+            if asked in ("", "0"):
+                # Without a version, a watch starts with the current objects as ADDED events.
+                backlog = [("ADDED", o) for _, o in sorted(api.objects.items())]
+                seen = api.resource_version
+            else:
+                seen = int(asked)
+                backlog = [(t, o) for v, t, o in api.history if v > seen]
+            self.bookmark_pending = False
+            api._watches.add(self)
+            api.lock.notify_all()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            if expired:
+                self._chunk("ERROR", status(410, "Expired", message))
+                self.wfile.write(b"0\r\n\r\n")
+                return
+            deadline = time.monotonic() + timeout
+            while True:
+                for event_type, obj in backlog:
+                    seen = max(seen, int(obj["metadata"]["resourceVersion"]))
+                    if wanted(obj):
+                        self._chunk(event_type, obj)
+                with api.lock:
+                    while True:
+                        if self not in api._watches:
+                            return  # the server stopped
+                        backlog = [(t, o) for v, t, o in api.history if v > seen]
+                        if backlog or time.monotonic() >= deadline:
+                            break
+                        if self.bookmark_pending:
+                            break
+                        api.lock.wait(min(0.5, deadline - time.monotonic()))
+                    send_bookmark = self.bookmark_pending and bookmarks and not backlog
+                    self.bookmark_pending = False
+                    version = str(api.resource_version)
+                if send_bookmark:
+                    self._chunk("BOOKMARK", {"kind": "EndpointSlice", "apiVersion": GROUP_VERSION,
+                                             "metadata": {"resourceVersion": version}})
+                    seen = int(version)
+                if not backlog and time.monotonic() >= deadline:
+                    self.wfile.write(b"0\r\n\r\n")  # the server ends the watch
+                    self.wfile.flush()
+                    return
+        except OSError:
+            self.close_connection = True
+        finally:
+            with api.lock:
+                api._watches.discard(self)

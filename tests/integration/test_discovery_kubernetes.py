@@ -1,0 +1,235 @@
+"""Cluster endpoints from a Kubernetes Service (`discovery: kubernetes`): waygate lists and watches
+the Service's EndpointSlices on an API server and routes to their ready endpoints. The API server
+is the project's stand-in (kube_api_server.py, checked against the Kubernetes client library in
+test_kubernetes_api_server.py), over TLS with a test CA and a bearer token read from a file. Each Pod is
+an upstream.py on an address of its own (127.0.0.10 and up), all on the same port, as Pods of one
+Deployment are.
+
+Log lines are used only to know that waygate has noticed a failure (the API server gone, a token
+refused); the API server's own record of requests tells that a LIST or WATCH was made.
+"""
+
+import os
+import re
+import subprocess
+import urllib.request
+
+import certs
+from harness import (WAYGATE_BIN, WaygateTestCase, free_port, proxy_config, upstream_answers,
+                     wait_for_answers)
+from kube_api_server import KubeApiServer, endpoint_slice
+
+POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
+# After the API server comes back or accepts the token again, waygate's reconnect backoff (up to
+# 10 s between tries) comes first.
+RECONNECT_TIMEOUT = 30.0
+NAMESPACE = "shop"
+SERVICE = "web"
+PODS = 10
+
+
+def api_warning(server):
+    """A warn line of waygate's naming the API server."""
+    return rf"(?m)^.* warn .*{re.escape(server.url)}\b.*$"
+
+
+class KubernetesDiscoveryTest(WaygateTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # The Pods: one upstream per address, all on one port.
+        cls.pod_port = free_port()
+        cls.pods = [cls.class_env.upstream(f"pod{i}", host=f"127.0.0.{10 + i}", port=cls.pod_port)
+                    for i in range(PODS)]
+
+    def setUp(self):
+        super().setUp()
+        self.token_file = os.path.join(self.env.dir, "token")
+        with open(self.token_file, "w") as f:
+            f.write("s3cret\n")
+        self.api = KubeApiServer(token="s3cret", cert=certs.get("kube_apiserver")).start()
+        self.addCleanup(self.api.stop)
+        # Another Service's slice in the same namespace, and one of a Service of the same name in
+        # another namespace: neither is the cluster's.
+        self.api.apply(endpoint_slice(NAMESPACE, "api-x7k2p", "api", [self.pods[9].host]))
+        self.api.apply(endpoint_slice("other", "web-q8d4m", SERVICE, [self.pods[8].host]))
+
+    def kubeconfig(self):
+        path = os.path.join(self.env.dir, "kubeconfig")
+        with open(path, "w") as f:
+            f.write(f"""apiVersion: v1
+kind: Config
+current-context: test
+clusters:
+- name: test-cluster
+  cluster:
+    server: {self.api.url}
+    certificate-authority: {certs.get("ca").cert}
+users:
+- name: waygate
+  user:
+    tokenFile: {self.token_file}
+contexts:
+- name: test
+  context:
+    cluster: test-cluster
+    user: waygate
+    namespace: {NAMESPACE}
+""")
+        return path
+
+    def start(self, port="http"):
+        cluster = {"discovery": {"kubernetes": {"service": f"{NAMESPACE}/{SERVICE}",
+                                                "port": port}}}
+        self.port = free_port()
+        self.admin_port = free_port()
+        top = {"kubernetes": {"kubeconfig": self.kubeconfig()},
+               "admin": {"address": f"127.0.0.1:{self.admin_port}"}}
+        self.wg = self.env.waygate(proxy_config(self.port, {"web": cluster}, workers=2, top=top),
+                                   self.port)
+        self.api.wait_for_watch()
+
+    def slice(self, name, pods, **kwargs):
+        return endpoint_slice(NAMESPACE, name, SERVICE, [self.pods[i].host for i in pods],
+                              port=self.pod_port, **kwargs)
+
+    def names(self, pods):
+        return [f"pod{i}" for i in pods]
+
+    def wait_for(self, *expected, timeout=POLL_TIMEOUT):
+        return wait_for_answers(self.port, expected, timeout)
+
+    def test_ready_endpoints_of_the_service_route_traffic(self):
+        # Pod 3 is not ready (failing its readiness probe): listed, but not routed to.
+        self.api.apply(self.slice("web-abc12", [0, 1, 2, 3], not_ready=[self.pods[3].host]))
+        self.start()
+        self.wait_for(*self.names([0, 1, 2]))
+
+    def test_the_port_is_found_by_number_too(self):
+        self.api.apply(self.slice("web-abc12", [0, 1]))
+        self.start(port=self.pod_port)
+        self.wait_for(*self.names([0, 1]))
+
+    def test_scaling_from_3_to_10_to_0_pods_follows_the_slices(self):
+        self.api.apply(self.slice("web-abc12", [0, 1, 2]))
+        self.start()
+        self.wait_for(*self.names([0, 1, 2]))
+        # Scaled to 10: the first slice grows and a second one holds the rest.
+        self.api.apply(self.slice("web-abc12", [0, 1, 2, 3, 4, 5]))
+        self.api.apply(self.slice("web-def34", [6, 7, 8, 9]))
+        self.wait_for(*self.names(range(10)))
+        # Scaled to 0: the second slice is deleted, the first has no endpoints left.
+        self.api.delete(NAMESPACE, "web-def34")
+        empty = self.slice("web-abc12", [])
+        empty["endpoints"] = None  # as the API server returns an empty list (omitted)
+        del empty["endpoints"]
+        self.api.apply(empty)
+        self.wait_for(503)
+
+    def test_a_terminating_endpoint_gets_no_new_requests(self):
+        # publishNotReadyAddresses: the controller keeps terminating endpoints ready, so only
+        # their terminating condition tells waygate to stop sending them new requests.
+        self.api.apply(self.slice("web-abc12", [0, 1, 2], publish_not_ready=True))
+        self.start()
+        self.wait_for(*self.names([0, 1, 2]))
+        self.api.apply(self.slice("web-abc12", [0, 1, 2], publish_not_ready=True,
+                                  terminating=[self.pods[1].host]))
+        self.wait_for(*self.names([0, 2]))
+
+    def test_the_last_endpoints_serve_while_the_api_server_is_away_and_changes_follow(self):
+        self.api.apply(self.slice("web-abc12", [0, 1]))
+        self.start()
+        self.wait_for(*self.names([0, 1]))
+        self.api.stop()
+        self.wg.wait_for_stderr(api_warning(self.api))
+        self.assertEqual(set(self.names([0, 1])), set(upstream_answers(self.port, 8)))
+        # Changed while waygate cannot see it; the watch resumes from where it was.
+        self.api.apply(self.slice("web-abc12", [2, 3]))
+        lists = len(self.api.requests_seen("list"))
+        self.api.start()
+        self.wait_for(*self.names([2, 3]), timeout=RECONNECT_TIMEOUT)
+        self.assertEqual(lists, len(self.api.requests_seen("list")), "a re-list; no resume")
+        # And it follows changes made after it came back.
+        self.api.wait_for_watch()
+        self.api.apply(self.slice("web-abc12", [4]))
+        self.wait_for(*self.names([4]))
+
+    def compaction_forces_a_relist(self, expired_as):
+        self.api.expired_as = expired_as
+        self.api.apply(self.slice("web-abc12", [0, 1]))
+        self.start()
+        self.wait_for(*self.names([0, 1]))
+        self.api.stop()
+        self.wg.wait_for_stderr(api_warning(self.api))
+        # Changed and compacted while waygate is away: its resourceVersion is gone.
+        self.api.apply(self.slice("web-abc12", [2]))
+        self.api.apply(self.slice("web-def34", [3]))
+        self.api.compact()
+        lists = len(self.api.requests_seen("list"))
+        self.api.start()
+        self.wait_for(*self.names([2, 3]), timeout=RECONNECT_TIMEOUT)
+        self.assertGreater(len(self.api.requests_seen("list")), lists, "no re-list")
+        expired = [r for r in self.api.requests_seen("watch")
+                   if int(r[2]["resourceVersion"]) < self.api.compacted]
+        self.assertTrue(expired, "no watch from the compacted resourceVersion")
+
+    def test_a_compaction_reported_as_an_error_event_forces_a_relist(self):
+        self.compaction_forces_a_relist("event")
+
+    def test_a_compaction_reported_as_http_410_forces_a_relist(self):
+        self.compaction_forces_a_relist("status")
+
+    def test_a_refused_token_is_logged_and_the_last_endpoints_kept(self):
+        self.api.apply(self.slice("web-abc12", [0, 1]))
+        self.start()
+        self.wait_for(*self.names([0, 1]))
+        # The server stops accepting the token waygate has; its watch is cut.
+        self.api.token = "rotated"
+        self.api.stop()
+        self.api.apply(self.slice("web-abc12", [2]))
+        self.api.start()
+        self.wg.wait_for_stderr(r"(?m)^.* warn .*HTTP 401: Unauthorized \(keeping the last 2 "
+                                r"endpoints", timeout=RECONNECT_TIMEOUT)
+        self.assertEqual(set(self.names([0, 1])), set(upstream_answers(self.port, 8)))
+        # The projected token rotates: the file's new content is used from the next request on.
+        with open(self.token_file, "w") as f:
+            f.write("rotated\n")
+        self.wait_for(*self.names([2]), timeout=RECONNECT_TIMEOUT)
+
+    def test_the_discovery_delay_is_measured_by_kind_kubernetes(self):
+        self.api.apply(self.slice("web-abc12", [0]))
+        self.start()
+        self.wait_for(*self.names([0]))
+        self.api.apply(self.slice("web-abc12", [0, 1]))
+        self.wait_for(*self.names([0, 1]))
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics",
+                                    timeout=5) as resp:
+            metrics = resp.read().decode()
+        count = re.search(r'(?m)^waygate_discovery_delay_seconds_count\{source="kubernetes"\} '
+                          r'(\d+)$', metrics)
+        self.assertIsNotNone(count, "no waygate_discovery_delay_seconds{source=\"kubernetes\"}")
+        self.assertGreaterEqual(int(count.group(1)), 1)
+        for line in self.wg.stderr_text().splitlines():
+            if "routed by every worker" in line:
+                print("\n  " + line.split(" discovery: ", 1)[-1], end="")
+
+    def test_a_kubeconfig_with_an_exec_plugin_is_refused_at_its_line(self):
+        path = self.kubeconfig()
+        with open(path) as f:
+            text = f.read()
+        # The user gets its token from a plugin, which waygate cannot run.
+        text = text.replace("    tokenFile: " + self.token_file, """    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: aws""")
+        with open(path, "w") as f:
+            f.write(text)
+        line = text.splitlines().index("    exec:") + 1
+        config = os.path.join(self.env.dir, "check.yaml")
+        cluster = {"discovery": {"kubernetes": {"service": f"{NAMESPACE}/{SERVICE}"}}}
+        with open(config, "w") as f:
+            f.write(proxy_config(free_port(), {"web": cluster},
+                                 top={"kubernetes": {"kubeconfig": path}}))
+        result = subprocess.run([WAYGATE_BIN, "--check", config], capture_output=True, text=True,
+                                timeout=30)
+        self.assertEqual(1, result.returncode)
+        self.assertIn(f"{path}:{line}:5: user.exec is not supported", result.stderr)

@@ -1,0 +1,121 @@
+"""The Kubernetes API server stand-in (kube_api_server.py) against Debian's python3-kubernetes
+client, over TLS with a bearer token: what the client library makes of its LIST, WATCH (with a
+resource_version, bookmarks, the server ending it) and 410 answers is what it makes of a real API
+server's, so waygate's tests against the stand-in test the real protocol."""
+
+import threading
+import unittest
+
+import certs
+from kube_api_server import KubeApiServer, endpoint_slice
+
+try:
+    import kubernetes
+except ImportError:  # python3-kubernetes (scripts/install-deps.sh)
+    kubernetes = None
+
+SELECTOR = "kubernetes.io/service-name=web"
+
+
+@unittest.skipIf(kubernetes is None, "python3-kubernetes is not installed")
+class KubeApiServerFidelityTest(unittest.TestCase):
+    def setUp(self):
+        self.server = KubeApiServer(token="s3cret", cert=certs.get("kube_apiserver")).start()
+        self.addCleanup(self.server.stop)
+        self.api = self.client("s3cret")
+
+    def client(self, token):
+        configuration = kubernetes.client.Configuration()
+        configuration.host = self.server.url
+        configuration.ssl_ca_cert = certs.get("ca").cert
+        configuration.api_key = {"authorization": token}
+        configuration.api_key_prefix = {"authorization": "Bearer"}
+        return kubernetes.client.DiscoveryV1Api(kubernetes.client.ApiClient(configuration))
+
+    def test_list_gives_typed_slices_of_the_service_and_a_resource_version(self):
+        self.server.apply(endpoint_slice("default", "web-abc12", "web", ["10.0.0.1", "10.0.0.2"]))
+        self.server.apply(endpoint_slice("default", "api-def34", "api", ["10.0.1.1"]))
+        self.server.apply(endpoint_slice("other", "web-ghi56", "web", ["10.0.2.1"]))
+        listed = self.api.list_namespaced_endpoint_slice("default", label_selector=SELECTOR)
+        self.assertEqual(["web-abc12"], [s.metadata.name for s in listed.items])
+        slice_ = listed.items[0]
+        self.assertEqual("IPv4", slice_.address_type)
+        self.assertEqual([["10.0.0.1"], ["10.0.0.2"]], [e.addresses for e in slice_.endpoints])
+        self.assertTrue(slice_.endpoints[0].conditions.ready)
+        self.assertEqual("Pod", slice_.endpoints[0].target_ref.kind)
+        self.assertEqual([("http", 8080, "TCP")],
+                         [(p.name, p.port, p.protocol) for p in slice_.ports])
+        self.assertEqual("web", slice_.metadata.labels["kubernetes.io/service-name"])
+        self.assertTrue(slice_.metadata.uid)
+        self.assertTrue(int(listed.metadata.resource_version) > 0)
+
+    def test_watch_from_a_resource_version_gives_the_changes_since(self):
+        self.server.apply(endpoint_slice("default", "web-abc12", "web", ["10.0.0.1"]))
+        version = self.api.list_namespaced_endpoint_slice(
+            "default", label_selector=SELECTOR).metadata.resource_version
+        self.server.apply(endpoint_slice("default", "web-abc12", "web", ["10.0.0.1", "10.0.0.2"]))
+        self.server.apply(endpoint_slice("default", "web-xyz98", "web", ["10.0.0.3"]))
+        self.server.apply(endpoint_slice("default", "api-def34", "api", ["10.0.1.1"]))
+        self.server.delete("default", "web-abc12")
+        watch = kubernetes.watch.Watch()
+        events = [(e["type"], e["object"].metadata.name) for e in watch.stream(
+            self.api.list_namespaced_endpoint_slice, "default", label_selector=SELECTOR,
+            resource_version=version, timeout_seconds=1)]
+        self.assertEqual([("MODIFIED", "web-abc12"), ("ADDED", "web-xyz98"),
+                          ("DELETED", "web-abc12")], events)
+        # The library keeps the last version it saw, to resume from.
+        self.assertEqual(str(self.server.resource_version), watch.resource_version)
+
+    def test_watch_delivers_bookmarks_when_asked_for(self):
+        version = self.api.list_namespaced_endpoint_slice(
+            "default", label_selector=SELECTOR).metadata.resource_version
+        self.server.apply(endpoint_slice("default", "api-def34", "api", ["10.0.1.1"]))
+        events = []
+
+        def watch():
+            for event in kubernetes.watch.Watch().stream(
+                    self.api.list_namespaced_endpoint_slice, "default", label_selector=SELECTOR,
+                    resource_version=version, allow_watch_bookmarks=True, timeout_seconds=2):
+                events.append(event)
+
+        thread = threading.Thread(target=watch)
+        thread.start()
+        self.server.wait_for_watch()
+        self.server.bookmark()
+        thread.join()
+        self.assertEqual(["BOOKMARK"], [e["type"] for e in events])
+        self.assertEqual(str(self.server.resource_version),
+                         events[0]["raw_object"]["metadata"]["resourceVersion"])
+
+    def test_a_compacted_resource_version_is_410_as_an_error_event(self):
+        version = self.api.list_namespaced_endpoint_slice(
+            "default", label_selector=SELECTOR).metadata.resource_version
+        self.server.apply(endpoint_slice("default", "web-abc12", "web", ["10.0.0.1"]))
+        self.server.compact()
+        with self.assertRaises(kubernetes.client.ApiException) as raised:
+            list(kubernetes.watch.Watch().stream(
+                self.api.list_namespaced_endpoint_slice, "default", label_selector=SELECTOR,
+                resource_version=version, timeout_seconds=1))
+        self.assertEqual(410, raised.exception.status)
+        self.assertIn("too old resource version", raised.exception.reason)
+
+    def test_a_compacted_resource_version_is_410_as_http_status(self):
+        self.server.expired_as = "status"
+        version = self.api.list_namespaced_endpoint_slice(
+            "default", label_selector=SELECTOR).metadata.resource_version
+        self.server.apply(endpoint_slice("default", "web-abc12", "web", ["10.0.0.1"]))
+        self.server.compact()
+        with self.assertRaises(kubernetes.client.ApiException) as raised:
+            list(kubernetes.watch.Watch().stream(
+                self.api.list_namespaced_endpoint_slice, "default", label_selector=SELECTOR,
+                resource_version=version, timeout_seconds=1))
+        self.assertEqual(410, raised.exception.status)
+
+    def test_a_wrong_token_is_401(self):
+        with self.assertRaises(kubernetes.client.ApiException) as raised:
+            self.client("wrong").list_namespaced_endpoint_slice("default")
+        self.assertEqual(401, raised.exception.status)
+
+
+if __name__ == "__main__":
+    unittest.main()
