@@ -1,5 +1,6 @@
 #include "admin/control_plane.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -69,7 +70,7 @@ ControlPlane::~ControlPlane() {
   if (joiner_.joinable()) joiner_.join();
 }
 
-int ControlPlane::run(const routing::ConfigResult& loaded) {
+int ControlPlane::run(routing::ConfigResult loaded) {
   const routing::Config& config = loaded.config;
   // Signals are watched before the listeners open: a SIGTERM that follows the first accepted
   // connection must drain, not kill.
@@ -113,10 +114,12 @@ int ControlPlane::run(const routing::ConfigResult& loaded) {
     WG_LOG_INFO("admin on %s", config.admin.address_text.c_str());
   }
   discovery_.commit();
-  reloader_ = std::make_unique<proxy::Reloader>(config_path_, server_, discovery_, loaded);
+  reloader_ =
+      std::make_unique<proxy::Reloader>(config_path_, server_, discovery_, std::move(loaded));
   loaded_at_ = utc_now();
-  watch_certificates(config.tls_files);
-  follow_routes_source(config.routes_source);
+  malloc_trim(0);  // the document read is freed: hand its pages back
+  watch_certificates(reloader_->tls_files());
+  follow_routes_source(reloader_->routes_source());
   // Passive health (outlier detection) will act on these; until then they are visible in the
   // debug log.
   server_.on_endpoint_event([](const proxy::EndpointEvent& event) {
@@ -224,6 +227,9 @@ void ControlPlane::on_reopen_signal(uv_signal_t* handle, int) {
 proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
   uint64_t started = uv_hrtime();
   proxy::Reloader::Outcome outcome = reloader_->reload(trigger);
+  // The document read and the config replaced (or refused) are freed: glibc would keep their pages
+  // for reuse, resident for as long as the process runs.
+  if (outcome.result != proxy::Reloader::Result::kUnchanged) malloc_trim(0);
   uint64_t elapsed_ns = uv_hrtime() - started;
   if (outcome.result != proxy::Reloader::Result::kUnchanged) {
     last_reload_seconds_ = static_cast<double>(elapsed_ns) / 1e9;

@@ -8,14 +8,14 @@
 namespace waygate::proxy {
 
 Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
-                   const routing::ConfigResult& running)
+                   routing::ConfigResult running)
     : path_(std::move(path)),
       server_(server),
       discovery_(discovery),
-      running_(running.config),
+      running_(std::move(running.config)),
       running_hash_(running.text_hash),
       running_tls_hash_(running.tls_files_hash) {
-  log_certificate_changes(running.config);
+  log_certificate_changes(running_);
 }
 
 Reloader::Outcome Reloader::reload(std::string_view trigger) {

@@ -28,9 +28,9 @@ class Reloader {
     std::string message;  // for kRefused: every error, one "file:line:col: message" per line
   };
 
-  // `running` is the config the server was started with.
+  // `running` is the config the server was started with; the reloader keeps it.
   Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
-           const routing::ConfigResult& running);
+           routing::ConfigResult running);
 
   // Runs on the control thread. `trigger` names the cause in the log ("SIGHUP", "file", "admin").
   Outcome reload(std::string_view trigger);

@@ -1,5 +1,6 @@
 #include "proxy/server.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include "proxy/worker.h"
 
 namespace waygate::proxy {
+
+constexpr uint64_t kSweepIntervalMs = 1'000;
 namespace {
 
 bool has_address(const std::vector<routing::ListenerConfig>& listeners,
@@ -75,6 +78,9 @@ bool Server::start(const routing::Config& config, const routing::EndpointsByClus
   access_logs_ = make_access_log_setup(std::move(log_files), access_log_targets());
   events_async_.init(uv_async_init, loop_, this, &Server::on_events);
   uv_unref(events_async_.handle());  // events alone keep no loop running
+  sweep_timer_.init(uv_timer_init, loop_, this);
+  uv_timer_start(sweep_timer_.get(), &Server::on_sweep_timer, kSweepIntervalMs, kSweepIntervalMs);
+  uv_unref(sweep_timer_.handle());
 
   health_.apply_config(config, endpoints);
   topology_.apply_config(config, endpoints);
@@ -210,17 +216,34 @@ uint64_t Server::publish(std::shared_ptr<const routing::Snapshot> snapshot,
         std::exchange(access_logs_, std::move(access_logs));
     pending_.push_back(PendingUpdate{sequence, uv_hrtime(), [replaced](uint64_t) {}});
   }
-  if (snapshot) retire(std::exchange(snapshot_, std::move(snapshot)));
+  if (snapshot) retire(std::exchange(snapshot_, std::move(snapshot)), true);
   for (auto& host_set : changes.replaced)
     retire(std::move(host_set));
   return sequence;
 }
 
-void Server::retire(std::shared_ptr<const void> object) {
+void Server::retire(std::shared_ptr<const void> object, bool large) {
+  sweep_retired();
+  if (object) retired_.push_back(Retired{std::move(object), large});
+}
+
+void Server::sweep_retired() {
   // An object only this list holds can gain no new owner: freeing it now is safe. Those still in
-  // use by a worker wait for a later call.
-  std::erase_if(retired_, [](const auto& old) { return old.use_count() == 1; });
-  if (object) retired_.push_back(std::move(object));
+  // use by a worker wait for a later sweep.
+  bool freed_large = false;
+  std::erase_if(retired_, [&freed_large](const Retired& old) {
+    if (old.object.use_count() != 1) return false;
+    freed_large |= old.large;
+    return true;
+  });
+  // glibc keeps freed chunks for reuse; a route table of many hosts is returned to the system
+  // rather than left resident until the next one is built.
+  if (freed_large) malloc_trim(0);
+}
+
+void Server::on_sweep_timer(uv_timer_t* timer) {
+  auto* self = static_cast<Server*>(timer->data);
+  if (!self->retired_.empty()) self->sweep_retired();
 }
 
 void Server::on_events(uv_async_t* async) {
@@ -233,6 +256,8 @@ void Server::on_events(uv_async_t* async) {
     }
   }
   self->check_applied();
+  // A worker that applied an update let go of the snapshot before it.
+  if (!self->retired_.empty()) self->sweep_retired();
 }
 
 void Server::check_applied() {

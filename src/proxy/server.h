@@ -97,12 +97,19 @@ class Server {
   uint32_t listener_slot(const routing::ListenerConfig& listener);
   void check_applied();
   // Objects a worker may still hold are kept here so that the last reference is dropped on the
-  // control thread: freeing a large route table or host set must not stall a worker.
-  void retire(std::shared_ptr<const void> object);
+  // control thread: freeing a large route table or host set must not stall a worker. `large`: once
+  // freed, the memory is handed back to the system.
+  void retire(std::shared_ptr<const void> object, bool large = false);
+  // Frees the retired objects no worker holds any more.
+  void sweep_retired();
   static void on_events(uv_async_t* async);
+  static void on_sweep_timer(uv_timer_t* timer);
 
   uv_loop_t* loop_;
   UvHandle<uv_async_t> events_async_;
+  // Old snapshots are freed when the workers have applied the next one (check_applied); this
+  // catches those a long request kept, which no event announces.
+  UvHandle<uv_timer_t> sweep_timer_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<routing::ListenerConfig> listeners_;            // as running
   routing::AccessLogConfig default_access_log_;               // as running
@@ -112,7 +119,11 @@ class Server {
   EndpointHealth health_;  // sets the topology's health flags
   std::shared_ptr<const routing::Snapshot> snapshot_;
   std::shared_ptr<const AccessLogSetup> access_logs_;  // as the workers were last given it
-  std::vector<std::shared_ptr<const void>> retired_;
+  struct Retired {
+    std::shared_ptr<const void> object;
+    bool large;
+  };
+  std::vector<Retired> retired_;
   std::function<void(const EndpointEvent&)> event_handler_;
   struct PendingUpdate {
     uint64_t sequence;
