@@ -71,7 +71,8 @@ ControlPlane::~ControlPlane() {
 }
 
 int ControlPlane::run(routing::ConfigResult loaded) {
-  const routing::Config& config = loaded.config;
+  auto shared = std::make_shared<const routing::Config>(std::move(loaded.config));
+  const routing::Config& config = *shared;
   // Signals are watched before the listeners open: a SIGTERM that follows the first accepted
   // connection must drain, not kill.
   for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_, &sigusr1_}) {
@@ -96,7 +97,7 @@ int ControlPlane::run(routing::ConfigResult loaded) {
   if (!config.admin.address_text.empty()) error = admin_.listen(config.admin.address);
   if (!error.empty()) error = "admin " + error;
   routing::EndpointsByCluster endpoints = discovery_.prepare(config);
-  if (error.empty() && !server_.start(config, endpoints, &error)) {
+  if (error.empty() && !server_.start(shared, endpoints, &error)) {
     error = error.empty() ? "cannot start" : error;
   }
   if (!error.empty()) {
@@ -115,7 +116,8 @@ int ControlPlane::run(routing::ConfigResult loaded) {
   }
   discovery_.commit();
   reloader_ =
-      std::make_unique<proxy::Reloader>(config_path_, server_, discovery_, std::move(loaded));
+      std::make_unique<proxy::Reloader>(config_path_, server_, discovery_, std::move(shared),
+                                        loaded.text_hash, loaded.tls_files_hash);
   loaded_at_ = utc_now();
   malloc_trim(0);  // the document read is freed: hand its pages back
   watch_certificates(reloader_->tls_files());

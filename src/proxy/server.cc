@@ -61,8 +61,9 @@ bool Server::bind(const std::vector<routing::ListenerConfig>& listeners, size_t 
   return true;
 }
 
-bool Server::start(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
-                   std::string* error) {
+bool Server::start(std::shared_ptr<const routing::Config> shared,
+                   const routing::EndpointsByCluster& endpoints, std::string* error) {
+  const routing::Config& config = *shared;
   unsigned count = config.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   AccessLogFiles log_files;
@@ -84,7 +85,7 @@ bool Server::start(const routing::Config& config, const routing::EndpointsByClus
 
   health_.apply_config(config, endpoints);
   topology_.apply_config(config, endpoints);
-  snapshot_ = routing::build_snapshot(config, topology_);
+  snapshot_ = routing::build_snapshot(std::move(shared), topology_);
   for (unsigned w = 0; w < count; ++w) {
     WorkerUpdate initial;
     initial.snapshot = snapshot_;
@@ -98,8 +99,9 @@ bool Server::start(const routing::Config& config, const routing::EndpointsByClus
   return true;
 }
 
-bool Server::apply(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
-                   std::string* error) {
+bool Server::apply(std::shared_ptr<const routing::Config> shared,
+                   const routing::EndpointsByCluster& endpoints, std::string* error) {
+  const routing::Config& config = *shared;
   // Sockets follow addresses: one whose address stays is kept whatever its listener is called.
   std::vector<routing::ListenerConfig> added;
   for (const routing::ListenerConfig& listener : config.listeners) {
@@ -126,8 +128,8 @@ bool Server::apply(const routing::Config& config, const routing::EndpointsByClus
   default_access_log_ = config.access_log;
   for (const routing::ListenerConfig& listener : listeners_)
     listener_slot(listener);  // a renamed listener counts (and logs) under its new name
-  publish(routing::build_snapshot(config, topology_), std::move(changes), std::move(opened),
-          make_access_log_setup(std::move(log_files), access_log_targets()));
+  publish(routing::build_snapshot(std::move(shared), topology_), std::move(changes),
+          std::move(opened), make_access_log_setup(std::move(log_files), access_log_targets()));
   return true;
 }
 

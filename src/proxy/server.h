@@ -34,14 +34,14 @@ class Server {
   ~Server();
 
   // Binds and starts, with each cluster's endpoints as discovery has them. On failure returns
-  // false with *error naming the listener and the cause.
-  bool start(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
-             std::string* error);
+  // false with *error naming the listener and the cause. The snapshot keeps the config.
+  bool start(std::shared_ptr<const routing::Config> config,
+             const routing::EndpointsByCluster& endpoints, std::string* error);
   // Hands a new config to every worker: its routes, the host sets of clusters that changed, and
   // the listeners that differ from the running ones. When a new listener cannot be bound, nothing
   // changes and *error says why.
-  bool apply(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
-             std::string* error);
+  bool apply(std::shared_ptr<const routing::Config> config,
+             const routing::EndpointsByCluster& endpoints, std::string* error);
   // Replaces one cluster's endpoints (discovery): only that cluster's host set is published.
   // `on_applied` hears how long after this call the last worker routed by it; it is not called
   // when nothing changed (false is returned then) or the cluster is unknown.

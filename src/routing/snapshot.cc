@@ -7,7 +7,9 @@
 namespace waygate::routing {
 namespace {
 
-std::shared_ptr<const Snapshot> build(const Config& config, std::vector<ClusterInfo> clusters) {
+std::shared_ptr<const Snapshot> build(std::shared_ptr<const Config> shared,
+                                      std::vector<ClusterInfo> clusters) {
+  const Config& config = *shared;
   std::unordered_map<std::string, uint32_t> index;
   for (uint32_t i = 0; i < clusters.size(); ++i)
     index.emplace(clusters[i].name, i);
@@ -24,18 +26,19 @@ std::shared_ptr<const Snapshot> build(const Config& config, std::vector<ClusterI
   }
   return std::make_shared<const Snapshot>(
       Snapshot{config.timeouts, config.limits, config.normalize_paths, std::move(clusters),
-               RouteTable(config, index), std::move(tls_listeners)});
+               RouteTable(std::move(shared), index), std::move(tls_listeners)});
 }
 
 }  // namespace
 
-std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topology& topology) {
+std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const Config> config,
+                                               const Topology& topology) {
   std::vector<ClusterInfo> clusters;
-  for (const ClusterConfig& cluster : config.clusters) {
+  for (const ClusterConfig& cluster : config->clusters) {
     clusters.push_back(ClusterInfo{cluster.name, topology.cluster_id(cluster.name), cluster.lb,
                                    cluster.hash_on, cluster.sticky, cluster.circuit_breakers});
   }
-  return build(config, std::move(clusters));
+  return build(std::move(config), std::move(clusters));
 }
 
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config) {
@@ -44,7 +47,7 @@ std::shared_ptr<const Snapshot> build_snapshot(const Config& config) {
     clusters.push_back(ClusterInfo{cluster.name, static_cast<uint32_t>(clusters.size()), cluster.lb,
                                    cluster.hash_on, cluster.sticky, cluster.circuit_breakers});
   }
-  return build(config, std::move(clusters));
+  return build(std::make_shared<const Config>(config), std::move(clusters));
 }
 
 }  // namespace waygate::routing

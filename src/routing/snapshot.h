@@ -54,9 +54,11 @@ struct Snapshot {
   }
 };
 
-// Builds a snapshot from a validated config whose clusters the topology knows.
-std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topology& topology);
-// The same with cluster ids 0..n-1 in config order (tests and benchmarks).
+// Builds a snapshot from a validated config whose clusters the topology knows. The snapshot keeps
+// the config (its route table points into it), so one config is held once however many hold it.
+std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const Config> config,
+                                               const Topology& topology);
+// A snapshot of a copy of `config`, with cluster ids 0..n-1 in config order (tests and benchmarks).
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config);
 
 }  // namespace waygate::routing

@@ -172,12 +172,13 @@ TEST_P(SteadyKeepAlive, RequestsAllocateNothingOnceWarm) {
   std::string error;
   ASSERT_TRUE(proxy::open_access_log_files({&log, 1}, nullptr, false, &files, &error)) << error;
   proxy::AccessLogTarget target{0, "web", log};
-  proxy::WorkerUpdate initial{routing::build_snapshot(loaded.config, topology),
-                              topology.all_host_sets(),
-                              {},
-                              {proxy::ListenerChange{"127.0.0.1:1", proxy_listener}},
-                              0,
-                              proxy::make_access_log_setup(std::move(files), {&target, 1})};
+  proxy::WorkerUpdate initial{
+      routing::build_snapshot(std::make_shared<const routing::Config>(loaded.config), topology),
+      topology.all_host_sets(),
+      {},
+      {proxy::ListenerChange{"127.0.0.1:1", proxy_listener}},
+      0,
+      proxy::make_access_log_setup(std::move(files), {&target, 1})};
   auto worker = std::make_unique<proxy::Worker>(0, std::move(initial), nullptr);
   worker->start();
 
