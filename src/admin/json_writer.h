@@ -8,10 +8,11 @@
 #include <string_view>
 #include <vector>
 
+#include "core/json_string.h"
+
 namespace waygate::admin {
 
-// Appends `text` to `out` as a JSON string, quotes included.
-void append_json_string(std::string& out, std::string_view text);
+using waygate::append_json_string;  // core/json_string.h
 
 class JsonWriter {
  public:

@@ -41,15 +41,25 @@ struct HistogramSum {
   }
 };
 
-// Per (cluster slot, listener slot, class) and per cluster slot, summed over the workers.
+// Per (cluster slot, listener slot, class), per cluster slot and per (route slot, class), summed
+// over the workers.
 struct ClusterSums {
   uint32_t clusters = 0;
   uint32_t listeners = 0;
-  std::vector<uint64_t> requests, retries, overflows;
+  uint32_t routes = 0;
+  std::vector<uint64_t> requests, retries, overflows, route_requests;
 
   void add(const ClusterCounters& table) {
     // Tables only grow, so the first worker's sizes may be smaller than another's.
-    if (table.clusters > clusters || table.listeners > listeners) resize(table);
+    if (table.clusters > clusters || table.listeners > listeners || table.routes > routes) {
+      resize(table);
+    }
+    for (uint32_t r = 0; r < table.routes; ++r) {
+      for (size_t k = 0; k < ClusterCounters::kCodeClasses; ++k) {
+        route_requests[size_t{r} * ClusterCounters::kCodeClasses + k] += read(
+            table.at(table.route_cells_start() + size_t{r} * ClusterCounters::kCodeClasses + k));
+      }
+    }
     for (uint32_t c = 0; c < table.clusters; ++c) {
       for (uint32_t l = 0; l < table.listeners; ++l) {
         for (size_t k = 0; k < ClusterCounters::kCodeClasses; ++k) {
@@ -68,6 +78,9 @@ struct ClusterSums {
     ClusterSums grown;
     grown.clusters = std::max(clusters, table.clusters);
     grown.listeners = std::max(listeners, table.listeners);
+    grown.routes = std::max(routes, table.routes);
+    grown.route_requests.assign(size_t{grown.routes} * ClusterCounters::kCodeClasses, 0);
+    std::copy(route_requests.begin(), route_requests.end(), grown.route_requests.begin());
     grown.requests.assign(size_t{grown.clusters} * grown.listeners * ClusterCounters::kCodeClasses,
                           0);
     grown.retries.assign(grown.clusters, 0);
@@ -142,6 +155,19 @@ std::string render_metrics(const proxy::Server& server, const ReloadStats& reloa
                     {"cluster", cluster_names[c]},
                     {"code_class", kCodeClassNames[k]}},
                    count);
+      }
+    }
+  }
+  out.family("waygate_route_requests_total", "counter",
+             "Requests answered by routes that have a name, by route and status class.");
+  if (const routing::Snapshot* snapshot = server.snapshot()) {
+    for (const auto& [slot, name] : snapshot->routes.named_routes()) {
+      if (slot >= sums.routes) continue;  // no worker has counted under it yet
+      for (size_t k = 0; k < ClusterCounters::kCodeClasses; ++k) {
+        uint64_t count = sums.route_requests[size_t{slot} * ClusterCounters::kCodeClasses + k];
+        if (k == 0 && count == 0) continue;
+        out.sample("waygate_route_requests_total",
+                   {{"route", name}, {"code_class", kCodeClassNames[k]}}, count);
       }
     }
   }

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/json_string.h"
+
 namespace waygate::proxy {
 namespace {
 
@@ -25,28 +27,7 @@ void append_millis(std::string& out, uint64_t ns) {
   out.append(fraction, 4);
 }
 
-// The length of the UTF-8 sequence at `at` (RFC 3629: no overlong forms, no surrogates, nothing
-// above U+10FFFF), or 0 when the bytes there are not one.
-size_t utf8_length(std::string_view text, size_t at) {
-  auto byte = [&](size_t i) { return static_cast<unsigned char>(text[at + i]); };
-  auto tail = [&](size_t i, unsigned char low, unsigned char high) {
-    return at + i < text.size() && byte(i) >= low && byte(i) <= high;
-  };
-  unsigned char lead = byte(0);
-  if (lead >= 0xc2 && lead <= 0xdf) return tail(1, 0x80, 0xbf) ? 2 : 0;
-  if (lead >= 0xe0 && lead <= 0xef) {
-    unsigned char low = lead == 0xe0 ? 0xa0 : 0x80;
-    unsigned char high = lead == 0xed ? 0x9f : 0xbf;
-    return tail(1, low, high) && tail(2, 0x80, 0xbf) ? 3 : 0;
-  }
-  if (lead >= 0xf0 && lead <= 0xf4) {
-    unsigned char low = lead == 0xf0 ? 0x90 : 0x80;
-    unsigned char high = lead == 0xf4 ? 0x8f : 0xbf;
-    return tail(1, low, high) && tail(2, 0x80, 0xbf) && tail(3, 0x80, 0xbf) ? 4 : 0;
-  }
-  return 0;
-}
-
+// Printable ASCII but the quote and the backslash: what a text line shows as it is.
 bool is_plain(unsigned char byte) {
   return byte >= 0x20 && byte < 0x7f && byte != '"' && byte != '\\';
 }
@@ -131,54 +112,6 @@ void append_json_millis(std::string& out, AccessLogField field, uint64_t ns) {
 }
 
 }  // namespace
-
-void append_json_string(std::string& out, std::string_view value) {
-  out.push_back('"');
-  size_t i = 0;
-  while (i < value.size()) {
-    size_t run = i;
-    while (run < value.size() && is_plain(static_cast<unsigned char>(value[run])))
-      ++run;
-    out.append(value.data() + i, run - i);
-    i = run;
-    if (i == value.size()) break;
-    auto byte = static_cast<unsigned char>(value[i]);
-    if (byte >= 0x80) {
-      size_t length = utf8_length(value, i);
-      if (length == 0) {
-        out.append("\\ufffd");
-        ++i;
-      } else {
-        out.append(value.data() + i, length);
-        i += length;
-      }
-      continue;
-    }
-    switch (byte) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      default: {
-        char escape[6] = {'\\', 'u', '0', '0', kHex[byte >> 4], kHex[byte & 0xf]};
-        out.append(escape, 6);
-      }
-    }
-    ++i;
-  }
-  out.push_back('"');
-}
 
 void append_text_value(std::string& out, std::string_view value) {
   size_t i = 0;

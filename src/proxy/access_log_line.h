@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/json_string.h"
 #include "routing/access_log_format.h"
 
 namespace waygate::proxy {
@@ -46,9 +47,7 @@ void append_text_line(std::string& out, std::span<const routing::AccessLogPiece>
                       const AccessLogEntry& entry);
 void append_json_line(std::string& out, const AccessLogEntry& entry);
 
-// A JSON string, quotes included: '"', '\' and control bytes escaped, valid UTF-8 kept as it is,
-// and each byte that is not part of valid UTF-8 written as \ufffd, so any input makes valid JSON.
-void append_json_string(std::string& out, std::string_view value);
+using waygate::append_json_string;  // core/json_string.h
 // A value in a text line: visible ASCII as it is, except '"' and '\'; those, control bytes and
 // bytes above 0x7e as \xNN, so a value can neither end a quoted field nor the line.
 void append_text_value(std::string& out, std::string_view value);

@@ -978,8 +978,13 @@ void DownstreamSession::count_request(const Exchange& exchange, uint64_t duratio
   uint32_t cluster = exchange.route && exchange.route->kind == routing::RouteAction::Kind::kForward
                          ? exchange.snapshot->clusters[exchange.cluster_index].id + 1
                          : 0;
+  size_t code_class = exchange.status / 100 - 1;
+  if (exchange.route && exchange.route->metrics_slot != 0 &&
+      exchange.route->metrics_slot < counters->routes) {
+    add(counters->route_requests(exchange.route->metrics_slot, code_class), 1);
+  }
   if (cluster >= counters->clusters || listener_slot_ >= counters->listeners) return;
-  add(counters->requests(cluster, listener_slot_, exchange.status / 100 - 1), 1);
+  add(counters->requests(cluster, listener_slot_, code_class), 1);
 }
 
 // ---- Tunnel (after 101 Switching Protocols) ------------------------------------------------

@@ -85,7 +85,7 @@ bool Server::start(std::shared_ptr<const routing::Config> shared,
 
   health_.apply_config(config, endpoints);
   topology_.apply_config(config, endpoints);
-  snapshot_ = routing::build_snapshot(std::move(shared), topology_);
+  snapshot_ = routing::build_snapshot(std::move(shared), topology_, route_name_slots_);
   for (unsigned w = 0; w < count; ++w) {
     WorkerUpdate initial;
     initial.snapshot = snapshot_;
@@ -128,8 +128,9 @@ bool Server::apply(std::shared_ptr<const routing::Config> shared,
   default_access_log_ = config.access_log;
   for (const routing::ListenerConfig& listener : listeners_)
     listener_slot(listener);  // a renamed listener counts (and logs) under its new name
-  publish(routing::build_snapshot(std::move(shared), topology_), std::move(changes),
-          std::move(opened), make_access_log_setup(std::move(log_files), access_log_targets()));
+  publish(routing::build_snapshot(std::move(shared), topology_, route_name_slots_),
+          std::move(changes), std::move(opened),
+          make_access_log_setup(std::move(log_files), access_log_targets()));
   return true;
 }
 

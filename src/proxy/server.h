@@ -116,7 +116,8 @@ class Server {
   std::unordered_map<std::string, uint32_t> listener_slots_;  // by address
   std::vector<std::string> listener_names_;                   // by slot
   routing::Topology topology_;
-  EndpointHealth health_;  // sets the topology's health flags
+  EndpointHealth health_;                     // sets the topology's health flags
+  routing::RouteNameSlots route_name_slots_;  // for every snapshot, so a name keeps its counters
   std::shared_ptr<const routing::Snapshot> snapshot_;
   std::shared_ptr<const AccessLogSetup> access_logs_;  // as the workers were last given it
   struct Retired {

@@ -126,14 +126,16 @@ void Worker::apply(WorkerUpdate update) {
   // Room in the metrics for every cluster and listener a request may count under, made here so
   // that counting a request never allocates.
   uint32_t cluster_slots = 1;
+  uint32_t route_slots = 1;
   if (new_routes) {
     for (const routing::ClusterInfo& cluster : snapshots_.current().clusters)
       cluster_slots = std::max(cluster_slots, cluster.id + 2);
+    route_slots = snapshots_.current().routes.route_slot_count();
   }
   uint32_t listener_slots = 1;
   for (const ListenerChange& change : update.listeners)
     listener_slots = std::max(listener_slots, change.metrics_slot + 1);
-  metrics_.reserve(cluster_slots, listener_slots);
+  metrics_.reserve(cluster_slots, listener_slots, route_slots);
   if (update.access_logs) access_log_.set_setup(std::move(update.access_logs));
   for (auto& host_set : update.host_sets) {
     uint32_t id = host_set->cluster_id;

@@ -46,17 +46,19 @@ struct LatencyHistogram {
 // Requests the parser refused, by the status it answered with.
 inline constexpr std::array<uint16_t, 6> kRejectionStatuses = {400, 408, 413, 414, 431, 505};
 
-// Counters by cluster and listener. Cluster slot 0 counts answers waygate gave itself (no route, a
-// fixed response, a redirect); slot id + 1 counts the cluster with that id. Listener slots are
-// the Server's (ListenerChange::metrics_slot).
+// Counters by cluster, listener and named route. Cluster slot 0 counts answers waygate gave itself
+// (no route, a fixed response, a redirect); slot id + 1 counts the cluster with that id. Listener
+// slots are the Server's (ListenerChange::metrics_slot); route slots are
+// RouteAction::metrics_slot (0: an unnamed route, not counted by route).
 struct ClusterCounters {
   static constexpr size_t kCodeClasses = 5;  // 1xx .. 5xx
   // Padding at both ends keeps the counters off cache lines another allocation uses.
   static constexpr size_t kPad = 64 / sizeof(Counter);
 
-  ClusterCounters(uint32_t cluster_slots, uint32_t listener_slots)
+  ClusterCounters(uint32_t cluster_slots, uint32_t listener_slots, uint32_t route_slots)
       : clusters(cluster_slots),
         listeners(listener_slots),
+        routes(route_slots),
         storage(new Counter[kPad + size() + kPad]()) {}
 
   // Requests answered, by cluster slot, listener slot and code class (status / 100 - 1).
@@ -65,14 +67,20 @@ struct ClusterCounters {
   }
   Counter& retries(uint32_t cluster) { return at(request_cells() + cluster); }
   Counter& overflows(uint32_t cluster) { return at(request_cells() + clusters + cluster); }
+  // Requests answered, by route slot and code class.
+  Counter& route_requests(uint32_t route, size_t code_class) {
+    return at(route_cells_start() + size_t{route} * kCodeClasses + code_class);
+  }
 
   size_t request_cells() const { return size_t{clusters} * listeners * kCodeClasses; }
-  size_t size() const { return request_cells() + 2 * size_t{clusters}; }
+  size_t route_cells_start() const { return request_cells() + 2 * size_t{clusters}; }
+  size_t size() const { return route_cells_start() + size_t{routes} * kCodeClasses; }
   Counter& at(size_t index) { return storage[kPad + index]; }
   const Counter& at(size_t index) const { return storage[kPad + index]; }
 
   const uint32_t clusters;
   const uint32_t listeners;
+  const uint32_t routes;
   std::unique_ptr<Counter[]> storage;
 };
 
@@ -89,14 +97,19 @@ struct alignas(64) WorkerMetrics {
   LatencyHistogram upstream_response;
   LatencyHistogram request_duration;
 
-  // Worker thread: makes room for these slots. Grows (rarely: on a new cluster id or listener)
-  // into a new table; the old one stays allocated, as the control thread may be reading it.
-  void reserve(uint32_t cluster_slots, uint32_t listener_slots) {
+  // Worker thread: makes room for these slots. Grows (rarely: on a new cluster id, listener or
+  // route name) into a new table; the old one stays allocated, as the control thread may be
+  // reading it.
+  void reserve(uint32_t cluster_slots, uint32_t listener_slots, uint32_t route_slots) {
     const ClusterCounters* old = current();
-    if (old && old->clusters >= cluster_slots && old->listeners >= listener_slots) return;
+    if (old && old->clusters >= cluster_slots && old->listeners >= listener_slots &&
+        old->routes >= route_slots) {
+      return;
+    }
     uint32_t clusters = old ? std::max(old->clusters * 2, cluster_slots) : cluster_slots;
     uint32_t listeners = old ? std::max(old->listeners, listener_slots) : listener_slots;
-    auto grown = std::make_unique<ClusterCounters>(clusters, listeners);
+    uint32_t routes = old ? std::max(old->routes, route_slots) : route_slots;
+    auto grown = std::make_unique<ClusterCounters>(clusters, listeners, routes);
     if (old) {
       for (uint32_t c = 0; c < old->clusters; ++c) {
         for (uint32_t l = 0; l < old->listeners; ++l) {
@@ -106,6 +119,10 @@ struct alignas(64) WorkerMetrics {
         }
         grown->retries(c).store(read(tables_.back()->retries(c)));
         grown->overflows(c).store(read(tables_.back()->overflows(c)));
+      }
+      for (uint32_t r = 0; r < old->routes; ++r) {
+        for (size_t k = 0; k < ClusterCounters::kCodeClasses; ++k)
+          grown->route_requests(r, k).store(read(tables_.back()->route_requests(r, k)));
       }
     }
     table_.store(grown.get(), std::memory_order_release);

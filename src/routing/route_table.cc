@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <unordered_set>
 
 #include "http/header_names.h"
 #include "http/status.h"
@@ -178,12 +179,17 @@ uint32_t RouteAction::cluster_for(uint32_t pick) const {
 }
 
 RouteTable::RouteTable(const Config& config,
-                       const std::unordered_map<std::string, uint32_t>& cluster_index)
-    : RouteTable(std::make_shared<const Config>(config), cluster_index) {}
+                       const std::unordered_map<std::string, uint32_t>& cluster_index,
+                       RouteNameSlots* name_slots)
+    : RouteTable(std::make_shared<const Config>(config), cluster_index, name_slots) {}
 
 RouteTable::RouteTable(std::shared_ptr<const Config> config,
-                       const std::unordered_map<std::string, uint32_t>& cluster_index)
+                       const std::unordered_map<std::string, uint32_t>& cluster_index,
+                       RouteNameSlots* name_slots)
     : config_(std::move(config)) {
+  RouteNameSlots own_slots;
+  if (!name_slots) name_slots = &own_slots;
+  std::unordered_set<uint32_t> named;
   RegexCache regexes;
   hosts_.reserve(config_->routes.size());
   for (const RouteConfig& route : config_->routes) {
@@ -205,6 +211,12 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
                                                      : nullptr});
       }
       rule.action = compile_action(*config_, route, path, cluster_index);
+      if (!path.name.empty()) {
+        rule.action.metrics_slot = name_slots->slot_for(path.name);
+        if (named.insert(rule.action.metrics_slot).second) {
+          named_routes_.emplace_back(rule.action.metrics_slot, path.name);
+        }
+      }
       vhost.paths.push_back(std::move(rule));
     }
     auto index = static_cast<uint32_t>(hosts_.size());
@@ -219,6 +231,7 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
       }
     }
   }
+  route_slot_count_ = name_slots->count();
 }
 
 const RouteTable::VirtualHost* RouteTable::find_host(std::string_view host) const {

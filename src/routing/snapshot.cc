@@ -8,7 +8,8 @@ namespace waygate::routing {
 namespace {
 
 std::shared_ptr<const Snapshot> build(std::shared_ptr<const Config> shared,
-                                      std::vector<ClusterInfo> clusters) {
+                                      std::vector<ClusterInfo> clusters,
+                                      RouteNameSlots* name_slots) {
   const Config& config = *shared;
   std::unordered_map<std::string, uint32_t> index;
   for (uint32_t i = 0; i < clusters.size(); ++i)
@@ -26,19 +27,20 @@ std::shared_ptr<const Snapshot> build(std::shared_ptr<const Config> shared,
   }
   return std::make_shared<const Snapshot>(
       Snapshot{config.timeouts, config.limits, config.normalize_paths, std::move(clusters),
-               RouteTable(std::move(shared), index), std::move(tls_listeners)});
+               RouteTable(std::move(shared), index, name_slots), std::move(tls_listeners)});
 }
 
 }  // namespace
 
 std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const Config> config,
-                                               const Topology& topology) {
+                                               const Topology& topology,
+                                               RouteNameSlots& name_slots) {
   std::vector<ClusterInfo> clusters;
   for (const ClusterConfig& cluster : config->clusters) {
     clusters.push_back(ClusterInfo{cluster.name, topology.cluster_id(cluster.name), cluster.lb,
                                    cluster.hash_on, cluster.sticky, cluster.circuit_breakers});
   }
-  return build(std::move(config), std::move(clusters));
+  return build(std::move(config), std::move(clusters), &name_slots);
 }
 
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config) {
@@ -47,7 +49,7 @@ std::shared_ptr<const Snapshot> build_snapshot(const Config& config) {
     clusters.push_back(ClusterInfo{cluster.name, static_cast<uint32_t>(clusters.size()), cluster.lb,
                                    cluster.hash_on, cluster.sticky, cluster.circuit_breakers});
   }
-  return build(std::make_shared<const Config>(config), std::move(clusters));
+  return build(std::make_shared<const Config>(config), std::move(clusters), nullptr);
 }
 
 }  // namespace waygate::routing

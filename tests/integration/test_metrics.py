@@ -4,6 +4,7 @@ parser refusals by reason, reloads by result, endpoint health from the active ch
 updates with their delay, and outlier ejections.
 """
 
+import json
 import os
 import re
 import shutil
@@ -11,7 +12,7 @@ import subprocess
 
 import certs
 from harness import (HOST, HttpConnection, WaygateTestCase, admin_request, free_port, health_line,
-                     port_accepts, proxy_config, wait_for_answers, wait_until)
+                     port_accepts, proxy_config, refusing_address, wait_for_answers, wait_until)
 
 PROMTOOL = shutil.which("promtool")
 REFUSED = r"still serving the previous config"  # one line per refused reload
@@ -39,10 +40,11 @@ def value(samples, name, **labels):
 
 class MetricsTestCase(WaygateTestCase):
 
-    def start(self, clusters, routes=None, workers=2, tls=None):
+    def start(self, clusters, routes=None, workers=2, tls=None, access_log="stdout"):
         self.admin_port = free_port()
         port = free_port()
         text = proxy_config(port, clusters, routes=routes, workers=workers, tls=tls,
+                            access_log=access_log,
                             top={"admin": {"address": f"{HOST}:{self.admin_port}"}})
         self.wg = self.env.waygate(text, port)
         self.port = port
@@ -244,3 +246,83 @@ class DiscoveryAndEjectionTest(MetricsTestCase):
         wait_until(ejected, POLL_TIMEOUT, 0, "the failing endpoint to be ejected")
         m = self.scrape_after("waygate_outlier_ejections_total", 1, cluster="app")
         self.assertEqual(value(m, "waygate_outlier_ejections_total", cluster="app"), 1)
+
+
+class MetricsMatchTheAccessLogTest(MetricsTestCase):
+
+    def test_request_counters_match_the_access_log(self):
+        """Proxied (200), unrouted (404), fixed (204) and failed (502) requests on two workers:
+        the counters by cluster and status class say what the JSON access log's lines say."""
+        up = self.env.upstream("A")
+        log_path = os.path.join(self.env.dir, "access.json")
+        routes = [{"hosts": ["*"], "paths": [
+            {"prefix": "/app", "cluster": "app"},
+            {"exact": "/fixed", "respond": {"status": 204}},
+            {"prefix": "/dead", "cluster": "dead"}]}]
+        self.start({"app": [up.address], "dead": [refusing_address()]}, routes=routes,
+                   access_log={"path": log_path, "format": "json"})
+        sent = 0
+        for target, count in (("/app/x", 7), ("/nowhere", 3), ("/fixed", 2), ("/dead/x", 2)):
+            for i in range(count):
+                with HttpConnection(self.port) as conn:  # new connections: both workers serve
+                    conn.send(f"GET {target}?{i} HTTP/1.1\r\nHost: proxy.test\r\n\r\n".encode())
+                    conn.read_response()
+                sent += 1
+
+        def logged():
+            with open(log_path) as f:
+                lines = [json.loads(line) for line in f if line.strip()]
+            return len(lines) >= sent and lines
+        entries = wait_until(logged, POLL_TIMEOUT, 0.02, f"{sent} access-log lines")
+        by_log = {}
+        for entry in entries:
+            key = (entry["cluster"] or "", f"{entry['status'] // 100}xx")
+            by_log[key] = by_log.get(key, 0) + 1
+        self.assertEqual(by_log, {("app", "2xx"): 7, ("", "4xx"): 3, ("", "2xx"): 2,
+                                  ("dead", "5xx"): 2}, "inconclusive: the log itself is off")
+        m = self.scrape_after("waygate_requests_total", 2, listener="web", cluster="dead",
+                              code_class="5xx")
+        by_metrics = {}
+        for (name, labels), count in m.items():
+            if name == "waygate_requests_total" and count:
+                labels = dict(labels)
+                by_metrics[(labels["cluster"], labels["code_class"])] = count
+        self.assertEqual(by_metrics, by_log)
+
+
+class RouteCountersTest(MetricsTestCase):
+
+    def routes(self, names):
+        """One route per (name, prefix); a name of None leaves the path unnamed."""
+        return [{"hosts": ["*"], "paths": [
+            {"prefix": prefix, "cluster": "app", **({"name": name} if name else {})}
+            for name, prefix in names]}]
+
+    def route_counts(self, samples):
+        return {dict(labels)["route"]: count for (name, labels), count in samples.items()
+                if name == "waygate_route_requests_total" and dict(labels)["code_class"] == "2xx"}
+
+    def test_named_routes_count_by_name_across_reloads(self):
+        """Requests count under their route's name (unnamed routes under none); after a reload
+        that puts a new named route first and drops another, each name keeps its count."""
+        up = self.env.upstream("A")
+        self.start({"app": [up.address]},
+                   routes=self.routes([("api", "/api"), ("web", "/web"), (None, "/other")]))
+        for target, count in (("/api/x", 3), ("/web/x", 2), ("/other/x", 4)):
+            for _ in range(count):
+                self.assertEqual(self.get(self.port, target).status, 200)
+        m = self.scrape_after("waygate_route_requests_total", 2, route="web", code_class="2xx")
+        self.assertEqual(self.route_counts(m), {"api": 3, "web": 2})
+
+        text = proxy_config(self.port, {"app": [up.address]}, workers=2,
+                            routes=self.routes([("new", "/new"), ("api", "/api")]),
+                            top={"admin": {"address": f"{HOST}:{self.admin_port}"}})
+        self.wg.write_config(text)
+        self.wg.wait_for_reloads(1)
+        wait_for_answers(self.port, {"A"}, POLL_TIMEOUT, target="/new/x")
+        self.assertEqual(self.get(self.port, "/api/y").status, 200)
+        m = self.scrape_after("waygate_route_requests_total", 4, route="api", code_class="2xx")
+        counts = self.route_counts(m)
+        self.assertEqual(counts["api"], 4)
+        self.assertNotIn("web", counts)
+        self.assertGreaterEqual(counts.get("new", 0), 1)

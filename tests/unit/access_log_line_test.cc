@@ -9,12 +9,6 @@
 namespace waygate::proxy {
 namespace {
 
-std::string json_string(std::string_view value) {
-  std::string out;
-  append_json_string(out, value);
-  return out;
-}
-
 std::string text_value(std::string_view value) {
   std::string out;
   append_text_value(out, value);
@@ -49,39 +43,6 @@ std::string render(std::string_view template_text, const AccessLogEntry& entry) 
   std::string out;
   append_text_line(out, parsed.pieces, entry);
   return out;
-}
-
-TEST(JsonString, EscapesQuotesBackslashesAndControlBytes) {
-  EXPECT_EQ(json_string("plain text"), R"("plain text")");
-  EXPECT_EQ(json_string("a\"b\\c"), R"("a\"b\\c")");
-  EXPECT_EQ(json_string("line\nbreak\r\ttab"), R"("line\nbreak\r\ttab")");
-  constexpr char kControl[] =
-      "nul\0bell\x07"
-      "del\x7f";
-  EXPECT_EQ(json_string(std::string_view(kControl, sizeof(kControl) - 1)),
-            R"("nul\u0000bell\u0007del\u007f")");
-  EXPECT_EQ(json_string(""), R"("")");
-}
-
-TEST(JsonString, KeepsValidUtf8AndReplacesEachInvalidByte) {
-  EXPECT_EQ(json_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
-            "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
-  EXPECT_EQ(json_string("\xff"), R"("\ufffd")");
-  EXPECT_EQ(json_string("a\xc3"), R"("a\ufffd")");                              // cut short
-  EXPECT_EQ(json_string("\xc0\xaf"), R"("\ufffd\ufffd")");                      // overlong '/'
-  EXPECT_EQ(json_string("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");            // a surrogate
-  EXPECT_EQ(json_string("\xf4\x90\x80\x80"), R"("\ufffd\ufffd\ufffd\ufffd")");  // > U+10FFFF
-  EXPECT_EQ(json_string("\xe9t\xe9"), R"("\ufffdt\ufffd")");  // Latin-1, not UTF-8
-}
-
-TEST(JsonString, AnyBytesMakeAStringAJsonParserReadsBack) {
-  std::string all;
-  for (int byte = 0; byte < 256; ++byte)
-    all.push_back(static_cast<char>(byte));
-  nlohmann::json parsed = nlohmann::json::parse(json_string(all));
-  std::string back = parsed.get<std::string>();
-  EXPECT_EQ(back.substr(0, 128), all.substr(0, 128));  // ASCII survives exactly
-  EXPECT_EQ(back.size(), 128 + 128 * 3u);              // each byte above it: U+FFFD
 }
 
 TEST(JsonLine, HoldsEveryFieldInOrder) {

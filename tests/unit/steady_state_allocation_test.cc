@@ -172,8 +172,10 @@ TEST_P(SteadyKeepAlive, RequestsAllocateNothingOnceWarm) {
   std::string error;
   ASSERT_TRUE(proxy::open_access_log_files({&log, 1}, nullptr, false, &files, &error)) << error;
   proxy::AccessLogTarget target{0, "web", log};
+  routing::RouteNameSlots route_names;
   proxy::WorkerUpdate initial{
-      routing::build_snapshot(std::make_shared<const routing::Config>(loaded.config), topology),
+      routing::build_snapshot(std::make_shared<const routing::Config>(loaded.config), topology,
+                              route_names),
       topology.all_host_sets(),
       {},
       {proxy::ListenerChange{"127.0.0.1:1", proxy_listener}},
