@@ -934,16 +934,12 @@ void DownstreamSession::write_access_log() {
       if (exchange.generated_id[0] == '\0') worker_.generate_request_id(exchange.generated_id);
       id = exchange.generated_id;
     }
-    char client[64];
-    bool v6 = std::string_view(client_ip()).find(':') != std::string_view::npos;
-    int length = std::snprintf(client, sizeof(client), v6 ? "[%s]:%u" : "%s:%u", client_ip(),
-                               static_cast<unsigned>(client_port()));
     // A request refused before its head was whole has no method or target worth printing.
     bool head = exchange.snapshot || exchange.route != nullptr;
     bool forwarded = exchange.route && exchange.route->kind == routing::RouteAction::Kind::kForward;
     AccessLogEntry entry;
     entry.request_id = *id;
-    entry.client = std::string_view(client, static_cast<size_t>(std::max(length, 0)));
+    entry.client = client_address();
     if (head) {
       entry.method = llhttp_method_name(static_cast<llhttp_method_t>(request.method));
       entry.target = request.target();
