@@ -26,10 +26,12 @@ if [[ -r /proc/sys/vm/mmap_rnd_bits ]] && (($(cat /proc/sys/vm/mmap_rnd_bits) > 
     echo "test.sh: vm.mmap_rnd_bits > 28 and cannot lower it; ASan may fail to start" >&2
 fi
 scripts/build.sh asan
-# WAYGATE_TEST_LARGE_BYTES shrinks the integration tests' 1 GiB bodies to 64 MiB under the sanitizer.
+# WAYGATE_TEST_LARGE_BYTES shrinks the integration tests' 1 GiB bodies to 64 MiB under the sanitizer,
+# WAYGATE_TEST_MANY_HOSTS the 100,000-host config to 10,000.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   WAYGATE_TEST_LARGE_BYTES=67108864 \
+  WAYGATE_TEST_MANY_HOSTS=10000 \
   ctest --test-dir build-asan "${ctest_args[@]}"
 
 if ((format_status != 0)); then

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "admin/control_plane.h"
 #include "core/log.h"
@@ -36,7 +37,7 @@ int run(const std::string& path) {
   log_set_level(loaded.config.log_level);
   std::signal(SIGPIPE, SIG_IGN);
   uv_loop_t* loop = uv_default_loop();
-  int exit_code = admin::ControlPlane(path, loop).run(loaded);
+  int exit_code = admin::ControlPlane(path, loop).run(std::move(loaded));
   uv_loop_close(loop);
   return exit_code;
 }

@@ -146,6 +146,19 @@ EOF
 # The upstream: nginx, one worker: GET / returns "hello\n", GET /1m a 1 MiB file. UP_CONN_LIMIT
 # (default 4096) must cover every connection a proxy may hold to it at once: in a burst of
 # requests, one per request.
+# The json mode's log_format in nginx: the fields of waygate's JSON line, escaped as JSON.
+# shellcheck disable=SC2016  # the $names are nginx's variables
+nginx_json_format() {
+  local f='log_format json escape=json '"'"'{"time":"$time_iso8601","request_id":"$request_id",'
+  f+='"client":"$remote_addr:$remote_port","method":"$request_method","target":"$request_uri",'
+  f+='"protocol":"$server_protocol","status":$status,"bytes_sent":$body_bytes_sent,'
+  f+='"bytes_received":$request_length,"duration_ms":$request_time,'
+  f+='"upstream_connect_ms":"$upstream_connect_time","upstream_response_ms":"$upstream_header_time",'
+  f+='"host":"$host","listener":"$server_port","route":"/","cluster":"up",'
+  f+='"endpoint":"$upstream_addr","error":null}'"'"';'
+  printf '%s' "$f"
+}
+
 write_upstream_conf() {
   local dir=$WORK/upstream
   mkdir -p "$dir/www"

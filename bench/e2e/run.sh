@@ -111,19 +111,6 @@ declare -A PORT=([nginx]=$((BASE_PORT + 1)) [haproxy]=$((BASE_PORT + 2)) [waygat
 config_path() { echo "$WORK/$1/$1-$2.conf"; }  # config_path NAME MODE
 access_log_path() { echo "$WORK/$1/access.log"; }
 
-# The json mode's log_format in nginx: the fields of waygate's JSON line, escaped as JSON.
-# shellcheck disable=SC2016  # the $names are nginx's variables
-nginx_json_format() {
-  local f='log_format json escape=json '"'"'{"time":"$time_iso8601","request_id":"$request_id",'
-  f+='"client":"$remote_addr:$remote_port","method":"$request_method","target":"$request_uri",'
-  f+='"protocol":"$server_protocol","status":$status,"bytes_sent":$body_bytes_sent,'
-  f+='"bytes_received":$request_length,"duration_ms":$request_time,'
-  f+='"upstream_connect_ms":"$upstream_connect_time","upstream_response_ms":"$upstream_header_time",'
-  f+='"host":"$host","listener":"$server_port","route":"/","cluster":"up",'
-  f+='"endpoint":"$upstream_addr","error":null}'"'"';'
-  printf '%s' "$f"
-}
-
 write_nginx_conf() {  # write_nginx_conf MODE
   local mode=$1 dir=$WORK/nginx log_line="access_log off;"
   # nginx's defaults: the combined format, and a write per request (no buffer=).

@@ -1,5 +1,6 @@
 #include "admin/control_plane.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -69,8 +70,9 @@ ControlPlane::~ControlPlane() {
   if (joiner_.joinable()) joiner_.join();
 }
 
-int ControlPlane::run(const routing::ConfigResult& loaded) {
-  const routing::Config& config = loaded.config;
+int ControlPlane::run(routing::ConfigResult loaded) {
+  auto shared = std::make_shared<const routing::Config>(std::move(loaded.config));
+  const routing::Config& config = *shared;
   // Signals are watched before the listeners open: a SIGTERM that follows the first accepted
   // connection must drain, not kill.
   for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_, &sigusr1_}) {
@@ -100,7 +102,7 @@ int ControlPlane::run(const routing::ConfigResult& loaded) {
     for (const std::string& line : errors)
       error += (error.empty() ? "" : "\n") + line;
   }
-  if (error.empty() && !server_.start(config, endpoints, &error)) {
+  if (error.empty() && !server_.start(shared, endpoints, &error)) {
     error = error.empty() ? "cannot start" : error;
   }
   if (!error.empty()) {
@@ -118,10 +120,13 @@ int ControlPlane::run(const routing::ConfigResult& loaded) {
     WG_LOG_INFO("admin on %s", config.admin.address_text.c_str());
   }
   discovery_.commit();
-  reloader_ = std::make_unique<proxy::Reloader>(config_path_, server_, discovery_, loaded);
+  reloader_ =
+      std::make_unique<proxy::Reloader>(config_path_, server_, discovery_, std::move(shared),
+                                        loaded.text_hash, loaded.tls_files_hash);
   loaded_at_ = utc_now();
-  watch_certificates(config.tls_files);
-  follow_routes_source(config.routes_source);
+  malloc_trim(0);  // the document read is freed: hand its pages back
+  watch_certificates(reloader_->tls_files());
+  follow_routes_source(reloader_->routes_source());
   // Passive health (outlier detection) will act on these; until then they are visible in the
   // debug log.
   server_.on_endpoint_event([](const proxy::EndpointEvent& event) {
@@ -229,6 +234,9 @@ void ControlPlane::on_reopen_signal(uv_signal_t* handle, int) {
 proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
   uint64_t started = uv_hrtime();
   proxy::Reloader::Outcome outcome = reloader_->reload(trigger);
+  // The document read and the config replaced (or refused) are freed: glibc would keep their pages
+  // for reuse, resident for as long as the process runs.
+  if (outcome.result != proxy::Reloader::Result::kUnchanged) malloc_trim(0);
   uint64_t elapsed_ns = uv_hrtime() - started;
   if (outcome.result != proxy::Reloader::Result::kUnchanged) {
     last_reload_seconds_ = static_cast<double>(elapsed_ns) / 1e9;

@@ -36,8 +36,9 @@ class ControlPlane {
   ControlPlane& operator=(const ControlPlane&) = delete;
 
   // Starts the workers, the admin listener and the watcher for a loaded config, and runs until the
-  // workers have drained after SIGTERM. Returns the process exit code.
-  int run(const routing::ConfigResult& loaded);
+  // workers have drained after SIGTERM. Returns the process exit code. The config moves into the
+  // reloader: a large one is kept once.
+  int run(routing::ConfigResult loaded);
 
  private:
   AdminResponse answer(const AdminRequest& request);

@@ -1,6 +1,7 @@
 #include "http/server_connection.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "core/log.h"
 #include "core/socket_address.h"
@@ -24,6 +25,12 @@ void ServerConnection::start(SSL* ssl) {
     client_ip_[n] = '\0';
     client_port_ = socket_port(peer);
   }
+  // Once per connection, not per logged request.
+  bool v6 = std::string_view(client_ip_).find(':') != std::string_view::npos;
+  int written = std::snprintf(client_address_, sizeof(client_address_), v6 ? "[%s]:%u" : "%s:%u",
+                              client_ip_, static_cast<unsigned>(client_port_));
+  client_address_length_ =
+      static_cast<uint8_t>(std::clamp(written, 0, static_cast<int>(sizeof(client_address_) - 1)));
   if (ssl) {
     tls_ = std::make_unique<TlsTransport>(tcp_, static_cast<TransportSink&>(*this), ssl);
     transport_ = tls_.get();

@@ -51,6 +51,8 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
 
   const char* client_ip() const { return client_ip_; }
   uint16_t client_port() const { return client_port_; }
+  // "10.0.0.7:51234", "[::1]:51234": as the access log names the client.
+  std::string_view client_address() const { return {client_address_, client_address_length_}; }
   // Bytes of the current request read so far as they came: head, body and its framing.
   uint64_t request_bytes_received() const { return request_bytes_; }
   bool closing() const { return state_ >= State::kClosing; }
@@ -174,6 +176,8 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   int write_error_ = 0;      // a failed send, handled from the timer (outside subclass code)
   char client_ip_[46] = "-";
   uint16_t client_port_ = 0;
+  char client_address_[56] = "";
+  uint8_t client_address_length_ = 0;
   uint64_t request_bytes_ = 0;
   State state_ = State::kWaiting;
   bool head_event_ = false;     // the parser paused at the end of a head

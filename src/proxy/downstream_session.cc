@@ -204,7 +204,7 @@ void DownstreamSession::start_exchange() {
   }
 
   // What goes upstream: the normalised path (rewritten when the route says so) and the query.
-  if (route.rewrite_prefix) {
+  if (route.settings->rewrite_prefix) {
     exchange.target_buffer.clear();
     routing::append_rewritten_target(exchange.target_buffer, route, exchange.path, exchange.query);
     exchange.target = exchange.target_buffer;
@@ -215,8 +215,8 @@ void DownstreamSession::start_exchange() {
   // Only protocols the route allows become a tunnel; any other Upgrade is dropped (it is a
   // per-hop header) and the request goes on as plain HTTP.
   exchange.upgrade =
-      request.upgrade &&
-      upgrade_allowed(request.find(http::HeaderId::kUpgrade).value_or(""), route.upgrades);
+      request.upgrade && upgrade_allowed(request.find(http::HeaderId::kUpgrade).value_or(""),
+                                         route.settings->upgrades);
   exchange.expect_continue =
       !request.is_http10() && has_body(request) &&
       http::has_token(request.find(http::HeaderId::kExpect).value_or(""), "100-continue");
@@ -458,12 +458,12 @@ void DownstreamSession::on_upstream_ready() {
   context.target = exchange.target;
   // Exactly one Host: the route's, the one the client addressed, or (HTTP/1.0 without one) the
   // endpoint's address.
-  context.host = route.rewrite_host      ? std::string_view(*route.rewrite_host)
-                 : exchange.host.empty() ? std::string_view(exchange.endpoint)
-                                         : exchange.host;
+  context.host = route.settings->rewrite_host ? std::string_view(*route.settings->rewrite_host)
+                 : exchange.host.empty()      ? std::string_view(exchange.endpoint)
+                                              : exchange.host;
   context.forwarded_host = exchange.host;
   context.client_cert_subject = client_cert_subject();
-  if (!route.request_headers.empty()) context.edits = &route.request_headers;
+  if (!route.settings->request_headers.empty()) context.edits = &route.settings->request_headers;
   std::string& head = worker_.scratch();
   head.clear();
   http::append_upstream_request_head(head, request, context);
@@ -601,7 +601,8 @@ void DownstreamSession::on_upstream_head(http::MessageHead& response) {
   if (!keep_alive() || framing.framing == http::BodyFraming::kUntilClose) close_after_response();
   bool close = !keep_alive();
   framing.upgrade = switching;
-  if (!exchange.route->response_headers.empty()) framing.edits = &exchange.route->response_headers;
+  if (!exchange.route->settings->response_headers.empty())
+    framing.edits = &exchange.route->settings->response_headers;
   framing.close = close && !switching;
   framing.keep_alive_10 = request.is_http10() && !close;
   exchange.response_framing = bodiless ? http::BodyFraming::kNone : framing.framing;
@@ -829,25 +830,25 @@ void DownstreamSession::answer_from_route() {
   Exchange& exchange = *exchange_;
   const routing::RouteAction& route = *exchange.route;
   bool respond = route.kind == routing::RouteAction::Kind::kRespond;
-  exchange.status = respond ? route.respond.status : route.redirect.code;
+  exchange.status = respond ? route.settings->respond.status : route.settings->redirect.code;
   std::string& out = worker_.scratch();
   out.clear();
   http::append_status_line(out, exchange.status);
   bool has_type = false;
   std::string_view body;
   if (respond) {
-    for (const auto& [name, value] : route.respond.headers) {
+    for (const auto& [name, value] : route.settings->respond.headers) {
       has_type = has_type || http::equals_ignore_case(name, "content-type");
       http::append_header(out, name, value);
     }
-    body = route.respond.body;
+    body = route.settings->respond.body;
   } else {
     out.append("Location: ");
     routing::append_redirect_location(out, route, exchange.host, exchange.path, exchange.query);
     out.append("\r\n");
     body = route.redirect_body;
   }
-  for (const auto& [name, value] : route.response_headers.add) {
+  for (const auto& [name, value] : route.settings->response_headers.add) {
     has_type = has_type || http::equals_ignore_case(name, "content-type");
     http::append_header(out, name, value);
   }
@@ -933,16 +934,12 @@ void DownstreamSession::write_access_log() {
       if (exchange.generated_id[0] == '\0') worker_.generate_request_id(exchange.generated_id);
       id = exchange.generated_id;
     }
-    char client[64];
-    bool v6 = std::string_view(client_ip()).find(':') != std::string_view::npos;
-    int length = std::snprintf(client, sizeof(client), v6 ? "[%s]:%u" : "%s:%u", client_ip(),
-                               static_cast<unsigned>(client_port()));
     // A request refused before its head was whole has no method or target worth printing.
     bool head = exchange.snapshot || exchange.route != nullptr;
     bool forwarded = exchange.route && exchange.route->kind == routing::RouteAction::Kind::kForward;
     AccessLogEntry entry;
     entry.request_id = *id;
-    entry.client = std::string_view(client, static_cast<size_t>(std::max(length, 0)));
+    entry.client = client_address();
     if (head) {
       entry.method = llhttp_method_name(static_cast<llhttp_method_t>(request.method));
       entry.target = request.target();

@@ -8,14 +8,15 @@
 namespace waygate::proxy {
 
 Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
-                   const routing::ConfigResult& running)
+                   std::shared_ptr<const routing::Config> running, uint64_t text_hash,
+                   uint64_t tls_files_hash)
     : path_(std::move(path)),
       server_(server),
       discovery_(discovery),
-      running_(running.config),
-      running_hash_(running.text_hash),
-      running_tls_hash_(running.tls_files_hash) {
-  log_certificate_changes(running.config);
+      running_(std::move(running)),
+      running_hash_(text_hash),
+      running_tls_hash_(tls_files_hash) {
+  log_certificate_changes(*running_);
 }
 
 Reloader::Outcome Reloader::reload(std::string_view trigger) {
@@ -36,29 +37,32 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
                 trigger.data(), path_.c_str());
     return {Result::kUnchanged, ""};
   }
+  routing::Config& next = loaded.config;
+  bool restart_settings_changed = next.workers != running_->workers ||
+                                  next.admin.address_text != running_->admin.address_text ||
+                                  next.admin.token != running_->admin.token;
+  next.workers = running_->workers;
+  next.admin = running_->admin;
+  auto shared = std::make_shared<const routing::Config>(std::move(next));
   std::string error;
   std::vector<std::string> errors;
-  routing::EndpointsByCluster endpoints = discovery_.prepare(loaded.config, &errors);
+  routing::EndpointsByCluster endpoints = discovery_.prepare(*shared, &errors);
   if (!errors.empty()) {
     discovery_.discard();
     return refuse(trigger, errors);
   }
-  if (!server_.apply(loaded.config, endpoints, &error)) {
+  if (!server_.apply(shared, endpoints, &error)) {
     discovery_.discard();
     return refuse(trigger, {error});
   }
   discovery_.commit();
-  routing::Config& next = loaded.config;
-  if (next.workers != running_.workers || next.admin.address_text != running_.admin.address_text ||
-      next.admin.token != running_.admin.token) {
+  if (restart_settings_changed) {
     WG_LOG_WARN("workers and admin changes in %s take a restart; the rest is applied",
                 path_.c_str());
   }
-  next.workers = running_.workers;
-  next.admin = running_.admin;
-  log_set_level(next.log_level);
-  log_certificate_changes(next);
-  running_ = std::move(next);
+  log_set_level(shared->log_level);
+  log_certificate_changes(*shared);
+  running_ = std::move(shared);
   running_hash_ = hash;
   running_tls_hash_ = loaded.tls_files_hash;
   ++applied_;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,9 +29,11 @@ class Reloader {
     std::string message;  // for kRefused: every error, one "file:line:col: message" per line
   };
 
-  // `running` is the config the server was started with.
+  // `running` is the config the server was started with (shared with its snapshot), `text_hash`
+  // and `tls_files_hash` those of its ConfigResult.
   Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
-           const routing::ConfigResult& running);
+           std::shared_ptr<const routing::Config> running, uint64_t text_hash,
+           uint64_t tls_files_hash);
 
   // Runs on the control thread. `trigger` names the cause in the log ("SIGHUP", "file", "admin").
   Outcome reload(std::string_view trigger);
@@ -39,16 +42,16 @@ class Reloader {
   void set_extra_source(std::optional<routing::ConfigSource> source) { extra_ = std::move(source); }
   // The config in force: the last one applied, with the settings only a restart changes
   // (workers, access_log, admin) as the process started with them.
-  const routing::Config& config() const { return running_; }
+  const routing::Config& config() const { return *running_; }
   // The routes_source the running config names.
   const std::optional<routing::EtcdSourceConfig>& routes_source() const {
-    return running_.routes_source;
+    return running_->routes_source;
   }
 
   // The content hash of the config running now (routing::content_hash).
   uint64_t running_hash() const { return running_hash_; }
   // The certificate, key and CA files of the config running now.
-  const std::vector<std::string>& tls_files() const { return running_.tls_files; }
+  const std::vector<std::string>& tls_files() const { return running_->tls_files; }
   uint64_t applied() const { return applied_; }
   uint64_t refused() const { return refused_; }
 
@@ -61,7 +64,8 @@ class Reloader {
   Server& server_;
   discovery::DiscoveryManager& discovery_;
   std::optional<routing::ConfigSource> extra_;
-  routing::Config running_;
+  // The same object the current snapshot's route table points into: a large config is kept once.
+  std::shared_ptr<const routing::Config> running_;
   uint64_t running_hash_;
   uint64_t running_tls_hash_;
   std::unordered_map<std::string, uint64_t> certificate_hashes_;  // by TLS listener name

@@ -1,5 +1,6 @@
 #include "proxy/server.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include "proxy/worker.h"
 
 namespace waygate::proxy {
+
+constexpr uint64_t kSweepIntervalMs = 1'000;
 namespace {
 
 bool has_address(const std::vector<routing::ListenerConfig>& listeners,
@@ -58,8 +61,9 @@ bool Server::bind(const std::vector<routing::ListenerConfig>& listeners, size_t 
   return true;
 }
 
-bool Server::start(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
-                   std::string* error) {
+bool Server::start(std::shared_ptr<const routing::Config> shared,
+                   const routing::EndpointsByCluster& endpoints, std::string* error) {
+  const routing::Config& config = *shared;
   unsigned count = config.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
   AccessLogFiles log_files;
@@ -75,10 +79,13 @@ bool Server::start(const routing::Config& config, const routing::EndpointsByClus
   access_logs_ = make_access_log_setup(std::move(log_files), access_log_targets());
   events_async_.init(uv_async_init, loop_, this, &Server::on_events);
   uv_unref(events_async_.handle());  // events alone keep no loop running
+  sweep_timer_.init(uv_timer_init, loop_, this);
+  uv_timer_start(sweep_timer_.get(), &Server::on_sweep_timer, kSweepIntervalMs, kSweepIntervalMs);
+  uv_unref(sweep_timer_.handle());
 
   health_.apply_config(config, endpoints);
   topology_.apply_config(config, endpoints);
-  snapshot_ = routing::build_snapshot(config, topology_, route_name_slots_);
+  snapshot_ = routing::build_snapshot(std::move(shared), topology_, route_name_slots_);
   for (unsigned w = 0; w < count; ++w) {
     WorkerUpdate initial;
     initial.snapshot = snapshot_;
@@ -92,8 +99,9 @@ bool Server::start(const routing::Config& config, const routing::EndpointsByClus
   return true;
 }
 
-bool Server::apply(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
-                   std::string* error) {
+bool Server::apply(std::shared_ptr<const routing::Config> shared,
+                   const routing::EndpointsByCluster& endpoints, std::string* error) {
+  const routing::Config& config = *shared;
   // Sockets follow addresses: one whose address stays is kept whatever its listener is called.
   std::vector<routing::ListenerConfig> added;
   for (const routing::ListenerConfig& listener : config.listeners) {
@@ -120,8 +128,9 @@ bool Server::apply(const routing::Config& config, const routing::EndpointsByClus
   default_access_log_ = config.access_log;
   for (const routing::ListenerConfig& listener : listeners_)
     listener_slot(listener);  // a renamed listener counts (and logs) under its new name
-  publish(routing::build_snapshot(config, topology_, route_name_slots_), std::move(changes),
-          std::move(opened), make_access_log_setup(std::move(log_files), access_log_targets()));
+  publish(routing::build_snapshot(std::move(shared), topology_, route_name_slots_),
+          std::move(changes), std::move(opened),
+          make_access_log_setup(std::move(log_files), access_log_targets()));
   return true;
 }
 
@@ -210,17 +219,34 @@ uint64_t Server::publish(std::shared_ptr<const routing::Snapshot> snapshot,
         std::exchange(access_logs_, std::move(access_logs));
     pending_.push_back(PendingUpdate{sequence, uv_hrtime(), [replaced](uint64_t) {}});
   }
-  if (snapshot) retire(std::exchange(snapshot_, std::move(snapshot)));
+  if (snapshot) retire(std::exchange(snapshot_, std::move(snapshot)), true);
   for (auto& host_set : changes.replaced)
     retire(std::move(host_set));
   return sequence;
 }
 
-void Server::retire(std::shared_ptr<const void> object) {
+void Server::retire(std::shared_ptr<const void> object, bool large) {
+  sweep_retired();
+  if (object) retired_.push_back(Retired{std::move(object), large});
+}
+
+void Server::sweep_retired() {
   // An object only this list holds can gain no new owner: freeing it now is safe. Those still in
-  // use by a worker wait for a later call.
-  std::erase_if(retired_, [](const auto& old) { return old.use_count() == 1; });
-  if (object) retired_.push_back(std::move(object));
+  // use by a worker wait for a later sweep.
+  bool freed_large = false;
+  std::erase_if(retired_, [&freed_large](const Retired& old) {
+    if (old.object.use_count() != 1) return false;
+    freed_large |= old.large;
+    return true;
+  });
+  // glibc keeps freed chunks for reuse; a route table of many hosts is returned to the system
+  // rather than left resident until the next one is built.
+  if (freed_large) malloc_trim(0);
+}
+
+void Server::on_sweep_timer(uv_timer_t* timer) {
+  auto* self = static_cast<Server*>(timer->data);
+  if (!self->retired_.empty()) self->sweep_retired();
 }
 
 void Server::on_events(uv_async_t* async) {
@@ -233,6 +259,8 @@ void Server::on_events(uv_async_t* async) {
     }
   }
   self->check_applied();
+  // A worker that applied an update let go of the snapshot before it.
+  if (!self->retired_.empty()) self->sweep_retired();
 }
 
 void Server::check_applied() {

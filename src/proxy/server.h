@@ -34,14 +34,14 @@ class Server {
   ~Server();
 
   // Binds and starts, with each cluster's endpoints as discovery has them. On failure returns
-  // false with *error naming the listener and the cause.
-  bool start(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
-             std::string* error);
+  // false with *error naming the listener and the cause. The snapshot keeps the config.
+  bool start(std::shared_ptr<const routing::Config> config,
+             const routing::EndpointsByCluster& endpoints, std::string* error);
   // Hands a new config to every worker: its routes, the host sets of clusters that changed, and
   // the listeners that differ from the running ones. When a new listener cannot be bound, nothing
   // changes and *error says why.
-  bool apply(const routing::Config& config, const routing::EndpointsByCluster& endpoints,
-             std::string* error);
+  bool apply(std::shared_ptr<const routing::Config> config,
+             const routing::EndpointsByCluster& endpoints, std::string* error);
   // Replaces one cluster's endpoints (discovery): only that cluster's host set is published.
   // `on_applied` hears how long after this call the last worker routed by it; it is not called
   // when nothing changed (false is returned then) or the cluster is unknown.
@@ -97,12 +97,19 @@ class Server {
   uint32_t listener_slot(const routing::ListenerConfig& listener);
   void check_applied();
   // Objects a worker may still hold are kept here so that the last reference is dropped on the
-  // control thread: freeing a large route table or host set must not stall a worker.
-  void retire(std::shared_ptr<const void> object);
+  // control thread: freeing a large route table or host set must not stall a worker. `large`: once
+  // freed, the memory is handed back to the system.
+  void retire(std::shared_ptr<const void> object, bool large = false);
+  // Frees the retired objects no worker holds any more.
+  void sweep_retired();
   static void on_events(uv_async_t* async);
+  static void on_sweep_timer(uv_timer_t* timer);
 
   uv_loop_t* loop_;
   UvHandle<uv_async_t> events_async_;
+  // Old snapshots are freed when the workers have applied the next one (check_applied); this
+  // catches those a long request kept, which no event announces.
+  UvHandle<uv_timer_t> sweep_timer_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<routing::ListenerConfig> listeners_;            // as running
   routing::AccessLogConfig default_access_log_;               // as running
@@ -113,7 +120,11 @@ class Server {
   routing::RouteNameSlots route_name_slots_;  // for every snapshot, so a name keeps its counters
   std::shared_ptr<const routing::Snapshot> snapshot_;
   std::shared_ptr<const AccessLogSetup> access_logs_;  // as the workers were last given it
-  std::vector<std::shared_ptr<const void>> retired_;
+  struct Retired {
+    std::shared_ptr<const void> object;
+    bool large;
+  };
+  std::vector<Retired> retired_;
   std::function<void(const EndpointEvent&)> event_handler_;
   struct PendingUpdate {
     uint64_t sequence;

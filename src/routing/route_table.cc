@@ -65,13 +65,23 @@ bool value_matches(const std::string_view value, ValueMatcher::Kind kind, const 
   return false;
 }
 
-std::shared_ptr<const RE2> compile(const std::string& pattern) {
-  return std::make_shared<const RE2>(pattern, RE2::Quiet);
-}
+// Compiles each distinct pattern once: many routes often share one.
+class RegexCache {
+ public:
+  std::shared_ptr<const RE2> get(const std::string& pattern) {
+    std::shared_ptr<const RE2>& regex = compiled_[pattern];
+    if (!regex) regex = std::make_shared<const RE2>(pattern, RE2::Quiet);
+    return regex;
+  }
+
+ private:
+  std::unordered_map<std::string, std::shared_ptr<const RE2>> compiled_;
+};
 
 RouteAction compile_action(const Config& config, const RouteConfig& route, const PathConfig& path,
                            const std::unordered_map<std::string, uint32_t>& cluster_index) {
   RouteAction action;
+  action.settings = &path;
   action.log_name = !path.name.empty()    ? path.name
                     : route.hosts.empty() ? path.path
                                           : route.hosts.front() + path.path;
@@ -81,22 +91,20 @@ RouteAction compile_action(const Config& config, const RouteConfig& route, const
       break;
     case PathConfig::Action::kRedirect:
       action.kind = RouteAction::Kind::kRedirect;
+      action.redirect_body = std::to_string(path.redirect.code) + " " +
+                             std::string(http::reason_phrase(path.redirect.code)) + "\n";
       break;
     case PathConfig::Action::kRespond:
       action.kind = RouteAction::Kind::kRespond;
       break;
   }
+  action.clusters.reserve(path.clusters.size());
   for (const WeightedCluster& weighted : path.clusters) {
     action.total_weight += weighted.weight;
     action.clusters.push_back({cluster_index.at(weighted.name), action.total_weight});
   }
   action.upstream_response_ms = path.timeout_ms.value_or(config.timeouts.upstream_response_ms);
   action.max_body_bytes = path.max_body_bytes.value_or(config.limits.max_body_bytes);
-  if (path.match == PathConfig::Match::kPrefix) action.matched_prefix = path.path;
-  action.rewrite_prefix = path.rewrite_prefix;
-  action.rewrite_host = path.rewrite_host;
-  action.request_headers = path.request_headers;
-  action.response_headers = path.response_headers;
   action.retry_attempts = path.retry.attempts;
   action.per_try_timeout_ms = path.retry.per_try_timeout_ms;
   for (const std::string& condition : path.retry.on) {
@@ -108,11 +116,6 @@ RouteAction compile_action(const Config& config, const RouteConfig& route, const
     if (condition == "503") action.retry_on |= kRetry503;
     if (condition == "504") action.retry_on |= kRetry504;
   }
-  action.upgrades = path.upgrades;
-  action.redirect = path.redirect;
-  action.redirect_body = std::to_string(path.redirect.code) + " " +
-                         std::string(http::reason_phrase(path.redirect.code)) + "\n";
-  action.respond = path.respond;
   return action;
 }
 
@@ -120,14 +123,14 @@ RouteAction compile_action(const Config& config, const RouteConfig& route, const
 
 void append_rewritten_target(std::string& out, const RouteAction& route, std::string_view path,
                              std::string_view query) {
-  out.append(route.rewrite_prefix.value_or(""));
-  out.append(path.substr(std::min(route.matched_prefix.size(), path.size())));
+  out.append(route.settings->rewrite_prefix.value_or(""));
+  out.append(path.substr(std::min(route.matched_prefix().size(), path.size())));
   out.append(query);
 }
 
 void append_redirect_location(std::string& out, const RouteAction& route, std::string_view host,
                               std::string_view path, std::string_view query) {
-  const RedirectConfig& redirect = route.redirect;
+  const RedirectConfig& redirect = route.settings->redirect;
   // Without a host to name (HTTP/1.0 without Host), the Location is a path on the same host.
   if (redirect.host || !host.empty()) {
     out.append(redirect.scheme.value_or("http")).append("://");
@@ -153,7 +156,7 @@ void append_redirect_location(std::string& out, const RouteAction& route, std::s
     out.append(*redirect.path);
   } else if (redirect.prefix) {
     out.append(*redirect.prefix);
-    out.append(path.substr(std::min(route.matched_prefix.size(), path.size())));
+    out.append(path.substr(std::min(route.matched_prefix().size(), path.size())));
   } else {
     out.append(path);
   }
@@ -177,31 +180,37 @@ uint32_t RouteAction::cluster_for(uint32_t pick) const {
 
 RouteTable::RouteTable(const Config& config,
                        const std::unordered_map<std::string, uint32_t>& cluster_index,
-                       RouteNameSlots* name_slots) {
+                       RouteNameSlots* name_slots)
+    : RouteTable(std::make_shared<const Config>(config), cluster_index, name_slots) {}
+
+RouteTable::RouteTable(std::shared_ptr<const Config> config,
+                       const std::unordered_map<std::string, uint32_t>& cluster_index,
+                       RouteNameSlots* name_slots)
+    : config_(std::move(config)) {
   RouteNameSlots own_slots;
   if (!name_slots) name_slots = &own_slots;
   std::unordered_set<uint32_t> named;
-  for (const RouteConfig& route : config.routes) {
+  RegexCache regexes;
+  hosts_.reserve(config_->routes.size());
+  for (const RouteConfig& route : config_->routes) {
     VirtualHost vhost;
+    vhost.paths.reserve(route.paths.size());
     for (const PathConfig& path : route.paths) {
       PathRule rule;
-      rule.match = path.match;
-      rule.path = path.path;
-      rule.segments = path.segments;
-      if (path.match == PathConfig::Match::kRegex) rule.regex = compile(path.path);
+      if (path.match == PathConfig::Match::kRegex) rule.regex = regexes.get(path.path);
       for (const std::string& method : path.methods)
         rule.methods |= uint64_t{1} << method_id(method);
       for (const ValueMatcher& matcher : path.headers) {
-        rule.headers.push_back(ValueRule{
-            matcher.name, matcher.kind, matcher.value,
-            matcher.kind == ValueMatcher::Kind::kRegex ? compile(matcher.value) : nullptr});
+        rule.headers.push_back(ValueRule{&matcher, matcher.kind == ValueMatcher::Kind::kRegex
+                                                       ? regexes.get(matcher.value)
+                                                       : nullptr});
       }
       for (const ValueMatcher& matcher : path.query) {
-        rule.query.push_back(ValueRule{
-            matcher.name, matcher.kind, matcher.value,
-            matcher.kind == ValueMatcher::Kind::kRegex ? compile(matcher.value) : nullptr});
+        rule.query.push_back(ValueRule{&matcher, matcher.kind == ValueMatcher::Kind::kRegex
+                                                     ? regexes.get(matcher.value)
+                                                     : nullptr});
       }
-      rule.action = compile_action(config, route, path, cluster_index);
+      rule.action = compile_action(*config_, route, path, cluster_index);
       if (!path.name.empty()) {
         rule.action.metrics_slot = name_slots->slot_for(path.name);
         if (named.insert(rule.action.metrics_slot).second) {
@@ -256,14 +265,16 @@ const RouteTable::VirtualHost* RouteTable::find_host(std::string_view host) cons
 }
 
 bool RouteTable::path_matches(const PathRule& rule, std::string_view path) {
-  switch (rule.match) {
+  const PathConfig& settings = *rule.action.settings;
+  const std::string& wanted = settings.path;
+  switch (settings.match) {
     case PathConfig::Match::kExact:
-      return path == rule.path;
+      return path == wanted;
     case PathConfig::Match::kPrefix:
-      if (!path.starts_with(rule.path)) return false;
+      if (!path.starts_with(wanted)) return false;
       // Segment-aware: /v1 takes /v1 and /v1/x, never /v1x.
-      return !rule.segments || path.size() == rule.path.size() || rule.path.ends_with('/') ||
-             path[rule.path.size()] == '/';
+      return !settings.segments || path.size() == wanted.size() || wanted.ends_with('/') ||
+             path[wanted.size()] == '/';
     case PathConfig::Match::kRegex:
       return RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *rule.regex);
   }
@@ -271,13 +282,14 @@ bool RouteTable::path_matches(const PathRule& rule, std::string_view path) {
 }
 
 bool RouteTable::headers_match(const PathRule& rule, const http::MessageHead* request) {
-  for (const ValueRule& matcher : rule.headers) {
+  for (const ValueRule& value_rule : rule.headers) {
+    const ValueMatcher& matcher = *value_rule.matcher;
     bool found = false;
     if (request) {
       for (const http::HeaderField& field : request->fields) {
         if (!http::equals_ignore_case(request->name(field), matcher.name)) continue;
         if (value_matches(request->value(field), matcher.kind, matcher.value,
-                          matcher.regex.get())) {
+                          value_rule.regex.get())) {
           found = true;
           break;
         }
@@ -291,7 +303,8 @@ bool RouteTable::headers_match(const PathRule& rule, const http::MessageHead* re
 bool RouteTable::query_matches(const PathRule& rule, std::string_view query) {
   if (rule.query.empty()) return true;
   if (!query.empty() && query.front() == '?') query.remove_prefix(1);
-  for (const ValueRule& matcher : rule.query) {
+  for (const ValueRule& value_rule : rule.query) {
+    const ValueMatcher& matcher = *value_rule.matcher;
     bool found = false;
     std::string_view rest = query;
     while (!rest.empty() && !found) {
@@ -304,7 +317,7 @@ bool RouteTable::query_matches(const PathRule& rule, std::string_view query) {
       std::string value = equals == std::string_view::npos
                               ? std::string()
                               : decode_query_part(pair.substr(equals + 1));
-      found = value_matches(value, matcher.kind, matcher.value, matcher.regex.get());
+      found = value_matches(value, matcher.kind, matcher.value, value_rule.regex.get());
     }
     if (found == (matcher.kind == ValueMatcher::Kind::kAbsent)) return false;
   }

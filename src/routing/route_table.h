@@ -28,7 +28,8 @@ inline constexpr uint16_t kRetry502 = 1 << 4;
 inline constexpr uint16_t kRetry503 = 1 << 5;
 inline constexpr uint16_t kRetry504 = 1 << 6;
 
-// What to do with a request that matched.
+// What to do with a request that matched: what is computed from the config for each request
+// (cluster picks, timeouts, retry conditions), and the path's own settings for the rest.
 struct RouteAction {
   enum class Kind : uint8_t { kForward, kRedirect, kRespond };
   struct ClusterChoice {
@@ -38,8 +39,16 @@ struct RouteAction {
 
   // The cluster for a pick in [0, total_weight).
   uint32_t cluster_for(uint32_t pick) const;
+  // A prefix match's prefix, for rewrites; empty for other matches.
+  std::string_view matched_prefix() const {
+    return settings->match == PathConfig::Match::kPrefix ? std::string_view(settings->path)
+                                                         : std::string_view();
+  }
 
   Kind kind = Kind::kForward;
+  // The path as configured, held by the snapshot: rewrites, header edits, upgrades, the redirect
+  // and the response. Not copied, so a table of many hosts costs little more than its config.
+  const PathConfig* settings = nullptr;
   // The access log's name for the route: its `name:`, else its first host and path
   // ("api.example.com/v1/").
   std::string log_name;
@@ -48,20 +57,12 @@ struct RouteAction {
   uint32_t metrics_slot = 0;
   std::vector<ClusterChoice> clusters;
   uint32_t total_weight = 0;
+  uint32_t retry_attempts = 0;  // retries after the first try
   uint64_t upstream_response_ms = 0;
-  uint64_t max_body_bytes = 0;  // 0: unlimited
-  std::string matched_prefix;   // a prefix match's prefix, for rewrites
-  std::optional<std::string> rewrite_prefix;
-  std::optional<std::string> rewrite_host;
-  http::HeaderEdits request_headers;
-  http::HeaderEdits response_headers;
-  uint32_t retry_attempts = 0;        // retries after the first try
-  uint16_t retry_on = 0;              // kRetry* bits
-  uint64_t per_try_timeout_ms = 0;    // 0: none
-  std::vector<std::string> upgrades;  // protocols a client may switch to (lower case)
-  RedirectConfig redirect;
-  std::string redirect_body;  // "301 Moved Permanently\n"
-  RespondConfig respond;
+  uint64_t max_body_bytes = 0;      // 0: unlimited
+  uint64_t per_try_timeout_ms = 0;  // 0: none
+  uint16_t retry_on = 0;            // kRetry* bits
+  std::string redirect_body;        // redirects only: "301 Moved Permanently\n"
 };
 
 // Whether the route retries a response with this status.
@@ -104,10 +105,18 @@ class RouteNameSlots {
 
 class RouteTable {
  public:
-  // `cluster_index` maps a cluster name to its index in the snapshot. Route names take their
-  // metric slots from `name_slots` (null: slots of this table's own).
+  // `cluster_index` maps a cluster name to its index in the snapshot. The table keeps the config:
+  // route actions point into its routes. Route names take their metric slots from `name_slots`
+  // (null: slots of this table's own).
+  RouteTable(std::shared_ptr<const Config> config,
+             const std::unordered_map<std::string, uint32_t>& cluster_index,
+             RouteNameSlots* name_slots = nullptr);
+  // The same with a copy of `config` (tests and benchmarks).
   RouteTable(const Config& config, const std::unordered_map<std::string, uint32_t>& cluster_index,
              RouteNameSlots* name_slots = nullptr);
+
+  // The config the table was built from.
+  const Config& config() const { return *config_; }
 
   // The action for a request, or null when no route matches.
   const RouteAction* match(const MatchInput& request) const;
@@ -124,20 +133,15 @@ class RouteTable {
 
  private:
   struct ValueRule {
-    std::string name;
-    ValueMatcher::Kind kind;
-    std::string value;
+    const ValueMatcher* matcher;
     std::shared_ptr<const re2::RE2> regex;
   };
   struct PathRule {
-    PathConfig::Match match;
-    std::string path;
-    bool segments = false;
     std::shared_ptr<const re2::RE2> regex;
     uint64_t methods = 0;  // bit per llhttp method; 0: any
     std::vector<ValueRule> headers;
     std::vector<ValueRule> query;
-    RouteAction action;
+    RouteAction action;  // action.settings: the path's matchers too
   };
   struct VirtualHost {
     std::vector<PathRule> paths;
@@ -153,6 +157,7 @@ class RouteTable {
   static bool headers_match(const PathRule& rule, const http::MessageHead* request);
   static bool query_matches(const PathRule& rule, std::string_view query);
 
+  std::shared_ptr<const Config> config_;
   std::vector<VirtualHost> hosts_;
   HostIndex exact_;     // "api.example.com"
   HostIndex suffixes_;  // "*.example.com" stored as ".example.com"

@@ -7,8 +7,10 @@
 namespace waygate::routing {
 namespace {
 
-std::shared_ptr<const Snapshot> build(const Config& config, std::vector<ClusterInfo> clusters,
+std::shared_ptr<const Snapshot> build(std::shared_ptr<const Config> shared,
+                                      std::vector<ClusterInfo> clusters,
                                       RouteNameSlots* name_slots) {
+  const Config& config = *shared;
   std::unordered_map<std::string, uint32_t> index;
   for (uint32_t i = 0; i < clusters.size(); ++i)
     index.emplace(clusters[i].name, i);
@@ -25,19 +27,20 @@ std::shared_ptr<const Snapshot> build(const Config& config, std::vector<ClusterI
   }
   return std::make_shared<const Snapshot>(
       Snapshot{config.timeouts, config.limits, config.normalize_paths, std::move(clusters),
-               RouteTable(config, index, name_slots), std::move(tls_listeners)});
+               RouteTable(std::move(shared), index, name_slots), std::move(tls_listeners)});
 }
 
 }  // namespace
 
-std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topology& topology,
+std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const Config> config,
+                                               const Topology& topology,
                                                RouteNameSlots& name_slots) {
   std::vector<ClusterInfo> clusters;
-  for (const ClusterConfig& cluster : config.clusters) {
+  for (const ClusterConfig& cluster : config->clusters) {
     clusters.push_back(ClusterInfo{cluster.name, topology.cluster_id(cluster.name), cluster.lb,
                                    cluster.hash_on, cluster.sticky, cluster.circuit_breakers});
   }
-  return build(config, std::move(clusters), &name_slots);
+  return build(std::move(config), std::move(clusters), &name_slots);
 }
 
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config) {
@@ -46,7 +49,7 @@ std::shared_ptr<const Snapshot> build_snapshot(const Config& config) {
     clusters.push_back(ClusterInfo{cluster.name, static_cast<uint32_t>(clusters.size()), cluster.lb,
                                    cluster.hash_on, cluster.sticky, cluster.circuit_breakers});
   }
-  return build(config, std::move(clusters), nullptr);
+  return build(std::make_shared<const Config>(config), std::move(clusters), nullptr);
 }
 
 }  // namespace waygate::routing

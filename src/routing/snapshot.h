@@ -54,11 +54,13 @@ struct Snapshot {
   }
 };
 
-// Builds a snapshot from a validated config whose clusters the topology knows.
+// Builds a snapshot from a validated config whose clusters the topology knows. The snapshot keeps
+// the config (its route table points into it), so one config is held once however many hold it.
 // Route names keep the metric slots `name_slots` gave them in earlier snapshots.
-std::shared_ptr<const Snapshot> build_snapshot(const Config& config, const Topology& topology,
+std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const Config> config,
+                                               const Topology& topology,
                                                RouteNameSlots& name_slots);
-// The same with cluster ids 0..n-1 in config order (tests and benchmarks).
+// A snapshot of a copy of `config`, with cluster ids 0..n-1 in config order (tests and benchmarks).
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config);
 
 }  // namespace waygate::routing

@@ -173,12 +173,14 @@ TEST_P(SteadyKeepAlive, RequestsAllocateNothingOnceWarm) {
   ASSERT_TRUE(proxy::open_access_log_files({&log, 1}, nullptr, false, &files, &error)) << error;
   proxy::AccessLogTarget target{0, "web", log};
   routing::RouteNameSlots route_names;
-  proxy::WorkerUpdate initial{routing::build_snapshot(loaded.config, topology, route_names),
-                              topology.all_host_sets(),
-                              {},
-                              {proxy::ListenerChange{"127.0.0.1:1", proxy_listener}},
-                              0,
-                              proxy::make_access_log_setup(std::move(files), {&target, 1})};
+  proxy::WorkerUpdate initial{
+      routing::build_snapshot(std::make_shared<const routing::Config>(loaded.config), topology,
+                              route_names),
+      topology.all_host_sets(),
+      {},
+      {proxy::ListenerChange{"127.0.0.1:1", proxy_listener}},
+      0,
+      proxy::make_access_log_setup(std::move(files), {&target, 1})};
   auto worker = std::make_unique<proxy::Worker>(0, std::move(initial), nullptr);
   worker->start();
 
