@@ -12,9 +12,11 @@
 #include "proxy/worker.h"
 
 namespace waygate::proxy {
-
-constexpr uint64_t kSweepIntervalMs = 1'000;
 namespace {
+
+// How often the control thread frees retired snapshots and host sets that a long request held
+// past the update that replaced them.
+constexpr uint64_t kSweepIntervalMs = 1'000;
 
 bool has_address(const std::vector<routing::ListenerConfig>& listeners,
                  const routing::ListenerConfig& wanted) {
