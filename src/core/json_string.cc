@@ -1,26 +1,13 @@
 #include "core/json_string.h"
 
-#include <array>
 #include <cstring>
+
+#include "core/plain_bytes.h"
 
 namespace waygate {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
-
-// Printable ASCII but the quote and the backslash. DEL, which JSON allows as it is, is escaped
-// too: these strings end up in logs that people read in terminals. A table, as this test runs
-// for every byte of every logged field.
-constexpr std::array<bool, 256> kPlain = [] {
-  std::array<bool, 256> plain{};
-  for (int byte = 0x20; byte < 0x7f; ++byte)
-    plain[static_cast<size_t>(byte)] = byte != '"' && byte != '\\';
-  return plain;
-}();
-
-bool is_plain(unsigned char byte) {
-  return kPlain[byte];
-}
 
 // The length of the well-formed UTF-8 sequence at the start of `text` (Unicode table 3-7), or,
 // when there is none, minus the length of its maximal ill-formed prefix (at least 1), which is
@@ -63,11 +50,9 @@ char* write_json_string(char* out, std::string_view value) {
   *out++ = '"';
   size_t i = 0;
   while (i < value.size()) {
-    size_t run = i;
-    while (run < value.size() && is_plain(static_cast<unsigned char>(value[run])))
-      ++run;
-    put(value.substr(i, run - i));
-    i = run;
+    size_t run = plain_prefix_length(value.substr(i));
+    put(value.substr(i, run));
+    i += run;
     if (i == value.size()) break;
     auto byte = static_cast<unsigned char>(value[i]);
     if (byte >= 0x80) {

@@ -2,18 +2,16 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 
 namespace waygate::proxy {
 namespace {
 
 constexpr size_t kFlushThreshold = 32 * 1024;
-// Room for the threshold and the line that crosses it: a buffer never grows once reserved.
+// Room for the threshold and the line that crosses it: a buffer grows only for a line longer than
+// the rest.
 constexpr size_t kBufferCapacity = kFlushThreshold + 16 * 1024;
 constexpr uint64_t kFlushIntervalMs = 200;
-// Writes of at most PIPE_BUF bytes are atomic on a pipe, so lines from workers never interleave.
-constexpr size_t kWriteBlock = 4096;
 
 }  // namespace
 
@@ -26,47 +24,51 @@ void AccessLog::init(uv_loop_t* loop) {
 void AccessLog::set_setup(std::shared_ptr<const AccessLogSetup> setup) {
   flush();
   setup_ = std::move(setup);
-  buffers_.resize(setup_ ? setup_->files.size() : 0);
-  for (std::string& buffer : buffers_)
-    buffer.reserve(kBufferCapacity);
+  pending_.resize(setup_ ? setup_->files.size() : 0);
+  for (PendingLines& lines : pending_)
+    lines.bytes.resize(kBufferCapacity);
 }
 
 void AccessLog::write(uint32_t listener_slot, AccessLogEntry& entry) {
   const AccessLogSetup::Listener& listener = setup_->listeners[listener_slot];
   auto file = static_cast<size_t>(listener.file);
-  std::string& out = buffers_[file];
+  PendingLines& lines = pending_[file];
   entry.time = timestamp_.now();
   entry.listener = listener.name;
-  if (listener.json) {
-    append_json_line(out, entry);
-  } else {
-    append_text_line(out, listener.pieces, entry);
-  }
-  if (out.size() >= kFlushThreshold) flush(file);
+  size_t bound = listener.json ? json_line_bound(entry) : text_line_bound(listener.pieces, entry);
+  // Only a line longer than the room past the threshold grows the string, once.
+  if (lines.used + bound > lines.bytes.size()) lines.bytes.resize(lines.used + bound);
+  char* at = lines.bytes.data() + lines.used;
+  char* end =
+      listener.json ? write_json_line(at, entry) : write_text_line(at, listener.pieces, entry);
+  lines.used = static_cast<size_t>(end - lines.bytes.data());
+  if (lines.used >= kFlushThreshold) flush(file);
 }
 
 void AccessLog::flush() {
-  for (size_t file = 0; file < buffers_.size(); ++file) {
-    if (!buffers_[file].empty()) flush(file);
+  for (size_t file = 0; file < pending_.size(); ++file) {
+    if (pending_[file].used != 0) flush(file);
   }
 }
 
 void AccessLog::flush(size_t file) {
-  std::string& buffer = buffers_[file];
-  int fd = setup_->files[file]->fd();
+  PendingLines& lines = pending_[file];
+  std::string_view bytes(lines.bytes.data(), lines.used);
+  const AccessLogFile& log_file = *setup_->files[file];
   size_t start = 0;
-  while (start < buffer.size()) {
-    size_t end = std::min(buffer.size(), start + kWriteBlock);
-    if (end < buffer.size()) {
-      size_t newline = buffer.rfind('\n', end - 1);
-      if (newline != std::string::npos && newline >= start) end = newline + 1;
+  while (start < bytes.size()) {
+    size_t end = bytes.size() - start > log_file.write_block() ? start + log_file.write_block()
+                                                               : bytes.size();
+    if (end < bytes.size()) {
+      size_t newline = bytes.rfind('\n', end - 1);
+      if (newline != std::string_view::npos && newline >= start) end = newline + 1;
     }
-    ssize_t written = ::write(fd, buffer.data() + start, end - start);
+    ssize_t written = ::write(log_file.fd(), bytes.data() + start, end - start);
     if (written < 0 && errno == EINTR) continue;
     if (written <= 0) break;  // a log that cannot be written must not stop the proxy
     start += static_cast<size_t>(written);
   }
-  buffer.clear();
+  lines.used = 0;
 }
 
 void AccessLog::close() {

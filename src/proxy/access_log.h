@@ -37,10 +37,18 @@ class AccessLog {
   static void on_flush_timer(uv_timer_t* timer);
   void flush(size_t file);
 
+  // A file's lines not yet written. The string is kept at its full size and `used` counts the
+  // bytes of lines, so a line is written straight into the room after them: resizing a string
+  // would first fill that room with zeros.
+  struct PendingLines {
+    std::string bytes;
+    size_t used = 0;
+  };
+
   UvHandle<uv_timer_t> timer_;
   TimestampCache timestamp_;
   std::shared_ptr<const AccessLogSetup> setup_;
-  std::vector<std::string> buffers_;  // by file index in the setup
+  std::vector<PendingLines> pending_;  // by file index in the setup
 };
 
 }  // namespace waygate::proxy

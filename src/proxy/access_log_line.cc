@@ -1,10 +1,12 @@
 #include "proxy/access_log_line.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
 
 #include "core/json_string.h"
+#include "core/plain_bytes.h"
 
 namespace waygate::proxy {
 namespace {
@@ -13,214 +15,292 @@ using routing::AccessLogField;
 
 constexpr char kHex[] = "0123456789abcdef";
 
-void append_number(std::string& out, uint64_t value) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
-  out.append(digits, end);
-}
-
-// The most write_millis writes: 20 digits, the point and three decimals.
+// The most a number takes: UINT64_MAX; with a point and three decimals for milliseconds.
+constexpr size_t kNumberBytes = 20;
 constexpr size_t kMillisBytes = 24;
 
-// Milliseconds with three decimals, "12.345", at `out`; returns the end of what it wrote.
-char* write_millis(char* out, uint64_t ns) {
-  uint64_t micros = ns / 1000;
-  out = std::to_chars(out, out + kMillisBytes, micros / 1000).ptr;
-  *out++ = '.';
-  *out++ = static_cast<char>('0' + micros / 100 % 10);
-  *out++ = static_cast<char>('0' + micros / 10 % 10);
-  *out++ = static_cast<char>('0' + micros % 10);
-  return out;
-}
+// Writes a line where the caller made room for its bound. Copies of a length known when compiled
+// (keys, literals of the JSON line) become a few moves instead of a call.
+class LineCursor {
+ public:
+  explicit LineCursor(char* at) : at_(at) {}
 
-void append_millis(std::string& out, uint64_t ns) {
-  char millis[kMillisBytes];
-  out.append(millis, write_millis(millis, ns));
-}
+  void put(std::string_view bytes) {
+    std::memcpy(at_, bytes.data(), bytes.size());
+    at_ += bytes.size();
+  }
+  template <size_t N>
+  void put(const std::array<char, N>& bytes) {
+    std::memcpy(at_, bytes.data(), N);
+    at_ += N;
+  }
+  void put(char byte) { *at_++ = byte; }
+  void number(uint64_t value) { at_ = std::to_chars(at_, at_ + kNumberBytes, value).ptr; }
+  // Milliseconds with three decimals, "12.345".
+  void millis(uint64_t ns) {
+    uint64_t micros = ns / 1000;
+    number(micros / 1000);
+    char decimals[4] = {'.', static_cast<char>('0' + micros / 100 % 10),
+                        static_cast<char>('0' + micros / 10 % 10),
+                        static_cast<char>('0' + micros % 10)};
+    std::memcpy(at_, decimals, sizeof(decimals));
+    at_ += sizeof(decimals);
+  }
+  // A value in a text line; see append_text_value.
+  void text_value(std::string_view value) {
+    size_t i = 0;
+    while (i < value.size()) {
+      size_t run = plain_prefix_length(value.substr(i));
+      put(value.substr(i, run));
+      i += run;
+      if (i == value.size()) break;
+      auto byte = static_cast<unsigned char>(value[i]);
+      char escape[4] = {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
+      std::memcpy(at_, escape, sizeof(escape));
+      at_ += sizeof(escape);
+      ++i;
+    }
+  }
+  // A text waygate made, which needs no escaping (see AccessLogEntry).
+  void json_plain_string(std::string_view value) {
+    if (value.empty()) return put(std::array<char, 4>{'n', 'u', 'l', 'l'});
+    put('"');
+    put(value);
+    put('"');
+  }
+  void json_string(std::string_view value) {
+    if (value.empty()) {
+      put(std::array<char, 4>{'n', 'u', 'l', 'l'});
+    } else {
+      at_ = write_json_string(at_, value);
+    }
+  }
+  char* end() const { return at_; }
 
-// Printable ASCII but the quote and the backslash: what a text line shows as it is.
-bool is_plain(unsigned char byte) {
-  return byte >= 0x20 && byte < 0x7f && byte != '"' && byte != '\\';
+ private:
+  char* at_;
+};
+
+// Text values are escaped as \xNN, four bytes for one.
+constexpr size_t text_value_bound(std::string_view value) {
+  return 4 * value.size();
 }
 
 std::string_view text_or_dash(std::string_view value) {
   return value.empty() ? std::string_view("-") : value;
 }
 
-void append_text_field(std::string& out, AccessLogField field, const AccessLogEntry& e) {
+// The text a field shows, or an empty view for the fields that are numbers.
+std::string_view field_text(AccessLogField field, const AccessLogEntry& e) {
   switch (field) {
     case AccessLogField::kTime:
-      out.append(e.time);
-      return;
+      return e.time;
     case AccessLogField::kRequestId:
-      return append_text_value(out, text_or_dash(e.request_id.substr(0, kMaxLoggedRequestId)));
+      return text_or_dash(e.request_id.substr(0, kMaxLoggedRequestId));
     case AccessLogField::kClient:
-      return append_text_value(out, text_or_dash(e.client));
+      return text_or_dash(e.client);
     case AccessLogField::kMethod:
-      return append_text_value(out, text_or_dash(e.method));
+      return text_or_dash(e.method);
     case AccessLogField::kTarget:
-      return append_text_value(out, text_or_dash(e.target.substr(0, kMaxLoggedTarget)));
-    case AccessLogField::kProtocol:
-      out.append("HTTP/1.");
-      return append_number(out, e.version_minor);
-    case AccessLogField::kStatus:
-      return append_number(out, e.status);
-    case AccessLogField::kBytesSent:
-      return append_number(out, e.bytes_sent);
-    case AccessLogField::kBytesReceived:
-      return append_number(out, e.bytes_received);
-    case AccessLogField::kDurationMs:
-      return append_millis(out, e.duration_ns);
-    case AccessLogField::kUpstreamConnectMs:
-      if (e.upstream_connect_ns == AccessLogEntry::kNoTime) return out.push_back('-');
-      return append_millis(out, e.upstream_connect_ns);
-    case AccessLogField::kUpstreamResponseMs:
-      if (e.upstream_response_ns == AccessLogEntry::kNoTime) return out.push_back('-');
-      return append_millis(out, e.upstream_response_ns);
+      return text_or_dash(e.target.substr(0, kMaxLoggedTarget));
     case AccessLogField::kHost:
-      return append_text_value(out, text_or_dash(e.host.substr(0, kMaxLoggedHost)));
+      return text_or_dash(e.host.substr(0, kMaxLoggedHost));
     case AccessLogField::kListener:
-      return append_text_value(out, text_or_dash(e.listener));
+      return text_or_dash(e.listener);
     case AccessLogField::kRoute:
-      return append_text_value(out, text_or_dash(e.route));
+      return text_or_dash(e.route);
     case AccessLogField::kCluster:
-      return append_text_value(out, text_or_dash(e.cluster));
+      return text_or_dash(e.cluster);
     case AccessLogField::kEndpoint:
-      return append_text_value(out, text_or_dash(e.endpoint));
+      return text_or_dash(e.endpoint);
     case AccessLogField::kError:
-      return append_text_value(out, text_or_dash(e.error));
+      return text_or_dash(e.error);
+    case AccessLogField::kProtocol:
+    case AccessLogField::kStatus:
+    case AccessLogField::kBytesSent:
+    case AccessLogField::kBytesReceived:
+    case AccessLogField::kDurationMs:
+    case AccessLogField::kUpstreamConnectMs:
+    case AccessLogField::kUpstreamResponseMs:
+    case AccessLogField::kLiteral:
+      return {};
+  }
+  return {};
+}
+
+void write_text_field(LineCursor& line, AccessLogField field, const AccessLogEntry& e) {
+  switch (field) {
+    case AccessLogField::kTime:
+      return line.put(e.time);
+    case AccessLogField::kClient:
+    case AccessLogField::kMethod:
+    case AccessLogField::kEndpoint:
+      return line.put(field_text(field, e));
+    case AccessLogField::kProtocol:
+      line.put("HTTP/1.");
+      return line.number(e.version_minor);
+    case AccessLogField::kStatus:
+      return line.number(e.status);
+    case AccessLogField::kBytesSent:
+      return line.number(e.bytes_sent);
+    case AccessLogField::kBytesReceived:
+      return line.number(e.bytes_received);
+    case AccessLogField::kDurationMs:
+      return line.millis(e.duration_ns);
+    case AccessLogField::kUpstreamConnectMs:
+      if (e.upstream_connect_ns == AccessLogEntry::kNoTime) return line.put('-');
+      return line.millis(e.upstream_connect_ns);
+    case AccessLogField::kUpstreamResponseMs:
+      if (e.upstream_response_ns == AccessLogEntry::kNoTime) return line.put('-');
+      return line.millis(e.upstream_response_ns);
     case AccessLogField::kLiteral:
       return;
+    default:
+      return line.text_value(field_text(field, e));
   }
 }
 
-// `{"time":`, `,"request_id":`, ...: each key as the line writes it, made once, so a key costs
-// one copy of known length.
-const std::array<std::string, routing::kAccessLogFieldNames.size()>& json_keys() {
-  static const auto keys = [] {
-    std::array<std::string, routing::kAccessLogFieldNames.size()> made;
-    for (size_t i = 0; i < made.size(); ++i) {
-      made[i].append(i == 0 ? "{\"" : ",\"").append(routing::kAccessLogFieldNames[i]).append("\":");
-    }
-    return made;
-  }();
-  return keys;
+// `{"time":`, `,"request_id":`, ...: each key as the JSON line writes it, made when compiled.
+template <AccessLogField kField>
+constexpr auto kJsonKey = [] {
+  constexpr std::string_view kName = routing::kAccessLogFieldNames[static_cast<size_t>(kField)];
+  std::array<char, kName.size() + 4> key{};
+  key[0] = kField == AccessLogField::kTime ? '{' : ',';
+  key[1] = '"';
+  for (size_t i = 0; i < kName.size(); ++i)
+    key[2 + i] = kName[i];
+  key[kName.size() + 2] = '"';
+  key[kName.size() + 3] = ':';
+  return key;
+}();
+static_assert(AccessLogField::kTime == AccessLogField{0}, "the JSON line starts with the time");
+
+template <AccessLogField kField>
+void json_text(LineCursor& line, std::string_view value) {
+  line.put(kJsonKey<kField>);
+  line.json_string(value);
 }
 
-// Writes a JSON line where append_json_line made room for it: one bounds check per line instead
-// of one per piece.
-class JsonLineWriter {
- public:
-  explicit JsonLineWriter(char* at) : at_(at) {}
+template <AccessLogField kField>
+void json_plain_text(LineCursor& line, std::string_view value) {
+  line.put(kJsonKey<kField>);
+  line.json_plain_string(value);
+}
 
-  void put(std::string_view bytes) {
-    std::memcpy(at_, bytes.data(), bytes.size());
-    at_ += bytes.size();
-  }
-  void key(AccessLogField field) {
-    static_assert(static_cast<size_t>(AccessLogField::kTime) == 0, "the line starts with the time");
-    put(json_keys()[static_cast<size_t>(field)]);
-  }
-  void text(AccessLogField field, std::string_view value) {
-    key(field);
-    if (value.empty()) {
-      put("null");
-    } else {
-      at_ = write_json_string(at_, value);
-    }
-  }
-  void number(AccessLogField field, uint64_t value) {
-    key(field);
-    at_ = std::to_chars(at_, at_ + kNumberBytes, value).ptr;
-  }
-  void millis(AccessLogField field, uint64_t ns) {
-    key(field);
-    if (ns == AccessLogEntry::kNoTime) {
-      put("null");
-      return;
-    }
-    at_ = write_millis(at_, ns);
-  }
-  char* end() const { return at_; }
+template <AccessLogField kField>
+void json_number(LineCursor& line, uint64_t value) {
+  line.put(kJsonKey<kField>);
+  line.number(value);
+}
 
-  static constexpr size_t kNumberBytes = 20;  // UINT64_MAX
+template <AccessLogField kField>
+void json_millis(LineCursor& line, uint64_t ns) {
+  line.put(kJsonKey<kField>);
+  if (ns == AccessLogEntry::kNoTime) return line.put(std::array<char, 4>{'n', 'u', 'l', 'l'});
+  line.millis(ns);
+}
 
- private:
-  char* at_;
-};
+// The texts of a JSON line, each cut to what the log keeps.
+std::array<std::string_view, 11> json_texts(const AccessLogEntry& e) {
+  return {e.time,
+          e.request_id.substr(0, kMaxLoggedRequestId),
+          e.client,
+          e.method,
+          e.target.substr(0, kMaxLoggedTarget),
+          e.host.substr(0, kMaxLoggedHost),
+          e.listener,
+          e.route,
+          e.cluster,
+          e.endpoint,
+          e.error};
+}
 
 }  // namespace
 
 void append_text_value(std::string& out, std::string_view value) {
-  size_t i = 0;
-  while (i < value.size()) {
-    size_t run = i;
-    while (run < value.size() && is_plain(static_cast<unsigned char>(value[run])))
-      ++run;
-    out.append(value.data() + i, run - i);
-    if (run == value.size()) break;
-    auto byte = static_cast<unsigned char>(value[run]);
-    char escape[4] = {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
-    out.append(escape, 4);
-    i = run + 1;
+  size_t start = out.size();
+  out.resize(start + text_value_bound(value));
+  LineCursor line(out.data() + start);
+  line.text_value(value);
+  out.resize(static_cast<size_t>(line.end() - out.data()));
+}
+
+size_t text_line_bound(std::span<const routing::AccessLogPiece> pieces,
+                       const AccessLogEntry& entry) {
+  size_t bound = 1;  // the newline
+  for (const routing::AccessLogPiece& piece : pieces) {
+    if (piece.field == AccessLogField::kLiteral) {
+      bound += piece.literal.size();
+    } else {
+      bound += std::max(text_value_bound(field_text(piece.field, entry)), kMillisBytes);
+    }
   }
+  return bound;
+}
+
+char* write_text_line(char* out, std::span<const routing::AccessLogPiece> pieces,
+                      const AccessLogEntry& entry) {
+  LineCursor line(out);
+  for (const routing::AccessLogPiece& piece : pieces) {
+    if (piece.field == AccessLogField::kLiteral) {
+      line.put(piece.literal);
+    } else {
+      write_text_field(line, piece.field, entry);
+    }
+  }
+  line.put('\n');
+  return line.end();
+}
+
+size_t json_line_bound(const AccessLogEntry& entry) {
+  // Keys, braces and "HTTP/1.x" take under 300 bytes; seven numbers (with their decimals) under
+  // 200; each text its escaped bound.
+  size_t bound = 512;
+  for (std::string_view text : json_texts(entry))
+    bound += json_string_bound(text);
+  return bound;
+}
+
+char* write_json_line(char* out, const AccessLogEntry& e) {
+  std::array<std::string_view, 11> texts = json_texts(e);
+  LineCursor line(out);
+  json_plain_text<AccessLogField::kTime>(line, texts[0]);
+  json_text<AccessLogField::kRequestId>(line, texts[1]);
+  json_plain_text<AccessLogField::kClient>(line, texts[2]);
+  json_plain_text<AccessLogField::kMethod>(line, texts[3]);
+  json_text<AccessLogField::kTarget>(line, texts[4]);
+  line.put(kJsonKey<AccessLogField::kProtocol>);
+  line.put(std::array<char, 10>{'"', 'H', 'T', 'T', 'P', '/', '1', '.',
+                                static_cast<char>('0' + e.version_minor % 10), '"'});
+  json_number<AccessLogField::kStatus>(line, e.status);
+  json_number<AccessLogField::kBytesSent>(line, e.bytes_sent);
+  json_number<AccessLogField::kBytesReceived>(line, e.bytes_received);
+  json_millis<AccessLogField::kDurationMs>(line, e.duration_ns);
+  json_millis<AccessLogField::kUpstreamConnectMs>(line, e.upstream_connect_ns);
+  json_millis<AccessLogField::kUpstreamResponseMs>(line, e.upstream_response_ns);
+  json_text<AccessLogField::kHost>(line, texts[5]);
+  json_text<AccessLogField::kListener>(line, texts[6]);
+  json_text<AccessLogField::kRoute>(line, texts[7]);
+  json_text<AccessLogField::kCluster>(line, texts[8]);
+  json_plain_text<AccessLogField::kEndpoint>(line, texts[9]);
+  json_text<AccessLogField::kError>(line, texts[10]);
+  line.put(std::array<char, 2>{'}', '\n'});
+  return line.end();
 }
 
 void append_text_line(std::string& out, std::span<const routing::AccessLogPiece> pieces,
                       const AccessLogEntry& entry) {
-  for (const routing::AccessLogPiece& piece : pieces) {
-    if (piece.field == AccessLogField::kLiteral) {
-      out.append(piece.literal);
-    } else {
-      append_text_field(out, piece.field, entry);
-    }
-  }
-  out.push_back('\n');
+  size_t start = out.size();
+  out.resize(start + text_line_bound(pieces, entry));
+  char* end = write_text_line(out.data() + start, pieces, entry);
+  out.resize(static_cast<size_t>(end - out.data()));
 }
 
-void append_json_line(std::string& out, const AccessLogEntry& e) {
-  const std::string_view texts[] = {e.time,
-                                    e.request_id.substr(0, kMaxLoggedRequestId),
-                                    e.client,
-                                    e.method,
-                                    e.target.substr(0, kMaxLoggedTarget),
-                                    e.host.substr(0, kMaxLoggedHost),
-                                    e.listener,
-                                    e.route,
-                                    e.cluster,
-                                    e.endpoint,
-                                    e.error};
-  // Keys, braces and "HTTP/1.x" take under 300 bytes; seven numbers (with their decimals) under
-  // 200; each text its escaped bound.
-  size_t bound = 512;
-  for (std::string_view text : texts)
-    bound += json_string_bound(text);
+void append_json_line(std::string& out, const AccessLogEntry& entry) {
   size_t start = out.size();
-  out.resize(start + bound);
-  JsonLineWriter line(out.data() + start);
-  line.text(AccessLogField::kTime, texts[0]);
-  line.text(AccessLogField::kRequestId, texts[1]);
-  line.text(AccessLogField::kClient, texts[2]);
-  line.text(AccessLogField::kMethod, texts[3]);
-  line.text(AccessLogField::kTarget, texts[4]);
-  line.key(AccessLogField::kProtocol);
-  char protocol[] = {
-      '"', 'H', 'T', 'T', 'P', '/', '1', '.', static_cast<char>('0' + e.version_minor % 10), '"'};
-  line.put({protocol, sizeof(protocol)});
-  line.number(AccessLogField::kStatus, e.status);
-  line.number(AccessLogField::kBytesSent, e.bytes_sent);
-  line.number(AccessLogField::kBytesReceived, e.bytes_received);
-  line.millis(AccessLogField::kDurationMs, e.duration_ns);
-  line.millis(AccessLogField::kUpstreamConnectMs, e.upstream_connect_ns);
-  line.millis(AccessLogField::kUpstreamResponseMs, e.upstream_response_ns);
-  line.text(AccessLogField::kHost, texts[5]);
-  line.text(AccessLogField::kListener, texts[6]);
-  line.text(AccessLogField::kRoute, texts[7]);
-  line.text(AccessLogField::kCluster, texts[8]);
-  line.text(AccessLogField::kEndpoint, texts[9]);
-  line.text(AccessLogField::kError, texts[10]);
-  line.put("}\n");
-  out.resize(static_cast<size_t>(line.end() - out.data()));
+  out.resize(start + json_line_bound(entry));
+  char* end = write_json_line(out.data() + start, entry);
+  out.resize(static_cast<size_t>(end - out.data()));
 }
 
 }  // namespace waygate::proxy

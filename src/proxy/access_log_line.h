@@ -1,6 +1,6 @@
 // One access-log line from one request's facts: a text line laid out by a parsed template, or a
-// JSON object. Both append to a buffer the caller reuses, so a line allocates nothing once the
-// buffer has grown.
+// JSON object. Each is written straight into room the caller made for its bound, so a line costs
+// one bounds check, not one per piece, and allocates nothing.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,9 @@
 namespace waygate::proxy {
 
 // What the log says about a request. An empty string is a value not known ("-" in text, null in
-// JSON); so is a time of kNoTime.
+// JSON); so is a time of kNoTime. The time, client, method and endpoint are made by waygate (a
+// formatted clock, socket addresses, llhttp's method names) and hold only printable ASCII
+// without quotes or backslashes, so they are written without the escaping every other text gets.
 struct AccessLogEntry {
   static constexpr uint64_t kNoTime = UINT64_MAX;
 
@@ -43,6 +45,15 @@ inline constexpr size_t kMaxLoggedTarget = 1024;
 inline constexpr size_t kMaxLoggedHost = 100;
 inline constexpr size_t kMaxLoggedRequestId = 64;
 
+// The most bytes the line may take; the write functions return the end of what they wrote.
+size_t text_line_bound(std::span<const routing::AccessLogPiece> pieces,
+                       const AccessLogEntry& entry);
+char* write_text_line(char* out, std::span<const routing::AccessLogPiece> pieces,
+                      const AccessLogEntry& entry);
+size_t json_line_bound(const AccessLogEntry& entry);
+char* write_json_line(char* out, const AccessLogEntry& entry);
+
+// The same lines appended to a string.
 void append_text_line(std::string& out, std::span<const routing::AccessLogPiece> pieces,
                       const AccessLogEntry& entry);
 void append_json_line(std::string& out, const AccessLogEntry& entry);

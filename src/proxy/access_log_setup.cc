@@ -1,9 +1,12 @@
 #include "proxy/access_log_setup.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 
 namespace waygate::proxy {
@@ -27,6 +30,12 @@ std::shared_ptr<const AccessLogFile> open_file(const std::string& path, std::str
 }
 
 }  // namespace
+
+AccessLogFile::AccessLogFile(std::string path, int fd, bool owned)
+    : path_(std::move(path)), fd_(fd), owned_(owned), write_block_(PIPE_BUF) {
+  struct stat info;
+  if (::fstat(fd_, &info) == 0 && S_ISREG(info.st_mode)) write_block_ = SIZE_MAX;
+}
 
 AccessLogFile::~AccessLogFile() {
   if (owned_) ::close(fd_);

@@ -16,8 +16,7 @@ namespace waygate::proxy {
 class AccessLogFile {
  public:
   // `owned`: the fd is closed with this object (a file; not stdout or stderr).
-  AccessLogFile(std::string path, int fd, bool owned)
-      : path_(std::move(path)), fd_(fd), owned_(owned) {}
+  AccessLogFile(std::string path, int fd, bool owned);
   ~AccessLogFile();
   AccessLogFile(const AccessLogFile&) = delete;
   AccessLogFile& operator=(const AccessLogFile&) = delete;
@@ -25,11 +24,16 @@ class AccessLogFile {
   const std::string& path() const { return path_; }
   int fd() const { return fd_; }
   bool owned() const { return owned_; }
+  // The most bytes one write() may take so that lines from several workers never interleave:
+  // any size for a regular file, whose writes Linux makes whole under the inode's lock; PIPE_BUF
+  // for a pipe or a terminal.
+  size_t write_block() const { return write_block_; }
 
  private:
   std::string path_;
   int fd_;
   bool owned_;
+  size_t write_block_;
 };
 
 struct AccessLogSetup {

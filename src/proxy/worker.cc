@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <random>
 
 #include "core/log.h"
@@ -362,10 +364,20 @@ uint32_t Worker::next_random() {
 }
 
 void Worker::generate_request_id(char out[33]) {
-  static constexpr char kHex[] = "0123456789abcdef";
+  // Each byte as its two hex digits from a table: half the steps of a digit at a time.
+  static constexpr auto kHexPairs = [] {
+    constexpr char kHex[] = "0123456789abcdef";
+    std::array<char, 512> pairs{};
+    for (size_t byte = 0; byte < 256; ++byte) {
+      pairs[2 * byte] = kHex[byte >> 4];
+      pairs[2 * byte + 1] = kHex[byte & 0xf];
+    }
+    return pairs;
+  }();
   uint64_t parts[2] = {random_u64(id_state_), random_u64(id_state_)};
-  for (int i = 0; i < 32; ++i) {
-    out[i] = kHex[(parts[i / 16] >> ((i % 16) * 4)) & 0xf];
+  for (size_t i = 0; i < 16; ++i) {
+    size_t byte = (parts[i / 8] >> (i % 8 * 8)) & 0xff;
+    std::memcpy(out + 2 * i, &kHexPairs[2 * byte], 2);
   }
   out[32] = '\0';
 }

@@ -82,5 +82,26 @@ TEST(JsonStringTest, AnyBytesMakeAStringAJsonParserReadsBack) {
   EXPECT_EQ(back.size(), 128 + 128 * 3u);              // each byte above it: U+FFFD
 }
 
+// Long runs are checked eight bytes at a time: a byte that needs escaping is found in any lane of
+// a block and in the bytes after the last whole block.
+TEST(JsonStringTest, ASpecialByteAnywhereInALongValueIsEscaped) {
+  const std::pair<char, std::string_view> kSpecials[] = {
+      {'"', "\\\""},       {'\\', "\\\\"},      {'\n', "\\n"},      {'\x1f', "\\u001f"},
+      {'\x7f', "\\u007f"}, {'\x80', "\\ufffd"}, {'\xff', "\\ufffd"}};
+  for (const auto& [special, escaped] : kSpecials) {
+    for (size_t at = 0; at < 21; ++at) {
+      std::string value(21, 'a');
+      value[at] = special;
+      std::string expected(1, '"');
+      expected.append(at, 'a').append(escaped).append(20 - at, 'a').push_back('"');
+      EXPECT_EQ(json_string(value), expected) << "byte " << int(special) << " at " << at;
+    }
+  }
+  for (char plain : {'~', ' '}) {
+    std::string value(24, plain);
+    EXPECT_EQ(json_string(value), '"' + value + '"');
+  }
+}
+
 }  // namespace
 }  // namespace waygate
