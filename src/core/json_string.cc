@@ -48,23 +48,16 @@ char* write_json_string(char* out, std::string_view value) {
     out += bytes.size();
   };
   *out++ = '"';
-  size_t i = 0;
-  while (i < value.size()) {
-    size_t run = plain_prefix_length(value.substr(i));
-    put(value.substr(i, run));
-    i += run;
-    if (i == value.size()) break;
-    auto byte = static_cast<unsigned char>(value[i]);
+  split_plain_runs(value, put, [&put](std::string_view rest) -> size_t {
+    auto byte = static_cast<unsigned char>(rest[0]);
     if (byte >= 0x80) {
-      int length = utf8_sequence(value.substr(i));
+      int length = utf8_sequence(rest);
       if (length > 0) {
-        put(value.substr(i, static_cast<size_t>(length)));
-        i += static_cast<size_t>(length);
-      } else {
-        put("\\ufffd");
-        i += static_cast<size_t>(-length);
+        put(rest.substr(0, static_cast<size_t>(length)));
+        return static_cast<size_t>(length);
       }
-      continue;
+      put("\\ufffd");
+      return static_cast<size_t>(-length);
     }
     switch (byte) {
       case '"':
@@ -93,8 +86,8 @@ char* write_json_string(char* out, std::string_view value) {
         put({escape, 6});
       }
     }
-    ++i;
-  }
+    return 1;
+  });
   *out++ = '"';
   return out;
 }

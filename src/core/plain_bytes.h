@@ -25,4 +25,20 @@ inline bool is_plain_byte(unsigned char byte) {
 // and names are long runs of them.
 size_t plain_prefix_length(std::string_view text);
 
+// Splits `text` into runs of plain bytes, each handed to `copy_run`, and what lies between them:
+// `escape` gets the rest of the text from a byte that is not plain, writes what stands for the
+// start of it and returns how many bytes that took (at least one).
+template <typename CopyRun, typename Escape>
+void split_plain_runs(std::string_view text, CopyRun copy_run, Escape escape) {
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t run = plain_prefix_length(text.substr(i));
+    copy_run(text.substr(i, run));
+    i += run;
+    if (i == text.size()) [[likely]]
+      return;
+    i += escape(text.substr(i));
+  }
+}
+
 }  // namespace waygate

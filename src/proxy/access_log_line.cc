@@ -48,18 +48,13 @@ class LineCursor {
   }
   // A value in a text line; see append_text_value.
   void text_value(std::string_view value) {
-    size_t i = 0;
-    while (i < value.size()) {
-      size_t run = plain_prefix_length(value.substr(i));
-      put(value.substr(i, run));
-      i += run;
-      if (i == value.size()) break;
-      auto byte = static_cast<unsigned char>(value[i]);
-      char escape[4] = {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
-      std::memcpy(at_, escape, sizeof(escape));
-      at_ += sizeof(escape);
-      ++i;
-    }
+    split_plain_runs(
+        value, [this](std::string_view run) { put(run); },
+        [this](std::string_view rest) -> size_t {
+          auto byte = static_cast<unsigned char>(rest[0]);
+          put(std::array<char, 4>{'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]});
+          return 1;
+        });
   }
   // A text waygate made, which needs no escaping (see AccessLogEntry).
   void json_plain_string(std::string_view value) {
