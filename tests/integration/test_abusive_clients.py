@@ -1,6 +1,6 @@
-"""Abusive clients are cut off by waygate's timeouts and limits, and other clients are served all the
-while: slowloris (a head a byte at a time), a stalled upload, a client that does not read a large
-response, and endless header floods.
+"""Abusive clients are cut off by waygate's timeouts and limits, and other clients are served all
+the while: slowloris (a head a byte at a time), a stalled upload, a client that does not read a
+large response, and endless header floods.
 
 Each test runs one waygate worker, so an abuser that blocked the event loop would stall the other
 client too. The abusers stall or trickle on purpose: those pauses are the behaviour under test;

@@ -45,6 +45,32 @@ HELLO_CHUNKED = b"5\r\nhello\r\n0\r\n\r\n"
 INNER = b"GET /smuggled HTTP/1.1\r\nHost: proxy.test\r\n\r\n"
 
 
+# -- reading responses ---------------------------------------------------------------------------
+
+def read_response(conn, method="GET"):
+    """The next final response on conn, parsed strictly (1xx skipped); ConnectionClosed at the
+    end of the stream, AssertionError when the bytes break the grammar."""
+    data = bytearray(conn.buf)
+    conn.buf = bytearray()
+    while True:
+        try:
+            resp, used = strict_http.parse_response(data, method)
+            data = data[used:]
+            if resp.status >= 200:
+                conn.buf = data
+                return resp
+            continue
+        except strict_http.Incomplete:
+            pass
+        except strict_http.Malformed as e:
+            raise AssertionError(f"waygate's response does not parse strictly ({e}): "
+                                 f"{bytes(data)!r}")
+        chunk = conn.recv_raw()
+        if not chunk:
+            raise ConnectionClosed(f"closed with {bytes(data)[:300]!r} unread")
+        data += chunk
+
+
 # -- what may happen -------------------------------------------------------------------------------
 
 class Forwarded:
@@ -381,27 +407,6 @@ class RequestFramingTest(WaygateTestCase):
         cls.addClassCleanup(cls.up.close)
         cls.wg = cls.start_proxy(cls.class_env, {"up": [cls.up.address]}, workers=1)
 
-    def read_response(self, conn, method="GET"):
-        """The next final response, parsed strictly (1xx skipped); ConnectionClosed at the end."""
-        data = bytearray(conn.buf)
-        conn.buf = bytearray()
-        while True:
-            try:
-                resp, used = strict_http.parse_response(data, method)
-                data = data[used:]
-                if resp.status >= 200:
-                    conn.buf = data
-                    return resp
-                continue
-            except strict_http.Incomplete:
-                pass
-            except strict_http.Malformed as e:
-                self.fail(f"waygate's response does not parse strictly ({e}): {bytes(data)!r}")
-            chunk = conn.recv_raw()
-            if not chunk:
-                raise ConnectionClosed(f"closed with {bytes(data)[:300]!r} unread")
-            data += chunk
-
     def observe(self, conn, outcomes):
         """Reads responses until they match an outcome whole (returned) or none (a failure)."""
         seen = []
@@ -413,7 +418,7 @@ class RequestFramingTest(WaygateTestCase):
             if done:
                 return done[0]
             try:
-                resp = self.read_response(conn)
+                resp = read_response(conn)
             except ConnectionClosed as e:
                 self.fail(f"the client saw {seen}, then the connection closed ({e}); "
                           f"allowed: {outcomes}")
@@ -445,19 +450,19 @@ class RequestFramingTest(WaygateTestCase):
             self.assertEqual(rest, b"", "bytes after the last response, on a closing connection")
             with self.connect(self.wg.port) as other:
                 other.send(get(sentinel.encode()))
-                self.assertEqual(self.read_response(other).body,
+                self.assertEqual(read_response(other).body,
                                  default_body("GET", sentinel, b""))
         else:
             # Any response to a hidden request would come before the sentinel's.
             conn.send(get(sentinel.encode()))
             try:
-                resp = self.read_response(conn)
+                resp = read_response(conn)
             except ConnectionClosed:
                 # Only a refusal that need not close may close anyway.
                 self.assertIsInstance(outcome.steps[-1], Refused, "closed before the sentinel")
                 with self.connect(self.wg.port) as other:
                     other.send(get(sentinel.encode()))
-                    resp = self.read_response(other)
+                    resp = read_response(other)
             self.assertEqual(resp.body, default_body("GET", sentinel, b""),
                              "a response the client did not ask for came first")
         self.check_upstream(mark, outcome, sentinel)
@@ -575,11 +580,9 @@ class ResponseFramingTest(WaygateTestCase):
         cls.wg = cls.start_proxy(cls.class_env, {"up": [cls.up.address]}, workers=1,
                                  timeouts={"upstream_response": "5s"})
 
-    read_response = RequestFramingTest.read_response
-
     def assertAnswered(self, conn, target):
         conn.send(get(target.encode()))
-        resp = self.read_response(conn)
+        resp = read_response(conn)
         self.assertEqual((resp.status, resp.body), (200, default_body("GET", target, b"")),
                          f"the answer to {target}")
 
@@ -590,7 +593,7 @@ class ResponseFramingTest(WaygateTestCase):
         conn = self.connect(self.wg.port, timeout=CASE_TIMEOUT)
         conn.send(msg(f"{method} {path} HTTP/1.1".encode()))
         try:
-            resp = self.read_response(conn, method)
+            resp = read_response(conn, method)
             got = (resp.status, resp.body) if resp.status < 500 else resp.status
         except ConnectionClosed:
             got = CUT
@@ -612,8 +615,9 @@ class ResponseFramingTest(WaygateTestCase):
         for i in range(2):
             with self.connect(self.wg.port, timeout=CASE_TIMEOUT) as other:
                 self.assertAnswered(other, f"/next/{name}/{i}")
-        for conn in self.up.connections():
-            self.assertIsNone(conn.error, f"upstream connection {conn.number}: {conn.data!r}")
+        for upstream in self.up.connections():
+            self.assertIsNone(upstream.error,
+                              f"upstream connection {upstream.number}: {upstream.data!r}")
 
     def test_ambiguous_responses_never_poison_a_connection(self):
         for name, method, raw, allowed, why, options in RESPONSE_CASES:
