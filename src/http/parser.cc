@@ -20,6 +20,22 @@ bool is_target_text(const char* at, size_t length) {
   return true;
 }
 
+// Whether chunked is the only coding the Transfer-Encoding fields list: waygate re-frames a body
+// with chunked alone, so another coding ("gzip, chunked") would be lost on the way upstream.
+bool codings_are_chunked_only(const MessageHead& head) {
+  for (const HeaderField& field : head.fields) {
+    if (field.id != HeaderId::kTransferEncoding) continue;
+    std::string_view list = head.value(field);
+    while (true) {
+      size_t comma = list.find(',');
+      if (!equals_ignore_case(trim_whitespace(list.substr(0, comma)), "chunked")) return false;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 Parser::Parser(llhttp_type_t type, ParserSink& sink, ParserLimits limits)
@@ -260,6 +276,9 @@ int Parser::on_headers_complete(llhttp_t* p) {
     }
     if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED)) {
       return parser.reject(400, "Transfer-Encoding does not end in chunked");
+    }
+    if (!codings_are_chunked_only(head)) {
+      return parser.reject(400, "a transfer coding other than chunked");
     }
     if (head.count(HeaderId::kHost) > 1) return parser.reject(400, "more than one Host header");
   }

@@ -251,6 +251,14 @@ TEST(Parser, TransferEncodingNotEndingInChunkedIsRefused) {
   expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc");
 }
 
+TEST(Parser, TransferCodingBeforeChunkedIsRefused) {
+  expect_rejected(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+  expect_rejected(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n");
+}
+
 TEST(Parser, TwoHostHeadersAreRefused) {
   expect_rejected("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
 }
