@@ -277,10 +277,12 @@ int Parser::on_headers_complete(llhttp_t* p) {
     if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED)) {
       return parser.reject(400, "Transfer-Encoding does not end in chunked");
     }
-    if (!codings_are_chunked_only(head)) {
-      return parser.reject(400, "a transfer coding other than chunked");
-    }
     if (head.count(HeaderId::kHost) > 1) return parser.reject(400, "more than one Host header");
+  }
+  // In a response too: forwarded as chunked alone, a gzip-coded body would reach the client as
+  // if it were plain.
+  if (!codings_are_chunked_only(head)) {
+    return parser.reject(400, "a transfer coding other than chunked");
   }
   return parser.sink_.on_headers_complete(head);
 }

@@ -313,6 +313,17 @@ TEST(Parser, TruncatedChunkedResponseFailsAtFinish) {
   EXPECT_EQ(recorder.completed, 0);
 }
 
+TEST(Parser, ResponseWithATransferCodingBesidesChunkedIsAnError) {
+  for (std::string_view response :
+       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nbytes until close"}) {
+    Recorder recorder;
+    Parser parser(HTTP_RESPONSE, recorder);
+    size_t consumed = 0;
+    EXPECT_EQ(parser.execute(response, &consumed), Parser::Result::kError) << response;
+  }
+}
+
 TEST(Parser, MalformedStatusLineIsAnError) {
   Recorder recorder;
   Parser parser(HTTP_RESPONSE, recorder);
