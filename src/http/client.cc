@@ -183,8 +183,8 @@ class Client::Connection final : public HandleOwner, private TransportSink, priv
   int on_headers_complete(MessageHead& head) override {
     if (head.status == 101) return -1;  // nothing here speaks another protocol
     if (head.status >= 100 && head.status < 200) {
-      interim_ = true;  // 100 Continue, 103 Early Hints: the final response follows
-      return kHeadContinue;
+      interim_ = true;       // 100 Continue, 103 Early Hints: the final response follows
+      return kHeadSkipBody;  // a 1xx has no body whatever its headers say (RFC 9110 15.2)
     }
     keep_alive_ = head.keep_alive;
     if (client_) client_->handler_.on_response_head(head);

@@ -20,6 +20,22 @@ bool is_target_text(const char* at, size_t length) {
   return true;
 }
 
+// Whether chunked is the only coding the Transfer-Encoding fields list: waygate re-frames a body
+// with chunked alone, so another coding ("gzip, chunked") would be lost on the way upstream.
+bool codings_are_chunked_only(const MessageHead& head) {
+  for (const HeaderField& field : head.fields) {
+    if (field.id != HeaderId::kTransferEncoding) continue;
+    std::string_view list = head.value(field);
+    while (true) {
+      size_t comma = list.find(',');
+      if (!equals_ignore_case(trim_whitespace(list.substr(0, comma)), "chunked")) return false;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 Parser::Parser(llhttp_type_t type, ParserSink& sink, ParserLimits limits)
@@ -49,6 +65,11 @@ const llhttp_settings_t& Parser::settings() {
 }
 
 Parser::Result Parser::execute(std::string_view bytes, size_t* consumed) {
+  // The head's bytes before a malformed one are parsed first, so the refusal has a method and
+  // target to log.
+  size_t bad_at = 0;
+  const char* bad = head_scan_.active ? scan_head(bytes, &bad_at) : nullptr;
+  if (bad) bytes = bytes.substr(0, bad_at);
   if (value_at_input_end_ && !bytes.empty() && (bytes[0] == '\r' || bytes[0] == '\n')) {
     value_hit_line_end_ = true;
   }
@@ -57,7 +78,10 @@ Parser::Result Parser::execute(std::string_view bytes, size_t* consumed) {
   llhttp_errno_t err = llhttp_execute(&parser_, bytes.data(), bytes.size());
   if (err == HPE_OK) {
     *consumed = bytes.size();
-    return Result::kOk;
+    if (!bad) return Result::kOk;
+    error_status_ = 400;
+    reject_reason_ = bad;
+    return Result::kError;
   }
   const char* stop = llhttp_get_error_pos(&parser_);
   *consumed = stop ? static_cast<size_t>(stop - bytes.data()) : bytes.size();
@@ -76,6 +100,32 @@ Parser::Result Parser::finish() {
   // success.
   llhttp_errno_t err = llhttp_finish(&parser_);
   return err == HPE_OK || err == HPE_PAUSED ? Result::kOk : Result::kError;
+}
+
+// Returns why the head is malformed, with *bad_at on the offending byte; null when it is not (so
+// far: the head may go on in the next bytes).
+const char* Parser::scan_head(std::string_view bytes, size_t* bad_at) {
+  HeadScan& scan = head_scan_;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    char c = bytes[i];
+    *bad_at = i;
+    if (scan.after_cr && c != '\n') return "bare CR in a request or response head";
+    scan.after_cr = c == '\r';
+    if (c == '\r') continue;
+    if (c == '\n') {
+      if (scan.started && !scan.line_has_text) {
+        scan.active = false;  // the empty line: the body, if any, is not scanned
+        return nullptr;
+      }
+      scan.line_has_text = false;
+      continue;
+    }
+    if (scan.started && !scan.line_has_text && (c == ' ' || c == '\t')) {
+      return "obs-fold in a header value";
+    }
+    scan.started = scan.line_has_text = true;
+  }
+  return nullptr;
 }
 
 const char* Parser::error_reason() const {
@@ -229,6 +279,11 @@ int Parser::on_headers_complete(llhttp_t* p) {
     }
     if (head.count(HeaderId::kHost) > 1) return parser.reject(400, "more than one Host header");
   }
+  // In a response too: forwarded as chunked alone, a gzip-coded body would reach the client as
+  // if it were plain.
+  if (!codings_are_chunked_only(head)) {
+    return parser.reject(400, "a transfer coding other than chunked");
+  }
   return parser.sink_.on_headers_complete(head);
 }
 
@@ -239,7 +294,11 @@ int Parser::on_body(llhttp_t* p, const char* at, size_t length) {
 int Parser::on_message_complete(llhttp_t* p) {
   Parser& parser = self(p);
   parser.in_message_ = false;
-  return parser.sink_.on_message_complete();
+  int result = parser.sink_.on_message_complete();
+  // Paused here, the next execute() call starts at the next message's first byte.
+  parser.head_scan_ = HeadScan{};
+  parser.head_scan_.active = result == HPE_PAUSED;
+  return result;
 }
 
 }  // namespace waygate::http

@@ -87,6 +87,7 @@ class Parser {
 
   int append_head_bytes(const char* at, size_t length);
   int reject(uint16_t status, const char* reason);
+  const char* scan_head(std::string_view bytes, size_t* bad_at);
 
   llhttp_t parser_;
   ParserSink& sink_;
@@ -103,6 +104,18 @@ class Parser {
   bool value_at_input_end_ = false;
   bool in_message_ = false;
   bool head_complete_ = false;
+  // llhttp 8 ends a head at "\r\n\r" followed by any byte, and folds a field with an empty value
+  // onto a next line that starts with whitespace unseen. So the raw bytes of each head are
+  // scanned before llhttp takes them: a CR not followed by LF, or a field line that starts with
+  // whitespace, is refused. A head is scanned only when it starts an execute() call, which it
+  // does when the sink pauses at every message end (as the proxy does).
+  struct HeadScan {
+    bool active = true;    // the bytes to come start a head, or the empty lines before one
+    bool started = false;  // the start line has begun
+    bool line_has_text = false;
+    bool after_cr = false;
+  };
+  HeadScan head_scan_;
 };
 
 }  // namespace waygate::http

@@ -588,7 +588,9 @@ void DownstreamSession::on_upstream_head(http::MessageHead& response) {
   }
   bool bodiless =
       request.method == HTTP_HEAD || response.status == 204 || response.status == 304 || switching;
-  if (response.has_content_length && !response.chunked) {
+  // RFC 9110 8.6: no Content-Length on a 204 (a client that honoured one would read the next
+  // response as this one's body); HEAD and 304 keep theirs, which describe the representation.
+  if (response.has_content_length && !response.chunked && response.status != 204) {
     framing.framing = http::BodyFraming::kContentLength;
     framing.content_length = response.content_length;
   } else if (bodiless) {

@@ -243,7 +243,9 @@ http::MessageHead& UpstreamConnection::on_message_begin() {
 int UpstreamConnection::on_headers_complete(http::MessageHead& head) {
   if (head.status >= 100 && head.status < 200 && head.status != 101) {
     interim_ = true;  // 100 Continue, 103 Early Hints: not forwarded; the final response follows
-    return http::kHeadContinue;
+    // A 1xx has no body whatever its headers say (RFC 9110 15.2): bytes a Content-Length claims
+    // for it must not reach the client ahead of the final response's head.
+    return http::kHeadSkipBody;
   }
   response_keep_alive_ = head.keep_alive;
   response_upgrade_ = head.upgrade;

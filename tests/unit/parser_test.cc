@@ -197,12 +197,66 @@ TEST(Parser, ValueSplitAcrossReadsIsNotMistakenForObsFold) {
   EXPECT_EQ(recorder.heads[0].find("x-split"), "one two");
 }
 
+TEST(Parser, ObsFoldOfAnEmptyValueIsRefused) {
+  expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n");
+}
+
+TEST(Parser, LineAfterTheStartLineMayNotStartWithWhitespace) {
+  expect_rejected("GET / HTTP/1.1\r\n\tHost: a\r\n\r\n");
+}
+
+// llhttp 8 takes "\r\n\r" and any byte as the end of a head: the request after it would be one
+// that no other parser sees.
+TEST(Parser, BareCrWhereTheHeadShouldEndIsRefused) {
+  expect_rejected("GET / HTTP/1.1\r\nHost: a\r\n\rXGET /hidden HTTP/1.1\r\nHost: a\r\n\r\n");
+}
+
+TEST(Parser, BareCrInAHeadSplitAcrossReadsIsRefused) {
+  Recorder recorder;
+  Parser parser(HTTP_REQUEST, recorder);
+  size_t consumed = 0;
+  ASSERT_EQ(parser.execute("GET / HTTP/1.1\r\nHost: a\r\n\r", &consumed), Parser::Result::kOk);
+  EXPECT_EQ(parser.execute("XGET /hidden HTTP/1.1\r\n\r\n", &consumed), Parser::Result::kError);
+  EXPECT_EQ(parser.error_status(), 400);
+}
+
+TEST(Parser, BareCrInTheNextPipelinedHeadIsRefused) {
+  Recorder recorder;
+  recorder.complete_result = HPE_PAUSED;
+  Parser parser(HTTP_REQUEST, recorder);
+  std::string_view bytes = "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\rX";
+  size_t consumed = 0;
+  ASSERT_EQ(parser.execute(bytes, &consumed), Parser::Result::kPaused);
+  parser.resume();
+  EXPECT_EQ(parser.execute(bytes.substr(consumed), &consumed), Parser::Result::kError);
+}
+
+TEST(Parser, BodyBytesAreNotTakenForAHead) {
+  Recorder recorder;
+  recorder.head_result = kHeadPause;
+  Parser parser(HTTP_REQUEST, recorder);
+  std::string_view bytes = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\n\r x\n y";
+  size_t consumed = 0;
+  ASSERT_EQ(parser.execute(bytes, &consumed), Parser::Result::kPaused);
+  parser.resume();
+  ASSERT_EQ(parser.execute(bytes.substr(consumed), &consumed), Parser::Result::kOk);
+  EXPECT_EQ(recorder.bodies[0], "\r x\n y");
+}
+
 TEST(Parser, WhitespaceBeforeColonIsRefused) {
   expect_rejected("GET / HTTP/1.1\r\nHost : a\r\n\r\n");
 }
 
 TEST(Parser, TransferEncodingNotEndingInChunkedIsRefused) {
   expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc");
+}
+
+TEST(Parser, TransferCodingBeforeChunkedIsRefused) {
+  expect_rejected(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+  expect_rejected(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n");
 }
 
 TEST(Parser, TwoHostHeadersAreRefused) {
@@ -257,6 +311,17 @@ TEST(Parser, TruncatedChunkedResponseFailsAtFinish) {
       Parser::Result::kOk);
   EXPECT_EQ(parser.finish(), Parser::Result::kError);
   EXPECT_EQ(recorder.completed, 0);
+}
+
+TEST(Parser, ResponseWithATransferCodingBesidesChunkedIsAnError) {
+  for (std::string_view response :
+       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nbytes until close"}) {
+    Recorder recorder;
+    Parser parser(HTTP_RESPONSE, recorder);
+    size_t consumed = 0;
+    EXPECT_EQ(parser.execute(response, &consumed), Parser::Result::kError) << response;
+  }
 }
 
 TEST(Parser, MalformedStatusLineIsAnError) {
