@@ -79,14 +79,14 @@ void write_action(JsonWriter& out, const PathConfig& path) {
     case PathConfig::Action::kRespond:
       out.key("respond")
           .begin_object()
-          .member("status", path.respond.status)
-          .member("body", path.respond.body)
+          .member("status", path.respond->status)
+          .member("body", path.respond->body)
           .key("headers");
-      write_fields(out, path.respond.headers);
+      write_fields(out, path.respond->headers);
       out.end_object();
       break;
     case PathConfig::Action::kRedirect: {
-      const routing::RedirectConfig& redirect = path.redirect;
+      const routing::RedirectConfig& redirect = *path.redirect;
       out.key("redirect").begin_object();
       if (redirect.scheme) out.member("scheme", *redirect.scheme);
       if (redirect.host) out.member("host", *redirect.host);
@@ -101,18 +101,18 @@ void write_action(JsonWriter& out, const PathConfig& path) {
 
 // What a forwarding route does to a request on its way: rewrites, limits, retries, upgrades.
 void write_forwarding(JsonWriter& out, const PathConfig& path) {
-  if (path.rewrite_prefix || path.rewrite_host) {
+  if (path.rewrite->prefix || path.rewrite->host) {
     out.key("rewrite").begin_object();
-    if (path.rewrite_prefix) out.member("prefix", *path.rewrite_prefix);
-    if (path.rewrite_host) out.member("host", *path.rewrite_host);
+    if (path.rewrite->prefix) out.member("prefix", *path.rewrite->prefix);
+    if (path.rewrite->host) out.member("host", *path.rewrite->host);
     out.end_object();
   }
   if (path.timeout_ms) out.member("timeout_ms", *path.timeout_ms);
   if (path.max_body_bytes) out.member("max_body_bytes", *path.max_body_bytes);
-  out.key("retry").begin_object().member("attempts", path.retry.attempts);
-  out.key("on").array_of(path.retry.on);
-  out.member("per_try_timeout_ms", path.retry.per_try_timeout_ms).end_object();
-  out.key("upgrades").array_of(path.upgrades);
+  out.key("retry").begin_object().member("attempts", path.retry->attempts);
+  out.key("on").array_of(path.retry->on);
+  out.member("per_try_timeout_ms", path.retry->per_try_timeout_ms).end_object();
+  out.key("upgrades").array_of(path.upgrades->protocols);
 }
 
 void write_path(JsonWriter& out, const PathConfig& path) {
@@ -123,8 +123,8 @@ void write_path(JsonWriter& out, const PathConfig& path) {
   write_matchers(out, "query", path.query);
   write_action(out, path);
   if (path.action == PathConfig::Action::kForward) write_forwarding(out, path);
-  write_header_edits(out, "request_headers", path.request_headers);
-  write_header_edits(out, "response_headers", path.response_headers);
+  write_header_edits(out, "request_headers", *path.request_headers);
+  write_header_edits(out, "response_headers", *path.response_headers);
   out.end_object();
 }
 

@@ -14,6 +14,7 @@
 #include "http/request_target.h"
 #include "http/serialize.h"
 #include "routing/access_log_format.h"
+#include "routing/shared_or_default.h"
 
 namespace waygate::tls {
 class ServerContext;
@@ -125,6 +126,17 @@ struct RetryConfig {
   uint64_t per_try_timeout_ms = 0;  // 0: each try may take the route's whole timeout
 };
 
+// A forwarding route's `rewrite:`.
+struct RewriteConfig {
+  std::optional<std::string> prefix;  // replaces the matched prefix
+  std::optional<std::string> host;    // the Host sent upstream
+};
+
+// Protocols a client may switch to with `Upgrade:` (lower case); forwarding routes only.
+struct UpgradesConfig {
+  std::vector<std::string> protocols = {"websocket"};
+};
+
 struct PathConfig {
   enum class Match : uint8_t { kPrefix, kExact, kRegex };
   enum class Action : uint8_t { kForward, kRedirect, kRespond };
@@ -138,21 +150,20 @@ struct PathConfig {
   std::vector<ValueMatcher> headers;
   std::vector<ValueMatcher> query;
 
-  // The action.
+  // The action. The parts few paths set are held apart (SharedOrDefault), so that a path that
+  // leaves them alone costs a pointer for each.
   Action action = Action::kForward;
   std::vector<WeightedCluster>
       clusters;  // kForward: one entry for `cluster`, several for `clusters`
-  RedirectConfig redirect;
-  RespondConfig respond;
-  std::optional<std::string> rewrite_prefix;
-  std::optional<std::string> rewrite_host;
-  http::HeaderEdits request_headers;
-  http::HeaderEdits response_headers;
+  SharedOrDefault<RedirectConfig> redirect;
+  SharedOrDefault<RespondConfig> respond;
+  SharedOrDefault<RewriteConfig> rewrite;
+  SharedOrDefault<http::HeaderEdits> request_headers;
+  SharedOrDefault<http::HeaderEdits> response_headers;
   std::optional<uint64_t> timeout_ms;
   std::optional<uint64_t> max_body_bytes;
-  RetryConfig retry;
-  // Protocols a client may switch to with `Upgrade:` (lower case); forwarding routes only.
-  std::vector<std::string> upgrades = {"websocket"};
+  SharedOrDefault<RetryConfig> retry;
+  SharedOrDefault<UpgradesConfig> upgrades;
 };
 
 struct RouteConfig {

@@ -238,7 +238,7 @@ void read_forward(Reader& r, const yaml::Node& item, const char* key,
 }
 
 void read_redirect(Reader& r, const yaml::Node& node, PathConfig& path) {
-  RedirectConfig& redirect = path.redirect;
+  RedirectConfig& redirect = path.redirect.edit();
   if (!r.check_map(node, "redirect", {"scheme", "host", "port", "path", "prefix", "code"})) return;
   if (node["scheme"]) {
     redirect.scheme = r.string(node["scheme"], "scheme");
@@ -282,7 +282,7 @@ void read_redirect(Reader& r, const yaml::Node& node, PathConfig& path) {
 }
 
 void read_respond(Reader& r, const yaml::Node& node, PathConfig& path) {
-  RespondConfig& respond = path.respond;
+  RespondConfig& respond = path.respond.edit();
   if (!r.check_map(node, "respond", {"status", "body", "headers"})) return;
   if (node["status"]) {
     auto status = r.count_between(node["status"], "status", 200, 599);
@@ -412,17 +412,19 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
     if (!forwards) r.error(rewrite, "rewrite applies to cluster or clusters only");
     if (r.check_map(rewrite, "rewrite", {"prefix", "host"})) {
       if (rewrite["prefix"]) {
-        path.rewrite_prefix = r.string(rewrite["prefix"], "rewrite prefix");
+        std::optional<std::string>& prefix = path.rewrite.edit().prefix;
+        prefix = r.string(rewrite["prefix"], "rewrite prefix");
         if (path.match != PathConfig::Match::kPrefix) {
           r.error(rewrite["prefix"], "rewrite prefix needs a prefix path match");
-        } else if (path.rewrite_prefix) {
-          check_url_path(r, rewrite["prefix"], "rewrite prefix", *path.rewrite_prefix);
+        } else if (prefix) {
+          check_url_path(r, rewrite["prefix"], "rewrite prefix", *prefix);
         }
       }
       if (rewrite["host"]) {
-        path.rewrite_host = r.string(rewrite["host"], "rewrite host");
-        if (path.rewrite_host && !http::parse_authority(*path.rewrite_host)) {
-          r.error(rewrite["host"], "rewrite host " + quoted_value(*path.rewrite_host) +
+        std::optional<std::string>& host = path.rewrite.edit().host;
+        host = r.string(rewrite["host"], "rewrite host");
+        if (host && !http::parse_authority(*host)) {
+          r.error(rewrite["host"], "rewrite host " + quoted_value(*host) +
                                        " is not host[:port] (a host name, an IPv4 address or a "
                                        "bracketed IPv6 address, and a port up to 65535)");
         }
@@ -432,10 +434,11 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
   if (item["request_headers"]) {
     if (!forwards)
       r.error(item["request_headers"], "request_headers applies to cluster or clusters only");
-    path.request_headers = read_header_edits(r, item["request_headers"], "request_headers");
+    path.request_headers.edit() = read_header_edits(r, item["request_headers"], "request_headers");
   }
   if (item["response_headers"]) {
-    path.response_headers = read_header_edits(r, item["response_headers"], "response_headers");
+    path.response_headers.edit() =
+        read_header_edits(r, item["response_headers"], "response_headers");
   }
   if (item["timeout"]) {
     path.timeout_ms = r.duration(item["timeout"], "timeout");
@@ -443,10 +446,10 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
   }
   if (item["max_body_bytes"])
     path.max_body_bytes = r.size(item["max_body_bytes"], "max_body_bytes");
-  if (item["retry"]) read_retry(r, item["retry"], path.retry);
+  if (item["retry"]) read_retry(r, item["retry"], path.retry.edit());
   if (const yaml::Node& upgrades = item["upgrades"]) {
     if (!forwards) r.error(upgrades, "upgrades applies to cluster or clusters only");
-    path.upgrades = read_upgrades(r, upgrades);
+    path.upgrades.edit().protocols = read_upgrades(r, upgrades);
   }
   return path;
 }
@@ -492,7 +495,9 @@ void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>&
     if (!item["paths"]) {
       r.error(item, "a route needs paths");
     } else {
-      for (const yaml::Node& path_node : r.sequence(item["paths"], "paths")) {
+      std::vector<yaml::Node> path_nodes = r.sequence(item["paths"], "paths");
+      route.paths.reserve(path_nodes.size());
+      for (const yaml::Node& path_node : path_nodes) {
         route.paths.push_back(read_path(r, path_node, clusters));
       }
     }

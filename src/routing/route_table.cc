@@ -91,8 +91,8 @@ RouteAction compile_action(const Config& config, const RouteConfig& route, const
       break;
     case PathConfig::Action::kRedirect:
       action.kind = RouteAction::Kind::kRedirect;
-      action.redirect_body = std::to_string(path.redirect.code) + " " +
-                             std::string(http::reason_phrase(path.redirect.code)) + "\n";
+      action.redirect_body = std::to_string(path.redirect->code) + " " +
+                             std::string(http::reason_phrase(path.redirect->code)) + "\n";
       break;
     case PathConfig::Action::kRespond:
       action.kind = RouteAction::Kind::kRespond;
@@ -105,9 +105,9 @@ RouteAction compile_action(const Config& config, const RouteConfig& route, const
   }
   action.upstream_response_ms = path.timeout_ms.value_or(config.timeouts.upstream_response_ms);
   action.max_body_bytes = path.max_body_bytes.value_or(config.limits.max_body_bytes);
-  action.retry_attempts = path.retry.attempts;
-  action.per_try_timeout_ms = path.retry.per_try_timeout_ms;
-  for (const std::string& condition : path.retry.on) {
+  action.retry_attempts = path.retry->attempts;
+  action.per_try_timeout_ms = path.retry->per_try_timeout_ms;
+  for (const std::string& condition : path.retry->on) {
     if (condition == "connect-failure") action.retry_on |= kRetryConnectFailure;
     if (condition == "reset") action.retry_on |= kRetryReset;
     if (condition == "timeout") action.retry_on |= kRetryTimeout;
@@ -123,14 +123,14 @@ RouteAction compile_action(const Config& config, const RouteConfig& route, const
 
 void append_rewritten_target(std::string& out, const RouteAction& route, std::string_view path,
                              std::string_view query) {
-  out.append(route.settings->rewrite_prefix.value_or(""));
+  out.append(route.settings->rewrite->prefix.value_or(""));
   out.append(path.substr(std::min(route.matched_prefix().size(), path.size())));
   out.append(query);
 }
 
 void append_redirect_location(std::string& out, const RouteAction& route, std::string_view host,
                               std::string_view path, std::string_view query) {
-  const RedirectConfig& redirect = route.settings->redirect;
+  const RedirectConfig& redirect = *route.settings->redirect;
   // Without a host to name (HTTP/1.0 without Host), the Location is a path on the same host.
   if (redirect.host || !host.empty()) {
     out.append(redirect.scheme.value_or("http")).append("://");

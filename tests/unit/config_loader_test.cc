@@ -66,7 +66,7 @@ TEST(ConfigLoader, NewKeysHaveTheirDefaults) {
   EXPECT_EQ(config.limits.max_idle_upstream_per_endpoint, 0u);
   EXPECT_TRUE(config.normalize_paths.merge_slashes);
   EXPECT_EQ(config.normalize_paths.escaped_slashes, http::EscapedSlashes::kReject);
-  EXPECT_EQ(config.routes[0].paths[0].upgrades, std::vector<std::string>{"websocket"});
+  EXPECT_EQ(config.routes[0].paths[0].upgrades->protocols, std::vector<std::string>{"websocket"});
 }
 
 TEST(ConfigLoader, ReadsLimitsPathNormalisationAndUpgrades) {
@@ -91,9 +91,9 @@ clusters: [{ name: a, endpoints: [127.0.0.1:1] }]
   EXPECT_EQ(config.limits.max_idle_upstream_per_endpoint, 8u);
   EXPECT_FALSE(config.normalize_paths.merge_slashes);
   EXPECT_EQ(config.normalize_paths.escaped_slashes, http::EscapedSlashes::kUnescape);
-  EXPECT_EQ(config.routes[0].paths[0].upgrades,
+  EXPECT_EQ(config.routes[0].paths[0].upgrades->protocols,
             (std::vector<std::string>{"websocket", "x-custom"}));
-  EXPECT_TRUE(config.routes[0].paths[1].upgrades.empty());
+  EXPECT_TRUE(config.routes[0].paths[1].upgrades->protocols.empty());
 }
 
 TEST(ConfigLoader, EscapedSlashesKeepIsRead) {
