@@ -192,6 +192,11 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
   std::unordered_set<uint32_t> named;
   RegexCache regexes;
   hosts_.reserve(config_->routes.size());
+  // Sized once: growing a table of many hosts rehashes every entry again at each doubling.
+  size_t host_count = 0;
+  for (const RouteConfig& route : config_->routes)
+    host_count += route.hosts.size();
+  exact_.reserve(host_count);
   for (const RouteConfig& route : config_->routes) {
     VirtualHost vhost;
     vhost.paths.reserve(route.paths.size());
