@@ -41,6 +41,13 @@ def statuses(port, target, count, source=None):
     return [get(port, target, source).status for _ in range(count)]
 
 
+def cpu_seconds(pid):
+    """User and system CPU time the process has used (/proc/PID/stat, fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def metric(admin_port, name, labels=""):
     """A sample's value from GET /metrics (labels as written there, `scope="route"`), or None."""
     body = admin_request(admin_port, "GET", "/metrics").body.decode()
@@ -227,13 +234,18 @@ class OutOfFileDescriptorsTest(WaygateTestCase):
             self.assertEqual(served.read_response().status, 200)
 
         # It tries again on a timer, quietly: two more tries, and no line but the first above
-        # debug level. However loaded the machine, tries cannot come faster than the timer runs; a loop
-        # that spun on the listener would log thousands.
-        started = time.monotonic()
+        # debug level. However loaded the machine, tries cannot come faster than the timer runs,
+        # and waiting costs no CPU: a loop that spun on the listener would log thousands of
+        # tries, or burn a core. (Both bounds are far above what a waiting process uses; a
+        # loaded machine can only make it use less.)
+        started, cpu_before = time.monotonic(), cpu_seconds(wg.pid)
         tries_before = len(wg.stderr_matches(STILL_PAUSED))
         wg.wait_for_stderr(STILL_PAUSED, count=tries_before + 2)
+        elapsed = time.monotonic() - started
         tries = len(wg.stderr_matches(STILL_PAUSED)) - tries_before
-        self.assertLessEqual(tries, (time.monotonic() - started) / RESUME_INTERVAL + 2)
+        self.assertLessEqual(tries, elapsed / RESUME_INTERVAL + 2)
+        self.assertLess(cpu_seconds(wg.pid) - cpu_before, elapsed / 2,
+                        "waygate spins while it cannot accept")
         self.assertEqual(len(wg.stderr_matches(PAUSED)), 1, wg.stderr_text())
 
         # One closes: its descriptor lets the waiting ones in, in turn.
