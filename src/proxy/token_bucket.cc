@@ -22,7 +22,8 @@ uint64_t TokenBucket::take(const routing::RateLimitConfig& limit, uint64_t now_n
     used_ = true;
     return 0;
   }
-  double wait_ns = std::ceil((1 - tokens) / limit.requests_per_second * 1e9);
+  // Capped (at about 30 years) so that a very slow rate cannot overflow the conversion.
+  double wait_ns = std::min(std::ceil((1 - tokens) / limit.requests_per_second * 1e9), 1e18);
   return std::max<uint64_t>(1, static_cast<uint64_t>(wait_ns));
 }
 

@@ -208,9 +208,13 @@ class OutOfFileDescriptorsTest(WaygateTestCase):
         served = self.connect(port)
         served.send(request("GET", "/"))
         self.assertEqual(served.read_response().status, 200)
-        # No descriptor above those open now: the next accept finds none (or a hole below).
+        # No descriptor above those open now: the next accept finds none (or a hole below). The
+        # soft limit, as `ulimit -n` sets; put back before waygate exits, as the sanitizers'
+        # runtime needs descriptors of its own to report on anything.
         fds = [int(fd) for fd in os.listdir(f"/proc/{wg.pid}/fd")]
-        resource.prlimit(wg.pid, resource.RLIMIT_NOFILE, (max(fds) + 1, max(fds) + 1))
+        soft, hard = resource.prlimit(wg.pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(wg.pid, resource.RLIMIT_NOFILE, (max(fds) + 1, hard))
+        self.addCleanup(resource.prlimit, wg.pid, resource.RLIMIT_NOFILE, (soft, hard))
 
         # Connections until one is not served: waygate has said it cannot accept.
         waiting = []

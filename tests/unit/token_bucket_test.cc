@@ -76,6 +76,15 @@ TEST(TokenBucket, RetryAfterRoundsUpToWholeSeconds) {
   EXPECT_EQ(retry_after_seconds(bucket.take(config, kSecond)), 1000u);
 }
 
+TEST(TokenBucket, AVerySlowRateWaitsLongWithoutOverflow) {
+  TokenBucket bucket;
+  auto config = limit(1e-30, 1);
+  ASSERT_EQ(bucket.take(config, kSecond), 0u);
+  uint64_t wait_ns = bucket.take(config, kSecond);
+  EXPECT_GE(wait_ns, 1'000'000'000'000'000'000u);
+  EXPECT_GE(retry_after_seconds(wait_ns), 1'000'000'000u);
+}
+
 TEST(ClientBuckets, EachClientHasItsOwnBucket) {
   ClientBuckets buckets;
   auto config = limit(0.001, 2);
