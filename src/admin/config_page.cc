@@ -44,6 +44,7 @@ void write_limits(JsonWriter& out, const routing::Limits& limits) {
       .member("max_idle_upstream_per_endpoint", limits.max_idle_upstream_per_endpoint)
       .member("max_request_headers", limits.max_request_headers)
       .member("max_upstream_connections_per_endpoint", limits.max_upstream_connections_per_endpoint)
+      .member("max_connections_per_client", limits.max_connections_per_client)
       .end_object();
 }
 

@@ -106,6 +106,8 @@ std::string render_metrics(const proxy::Server& server, const ReloadStats& reloa
   uint64_t request_bytes = 0, response_bytes = 0;
   std::array<uint64_t, proxy::kRejectionStatuses.size()> rejected{};
   std::array<uint64_t, 3> handshake_failures{};
+  std::array<uint64_t, 2> rate_limited{}, refused_connections{};
+  uint64_t accept_pauses = 0;
   HistogramSum upstream_response, request_duration;
   ClusterSums sums;
   for (size_t w = 0; w < server.worker_count(); ++w) {
@@ -120,6 +122,11 @@ std::string render_metrics(const proxy::Server& server, const ReloadStats& reloa
       rejected[i] += read(metrics.rejected[i]);
     for (size_t i = 0; i < handshake_failures.size(); ++i)
       handshake_failures[i] += read(metrics.tls_handshake_failures[i]);
+    for (size_t i = 0; i < rate_limited.size(); ++i) {
+      rate_limited[i] += read(metrics.rate_limited[i]);
+      refused_connections[i] += read(metrics.refused_connections[i]);
+    }
+    accept_pauses += read(metrics.accept_pauses);
     upstream_response.add(metrics.upstream_response);
     request_duration.add(metrics.request_duration);
     if (const ClusterCounters* table = metrics.current()) sums.add(*table);
@@ -194,6 +201,19 @@ std::string render_metrics(const proxy::Server& server, const ReloadStats& reloa
       out.sample("waygate_overflows_total", {{"cluster", cluster_names[c]}}, sums.overflows[c]);
     }
   }
+  out.family("waygate_rate_limited_requests_total", "counter",
+             "Requests answered 429 by a route's rate_limit, by the bucket that was empty.");
+  out.sample("waygate_rate_limited_requests_total", {{"scope", "route"}}, rate_limited[0]);
+  out.sample("waygate_rate_limited_requests_total", {{"scope", "client"}}, rate_limited[1]);
+  out.family("waygate_refused_connections_total", "counter",
+             "Client connections closed at accept, by the limit they were over.");
+  out.sample("waygate_refused_connections_total", {{"limit", "max_connections_per_client"}},
+             refused_connections[0]);
+  out.sample("waygate_refused_connections_total", {{"limit", "max_connections_per_worker"}},
+             refused_connections[1]);
+  out.family("waygate_accept_pauses_total", "counter",
+             "Times a worker stopped accepting because file descriptors ran out.");
+  out.sample("waygate_accept_pauses_total", {}, accept_pauses);
   out.family("waygate_downstream_connections_active", "gauge", "Client connections open.");
   out.sample("waygate_downstream_connections_active", {}, downstream_active);
   out.family("waygate_downstream_connections_total", "counter", "Client connections accepted.");

@@ -115,6 +115,25 @@ void write_forwarding(JsonWriter& out, const PathConfig& path) {
   out.key("upgrades").array_of(path.upgrades->protocols);
 }
 
+// `rate_limit`, when the path has one, as it was written: the bucket every client shares, and
+// `per_client`.
+void write_rate_limit(JsonWriter& out, const PathConfig& path) {
+  if (!path.rate_limit.enabled() && !path.client_rate_limit.enabled()) return;
+  out.key("rate_limit").begin_object();
+  if (path.rate_limit.enabled()) {
+    out.member("requests_per_second", path.rate_limit.requests_per_second)
+        .member("burst", path.rate_limit.burst);
+  }
+  if (path.client_rate_limit.enabled()) {
+    out.key("per_client")
+        .begin_object()
+        .member("requests_per_second", path.client_rate_limit.requests_per_second)
+        .member("burst", path.client_rate_limit.burst)
+        .end_object();
+  }
+  out.end_object();
+}
+
 void write_path(JsonWriter& out, const PathConfig& path) {
   out.begin_object().member("match", match_name(path.match)).member("value", path.path);
   if (path.match == PathConfig::Match::kPrefix) out.member("segments", path.segments);
@@ -125,6 +144,7 @@ void write_path(JsonWriter& out, const PathConfig& path) {
   if (path.action == PathConfig::Action::kForward) write_forwarding(out, path);
   write_header_edits(out, "request_headers", *path.request_headers);
   write_header_edits(out, "response_headers", *path.response_headers);
+  write_rate_limit(out, path);
   out.end_object();
 }
 

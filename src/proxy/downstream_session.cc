@@ -14,6 +14,7 @@
 #include "http/header_names.h"
 #include "http/request_target.h"
 #include "http/status.h"
+#include "proxy/token_bucket.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/worker.h"
 
@@ -197,6 +198,10 @@ void DownstreamSession::start_exchange() {
       routing::MatchInput{exchange.host, exchange.path, exchange.query, request.method, &request});
   if (!exchange.route) return answer_locally(404, "no-route");
   const routing::RouteAction& route = *exchange.route;
+  if (route.rate_limit_slot != 0 || route.client_rate_limit_slot != 0) {
+    uint64_t wait_ns = worker_.take_rate_limit(route, client_, exchange.start_ns);
+    if (wait_ns != 0) return answer_rate_limited(wait_ns);
+  }
   if (route.kind != routing::RouteAction::Kind::kForward) return answer_from_route();
   uint64_t limit = route.max_body_bytes;
   if (limit != 0 && request.has_content_length && request.content_length > limit) {
@@ -817,6 +822,20 @@ void DownstreamSession::answer_locally(uint16_t status, const char* reason) {
   std::string& response = worker_.scratch();
   response.clear();
   http::append_generated_response(response, status, !keep_alive());
+  send_local(response);
+}
+
+void DownstreamSession::answer_rate_limited(uint64_t wait_ns) {
+  Exchange& exchange = *exchange_;
+  exchange.status = 429;
+  exchange.error = "rate-limited";
+  char seconds[24];
+  auto [end, ec] = std::to_chars(seconds, seconds + sizeof(seconds), retry_after_seconds(wait_ns));
+  std::string& response = worker_.scratch();
+  response.clear();
+  http::append_status_line(response, 429);
+  http::append_header(response, "Retry-After", std::string_view(seconds, end));
+  http::append_local_body(response, "429 Too Many Requests\n", false, !keep_alive());
   send_local(response);
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/intrusive_list.h"
 #include "http/server_connection.h"
+#include "proxy/client_address.h"
 #include "proxy/exchange.h"
 #include "proxy/upstream_connection.h"
 #include "routing/host_set.h"
@@ -26,6 +27,14 @@ class DownstreamSession final : public http::ServerConnection {
   // Starts a connection accepted on a TLS listener: the handshake first, with the listener's
   // certificates as they are now (the connection keeps them, whatever a reload brings).
   void start_tls(std::shared_ptr<const routing::ListenerTls> listener);
+  // The client's address, as its rate limits key it; `counted`: the worker counts the connection
+  // against limits.max_connections_per_client until it closes.
+  void set_client(const ClientAddress& client, bool counted) {
+    client_ = client;
+    counted_per_client_ = counted;
+  }
+  const ClientAddress& client() const { return client_; }
+  bool counted_per_client() const { return counted_per_client_; }
   // Which listener its requests count under in /metrics (ListenerChange::metrics_slot).
   void set_listener_slot(uint32_t slot) { listener_slot_ = slot; }
 
@@ -82,6 +91,8 @@ class DownstreamSession final : public http::ServerConnection {
   bool retry_after(UpstreamError error);
   bool retry_on_status(uint16_t status);
   void answer_locally(uint16_t status, const char* reason);
+  // A rate limit refused the request: 429 with Retry-After, in seconds rounded up.
+  void answer_rate_limited(uint64_t wait_ns);
   // A circuit breaker is open: 503, counted as the cluster's overflow.
   void answer_overflow(uint32_t cluster_id);
   void count_request(const Exchange& exchange, uint64_t duration_ns);
@@ -101,6 +112,8 @@ class DownstreamSession final : public http::ServerConnection {
   std::string client_cert_subject_;
   bool client_cert_read_ = false;
   uint32_t listener_slot_ = 0;
+  ClientAddress client_;
+  bool counted_per_client_ = false;
 };
 
 }  // namespace waygate::proxy

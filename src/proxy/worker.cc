@@ -1,10 +1,13 @@
 #include "proxy/worker.h"
 
 #include <malloc.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <random>
 
@@ -21,6 +24,17 @@ constexpr size_t kMaxPooledExchanges = 64;
 constexpr size_t kTrimAfterConnections = 1024;
 constexpr uint64_t kTrimIntervalMs = 2000;
 constexpr uint64_t kLagProbeMs = 50;
+// Connections accepted per wake-up of a listener, before the loop serves other events.
+constexpr int kAcceptBatch = 64;
+// Out of file descriptors, accepting is tried again after this long even when no connection of
+// this worker closed (another worker's, or an upstream connection, may have freed one).
+constexpr uint64_t kAcceptResumeMs = 500;
+constexpr uint64_t kRefusalLogIntervalMs = 1000;
+
+bool connection_waiting(int listen_fd) {
+  pollfd poll_fd{listen_fd, POLLIN, 0};
+  return ::poll(&poll_fd, 1, 0) > 0 && (poll_fd.revents & POLLIN) != 0;
+}
 
 uint64_t random_u64(uint64_t state[2]) {
   // xorshift128+: request ids need to be unique, not secret.
@@ -165,10 +179,10 @@ void Worker::open_listener(const ListenerChange& change) {
   listener->worker = this;
   listener->address = change.address;
   listener->metrics_slot = change.metrics_slot;
-  listener->tcp.init(uv_tcp_init, &loop_, listener.get());
-  uv_tcp_open(listener->tcp.get(), change.fd);
-  // The socket listens already (bound on the control thread); this starts accepting.
-  uv_listen(listener->tcp.stream(), 4096, &Worker::on_connection);
+  listener->fd = change.fd;  // listening already (bound on the control thread)
+  listener->poll.init(uv_poll_init, &loop_, listener.get(), change.fd);
+  if (!accept_paused_)
+    uv_poll_start(listener->poll.get(), UV_READABLE, &Worker::on_listener_readable);
   listeners_.push_back(std::move(listener));
 }
 
@@ -177,34 +191,154 @@ void Worker::close_listener(const std::string& address) {
   std::erase_if(listeners_, [&](const auto& listener) { return listener->address == address; });
 }
 
-void Worker::on_connection(uv_stream_t* server, int status) {
-  auto* listener = static_cast<Listener*>(server->data);
-  Worker& worker = *listener->worker;
-  if (status < 0 || worker.draining_) return;
-  DownstreamSession& session =
-      worker.sessions_.push_front(std::make_unique<DownstreamSession>(worker));
-  worker.metrics_.downstream_active.store(worker.sessions_.size(), std::memory_order_relaxed);
-  if (uv_accept(server, session.stream()) != 0) {
+void Worker::on_listener_readable(uv_poll_t* poll, int status, int) {
+  auto* listener = static_cast<Listener*>(poll->data);
+  if (status == 0) listener->worker->accept_from(*listener);
+}
+
+void Worker::accept_from(Listener& listener) {
+  // A bounded batch per wake-up: the poll is level-triggered, so the rest come next loop turn,
+  // after the other connections' events.
+  for (int i = 0; i < kAcceptBatch && !draining_ && !accept_paused_; ++i) {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof(peer);
+    int fd = ::accept4(listener.fd, reinterpret_cast<sockaddr*>(&peer), &length,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      admit(listener, fd, peer);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      // Linux wants a descriptor before it looks for a connection: with none waiting, the last
+      // descriptor was just taken and nothing is short yet.
+      if (connection_waiting(listener.fd)) pause_accepting(errno);
+    } else if (errno == EAGAIN && out_of_descriptors_) {
+      // Linux finds a descriptor before it looks for a connection: this accept had one.
+      out_of_descriptors_ = false;
+      WG_LOG_INFO("worker %u: accepting again (file descriptors were short for %llu ms)", index_,
+                  static_cast<unsigned long long>(uv_now(&loop_) - out_of_descriptors_since_ms_));
+    }
+    return;  // EAGAIN: none left
+  }
+}
+
+void Worker::admit(Listener& listener, int fd, const sockaddr_storage& peer) {
+  const routing::Limits& limits = snapshot().limits;
+  ClientAddress client = ClientAddress::from(peer);
+  if (sessions_.size() >= limits.max_connections_per_worker) {
+    return refuse_connection(fd, ConnectionRefusal::kPerWorker, client);
+  }
+  bool counted = false;
+  if (limits.max_connections_per_client != 0) {
+    uint32_t& open = client_connections_[client];
+    if (open >= limits.max_connections_per_client) {
+      return refuse_connection(fd, ConnectionRefusal::kPerClient, client);
+    }
+    ++open;
+    counted = true;
+  }
+  DownstreamSession& session = sessions_.push_front(std::make_unique<DownstreamSession>(*this));
+  metrics_.downstream_active.store(sessions_.size(), std::memory_order_relaxed);
+  session.set_client(client, counted);
+  if (uv_tcp_open(reinterpret_cast<uv_tcp_t*>(session.stream()), fd) != 0) {
+    ::close(fd);
     session.close_now();
     return;
   }
-  add(worker.metrics_.downstream_total, 1);
-  session.set_listener_slot(listener->metrics_slot);
-  // Over the limit: libuv has accepted the connection already; closing it tells the client at once.
-  // (The session counts toward the limit until its close callback, a moment later.)
-  uint64_t limit = worker.snapshot().limits.max_connections_per_worker;
-  if (worker.sessions_.size() > limit) {
-    WG_LOG_WARN("worker %u: max_connections_per_worker (%llu) reached, connection closed",
-                worker.index_, static_cast<unsigned long long>(limit));
-    session.close_now();
-    return;
-  }
-  if (const auto* tls = worker.snapshot().tls_for(listener->address)) {
+  add(metrics_.downstream_total, 1);
+  session.set_listener_slot(listener.metrics_slot);
+  if (const auto* tls = snapshot().tls_for(listener.address)) {
     session.start_tls(*tls);
   } else {
     session.start();
   }
-  worker.note_connections();
+  note_connections();
+}
+
+void Worker::refuse_connection(int fd, ConnectionRefusal why, const ClientAddress& client) {
+  // Nothing was read, nothing allocated: the client sees the connection closed at once.
+  ::close(fd);
+  add(metrics_.refused_connections[static_cast<size_t>(why)], 1);
+  // One line a second at most, however hard a client knocks.
+  ++refusals_unlogged_;
+  uint64_t now_ms = uv_now(&loop_);
+  if (refusal_logged_ms_ != 0 && now_ms - refusal_logged_ms_ < kRefusalLogIntervalMs) return;
+  char ip[INET6_ADDRSTRLEN] = "?";
+  client.format(ip);
+  const routing::Limits& limits = snapshot().limits;
+  bool per_client = why == ConnectionRefusal::kPerClient;
+  WG_LOG_WARN(
+      "worker %u: %llu connection(s) refused since the last such line, the last from %s "
+      "(%s %llu reached)",
+      index_, static_cast<unsigned long long>(refusals_unlogged_), ip,
+      per_client ? "max_connections_per_client" : "max_connections_per_worker",
+      static_cast<unsigned long long>(per_client ? limits.max_connections_per_client
+                                                 : limits.max_connections_per_worker));
+  refusals_unlogged_ = 0;
+  refusal_logged_ms_ = now_ms;
+}
+
+void Worker::pause_accepting(int error) {
+  accept_paused_ = true;
+  for (auto& listener : listeners_)
+    uv_poll_stop(listener->poll.get());
+  if (!accept_resume_timer_) accept_resume_timer_.init(uv_timer_init, &loop_, this);
+  uv_timer_start(accept_resume_timer_.get(), &Worker::on_accept_resume, kAcceptResumeMs, 0);
+  if (out_of_descriptors_) {  // the same episode: said already
+    WG_LOG_DEBUG("worker %u: still out of file descriptors, next try in %llu ms", index_,
+                 static_cast<unsigned long long>(kAcceptResumeMs));
+    return;
+  }
+  out_of_descriptors_ = true;
+  out_of_descriptors_since_ms_ = uv_now(&loop_);
+  add(metrics_.accept_pauses, 1);
+  WG_LOG_ERROR(
+      "worker %u: cannot accept: %s with %zu connections open; accepting paused until "
+      "a connection closes (or %llu ms pass), new connections wait in the backlog",
+      index_, std::strerror(error), sessions_.size(),
+      static_cast<unsigned long long>(kAcceptResumeMs));
+}
+
+void Worker::resume_accepting() {
+  if (draining_) return;
+  if (accept_paused_) {
+    accept_paused_ = false;
+    for (auto& listener : listeners_)
+      uv_poll_start(listener->poll.get(), UV_READABLE, &Worker::on_listener_readable);
+  }
+  // Try at once rather than wait for a connection: an accept that finds none waiting (but a
+  // descriptor free) ends the episode.
+  for (auto& listener : listeners_)
+    accept_from(*listener);
+}
+
+void Worker::on_accept_resume(uv_timer_t* timer) {
+  static_cast<Worker*>(timer->data)->resume_accepting();
+}
+
+uint64_t Worker::take_rate_limit(const routing::RouteAction& route, const ClientAddress& client,
+                                 uint64_t now_ns) {
+  // The client's own bucket first: a client over its limit spends nothing of the route's.
+  if (route.client_rate_limit_slot != 0) {
+    uint64_t wait_ns = client_buckets_.take(route.client_rate_limit_slot, client,
+                                            route.settings->client_rate_limit, now_ns);
+    if (wait_ns != 0) {
+      add(metrics_.rate_limited[static_cast<size_t>(RateLimitScope::kClient)], 1);
+      return wait_ns;
+    }
+  }
+  if (route.rate_limit_slot != 0) {
+    if (route.rate_limit_slot >= route_buckets_.size())
+      route_buckets_.resize(route.rate_limit_slot + 1);
+    uint64_t wait_ns =
+        route_buckets_[route.rate_limit_slot].take(route.settings->rate_limit, now_ns);
+    if (wait_ns != 0) {
+      add(metrics_.rate_limited[static_cast<size_t>(RateLimitScope::kRoute)], 1);
+      return wait_ns;
+    }
+  }
+  return 0;
 }
 
 void Worker::count_upstream_connection(int change) {
@@ -247,8 +381,17 @@ void Worker::on_trim_timer(uv_timer_t* timer) {
 }
 
 void Worker::destroy_session(DownstreamSession& session) {
+  if (session.counted_per_client()) {
+    auto open = client_connections_.find(session.client());
+    if (open != client_connections_.end() && --open->second == 0) client_connections_.erase(open);
+  }
   sessions_.take(session);  // frees it
   metrics_.downstream_active.store(sessions_.size(), std::memory_order_relaxed);
+  if (out_of_descriptors_ && !draining_) {
+    // Its descriptor is closed: room for one more, tried on the next loop turn (not from inside
+    // this close callback).
+    uv_timer_start(accept_resume_timer_.get(), &Worker::on_accept_resume, 0, 0);
+  }
   if (draining_) finish_drain_if_idle();
 }
 
@@ -411,6 +554,7 @@ void Worker::finish_drain_if_idle() {
     pool->shut_down();
   access_log_.close();
   drain_timer_.reset();
+  accept_resume_timer_.reset();
   async_.reset();
   check_.reset();
   trim_timer_.reset();

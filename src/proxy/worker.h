@@ -5,6 +5,7 @@
 // and hears back through the endpoint event ring.
 #pragma once
 
+#include <unistd.h>
 #include <uv.h>
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/intrusive_list.h"
@@ -23,6 +25,8 @@
 #include "lb/policy.h"
 #include "proxy/access_log.h"
 #include "proxy/active_requests.h"
+#include "proxy/client_address.h"
+#include "proxy/client_buckets.h"
 #include "proxy/downstream_session.h"
 #include "proxy/endpoint_event.h"
 #include "proxy/exchange.h"
@@ -133,13 +137,25 @@ class Worker {
   // A fast, unshared random number (weighted cluster picks).
   uint32_t next_random();
   void destroy_session(DownstreamSession& session);
+  // The route's rate limits (its own bucket, and the client's when it has per_client) for a
+  // request from `client` at `now_ns`: 0 when it may pass, else how long until it may, in ns.
+  uint64_t take_rate_limit(const routing::RouteAction& route, const ClientAddress& client,
+                           uint64_t now_ns);
 
  private:
+  // A listening socket, polled for readiness; the worker accepts itself, so it can stop when out
+  // of file descriptors (the backlog keeps the waiting connections) and refuse a connection
+  // before anything is allocated for it.
   struct Listener {
-    UvHandle<uv_tcp_t> tcp;
+    UvHandle<uv_poll_t> poll;
+    int fd = -1;
     Worker* worker;
     std::string address;
     uint32_t metrics_slot = 0;
+    ~Listener() {
+      poll.reset();  // stops polling at once, so the descriptor can close now
+      if (fd >= 0) ::close(fd);
+    }
   };
   struct EndpointSlot {
     std::unique_ptr<UpstreamPool> pool;
@@ -154,7 +170,16 @@ class Worker {
   void retire_pool(std::unique_ptr<UpstreamPool> pool);
   void begin_drain();
   void finish_drain_if_idle();
-  static void on_connection(uv_stream_t* server, int status);
+  static void on_listener_readable(uv_poll_t* poll, int status, int events);
+  void accept_from(Listener& listener);
+  // Takes an accepted connection: refused at once over a connection limit, else a new session.
+  void admit(Listener& listener, int fd, const sockaddr_storage& peer);
+  void refuse_connection(int fd, ConnectionRefusal why, const ClientAddress& client);
+  // Out of file descriptors: stop polling the listeners until a connection closes or the resume
+  // timer runs; the kernel's backlog holds the connections that arrive meanwhile.
+  void pause_accepting(int error);
+  void resume_accepting();
+  static void on_accept_resume(uv_timer_t* timer);
   static void on_async(uv_async_t* async);
   static void on_check(uv_check_t* check);
   static void on_drain_timeout(uv_timer_t* timer);
@@ -186,6 +211,19 @@ class Worker {
   std::vector<UpstreamPool*> emptied_pools_;
   std::list<std::unique_ptr<Listener>> listeners_;
   IntrusiveList<DownstreamSession, &DownstreamSession::link> sessions_;
+  // Connections open by client address, counted while limits.max_connections_per_client is set
+  // (an entry exists only while its client has a connection, so connections bound its size).
+  std::unordered_map<ClientAddress, uint32_t, ClientAddressHash> client_connections_;
+  uint64_t refusals_unlogged_ = 0;  // connections refused since the last line that said so
+  uint64_t refusal_logged_ms_ = 0;
+  bool accept_paused_ = false;
+  // Out of file descriptors: from the first failed accept until the backlog has been taken whole.
+  // Logged at its start and its end, whatever happens between.
+  bool out_of_descriptors_ = false;
+  uint64_t out_of_descriptors_since_ms_ = 0;
+  UvHandle<uv_timer_t> accept_resume_timer_;
+  std::vector<TokenBucket> route_buckets_;  // by RouteAction::rate_limit_slot
+  ClientBuckets client_buckets_;
   std::vector<std::unique_ptr<Exchange>> free_exchanges_;
   std::string scratch_;
   AccessLog access_log_;

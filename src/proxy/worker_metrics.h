@@ -43,6 +43,11 @@ struct LatencyHistogram {
   }
 };
 
+// Requests answered 429 by a route's rate_limit, by the bucket that was empty.
+enum class RateLimitScope : uint8_t { kRoute, kClient };
+// Connections closed at accept, by the limit they were over.
+enum class ConnectionRefusal : uint8_t { kPerClient, kPerWorker };
+
 // Requests the parser refused, by the status it answered with.
 inline constexpr std::array<uint16_t, 6> kRejectionStatuses = {400, 408, 413, 414, 431, 505};
 
@@ -96,6 +101,9 @@ struct alignas(64) WorkerMetrics {
   std::array<Counter, 3> tls_handshake_failures{};
   LatencyHistogram upstream_response;
   LatencyHistogram request_duration;
+  std::array<Counter, 2> rate_limited{};         // by RateLimitScope
+  std::array<Counter, 2> refused_connections{};  // by ConnectionRefusal
+  Counter accept_pauses{0};  // times accepting stopped for want of file descriptors
 
   // Worker thread: makes room for these slots. Grows (rarely: on a new cluster id, listener or
   // route name) into a new table; the old one stays allocated, as the control thread may be

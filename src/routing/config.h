@@ -44,6 +44,17 @@ struct Limits {
   uint64_t max_request_headers = 100;  // more header fields: 431
   // Per worker and endpoint: connections open at once, idle and busy.
   uint64_t max_upstream_connections_per_endpoint = 4096;
+  // Per worker and client address: connections open at once; more are closed at accept. 0: off.
+  uint64_t max_connections_per_client = 0;
+};
+
+// A token bucket (see docs/config.md, "Rate limits"): `burst` requests at once, refilled at
+// `requests_per_second`. Enforced by each worker on the requests it serves.
+struct RateLimitConfig {
+  double requests_per_second = 0;  // 0: no limit
+  uint64_t burst = 0;
+  bool enabled() const { return requests_per_second > 0; }
+  bool operator==(const RateLimitConfig&) const = default;
 };
 
 // A listener's `tls:`. Paths are resolved against the config file's directory.
@@ -164,6 +175,9 @@ struct PathConfig {
   std::optional<uint64_t> max_body_bytes;
   SharedOrDefault<RetryConfig> retry;
   SharedOrDefault<UpgradesConfig> upgrades;
+  // `rate_limit:`: one bucket for every client of the path, and one per client address.
+  RateLimitConfig rate_limit;
+  RateLimitConfig client_rate_limit;
 };
 
 struct RouteConfig {

@@ -45,10 +45,11 @@ void read_timeouts(Reader& r, const yaml::Node& node, Timeouts& out) {
 }
 
 void read_limits(Reader& r, const yaml::Node& node, Limits& out) {
-  if (!r.check_map(node, "limits",
-                   {"max_header_bytes", "max_uri_bytes", "max_body_bytes",
-                    "max_connections_per_worker", "max_idle_upstream_per_endpoint",
-                    "max_request_headers", "max_upstream_connections_per_endpoint"})) {
+  if (!r.check_map(
+          node, "limits",
+          {"max_header_bytes", "max_uri_bytes", "max_body_bytes", "max_connections_per_worker",
+           "max_idle_upstream_per_endpoint", "max_request_headers",
+           "max_upstream_connections_per_endpoint", "max_connections_per_client"})) {
     return;
   }
   auto set_size = [&](const char* key, uint64_t& field) {
@@ -64,6 +65,7 @@ void read_limits(Reader& r, const yaml::Node& node, Limits& out) {
   set_size("max_body_bytes", out.max_body_bytes);
   set_count("max_connections_per_worker", out.max_connections_per_worker);
   set_count("max_idle_upstream_per_endpoint", out.max_idle_upstream_per_endpoint);
+  set_count("max_connections_per_client", out.max_connections_per_client);
   if (const yaml::Node& headers = node["max_request_headers"]) {
     auto value = r.count_between(headers, "limits.max_request_headers", 1, 10'000);
     if (value) out.max_request_headers = *value;

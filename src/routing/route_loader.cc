@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
+#include <cmath>
 
 #include "http/field_syntax.h"
 
@@ -321,6 +323,62 @@ void read_retry(Reader& r, const yaml::Node& node, RetryConfig& retry) {
   }
 }
 
+// A rate in requests per second: a plain decimal number ("100", "0.5"), above 0 and at most a
+// million (a bucket that refills faster limits nothing a worker can serve).
+std::optional<double> read_rate(Reader& r, const yaml::Node& node, const std::string& what) {
+  auto text = r.string(node, what);
+  if (!text) return std::nullopt;
+  double value = 0;
+  bool plain = !text->empty() && text->find_first_not_of("0123456789.") == std::string::npos;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (!plain || ec != std::errc() || end != text->data() + text->size()) {
+    r.error(node, what + ": " + quoted_value(*text) + " is not a number (like 10 or 0.5)");
+    return std::nullopt;
+  }
+  if (value <= 0 || value > 1e6) {
+    r.error(node, what + " must be above 0 and at most 1000000");
+    return std::nullopt;
+  }
+  return value;
+}
+
+// One bucket's `requests_per_second` (required) and `burst` (default: one second's worth, at
+// least 1).
+void read_bucket(Reader& r, const yaml::Node& node, const std::string& what, RateLimitConfig& out) {
+  if (!node["requests_per_second"]) {
+    r.error(node, what + " needs requests_per_second");
+    return;
+  }
+  auto rate = read_rate(r, node["requests_per_second"], what + ".requests_per_second");
+  if (!rate) return;
+  out.requests_per_second = *rate;
+  out.burst = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(*rate)));
+  if (const yaml::Node& burst = node["burst"]) {
+    auto value = r.count_between(burst, what + ".burst", 1, 1'000'000'000);
+    if (value) out.burst = *value;
+  }
+}
+
+// `rate_limit: { requests_per_second, burst, per_client: { requests_per_second, burst } }`: the
+// first two for every client of the path together, `per_client` for each client address.
+void read_rate_limit(Reader& r, const yaml::Node& node, PathConfig& path) {
+  if (!r.check_map(node, "rate_limit", {"requests_per_second", "burst", "per_client"})) return;
+  if (!node["requests_per_second"] && !node["per_client"]) {
+    r.error(node, "rate_limit needs requests_per_second, per_client, or both");
+    return;
+  }
+  if (node["requests_per_second"]) {
+    read_bucket(r, node, "rate_limit", path.rate_limit);
+  } else if (node["burst"]) {
+    r.error(node["burst"], "rate_limit.burst needs rate_limit.requests_per_second");
+  }
+  if (const yaml::Node& per_client = node["per_client"]) {
+    if (r.check_map(per_client, "rate_limit.per_client", {"requests_per_second", "burst"})) {
+      read_bucket(r, per_client, "rate_limit.per_client", path.client_rate_limit);
+    }
+  }
+}
+
 // The protocols a route lets a client switch to, lower-cased (Upgrade tokens are
 // case-insensitive, RFC 9110 7.8).
 std::vector<std::string> read_upgrades(Reader& r, const yaml::Node& node) {
@@ -347,9 +405,10 @@ std::vector<std::string> read_upgrades(Reader& r, const yaml::Node& node) {
 PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::string>& clusters) {
   PathConfig path;
   if (!r.check_map(item, "path",
-                   {"name", "prefix", "exact", "regex", "segments", "methods", "headers", "query",
-                    "cluster", "clusters", "redirect", "respond", "rewrite", "request_headers",
-                    "response_headers", "timeout", "max_body_bytes", "retry", "upgrades"})) {
+                   {"name",     "prefix",         "exact",   "regex",           "segments",
+                    "methods",  "headers",        "query",   "cluster",         "clusters",
+                    "redirect", "respond",        "rewrite", "request_headers", "response_headers",
+                    "timeout",  "max_body_bytes", "retry",   "upgrades",        "rate_limit"})) {
     return path;
   }
   if (const yaml::Node& name = item["name"]) {
@@ -447,6 +506,7 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
   if (item["max_body_bytes"])
     path.max_body_bytes = r.size(item["max_body_bytes"], "max_body_bytes");
   if (item["retry"]) read_retry(r, item["retry"], path.retry.edit());
+  if (item["rate_limit"]) read_rate_limit(r, item["rate_limit"], path);
   if (const yaml::Node& upgrades = item["upgrades"]) {
     if (!forwards) r.error(upgrades, "upgrades applies to cluster or clusters only");
     path.upgrades.edit().protocols = read_upgrades(r, upgrades);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <unordered_set>
 
 #include "http/header_names.h"
@@ -119,6 +120,26 @@ RouteAction compile_action(const Config& config, const RouteConfig& route, const
   return action;
 }
 
+// What names a path for its rate-limit buckets: its first host, how it matches, its path and
+// name, made unique within the table (two paths alike but for their matchers count apart).
+std::string bucket_key(const RouteConfig& route, const PathConfig& path,
+                       std::unordered_set<std::string>& taken) {
+  std::string key = route.hosts.empty() ? std::string() : route.hosts.front();
+  key.append(1, '\0').append(std::to_string(static_cast<int>(path.match))).append(path.path);
+  key.append(1, '\0').append(path.name);
+  std::string unique = key;
+  for (int seen = 2; !taken.insert(unique).second; ++seen)
+    unique = key + "#" + std::to_string(seen);
+  return unique;
+}
+
+std::string limit_key(const char* scope, const RateLimitConfig& limit) {
+  char text[96];
+  std::snprintf(text, sizeof(text), "\n%s %.17g %llu", scope, limit.requests_per_second,
+                static_cast<unsigned long long>(limit.burst));
+  return text;
+}
+
 }  // namespace
 
 void append_rewritten_target(std::string& out, const RouteAction& route, std::string_view path,
@@ -190,6 +211,7 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
   RouteNameSlots own_slots;
   if (!name_slots) name_slots = &own_slots;
   std::unordered_set<uint32_t> named;
+  std::unordered_set<std::string> bucket_keys;
   RegexCache regexes;
   hosts_.reserve(config_->routes.size());
   // Sized once: growing a table of many hosts rehashes every entry again at each doubling.
@@ -216,6 +238,17 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
                                                      : nullptr});
       }
       rule.action = compile_action(*config_, route, path, cluster_index);
+      if (path.rate_limit.enabled() || path.client_rate_limit.enabled()) {
+        std::string key = bucket_key(route, path, bucket_keys);
+        if (path.rate_limit.enabled()) {
+          rule.action.rate_limit_slot =
+              name_slots->bucket_slot_for(key + limit_key("route", path.rate_limit));
+        }
+        if (path.client_rate_limit.enabled()) {
+          rule.action.client_rate_limit_slot =
+              name_slots->bucket_slot_for(key + limit_key("client", path.client_rate_limit));
+        }
+      }
       if (!path.name.empty()) {
         rule.action.metrics_slot = name_slots->slot_for(path.name);
         if (named.insert(rule.action.metrics_slot).second) {

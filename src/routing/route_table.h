@@ -63,6 +63,10 @@ struct RouteAction {
   uint64_t per_try_timeout_ms = 0;  // 0: none
   uint16_t retry_on = 0;            // kRetry* bits
   std::string redirect_body;        // redirects only: "301 Moved Permanently\n"
+  // The path's rate-limit buckets on each worker (RouteNameSlots::bucket_slot_for); 0: no such
+  // limit. A reload that keeps the path and its limit keeps the slot, and so the bucket.
+  uint32_t rate_limit_slot = 0;
+  uint32_t client_rate_limit_slot = 0;
 };
 
 // Whether the route retries a response with this status.
@@ -98,9 +102,17 @@ class RouteNameSlots {
   }
   // One more than the highest slot given: the size a table indexed by slot needs.
   uint32_t count() const { return static_cast<uint32_t>(slots_.size() + 1); }
+  // Rate-limit bucket slots, from 1, by a key naming the path and its limit, never reused either:
+  // a worker keeps a bucket by slot, so a reload that leaves a path's limit as it was leaves its
+  // bucket as it was, and a changed limit starts a new, full one.
+  uint32_t bucket_slot_for(const std::string& key) {
+    auto [found, added] = buckets_.try_emplace(key, static_cast<uint32_t>(buckets_.size() + 1));
+    return found->second;
+  }
 
  private:
   std::unordered_map<std::string, uint32_t> slots_;
+  std::unordered_map<std::string, uint32_t> buckets_;
 };
 
 class RouteTable {
