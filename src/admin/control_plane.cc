@@ -249,6 +249,16 @@ proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
     follow_routes_source(reloader_->routes_source());
     follow_ingresses();
     watch_certificates(reloader_->tls_files());
+  } else if (outcome.result == proxy::Reloader::Result::kRefused && ingress_watcher_) {
+    // Perhaps the file now routes a host an Ingress has: tell the Ingress routes the file's hosts,
+    // whose change reloads again with them left out.
+    routing::ConfigResult file = routing::load_config_file(config_path_);
+    if (file.ok()) {
+      std::set<std::string> hosts;
+      for (const routing::RouteConfig& route : file.config.routes)
+        hosts.insert(route.hosts.begin(), route.hosts.end());
+      ingress_watcher_->set_file_hosts(std::move(hosts));
+    }
   }
   return outcome;
 }

@@ -65,15 +65,17 @@ contexts:
     cluster: test-cluster
     user: waygate
 """)
+        self.kubeconfig = kubeconfig
         self.port = free_port()
-        top = {"kubernetes": {"kubeconfig": kubeconfig},
-               "routes_source": {"kubernetes": {"ingress_class": CLASS}}}
-        # The file routes file.test itself.
-        routes = [{"hosts": ["file.test"], "paths": [{"prefix": "/", "cluster": "file"}]}]
-        self.wg = self.env.waygate(
-            proxy_config(self.port, {"file": [self.pods[2].address]}, routes=routes, top=top),
-            self.port)
+        self.wg = self.env.waygate(self.config_text(["file.test"]), self.port)
         self.api.wait_for_watch(count=3)  # Ingresses, IngressClasses, Services
+
+    def config_text(self, file_hosts):
+        """The file routes file_hosts itself, to pod 2."""
+        top = {"kubernetes": {"kubeconfig": self.kubeconfig},
+               "routes_source": {"kubernetes": {"ingress_class": CLASS}}}
+        routes = [{"hosts": file_hosts, "paths": [{"prefix": "/", "cluster": "file"}]}]
+        return proxy_config(self.port, {"file": [self.pods[2].address]}, routes=routes, top=top)
 
     def ingress(self, name, rules=(), class_name=CLASS, created=None, **kwargs):
         self.api.apply(ingress(NAMESPACE, name, rules, class_name=class_name, **kwargs),
@@ -182,3 +184,10 @@ contexts:
         self.wait_for("shop.test", "/", "pod0", "pod1")
         self.skipped(f"{NAMESPACE}/shop: host file.test is routed by the config file")
         self.assertEqual({"pod2"}, self.answers("file.test", "/"))
+
+    def test_a_host_the_file_starts_routing_is_taken_from_the_ingress(self):
+        self.ingress("shop", [("late.test", [("Prefix", "/", "web", 80)])])
+        self.wait_for("late.test", "/", "pod0", "pod1")
+        self.wg.write_config(self.config_text(["file.test", "late.test"]))
+        self.wait_for("late.test", "/", "pod2")
+        self.skipped(f"{NAMESPACE}/shop: host late.test is routed by the config file")

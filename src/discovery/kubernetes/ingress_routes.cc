@@ -198,7 +198,7 @@ class Reader {
     std::string port_name = port ? string_at(*port, {"name"}) : "";
     Json discovery = {{"service", namespace_ + "/" + name}};
     std::string port_text;
-    if (number && number->is_number_unsigned() && *number >= 1 && *number <= 65535) {
+    if (number && number->is_number_integer() && *number >= 1 && *number <= 65535) {
       port_text = std::to_string(number->get<unsigned>());
       // The Ingress names the Service's port; its EndpointSlices name the same port by the
       // Service port's name (none when the Service has one unnamed port).
@@ -231,7 +231,7 @@ class Reader {
     if (!ports || !ports->is_array()) return std::nullopt;
     for (const Json& port : *ports) {
       const Json* value = member(port, "port");
-      if (value && value->is_number_unsigned() && value->get<unsigned>() == number) {
+      if (value && value->is_number_integer() && *value == number) {
         return string_at(port, {"name"});
       }
     }
