@@ -3,17 +3,18 @@
 
 No Kubernetes API server can be installed or run on these machines, so the tests run this one. It
 follows the documented wire protocol ("Kubernetes API Concepts": efficient detection of changes,
-watch bookmarks, 410 Gone) rather than any implementation: a LIST answers an EndpointSliceList whose
-metadata carries the collection's resourceVersion (an IngressList, ... likewise) (items without kind and apiVersion, as the API
-server writes them); a WATCH (?watch=1) answers a chunked stream of JSON lines {"type": ADDED |
-MODIFIED | DELETED | BOOKMARK | ERROR, "object": ...} from the resourceVersion asked for, ended by
-the server after timeoutSeconds; a resourceVersion older than the last compaction is answered with
-an ERROR event holding a 410 Expired Status (as the API server's watch cache does) or, with
-expired_as="status", with HTTP 410. Requests need "Authorization: Bearer <token>" (401 Status
+watch bookmarks, 410 Gone) rather than any implementation: a LIST answers an EndpointSliceList
+(an IngressList, ...) whose metadata carries the collection's resourceVersion (items without kind
+and apiVersion, as the API server writes them); a WATCH (?watch=1) answers a chunked stream of
+JSON lines {"type": ADDED | MODIFIED | DELETED | BOOKMARK | ERROR, "object": ...} from the
+resourceVersion asked for, ended by the server after timeoutSeconds; a resourceVersion older than
+the last compaction is answered with an ERROR event holding a 410 Expired Status (as the API
+server's watch cache does) or, with expired_as="status", with HTTP 410. Requests need "Authorization: Bearer <token>" (401 Status
 otherwise); TLS with a test certificate, or plain HTTP. Its fidelity is checked against Debian's
 python3-kubernetes client in test_kubernetes_api_server.py.
 
-The test drives it in-process: apply() and delete() change objects, compact() forgets history,
+The test drives it in-process: apply() and delete() change objects (endpoint_slice(), service(),
+ingress() and ingress_class() write them the way a cluster returns them), compact() forgets history,
 bookmark() sends a BOOKMARK on every open watch, stop() and start() take it away and bring it back
 on the same port (keeping its objects and resourceVersion, as a restarted API server would over
 the same etcd).
