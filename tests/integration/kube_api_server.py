@@ -9,9 +9,10 @@ and apiVersion, as the API server writes them); a WATCH (?watch=1) answers a chu
 JSON lines {"type": ADDED | MODIFIED | DELETED | BOOKMARK | ERROR, "object": ...} from the
 resourceVersion asked for, ended by the server after timeoutSeconds; a resourceVersion older than
 the last compaction is answered with an ERROR event holding a 410 Expired Status (as the API
-server's watch cache does) or, with expired_as="status", with HTTP 410. Requests need "Authorization: Bearer <token>" (401 Status
-otherwise); TLS with a test certificate, or plain HTTP. Its fidelity is checked against Debian's
-python3-kubernetes client in test_kubernetes_api_server.py.
+server's watch cache does) or, with expired_as="status", with HTTP 410. Requests need
+"Authorization: Bearer <token>" (401 Status otherwise); TLS with a test certificate, or plain HTTP.
+Its fidelity is checked against Debian's python3-kubernetes client in
+test_kubernetes_api_server.py.
 
 The test drives it in-process: apply() and delete() change objects (endpoint_slice(), service(),
 ingress() and ingress_class() write them the way a cluster returns them), compact() forgets history,
