@@ -127,6 +127,7 @@ int ControlPlane::run(routing::ConfigResult loaded) {
   malloc_trim(0);  // the document read is freed: hand its pages back
   watch_certificates(reloader_->tls_files());
   follow_routes_source(reloader_->routes_source());
+  follow_ingresses();
   // Passive health (outlier detection) will act on these; until then they are visible in the
   // debug log.
   server_.on_endpoint_event([](const proxy::EndpointEvent& event) {
@@ -246,7 +247,18 @@ proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
   watcher_->note_loaded_hash(reloader_->running_hash());
   if (outcome.result == proxy::Reloader::Result::kReloaded) {
     follow_routes_source(reloader_->routes_source());
+    follow_ingresses();
     watch_certificates(reloader_->tls_files());
+  } else if (outcome.result == proxy::Reloader::Result::kRefused && ingress_watcher_) {
+    // Perhaps the file now routes a host an Ingress has: tell the Ingress routes the file's hosts,
+    // whose change reloads again with them left out.
+    routing::ConfigResult file = routing::load_config_file(config_path_);
+    if (file.ok()) {
+      std::set<std::string> hosts;
+      for (const routing::RouteConfig& route : file.config.routes)
+        hosts.insert(route.hosts.begin(), route.hosts.end());
+      ingress_watcher_->set_file_hosts(std::move(hosts));
+    }
   }
   return outcome;
 }
@@ -351,9 +363,50 @@ void ControlPlane::follow_routes_source(const std::optional<routing::EtcdSourceC
   routes_watcher_->start();
 }
 
+void ControlPlane::follow_ingresses() {
+  const routing::Config& config = reloader_->config();
+  const std::optional<routing::IngressSourceConfig>& source = config.ingress_source;
+  if (source != ingress_source_ || config.kubernetes.kubeconfig != ingress_kubeconfig_) {
+    ingress_source_ = source;
+    ingress_kubeconfig_ = config.kubernetes.kubeconfig;
+    if (ingress_watcher_) ingress_watcher_->stop();
+    retired_ingress_watcher_ = std::move(ingress_watcher_);
+    if (!source) return;
+    std::vector<std::string> errors;
+    std::optional<discovery::kubernetes::ApiAccess> access =
+        discovery::kubernetes::load_api_access(config.kubernetes, &errors);
+    auto api = access ? std::make_shared<const discovery::kubernetes::ApiClient>(std::move(*access))
+                      : nullptr;
+    if (api && !api->error().empty()) errors.push_back(api->access().origin + ": " + api->error());
+    if (!errors.empty()) {
+      for (const std::string& error : errors)
+        WG_LOG_ERROR("routes_source kubernetes: %s (no routes from Ingresses)", error.c_str());
+      return;
+    }
+    std::string name = routing::routes_source_name(config);
+    ingress_watcher_ = std::make_unique<discovery::kubernetes::IngressSource>(
+        loop_, std::move(api), *source, [this, name](const std::string& document) {
+          reloader_->set_extra_source(routing::ConfigSource{name, document});
+          reload("kubernetes");
+        });
+    ingress_watcher_->start();
+  }
+  if (!ingress_watcher_) return;
+  // The hosts the file routes: those the running config routes and the Ingresses did not add.
+  std::set<std::string> file_hosts;
+  for (const routing::RouteConfig& route : config.routes) {
+    for (const std::string& host : route.hosts) {
+      if (!ingress_watcher_->hosts().count(host)) file_hosts.insert(host);
+    }
+  }
+  ingress_watcher_->set_file_hosts(std::move(file_hosts));
+}
+
 void ControlPlane::close_handles() {
   server_.close_handles();
   routes_watcher_.reset();
+  ingress_watcher_.reset();
+  retired_ingress_watcher_.reset();
   discovery_.stop();
   for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_, &sigusr1_})
     handle->reset();
@@ -376,6 +429,7 @@ void ControlPlane::stop(const char* cause) {
   for (const auto& watcher : certificate_watchers_)
     watcher->stop();
   routes_watcher_.reset();
+  if (ingress_watcher_) ingress_watcher_->stop();
   discovery_.stop();
   // The admin listener stays up while the workers drain, so /ready can say so.
   joiner_ = std::thread([this] {

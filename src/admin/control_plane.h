@@ -21,6 +21,7 @@
 #include "core/uv_handle.h"
 #include "discovery/discovery_manager.h"
 #include "discovery/etcd_watcher.h"
+#include "discovery/kubernetes/ingress_source.h"
 #include "proxy/reloader.h"
 #include "proxy/server.h"
 #include "routing/config_loader.h"
@@ -52,6 +53,8 @@ class ControlPlane {
                          const std::string& source);
   // Watches the routes_source key the running config names (none, the same, or a new one).
   void follow_routes_source(const std::optional<routing::EtcdSourceConfig>& source);
+  // Makes routes from the Ingresses the running config's routes_source names (if it does).
+  void follow_ingresses();
   // Watches the certificate, key and CA files the running config names: a change reloads.
   void watch_certificates(const std::vector<std::string>& files);
   // Stops accepting, lets in-flight requests finish, then exits; `cause` names it in the log.
@@ -69,6 +72,11 @@ class ControlPlane {
   std::unique_ptr<proxy::Reloader> reloader_;
   std::optional<routing::EtcdSourceConfig> routes_source_;
   std::unique_ptr<discovery::EtcdWatcher> routes_watcher_;
+  std::optional<routing::IngressSourceConfig> ingress_source_;
+  std::string ingress_kubeconfig_;
+  std::unique_ptr<discovery::kubernetes::IngressSource> ingress_watcher_;
+  // Stopped, and kept until the next change: it may be running the reload that replaced it.
+  std::unique_ptr<discovery::kubernetes::IngressSource> retired_ingress_watcher_;
   std::unique_ptr<routing::ConfigWatcher> watcher_;
   std::set<std::string> certificate_files_;
   std::vector<std::unique_ptr<routing::ConfigWatcher>> certificate_watchers_;

@@ -19,6 +19,7 @@ std::string lookup_key(const routing::DnsLookupConfig& lookup) {
 }
 
 bool uses_kubernetes(const routing::Config& config) {
+  if (config.ingress_source) return true;  // not a cluster's source, but checked the same
   for (const routing::ClusterConfig& cluster : config.clusters) {
     if (!cluster.discovery.kubernetes.empty()) return true;
   }

@@ -24,9 +24,7 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   if (extra_) extras.push_back(*extra_);
   routing::ConfigResult loaded = routing::load_config_file(path_, extras);
   // The file no longer names the routes_source the value came from: read it alone.
-  if (extra_ && loaded.ok() &&
-      (!loaded.config.routes_source ||
-       "etcd:" + loaded.config.routes_source->key != extra_->name)) {
+  if (extra_ && loaded.ok() && routing::routes_source_name(loaded.config) != extra_->name) {
     extra_.reset();
     loaded = routing::load_config_file(path_);
   }

@@ -97,16 +97,6 @@ std::string read_name(Reader& r, const yaml::Node& node, const std::string& what
   return name.value_or("");
 }
 
-// A DNS-1123 label, as Kubernetes wants namespace and Service names: lower-case letters, digits
-// and '-', starting and ending with a letter or digit, at most 63 characters.
-bool is_dns_label(std::string_view name) {
-  if (name.empty() || name.size() > 63 || name.front() == '-' || name.back() == '-') return false;
-  for (char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  }
-  return true;
-}
-
 // { service: NAMESPACE/NAME, port: NAME | NUMBER }
 bool read_kubernetes_source(Reader& r, const yaml::Node& node, KubernetesSourceConfig& out) {
   const std::string what = "discovery.kubernetes";
@@ -440,6 +430,25 @@ std::optional<LbPolicy> lb_policy(std::string_view name) {
 }
 
 }  // namespace
+
+bool is_dns_label(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name.front() == '-' || name.back() == '-') return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+bool is_dns_subdomain(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t start = 0;
+  while (true) {
+    size_t dot = name.find('.', start);
+    if (!is_dns_label(name.substr(start, dot - start))) return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
 
 void read_resolver(Reader& r, const yaml::Node& node, const std::string& what, std::string& out) {
   auto text = r.string(node, what);

@@ -4,6 +4,7 @@
 
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "routing/config.h"
 #include "routing/yaml_reader.h"
@@ -18,6 +19,12 @@ void read_clusters(Reader& r, const yaml::Node& node, const std::string& base_di
 // { endpoints: [http://IP:PORT, ...], <key_name>: /key }
 void read_etcd_source(Reader& r, const yaml::Node& node, const std::string& what,
                       const char* key_name, EtcdSourceConfig& out);
+
+// A DNS-1123 label, as Kubernetes wants namespace and Service names: lower-case letters, digits
+// and '-', starting and ending with a letter or digit, at most 63 characters.
+bool is_dns_label(std::string_view name);
+// Labels joined by '.', at most 253 characters: most Kubernetes object names (an IngressClass).
+bool is_dns_subdomain(std::string_view name);
 
 // A DNS resolver address: "127.0.0.1:5353" or "[::1]:53".
 void read_resolver(Reader& r, const yaml::Node& node, const std::string& what, std::string& out);

@@ -335,6 +335,13 @@ struct AdminConfig {
   std::string token_file;  // where the token was read from (resolved); empty: written inline
 };
 
+// `routes_source: { kubernetes: ... }`: routes from the Ingresses of one IngressClass.
+struct IngressSourceConfig {
+  std::string ingress_class;   // "waygate"
+  std::string namespace_name;  // empty: every namespace
+  bool operator==(const IngressSourceConfig&) const = default;
+};
+
 // The top-level `kubernetes:`: how to reach the API server.
 struct KubernetesConfig {
   std::string kubeconfig;  // resolved path; empty: in-cluster (the Pod's service account)
@@ -344,7 +351,8 @@ struct Config {
   unsigned workers = 0;  // 0: one per core
   AdminConfig admin;
   std::string dns_resolver;  // the default resolver for every lookup; empty: the system's
-  std::optional<EtcdSourceConfig> routes_source;  // routes (and clusters) kept in one etcd key
+  std::optional<EtcdSourceConfig> routes_source;      // routes (and clusters) kept in one etcd key
+  std::optional<IngressSourceConfig> ingress_source;  // or made from Kubernetes Ingresses
   KubernetesConfig kubernetes;
   AccessLogConfig access_log;
   LogLevel log_level = LogLevel::kInfo;
@@ -357,5 +365,17 @@ struct Config {
   // Every certificate, key and CA file the config names: a change to one reloads the config.
   std::vector<std::string> tls_files;
 };
+
+// What the extra document a config's routes_source gives is called in messages: "etcd:KEY",
+// "kubernetes:ingresses/CLASS" (or ".../CLASS@NAMESPACE"); empty without a routes_source.
+inline std::string routes_source_name(const Config& config) {
+  if (config.routes_source) return "etcd:" + config.routes_source->key;
+  if (!config.ingress_source) return "";
+  std::string name = "kubernetes:ingresses/" + config.ingress_source->ingress_class;
+  if (!config.ingress_source->namespace_name.empty()) {
+    name += "@" + config.ingress_source->namespace_name;
+  }
+  return name;
+}
 
 }  // namespace waygate::routing

@@ -257,10 +257,46 @@ void read_dns(Reader& r, const yaml::Node& node, Config& config) {
   if (node["resolver"]) read_resolver(r, node["resolver"], "dns.resolver", config.dns_resolver);
 }
 
+// { ingress_class: NAME, namespace: NAME }: routes from the Ingresses of that class.
+void read_ingress_source(Reader& r, const yaml::Node& node, Config& config) {
+  const std::string what = "routes_source.kubernetes";
+  if (!r.check_map(node, what, {"ingress_class", "namespace"})) return;
+  IngressSourceConfig source;
+  if (!node["ingress_class"]) {
+    r.error(node, what + " needs an ingress_class (the IngressClass whose Ingresses it routes)");
+  } else if (auto name = r.string(node["ingress_class"], what + ".ingress_class")) {
+    if (!is_dns_subdomain(*name)) {
+      r.error(node["ingress_class"], what + ".ingress_class " + quoted_value(*name) +
+                                         " is not a Kubernetes object name (lower-case letters, "
+                                         "digits, '-' and '.')");
+    }
+    source.ingress_class = *name;
+  }
+  if (node["namespace"]) {
+    if (auto name = r.string(node["namespace"], what + ".namespace")) {
+      if (!is_dns_label(*name)) {
+        r.error(node["namespace"], what + ".namespace " + quoted_value(*name) +
+                                       " is not a namespace name (lower-case letters, digits "
+                                       "and '-')");
+      }
+      source.namespace_name = *name;
+    }
+  }
+  config.ingress_source = std::move(source);
+}
+
 void read_routes_source(Reader& r, const yaml::Node& node, Config& config) {
-  if (!r.check_map(node, "routes_source", {"etcd"})) return;
+  if (!r.check_map(node, "routes_source", {"etcd", "kubernetes"})) return;
+  if (node["etcd"] && node["kubernetes"]) {
+    r.error(node, "routes_source takes one of etcd and kubernetes, not both");
+    return;
+  }
+  if (node["kubernetes"]) {
+    read_ingress_source(r, node["kubernetes"], config);
+    return;
+  }
   if (!node["etcd"]) {
-    r.error(node, "routes_source needs etcd");
+    r.error(node, "routes_source needs etcd or kubernetes");
     return;
   }
   EtcdSourceConfig source;

@@ -1,18 +1,21 @@
-"""A stand-in for a Kubernetes API server, serving EndpointSlices (discovery.k8s.io/v1).
+"""A stand-in for a Kubernetes API server, serving EndpointSlices (discovery.k8s.io/v1), Services
+(v1), Ingresses and IngressClasses (networking.k8s.io/v1).
 
 No Kubernetes API server can be installed or run on these machines, so the tests run this one. It
 follows the documented wire protocol ("Kubernetes API Concepts": efficient detection of changes,
-watch bookmarks, 410 Gone) rather than any implementation: a LIST answers an EndpointSliceList whose
-metadata carries the collection's resourceVersion (items without kind and apiVersion, as the API
-server writes them); a WATCH (?watch=1) answers a chunked stream of JSON lines {"type": ADDED |
-MODIFIED | DELETED | BOOKMARK | ERROR, "object": ...} from the resourceVersion asked for, ended by
-the server after timeoutSeconds; a resourceVersion older than the last compaction is answered with
-an ERROR event holding a 410 Expired Status (as the API server's watch cache does) or, with
-expired_as="status", with HTTP 410. Requests need "Authorization: Bearer <token>" (401 Status
-otherwise); TLS with a test certificate, or plain HTTP. Its fidelity is checked against Debian's
-python3-kubernetes client in test_kubernetes_api_server.py.
+watch bookmarks, 410 Gone) rather than any implementation: a LIST answers an EndpointSliceList
+(an IngressList, ...) whose metadata carries the collection's resourceVersion (items without kind
+and apiVersion, as the API server writes them); a WATCH (?watch=1) answers a chunked stream of
+JSON lines {"type": ADDED | MODIFIED | DELETED | BOOKMARK | ERROR, "object": ...} from the
+resourceVersion asked for, ended by the server after timeoutSeconds; a resourceVersion older than
+the last compaction is answered with an ERROR event holding a 410 Expired Status (as the API
+server's watch cache does) or, with expired_as="status", with HTTP 410. Requests need
+"Authorization: Bearer <token>" (401 Status otherwise); TLS with a test certificate, or plain HTTP.
+Its fidelity is checked against Debian's python3-kubernetes client in
+test_kubernetes_api_server.py.
 
-The test drives it in-process: apply() and delete() change objects, compact() forgets history,
+The test drives it in-process: apply() and delete() change objects (endpoint_slice(), service(),
+ingress() and ingress_class() write them the way a cluster returns them), compact() forgets history,
 bookmark() sends a BOOKMARK on every open watch, stop() and start() take it away and bring it back
 on the same port (keeping its objects and resourceVersion, as a restarted API server would over
 the same etcd).
@@ -30,6 +33,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HOST = "127.0.0.1"
 GROUP_VERSION = "discovery.k8s.io/v1"
+NETWORKING = "networking.k8s.io/v1"
+# The collections served: (API path prefix, resource) -> (kind, apiVersion, namespaced).
+RESOURCES = {
+    (("apis", "discovery.k8s.io", "v1"), "endpointslices"): ("EndpointSlice", GROUP_VERSION, True),
+    (("apis", "networking.k8s.io", "v1"), "ingresses"): ("Ingress", NETWORKING, True),
+    (("apis", "networking.k8s.io", "v1"), "ingressclasses"): ("IngressClass", NETWORKING, False),
+    (("api", "v1"), "services"): ("Service", "v1", True),
+}
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
@@ -81,6 +92,54 @@ def endpoint_slice(namespace, name, service, addresses, port=8080, port_name="ht
     }
 
 
+def service(namespace, name, ports):
+    """A ClusterIP Service; ports: (name or None, port, targetPort) each."""
+    return {
+        "kind": "Service", "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.20", "clusterIPs": ["10.96.0.20"],
+                 "selector": {"app": name}, "sessionAffinity": "None",
+                 "ports": [dict({"name": port_name} if port_name else {}, protocol="TCP",
+                                port=port, targetPort=target)
+                           for port_name, port, target in ports]},
+        "status": {"loadBalancer": {}},
+    }
+
+
+def ingress_class(name, default=False, controller="waygate.dev/ingress-controller"):
+    meta = {"name": name}
+    if default:
+        meta["annotations"] = {"ingressclass.kubernetes.io/is-default-class": "true"}
+    return {"kind": "IngressClass", "apiVersion": NETWORKING, "metadata": meta,
+            "spec": {"controller": controller}}
+
+
+def ingress(namespace, name, rules=(), class_name=None, default_backend=None):
+    """An Ingress. rules: (host or None, [(pathType, path, service, port)]) each, port a number
+    or a port name; default_backend: (service, port) or None."""
+    def backend(service_name, port):
+        key = "number" if isinstance(port, int) else "name"
+        return {"service": {"name": service_name, "port": {key: port}}}
+
+    spec = {"rules": []}
+    if class_name:
+        spec["ingressClassName"] = class_name
+    if default_backend:
+        spec["defaultBackend"] = backend(*default_backend)
+    for host, paths in rules:
+        rule = {"http": {"paths": [{"pathType": path_type, "path": path,
+                                    "backend": backend(service_name, port)}
+                                   for path_type, path, service_name, port in paths]}}
+        if host:
+            rule["host"] = host
+        spec["rules"].append(rule)
+    if not spec["rules"]:
+        del spec["rules"]
+    return {"kind": "Ingress", "apiVersion": NETWORKING,
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec,
+            "status": {"loadBalancer": {}}}
+
+
 def _true(value):
     """A boolean query parameter as the API server reads one (Go's strconv.ParseBool)."""
     return value in ("1", "t", "T", "TRUE", "true", "True")
@@ -110,7 +169,7 @@ class KubeApiServer:
         self.port = port
         self.expired_as = expired_as
         self.lock = threading.Condition()
-        self.objects = {}  # (namespace, name) -> the object as stored
+        self.objects = {}  # (kind, namespace, name) -> the object as stored ("" namespace: none)
         self.history = []  # (resourceVersion, type, object), oldest first
         self.resource_version = 1000
         self.compacted = 0  # watches from a version below this are expired
@@ -170,11 +229,13 @@ class KubeApiServer:
         self.resource_version += 1
         return str(self.resource_version)
 
-    def apply(self, obj):
-        """Creates or replaces an object (ADDED or MODIFIED); returns it as stored."""
+    def apply(self, obj, created=None):
+        """Creates or replaces an object (ADDED or MODIFIED); returns it as stored. created: the
+        creationTimestamp of a new object ("2026-01-01T00:00:00Z"), as if it had been made then;
+        by default now."""
         obj = copy.deepcopy(obj)
         meta = obj["metadata"]
-        key = (meta["namespace"], meta["name"])
+        key = (obj["kind"], meta.get("namespace", ""), meta["name"])
         with self.lock:
             old = self.objects.get(key)
             meta["resourceVersion"] = self._next_version()
@@ -184,15 +245,16 @@ class KubeApiServer:
                 meta["generation"] = old["metadata"]["generation"] + 1
             else:
                 meta["uid"] = str(uuid.uuid4())
-                meta["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                meta["creationTimestamp"] = created or time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                     time.gmtime())
                 meta["generation"] = 1
             self.objects[key] = obj
             self._record("MODIFIED" if old else "ADDED", obj)
         return obj
 
-    def delete(self, namespace, name):
+    def delete(self, namespace, name, kind="EndpointSlice"):
         with self.lock:
-            obj = copy.deepcopy(self.objects.pop((namespace, name)))
+            obj = copy.deepcopy(self.objects.pop((kind, namespace, name)))
             obj["metadata"]["resourceVersion"] = self._next_version()
             self._record("DELETED", obj)
 
@@ -280,27 +342,34 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(url.path, query, 401)
             self._send_json(401, status(401, "Unauthorized", "Unauthorized"))
             return
-        # /apis/discovery.k8s.io/v1[/namespaces/NS]/endpointslices
+        # PREFIX[/namespaces/NS]/RESOURCE, PREFIX one of RESOURCES' (/apis/GROUP/VERSION, /api/v1)
         namespace = None
-        if parts[:3] == ["apis", "discovery.k8s.io", "v1"] and parts[3:] == ["endpointslices"]:
-            pass
-        elif (parts[:4] == ["apis", "discovery.k8s.io", "v1", "namespaces"] and len(parts) == 6
-              and parts[5] == "endpointslices"):
-            namespace = parts[4]
-        else:
+        found = None
+        for (prefix, resource), (kind, api_version, namespaced) in RESOURCES.items():
+            rest = parts[len(prefix):]
+            if tuple(parts[:len(prefix)]) != prefix:
+                continue
+            if rest == [resource]:
+                found = (kind, api_version)
+            elif namespaced and len(rest) == 3 and rest[0] == "namespaces" and rest[2] == resource:
+                found = (kind, api_version)
+                namespace = rest[1]
+        if not found:
             self._record(url.path, query, 404)
             self._send_json(404, status(404, "NotFound", "the server could not find the "
                                         "requested resource"))
             return
         selector = query.get("labelSelector", "")
+        kind, api_version = found
 
         def wanted(obj):
             meta = obj["metadata"]
-            return ((namespace is None or meta["namespace"] == namespace)
+            return (obj["kind"] == kind
+                    and (namespace is None or meta.get("namespace", "") == namespace)
                     and _selector_matches(selector, meta.get("labels", {})))
 
         if _true(query.get("watch")):
-            self._watch(url.path, query, wanted)
+            self._watch(url.path, query, wanted, kind, api_version)
         else:
             with api.lock:
                 items = []
@@ -311,7 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
                         items.append(item)
                 version = str(api.resource_version)
             self._record(url.path, query, 200)
-            self._send_json(200, {"kind": "EndpointSliceList", "apiVersion": GROUP_VERSION,
+            self._send_json(200, {"kind": f"{kind}List", "apiVersion": api_version,
                                   "metadata": {"resourceVersion": version}, "items": items})
 
     def _chunk(self, event_type, obj):
@@ -319,7 +388,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
         self.wfile.flush()
 
-    def _watch(self, path, query, wanted):
+    def _watch(self, path, query, wanted, kind, api_version):
         api = self.server.api
         asked = query.get("resourceVersion", "")
         timeout = float(query.get("timeoutSeconds", "1800"))
@@ -372,7 +441,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.bookmark_pending = False
                     version = str(api.resource_version)
                 if send_bookmark:
-                    self._chunk("BOOKMARK", {"kind": "EndpointSlice", "apiVersion": GROUP_VERSION,
+                    self._chunk("BOOKMARK", {"kind": kind, "apiVersion": api_version,
                                              "metadata": {"resourceVersion": version}})
                     seen = int(version)
                 if not backlog and time.monotonic() >= deadline:

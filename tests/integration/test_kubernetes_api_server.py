@@ -7,7 +7,7 @@ import threading
 import unittest
 
 import certs
-from kube_api_server import KubeApiServer, endpoint_slice
+from kube_api_server import KubeApiServer, endpoint_slice, ingress, ingress_class, service
 
 try:
     import kubernetes
@@ -30,7 +30,8 @@ class KubeApiServerFidelityTest(unittest.TestCase):
         configuration.ssl_ca_cert = certs.get("ca").cert
         configuration.api_key = {"authorization": token}
         configuration.api_key_prefix = {"authorization": "Bearer"}
-        return kubernetes.client.DiscoveryV1Api(kubernetes.client.ApiClient(configuration))
+        self.api_client = kubernetes.client.ApiClient(configuration)
+        return kubernetes.client.DiscoveryV1Api(self.api_client)
 
     def test_list_gives_typed_slices_of_the_service_and_a_resource_version(self):
         self.server.apply(endpoint_slice("default", "web-abc12", "web", ["10.0.0.1", "10.0.0.2"]))
@@ -115,6 +116,35 @@ class KubeApiServerFidelityTest(unittest.TestCase):
         with self.assertRaises(kubernetes.client.ApiException) as raised:
             self.client("wrong").list_namespaced_endpoint_slice("default")
         self.assertEqual(401, raised.exception.status)
+
+
+    def test_ingresses_classes_and_services_list_and_watch_typed(self):
+        networking = kubernetes.client.NetworkingV1Api(self.api_client)
+        core = kubernetes.client.CoreV1Api(self.api_client)
+        self.server.apply(service("shop", "web", [("http", 80, 8080)]))
+        self.server.apply(ingress_class("waygate", default=True))
+        self.server.apply(ingress("shop", "web", [("shop.test", [("Prefix", "/", "web", 80)])],
+                                  class_name="waygate", default_backend=("web", "http")))
+        services = core.list_service_for_all_namespaces()
+        self.assertEqual([("web", "http", 80, 8080)],
+                         [(s.metadata.name, p.name, p.port, p.target_port)
+                          for s in services.items for p in s.spec.ports])
+        classes = networking.list_ingress_class()
+        self.assertEqual("true", classes.items[0].metadata.annotations[
+            "ingressclass.kubernetes.io/is-default-class"])
+        listed = networking.list_ingress_for_all_namespaces()
+        spec = listed.items[0].spec
+        self.assertEqual("waygate", spec.ingress_class_name)
+        self.assertEqual("http", spec.default_backend.service.port.name)
+        path = spec.rules[0].http.paths[0]
+        self.assertEqual(("shop.test", "Prefix", "/", "web", 80),
+                         (spec.rules[0].host, path.path_type, path.path,
+                          path.backend.service.name, path.backend.service.port.number))
+        self.server.delete("shop", "web", kind="Ingress")
+        events = [(e["type"], e["object"].metadata.name) for e in kubernetes.watch.Watch().stream(
+            networking.list_namespaced_ingress, "shop",
+            resource_version=listed.metadata.resource_version, timeout_seconds=1)]
+        self.assertEqual([("DELETED", "web")], events)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,35 @@ TEST(RoutesSource, IsReadAtTheTopLevel) {
   EXPECT_EQ(result.config.dns_resolver, "127.0.0.1:5353");
 }
 
+TEST(RoutesSource, KubernetesNamesAnIngressClassAndANamespace) {
+  ConfigResult result = load_config_text(
+      config_with_clusters("  - { name: web, endpoints: [127.0.0.1:9001] }\n") +
+          "routes_source: { kubernetes: { ingress_class: waygate, namespace: shop } }\n",
+      "w.yaml");
+  ASSERT_TRUE(result.ok()) << first_error(result);
+  ASSERT_TRUE(result.config.ingress_source.has_value());
+  EXPECT_FALSE(result.config.routes_source.has_value());
+  EXPECT_EQ(result.config.ingress_source->ingress_class, "waygate");
+  EXPECT_EQ(result.config.ingress_source->namespace_name, "shop");
+  EXPECT_EQ(routes_source_name(result.config), "kubernetes:ingresses/waygate@shop");
+}
+
+TEST(RoutesSource, KubernetesErrorsSayWhatIsWanted) {
+  const std::string file = config_with_clusters("  - { name: web, endpoints: [127.0.0.1:9001] }\n");
+  EXPECT_EQ(first_error(load_config_text(file + "routes_source: { kubernetes: {} }\n", "w.yaml")),
+            "w.yaml:5:30: routes_source.kubernetes needs an ingress_class (the IngressClass whose "
+            "Ingresses it routes)");
+  EXPECT_EQ(first_error(load_config_text(
+                file + "routes_source: { kubernetes: { ingress_class: Way_Gate } }\n", "w.yaml")),
+            "w.yaml:5:47: routes_source.kubernetes.ingress_class 'Way_Gate' is not a Kubernetes "
+            "object name (lower-case letters, digits, '-' and '.')");
+  EXPECT_EQ(first_error(load_config_text(
+                file + "routes_source: { kubernetes: { ingress_class: a }, etcd: { endpoints: "
+                       "[http://127.0.0.1:2379], key: /k } }\n",
+                "w.yaml")),
+            "w.yaml:5:16: routes_source takes one of etcd and kubernetes, not both");
+}
+
 constexpr const char* kFileWithoutCatchAll =
     "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n"
     "routes: [{ hosts: [a.test], paths: [{ prefix: /, cluster: web }] }]\n"

@@ -1,0 +1,368 @@
+#include "discovery/kubernetes/ingress_routes.h"
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <string_view>
+
+#include "routing/cluster_loader.h"
+#include "routing/yaml_reader.h"
+
+namespace waygate::discovery::kubernetes {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr const char* kDefaultClassAnnotation = "ingressclass.kubernetes.io/is-default-class";
+// Before spec.ingressClassName (Kubernetes 1.18) the class was this annotation; still honoured.
+constexpr const char* kLegacyClassAnnotation = "kubernetes.io/ingress.class";
+
+const Json* member(const Json& object, const char* name) {
+  if (!object.is_object()) return nullptr;
+  auto it = object.find(name);
+  return it == object.end() ? nullptr : &*it;
+}
+
+std::string string_at(const Json& object, std::initializer_list<const char*> path) {
+  const Json* at = &object;
+  for (const char* name : path) {
+    at = member(*at, name);
+    if (!at) return "";
+  }
+  return at->is_string() ? at->get<std::string>() : "";
+}
+
+// The cluster an Ingress backend sends to: one per Service and port, shared by every Ingress that
+// names them.
+struct Backend {
+  std::string cluster;  // "shop/web:80"
+  Json discovery;       // { kubernetes: { service, port } }
+};
+
+enum class Match : uint8_t { kExact, kPrefix };
+
+struct Claim {
+  std::string host;  // "a.example.com", "*.example.com" or "*"
+  Match match = Match::kPrefix;
+  std::string path;  // a Prefix without its trailing '/'
+  const Backend* backend = nullptr;
+  std::string ingress;  // "shop/web", the route's name in logs
+};
+
+// One Ingress of the class, read whole before any of it is routed: an Ingress with a part waygate
+// cannot route is left out entirely, not half-applied.
+struct Ingress {
+  std::string key;
+  std::string created;  // RFC 3339 UTC: its text sorts as its time
+  std::vector<Claim> claims;
+  std::vector<std::string> hosts;  // of its rules, for its default backend
+  std::optional<Backend> default_backend;
+};
+
+bool is_path_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("-._~!$&'()*+,;=:@/").find(c) != std::string_view::npos;
+}
+
+bool is_hex(char c) {
+  return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
+
+// An absolute path of RFC 3986 path characters and %XX escapes: what waygate matches against.
+bool is_plain_path(const std::string& path) {
+  if (!path.starts_with('/')) return false;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%') {
+      if (i + 2 >= path.size() || !is_hex(path[i + 1]) || !is_hex(path[i + 2])) return false;
+      i += 2;
+    } else if (!is_path_char(path[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// "*" for a rule without host (every host), else the lower-cased host, exact or "*.suffix";
+// nullopt for one that is neither.
+std::optional<std::string> read_host(const Json& rule) {
+  const Json* host = member(rule, "host");
+  if (!host || host->is_null()) return "*";
+  if (!host->is_string()) return std::nullopt;
+  std::string text = host->get<std::string>();
+  for (char& c : text)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string_view rest = text;
+  if (rest.starts_with("*.")) rest.remove_prefix(2);
+  if (text.empty()) return "*";
+  if (!routing::is_dns_subdomain(rest)) return std::nullopt;
+  return text;
+}
+
+class Reader {
+ public:
+  Reader(const IngressObjects& objects, std::map<std::string, Backend>& backends)
+      : objects_(objects), backends_(backends) {}
+
+  // nullopt with *error for an Ingress waygate cannot route.
+  std::optional<Ingress> read(const std::string& key, const Json& object, std::string* error) {
+    Ingress ingress;
+    ingress.key = key;
+    ingress.created = string_at(object, {"metadata", "creationTimestamp"});
+    namespace_ = string_at(object, {"metadata", "namespace"});
+    const Json* spec = member(object, "spec");
+    if (const Json* fallback = spec ? member(*spec, "defaultBackend") : nullptr) {
+      const Backend* backend = read_backend(*fallback, "spec.defaultBackend", error);
+      if (!backend) return std::nullopt;
+      ingress.default_backend = *backend;
+    }
+    const Json* rules = spec ? member(*spec, "rules") : nullptr;
+    if (rules && !rules->is_null() && !rules->is_array()) {
+      *error = "spec.rules is not a list";
+      return std::nullopt;
+    }
+    for (size_t i = 0; rules && rules->is_array() && i < rules->size(); ++i) {
+      if (!read_rule((*rules)[i], "spec.rules[" + std::to_string(i) + "]", ingress, error)) {
+        return std::nullopt;
+      }
+    }
+    return ingress;
+  }
+
+ private:
+  bool read_rule(const Json& rule, const std::string& where, Ingress& ingress, std::string* error) {
+    std::optional<std::string> host = read_host(rule);
+    if (!host) {
+      *error = where + ".host " + routing::quoted_value(string_at(rule, {"host"})) +
+               " is not a host name (or *.suffix)";
+      return false;
+    }
+    ingress.hosts.push_back(*host);
+    const Json* http = member(rule, "http");
+    const Json* paths = http ? member(*http, "paths") : nullptr;
+    if (!paths || paths->is_null()) return true;  // a host for the default backend alone
+    if (!paths->is_array()) {
+      *error = where + ".http.paths is not a list";
+      return false;
+    }
+    for (size_t i = 0; i < paths->size(); ++i) {
+      std::string at = where + ".http.paths[" + std::to_string(i) + "]";
+      const Json& item = (*paths)[i];
+      Claim claim;
+      claim.host = *host;
+      claim.ingress = ingress.key;
+      std::string type = string_at(item, {"pathType"});
+      if (type == "Exact") {
+        claim.match = Match::kExact;
+      } else if (type != "Prefix" && type != "ImplementationSpecific") {
+        *error = at + ".pathType " + routing::quoted_value(type) +
+                 " is not Exact, Prefix or ImplementationSpecific";
+        return false;
+      }
+      const Json* path = member(item, "path");
+      claim.path = path && path->is_string() ? path->get<std::string>() : "";
+      if (claim.path.empty() && type == "ImplementationSpecific") claim.path = "/";
+      if (!is_plain_path(claim.path)) {
+        *error = at + ".path " + routing::quoted_value(claim.path) +
+                 " is not an absolute path (letters, digits, -._~!$&'()*+,;=:@/ and %XX)";
+        return false;
+      }
+      // Prefix matches by path elements, a trailing '/' aside: /foo/ matches /foo as /foo does.
+      if (claim.match == Match::kPrefix) {
+        while (claim.path.size() > 1 && claim.path.ends_with('/'))
+          claim.path.pop_back();
+      }
+      const Json* backend = member(item, "backend");
+      claim.backend = backend ? read_backend(*backend, at + ".backend", error) : nullptr;
+      if (!backend) *error = at + " has no backend";
+      if (!claim.backend) return false;
+      ingress.claims.push_back(std::move(claim));
+    }
+    return true;
+  }
+
+  // The Service's cluster, made on first use; null with *error for a backend that is not a
+  // Service with a port.
+  const Backend* read_backend(const Json& backend, const std::string& where, std::string* error) {
+    const Json* service = member(backend, "service");
+    if (!service) {
+      *error = where + ": only Service backends are supported (not resource)";
+      return nullptr;
+    }
+    std::string name = string_at(*service, {"name"});
+    if (!routing::is_dns_label(name)) {
+      *error = where + ".service.name " + routing::quoted_value(name) + " is not a Service name";
+      return nullptr;
+    }
+    const Json* port = member(*service, "port");
+    const Json* number = port ? member(*port, "number") : nullptr;
+    std::string port_name = port ? string_at(*port, {"name"}) : "";
+    Json discovery = {{"service", namespace_ + "/" + name}};
+    std::string port_text;
+    if (number && number->is_number_integer() && *number >= 1 && *number <= 65535) {
+      port_text = std::to_string(number->get<unsigned>());
+      // The Ingress names the Service's port; its EndpointSlices name the same port by the
+      // Service port's name (none when the Service has one unnamed port).
+      std::optional<std::string> slice_port = service_port_name(name, number->get<unsigned>());
+      if (!slice_port) {
+        discovery["port"] = number->get<unsigned>();  // the Service is not known (yet)
+      } else if (!slice_port->empty()) {
+        discovery["port"] = *slice_port;
+      }
+    } else if (routing::is_dns_label(port_name) && port_name.size() <= 15) {
+      port_text = port_name;
+      discovery["port"] = port_name;
+    } else {
+      *error = where + ".service.port needs a number (1-65535) or a port name";
+      return nullptr;
+    }
+    std::string cluster = namespace_ + "/" + name + ":" + port_text;
+    auto [it, added] = backends_.try_emplace(cluster);
+    if (added) it->second = Backend{cluster, {{"kubernetes", std::move(discovery)}}};
+    return &it->second;
+  }
+
+  // The name of the Service's port `number` ("" when unnamed); nullopt when the Service or that
+  // port is not known.
+  std::optional<std::string> service_port_name(const std::string& service, unsigned number) {
+    auto it = objects_.services.find(namespace_ + "/" + service);
+    if (it == objects_.services.end()) return std::nullopt;
+    const Json* spec = member(it->second, "spec");
+    const Json* ports = spec ? member(*spec, "ports") : nullptr;
+    if (!ports || !ports->is_array()) return std::nullopt;
+    for (const Json& port : *ports) {
+      const Json* value = member(port, "port");
+      if (value && value->is_number_integer() && *value == number) {
+        return string_at(port, {"name"});
+      }
+    }
+    return std::nullopt;
+  }
+
+  const IngressObjects& objects_;
+  std::map<std::string, Backend>& backends_;
+  std::string namespace_;
+};
+
+bool is_default_class(const IngressObjects& objects, const std::string& name) {
+  auto it = objects.classes.find(name);
+  return it != objects.classes.end() &&
+         string_at(it->second, {"metadata", "annotations", kDefaultClassAnnotation}) == "true";
+}
+
+bool of_class(const Json& ingress, const std::string& wanted, bool wanted_is_default) {
+  std::string name = string_at(ingress, {"spec", "ingressClassName"});
+  if (name.empty()) name = string_at(ingress, {"metadata", "annotations", kLegacyClassAnnotation});
+  return name.empty() ? wanted_is_default : name == wanted;
+}
+
+const char* match_name(Match match) {
+  return match == Match::kExact ? "Exact" : "Prefix";
+}
+
+Json path_entry(const Claim& claim) {
+  Json entry = Json::object();
+  if (claim.match == Match::kExact) {
+    entry["exact"] = claim.path;
+  } else {
+    entry["prefix"] = claim.path;
+    entry["segments"] = true;
+  }
+  entry["name"] = "ingress " + claim.ingress;
+  entry["cluster"] = claim.backend->cluster;
+  return entry;
+}
+
+}  // namespace
+
+IngressRoutes ingress_routes(const IngressObjects& objects,
+                             const routing::IngressSourceConfig& source,
+                             const std::set<std::string>& reserved_hosts) {
+  IngressRoutes out;
+  std::map<std::string, Backend> backends;
+  Reader reader(objects, backends);
+  bool class_is_default = is_default_class(objects, source.ingress_class);
+  std::vector<Ingress> ingresses;
+  for (const auto& [key, object] : objects.ingresses) {
+    if (!of_class(object, source.ingress_class, class_is_default)) continue;
+    std::string error;
+    std::optional<Ingress> ingress = reader.read(key, object, &error);
+    if (!ingress) {
+      out.problems.push_back("Ingress " + key + ": " + error + "; the Ingress is skipped");
+      continue;
+    }
+    ingresses.push_back(std::move(*ingress));
+  }
+  std::stable_sort(ingresses.begin(), ingresses.end(), [](const Ingress& a, const Ingress& b) {
+    return a.created != b.created ? a.created < b.created : a.key < b.key;
+  });
+
+  // (host, match, path) -> the claim that won it: the oldest Ingress's.
+  std::map<std::tuple<std::string, Match, std::string>, Claim> winners;
+  std::set<std::pair<std::string, std::string>> reserved_told;  // (Ingress, host) logged
+  auto claim = [&](const Claim& wanted, const char* what) {
+    if (reserved_hosts.count(wanted.host)) {
+      if (reserved_told.emplace(wanted.ingress, wanted.host).second) {
+        out.problems.push_back("Ingress " + wanted.ingress + ": host " + wanted.host +
+                               " is routed by the config file; its paths there are skipped");
+      }
+      return;
+    }
+    auto [it, added] = winners.try_emplace({wanted.host, wanted.match, wanted.path}, wanted);
+    if (!added && what) {
+      out.problems.push_back("Ingress " + wanted.ingress + ": " + what + " host " + wanted.host +
+                             " " + match_name(wanted.match) + " " + wanted.path +
+                             " is already routed by Ingress " + it->second.ingress +
+                             " (older); skipped");
+    }
+  };
+  for (const Ingress& ingress : ingresses) {
+    for (const Claim& wanted : ingress.claims)
+      claim(wanted, "path");
+  }
+  // An Ingress's defaultBackend serves what its rules' hosts do not match, after every rule's
+  // paths; the oldest one also serves the hosts no rule names.
+  for (const Ingress& ingress : ingresses) {
+    if (!ingress.default_backend) continue;
+    Claim fallback;
+    fallback.path = "/";
+    fallback.backend = &backends.at(ingress.default_backend->cluster);
+    fallback.ingress = ingress.key;
+    for (const std::string& host : ingress.hosts) {
+      fallback.host = host;
+      claim(fallback, nullptr);
+    }
+    fallback.host = "*";
+    claim(fallback, "defaultBackend for");
+  }
+
+  std::map<std::string, std::vector<const Claim*>> by_host;
+  std::set<std::string> used_clusters;
+  for (const auto& [key, winner] : winners) {
+    by_host[winner.host].push_back(&winner);
+    used_clusters.insert(winner.backend->cluster);
+  }
+  if (by_host.empty()) return out;
+  Json routes = Json::array();
+  for (auto& [host, claims] : by_host) {
+    // Kubernetes' precedence: Exact before Prefix, then the longest path; waygate takes the
+    // first that matches.
+    std::stable_sort(claims.begin(), claims.end(), [](const Claim* a, const Claim* b) {
+      if (a->match != b->match) return a->match == Match::kExact;
+      return a->path.size() > b->path.size();
+    });
+    Json paths = Json::array();
+    for (const Claim* claim_ptr : claims)
+      paths.push_back(path_entry(*claim_ptr));
+    routes.push_back({{"hosts", {host}}, {"paths", std::move(paths)}});
+    out.hosts.insert(host);
+  }
+  Json clusters = Json::array();
+  for (const std::string& name : used_clusters) {
+    clusters.push_back({{"name", name}, {"discovery", backends.at(name).discovery}});
+  }
+  Json document = {{"routes", std::move(routes)}, {"clusters", std::move(clusters)}};
+  out.document = document.dump(1);
+  return out;
+}
+
+}  // namespace waygate::discovery::kubernetes

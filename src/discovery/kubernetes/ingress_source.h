@@ -1,0 +1,67 @@
+// `routes_source: { kubernetes: { ingress_class } }`: the Ingresses, IngressClasses and Services
+// of a cluster, each listed and then watched, kept as a routes_source document (see
+// ingress_routes.h) that is handed on whenever it changes. Runs on the control loop.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "discovery/kubernetes/api_client.h"
+#include "discovery/kubernetes/ingress_routes.h"
+#include "discovery/kubernetes/list_watch.h"
+#include "routing/config.h"
+
+namespace waygate::discovery::kubernetes {
+
+class IngressSource {
+ public:
+  // The document changed; called only once every collection has been listed.
+  using RoutesFn = std::function<void(const std::string& document)>;
+
+  IngressSource(uv_loop_t* loop, std::shared_ptr<const ApiClient> api,
+                routing::IngressSourceConfig source, RoutesFn on_routes);
+  IngressSource(const IngressSource&) = delete;
+  IngressSource& operator=(const IngressSource&) = delete;
+
+  void start();
+  // No callback afterwards; may be called from within one.
+  void stop();
+  // The hosts the config file routes itself: Ingress rules for them are left out.
+  void set_file_hosts(std::set<std::string> hosts);
+  // The hosts of the last document handed on.
+  const std::set<std::string>& hosts() const { return hosts_; }
+  // "kubernetes ingresses of class waygate"
+  std::string describe() const;
+
+ private:
+  struct Collection {
+    const char* kind;
+    std::map<std::string, nlohmann::json> objects;
+    bool listed = false;
+    std::unique_ptr<ListWatch> watch;
+  };
+  void watch(Collection& collection, const std::string& path);
+  void rebuild();
+
+  uv_loop_t* loop_;
+  std::shared_ptr<const ApiClient> api_;
+  routing::IngressSourceConfig source_;
+  RoutesFn on_routes_;
+  Collection ingresses_{"Ingress", {}, false, nullptr};
+  Collection classes_{"IngressClass", {}, false, nullptr};
+  Collection services_{"Service", {}, false, nullptr};
+  std::set<std::string> file_hosts_;
+  std::string document_;  // the last handed on
+  std::set<std::string> hosts_;
+  std::set<std::string> problems_;  // logged already
+  bool publishing_ = false;         // in on_routes_, which reloads and may set the file hosts
+  bool dirty_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace waygate::discovery::kubernetes
