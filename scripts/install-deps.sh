@@ -13,6 +13,7 @@ packages=(
   etcd-server nlohmann-json3-dev dnsmasq-base                # discovery: etcd, its JSON, DNS
   python3-kubernetes                                         # checks the Kubernetes API stand-in
   libgtest-dev libbenchmark-dev                              # unit tests, micro-benchmarks
+  clang libclang-rt-14-dev                                   # fuzz targets (libFuzzer)
   python3 curl openssl procps util-linux iproute2            # integration tests and demo
   nginx-light haproxy wrk                                    # benchmark peers; nginx: TLS upstream
   prometheus                                                 # promtool checks GET /metrics

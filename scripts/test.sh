@@ -34,6 +34,11 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   WAYGATE_TEST_MANY_HOSTS=10000 \
   ctest --test-dir build-asan "${ctest_args[@]}"
 
+echo "== libFuzzer targets (clang), each fuzzing for a bounded time, and their regressions"
+# After the ASan step, which lowers vm.mmap_rnd_bits for clang's sanitizer runtimes too.
+scripts/build.sh fuzz
+ctest --test-dir build-fuzz "${ctest_args[@]}"
+
 if ((format_status != 0)); then
   echo "test.sh: all tests passed, but formatting is off (see above; scripts/format.sh fixes it)" >&2
   exit "$format_status"

@@ -23,8 +23,8 @@ constexpr std::array<std::string_view, ClusterCounters::kCodeClasses> kCodeClass
 
 // The reason the access log gives a refusal with this status.
 constexpr std::array<std::string_view, proxy::kRejectionStatuses.size()> kRejectionReasons = {
-    "malformed",    "header-timeout",    "body-too-large",
-    "uri-too-long", "headers-too-large", "version-not-supported"};
+    "malformed",         "header-timeout",  "body-too-large",       "uri-too-long",
+    "headers-too-large", "not-implemented", "version-not-supported"};
 
 // By http::ServerConnection::HandshakeFailure.
 constexpr std::array<std::string_view, 3> kHandshakeFailureReasons = {"failed", "timeout",

@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <optional>
 #include <random>
 #include <string_view>
@@ -14,6 +13,7 @@
 #include "core/socket_address.h"
 #include "core/uv_handle.h"
 #include "discovery/base64.h"
+#include "discovery/etcd_messages.h"
 #include "http/client.h"
 
 namespace waygate::discovery {
@@ -53,55 +53,6 @@ std::string prefix_range_end(std::string_view prefix) {
     end.pop_back();
   }
   return std::string(1, '\0');
-}
-
-const Json* member(const Json& object, const char* name) {
-  if (!object.is_object()) return nullptr;
-  auto it = object.find(name);
-  return it == object.end() ? nullptr : &*it;
-}
-
-// int64 fields come as JSON strings (proto3's JSON mapping); numbers are taken too. Absent: 0.
-std::optional<uint64_t> revision_field(const Json* object, const char* name) {
-  const Json* value = object ? member(*object, name) : nullptr;
-  if (!value) return 0;
-  if (value->is_number_unsigned()) return value->get<uint64_t>();
-  if (value->is_string()) {
-    const std::string& text = value->get_ref<const std::string&>();
-    uint64_t number = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (ec == std::errc() && end == text.data() + text.size() && !text.empty()) return number;
-  }
-  return std::nullopt;
-}
-
-// bytes fields are base64 strings; an absent one is empty (proto3 omits defaults).
-std::optional<std::string> bytes_field(const Json& object, const char* name) {
-  const Json* value = member(object, name);
-  if (!value) return std::string();
-  if (!value->is_string()) return std::nullopt;
-  return base64_decode(value->get_ref<const std::string&>());
-}
-
-bool bool_field(const Json& object, const char* name) {
-  const Json* value = member(object, name);
-  return value && value->is_boolean() && value->get<bool>();
-}
-
-std::string string_field(const Json& object, const char* name) {
-  const Json* value = member(object, name);
-  return value && value->is_string() ? value->get<std::string>() : std::string();
-}
-
-// The gateway answers a failed call with {"error": "...", "message": "...", "code": N}; in a
-// watch stream the error may also be an object.
-std::string error_text(const Json& body) {
-  std::string message = string_field(body, "message");
-  if (!message.empty()) return message;
-  const Json* error = member(body, "error");
-  if (error && error->is_string()) return error->get<std::string>();
-  if (error) return string_field(*error, "message");
-  return {};
 }
 
 // "connect-refused" -> "connect refused", for messages that a person reads.
@@ -273,41 +224,25 @@ class EtcdWatcher::Impl final : private http::ClientHandler {
   void on_client_error(const char* reason) override { fail(describe(reason)); }
 
   std::string response_error() const {
-    Json body = Json::parse(body_, nullptr, false);
-    std::string message = body.is_discarded() ? std::string() : error_text(body);
+    std::string message = etcd_error_text(body_);
     return message.empty() ? "no error message" : message;
   }
 
   // ---- The range read -----------------------------------------------------------------------
 
   void on_range_read() {
-    Json body = Json::parse(body_, nullptr, false);
+    std::string error;
+    std::optional<EtcdRange> range = parse_etcd_range(body_, &error);
     body_.clear();
-    std::optional<uint64_t> revision = revision_field(member(body, "header"), "revision");
-    if (body.is_discarded() || !revision || *revision == 0) {
-      fail("range: not a range response");
+    if (!range) {
+      fail("range: " + error);
       return;
     }
-    Keys keys;
-    if (const Json* kvs = member(body, "kvs")) {
-      if (!kvs->is_array()) {
-        fail("range: kvs is not a list");
-        return;
-      }
-      for (const Json& kv : *kvs) {
-        std::optional<std::string> key = bytes_field(kv, "key");
-        std::optional<std::string> value = bytes_field(kv, "value");
-        if (!key || !value) {
-          fail("range: a key or value is not base64");
-          return;
-        }
-        keys[std::move(*key)] = std::move(*value);
-      }
-    }
+    Keys& keys = range->keys;
     bool relisted = synced_;
     std::vector<Change> changes = diff(keys_, keys);
     keys_.swap(keys);
-    revision_ = *revision;
+    revision_ = range->revision;
     synced_ = true;
     relist_ = false;
     watch_after_range_ = true;
@@ -322,8 +257,8 @@ class EtcdWatcher::Impl final : private http::ClientHandler {
     size_t start = 0;
     size_t end;
     while ((end = body_.find('\n', start)) != std::string::npos) {
-      Json message = Json::parse(body_.begin() + static_cast<ptrdiff_t>(start),
-                                 body_.begin() + static_cast<ptrdiff_t>(end), nullptr, false);
+      EtcdWatchMessage message =
+          parse_etcd_watch_message(std::string_view(body_).substr(start, end - start));
       start = end + 1;
       if (!on_watch_message(message)) return;  // the stream (or the watcher) is gone
     }
@@ -331,81 +266,46 @@ class EtcdWatcher::Impl final : private http::ClientHandler {
   }
 
   // Returns whether to go on reading the stream.
-  bool on_watch_message(const Json& message) {
-    if (message.is_discarded()) {
-      fail("watch: a line that is not JSON");
-      return false;
+  bool on_watch_message(EtcdWatchMessage& message) {
+    using Kind = EtcdWatchMessage::Kind;
+    switch (message.kind) {
+      case Kind::kInvalid:
+      case Kind::kError:
+        fail("watch: " + message.error);
+        return false;
+      case Kind::kCanceled:
+        fail("watch canceled: " + message.error);
+        return false;
+      case Kind::kCompacted:
+        return on_compacted(message.revision);
+      case Kind::kCreated:
+        created_ = true;
+        created_at_ = uv_now(loop_);
+        uv_timer_stop(timer_.get());
+        return true;
+      case Kind::kProgress:
+        // The view is current at the header's revision (a later watch can start there).
+        if (created_ && message.has_revision) revision_ = std::max(revision_, message.revision);
+        return true;
+      case Kind::kEvents:
+        return on_events(message.events);
     }
-    if (member(message, "error")) {
-      fail("watch: " + error_text(message));
-      return false;
-    }
-    const Json* result = member(message, "result");
-    if (!result || !result->is_object()) {
-      fail("watch: a message without a result");
-      return false;
-    }
-    if (bool_field(*result, "canceled")) {
-      std::optional<uint64_t> compacted = revision_field(result, "compact_revision");
-      if (compacted && *compacted > 0) return on_compacted(*compacted);
-      fail("watch canceled: " + string_field(*result, "cancel_reason"));
-      return false;
-    }
-    if (bool_field(*result, "created")) {
-      created_ = true;
-      created_at_ = uv_now(loop_);
-      uv_timer_stop(timer_.get());
-      return true;
-    }
-    const Json* events = member(*result, "events");
-    if (!events) {
-      // A progress notification: etcd sends them only to a watcher that has caught up, so the
-      // view is current at the header's revision (a later watch can start there).
-      std::optional<uint64_t> revision = revision_field(member(*result, "header"), "revision");
-      if (created_ && revision) revision_ = std::max(revision_, *revision);
-      return true;
-    }
-    return on_events(*events);
+    return true;
   }
 
-  bool on_events(const Json& events) {
-    struct Event {
-      Change::Kind kind;
-      std::string key;
-      std::string value;
-      uint64_t revision;
-    };
-    std::vector<Event> decoded;
-    if (!events.is_array()) {
-      fail("watch: events is not a list");
-      return false;
-    }
-    // Everything is checked before anything is applied: the view never holds half a batch.
-    for (const Json& event : events) {
-      std::string type = string_field(event, "type");
-      const Json* kv = member(event, "kv");
-      std::optional<std::string> key = kv ? bytes_field(*kv, "key") : std::nullopt;
-      std::optional<std::string> value = kv ? bytes_field(*kv, "value") : std::nullopt;
-      std::optional<uint64_t> revision = revision_field(kv, "mod_revision");
-      if (!key || !value || !revision || *revision == 0 ||
-          (type != "" && type != "PUT" && type != "DELETE")) {
-        fail("watch: an event that cannot be read");
-        return false;
-      }
-      Change::Kind kind = type == "DELETE" ? Change::Kind::kDelete : Change::Kind::kPut;
-      decoded.push_back({kind, std::move(*key), std::move(*value), *revision});
-    }
+  bool on_events(std::vector<EtcdWatchMessage::Event>& events) {
     std::vector<Change> changes;
-    for (Event& event : decoded) {
+    for (EtcdWatchMessage::Event& event : events) {
       if (event.revision <= revision_) continue;  // already in the view
-      if (event.kind == Change::Kind::kPut) {
+      if (event.put) {
         keys_[event.key] = std::move(event.value);
       } else {
         keys_.erase(event.key);
       }
-      changes.push_back({event.kind, std::move(event.key)});
+      changes.push_back(
+          {event.put ? Change::Kind::kPut : Change::Kind::kDelete, std::move(event.key)});
     }
-    for (const Event& event : decoded)
+    for (const EtcdWatchMessage::Event& event : events)
       revision_ = std::max(revision_, event.revision);
     if (changes.empty()) return true;
     return !on_update_ || notify([&] { on_update_(keys_, changes, revision_, false); });

@@ -269,6 +269,9 @@ int Parser::on_headers_complete(llhttp_t* p) {
   if (head.transfer_encoding && head.is_http10()) head.keep_alive = false;
   parser.head_complete_ = true;
   if (p->type == HTTP_REQUEST) {
+    // A request line without a version ("GET /") is HTTP/0.9 to llhttp, and on_version_complete
+    // never sees it.
+    if (p->http_major != 1) return parser.reject(505, "HTTP version is not 1.0 or 1.1");
     // llhttp checks framing only after this callback returns; a sink that pauses here to start
     // forwarding must not see a request whose length is ambiguous (RFC 9112 6.1, 6.3).
     if ((p->flags & F_TRANSFER_ENCODING) && (p->flags & F_CONTENT_LENGTH)) {
@@ -280,11 +283,26 @@ int Parser::on_headers_complete(llhttp_t* p) {
     if (head.count(HeaderId::kHost) > 1) return parser.reject(400, "more than one Host header");
   }
   // In a response too: forwarded as chunked alone, a gzip-coded body would reach the client as
-  // if it were plain.
+  // if it were plain. A request with a coding waygate does not implement is answered 501 (RFC
+  // 9112 6.1); a response, like every malformed one, becomes a 502.
   if (!codings_are_chunked_only(head)) {
-    return parser.reject(400, "a transfer coding other than chunked");
+    return parser.reject(p->type == HTTP_REQUEST ? 501 : 400,
+                         "a transfer coding other than chunked");
   }
-  return parser.sink_.on_headers_complete(head);
+  int result = parser.sink_.on_headers_complete(head);
+  // A 1xx response ends with its head (RFC 9110 15.2), whatever length it claims; llhttp knows
+  // that only of 100 and 101. Read as a body, a 103's bytes would reach the client ahead of the
+  // final response's head.
+  if (p->type == HTTP_RESPONSE && head.status >= 100 && head.status < 200 && head.status != 101 &&
+      result == kHeadContinue) {
+    result = kHeadSkipBody;
+  }
+  // Trailer fields (after a chunked body) are checked and counted like header fields, but kept
+  // apart: waygate does not forward them, and appending them to the head would move its bytes
+  // while the sink still reads the target and Host it took from them.
+  parser.trailers_.clear();
+  parser.head_ = &parser.trailers_;
+  return result;
 }
 
 int Parser::on_body(llhttp_t* p, const char* at, size_t length) {

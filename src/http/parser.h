@@ -91,7 +91,8 @@ class Parser {
 
   llhttp_t parser_;
   ParserSink& sink_;
-  MessageHead* head_ = nullptr;
+  MessageHead* head_ = nullptr;  // the sink's head, then trailers_ once the head is complete
+  MessageHead trailers_;
   ParserLimits limits_;
   const char* reject_reason_ = nullptr;
   uint32_t head_bytes_ = 0;

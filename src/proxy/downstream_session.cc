@@ -101,6 +101,8 @@ const char* refusal_name(uint16_t status) {
       return "uri-too-long";
     case 431:
       return "headers-too-large";
+    case 501:
+      return "not-implemented";
     case 505:
       return "version-not-supported";
     default:

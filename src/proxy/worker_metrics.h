@@ -49,7 +49,7 @@ enum class RateLimitScope : uint8_t { kRoute, kClient };
 enum class ConnectionRefusal : uint8_t { kPerClient, kPerWorker };
 
 // Requests the parser refused, by the status it answered with.
-inline constexpr std::array<uint16_t, 6> kRejectionStatuses = {400, 408, 413, 414, 431, 505};
+inline constexpr std::array<uint16_t, 7> kRejectionStatuses = {400, 408, 413, 414, 431, 501, 505};
 
 // Counters by cluster, listener and named route. Cluster slot 0 counts answers waygate gave itself
 // (no route, a fixed response, a redirect); slot id + 1 counts the cluster with that id. Listener

@@ -251,16 +251,64 @@ TEST(Parser, TransferEncodingNotEndingInChunkedIsRefused) {
   expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc");
 }
 
+// A coding waygate does not implement: 501 Not Implemented (RFC 9112 6.1).
 TEST(Parser, TransferCodingBeforeChunkedIsRefused) {
-  expect_rejected(
-      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+  expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                  501);
   expect_rejected(
       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: "
-      "chunked\r\n\r\n0\r\n\r\n");
+      "chunked\r\n\r\n0\r\n\r\n",
+      501);
 }
 
 TEST(Parser, TwoHostHeadersAreRefused) {
   expect_rejected("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+}
+
+// Found by tests/fuzz (request_parser): llhttp reads a request line without a version as
+// HTTP/0.9 and never reports its version, so the 1.0/1.1 check let it through.
+TEST(Parser, RequestLineWithoutVersionGets505) {
+  expect_rejected("GET /\r\nHost: a\r\n\r\n", 505);
+}
+
+// Found by tests/fuzz (request_parser): trailer fields were appended to the head after it was
+// complete, moving its bytes while a session still held its target and Host as views.
+TEST(Parser, TrailersLeaveTheHeadAsItWasWhenComplete) {
+  Recorder recorder;
+  std::string request =
+      "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "4\r\nWiki\r\n0\r\nX-Trailer: " +
+      std::string(300, 'v') + "\r\n\r\n";
+  Parser parser(HTTP_REQUEST, recorder);
+  size_t consumed = 0;
+  size_t head_end = request.find("\r\n\r\n") + 4;
+  ASSERT_EQ(parser.execute(request.substr(0, head_end), &consumed), Parser::Result::kOk);
+  std::string_view target = recorder.heads.at(0).target();
+  const char* bytes_before = recorder.heads[0].bytes.data();
+  ASSERT_EQ(parser.execute(std::string_view(request).substr(head_end), &consumed),
+            Parser::Result::kOk);
+  EXPECT_EQ(recorder.completed, 1);
+  EXPECT_EQ(recorder.bodies[0], "Wiki");
+  EXPECT_EQ(recorder.heads[0].bytes.data(), bytes_before);
+  EXPECT_EQ(target, "/upload");
+  EXPECT_FALSE(recorder.heads[0].find("x-trailer"));
+}
+
+// Found by tests/fuzz (response_parser): llhttp gives a 103 with a Content-Length a body, which
+// the proxy forwarded ahead of the final response's head.
+TEST(Parser, InterimResponseHasNoBodyWhateverItsLength) {
+  Recorder recorder;
+  Parser parser(HTTP_RESPONSE, recorder);
+  std::string_view response =
+      "HTTP/1.1 103 Early Hints\r\nContent-Length: 2\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  size_t consumed = 0;
+  ASSERT_EQ(parser.execute(response, &consumed), Parser::Result::kOk);
+  ASSERT_EQ(recorder.heads.size(), 2u);
+  EXPECT_EQ(recorder.heads[0].status, 103);
+  EXPECT_EQ(recorder.bodies[0], "");
+  EXPECT_EQ(recorder.heads[1].status, 200);
+  EXPECT_EQ(recorder.bodies[1], "ok");
 }
 
 TEST(Parser, LongTargetGets414) {

@@ -563,5 +563,15 @@ TEST(YamlParserDifferential, CrlfVersionsReadTheSame) {
   EXPECT_GT(compared, 1);
 }
 
+// Found by tests/fuzz (config_loader): yaml-cpp names the byte after a backslash raw, so a line
+// feed there split a `waygate --check` line in two.
+TEST(YamlParser, YamlCppMessagesShowControlBytesEscaped) {
+  ParseResult slow = read_with_yaml_cpp("a: \"\\\x01\"\n");
+  ASSERT_TRUE(slow.error);
+  EXPECT_NE(slow.error->message.find("\\x01"), std::string::npos) << slow.error->message;
+  for (char c : slow.error->message)
+    EXPECT_GE(static_cast<unsigned char>(c), 0x20) << slow.error->message;
+}
+
 }  // namespace
 }  // namespace waygate::yaml

@@ -51,6 +51,23 @@ class Converter {
   size_t count_ = 0;
 };
 
+// yaml-cpp quotes the offending byte raw ("unknown escape character: " and a line feed); shown
+// as \xNN it cannot break or forge a line of `waygate --check` output or of the log.
+std::string printable(const std::string& message) {
+  constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : message) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte > 0x7e) {
+      out.append("\\x").push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0xf]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 ParseResult read_with_yaml_cpp(std::string_view text) {
@@ -62,7 +79,7 @@ ParseResult read_with_yaml_cpp(std::string_view text) {
     uint32_t index = Converter(builder).convert(root, 0);
     result.document = builder.finish(index);
   } catch (const YAML::Exception& e) {
-    result.error = ParseError{Mark{e.mark.line, e.mark.column}, e.msg};
+    result.error = ParseError{Mark{e.mark.line, e.mark.column}, printable(e.msg)};
   } catch (const TooLarge& e) {
     result.error = ParseError{e.mark,
                               "the document nests too deep or expands to too many nodes "
