@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Configures and builds waygate with Ninja.
-#   scripts/build.sh [release|asan] [extra `cmake --build` args, e.g. --target waygate]
+#   scripts/build.sh [release|asan|tsan] [extra `cmake --build` args, e.g. --target waygate]
 # release -> build/       (Release)
 # asan    -> build-asan/  (RelWithDebInfo + ASan/UBSan); a separate tree so both stay incremental.
+# tsan    -> build-tsan/  (RelWithDebInfo + ThreadSanitizer, no micro-benchmarks); scripts/test.sh
+#            builds only the targets of the tests labelled `threads`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,8 +13,9 @@ mode=${1:-release}
 case $mode in
   release) dir=build args=(-DCMAKE_BUILD_TYPE=Release) ;;
   asan) dir=build-asan args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWAYGATE_SANITIZE=ON) ;;
+  tsan) dir=build-tsan args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWAYGATE_TSAN=ON -DWAYGATE_BENCH=OFF) ;;
   *)
-    echo "usage: $0 [release|asan] [cmake --build args...]" >&2
+    echo "usage: $0 [release|asan|tsan] [cmake --build args...]" >&2
     exit 2
     ;;
 esac
