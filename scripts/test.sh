@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything CI checks, from a fresh Debian 12 machine: dependencies, formatting, the release build
-# and its tests, the ASan+UBSan build and its tests, then the ThreadSanitizer build and the
-# tests of waygate's threads. Exits non-zero if any step fails.
+# and its tests, the ASan+UBSan build and its tests, the ThreadSanitizer build and the tests of
+# waygate's threads, then clang-tidy. Exits non-zero if any step fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -41,6 +41,9 @@ echo "== ThreadSanitizer build and the tests of waygate's threads (ctest -L thre
 scripts/build.sh tsan --target threads_tests
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp \
   ctest --test-dir build-tsan "${ctest_args[@]}" -L threads
+
+echo "== clang-tidy (.clang-tidy) on src/"
+scripts/tidy.sh
 
 if ((format_status != 0)); then
   echo "test.sh: all tests passed, but formatting is off (see above; scripts/format.sh fixes it)" >&2
