@@ -9,8 +9,8 @@ pipelined GETs (4 per write), WebSocket sessions. Chaos (one thread): a backend 
 change, applied) or POST /reload sent (unchanged) every 3 s, an etcd-discovered backend's weight
 flips, and etcd itself is killed and started again every 20 s. Routes retry connect failures,
 resets, 502 and 503 on another endpoint, and at most one backend is down at a time (each cluster
-keeps one up), so every HTTP request should succeed: a failure is a client error that the retry policy could have avoided.
-A WebSocket session cut within a second of a kill of its backend is expected (a tunnel cannot be
+keeps one up), so every HTTP request should succeed: a failure is a client error that the retry
+policy could have avoided. A WebSocket session cut within a second of a kill of its backend is expected (a tunnel cannot be
 retried); any other cut is counted as avoidable.
 """
 
@@ -377,8 +377,7 @@ def report(soak, minutes, code, stderr, retries, warmup_s):
     """Prints the tables; returns the problems that make the soak fail."""
     problems = []
     counts = soak.tally.counts
-    print(f"\n== chaos soak: {minutes} min, waygate {os.path.basename(soak.args.waygate)} "
-          f"({soak.args.waygate})")
+    print(f"\n== chaos soak: {minutes} min, {soak.args.waygate}")
 
     rows = []
     kinds = sorted({k for k, _ in counts})
