@@ -8,6 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config clang-format # toolchain and formatting check
+  clang-tidy                                                 # scripts/tidy.sh (run-clang-tidy)
   libuv1-dev node-llhttp libssl-dev libyaml-cpp-dev          # waygate itself
   libc-ares-dev libre2-dev                                   # DNS discovery, regex routes
   etcd-server nlohmann-json3-dev dnsmasq-base                # discovery: etcd, its JSON, DNS

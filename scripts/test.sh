@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks, from a fresh Debian 12 machine: dependencies, formatting, the release build
-# and its tests, then the ASan+UBSan build and its tests. Exits non-zero if any step fails.
+# and its tests, the ASan+UBSan build and its tests, the ThreadSanitizer build and the tests of
+# waygate's threads, the libFuzzer targets for a bounded time, then clang-tidy. Exits non-zero if
+# any step fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -34,10 +36,20 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   WAYGATE_TEST_MANY_HOSTS=10000 \
   ctest --test-dir build-asan "${ctest_args[@]}"
 
+echo "== ThreadSanitizer build and the tests of waygate's threads (ctest -L threads)"
+# Only what those tests need is built (target threads_tests). The mmap_rnd_bits limit above holds
+# for TSan too.
+scripts/build.sh tsan --target threads_tests
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp \
+  ctest --test-dir build-tsan "${ctest_args[@]}" -L threads
+
 echo "== libFuzzer targets (clang), each fuzzing for a bounded time, and their regressions"
 # After the ASan step, which lowers vm.mmap_rnd_bits for clang's sanitizer runtimes too.
 scripts/build.sh fuzz
 ctest --test-dir build-fuzz "${ctest_args[@]}"
+
+echo "== clang-tidy (.clang-tidy) on src/"
+scripts/tidy.sh
 
 if ((format_status != 0)); then
   echo "test.sh: all tests passed, but formatting is off (see above; scripts/format.sh fixes it)" >&2

@@ -149,7 +149,7 @@ void AdminServer::close() {
   for (auto& connection : connections_) {
     connection->orphan();
     connection->close_now();
-    connection.release();
+    (void)connection.release();
   }
   connections_.clear();
 }

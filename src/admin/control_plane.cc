@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <system_error>
 
 #include "admin/clusters_page.h"
 #include "admin/config_page.h"
@@ -138,7 +139,8 @@ int ControlPlane::run(routing::ConfigResult loaded) {
   // worker, the worker's requests go first. Linux keeps a nice value per thread, and the workers
   // (started above, inheriting the old value) are not affected.
   if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kControlNice) != 0) {
-    WG_LOG_WARN("cannot lower the control thread's priority: %s", std::strerror(errno));
+    WG_LOG_WARN("cannot lower the control thread's priority: %s",
+                std::generic_category().message(errno).c_str());
   }
   WG_LOG_INFO("waygate %s ready with %zu workers", WAYGATE_VERSION, server_.worker_count());
 
@@ -212,7 +214,8 @@ std::optional<AdminResponse> ControlPlane::answer_page(const AdminRequest& reque
 }
 
 void ControlPlane::on_stop_signal(uv_signal_t* handle, int signum) {
-  static_cast<ControlPlane*>(handle->data)->stop(strsignal(signum));
+  const char* name = sigdescr_np(signum);  // strsignal's text, without its shared buffer
+  static_cast<ControlPlane*>(handle->data)->stop(name ? name : "signal");
 }
 
 void ControlPlane::on_reload_signal(uv_signal_t* handle, int) {

@@ -316,7 +316,7 @@ SSL* ServerContext::new_ssl() const {
     SSL_free(ssl);
     return nullptr;
   }
-  owner.release();  // freed with the SSL (release_owner)
+  (void)owner.release();  // freed with the SSL (release_owner)
   SSL_set_accept_state(ssl);
   return ssl;
 }
@@ -469,7 +469,7 @@ SSL* ClientContext::new_ssl(std::string_view peer, const std::string& server_nam
     SSL_set_session(ssl.get(), session.get());  // takes its own reference
   }
   if (SSL_set_ex_data(ssl.get(), session_slot_index(), slot.get()) != 1) return nullptr;
-  slot.release();  // freed with the SSL (release_session_slot)
+  (void)slot.release();  // freed with the SSL (release_session_slot)
   return ssl.release();
 }
 

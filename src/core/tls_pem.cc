@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
 
 #include "core/openssl_error.h"
 
@@ -20,7 +21,7 @@ struct CloseFile {
 bool read_file(const std::string& path, std::string* contents, std::string* error) {
   std::unique_ptr<FILE, CloseFile> file(std::fopen(path.c_str(), "rb"));
   if (!file) {
-    *error = path + ": " + std::strerror(errno);
+    *error = path + ": " + std::generic_category().message(errno);
     return false;
   }
   char chunk[4096];
@@ -28,7 +29,7 @@ bool read_file(const std::string& path, std::string* contents, std::string* erro
   while ((n = std::fread(chunk, 1, sizeof(chunk), file.get())) > 0)
     contents->append(chunk, n);
   if (std::ferror(file.get())) {
-    *error = path + ": " + std::strerror(errno);
+    *error = path + ": " + std::generic_category().message(errno);
     return false;
   }
   return true;

@@ -31,12 +31,12 @@ std::string DnsProvider::describe() const {
 
 void DnsProvider::look_up() {
   std::weak_ptr<DnsProvider*> alive = self_;
-  resolver_.resolve_addresses(name_, family_, [alive](AddressAnswer answer) {
-    if (auto self = alive.lock()) (*self)->on_answer(std::move(answer));
+  resolver_.resolve_addresses(name_, family_, [alive](const AddressAnswer& answer) {
+    if (auto self = alive.lock()) (*self)->on_answer(answer);
   });
 }
 
-void DnsProvider::on_answer(AddressAnswer answer) {
+void DnsProvider::on_answer(const AddressAnswer& answer) {
   switch (answer.status) {
     case DnsStatus::kOk: {
       std::vector<routing::EndpointSpec> endpoints;

@@ -24,7 +24,7 @@ class DnsProvider final : public Provider {
 
  private:
   void look_up();
-  void on_answer(AddressAnswer answer);
+  void on_answer(const AddressAnswer& answer);
 
   DnsResolver& resolver_;
   std::string name_;

@@ -53,7 +53,6 @@ void ServerConnection::on_transport_read(std::string_view bytes) {
   }
   switch (state_) {
     case State::kClosed:
-      return;
     case State::kClosing:
       return;  // lingering: what the client still sends is dropped
     case State::kTunnel:
@@ -557,8 +556,6 @@ void ServerConnection::update_reading() {
       want = lingering_ && !client_eof_;
       break;
     case State::kTunnel:
-      want = !input_paused_ && !client_eof_;
-      break;
     case State::kBody:
       want = !input_paused_ && !client_eof_;
       break;

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <system_error>
 
 namespace waygate::proxy {
 namespace {
@@ -23,7 +24,7 @@ std::shared_ptr<const AccessLogFile> open_file(const std::string& path, std::str
   if (path == "stderr") return std::make_shared<const AccessLogFile>(path, STDERR_FILENO, false);
   int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
-    *error = "access_log " + path + ": " + std::strerror(errno);
+    *error = "access_log " + path + ": " + std::generic_category().message(errno);
     return nullptr;
   }
   return std::make_shared<const AccessLogFile>(path, fd, true);

@@ -496,7 +496,7 @@ void DownstreamSession::on_upstream_ready() {
 void DownstreamSession::keep_for_replay(std::string_view bytes) {
   Exchange& exchange = *exchange_;
   if (!exchange.replay_kept) return;
-  if (exchange.route->retry_attempts == 0 ||
+  if (!exchange.route || exchange.route->retry_attempts == 0 ||
       exchange.replay.size() + bytes.size() > Exchange::kMaxReplayBytes) {
     exchange.replay_kept = false;
     std::string().swap(exchange.replay);

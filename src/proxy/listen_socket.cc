@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 namespace waygate::proxy {
 
@@ -13,7 +14,7 @@ int open_listen_socket(const SocketAddress& address, std::string* error) {
   int family = address.storage.ss_family;
   int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    *error = std::string("socket: ") + std::strerror(errno);
+    *error = std::string("socket: ") + std::generic_category().message(errno);
     return -1;
   }
   int on = 1;
@@ -22,7 +23,7 @@ int open_listen_socket(const SocketAddress& address, std::string* error) {
   if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
   socklen_t length = family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
   if (::bind(fd, address.get(), length) != 0 || ::listen(fd, 4096) != 0) {
-    *error = std::strerror(errno);
+    *error = std::generic_category().message(errno);
     ::close(fd);
     return -1;
   }

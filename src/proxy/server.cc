@@ -158,7 +158,8 @@ std::vector<const routing::AccessLogConfig*> Server::access_logs_of(
       default_used = true;
     }
   }
-  for (const auto& [address, slot] : listener_slots_) {
+  for (const auto& entry : listener_slots_) {
+    const std::string& address = entry.first;  // clang 14 (clang-tidy) cannot capture a binding
     bool gone = std::none_of(listeners.begin(), listeners.end(), [&](const auto& listener) {
       return listener.address_text == address;
     });

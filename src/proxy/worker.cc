@@ -94,20 +94,18 @@ void Worker::run() {
 
 // ---- Messages from the control thread ------------------------------------------------------
 
+// The send stays under the lock: a drained worker closes async_ under it (finish_drain_if_idle),
+// so the control thread never wakes a handle that is closed or freed.
 void Worker::publish(WorkerUpdate update) {
-  {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
-    inbox_.push_back(std::move(update));
-  }
-  uv_async_send(async_.get());
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  inbox_.push_back(std::move(update));
+  if (async_) uv_async_send(async_.get());
 }
 
 void Worker::request_drain() {
-  {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
-    inbox_drain_ = true;
-  }
-  uv_async_send(async_.get());
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  inbox_drain_ = true;
+  if (async_) uv_async_send(async_.get());
 }
 
 void Worker::on_async(uv_async_t* async) {
@@ -555,7 +553,10 @@ void Worker::finish_drain_if_idle() {
   access_log_.close();
   drain_timer_.reset();
   accept_resume_timer_.reset();
-  async_.reset();
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);  // see publish()
+    async_.reset();
+  }
   check_.reset();
   trim_timer_.reset();
   lag_probe_.reset();

@@ -106,9 +106,10 @@ class Reader {
   std::optional<uint64_t> count(const yaml::Node& node, const std::string& what) {
     auto text = string(node, what);
     if (!text) return std::nullopt;
+    const std::string& digits = *text;
     uint64_t value = 0;
-    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size()) {
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec != std::errc() || end != digits.data() + digits.size()) {
       error(node, what + ": " + quoted_value(*text) + " is not a whole number");
       return std::nullopt;
     }

@@ -1474,7 +1474,8 @@ class Env:
                     problems.append(f"waygate (pid {wg.pid}) exited with {code} on SIGTERM")
             wg.close_files()
             stderr = wg.stderr_text()
-            for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            for marker in ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer",
+                           "runtime error:"):
                 if marker in stderr:
                     problems.append(f"waygate stderr reports {marker}")
             if problems:

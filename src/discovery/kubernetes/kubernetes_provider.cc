@@ -25,7 +25,7 @@ KubernetesProvider::KubernetesProvider(std::string cluster, ProviderSink& sink, 
       port_{source.port_name, source.port_number},
       watch_(
           loop, std::move(api), watch_options(source),
-          [this](std::vector<nlohmann::json> items) { on_listed(std::move(items)); },
+          [this](const std::vector<nlohmann::json>& items) { on_listed(items); },
           [this](ListWatch::Event event, const nlohmann::json& object) { on_event(event, object); },
           [this](const std::string& error, uint64_t next_try_ms) {
             keep_after_failure(error, next_try_ms);
@@ -49,7 +49,7 @@ bool KubernetesProvider::take(const nlohmann::json& object) {
   return true;
 }
 
-void KubernetesProvider::on_listed(std::vector<nlohmann::json> items) {
+void KubernetesProvider::on_listed(const std::vector<nlohmann::json>& items) {
   slices_.clear();
   for (const nlohmann::json& item : items)
     take(item);

@@ -28,7 +28,7 @@ class KubernetesProvider final : public Provider {
   std::string describe() const override { return "kubernetes " + what_; }
 
  private:
-  void on_listed(std::vector<nlohmann::json> items);
+  void on_listed(const std::vector<nlohmann::json>& items);
   void on_event(ListWatch::Event event, const nlohmann::json& object);
   // Reads one slice into slices_; false (with a warning) when it cannot be read.
   bool take(const nlohmann::json& object);

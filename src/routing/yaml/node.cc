@@ -102,7 +102,8 @@ void Builder::close() {
   node.offset = static_cast<uint32_t>(storage_->children.size());
   size_t count = pending_.size() - frame.first_pending;
   node.count = static_cast<uint32_t>(node.kind == Kind::kMap ? count / 2 : count);
-  storage_->children.insert(storage_->children.end(), pending_.begin() + frame.first_pending,
+  storage_->children.insert(storage_->children.end(),
+                            pending_.begin() + static_cast<std::ptrdiff_t>(frame.first_pending),
                             pending_.end());
   pending_.resize(frame.first_pending);
 }

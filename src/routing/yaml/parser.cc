@@ -540,14 +540,12 @@ class TextReader {
           ++empty;
         } else {
           bool more_indented = is_blank(text.front());
-          if (!have_text) {
-            out.append(empty, '\n');
-          } else if (literal || more_indented || previous_more_indented) {
+          if (have_text && (literal || more_indented || previous_more_indented)) {
             out.append(1 + empty, '\n');
-          } else if (empty == 0) {
+          } else if (have_text && empty == 0) {
             out += ' ';
           } else {
-            out.append(empty, '\n');
+            out.append(empty, '\n');  // before the first line too
           }
           out.append(text);
           have_text = true;
