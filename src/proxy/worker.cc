@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <system_error>
 
 #include "core/log.h"
 
@@ -294,7 +295,7 @@ void Worker::pause_accepting(int error) {
   WG_LOG_ERROR(
       "worker %u: cannot accept: %s with %zu connections open; accepting paused until "
       "a connection closes (or %llu ms pass), new connections wait in the backlog",
-      index_, std::strerror(error), sessions_.size(),
+      index_, std::generic_category().message(error).c_str(), sessions_.size(),
       static_cast<unsigned long long>(kAcceptResumeMs));
 }
 

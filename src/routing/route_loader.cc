@@ -328,10 +328,11 @@ void read_retry(Reader& r, const yaml::Node& node, RetryConfig& retry) {
 std::optional<double> read_rate(Reader& r, const yaml::Node& node, const std::string& what) {
   auto text = r.string(node, what);
   if (!text) return std::nullopt;
+  std::string_view digits = *text;
   double value = 0;
-  bool plain = !text->empty() && text->find_first_not_of("0123456789.") == std::string::npos;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (!plain || ec != std::errc() || end != text->data() + text->size()) {
+  bool plain = !digits.empty() && digits.find_first_not_of("0123456789.") == std::string_view::npos;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (!plain || ec != std::errc() || end != digits.data() + digits.size()) {
     r.error(node, what + ": " + quoted_value(*text) + " is not a number (like 10 or 0.5)");
     return std::nullopt;
   }

@@ -1,5 +1,7 @@
 #include "discovery/kubernetes/ingress_source.h"
 
+#include <utility>
+
 #include "core/log.h"
 
 namespace waygate::discovery::kubernetes {
@@ -19,7 +21,10 @@ std::string object_key(const nlohmann::json& object) {
 
 IngressSource::IngressSource(uv_loop_t* loop, std::shared_ptr<const ApiClient> api,
                              routing::IngressSourceConfig source, RoutesFn on_routes)
-    : loop_(loop), api_(std::move(api)), source_(std::move(source)), on_routes_(on_routes) {}
+    : loop_(loop),
+      api_(std::move(api)),
+      source_(std::move(source)),
+      on_routes_(std::move(on_routes)) {}
 
 std::string IngressSource::describe() const {
   std::string text = "kubernetes ingresses of class " + source_.ingress_class;
