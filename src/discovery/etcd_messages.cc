@@ -7,21 +7,16 @@
 #include <charconv>
 
 #include "discovery/base64.h"
+#include "discovery/json_member.h"
 
 namespace waygate::discovery {
 namespace {
 
 using Json = nlohmann::json;
 
-const Json* member(const Json& object, const char* name) {
-  if (!object.is_object()) return nullptr;
-  auto it = object.find(name);
-  return it == object.end() ? nullptr : &*it;
-}
-
 // int64 fields come as JSON strings (proto3's JSON mapping); numbers are taken too. Absent: 0.
 std::optional<uint64_t> revision_field(const Json* object, const char* name) {
-  const Json* value = object ? member(*object, name) : nullptr;
+  const Json* value = object ? json_member(*object, name) : nullptr;
   if (!value) return 0;
   if (value->is_number_unsigned()) return value->get<uint64_t>();
   if (value->is_string()) {
@@ -35,19 +30,19 @@ std::optional<uint64_t> revision_field(const Json* object, const char* name) {
 
 // bytes fields are base64 strings; an absent one is empty (proto3 omits defaults).
 std::optional<std::string> bytes_field(const Json& object, const char* name) {
-  const Json* value = member(object, name);
+  const Json* value = json_member(object, name);
   if (!value) return std::string();
   if (!value->is_string()) return std::nullopt;
   return base64_decode(value->get_ref<const std::string&>());
 }
 
 bool bool_field(const Json& object, const char* name) {
-  const Json* value = member(object, name);
+  const Json* value = json_member(object, name);
   return value && value->is_boolean() && value->get<bool>();
 }
 
 std::string string_field(const Json& object, const char* name) {
-  const Json* value = member(object, name);
+  const Json* value = json_member(object, name);
   return value && value->is_string() ? value->get<std::string>() : std::string();
 }
 
@@ -56,7 +51,7 @@ std::string string_field(const Json& object, const char* name) {
 std::string error_text(const Json& body) {
   std::string message = string_field(body, "message");
   if (!message.empty()) return message;
-  const Json* error = member(body, "error");
+  const Json* error = json_member(body, "error");
   if (error && error->is_string()) return error->get<std::string>();
   if (error) return string_field(*error, "message");
   return {};
@@ -75,7 +70,7 @@ EtcdWatchMessage read_events(const Json& events) {
   message.kind = EtcdWatchMessage::Kind::kEvents;
   for (const Json& event : events) {
     std::string type = string_field(event, "type");
-    const Json* kv = member(event, "kv");
+    const Json* kv = json_member(event, "kv");
     std::optional<std::string> key = kv ? bytes_field(*kv, "key") : std::nullopt;
     std::optional<std::string> value = kv ? bytes_field(*kv, "value") : std::nullopt;
     std::optional<uint64_t> revision = revision_field(kv, "mod_revision");
@@ -92,14 +87,14 @@ EtcdWatchMessage read_events(const Json& events) {
 
 std::optional<EtcdRange> parse_etcd_range(std::string_view body, std::string* error) {
   Json json = Json::parse(body, nullptr, false);
-  std::optional<uint64_t> revision = revision_field(member(json, "header"), "revision");
+  std::optional<uint64_t> revision = revision_field(json_member(json, "header"), "revision");
   if (json.is_discarded() || !revision || *revision == 0) {
     *error = "not a range response";
     return std::nullopt;
   }
   EtcdRange range;
   range.revision = *revision;
-  if (const Json* kvs = member(json, "kvs")) {
+  if (const Json* kvs = json_member(json, "kvs")) {
     if (!kvs->is_array()) {
       *error = "kvs is not a list";
       return std::nullopt;
@@ -122,12 +117,12 @@ EtcdWatchMessage parse_etcd_watch_message(std::string_view line) {
   Json json = Json::parse(line, nullptr, false);
   if (json.is_discarded()) return invalid("a line that is not JSON");
   EtcdWatchMessage message;
-  if (member(json, "error")) {
+  if (json_member(json, "error")) {
     message.kind = Kind::kError;
     message.error = error_text(json);
     return message;
   }
-  const Json* result = member(json, "result");
+  const Json* result = json_member(json, "result");
   if (!result || !result->is_object()) return invalid("a message without a result");
   if (bool_field(*result, "canceled")) {
     std::optional<uint64_t> compacted = revision_field(result, "compact_revision");
@@ -145,10 +140,10 @@ EtcdWatchMessage parse_etcd_watch_message(std::string_view line) {
     message.kind = Kind::kCreated;
     return message;
   }
-  const Json* events = member(*result, "events");
+  const Json* events = json_member(*result, "events");
   if (!events) {
     // A progress notification: etcd sends them only to a watcher that has caught up.
-    std::optional<uint64_t> revision = revision_field(member(*result, "header"), "revision");
+    std::optional<uint64_t> revision = revision_field(json_member(*result, "header"), "revision");
     message.kind = Kind::kProgress;
     message.has_revision = revision.has_value();
     message.revision = revision.value_or(0);

@@ -1,5 +1,6 @@
 #include "discovery/kubernetes/endpoint_slice.h"
 
+#include "discovery/json_member.h"
 #include "discovery/provider.h"
 #include "routing/yaml_reader.h"
 
@@ -8,31 +9,25 @@ namespace {
 
 using Json = nlohmann::json;
 
-const Json* member(const Json& object, const char* name) {
-  if (!object.is_object()) return nullptr;
-  auto it = object.find(name);
-  return it == object.end() ? nullptr : &*it;
-}
-
 // A condition as the API gives it: true, false, or absent (nullopt).
 std::optional<bool> condition(const Json& endpoint, const char* name) {
-  const Json* conditions = member(endpoint, "conditions");
-  const Json* value = conditions ? member(*conditions, name) : nullptr;
+  const Json* conditions = json_member(endpoint, "conditions");
+  const Json* value = conditions ? json_member(*conditions, name) : nullptr;
   if (!value || !value->is_boolean()) return std::nullopt;
   return value->get<bool>();
 }
 
 // The slice's port the selector names, or 0 with *error saying why there is none.
 uint16_t pick_port(const Json& slice, const PortSelector& selector, std::string* error) {
-  const Json* ports = member(slice, "ports");
+  const Json* ports = json_member(slice, "ports");
   if (!ports || !ports->is_array() || ports->empty()) {
     *error = "the slice has no ports";
     return 0;
   }
   uint16_t only = 0;
   for (const Json& port : *ports) {
-    const Json* number = member(port, "port");
-    const Json* name = member(port, "name");
+    const Json* number = json_member(port, "port");
+    const Json* name = json_member(port, "name");
     if (!number || !number->is_number_unsigned() || *number == 0 || *number > 65535) continue;
     auto value = number->get<uint16_t>();
     std::string port_name = name && name->is_string() ? name->get<std::string>() : "";
@@ -56,26 +51,26 @@ uint16_t pick_port(const Json& slice, const PortSelector& selector, std::string*
 
 std::optional<SliceEndpoints> parse_endpoint_slice(const Json& object, const PortSelector& selector,
                                                    std::string* error) {
-  const Json* kind = member(object, "kind");
+  const Json* kind = json_member(object, "kind");
   // Watch events carry kind; LIST items often do not (the list's kind says it).
   if (kind && (!kind->is_string() || kind->get<std::string>() != "EndpointSlice")) {
     *error = "not an EndpointSlice";
     return std::nullopt;
   }
-  const Json* metadata = member(object, "metadata");
-  const Json* name = metadata ? member(*metadata, "name") : nullptr;
+  const Json* metadata = json_member(object, "metadata");
+  const Json* name = metadata ? json_member(*metadata, "name") : nullptr;
   if (!name || !name->is_string() || name->get<std::string>().empty()) {
     *error = "an EndpointSlice without metadata.name";
     return std::nullopt;
   }
   SliceEndpoints slice;
   slice.name = name->get<std::string>();
-  const Json* address_type = member(object, "addressType");
+  const Json* address_type = json_member(object, "addressType");
   if (address_type && address_type->is_string() && *address_type == "FQDN") {
     slice.port_error = "addressType FQDN is not supported";
     return slice;
   }
-  const Json* endpoints = member(object, "endpoints");
+  const Json* endpoints = json_member(object, "endpoints");
   if (!endpoints || endpoints->is_null()) return slice;  // a Service with no Pods: none
   if (!endpoints->is_array()) {
     *error = "endpoints is not a list";
@@ -88,7 +83,7 @@ std::optional<SliceEndpoints> parse_endpoint_slice(const Json& object, const Por
       ++slice.not_ready;
       continue;
     }
-    const Json* addresses = member(endpoint, "addresses");
+    const Json* addresses = json_member(endpoint, "addresses");
     if (!addresses || !addresses->is_array()) continue;
     // The API promises one address per endpoint (and consumers may take the first).
     for (const Json& address : *addresses) {
@@ -96,7 +91,7 @@ std::optional<SliceEndpoints> parse_endpoint_slice(const Json& object, const Por
       std::optional<routing::EndpointSpec> spec =
           endpoint_at(address.get<std::string>(), port, /*weight=*/1);
       if (!spec) continue;
-      if (const Json* zone = member(endpoint, "zone"); zone && zone->is_string()) {
+      if (const Json* zone = json_member(endpoint, "zone"); zone && zone->is_string()) {
         spec->zone = zone->get<std::string>();
       }
       slice.endpoints.push_back(std::move(*spec));

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string_view>
 
+#include "discovery/json_member.h"
 #include "routing/cluster_loader.h"
 #include "routing/yaml_reader.h"
 
@@ -17,16 +18,10 @@ constexpr const char* kDefaultClassAnnotation = "ingressclass.kubernetes.io/is-d
 // Before spec.ingressClassName (Kubernetes 1.18) the class was this annotation; still honoured.
 constexpr const char* kLegacyClassAnnotation = "kubernetes.io/ingress.class";
 
-const Json* member(const Json& object, const char* name) {
-  if (!object.is_object()) return nullptr;
-  auto it = object.find(name);
-  return it == object.end() ? nullptr : &*it;
-}
-
 std::string string_at(const Json& object, std::initializer_list<const char*> path) {
   const Json* at = &object;
   for (const char* name : path) {
-    at = member(*at, name);
+    at = json_member(*at, name);
     if (!at) return "";
   }
   return at->is_string() ? at->get<std::string>() : "";
@@ -87,7 +82,7 @@ bool is_plain_path(const std::string& path) {
 // "*" for a rule without host (every host), else the lower-cased host, exact or "*.suffix";
 // nullopt for one that is neither.
 std::optional<std::string> read_host(const Json& rule) {
-  const Json* host = member(rule, "host");
+  const Json* host = json_member(rule, "host");
   if (!host || host->is_null()) return "*";
   if (!host->is_string()) return std::nullopt;
   std::string text = host->get<std::string>();
@@ -111,13 +106,13 @@ class Reader {
     ingress.key = key;
     ingress.created = string_at(object, {"metadata", "creationTimestamp"});
     namespace_ = string_at(object, {"metadata", "namespace"});
-    const Json* spec = member(object, "spec");
-    if (const Json* fallback = spec ? member(*spec, "defaultBackend") : nullptr) {
+    const Json* spec = json_member(object, "spec");
+    if (const Json* fallback = spec ? json_member(*spec, "defaultBackend") : nullptr) {
       const Backend* backend = read_backend(*fallback, "spec.defaultBackend", error);
       if (!backend) return std::nullopt;
       ingress.default_backend = *backend;
     }
-    const Json* rules = spec ? member(*spec, "rules") : nullptr;
+    const Json* rules = spec ? json_member(*spec, "rules") : nullptr;
     if (rules && !rules->is_null() && !rules->is_array()) {
       *error = "spec.rules is not a list";
       return std::nullopt;
@@ -139,8 +134,8 @@ class Reader {
       return false;
     }
     ingress.hosts.push_back(*host);
-    const Json* http = member(rule, "http");
-    const Json* paths = http ? member(*http, "paths") : nullptr;
+    const Json* http = json_member(rule, "http");
+    const Json* paths = http ? json_member(*http, "paths") : nullptr;
     if (!paths || paths->is_null()) return true;  // a host for the default backend alone
     if (!paths->is_array()) {
       *error = where + ".http.paths is not a list";
@@ -160,7 +155,7 @@ class Reader {
                  " is not Exact, Prefix or ImplementationSpecific";
         return false;
       }
-      const Json* path = member(item, "path");
+      const Json* path = json_member(item, "path");
       claim.path = path && path->is_string() ? path->get<std::string>() : "";
       if (claim.path.empty() && type == "ImplementationSpecific") claim.path = "/";
       if (!is_plain_path(claim.path)) {
@@ -173,7 +168,7 @@ class Reader {
         while (claim.path.size() > 1 && claim.path.ends_with('/'))
           claim.path.pop_back();
       }
-      const Json* backend = member(item, "backend");
+      const Json* backend = json_member(item, "backend");
       claim.backend = backend ? read_backend(*backend, at + ".backend", error) : nullptr;
       if (!backend) *error = at + " has no backend";
       if (!claim.backend) return false;
@@ -185,7 +180,7 @@ class Reader {
   // The Service's cluster, made on first use; null with *error for a backend that is not a
   // Service with a port.
   const Backend* read_backend(const Json& backend, const std::string& where, std::string* error) {
-    const Json* service = member(backend, "service");
+    const Json* service = json_member(backend, "service");
     if (!service) {
       *error = where + ": only Service backends are supported (not resource)";
       return nullptr;
@@ -195,8 +190,8 @@ class Reader {
       *error = where + ".service.name " + routing::quoted_value(name) + " is not a Service name";
       return nullptr;
     }
-    const Json* port = member(*service, "port");
-    const Json* number = port ? member(*port, "number") : nullptr;
+    const Json* port = json_member(*service, "port");
+    const Json* number = port ? json_member(*port, "number") : nullptr;
     std::string port_name = port ? string_at(*port, {"name"}) : "";
     Json discovery = {{"service", namespace_ + "/" + name}};
     std::string port_text;
@@ -228,11 +223,11 @@ class Reader {
   std::optional<std::string> service_port_name(const std::string& service, unsigned number) {
     auto it = objects_.services.find(namespace_ + "/" + service);
     if (it == objects_.services.end()) return std::nullopt;
-    const Json* spec = member(it->second, "spec");
-    const Json* ports = spec ? member(*spec, "ports") : nullptr;
+    const Json* spec = json_member(it->second, "spec");
+    const Json* ports = spec ? json_member(*spec, "ports") : nullptr;
     if (!ports || !ports->is_array()) return std::nullopt;
     for (const Json& port : *ports) {
-      const Json* value = member(port, "port");
+      const Json* value = json_member(port, "port");
       if (value && value->is_number_integer() && *value == number) {
         return string_at(port, {"name"});
       }

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/uv_handle.h"
+#include "discovery/json_member.h"
 
 namespace waygate::discovery::kubernetes {
 namespace {
@@ -19,19 +20,13 @@ constexpr size_t kMaxResponseBytes = 256 * 1024 * 1024;
 // and ends watches at once must not make a busy loop.
 constexpr uint64_t kShortestWatchMs = 1000;
 
-const Json* member(const Json& object, const char* name) {
-  if (!object.is_object()) return nullptr;
-  auto it = object.find(name);
-  return it == object.end() ? nullptr : &*it;
-}
-
 std::string string_member(const Json* object, const char* name) {
-  const Json* value = object ? member(*object, name) : nullptr;
+  const Json* value = object ? json_member(*object, name) : nullptr;
   return value && value->is_string() ? value->get<std::string>() : std::string();
 }
 
 std::string resource_version_of(const Json& object) {
-  return string_member(member(object, "metadata"), "resourceVersion");
+  return string_member(json_member(object, "metadata"), "resourceVersion");
 }
 
 // A Status object's message ("too old resource version: 5 (9)"), or the bytes as they came.
@@ -199,7 +194,7 @@ class ListWatch::Impl final : private http::ClientHandler {
     Json list = Json::parse(body_, nullptr, false);
     body_.clear();
     std::string version = list.is_discarded() ? std::string() : resource_version_of(list);
-    const Json* items = member(list, "items");
+    const Json* items = json_member(list, "items");
     if (version.empty() || (items && !items->is_array() && !items->is_null())) {
       fail("LIST: not a list with a resourceVersion");
       return;
@@ -234,13 +229,13 @@ class ListWatch::Impl final : private http::ClientHandler {
   // Returns whether to go on reading the stream.
   bool on_watch_event(const Json& message) {
     std::string type = string_member(&message, "type");
-    const Json* object = member(message, "object");
+    const Json* object = json_member(message, "object");
     if (message.is_discarded() || !object || !object->is_object()) {
       fail("WATCH: an event that is not {type, object}");
       return false;
     }
     if (type == "ERROR") {
-      const Json* code = member(*object, "code");
+      const Json* code = json_member(*object, "code");
       std::string text = string_member(object, "message");
       if (code && code->is_number_integer() && code->get<int64_t>() == 410) {
         expired(text);
