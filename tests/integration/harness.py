@@ -1529,6 +1529,21 @@ class WaygateTestCase(unittest.TestCase):
         self.addCleanup(conn.close)
         return conn
 
+    def served_connection(self, port, target="/", source=None):
+        """A keep-alive connection on which GET `target` was answered 200, kept open until the
+        test ends; None when it was refused or cut instead (a connection limit may still count
+        one that has just closed, the harness's readiness probe's say)."""
+        conn = HttpConnection(port, source=source)
+        try:
+            conn.send(request("GET", target))
+            if conn.read_response().status == 200:
+                self.addCleanup(conn.close)
+                return conn
+        except (ConnectionClosed, OSError):
+            pass
+        conn.close()
+        return None
+
     def get(self, port, target, host="proxy.test", headers=(), method="GET", body=None):
         """One request on a fresh connection; returns the response."""
         with HttpConnection(port) as conn:

@@ -131,23 +131,9 @@ class ConnectionLimitTest(WaygateTestCase):
         wg = self.start_proxy(self.env, {"up": [up.address]}, workers=1,
                               limits={"max_connections_per_worker": 2})
         # The harness's readiness probe was a connection too: retry until it has been reaped.
-        held = []
-
-        def hold_served_connection():
-            conn = HttpConnection(wg.port)
-            try:
-                conn.send(request("GET", "/held"))
-                if conn.read_response().status == 200:
-                    held.append(conn)
-                    self.addCleanup(conn.close)
-                    return True
-            except (ConnectionClosed, OSError):
-                pass
-            conn.close()
-            return False
-        for _ in range(2):
-            wait_until(hold_served_connection, timeout=10, interval=0.1,
-                       message="a connection under the limit to be served")
+        held = [wait_until(lambda: self.served_connection(wg.port, "/held"), timeout=10,
+                           interval=0.1, message="a connection under the limit to be served")
+                for _ in range(2)]
         third = self.connect(wg.port)
         try:
             third.send(request("GET", "/three"))
@@ -156,7 +142,7 @@ class ConnectionLimitTest(WaygateTestCase):
         self.assertEqual(third.read_until_closed(), b"",
                          "a connection over the limit must be closed without a response")
         held[0].close()
-        wait_until(hold_served_connection, timeout=10, interval=0.1,
+        wait_until(lambda: self.served_connection(wg.port, "/held"), timeout=10, interval=0.1,
                    message="a new connection to be served once one slot is free")
 
     def test_many_concurrent_connections_are_served(self):

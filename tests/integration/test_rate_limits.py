@@ -15,8 +15,8 @@ import resource
 import select
 import time
 
-from harness import (HOST, ConnectionClosed, HttpConnection, WaygateTestCase, admin_request,
-                     free_port, port_accepts, proxy_config, request, wait_until)
+from harness import (HOST, HttpConnection, WaygateTestCase, admin_request, free_port,
+                     port_accepts, proxy_config, request, wait_until)
 
 SLOW = "0.001"  # requests per second: a token every 1000 s
 OTHER_CLIENT = "127.0.0.2"  # another loopback address: another client to waygate
@@ -162,23 +162,9 @@ class ConnectionsPerClientTest(WaygateTestCase):
             limits={"max_connections_per_client": 2},
             top={"admin": {"address": f"{HOST}:{admin_port}"}}), port)
         wait_until(lambda: port_accepts(admin_port), message="the admin address to accept")
-        held = []
-
-        def hold_served_connection(source=None):
-            # The harness's readiness probe was a connection too: retry until it has closed.
-            conn = HttpConnection(port, source=source)
-            try:
-                conn.send(request("GET", "/"))
-                if conn.read_response().status == 200:
-                    held.append(conn)
-                    self.addCleanup(conn.close)
-                    return True
-            except (ConnectionClosed, OSError):
-                pass
-            conn.close()
-            return False
-        for _ in range(2):
-            wait_until(hold_served_connection, message="a connection under the limit served")
+        # The harness's readiness probe was a connection too: retry until it has closed.
+        held = [wait_until(lambda: self.served_connection(port),
+                           message="a connection under the limit served") for _ in range(2)]
         refused_before = metric(admin_port, "waygate_refused_connections_total",
                                 'limit="max_connections_per_client"')
         third = self.connect(port)
@@ -192,9 +178,11 @@ class ConnectionsPerClientTest(WaygateTestCase):
                                 'limit="max_connections_per_client"'), refused_before + 1)
         wg.wait_for_stderr(r"connection\(s\) refused since the last such line, the last from "
                            r"127\.0\.0\.1 \(max_connections_per_client 2 reached\)")
-        self.assertTrue(hold_served_connection(OTHER_CLIENT), "another client is not limited")
+        self.assertTrue(self.served_connection(port, source=OTHER_CLIENT),
+                        "another client is not limited")
         held[0].close()
-        wait_until(hold_served_connection, message="a new connection once one has closed")
+        wait_until(lambda: self.served_connection(port),
+                   message="a new connection once one has closed")
 
 
 class OutOfFileDescriptorsTest(WaygateTestCase):
