@@ -169,18 +169,25 @@ class Soak:
     def target(self, n):
         return f"/{'static' if n % 3 else 'dynamic'}/r{n}"
 
-    def keep_alive_load(self):
+    def on_kept_connections(self, kind, exchange):
+        """Runs exchange(conn, n) on one keep-alive connection after another while the soak runs;
+        a connection that breaks is counted under `kind` and replaced. `n` counts the calls."""
         n = 0
         while self.running():
             try:
                 with HttpConnection(self.port) as conn:
                     while self.running():
                         n += 1
-                        target = self.target(n)
-                        conn.send(request("GET", target))
-                        self.check_response("keep-alive GET", conn.read_response(), target)
+                        exchange(conn, n)
             except (OSError, harness.ConnectionClosed) as e:
-                self.tally.add("keep-alive GET", "connection error", repr(e))
+                self.tally.add(kind, "connection error", repr(e))
+
+    def keep_alive_load(self):
+        def get(conn, n):
+            target = self.target(n)
+            conn.send(request("GET", target))
+            self.check_response("keep-alive GET", conn.read_response(), target)
+        self.on_kept_connections("keep-alive GET", get)
 
     def new_connection_load(self):
         n = 0
@@ -195,33 +202,21 @@ class Soak:
                 self.tally.add("new-connection GET", "connection error", repr(e))
 
     def upload_load(self):
-        n = 0
-        while self.running():
-            try:
-                with HttpConnection(self.port) as conn:
-                    while self.running():
-                        n += 1
-                        body = os.urandom(UPLOAD_BYTES)
-                        target = f"/{'static' if n % 2 else 'dynamic'}/echo"
-                        conn.send(request("POST", target, body=body))
-                        self.check_response("upload POST", conn.read_response("POST"), target,
-                                            body)
-            except (OSError, harness.ConnectionClosed) as e:
-                self.tally.add("upload POST", "connection error", repr(e))
+        def post(conn, n):
+            body = os.urandom(UPLOAD_BYTES)
+            target = f"/{'static' if n % 2 else 'dynamic'}/echo"
+            conn.send(request("POST", target, body=body))
+            self.check_response("upload POST", conn.read_response("POST"), target, body)
+        self.on_kept_connections("upload POST", post)
 
     def pipeline_load(self):
-        n = 0
-        while self.running():
-            try:
-                with HttpConnection(self.port) as conn:
-                    while self.running():
-                        targets = [self.target(n + i) for i in range(PIPELINE_DEPTH)]
-                        n += PIPELINE_DEPTH
-                        conn.send(b"".join(request("GET", t) for t in targets))
-                        for t in targets:
-                            self.check_response("pipelined GET", conn.read_response(), t)
-            except (OSError, harness.ConnectionClosed) as e:
-                self.tally.add("pipelined GET", "connection error", repr(e))
+        def pipelined(conn, n):
+            first = (n - 1) * PIPELINE_DEPTH
+            targets = [self.target(first + i) for i in range(PIPELINE_DEPTH)]
+            conn.send(b"".join(request("GET", t) for t in targets))
+            for t in targets:
+                self.check_response("pipelined GET", conn.read_response(), t)
+        self.on_kept_connections("pipelined GET", pipelined)
 
     def websocket_load(self):
         while self.running():
