@@ -22,6 +22,23 @@ inline bool any_pickable(const routing::HostSet& hosts, const PickContext& conte
   return false;
 }
 
+// When no pickable host is left: a host outlier detection alone keeps out (Host::last_resort)
+// that the request has not tried, starting from a random one so that such requests spread over
+// them; -1 when there is none.
+inline int32_t pick_last_resort(const routing::HostSet& hosts, const PickContext& context) {
+  size_t count = hosts.hosts.size();
+  if (count == 0) return -1;
+  size_t start = static_cast<size_t>(context.random % count);
+  for (size_t step = 0; step < count; ++step) {
+    size_t index = (start + step) % count;
+    const routing::Host& host = hosts.hosts[index];
+    if (host.last_resort && !is_excluded(context, host.endpoint_id)) {
+      return static_cast<int32_t>(index);
+    }
+  }
+  return -1;
+}
+
 // The first pickable host named by entries[start], entries[start + 1], ... (wrapping), as an index
 // in hosts.hosts; -1 when no entry names one. A few steps find one unless most hosts are out; past
 // them one pass over the hosts tells whether any is left, so a request that has tried every host

@@ -14,6 +14,7 @@
 #include "http/header_names.h"
 #include "http/request_target.h"
 #include "http/status.h"
+#include "lb/pickable.h"
 #include "proxy/token_bucket.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/worker.h"
@@ -367,8 +368,9 @@ int32_t DownstreamSession::choose_host(const routing::ClusterInfo& cluster,
   context.random = worker_.next_random64();
   lb::Policy& balancer = worker_.balancer(cluster.id, cluster.lb);
   int32_t index = balancer.pick(hosts, context);
+  if (index < 0) index = lb::pick_last_resort(hosts, context);
   if (index < 0 && exchange.tries > 0) {
-    context.excluded = {};  // every eligible host tried: go round again
+    context.excluded = {};  // every host that may serve was tried: go round again
     index = balancer.pick(hosts, context);
   }
   if (index >= 0 && !cluster.sticky.cookie.empty()) {

@@ -41,6 +41,10 @@ struct Host {
   // takes traffic when its cluster panics: one never seen passing, say a backend still warming
   // up, is no better than no backend.
   bool proven = true;
+  // Out only because outlier detection ejected it (its active checks, if any, pass): a guess from
+  // failures of real requests. When no eligible host is left for a request, such a host is tried
+  // as a last resort rather than answering 502 or 503: it may well have recovered.
+  bool last_resort = false;
   // hash64(address_text): names the host in sticky-session cookies and places it in hash tables,
   // the same on every worker and across restarts.
   uint64_t hash = 0;

@@ -117,7 +117,9 @@ std::shared_ptr<const HostSet> Topology::build(const std::string& name,
     host.address_text = endpoint.address_text;
     HealthVerdict verdict =
         health_ ? health_(name, endpoint.address_text) : HealthVerdict::kHealthy;
-    host.healthy = !ejected_.contains(host.endpoint_id) && verdict == HealthVerdict::kHealthy;
+    bool ejected = ejected_.contains(host.endpoint_id);
+    host.healthy = !ejected && verdict == HealthVerdict::kHealthy;
+    host.last_resort = ejected && verdict == HealthVerdict::kHealthy;
     host.proven = verdict != HealthVerdict::kUnproven;
     host.hash = hash64(endpoint.address_text);
     host.tls = cluster.tls;

@@ -132,6 +132,19 @@ class EjectionLimitsTest(OutlierTestCase):
         self.assertEqual(len(self.ejections()), 1, self.wg.stderr_text()[-2000:])
         self.assertGreaterEqual(traffic(kept) - before, 15)
 
+    def test_ejected_endpoint_is_the_last_resort_when_the_others_are_down(self):
+        """An endpoint ejected for 500s that has since recovered takes the requests (tried
+        after the dead one refuses) when the only other endpoint dies, instead of every request
+        getting a 502 for the rest of the ejection."""
+        f = self.env.upstream("F", args=["--fail-status", "500"])
+        b = self.env.upstream("B")
+        self.start([f, b], {"consecutive_5xx": 3}, workers=1)
+        self.drive_until_ejected(f.address)
+        f.set(fail_status=0)
+        b.kill()
+        answers = upstream_answers(self.port, 8)
+        self.assertEqual(answers, ["F"] * 8, self.wg.stderr_text()[-2000:])
+
     def test_disabled_never_ejects(self):
         """outlier_detection: { enabled: false } keeps a backend that times out every request in
         the rotation (the default would eject it after 3)."""
