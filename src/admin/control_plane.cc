@@ -238,9 +238,10 @@ void ControlPlane::on_reopen_signal(uv_signal_t* handle, int) {
 proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
   uint64_t started = uv_hrtime();
   proxy::Reloader::Outcome outcome = reloader_->reload(trigger);
-  // The document read and the config replaced (or refused) are freed: glibc would keep their pages
-  // for reuse, resident for as long as the process runs.
-  if (outcome.result != proxy::Reloader::Result::kUnchanged) malloc_trim(0);
+  // The document read and the config replaced (or refused, or found unchanged: it was read whole
+  // to know) are freed: glibc would keep their pages for reuse, resident for as long as the
+  // process runs.
+  malloc_trim(0);
   uint64_t elapsed_ns = uv_hrtime() - started;
   if (outcome.result != proxy::Reloader::Result::kUnchanged) {
     last_reload_seconds_ = static_cast<double>(elapsed_ns) / 1e9;

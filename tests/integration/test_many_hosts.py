@@ -146,6 +146,21 @@ class ManyHostsTest(WaygateTestCase):
         with HttpConnection(self.port) as conn:
             self.assertEqual(self.get_id(conn, 3).body, f"host3 v{self.version}".encode())
 
+    def test_unchanged_reloads_hand_back_what_they_read(self):
+        """A reload of an unchanged file still reads and checks it whole; the document is freed
+        and its pages handed back, so reloads that change nothing do not leave a config's worth of
+        memory resident each."""
+        if uses_sanitizer(self.wg.pid):
+            self.skipTest("the sanitizer's quarantine holds freed memory")
+        before = self.wg.proc_status_kib("VmRSS")
+        for _ in range(3):
+            response = self.admin("POST", "/reload")
+            self.assertEqual((response.status, response.body), (200, b"unchanged\n"))
+        grown = self.wg.proc_status_kib("VmRSS") - before
+        # The document of this config alone is more than half of what the config keeps.
+        self.assertLess(grown, before / 8, f"resident memory grew by {grown} KiB over "
+                                           f"{before} KiB after three unchanged reloads")
+
 
 if __name__ == "__main__":
     unittest.main()
