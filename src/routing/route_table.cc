@@ -79,45 +79,14 @@ class RegexCache {
   std::unordered_map<std::string, std::shared_ptr<const RE2>> compiled_;
 };
 
-RouteAction compile_action(const Config& config, const RouteConfig& route, const PathConfig& path,
-                           const std::unordered_map<std::string, uint32_t>& cluster_index) {
-  RouteAction action;
-  action.settings = &path;
-  action.log_name = !path.name.empty()    ? path.name
-                    : route.hosts.empty() ? path.path
-                                          : route.hosts.front() + path.path;
-  switch (path.action) {
-    case PathConfig::Action::kForward:
-      action.kind = RouteAction::Kind::kForward;
-      break;
-    case PathConfig::Action::kRedirect:
-      action.kind = RouteAction::Kind::kRedirect;
-      action.redirect_body = std::to_string(path.redirect->code) + " " +
-                             std::string(http::reason_phrase(path.redirect->code)) + "\n";
-      break;
-    case PathConfig::Action::kRespond:
-      action.kind = RouteAction::Kind::kRespond;
-      break;
-  }
-  action.clusters.reserve(path.clusters.size());
-  for (const WeightedCluster& weighted : path.clusters) {
-    action.total_weight += weighted.weight;
-    action.clusters.push_back({cluster_index.at(weighted.name), action.total_weight});
-  }
-  action.upstream_response_ms = path.timeout_ms.value_or(config.timeouts.upstream_response_ms);
-  action.max_body_bytes = path.max_body_bytes.value_or(config.limits.max_body_bytes);
-  action.retry_attempts = path.retry->attempts;
-  action.per_try_timeout_ms = path.retry->per_try_timeout_ms;
-  for (const std::string& condition : path.retry->on) {
-    if (condition == "connect-failure") action.retry_on |= kRetryConnectFailure;
-    if (condition == "reset") action.retry_on |= kRetryReset;
-    if (condition == "timeout") action.retry_on |= kRetryTimeout;
-    if (condition == "5xx") action.retry_on |= kRetry5xx;
-    if (condition == "502") action.retry_on |= kRetry502;
-    if (condition == "503") action.retry_on |= kRetry503;
-    if (condition == "504") action.retry_on |= kRetry504;
-  }
-  return action;
+std::string redirect_body(const PathConfig& path) {
+  return std::to_string(path.redirect->code) + " " +
+         std::string(http::reason_phrase(path.redirect->code)) + "\n";
+}
+
+// The access log's name for a path that has no `name:` and is not a path alone.
+bool needs_joined_log_name(const RouteConfig& route, const PathConfig& path) {
+  return path.name.empty() && !route.hosts.empty();
 }
 
 // What names a path for its rate-limit buckets: its first host, how it matches, its path and
@@ -141,6 +110,62 @@ std::string limit_key(const char* scope, const RateLimitConfig& limit) {
 }
 
 }  // namespace
+
+std::string_view RouteTable::keep_text(std::string_view text) {
+  // texts_ was sized for every text before the first: this never moves what is viewed already.
+  size_t offset = texts_.size();
+  texts_.insert(texts_.end(), text.begin(), text.end());
+  return {texts_.data() + offset, text.size()};
+}
+
+RouteAction RouteTable::compile_action(
+    const RouteConfig& route, const PathConfig& path,
+    const std::unordered_map<std::string, uint32_t>& cluster_index) {
+  const Config& config = *config_;
+  RouteAction action;
+  action.settings = &path;
+  if (!needs_joined_log_name(route, path)) {
+    action.log_name = path.name.empty() ? path.path : path.name;
+  } else {
+    std::string_view host = route.hosts.front();
+    size_t offset = texts_.size();
+    keep_text(host);
+    keep_text(path.path);
+    action.log_name = {texts_.data() + offset, host.size() + path.path.size()};
+  }
+  switch (path.action) {
+    case PathConfig::Action::kForward:
+      action.kind = RouteAction::Kind::kForward;
+      break;
+    case PathConfig::Action::kRedirect:
+      action.kind = RouteAction::Kind::kRedirect;
+      action.redirect_body = keep_text(redirect_body(path));
+      break;
+    case PathConfig::Action::kRespond:
+      action.kind = RouteAction::Kind::kRespond;
+      break;
+  }
+  size_t first = cluster_choices_.size();
+  for (const WeightedCluster& weighted : path.clusters) {
+    action.total_weight += weighted.weight;
+    cluster_choices_.push_back({cluster_index.at(weighted.name), action.total_weight});
+  }
+  action.clusters = {cluster_choices_.data() + first, path.clusters.size()};
+  action.upstream_response_ms = path.timeout_ms.value_or(config.timeouts.upstream_response_ms);
+  action.max_body_bytes = path.max_body_bytes.value_or(config.limits.max_body_bytes);
+  action.retry_attempts = path.retry->attempts;
+  action.per_try_timeout_ms = path.retry->per_try_timeout_ms;
+  for (const std::string& condition : path.retry->on) {
+    if (condition == "connect-failure") action.retry_on |= kRetryConnectFailure;
+    if (condition == "reset") action.retry_on |= kRetryReset;
+    if (condition == "timeout") action.retry_on |= kRetryTimeout;
+    if (condition == "5xx") action.retry_on |= kRetry5xx;
+    if (condition == "502") action.retry_on |= kRetry502;
+    if (condition == "503") action.retry_on |= kRetry503;
+    if (condition == "504") action.retry_on |= kRetry504;
+  }
+  return action;
+}
 
 void append_rewritten_target(std::string& out, const RouteAction& route, std::string_view path,
                              std::string_view query) {
@@ -216,28 +241,44 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
   hosts_.reserve(config_->routes.size());
   // Sized once: growing a table of many hosts rehashes every entry again at each doubling.
   size_t host_count = 0;
-  for (const RouteConfig& route : config_->routes)
+  size_t text_bytes = 0;
+  size_t cluster_count = 0;
+  for (const RouteConfig& route : config_->routes) {
     host_count += route.hosts.size();
+    for (const PathConfig& path : route.paths) {
+      if (needs_joined_log_name(route, path)) {
+        text_bytes += route.hosts.front().size() + path.path.size();
+      }
+      if (path.action == PathConfig::Action::kRedirect) text_bytes += redirect_body(path).size();
+      cluster_count += path.clusters.size();
+    }
+  }
   exact_.reserve(host_count);
+  texts_.reserve(text_bytes);
+  cluster_choices_.reserve(cluster_count);
   for (const RouteConfig& route : config_->routes) {
     VirtualHost vhost;
     vhost.paths.reserve(route.paths.size());
     for (const PathConfig& path : route.paths) {
       PathRule rule;
-      if (path.match == PathConfig::Match::kRegex) rule.regex = regexes.get(path.path);
       for (const std::string& method : path.methods)
         rule.methods |= uint64_t{1} << method_id(method);
-      for (const ValueMatcher& matcher : path.headers) {
-        rule.headers.push_back(ValueRule{&matcher, matcher.kind == ValueMatcher::Kind::kRegex
-                                                       ? regexes.get(matcher.value)
-                                                       : nullptr});
+      if (path.match == PathConfig::Match::kRegex || !path.headers.empty() || !path.query.empty()) {
+        auto matchers = std::make_unique<RareMatchers>();
+        if (path.match == PathConfig::Match::kRegex) matchers->regex = regexes.get(path.path);
+        for (const ValueMatcher& matcher : path.headers) {
+          matchers->headers.push_back(ValueRule{&matcher, matcher.kind == ValueMatcher::Kind::kRegex
+                                                              ? regexes.get(matcher.value)
+                                                              : nullptr});
+        }
+        for (const ValueMatcher& matcher : path.query) {
+          matchers->query.push_back(ValueRule{&matcher, matcher.kind == ValueMatcher::Kind::kRegex
+                                                            ? regexes.get(matcher.value)
+                                                            : nullptr});
+        }
+        rule.matchers = std::move(matchers);
       }
-      for (const ValueMatcher& matcher : path.query) {
-        rule.query.push_back(ValueRule{&matcher, matcher.kind == ValueMatcher::Kind::kRegex
-                                                     ? regexes.get(matcher.value)
-                                                     : nullptr});
-      }
-      rule.action = compile_action(*config_, route, path, cluster_index);
+      rule.action = compile_action(route, path, cluster_index);
       if (path.rate_limit.enabled() || path.client_rate_limit.enabled()) {
         std::string key = bucket_key(route, path, bucket_keys);
         if (path.rate_limit.enabled()) {
@@ -314,13 +355,13 @@ bool RouteTable::path_matches(const PathRule& rule, std::string_view path) {
       return !settings.segments || path.size() == wanted.size() || wanted.ends_with('/') ||
              path[wanted.size()] == '/';
     case PathConfig::Match::kRegex:
-      return RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *rule.regex);
+      return RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *rule.matchers->regex);
   }
   return false;
 }
 
-bool RouteTable::headers_match(const PathRule& rule, const http::MessageHead* request) {
-  for (const ValueRule& value_rule : rule.headers) {
+bool RouteTable::headers_match(const RareMatchers& matchers, const http::MessageHead* request) {
+  for (const ValueRule& value_rule : matchers.headers) {
     const ValueMatcher& matcher = *value_rule.matcher;
     bool found = false;
     if (request) {
@@ -338,10 +379,10 @@ bool RouteTable::headers_match(const PathRule& rule, const http::MessageHead* re
   return true;
 }
 
-bool RouteTable::query_matches(const PathRule& rule, std::string_view query) {
-  if (rule.query.empty()) return true;
+bool RouteTable::query_matches(const RareMatchers& matchers, std::string_view query) {
+  if (matchers.query.empty()) return true;
   if (!query.empty() && query.front() == '?') query.remove_prefix(1);
-  for (const ValueRule& value_rule : rule.query) {
+  for (const ValueRule& value_rule : matchers.query) {
     const ValueMatcher& matcher = *value_rule.matcher;
     bool found = false;
     std::string_view rest = query;
@@ -368,7 +409,10 @@ const RouteAction* RouteTable::match(const MatchInput& request) const {
   for (const PathRule& rule : vhost->paths) {
     if (rule.methods != 0 && (rule.methods & (uint64_t{1} << request.method)) == 0) continue;
     if (!path_matches(rule, request.path)) continue;
-    if (!headers_match(rule, request.head) || !query_matches(rule, request.query)) continue;
+    if (rule.matchers && (!headers_match(*rule.matchers, request.head) ||
+                          !query_matches(*rule.matchers, request.query))) {
+      continue;
+    }
     return &rule.action;
   }
   return nullptr;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -45,28 +46,32 @@ struct RouteAction {
                                                          : std::string_view();
   }
 
-  Kind kind = Kind::kForward;
+  // A table of 100,000 hosts holds several of these for each: the fields are ordered to pack,
+  // and the text and cluster lists live in arrays of the table, viewed from here, so a path costs
+  // no allocation of its own.
+
   // The path as configured, held by the snapshot: rewrites, header edits, upgrades, the redirect
   // and the response. Not copied, so a table of many hosts costs little more than its config.
   const PathConfig* settings = nullptr;
   // The access log's name for the route: its `name:`, else its first host and path
   // ("api.example.com/v1/").
-  std::string log_name;
-  // Routes with a `name:` are counted by it in GET /metrics, in this slot (RouteNameSlots); 0 for
-  // the unnamed (a config of 100,000 domains need not pay for 100,000 series).
-  uint32_t metrics_slot = 0;
-  std::vector<ClusterChoice> clusters;
-  uint32_t total_weight = 0;
-  uint32_t retry_attempts = 0;  // retries after the first try
+  std::string_view log_name;
+  std::span<const ClusterChoice> clusters;
+  std::string_view redirect_body;  // redirects only: "301 Moved Permanently\n"
   uint64_t upstream_response_ms = 0;
   uint64_t max_body_bytes = 0;      // 0: unlimited
   uint64_t per_try_timeout_ms = 0;  // 0: none
-  uint16_t retry_on = 0;            // kRetry* bits
-  std::string redirect_body;        // redirects only: "301 Moved Permanently\n"
+  // Routes with a `name:` are counted by it in GET /metrics, in this slot (RouteNameSlots); 0 for
+  // the unnamed (a config of 100,000 domains need not pay for 100,000 series).
+  uint32_t metrics_slot = 0;
+  uint32_t total_weight = 0;
+  uint32_t retry_attempts = 0;  // retries after the first try
   // The path's rate-limit buckets on each worker (RouteNameSlots::bucket_slot_for); 0: no such
   // limit. A reload that keeps the path and its limit keeps the slot, and so the bucket.
   uint32_t rate_limit_slot = 0;
   uint32_t client_rate_limit_slot = 0;
+  uint16_t retry_on = 0;  // kRetry* bits
+  Kind kind = Kind::kForward;
 };
 
 // Whether the route retries a response with this status.
@@ -148,12 +153,17 @@ class RouteTable {
     const ValueMatcher* matcher;
     std::shared_ptr<const re2::RE2> regex;
   };
-  struct PathRule {
+  // What few paths have: a regex path, header and query matchers. Apart, so the paths without
+  // them pay a pointer.
+  struct RareMatchers {
     std::shared_ptr<const re2::RE2> regex;
-    uint64_t methods = 0;  // bit per llhttp method; 0: any
     std::vector<ValueRule> headers;
     std::vector<ValueRule> query;
-    RouteAction action;  // action.settings: the path's matchers too
+  };
+  struct PathRule {
+    std::unique_ptr<const RareMatchers> matchers;  // null: none of them
+    uint64_t methods = 0;                          // bit per llhttp method; 0: any
+    RouteAction action;                            // action.settings: the path's matchers too
   };
   struct VirtualHost {
     std::vector<PathRule> paths;
@@ -165,11 +175,18 @@ class RouteTable {
   using HostIndex = std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>>;
 
   const VirtualHost* find_host(std::string_view host) const;
+  RouteAction compile_action(const RouteConfig& route, const PathConfig& path,
+                             const std::unordered_map<std::string, uint32_t>& cluster_index);
+  std::string_view keep_text(std::string_view text);
   static bool path_matches(const PathRule& rule, std::string_view path);
-  static bool headers_match(const PathRule& rule, const http::MessageHead* request);
-  static bool query_matches(const PathRule& rule, std::string_view query);
+  static bool headers_match(const RareMatchers& matchers, const http::MessageHead* request);
+  static bool query_matches(const RareMatchers& matchers, std::string_view query);
 
   std::shared_ptr<const Config> config_;
+  // What the actions view: their log names and redirect bodies, and their cluster lists. Sized
+  // before the first action is made, so they never move.
+  std::vector<char> texts_;
+  std::vector<RouteAction::ClusterChoice> cluster_choices_;
   std::vector<VirtualHost> hosts_;
   HostIndex exact_;     // "api.example.com"
   HostIndex suffixes_;  // "*.example.com" stored as ".example.com"
