@@ -118,17 +118,18 @@ void write_forwarding(JsonWriter& out, const PathConfig& path) {
 // `rate_limit`, when the path has one, as it was written: the bucket every client shares, and
 // `per_client`.
 void write_rate_limit(JsonWriter& out, const PathConfig& path) {
-  if (!path.rate_limit.enabled() && !path.client_rate_limit.enabled()) return;
+  const routing::PathRateLimits& limits = *path.rate_limits;
+  if (!limits.route.enabled() && !limits.client.enabled()) return;
   out.key("rate_limit").begin_object();
-  if (path.rate_limit.enabled()) {
-    out.member("requests_per_second", path.rate_limit.requests_per_second)
-        .member("burst", path.rate_limit.burst);
+  if (limits.route.enabled()) {
+    out.member("requests_per_second", limits.route.requests_per_second)
+        .member("burst", limits.route.burst);
   }
-  if (path.client_rate_limit.enabled()) {
+  if (limits.client.enabled()) {
     out.key("per_client")
         .begin_object()
-        .member("requests_per_second", path.client_rate_limit.requests_per_second)
-        .member("burst", path.client_rate_limit.burst)
+        .member("requests_per_second", limits.client.requests_per_second)
+        .member("burst", limits.client.burst)
         .end_object();
   }
   out.end_object();
@@ -137,9 +138,10 @@ void write_rate_limit(JsonWriter& out, const PathConfig& path) {
 void write_path(JsonWriter& out, const PathConfig& path) {
   out.begin_object().member("match", match_name(path.match)).member("value", path.path);
   if (path.match == PathConfig::Match::kPrefix) out.member("segments", path.segments);
-  if (!path.methods.empty()) out.key("methods").array_of(path.methods);
-  write_matchers(out, "headers", path.headers);
-  write_matchers(out, "query", path.query);
+  const routing::RequestMatchers& conditions = *path.matchers;
+  if (!conditions.methods.empty()) out.key("methods").array_of(conditions.methods);
+  write_matchers(out, "headers", conditions.headers);
+  write_matchers(out, "query", conditions.query);
   write_action(out, path);
   if (path.action == PathConfig::Action::kForward) write_forwarding(out, path);
   write_header_edits(out, "request_headers", *path.request_headers);

@@ -148,22 +148,32 @@ struct UpgradesConfig {
   std::vector<std::string> protocols = {"websocket"};
 };
 
+// Conditions besides the path, which most paths leave out: all must hold.
+struct RequestMatchers {
+  std::vector<std::string> methods;  // upper case; empty: any
+  std::vector<ValueMatcher> headers;
+  std::vector<ValueMatcher> query;
+};
+
+// `rate_limit:`: one bucket for every client of the path, and one per client address.
+struct PathRateLimits {
+  RateLimitConfig route;
+  RateLimitConfig client;
+};
+
 struct PathConfig {
   enum class Match : uint8_t { kPrefix, kExact, kRegex };
   enum class Action : uint8_t { kForward, kRedirect, kRespond };
 
+  // A config of 100,000 hosts holds several paths for each: the parts few paths set are held
+  // apart (SharedOrDefault), so that a path that leaves them alone costs a pointer for each.
   std::string name;  // `name:`, for the access log; empty: none given
-  // Matchers: all must hold.
-  Match match = Match::kPrefix;
   std::string path;  // the prefix, exact path or regex
+  Match match = Match::kPrefix;
   bool segments = false;
-  std::vector<std::string> methods;  // upper case; empty: any
-  std::vector<ValueMatcher> headers;
-  std::vector<ValueMatcher> query;
-
-  // The action. The parts few paths set are held apart (SharedOrDefault), so that a path that
-  // leaves them alone costs a pointer for each.
   Action action = Action::kForward;
+  SharedOrDefault<RequestMatchers> matchers;
+
   std::vector<WeightedCluster>
       clusters;  // kForward: one entry for `cluster`, several for `clusters`
   SharedOrDefault<RedirectConfig> redirect;
@@ -175,9 +185,7 @@ struct PathConfig {
   std::optional<uint64_t> max_body_bytes;
   SharedOrDefault<RetryConfig> retry;
   SharedOrDefault<UpgradesConfig> upgrades;
-  // `rate_limit:`: one bucket for every client of the path, and one per client address.
-  RateLimitConfig rate_limit;
-  RateLimitConfig client_rate_limit;
+  SharedOrDefault<PathRateLimits> rate_limits;
 };
 
 struct RouteConfig {

@@ -369,13 +369,13 @@ void read_rate_limit(Reader& r, const yaml::Node& node, PathConfig& path) {
     return;
   }
   if (node["requests_per_second"]) {
-    read_bucket(r, node, "rate_limit", path.rate_limit);
+    read_bucket(r, node, "rate_limit", path.rate_limits.edit().route);
   } else if (node["burst"]) {
     r.error(node["burst"], "rate_limit.burst needs rate_limit.requests_per_second");
   }
   if (const yaml::Node& per_client = node["per_client"]) {
     if (r.check_map(per_client, "rate_limit.per_client", {"requests_per_second", "burst"})) {
-      read_bucket(r, per_client, "rate_limit.per_client", path.client_rate_limit);
+      read_bucket(r, per_client, "rate_limit.per_client", path.rate_limits.edit().client);
     }
   }
 }
@@ -447,12 +447,14 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
       if (method_id(upper) < 0) {
         r.error(method, "unknown method " + quoted_value(*name));
       } else {
-        path.methods.push_back(upper);
+        path.matchers.edit().methods.push_back(upper);
       }
     }
   }
-  if (item["headers"]) path.headers = read_matchers(r, item["headers"], "headers", true);
-  if (item["query"]) path.query = read_matchers(r, item["query"], "query", false);
+  if (item["headers"]) {
+    path.matchers.edit().headers = read_matchers(r, item["headers"], "headers", true);
+  }
+  if (item["query"]) path.matchers.edit().query = read_matchers(r, item["query"], "query", false);
 
   if (const char* key = one_of(r, item, {"cluster", "clusters", "redirect", "respond"}, "a path")) {
     std::string_view which = key;

@@ -261,17 +261,19 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
     vhost.paths.reserve(route.paths.size());
     for (const PathConfig& path : route.paths) {
       PathRule rule;
-      for (const std::string& method : path.methods)
+      const RequestMatchers& conditions = *path.matchers;
+      for (const std::string& method : conditions.methods)
         rule.methods |= uint64_t{1} << method_id(method);
-      if (path.match == PathConfig::Match::kRegex || !path.headers.empty() || !path.query.empty()) {
+      if (path.match == PathConfig::Match::kRegex || !conditions.headers.empty() ||
+          !conditions.query.empty()) {
         auto matchers = std::make_unique<RareMatchers>();
         if (path.match == PathConfig::Match::kRegex) matchers->regex = regexes.get(path.path);
-        for (const ValueMatcher& matcher : path.headers) {
+        for (const ValueMatcher& matcher : conditions.headers) {
           matchers->headers.push_back(ValueRule{&matcher, matcher.kind == ValueMatcher::Kind::kRegex
                                                               ? regexes.get(matcher.value)
                                                               : nullptr});
         }
-        for (const ValueMatcher& matcher : path.query) {
+        for (const ValueMatcher& matcher : conditions.query) {
           matchers->query.push_back(ValueRule{&matcher, matcher.kind == ValueMatcher::Kind::kRegex
                                                             ? regexes.get(matcher.value)
                                                             : nullptr});
@@ -279,15 +281,16 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
         rule.matchers = std::move(matchers);
       }
       rule.action = compile_action(route, path, cluster_index);
-      if (path.rate_limit.enabled() || path.client_rate_limit.enabled()) {
+      const PathRateLimits& limits = *path.rate_limits;
+      if (limits.route.enabled() || limits.client.enabled()) {
         std::string key = bucket_key(route, path, bucket_keys);
-        if (path.rate_limit.enabled()) {
+        if (limits.route.enabled()) {
           rule.action.rate_limit_slot =
-              name_slots->bucket_slot_for(key + limit_key("route", path.rate_limit));
+              name_slots->bucket_slot_for(key + limit_key("route", limits.route));
         }
-        if (path.client_rate_limit.enabled()) {
+        if (limits.client.enabled()) {
           rule.action.client_rate_limit_slot =
-              name_slots->bucket_slot_for(key + limit_key("client", path.client_rate_limit));
+              name_slots->bucket_slot_for(key + limit_key("client", limits.client));
         }
       }
       if (!path.name.empty()) {

@@ -3,30 +3,61 @@
 // so 100,000 routes pay one pointer each for it, not its whole size and its allocations.
 #pragma once
 
-#include <memory>
+#include <atomic>
+#include <cstdint>
+#include <utility>
 
 namespace waygate::routing {
 
 template <typename T>
 class SharedOrDefault {
  public:
-  const T& operator*() const { return value_ ? *value_ : default_value(); }
+  SharedOrDefault() = default;
+  SharedOrDefault(const SharedOrDefault& other) : block_(other.block_) { hold(); }
+  SharedOrDefault(SharedOrDefault&& other) noexcept
+      : block_(std::exchange(other.block_, nullptr)) {}
+  SharedOrDefault& operator=(SharedOrDefault other) noexcept {
+    std::swap(block_, other.block_);
+    return *this;
+  }
+  ~SharedOrDefault() { release(); }
+
+  const T& operator*() const { return block_ ? block_->value : default_value(); }
   const T* operator->() const { return &**this; }
   // The part to fill in, this entry's own from now on: made from the default on first use, and
   // copied first when a copy of the entry shares it.
   T& edit() {
-    if (!value_ || value_.use_count() > 1) value_ = std::make_shared<T>(**this);
-    return *value_;
+    if (!block_ || block_->holders.load(std::memory_order_acquire) > 1) {
+      auto* own = new Block(**this);
+      release();
+      block_ = own;
+    }
+    return block_->value;
   }
-  bool is_default() const { return !value_; }
+  bool is_default() const { return !block_; }
 
  private:
+  // One pointer, not a std::shared_ptr's two: a path holds several of these. Copies share the
+  // part; the last to let go deletes it, on whichever thread lets go of the config last.
+  struct Block {
+    explicit Block(const T& from) : value(from) {}
+    T value;
+    std::atomic<uint32_t> holders{1};
+  };
+
+  void hold() {
+    if (block_) block_->holders.fetch_add(1, std::memory_order_relaxed);
+  }
+  void release() {
+    if (block_ && block_->holders.fetch_sub(1, std::memory_order_acq_rel) == 1) delete block_;
+    block_ = nullptr;
+  }
   static const T& default_value() {
     static const T value{};
     return value;
   }
 
-  std::shared_ptr<T> value_;
+  Block* block_ = nullptr;
 };
 
 }  // namespace waygate::routing
