@@ -107,8 +107,8 @@ void write_forwarding(JsonWriter& out, const PathConfig& path) {
     if (path.rewrite->host) out.member("host", *path.rewrite->host);
     out.end_object();
   }
-  if (path.timeout_ms) out.member("timeout_ms", *path.timeout_ms);
-  if (path.max_body_bytes) out.member("max_body_bytes", *path.max_body_bytes);
+  if (path.limits->timeout_ms) out.member("timeout_ms", *path.limits->timeout_ms);
+  if (path.limits->max_body_bytes) out.member("max_body_bytes", *path.limits->max_body_bytes);
   out.key("retry").begin_object().member("attempts", path.retry->attempts);
   out.key("on").array_of(path.retry->on);
   out.member("per_try_timeout_ms", path.retry->per_try_timeout_ms).end_object();

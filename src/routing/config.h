@@ -161,14 +161,20 @@ struct PathRateLimits {
   RateLimitConfig client;
 };
 
+// A path's own `timeout` and `max_body_bytes`, where it sets them (else the config's).
+struct PathLimits {
+  std::optional<uint64_t> timeout_ms;
+  std::optional<uint64_t> max_body_bytes;
+};
+
 struct PathConfig {
   enum class Match : uint8_t { kPrefix, kExact, kRegex };
   enum class Action : uint8_t { kForward, kRedirect, kRespond };
 
   // A config of 100,000 hosts holds several paths for each: the parts few paths set are held
   // apart (SharedOrDefault), so that a path that leaves them alone costs a pointer for each.
-  std::string name;  // `name:`, for the access log; empty: none given
-  std::string path;  // the prefix, exact path or regex
+  SharedOrDefault<std::string> name;  // `name:`, for the access log; empty: none given
+  std::string path;                   // the prefix, exact path or regex
   Match match = Match::kPrefix;
   bool segments = false;
   Action action = Action::kForward;
@@ -181,8 +187,7 @@ struct PathConfig {
   SharedOrDefault<RewriteConfig> rewrite;
   SharedOrDefault<http::HeaderEdits> request_headers;
   SharedOrDefault<http::HeaderEdits> response_headers;
-  std::optional<uint64_t> timeout_ms;
-  std::optional<uint64_t> max_body_bytes;
+  SharedOrDefault<PathLimits> limits;
   SharedOrDefault<RetryConfig> retry;
   SharedOrDefault<UpgradesConfig> upgrades;
   SharedOrDefault<PathRateLimits> rate_limits;

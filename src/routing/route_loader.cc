@@ -415,7 +415,7 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
   if (const yaml::Node& name = item["name"]) {
     auto text = r.string(name, "name");
     if (text && text->empty()) r.error(name, "a path's name must not be empty");
-    if (text) path.name = *text;
+    if (text) path.name.edit() = *text;
   }
   if (const char* key = one_of(r, item, {"prefix", "exact", "regex"}, "a path")) {
     std::string_view which = key;
@@ -503,11 +503,12 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
         read_header_edits(r, item["response_headers"], "response_headers");
   }
   if (item["timeout"]) {
-    path.timeout_ms = r.duration(item["timeout"], "timeout");
-    if (path.timeout_ms == 0u) r.error(item["timeout"], "timeout must be greater than zero");
+    std::optional<uint64_t> timeout_ms = r.duration(item["timeout"], "timeout");
+    if (timeout_ms == 0u) r.error(item["timeout"], "timeout must be greater than zero");
+    path.limits.edit().timeout_ms = timeout_ms;
   }
   if (item["max_body_bytes"])
-    path.max_body_bytes = r.size(item["max_body_bytes"], "max_body_bytes");
+    path.limits.edit().max_body_bytes = r.size(item["max_body_bytes"], "max_body_bytes");
   if (item["retry"]) read_retry(r, item["retry"], path.retry.edit());
   if (item["rate_limit"]) read_rate_limit(r, item["rate_limit"], path);
   if (const yaml::Node& upgrades = item["upgrades"]) {

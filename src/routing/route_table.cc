@@ -86,7 +86,7 @@ std::string redirect_body(const PathConfig& path) {
 
 // The access log's name for a path that has no `name:` and is not a path alone.
 bool needs_joined_log_name(const RouteConfig& route, const PathConfig& path) {
-  return path.name.empty() && !route.hosts.empty();
+  return path.name->empty() && !route.hosts.empty();
 }
 
 // What names a path for its rate-limit buckets: its first host, how it matches, its path and
@@ -95,7 +95,7 @@ std::string bucket_key(const RouteConfig& route, const PathConfig& path,
                        std::unordered_set<std::string>& taken) {
   std::string key = route.hosts.empty() ? std::string() : route.hosts.front();
   key.append(1, '\0').append(std::to_string(static_cast<int>(path.match))).append(path.path);
-  key.append(1, '\0').append(path.name);
+  key.append(1, '\0').append(*path.name);
   std::string unique = key;
   for (int seen = 2; !taken.insert(unique).second; ++seen)
     unique = key + "#" + std::to_string(seen);
@@ -125,7 +125,7 @@ RouteAction RouteTable::compile_action(
   RouteAction action;
   action.settings = &path;
   if (!needs_joined_log_name(route, path)) {
-    action.log_name = path.name.empty() ? path.path : path.name;
+    action.log_name = path.name->empty() ? path.path : *path.name;
   } else {
     std::string_view host = route.hosts.front();
     size_t offset = texts_.size();
@@ -151,8 +151,9 @@ RouteAction RouteTable::compile_action(
     cluster_choices_.push_back({cluster_index.at(weighted.name), action.total_weight});
   }
   action.clusters = {cluster_choices_.data() + first, path.clusters.size()};
-  action.upstream_response_ms = path.timeout_ms.value_or(config.timeouts.upstream_response_ms);
-  action.max_body_bytes = path.max_body_bytes.value_or(config.limits.max_body_bytes);
+  action.upstream_response_ms =
+      path.limits->timeout_ms.value_or(config.timeouts.upstream_response_ms);
+  action.max_body_bytes = path.limits->max_body_bytes.value_or(config.limits.max_body_bytes);
   action.retry_attempts = path.retry->attempts;
   action.per_try_timeout_ms = path.retry->per_try_timeout_ms;
   for (const std::string& condition : path.retry->on) {
@@ -293,10 +294,10 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
               name_slots->bucket_slot_for(key + limit_key("client", limits.client));
         }
       }
-      if (!path.name.empty()) {
-        rule.action.metrics_slot = name_slots->slot_for(path.name);
+      if (!path.name->empty()) {
+        rule.action.metrics_slot = name_slots->slot_for(*path.name);
         if (named.insert(rule.action.metrics_slot).second) {
-          named_routes_.emplace_back(rule.action.metrics_slot, path.name);
+          named_routes_.emplace_back(rule.action.metrics_slot, *path.name);
         }
       }
       vhost.paths.push_back(std::move(rule));
@@ -307,9 +308,9 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
       if (host == "*") {
         if (catch_all_ < 0) catch_all_ = static_cast<int32_t>(index);
       } else if (host.starts_with("*.")) {
-        suffixes_.emplace(host.substr(1), index);
+        suffixes_.emplace(std::string_view(host).substr(1), index);
       } else {
-        exact_.emplace(host, index);
+        exact_.emplace(std::string_view(host), index);
       }
     }
   }

@@ -168,11 +168,8 @@ class RouteTable {
   struct VirtualHost {
     std::vector<PathRule> paths;
   };
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using HostIndex = std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>>;
+  // Keys view the host names of the config the table holds: a host's name is stored once.
+  using HostIndex = std::unordered_map<std::string_view, uint32_t>;
 
   const VirtualHost* find_host(std::string_view host) const;
   RouteAction compile_action(const RouteConfig& route, const PathConfig& path,

@@ -42,7 +42,7 @@ TEST(ConfigLoader, ReadsAValidConfig) {
   ASSERT_EQ(config.routes.size(), 1u);
   EXPECT_EQ(config.routes[0].hosts[0], "api.example.com");
   ASSERT_EQ(config.routes[0].paths.size(), 2u);
-  EXPECT_EQ(config.routes[0].paths[0].timeout_ms, 15000u);
+  EXPECT_EQ(config.routes[0].paths[0].limits->timeout_ms, 15000u);
   EXPECT_EQ(config.routes[0].paths[1].match, PathConfig::Match::kExact);
   ASSERT_EQ(config.clusters[0].endpoints.size(), 2u);
 }
