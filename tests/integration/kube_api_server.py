@@ -1,5 +1,7 @@
 """A stand-in for a Kubernetes API server, serving EndpointSlices (discovery.k8s.io/v1), Services
-(v1), Ingresses and IngressClasses (networking.k8s.io/v1).
+(v1), Ingresses and IngressClasses (networking.k8s.io/v1), and the Gateway API's GatewayClasses,
+Gateways and HTTPRoutes (gateway.networking.k8s.io/v1, the CRDs' objects with the defaults their
+schemas give).
 
 No Kubernetes API server can be installed or run on these machines, so the tests run this one. It
 follows the documented wire protocol ("Kubernetes API Concepts": efficient detection of changes,
@@ -15,7 +17,8 @@ Its fidelity is checked against Debian's python3-kubernetes client in
 test_kubernetes_api_server.py.
 
 The test drives it in-process: apply() and delete() change objects (endpoint_slice(), service(),
-ingress() and ingress_class() write them the way a cluster returns them), compact() forgets history,
+ingress(), ingress_class(), gateway_class(), gateway() and http_route() write them the way a
+cluster returns them), compact() forgets history,
 bookmark() sends a BOOKMARK on every open watch, stop() and start() take it away and bring it back
 on the same port (keeping its objects and resourceVersion, as a restarted API server would over
 the same etcd).
@@ -34,12 +37,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HOST = "127.0.0.1"
 GROUP_VERSION = "discovery.k8s.io/v1"
 NETWORKING = "networking.k8s.io/v1"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+GATEWAY_API = f"{GATEWAY_GROUP}/v1"
 # The collections served: (API path prefix, resource) -> (kind, apiVersion, namespaced).
 RESOURCES = {
     (("apis", "discovery.k8s.io", "v1"), "endpointslices"): ("EndpointSlice", GROUP_VERSION, True),
     (("apis", "networking.k8s.io", "v1"), "ingresses"): ("Ingress", NETWORKING, True),
     (("apis", "networking.k8s.io", "v1"), "ingressclasses"): ("IngressClass", NETWORKING, False),
     (("api", "v1"), "services"): ("Service", "v1", True),
+    (("apis", GATEWAY_GROUP, "v1"), "gatewayclasses"): ("GatewayClass", GATEWAY_API, False),
+    (("apis", GATEWAY_GROUP, "v1"), "gateways"): ("Gateway", GATEWAY_API, True),
+    (("apis", GATEWAY_GROUP, "v1"), "httproutes"): ("HTTPRoute", GATEWAY_API, True),
 }
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -138,6 +146,82 @@ def ingress(namespace, name, rules=(), class_name=None, default_backend=None):
     return {"kind": "Ingress", "apiVersion": NETWORKING,
             "metadata": {"name": name, "namespace": namespace}, "spec": spec,
             "status": {"loadBalancer": {}}}
+
+
+def _pending(*types):
+    """The conditions the Gateway API CRDs default a new object's status to."""
+    return [{"type": t, "status": "Unknown", "reason": "Pending", "message": "Waiting for controller",
+             "lastTransitionTime": "1970-01-01T00:00:00Z", "observedGeneration": 0}
+            for t in types]
+
+
+def gateway_class(name, controller="waygate.dev/gateway-controller"):
+    return {"kind": "GatewayClass", "apiVersion": GATEWAY_API, "metadata": {"name": name},
+            "spec": {"controllerName": controller},
+            "status": {"conditions": _pending("Accepted")}}
+
+
+def gateway(namespace, name, class_name, listeners=(("http", 80, None),), allowed_from="Same"):
+    """A Gateway; listeners: (name, port, hostname or None) each, HTTP, allowing HTTPRoutes from
+    `allowed_from` namespaces (the CRD's default: Same)."""
+    spec_listeners = []
+    for listener_name, port, hostname in listeners:
+        listener = {"name": listener_name, "port": port, "protocol": "HTTP",
+                    "allowedRoutes": {"namespaces": {"from": allowed_from}}}
+        if hostname:
+            listener["hostname"] = hostname
+        spec_listeners.append(listener)
+    return {"kind": "Gateway", "apiVersion": GATEWAY_API,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"gatewayClassName": class_name, "listeners": spec_listeners},
+            "status": {"conditions": _pending("Accepted", "Programmed")}}
+
+
+def backend_ref(service_name, port, weight=1):
+    return {"group": "", "kind": "Service", "name": service_name, "port": port, "weight": weight}
+
+
+def http_rule(backends=(), matches=None, filters=None):
+    """An HTTPRoute rule; backends: (service, port) or (service, port, weight) each; matches and
+    filters as the API writes them (defaults filled in by http_route)."""
+    rule = {"backendRefs": [backend_ref(*b) for b in backends]}
+    if matches is not None:
+        rule["matches"] = matches
+    if filters is not None:
+        rule["filters"] = filters
+    return rule
+
+
+def http_route(namespace, name, parents, hostnames=(), rules=()):
+    """An HTTPRoute; parents: Gateway names, or (name, sectionName) pairs, in the route's
+    namespace. The CRD schema's defaults are filled in as the API server does: a rule without
+    matches matches PathPrefix /, a path match without type is PathPrefix, header and query
+    matches without type are Exact, a parentRef's group and kind, a backendRef's weight."""
+    parent_refs = []
+    for parent in parents:
+        ref = {"group": GATEWAY_GROUP, "kind": "Gateway"}
+        if isinstance(parent, tuple):
+            ref["name"], ref["sectionName"] = parent
+        else:
+            ref["name"] = parent
+        parent_refs.append(ref)
+    rules = copy.deepcopy(list(rules)) or [{}]
+    for rule in rules:
+        rule.setdefault("matches", [{"path": {"type": "PathPrefix", "value": "/"}}])
+        for match in rule["matches"]:
+            match.setdefault("path", {"type": "PathPrefix", "value": "/"})
+            match["path"].setdefault("type", "PathPrefix")
+            for key in ("headers", "queryParams"):
+                for item in match.get(key, []):
+                    item.setdefault("type", "Exact")
+        for ref in rule.get("backendRefs", []):
+            ref.setdefault("weight", 1)
+    spec = {"parentRefs": parent_refs, "rules": rules}
+    if hostnames:
+        spec["hostnames"] = list(hostnames)
+    return {"kind": "HTTPRoute", "apiVersion": GATEWAY_API,
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec,
+            "status": {"parents": []}}
 
 
 def _true(value):
