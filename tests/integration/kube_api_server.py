@@ -426,6 +426,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(url.path, query, 401)
             self._send_json(401, status(401, "Unauthorized", "Unauthorized"))
             return
+        if self._discovery(url.path, query):
+            return
         # PREFIX[/namespaces/NS]/RESOURCE, PREFIX one of RESOURCES' (/apis/GROUP/VERSION, /api/v1)
         namespace = None
         found = None
@@ -466,6 +468,37 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(url.path, query, 200)
             self._send_json(200, {"kind": f"{kind}List", "apiVersion": api_version,
                                   "metadata": {"resourceVersion": version}, "items": items})
+
+    def _discovery(self, path, query):
+        """The discovery documents a client such as kubectl reads first (the unaggregated ones,
+        which a server answers when the aggregated kind is not asked for or not served): /api,
+        /apis, and each group version's resources. False for any other path."""
+        versions = {}  # group version -> its resources
+        for (prefix, resource), (kind, api_version, namespaced) in RESOURCES.items():
+            versions.setdefault(api_version, []).append(
+                {"name": resource, "singularName": kind.lower(), "namespaced": namespaced,
+                 "kind": kind, "verbs": ["list", "watch"]})
+        if path == "/api":
+            body = {"kind": "APIVersions", "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                    "serverAddress": f"{HOST}:{self.server.api.port}"}]}
+        elif path == "/apis":
+            groups = []
+            for group_version in versions:
+                if "/" in group_version:
+                    group, version = group_version.split("/")
+                    entry = {"groupVersion": group_version, "version": version}
+                    groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
+            body = {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+        elif path in ("/api/v1", *(f"/apis/{v}" for v in versions if "/" in v)):
+            group_version = path.removeprefix("/api/").removeprefix("/apis/")
+            body = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+                    "resources": versions[group_version]}
+        else:
+            return False
+        self._record(path, query, 200)
+        self._send_json(200, body)
+        return True
 
     def _chunk(self, event_type, obj):
         line = json.dumps({"type": event_type, "object": obj}).encode() + b"\n"
