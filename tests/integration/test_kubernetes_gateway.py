@@ -18,6 +18,7 @@ from kube_api_server import (KubeApiServer, endpoint_slice, gateway, gateway_cla
                              http_rule, ingress, ingress_class, service)
 
 POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
+RECONNECT_TIMEOUT = 30.0  # the same for a watch resumed after backoff
 NAMESPACE = "shop"
 CLASS = "waygate"
 PODS = 3
@@ -191,6 +192,18 @@ class KubernetesGatewayTest(GatewayCase):
         self.route("theirs", ["theirs.test"], [http_rule([("web", 80)])],
                    parents=("theirs", "gw"))
         self.wait_for("theirs.test", "/", "pod0", "pod1")
+
+    def test_the_last_routes_serve_while_the_api_server_is_away_and_changes_follow(self):
+        self.route("shop", ["shop.test"], [http_rule([("web", 80)])])
+        self.wait_for("shop.test", "/", "pod0", "pod1")
+        self.api.stop()
+        self.wg.wait_for_stderr(r"(?m)^.* warn .*routes_source kubernetes gateways of class "
+                                rf"{CLASS}: HTTPRoutes from {re.escape(self.api.url)}\b.*$")
+        self.assertEqual({"pod0", "pod1"}, self.answers("shop.test", "/"))
+        # Changed while waygate cannot see it: applied once it can.
+        self.route("shop", ["shop.test"], [http_rule([("api", 80)])])
+        self.api.start()
+        wait_for_answers(self.port, ["pod2"], RECONNECT_TIMEOUT, host="shop.test", target="/")
 
     def test_an_unsupported_filter_skips_the_rule_with_a_warning(self):
         mirror = {"type": "RequestMirror",

@@ -154,10 +154,14 @@ TEST(GatewayRoutes, RulesRouteTheirHostnamesToOneClusterPerServicePort) {
 
 TEST(GatewayRoutes, BackendWeightsSplitAcrossClusters) {
   GatewayObjects objects = objects_with_gateway();
+  Json rewrite = {
+      {"type", "URLRewrite"},
+      {"urlRewrite", {{"path", {{"type", "ReplacePrefixMatch"}, {"replacePrefixMatch", "/"}}}}}};
   objects.http_routes["shop/a"] = http_route(
       "a", "2026-01-01T00:00:00Z", {"shop.test"},
       {rule({path_match("PathPrefix", "/")}, {backend("web", 80, 90), backend("api", 80, 10)}),
-       rule({path_match("PathPrefix", "/none")}, {backend("web", 80, 0)})});
+       rule({path_match("PathPrefix", "/none")}, {backend("web", 80, 0)}),
+       rule({path_match("PathPrefix", "/nothing")}, Json::array(), {rewrite})});
   GatewayRoutes routes = gateway_routes(objects, "waygate", {});
   Routed routed(routes);
   const routing::RouteAction* split = routed.match("shop.test", "/");
@@ -165,8 +169,9 @@ TEST(GatewayRoutes, BackendWeightsSplitAcrossClusters) {
   EXPECT_EQ(split->total_weight, 100u);
   ASSERT_EQ(split->clusters.size(), 2u);
   EXPECT_EQ(split->clusters[0].weight_end, 90u);
-  // No backend with a weight: 500, as the Gateway API says.
+  // No backend with a weight: 500, as the Gateway API says; with nothing to rewrite.
   EXPECT_EQ(routed("shop.test", "/none"), "respond 500");
+  EXPECT_EQ(routed("shop.test", "/nothing/x"), "respond 500");
 }
 
 TEST(GatewayRoutes, PrecedenceFollowsTheGatewayApiNotTheListOrder) {
@@ -323,13 +328,15 @@ TEST(GatewayRoutes, WhatCannotBeDoneFaithfullySkipsTheRuleAndSaysWhy) {
                       {"requestHeaderModifier", {{"set", {{{"name", "Host"}, {"value", "x"}}}}}}};
   Json far_backend = backend("web", 80);
   far_backend["namespace"] = "else";
+  Json slow = rule({path_match("PathPrefix", "/slow")}, {backend("api", 80)});
+  slow["timeouts"] = {{"request", "1s"}};
   objects.http_routes["shop/a"] =
       http_route("a", "2026-01-01T00:00:00Z", {"shop.test"},
                  {rule({path_match("PathPrefix", "/")}, {backend("web", 80)}),
                   rule({path_match("PathPrefix", "/mirror")}, {backend("api", 80)}, {mirror}),
                   rule({path_match("PathPrefix", "/full")}, {backend("api", 80)}, {full_rewrite}),
                   rule({path_match("PathPrefix", "/host")}, {backend("api", 80)}, {host_header}),
-                  rule({path_match("PathPrefix", "/far")}, {far_backend})});
+                  rule({path_match("PathPrefix", "/far")}, {far_backend}), slow});
   GatewayRoutes routes = gateway_routes(objects, "waygate", {"reserved.test"});
   EXPECT_EQ(routes.problems,
             (std::vector<std::string>{
@@ -341,10 +348,11 @@ TEST(GatewayRoutes, WhatCannotBeDoneFaithfullySkipsTheRuleAndSaysWhy) {
                 "'Host' is managed by waygate; the rule is skipped",
                 "HTTPRoute shop/a: spec.rules[4].backendRefs[0].namespace 'else': Services of "
                 "another namespace are not supported (ReferenceGrants are not read); the rule is "
-                "skipped"}));
+                "skipped",
+                "HTTPRoute shop/a: spec.rules[5].timeouts is not supported; the rule is skipped"}));
   Routed routed(routes);
   // Left out, not routed wrongly: the requests go where the rules that remain send them.
-  for (const char* path : {"/mirror", "/full", "/host", "/far"})
+  for (const char* path : {"/mirror", "/full", "/host", "/far", "/slow"})
     EXPECT_EQ(routed("shop.test", path), "shop/web:80") << path;
   EXPECT_EQ(Json::parse(routes.document)["clusters"].size(), 1u);  // api: no rule sends there
 }

@@ -227,6 +227,15 @@ class RuleReader {
       : objects_(objects), namespace_(std::move(namespace_name)), backends_(backends) {}
 
   Action read_action(const Json& rule, const std::string& where) {
+    if (!rule.is_object()) throw Unsupported{where + " is not an object"};
+    // What a rule may say besides (timeouts, sessionPersistence, retry) changes how it is served:
+    // left out rather than served otherwise.
+    for (const auto& [key, value] : rule.items()) {
+      if (key != "matches" && key != "filters" && key != "backendRefs" && key != "name" &&
+          !value.is_null()) {
+        throw Unsupported{where + "." + key + " is not supported"};
+      }
+    }
     Action action;
     Json& fields = action.fields;
     std::set<std::string> types;
@@ -264,6 +273,8 @@ class RuleReader {
       return action;
     }
     backends(rule, where, fields);
+    // A rule that answers 500 itself rewrites nothing.
+    if (fields.contains("respond")) action.prefix_key = nullptr;
     return action;
   }
 
