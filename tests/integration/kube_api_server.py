@@ -21,7 +21,10 @@ ingress(), ingress_class(), gateway_class(), gateway() and http_route() write th
 cluster returns them), compact() forgets history,
 bookmark() sends a BOOKMARK on every open watch, stop() and start() take it away and bring it back
 on the same port (keeping its objects and resourceVersion, as a restarted API server would over
-the same etcd).
+the same etcd). A PATCH of an object's status subresource (.../NAME/status) with a JSON merge patch
+(RFC 7386, Content-Type application/merge-patch+json) changes its status alone, as the API server
+does: a new resourceVersion, the same generation, a MODIFIED event; a patch naming another
+resourceVersion than the object's is 409 Conflict.
 """
 
 import copy
@@ -224,6 +227,19 @@ def http_route(namespace, name, parents, hostnames=(), rules=()):
             "status": {"parents": []}}
 
 
+def _merge_patch(target, patch):
+    """RFC 7386: objects merge member by member, null removes a member, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
 def _true(value):
     """A boolean query parameter as the API server reads one (Go's strconv.ParseBool)."""
     return value in ("1", "t", "T", "TRUE", "true", "True")
@@ -345,6 +361,26 @@ class KubeApiServer:
     def _record(self, event_type, obj):
         self.history.append((int(obj["metadata"]["resourceVersion"]), event_type, obj))
         self.lock.notify_all()
+
+    def patch_status(self, kind, namespace, name, patch):
+        """Applies a merge patch's status to the object's; returns (HTTP status, body)."""
+        with self.lock:
+            old = self.objects.get((kind, namespace, name))
+            if not old:
+                return 404, status(404, "NotFound", f'{kind.lower()} "{name}" not found')
+            asked = (patch.get("metadata") or {}).get("resourceVersion")
+            if asked and asked != old["metadata"]["resourceVersion"]:
+                return 409, status(409, "Conflict", f'Operation cannot be fulfilled on '
+                                   f'{kind.lower()} "{name}": the object has been modified; '
+                                   "please apply your changes to the latest version and try "
+                                   "again")
+            obj = copy.deepcopy(old)
+            if "status" in patch:
+                obj["status"] = _merge_patch(old.get("status"), patch["status"]) or {}
+            obj["metadata"]["resourceVersion"] = self._next_version()
+            self.objects[(kind, namespace, name)] = obj
+            self._record("MODIFIED", obj)
+            return 200, copy.deepcopy(obj)
 
     def compact(self):
         """Forgets the history up to now: a watch from an older resourceVersion is expired."""
@@ -469,6 +505,48 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"kind": f"{kind}List", "apiVersion": api_version,
                                   "metadata": {"resourceVersion": version}, "items": items})
 
+    def do_PATCH(self):
+        api = self.server.api
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+
+        def answer(code, obj):
+            with api.lock:
+                api.requests.append(("PATCH", url.path, query, code))
+            self._send_json(code, obj)
+
+        if self.headers.get("Authorization") != f"Bearer {api.token}":
+            answer(401, status(401, "Unauthorized", "Unauthorized"))
+            return
+        # PREFIX[/namespaces/NS]/RESOURCE/NAME/status
+        parts = url.path.strip("/").split("/")
+        found = None
+        for (prefix, resource), (kind, _, namespaced) in RESOURCES.items():
+            rest = parts[len(prefix):]
+            if tuple(parts[:len(prefix)]) != prefix or len(rest) < 3 or rest[-1] != "status":
+                continue
+            if not namespaced and rest[:-2] == [resource]:
+                found = (kind, "", rest[-2])
+            elif namespaced and len(rest) == 5 and rest[0] == "namespaces" and rest[2] == resource:
+                found = (kind, rest[1], rest[3])
+        if not found:
+            answer(404, status(404, "NotFound", "the server could not find the requested "
+                               "resource"))
+            return
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type != "application/merge-patch+json":
+            answer(415, status(415, "UnsupportedMediaType",
+                               "the body of the request was in an unknown format - accepted "
+                               "media types include: application/merge-patch+json"))
+            return
+        try:
+            patch = json.loads(body)
+        except ValueError as error:
+            answer(400, status(400, "BadRequest", f"error decoding patch: {error}"))
+            return
+        answer(*api.patch_status(*found, patch if isinstance(patch, dict) else {}))
+
     def _discovery(self, path, query):
         """The discovery documents a client such as kubectl reads first (the unaggregated ones,
         which a server answers when the aggregated kind is not asked for or not served): /api,
@@ -478,6 +556,9 @@ class _Handler(BaseHTTPRequestHandler):
             versions.setdefault(api_version, []).append(
                 {"name": resource, "singularName": kind.lower(), "namespaced": namespaced,
                  "kind": kind, "verbs": ["list", "watch"]})
+            versions[api_version].append(
+                {"name": f"{resource}/status", "singularName": "", "namespaced": namespaced,
+                 "kind": kind, "verbs": ["patch"]})
         if path == "/api":
             body = {"kind": "APIVersions", "versions": ["v1"],
                     "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",

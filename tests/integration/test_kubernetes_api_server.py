@@ -179,6 +179,38 @@ class KubeApiServerFidelityTest(unittest.TestCase):
                           timeout_seconds=1)]
         self.assertEqual([("DELETED", "web")], events)
 
+    def test_a_status_merge_patch_changes_the_status_alone(self):
+        custom = kubernetes.client.CustomObjectsApi(self.api_client)
+        group, version = "gateway.networking.k8s.io", "v1"
+        created = self.server.apply(http_route("shop", "web", ["gw"], ["shop.test"],
+                                               [http_rule([("web", 80)])]))
+        parent = {"parentRef": {"name": "gw"}, "controllerName": "waygate.dev/gateway-controller",
+                  "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted"}]}
+        patched = custom.patch_namespaced_custom_object_status(
+            group, version, "shop", "httproutes", "web",
+            {"status": {"parents": [parent]}, "spec": {"hostnames": ["ignored.test"]}})
+        self.assertEqual([parent], patched["status"]["parents"])
+        self.assertEqual(["shop.test"], patched["spec"]["hostnames"])  # the status alone
+        self.assertEqual(created["metadata"]["generation"], patched["metadata"]["generation"])
+        self.assertGreater(int(patched["metadata"]["resourceVersion"]),
+                           int(created["metadata"]["resourceVersion"]))
+        events = [(e["type"], e["object"]["status"]["parents"]) for e in kubernetes.watch.Watch()
+                  .stream(custom.list_namespaced_custom_object, group, version, "shop",
+                          "httproutes", resource_version=created["metadata"]["resourceVersion"],
+                          timeout_seconds=1)]
+        self.assertEqual([("MODIFIED", [parent])], events)
+        # A patch made against an older version of the object is refused.
+        with self.assertRaises(kubernetes.client.ApiException) as raised:
+            custom.patch_namespaced_custom_object_status(
+                group, version, "shop", "httproutes", "web",
+                {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
+                 "status": {"parents": []}})
+        self.assertEqual(409, raised.exception.status)
+        # null removes a member.
+        cleared = custom.patch_namespaced_custom_object_status(
+            group, version, "shop", "httproutes", "web", {"status": {"parents": None}})
+        self.assertEqual({}, cleared["status"])
+
     @unittest.skipIf(shutil.which("kubectl") is None, "kubectl is not installed")
     def test_kubectl_finds_and_lists_the_gateway_api_kinds(self):
         self.server.apply(gateway_class("waygate"))
