@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/file_bytes.h"
 #include "core/log.h"
+#include "discovery/kubernetes/route_documents.h"
 
 #ifndef WAYGATE_VERSION
 #define WAYGATE_VERSION "0.0.0"
@@ -253,15 +254,17 @@ proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
     follow_routes_source(reloader_->routes_source());
     follow_ingresses();
     watch_certificates(reloader_->tls_files());
-  } else if (outcome.result == proxy::Reloader::Result::kRefused && ingress_watcher_) {
-    // Perhaps the file now routes a host an Ingress has: tell the Ingress routes the file's hosts,
+  } else if (outcome.result == proxy::Reloader::Result::kRefused &&
+             (ingress_watcher_ || gateway_watcher_)) {
+    // Perhaps the file now routes a host an Ingress or HTTPRoute has: tell them the file's hosts,
     // whose change reloads again with them left out.
     routing::ConfigResult file = routing::load_config_file(config_path_);
     if (file.ok()) {
       std::set<std::string> hosts;
       for (const routing::RouteConfig& route : file.config.routes)
         hosts.insert(route.hosts.begin(), route.hosts.end());
-      ingress_watcher_->set_file_hosts(std::move(hosts));
+      if (ingress_watcher_) ingress_watcher_->set_file_hosts(hosts);
+      reserve_gateway_hosts(std::move(hosts));
     }
   }
   return outcome;
@@ -374,7 +377,11 @@ void ControlPlane::follow_ingresses() {
     ingress_source_ = source;
     ingress_kubeconfig_ = config.kubernetes.kubeconfig;
     if (ingress_watcher_) ingress_watcher_->stop();
+    if (gateway_watcher_) gateway_watcher_->stop();
     retired_ingress_watcher_ = std::move(ingress_watcher_);
+    retired_gateway_watcher_ = std::move(gateway_watcher_);
+    ingress_document_.clear();
+    gateway_document_.clear();
     if (!source) return;
     std::vector<std::string> errors;
     std::optional<discovery::kubernetes::ApiAccess> access =
@@ -384,26 +391,56 @@ void ControlPlane::follow_ingresses() {
     if (api && !api->error().empty()) errors.push_back(api->access().origin + ": " + api->error());
     if (!errors.empty()) {
       for (const std::string& error : errors)
-        WG_LOG_ERROR("routes_source kubernetes: %s (no routes from Ingresses)", error.c_str());
+        WG_LOG_ERROR("routes_source kubernetes: %s (no routes from Ingresses or Gateways)",
+                     error.c_str());
       return;
     }
     std::string name = routing::routes_source_name(config);
-    ingress_watcher_ = std::make_unique<discovery::kubernetes::IngressSource>(
-        loop_, std::move(api), *source, [this, name](const std::string& document) {
-          reloader_->set_extra_source(routing::ConfigSource{name, document});
-          reload("kubernetes");
-        });
-    ingress_watcher_->start();
+    if (!source->ingress_class.empty()) {
+      ingress_watcher_ = std::make_unique<discovery::kubernetes::IngressSource>(
+          loop_, api, *source, [this, name](const std::string& document) {
+            ingress_document_ = document;
+            publish_kubernetes_routes(name);
+          });
+      ingress_watcher_->start();
+    }
+    if (!source->gateway_class.empty()) {
+      gateway_watcher_ = std::make_unique<discovery::kubernetes::GatewaySource>(
+          loop_, api, *source, [this, name](const std::string& document) {
+            gateway_document_ = document;
+            publish_kubernetes_routes(name);
+          });
+      gateway_watcher_->start();
+    }
   }
-  if (!ingress_watcher_) return;
-  // The hosts the file routes: those the running config routes and the Ingresses did not add.
+  if (!ingress_watcher_ && !gateway_watcher_) return;
+  // The hosts the file routes: those the running config routes and the Kubernetes objects did not
+  // add. Ingresses keep a host both they and an HTTPRoute name.
   std::set<std::string> file_hosts;
   for (const routing::RouteConfig& route : config.routes) {
     for (const std::string& host : route.hosts) {
-      if (!ingress_watcher_->hosts().count(host)) file_hosts.insert(host);
+      if (ingress_watcher_ && ingress_watcher_->hosts().count(host)) continue;
+      if (gateway_watcher_ && gateway_watcher_->hosts().count(host)) continue;
+      file_hosts.insert(host);
     }
   }
-  ingress_watcher_->set_file_hosts(std::move(file_hosts));
+  // The Ingresses first: telling them may reload, and change the hosts they route.
+  if (ingress_watcher_) ingress_watcher_->set_file_hosts(file_hosts);
+  reserve_gateway_hosts(std::move(file_hosts));
+}
+
+void ControlPlane::reserve_gateway_hosts(std::set<std::string> file_hosts) {
+  if (!gateway_watcher_) return;
+  if (ingress_watcher_) {
+    file_hosts.insert(ingress_watcher_->hosts().begin(), ingress_watcher_->hosts().end());
+  }
+  gateway_watcher_->set_reserved_hosts(std::move(file_hosts));
+}
+
+void ControlPlane::publish_kubernetes_routes(const std::string& name) {
+  reloader_->set_extra_source(routing::ConfigSource{
+      name, discovery::kubernetes::merge_route_documents(ingress_document_, gateway_document_)});
+  reload("kubernetes");
 }
 
 void ControlPlane::close_handles() {
@@ -411,6 +448,8 @@ void ControlPlane::close_handles() {
   routes_watcher_.reset();
   ingress_watcher_.reset();
   retired_ingress_watcher_.reset();
+  gateway_watcher_.reset();
+  retired_gateway_watcher_.reset();
   discovery_.stop();
   for (UvHandle<uv_signal_t>* handle : {&sigterm_, &sigint_, &sighup_, &sigusr1_})
     handle->reset();
@@ -434,6 +473,7 @@ void ControlPlane::stop(const char* cause) {
     watcher->stop();
   routes_watcher_.reset();
   if (ingress_watcher_) ingress_watcher_->stop();
+  if (gateway_watcher_) gateway_watcher_->stop();
   discovery_.stop();
   // The admin listener stays up while the workers drain, so /ready can say so.
   joiner_ = std::thread([this] {

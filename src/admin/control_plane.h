@@ -21,6 +21,7 @@
 #include "core/uv_handle.h"
 #include "discovery/discovery_manager.h"
 #include "discovery/etcd_watcher.h"
+#include "discovery/kubernetes/gateway_source.h"
 #include "discovery/kubernetes/ingress_source.h"
 #include "proxy/reloader.h"
 #include "proxy/server.h"
@@ -53,8 +54,13 @@ class ControlPlane {
                          const std::string& source);
   // Watches the routes_source key the running config names (none, the same, or a new one).
   void follow_routes_source(const std::optional<routing::EtcdSourceConfig>& source);
-  // Makes routes from the Ingresses the running config's routes_source names (if it does).
+  // Makes routes from the Ingresses and Gateway API HTTPRoutes the running config's routes_source
+  // names (if it does).
   void follow_ingresses();
+  // Tells the HTTPRoutes the hosts others route: the file's, and the Ingresses'.
+  void reserve_gateway_hosts(std::set<std::string> file_hosts);
+  // Hands the Ingresses' and the HTTPRoutes' documents on, as one, and reloads.
+  void publish_kubernetes_routes(const std::string& name);
   // Watches the certificate, key and CA files the running config names: a change reloads.
   void watch_certificates(const std::vector<std::string>& files);
   // Stops accepting, lets in-flight requests finish, then exits; `cause` names it in the log.
@@ -77,6 +83,10 @@ class ControlPlane {
   std::unique_ptr<discovery::kubernetes::IngressSource> ingress_watcher_;
   // Stopped, and kept until the next change: it may be running the reload that replaced it.
   std::unique_ptr<discovery::kubernetes::IngressSource> retired_ingress_watcher_;
+  std::unique_ptr<discovery::kubernetes::GatewaySource> gateway_watcher_;
+  std::unique_ptr<discovery::kubernetes::GatewaySource> retired_gateway_watcher_;
+  std::string ingress_document_;  // the last each handed on
+  std::string gateway_document_;
   std::unique_ptr<routing::ConfigWatcher> watcher_;
   std::set<std::string> certificate_files_;
   std::vector<std::unique_ptr<routing::ConfigWatcher>> certificate_watchers_;

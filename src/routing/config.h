@@ -348,10 +348,14 @@ struct AdminConfig {
   std::string token_file;  // where the token was read from (resolved); empty: written inline
 };
 
-// `routes_source: { kubernetes: ... }`: routes from the Ingresses of one IngressClass.
+// `routes_source: { kubernetes: ... }`: routes from the Ingresses of one IngressClass, the
+// HTTPRoutes of the Gateways of one GatewayClass, or both.
 struct IngressSourceConfig {
-  std::string ingress_class;   // "waygate"
+  std::string ingress_class;   // "waygate"; empty: no Ingresses
   std::string namespace_name;  // empty: every namespace
+  // "waygate"; empty: no Gateway API objects. Last and initialised, so that {class, namespace}
+  // still initialises the rest.
+  std::string gateway_class = {};
   bool operator==(const IngressSourceConfig&) const = default;
 };
 
@@ -384,7 +388,11 @@ struct Config {
 inline std::string routes_source_name(const Config& config) {
   if (config.routes_source) return "etcd:" + config.routes_source->key;
   if (!config.ingress_source) return "";
-  std::string name = "kubernetes:ingresses/" + config.ingress_source->ingress_class;
+  const IngressSourceConfig& source = *config.ingress_source;
+  std::string name = "kubernetes:";
+  if (!source.ingress_class.empty()) name += "ingresses/" + source.ingress_class;
+  if (!source.ingress_class.empty() && !source.gateway_class.empty()) name += ",";
+  if (!source.gateway_class.empty()) name += "gateways/" + source.gateway_class;
   if (!config.ingress_source->namespace_name.empty()) {
     name += "@" + config.ingress_source->namespace_name;
   }

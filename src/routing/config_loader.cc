@@ -257,20 +257,29 @@ void read_dns(Reader& r, const yaml::Node& node, Config& config) {
   if (node["resolver"]) read_resolver(r, node["resolver"], "dns.resolver", config.dns_resolver);
 }
 
-// { ingress_class: NAME, namespace: NAME }: routes from the Ingresses of that class.
+// { ingress_class: NAME, gateway_class: NAME, namespace: NAME }: routes from the Ingresses of that
+// IngressClass, the HTTPRoutes of the Gateways of that GatewayClass, or both.
 void read_ingress_source(Reader& r, const yaml::Node& node, Config& config) {
   const std::string what = "routes_source.kubernetes";
-  if (!r.check_map(node, what, {"ingress_class", "namespace"})) return;
+  if (!r.check_map(node, what, {"ingress_class", "gateway_class", "namespace"})) return;
   IngressSourceConfig source;
-  if (!node["ingress_class"]) {
-    r.error(node, what + " needs an ingress_class (the IngressClass whose Ingresses it routes)");
-  } else if (auto name = r.string(node["ingress_class"], what + ".ingress_class")) {
+  if (!node["ingress_class"] && !node["gateway_class"]) {
+    r.error(node, what +
+                      " needs an ingress_class (the IngressClass whose Ingresses it routes), a "
+                      "gateway_class (the GatewayClass whose Gateways' HTTPRoutes it routes), or "
+                      "both");
+  }
+  for (const char* key : {"ingress_class", "gateway_class"}) {
+    if (!node[key]) continue;
+    auto name = r.string(node[key], what + "." + key);
+    if (!name) continue;
     if (!is_dns_subdomain(*name)) {
-      r.error(node["ingress_class"], what + ".ingress_class " + quoted_value(*name) +
-                                         " is not a Kubernetes object name (lower-case letters, "
-                                         "digits, '-' and '.')");
+      r.error(node[key], what + "." + key + " " + quoted_value(*name) +
+                             " is not a Kubernetes object name (lower-case letters, digits, '-' "
+                             "and '.')");
     }
-    source.ingress_class = *name;
+    (std::string_view(key) == "ingress_class" ? source.ingress_class : source.gateway_class) =
+        *name;
   }
   if (node["namespace"]) {
     if (auto name = r.string(node["namespace"], what + ".namespace")) {

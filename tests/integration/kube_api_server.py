@@ -1,5 +1,7 @@
 """A stand-in for a Kubernetes API server, serving EndpointSlices (discovery.k8s.io/v1), Services
-(v1), Ingresses and IngressClasses (networking.k8s.io/v1).
+(v1), Ingresses and IngressClasses (networking.k8s.io/v1), and the Gateway API's GatewayClasses,
+Gateways and HTTPRoutes (gateway.networking.k8s.io/v1, the CRDs' objects with the defaults their
+schemas give).
 
 No Kubernetes API server can be installed or run on these machines, so the tests run this one. It
 follows the documented wire protocol ("Kubernetes API Concepts": efficient detection of changes,
@@ -15,10 +17,14 @@ Its fidelity is checked against Debian's python3-kubernetes client in
 test_kubernetes_api_server.py.
 
 The test drives it in-process: apply() and delete() change objects (endpoint_slice(), service(),
-ingress() and ingress_class() write them the way a cluster returns them), compact() forgets history,
+ingress(), ingress_class(), gateway_class(), gateway() and http_route() write them the way a
+cluster returns them), compact() forgets history,
 bookmark() sends a BOOKMARK on every open watch, stop() and start() take it away and bring it back
 on the same port (keeping its objects and resourceVersion, as a restarted API server would over
-the same etcd).
+the same etcd). A PATCH of an object's status subresource (.../NAME/status) with a JSON merge patch
+(RFC 7386, Content-Type application/merge-patch+json) changes its status alone, as the API server
+does: a new resourceVersion, the same generation, a MODIFIED event; a patch naming another
+resourceVersion than the object's is 409 Conflict.
 """
 
 import copy
@@ -34,12 +40,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HOST = "127.0.0.1"
 GROUP_VERSION = "discovery.k8s.io/v1"
 NETWORKING = "networking.k8s.io/v1"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+GATEWAY_API = f"{GATEWAY_GROUP}/v1"
 # The collections served: (API path prefix, resource) -> (kind, apiVersion, namespaced).
 RESOURCES = {
     (("apis", "discovery.k8s.io", "v1"), "endpointslices"): ("EndpointSlice", GROUP_VERSION, True),
     (("apis", "networking.k8s.io", "v1"), "ingresses"): ("Ingress", NETWORKING, True),
     (("apis", "networking.k8s.io", "v1"), "ingressclasses"): ("IngressClass", NETWORKING, False),
     (("api", "v1"), "services"): ("Service", "v1", True),
+    (("apis", GATEWAY_GROUP, "v1"), "gatewayclasses"): ("GatewayClass", GATEWAY_API, False),
+    (("apis", GATEWAY_GROUP, "v1"), "gateways"): ("Gateway", GATEWAY_API, True),
+    (("apis", GATEWAY_GROUP, "v1"), "httproutes"): ("HTTPRoute", GATEWAY_API, True),
 }
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -138,6 +149,95 @@ def ingress(namespace, name, rules=(), class_name=None, default_backend=None):
     return {"kind": "Ingress", "apiVersion": NETWORKING,
             "metadata": {"name": name, "namespace": namespace}, "spec": spec,
             "status": {"loadBalancer": {}}}
+
+
+def _pending(*types):
+    """The conditions the Gateway API CRDs default a new object's status to."""
+    return [{"type": t, "status": "Unknown", "reason": "Pending", "message": "Waiting for controller",
+             "lastTransitionTime": "1970-01-01T00:00:00Z", "observedGeneration": 0}
+            for t in types]
+
+
+def gateway_class(name, controller="waygate.dev/gateway-controller"):
+    return {"kind": "GatewayClass", "apiVersion": GATEWAY_API, "metadata": {"name": name},
+            "spec": {"controllerName": controller},
+            "status": {"conditions": _pending("Accepted")}}
+
+
+def gateway(namespace, name, class_name, listeners=(("http", 80, None),), allowed_from="Same"):
+    """A Gateway; listeners: (name, port, hostname or None) each, HTTP, allowing HTTPRoutes from
+    `allowed_from` namespaces (the CRD's default: Same)."""
+    spec_listeners = []
+    for listener_name, port, hostname in listeners:
+        listener = {"name": listener_name, "port": port, "protocol": "HTTP",
+                    "allowedRoutes": {"namespaces": {"from": allowed_from}}}
+        if hostname:
+            listener["hostname"] = hostname
+        spec_listeners.append(listener)
+    return {"kind": "Gateway", "apiVersion": GATEWAY_API,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"gatewayClassName": class_name, "listeners": spec_listeners},
+            "status": {"conditions": _pending("Accepted", "Programmed")}}
+
+
+def backend_ref(service_name, port, weight=1):
+    return {"group": "", "kind": "Service", "name": service_name, "port": port, "weight": weight}
+
+
+def http_rule(backends=(), matches=None, filters=None):
+    """An HTTPRoute rule; backends: (service, port) or (service, port, weight) each; matches and
+    filters as the API writes them (defaults filled in by http_route)."""
+    rule = {"backendRefs": [backend_ref(*b) for b in backends]}
+    if matches is not None:
+        rule["matches"] = matches
+    if filters is not None:
+        rule["filters"] = filters
+    return rule
+
+
+def http_route(namespace, name, parents, hostnames=(), rules=()):
+    """An HTTPRoute; parents: Gateway names, or (name, sectionName) pairs, in the route's
+    namespace. The CRD schema's defaults are filled in as the API server does: a rule without
+    matches matches PathPrefix /, a path match without type is PathPrefix, header and query
+    matches without type are Exact, a parentRef's group and kind, a backendRef's weight."""
+    parent_refs = []
+    for parent in parents:
+        ref = {"group": GATEWAY_GROUP, "kind": "Gateway"}
+        if isinstance(parent, tuple):
+            ref["name"], ref["sectionName"] = parent
+        else:
+            ref["name"] = parent
+        parent_refs.append(ref)
+    rules = copy.deepcopy(list(rules)) or [{}]
+    for rule in rules:
+        rule.setdefault("matches", [{"path": {"type": "PathPrefix", "value": "/"}}])
+        for match in rule["matches"]:
+            match.setdefault("path", {"type": "PathPrefix", "value": "/"})
+            match["path"].setdefault("type", "PathPrefix")
+            for key in ("headers", "queryParams"):
+                for item in match.get(key, []):
+                    item.setdefault("type", "Exact")
+        for ref in rule.get("backendRefs", []):
+            ref.setdefault("weight", 1)
+    spec = {"parentRefs": parent_refs, "rules": rules}
+    if hostnames:
+        spec["hostnames"] = list(hostnames)
+    return {"kind": "HTTPRoute", "apiVersion": GATEWAY_API,
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec,
+            "status": {"parents": []}}
+
+
+def _merge_patch(target, patch):
+    """RFC 7386: objects merge member by member, null removes a member, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
 
 
 def _true(value):
@@ -262,6 +362,26 @@ class KubeApiServer:
         self.history.append((int(obj["metadata"]["resourceVersion"]), event_type, obj))
         self.lock.notify_all()
 
+    def patch_status(self, kind, namespace, name, patch):
+        """Applies a merge patch's status to the object's; returns (HTTP status, body)."""
+        with self.lock:
+            old = self.objects.get((kind, namespace, name))
+            if not old:
+                return 404, status(404, "NotFound", f'{kind.lower()} "{name}" not found')
+            asked = (patch.get("metadata") or {}).get("resourceVersion")
+            if asked and asked != old["metadata"]["resourceVersion"]:
+                return 409, status(409, "Conflict", f'Operation cannot be fulfilled on '
+                                   f'{kind.lower()} "{name}": the object has been modified; '
+                                   "please apply your changes to the latest version and try "
+                                   "again")
+            obj = copy.deepcopy(old)
+            if "status" in patch:
+                obj["status"] = _merge_patch(old.get("status"), patch["status"]) or {}
+            obj["metadata"]["resourceVersion"] = self._next_version()
+            self.objects[(kind, namespace, name)] = obj
+            self._record("MODIFIED", obj)
+            return 200, copy.deepcopy(obj)
+
     def compact(self):
         """Forgets the history up to now: a watch from an older resourceVersion is expired."""
         with self.lock:
@@ -342,6 +462,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(url.path, query, 401)
             self._send_json(401, status(401, "Unauthorized", "Unauthorized"))
             return
+        if self._discovery(url.path, query):
+            return
         # PREFIX[/namespaces/NS]/RESOURCE, PREFIX one of RESOURCES' (/apis/GROUP/VERSION, /api/v1)
         namespace = None
         found = None
@@ -382,6 +504,82 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(url.path, query, 200)
             self._send_json(200, {"kind": f"{kind}List", "apiVersion": api_version,
                                   "metadata": {"resourceVersion": version}, "items": items})
+
+    def do_PATCH(self):
+        api = self.server.api
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+
+        def answer(code, obj):
+            with api.lock:
+                api.requests.append(("PATCH", url.path, query, code))
+            self._send_json(code, obj)
+
+        if self.headers.get("Authorization") != f"Bearer {api.token}":
+            answer(401, status(401, "Unauthorized", "Unauthorized"))
+            return
+        # PREFIX[/namespaces/NS]/RESOURCE/NAME/status
+        parts = url.path.strip("/").split("/")
+        found = None
+        for (prefix, resource), (kind, _, namespaced) in RESOURCES.items():
+            rest = parts[len(prefix):]
+            if tuple(parts[:len(prefix)]) != prefix or len(rest) < 3 or rest[-1] != "status":
+                continue
+            if not namespaced and rest[:-2] == [resource]:
+                found = (kind, "", rest[-2])
+            elif namespaced and len(rest) == 5 and rest[0] == "namespaces" and rest[2] == resource:
+                found = (kind, rest[1], rest[3])
+        if not found:
+            answer(404, status(404, "NotFound", "the server could not find the requested "
+                               "resource"))
+            return
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type != "application/merge-patch+json":
+            answer(415, status(415, "UnsupportedMediaType",
+                               "the body of the request was in an unknown format - accepted "
+                               "media types include: application/merge-patch+json"))
+            return
+        try:
+            patch = json.loads(body)
+        except ValueError as error:
+            answer(400, status(400, "BadRequest", f"error decoding patch: {error}"))
+            return
+        answer(*api.patch_status(*found, patch if isinstance(patch, dict) else {}))
+
+    def _discovery(self, path, query):
+        """The discovery documents a client such as kubectl reads first (the unaggregated ones,
+        which a server answers when the aggregated kind is not asked for or not served): /api,
+        /apis, and each group version's resources. False for any other path."""
+        versions = {}  # group version -> its resources
+        for (prefix, resource), (kind, api_version, namespaced) in RESOURCES.items():
+            versions.setdefault(api_version, []).append(
+                {"name": resource, "singularName": kind.lower(), "namespaced": namespaced,
+                 "kind": kind, "verbs": ["list", "watch"]})
+            versions[api_version].append(
+                {"name": f"{resource}/status", "singularName": "", "namespaced": namespaced,
+                 "kind": kind, "verbs": ["patch"]})
+        if path == "/api":
+            body = {"kind": "APIVersions", "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                    "serverAddress": f"{HOST}:{self.server.api.port}"}]}
+        elif path == "/apis":
+            groups = []
+            for group_version in versions:
+                if "/" in group_version:
+                    group, version = group_version.split("/")
+                    entry = {"groupVersion": group_version, "version": version}
+                    groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
+            body = {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+        elif path in ("/api/v1", *(f"/apis/{v}" for v in versions if "/" in v)):
+            group_version = path.removeprefix("/api/").removeprefix("/apis/")
+            body = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+                    "resources": versions[group_version]}
+        else:
+            return False
+        self._record(path, query, 200)
+        self._send_json(200, body)
+        return True
 
     def _chunk(self, event_type, obj):
         line = json.dumps({"type": event_type, "object": obj}).encode() + b"\n"

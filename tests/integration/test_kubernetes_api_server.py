@@ -1,13 +1,20 @@
 """The Kubernetes API server stand-in (kube_api_server.py) against Debian's python3-kubernetes
 client, over TLS with a bearer token: what the client library makes of its LIST, WATCH (with a
 resource_version, bookmarks, the server ending it) and 410 answers is what it makes of a real API
-server's, so waygate's tests against the stand-in test the real protocol."""
+server's, so waygate's tests against the stand-in test the real protocol. kubectl, when installed,
+reads its discovery documents and lists the Gateway API's objects."""
 
+import json
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import unittest
 
 import certs
-from kube_api_server import KubeApiServer, endpoint_slice, ingress, ingress_class, service
+from kube_api_server import (KubeApiServer, endpoint_slice, gateway, gateway_class, http_route,
+                             http_rule, ingress, ingress_class, service)
 
 try:
     import kubernetes
@@ -145,6 +152,95 @@ class KubeApiServerFidelityTest(unittest.TestCase):
             networking.list_namespaced_ingress, "shop",
             resource_version=listed.metadata.resource_version, timeout_seconds=1)]
         self.assertEqual([("DELETED", "web")], events)
+
+    def test_gateway_api_objects_list_and_watch_as_custom_objects(self):
+        custom = kubernetes.client.CustomObjectsApi(self.api_client)
+        group, version = "gateway.networking.k8s.io", "v1"
+        self.server.apply(gateway_class("waygate"))
+        self.server.apply(gateway("shop", "gw", "waygate", [("http", 80, "*.shop.test")]))
+        self.server.apply(http_route("shop", "web", ["gw"], ["a.shop.test"],
+                                     [http_rule([("web", 80, 90), ("api", 80, 10)])]))
+        classes = custom.list_cluster_custom_object(group, version, "gatewayclasses")
+        self.assertEqual(["waygate"], [c["metadata"]["name"] for c in classes["items"]])
+        self.assertEqual("waygate.dev/gateway-controller",
+                         classes["items"][0]["spec"]["controllerName"])
+        gateways = custom.list_namespaced_custom_object(group, version, "shop", "gateways")
+        self.assertEqual("GatewayList", gateways["kind"])
+        self.assertEqual("*.shop.test", gateways["items"][0]["spec"]["listeners"][0]["hostname"])
+        routes = custom.list_cluster_custom_object(group, version, "httproutes")
+        rule = routes["items"][0]["spec"]["rules"][0]
+        # The CRD's defaults, as the API server fills them in.
+        self.assertEqual([{"path": {"type": "PathPrefix", "value": "/"}}], rule["matches"])
+        self.assertEqual([90, 10], [ref["weight"] for ref in rule["backendRefs"]])
+        self.server.delete("shop", "web", kind="HTTPRoute")
+        events = [(e["type"], e["object"]["metadata"]["name"]) for e in kubernetes.watch.Watch()
+                  .stream(custom.list_namespaced_custom_object, group, version, "shop",
+                          "httproutes", resource_version=routes["metadata"]["resourceVersion"],
+                          timeout_seconds=1)]
+        self.assertEqual([("DELETED", "web")], events)
+
+    def test_a_status_merge_patch_changes_the_status_alone(self):
+        custom = kubernetes.client.CustomObjectsApi(self.api_client)
+        group, version = "gateway.networking.k8s.io", "v1"
+        created = self.server.apply(http_route("shop", "web", ["gw"], ["shop.test"],
+                                               [http_rule([("web", 80)])]))
+        parent = {"parentRef": {"name": "gw"}, "controllerName": "waygate.dev/gateway-controller",
+                  "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted"}]}
+        patched = custom.patch_namespaced_custom_object_status(
+            group, version, "shop", "httproutes", "web",
+            {"status": {"parents": [parent]}, "spec": {"hostnames": ["ignored.test"]}})
+        self.assertEqual([parent], patched["status"]["parents"])
+        self.assertEqual(["shop.test"], patched["spec"]["hostnames"])  # the status alone
+        self.assertEqual(created["metadata"]["generation"], patched["metadata"]["generation"])
+        self.assertGreater(int(patched["metadata"]["resourceVersion"]),
+                           int(created["metadata"]["resourceVersion"]))
+        events = [(e["type"], e["object"]["status"]["parents"]) for e in kubernetes.watch.Watch()
+                  .stream(custom.list_namespaced_custom_object, group, version, "shop",
+                          "httproutes", resource_version=created["metadata"]["resourceVersion"],
+                          timeout_seconds=1)]
+        self.assertEqual([("MODIFIED", [parent])], events)
+        # A patch made against an older version of the object is refused.
+        with self.assertRaises(kubernetes.client.ApiException) as raised:
+            custom.patch_namespaced_custom_object_status(
+                group, version, "shop", "httproutes", "web",
+                {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
+                 "status": {"parents": []}})
+        self.assertEqual(409, raised.exception.status)
+        # null removes a member.
+        cleared = custom.patch_namespaced_custom_object_status(
+            group, version, "shop", "httproutes", "web", {"status": {"parents": None}})
+        self.assertEqual({}, cleared["status"])
+
+    @unittest.skipIf(shutil.which("kubectl") is None, "kubectl is not installed")
+    def test_kubectl_finds_and_lists_the_gateway_api_kinds(self):
+        self.server.apply(gateway_class("waygate"))
+        self.server.apply(http_route("shop", "web", ["gw"], ["shop.test"],
+                                     [http_rule([("web", 80)])]))
+        home = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, home)
+        kubeconfig = os.path.join(home, "kubeconfig")
+        with open(kubeconfig, "w") as f:
+            f.write(f"""apiVersion: v1
+kind: Config
+current-context: test
+clusters: [{{name: test, cluster: {{server: "{self.server.url}",
+                                    certificate-authority: "{certs.get("ca").cert}"}}}}]
+users: [{{name: test, user: {{token: s3cret}}}}]
+contexts: [{{name: test, context: {{cluster: test, user: test}}}}]
+""")
+
+        def kubectl(*args):
+            done = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args],
+                                  capture_output=True, text=True, timeout=60,
+                                  env=dict(os.environ, HOME=home))
+            self.assertEqual(0, done.returncode, done.stderr)
+            return done.stdout
+
+        # By plural name alone: found through /apis and the group version's resource list.
+        listed = json.loads(kubectl("get", "httproutes", "-A", "-o", "json"))
+        self.assertEqual([("shop", "web")], [(i["metadata"]["namespace"], i["metadata"]["name"])
+                                             for i in listed["items"]])
+        self.assertIn("waygate", kubectl("get", "gatewayclasses.gateway.networking.k8s.io"))
 
 
 if __name__ == "__main__":

@@ -159,11 +159,30 @@ TEST(RoutesSource, KubernetesNamesAnIngressClassAndANamespace) {
   EXPECT_EQ(routes_source_name(result.config), "kubernetes:ingresses/waygate@shop");
 }
 
+TEST(RoutesSource, KubernetesNamesAGatewayClassWithOrWithoutAnIngressClass) {
+  const std::string file = config_with_clusters("  - { name: web, endpoints: [127.0.0.1:9001] }\n");
+  ConfigResult gateways = load_config_text(
+      file + "routes_source: { kubernetes: { gateway_class: waygate } }\n", "w.yaml");
+  ASSERT_TRUE(gateways.ok()) << first_error(gateways);
+  EXPECT_EQ(gateways.config.ingress_source->gateway_class, "waygate");
+  EXPECT_EQ(gateways.config.ingress_source->ingress_class, "");
+  EXPECT_EQ(routes_source_name(gateways.config), "kubernetes:gateways/waygate");
+  ConfigResult both = load_config_text(
+      file + "routes_source: { kubernetes: { ingress_class: a, gateway_class: b } }\n", "w.yaml");
+  ASSERT_TRUE(both.ok()) << first_error(both);
+  EXPECT_EQ(routes_source_name(both.config), "kubernetes:ingresses/a,gateways/b");
+  EXPECT_EQ(first_error(load_config_text(
+                file + "routes_source: { kubernetes: { gateway_class: Way_Gate } }\n", "w.yaml")),
+            "w.yaml:5:47: routes_source.kubernetes.gateway_class 'Way_Gate' is not a Kubernetes "
+            "object name (lower-case letters, digits, '-' and '.')");
+}
+
 TEST(RoutesSource, KubernetesErrorsSayWhatIsWanted) {
   const std::string file = config_with_clusters("  - { name: web, endpoints: [127.0.0.1:9001] }\n");
   EXPECT_EQ(first_error(load_config_text(file + "routes_source: { kubernetes: {} }\n", "w.yaml")),
             "w.yaml:5:30: routes_source.kubernetes needs an ingress_class (the IngressClass whose "
-            "Ingresses it routes)");
+            "Ingresses it routes), a gateway_class (the GatewayClass whose Gateways' HTTPRoutes it "
+            "routes), or both");
   EXPECT_EQ(first_error(load_config_text(
                 file + "routes_source: { kubernetes: { ingress_class: Way_Gate } }\n", "w.yaml")),
             "w.yaml:5:47: routes_source.kubernetes.ingress_class 'Way_Gate' is not a Kubernetes "

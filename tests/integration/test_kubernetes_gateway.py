@@ -1,0 +1,240 @@
+"""waygate as a Gateway API implementation (`routes_source: { kubernetes: { gateway_class } }`): the
+HTTPRoutes attached to the Gateways of its GatewayClass, read from the API server stand-in
+(kube_api_server.py), become routes to their Services' ready endpoints. Each Pod is an upstream.py
+on an address of its own (127.0.0.10 and up), all on one port; Service "web" (port 80, named http)
+selects pods 0 and 1, Service "api" (port 80, unnamed) pod 2.
+
+A change is waited for by polling the answers; the log is read only for the lines that say why a
+rule was left out.
+"""
+
+import json
+import os
+import re
+
+from harness import (HttpConnection, WaygateTestCase, free_port, proxy_config, request,
+                     upstream_answers, wait_for_answers, wait_until)
+from kube_api_server import (KubeApiServer, endpoint_slice, gateway, gateway_class, http_route,
+                             http_rule, ingress, ingress_class, service)
+
+POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
+RECONNECT_TIMEOUT = 30.0  # the same for a watch resumed after backoff
+NAMESPACE = "shop"
+CLASS = "waygate"
+PODS = 3
+
+
+def path(kind, value, headers=None):
+    """A match on a path (PathPrefix, Exact or RegularExpression), and headers {name: value}."""
+    match = {"path": {"type": kind, "value": value}}
+    if headers:
+        match["headers"] = [{"name": n, "value": v} for n, v in headers.items()]
+    return match
+
+
+class GatewayCase(WaygateTestCase):
+    """The API server with two Services, a Gateway of waygate's class and one of another's, and
+    waygate reading them; no tests of its own."""
+
+    ingress_class_name = None  # also read the Ingresses of this class
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.pod_port = free_port()
+        cls.pods = [cls.class_env.upstream(f"pod{i}", host=f"127.0.0.{10 + i}", port=cls.pod_port)
+                    for i in range(PODS)]
+
+    def setUp(self):
+        super().setUp()
+        self.api = KubeApiServer(token="s3cret").start()
+        self.addCleanup(self.api.stop)
+        self.api.apply(service(NAMESPACE, "web", [("http", 80, self.pod_port)]))
+        self.api.apply(service(NAMESPACE, "api", [(None, 80, self.pod_port)]))
+        self.api.apply(endpoint_slice(NAMESPACE, "web-abc12", "web",
+                                      [self.pods[0].host, self.pods[1].host], port=self.pod_port))
+        self.api.apply(endpoint_slice(NAMESPACE, "api-def34", "api", [self.pods[2].host],
+                                      port=self.pod_port, port_name=""))
+        self.api.apply(gateway_class(CLASS))
+        self.api.apply(gateway_class("other", controller="example.com/other-controller"))
+        self.api.apply(gateway(NAMESPACE, "gw", CLASS))
+        self.api.apply(gateway(NAMESPACE, "theirs", "other"))
+        self.start()
+
+    def start(self):
+        kubeconfig = os.path.join(self.env.dir, "kubeconfig")
+        with open(kubeconfig, "w") as f:
+            f.write(f"""apiVersion: v1
+kind: Config
+current-context: test
+clusters:
+- name: test-cluster
+  cluster:
+    server: {self.api.url}
+users:
+- name: waygate
+  user:
+    token: s3cret
+contexts:
+- name: test
+  context:
+    cluster: test-cluster
+    user: waygate
+""")
+        source = {"gateway_class": CLASS}
+        if self.ingress_class_name:
+            source["ingress_class"] = self.ingress_class_name
+        top = {"kubernetes": {"kubeconfig": kubeconfig},
+               "routes_source": {"kubernetes": source}}
+        routes = [{"hosts": ["file.test"], "paths": [{"prefix": "/", "cluster": "file"}]}]
+        self.port = free_port()
+        self.wg = self.env.waygate(
+            proxy_config(self.port, {"file": [self.pods[2].address]}, routes=routes, top=top),
+            self.port)
+        # GatewayClasses, Gateways, HTTPRoutes, Services; and Ingresses, IngressClasses, Services
+        self.api.wait_for_watch(count=7 if self.ingress_class_name else 4)
+
+    def route(self, name, hostnames, rules, parents=("gw",), created=None):
+        self.api.apply(http_route(NAMESPACE, name, parents, hostnames, rules), created=created)
+
+    def wait_for(self, host, target, *expected):
+        return wait_for_answers(self.port, expected, POLL_TIMEOUT, host=host, target=target)
+
+    def answers(self, host, target, count=4):
+        return set(upstream_answers(self.port, count, host=host, target=target))
+
+    def send(self, target, host, headers=()):
+        with HttpConnection(self.port) as conn:
+            conn.send(request("GET", target, host=host,
+                              headers=[("Connection", "close"), *headers]))
+            return conn.read_response()
+
+    def skipped(self, text):
+        return self.wg.wait_for_stderr(r"(?m)^.* warn .*routes_source kubernetes gateways of "
+                                       rf"class {CLASS}: HTTPRoute {re.escape(text)}.*$")
+
+
+class KubernetesGatewayTest(GatewayCase):
+
+    def test_an_httproute_routes_its_hostnames_until_changed_and_deleted(self):
+        self.route("shop", ["shop.test"], [http_rule([("web", 80)])])
+        self.wait_for("shop.test", "/", "pod0", "pod1")
+        self.assertEqual({404}, self.answers("other.test", "/"))
+        self.route("shop", ["shop.test"], [http_rule([("api", 80)])])
+        self.wait_for("shop.test", "/", "pod2")
+        self.api.delete(NAMESPACE, "shop", kind="HTTPRoute")
+        self.wait_for("shop.test", "/", 404)
+        # The file's own routes served all along.
+        self.assertEqual({"pod2"}, self.answers("file.test", "/"))
+
+    def test_a_weighted_split_sends_roughly_its_share_to_each_service(self):
+        # Both Services' endpoints known first, so that the split is measured, not discovery.
+        self.route("split", ["split.test"], [http_rule([("web", 80)], [path("PathPrefix", "/web")]),
+                                             http_rule([("api", 80)])])
+        self.wait_for("split.test", "/web", "pod0", "pod1")
+        self.wait_for("split.test", "/", "pod2")
+        self.route("split", ["split.test"], [http_rule([("web", 80, 90), ("api", 80, 10)])])
+        wait_until(lambda: {"pod0", "pod1"} & self.answers("split.test", "/"), POLL_TIMEOUT,
+                   message="the split applied")
+        answers = upstream_answers(self.port, 300, host="split.test", target="/")
+        self.assertEqual(set(), set(answers) - {"pod0", "pod1", "pod2"}, answers)
+        to_api = answers.count("pod2")
+        # 10% of 300 is 30; a binomial's standard deviation there is about 5: 10 to 60 fails a
+        # correct split about never, and an even or reversed one always.
+        self.assertTrue(10 <= to_api <= 60, f"{to_api} of 300 went to the 10% Service")
+
+    def test_header_matches_and_the_longest_path_win_whatever_their_order(self):
+        self.route("shop", ["shop.test"], [
+            http_rule([("web", 80)], [path("PathPrefix", "/")]),
+            http_rule([("api", 80)], [path("PathPrefix", "/", headers={"X-Tenant": "blue"})]),
+            http_rule([("web", 80)], [path("PathPrefix", "/app/v1")]),
+            http_rule([("api", 80)], [path("PathPrefix", "/app")]),
+        ])
+        self.wait_for("shop.test", "/app/x", "pod2")
+        self.wait_for("shop.test", "/app/v1/x", "pod0", "pod1")
+        self.wait_for("shop.test", "/else", "pod0", "pod1")
+        self.assertEqual("pod2", self.send("/else", "shop.test", [("X-Tenant", "blue")])
+                         .header("x-upstream-name"))
+        self.assertIn(self.send("/else", "shop.test", [("X-Tenant", "green")])
+                      .header("x-upstream-name"), {"pod0", "pod1"})
+
+    def test_a_redirect_and_header_modifiers_apply(self):
+        redirect = {"type": "RequestRedirect",
+                    "requestRedirect": {"scheme": "https", "hostname": "secure.test",
+                                        "statusCode": 301}}
+        modify = [{"type": "RequestHeaderModifier",
+                   "requestHeaderModifier": {"set": [{"name": "X-Env", "value": "prod"}],
+                                             "remove": ["X-Debug"]}},
+                  {"type": "ResponseHeaderModifier",
+                   "responseHeaderModifier": {"add": [{"name": "X-Gateway", "value": "waygate"}]}}]
+        self.route("shop", ["shop.test"], [
+            http_rule([], [path("PathPrefix", "/old")], filters=[redirect]),
+            http_rule([("api", 80)], [path("PathPrefix", "/")], filters=modify),
+        ])
+        self.wait_for("shop.test", "/x", "pod2")
+        moved = self.send("/old/page?q=1", "shop.test")
+        self.assertEqual(301, moved.status)
+        self.assertEqual("https://secure.test/old/page?q=1", moved.header("location"))
+        answer = self.send("/headers", "shop.test", [("X-Env", "dev"), ("X-Debug", "1")])
+        self.assertEqual("waygate", answer.header("x-gateway"))
+        sent = [(name.lower(), value) for name, value in json.loads(answer.body)["headers"]]
+        # set replaces the client's value; remove removes it.
+        self.assertEqual(["prod"], [value for name, value in sent if name == "x-env"])
+        self.assertEqual([], [value for name, value in sent if name == "x-debug"])
+
+    def test_an_httproute_of_another_class_gateway_is_ignored(self):
+        self.route("theirs", ["theirs.test"], [http_rule([("web", 80)])], parents=("theirs",))
+        # Applied last: once it routes, the one before has been seen.
+        self.route("ours", ["ours.test"], [http_rule([("api", 80)])])
+        self.wait_for("ours.test", "/", "pod2")
+        self.assertEqual({404}, self.answers("theirs.test", "/"))
+        # Attached to both: routed through ours.
+        self.route("theirs", ["theirs.test"], [http_rule([("web", 80)])],
+                   parents=("theirs", "gw"))
+        self.wait_for("theirs.test", "/", "pod0", "pod1")
+
+    def test_the_last_routes_serve_while_the_api_server_is_away_and_changes_follow(self):
+        self.route("shop", ["shop.test"], [http_rule([("web", 80)])])
+        self.wait_for("shop.test", "/", "pod0", "pod1")
+        self.api.stop()
+        self.wg.wait_for_stderr(r"(?m)^.* warn .*routes_source kubernetes gateways of class "
+                                rf"{CLASS}: HTTPRoutes from {re.escape(self.api.url)}\b.*$")
+        self.assertEqual({"pod0", "pod1"}, self.answers("shop.test", "/"))
+        # Changed while waygate cannot see it: applied once it can.
+        self.route("shop", ["shop.test"], [http_rule([("api", 80)])])
+        self.api.start()
+        wait_for_answers(self.port, ["pod2"], RECONNECT_TIMEOUT, host="shop.test", target="/")
+
+    def test_an_unsupported_filter_skips_the_rule_with_a_warning(self):
+        mirror = {"type": "RequestMirror",
+                  "requestMirror": {"backendRef": {"name": "web", "port": 80}}}
+        self.route("shop", ["shop.test"], [
+            http_rule([("api", 80)], [path("PathPrefix", "/")]),
+            http_rule([("web", 80)], [path("PathPrefix", "/mirrored")], filters=[mirror]),
+        ])
+        self.wait_for("shop.test", "/", "pod2")
+        self.skipped(f"{NAMESPACE}/shop: spec.rules[1].filters[0].type 'RequestMirror' is not "
+                     "supported; the rule is skipped")
+        # Not routed as if it had no filter: the rule is not there at all.
+        self.assertEqual({"pod2"}, self.answers("shop.test", "/mirrored"))
+
+
+class KubernetesGatewayBesideIngressTest(GatewayCase):
+    """Ingresses of a class read too: both make routes, into one document."""
+
+    ingress_class_name = CLASS
+
+    def start(self):
+        self.api.apply(ingress_class(CLASS))
+        super().start()
+
+    def test_ingresses_route_beside_httproutes_and_keep_a_host_both_name(self):
+        self.api.apply(ingress(NAMESPACE, "legacy", [("legacy.test", [("Prefix", "/", "api", 80)]),
+                                                     ("both.test", [("Prefix", "/", "api", 80)])],
+                               class_name=CLASS))
+        self.route("shop", ["shop.test", "both.test"], [http_rule([("web", 80)])])
+        self.wait_for("legacy.test", "/", "pod2")
+        self.wait_for("shop.test", "/", "pod0", "pod1")
+        self.assertEqual({"pod2"}, self.answers("both.test", "/"))
+        self.skipped(f"{NAMESPACE}/shop: host both.test is routed by the config file or an "
+                     "Ingress")
