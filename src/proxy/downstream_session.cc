@@ -952,7 +952,7 @@ void DownstreamSession::on_request_refused(uint16_t status, const char* reason) 
 }
 
 void DownstreamSession::on_connection_lost(const char* reason) {
-  if (h2_) h2_->abort_streams();
+  if (h2_) h2_->close();
   if (exchange_ && exchange_->status == 0 && std::string_view(reason) == "downstream-timeout") {
     exchange_->status = 408;
   }
@@ -960,7 +960,7 @@ void DownstreamSession::on_connection_lost(const char* reason) {
 }
 
 void DownstreamSession::abandon() {
-  if (h2_) h2_->abort_streams();
+  if (h2_) h2_->close();
   drop_exchange("drain-timeout");
   close_now();
 }
@@ -973,7 +973,7 @@ void DownstreamSession::on_closed() {
   }
   handles_closed_ = true;
   if (h2_) {
-    h2_->on_parent_closed();
+    h2_->close();
     if (!h2_->idle()) return;  // freed by on_http2_streams_gone
   }
   worker_.destroy_session(*this);  // frees this

@@ -156,8 +156,8 @@ void Http2Connection::count_early_reset() {
   WG_LOG_WARN("http2: %s reset %llu streams within %llu ms (rapid reset): closing the connection",
               parent_.client_ip(), static_cast<unsigned long long>(early_resets_),
               static_cast<unsigned long long>(kRapidResetWindowMs));
+  // The streams are dropped once the GOAWAY has left (flush).
   nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
-  abort_streams();
 }
 
 // ---- Output ---------------------------------------------------------------------------------
@@ -219,8 +219,7 @@ void Http2Connection::flush() {
   if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_) &&
       output_.empty()) {
     // GOAWAY went and every stream is done (a drain), or the client said GOAWAY itself.
-    dead_ = true;
-    abort_streams();
+    close();
     parent_.finish();
     return;
   }
@@ -257,9 +256,13 @@ void Http2Connection::fail(const char* what, int error) {
   // SETTINGS), a bad preface, a protocol error.
   WG_LOG_INFO("http2: closing the connection from %s: %s: %s", parent_.client_ip(), what,
               nghttp2_strerror(error));
+  close();
+  parent_.close_now();
+}
+
+void Http2Connection::close() {
   dead_ = true;
   abort_streams();
-  parent_.close_now();
 }
 
 void Http2Connection::abort_streams() {

@@ -40,16 +40,11 @@ class Http2Connection {
   void on_output_drained();
   // GOAWAY: streams under way finish, no new ones start, then the connection closes.
   void begin_drain();
-  // The client connection is gone (or being dropped): every stream's session hears so.
-  void abort_streams();
+  // The client connection is gone or going: nothing more is read or written, and every stream's
+  // session hears that its client left.
+  void close();
   // No stream holds a session any more.
   bool idle() const;
-  // The client connection's handles closed: nothing more is read or written; the connection
-  // waits for its streams' sessions to close (on_http2_streams_gone) before it is freed.
-  void on_parent_closed() {
-    dead_ = true;
-    abort_streams();
-  }
 
   // ---- For the streams ----
   nghttp2_session* session() { return session_; }
@@ -77,6 +72,7 @@ class Http2Connection {
   static void on_idle(uv_idle_t* idle);
 
   Http2Stream* find(int32_t id);
+  void abort_streams();
   void count_early_reset();
   void flush();
   void fail(const char* what, int error);

@@ -297,14 +297,14 @@ void Http2Stream::respond_locally(uint16_t status) {
 
 void Http2Stream::on_stream_closed() {
   h2_closed_ = true;
-  // Closed before the whole response was handed over: the client reset it. The session hears
-  // that its client left.
-  if (sink_ && (!response_ended_ || pending_bytes() > 0)) sink_->on_transport_eof(UV_ECONNRESET);
+  // Closed before the whole response was handed over: the client reset it.
+  if (!response_ended_ || pending_bytes() > 0) abort();
 }
 
+// The session hears that its client left.
 void Http2Stream::abort() {
-  if (!sink_ || h2_closed_) return;
-  h2_closed_ = true;
+  if (!sink_ || client_gone_told_) return;
+  client_gone_told_ = true;
   sink_->on_transport_eof(UV_ECONNRESET);
 }
 

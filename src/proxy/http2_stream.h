@@ -50,7 +50,8 @@ class Http2Stream final : public Transport, private http::ParserSink {
 
   bool response_started() const { return response_submitted_; }
   bool has_session() const { return session_ != nullptr; }
-  // Both sides are done with it: the connection may free it.
+  // Both sides are done with it: the connection may free it (or free it anyway once nghttp2 is
+  // done with the whole connection).
   bool finished() const { return h2_closed_ && !session_; }
   // The session's handles closed: it is freed here (called from its on_closed).
   void on_session_closed();
@@ -105,6 +106,7 @@ class Http2Stream final : public Transport, private http::ParserSink {
   bool response_ended_ = false;
   bool data_deferred_ = false;
   bool h2_closed_ = false;
+  bool client_gone_told_ = false;  // the session heard UV_ECONNRESET
 };
 
 }  // namespace waygate::proxy
