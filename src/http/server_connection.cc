@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 
 #include "core/log.h"
 #include "core/socket_address.h"
@@ -43,13 +44,50 @@ void ServerConnection::start(SSL* ssl) {
   update_reading();
 }
 
+TransportSink& ServerConnection::start_stream(Transport& transport,
+                                              const ServerConnection& parent) {
+  std::copy(std::begin(parent.client_ip_), std::end(parent.client_ip_), client_ip_);
+  client_port_ = parent.client_port_;
+  std::copy(std::begin(parent.client_address_), std::end(parent.client_address_), client_address_);
+  client_address_length_ = parent.client_address_length_;
+  transport_ = &transport;
+  timer_.set(timeouts().header_read_ms);
+  update_reading();
+  return *this;
+}
+
 // ---- Input ---------------------------------------------------------------------------------
+
+namespace {
+
+// RFC 9113 3.4. Three bytes tell it from any HTTP/1 method a client uses ("PRI" is no method).
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+bool starts_http2(std::string_view bytes) {
+  size_t n = std::min(bytes.size(), kHttp2Preface.size());
+  return n >= 3 && bytes.substr(0, n) == kHttp2Preface.substr(0, n);
+}
+
+}  // namespace
 
 void ServerConnection::on_transport_read(std::string_view bytes) {
   if (handshaking_) {
     // The first plaintext: the handshake is done, and the first request's head timeout starts.
     handshaking_ = false;
     timer_.set(timeouts().header_read_ms);
+  }
+  if (http2_allowed_) {
+    // Only a connection's first bytes may be the preface.
+    http2_allowed_ = false;
+    if (state_ == State::kWaiting && stash_.empty() && starts_http2(bytes)) {
+      http2_ = true;
+      state_ = State::kTunnel;
+      touch();
+      on_http2_start();
+      on_tunnel_input(bytes);
+      update_reading();
+      return;
+    }
   }
   switch (state_) {
     case State::kClosed:
@@ -395,7 +433,7 @@ void ServerConnection::close_gracefully() {
   // to close, or an idle one, gets its FIN at once.
   bool unread = state_ == State::kHead || state_ == State::kBody ||
                 (state_ == State::kHeadDone && request_has_body()) || !unparsed().empty();
-  linger_wanted_ = !client_eof_ && (unread || request_keep_alive_);
+  linger_wanted_ = !client_eof_ && (unread || request_keep_alive_ || http2_);
   state_ = State::kClosing;
   stash_.clear();
   stash_offset_ = 0;

@@ -44,6 +44,13 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   // Called once the connection has been accepted into stream(). With `ssl` (taken over), the
   // connection speaks TLS: requests are read once the handshake is done.
   void start(SSL* ssl = nullptr);
+  // Starts a connection that is one HTTP/2 stream of `parent`, over `transport` (which carries the
+  // stream's request and response as HTTP/1.1): the same parsing, limits and timeouts as a socket.
+  // Returns the sink the transport reports to.
+  TransportSink& start_stream(Transport& transport, const ServerConnection& parent);
+  // Whether a client may start with the HTTP/2 connection preface (h2c prior knowledge, or h2 after
+  // ALPN): the connection then hands its bytes to on_http2_start/on_tunnel_input.
+  void allow_http2(bool allowed) { http2_allowed_ = allowed; }
   // Stop accepting requests: an idle connection closes now, a busy one after its response.
   void begin_drain();
   // Closes at once (no lingering, no hook). The subclass calls it when it cannot go on.
@@ -82,6 +89,9 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   // A TLS connection ended before its handshake was done: a failure, a timeout, or plain HTTP.
   enum class HandshakeFailure : uint8_t { kFailed, kTimedOut, kPlaintextHttp };
   virtual void on_handshake_failed(HandshakeFailure failure) { (void)failure; }
+  // The client opened with the HTTP/2 preface: from now on its bytes (the preface first) go to
+  // on_tunnel_input, and the subclass speaks HTTP/2 through send().
+  virtual void on_http2_start() {}
   // After start_tunnel(): raw bytes from the client.
   virtual void on_tunnel_input(std::string_view bytes) { (void)bytes; }
   // The handles have closed: the subclass frees itself.
@@ -114,6 +124,8 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   void start_tunnel();
   // Tunnel activity: pushes the idle deadline.
   void touch();
+  // No idle deadline while an HTTP/2 connection has streams in flight: each stream has its own.
+  void stop_idle_timer() { timer_.clear(); }
   // Closes once the queued output is written (a tunnel whose far side ended).
   void finish() { close_gracefully(); }
   bool draining() const { return draining_; }
@@ -193,7 +205,9 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   bool lingering_ = false;
   bool in_process_ = false;
   bool process_again_ = false;
-  bool handshaking_ = false;  // TLS: no plaintext has arrived yet
+  bool handshaking_ = false;    // TLS: no plaintext has arrived yet
+  bool http2_allowed_ = false;  // the first bytes may be the HTTP/2 preface
+  bool http2_ = false;          // they were: the connection speaks HTTP/2
 };
 
 }  // namespace waygate::http

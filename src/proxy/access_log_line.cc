@@ -132,6 +132,7 @@ void write_text_field(LineCursor& line, AccessLogField field, const AccessLogEnt
     case AccessLogField::kEndpoint:
       return line.put(field_text(field, e));
     case AccessLogField::kProtocol:
+      if (e.http2) return line.put("HTTP/2");
       line.put("HTTP/1.");
       return line.number(e.version_minor);
     case AccessLogField::kStatus:
@@ -265,8 +266,12 @@ char* write_json_line(char* out, const AccessLogEntry& e) {
   json_plain_text<AccessLogField::kMethod>(line, texts[3]);
   json_text<AccessLogField::kTarget>(line, texts[4]);
   line.put(kJsonKey<AccessLogField::kProtocol>);
-  line.put(std::array<char, 10>{'"', 'H', 'T', 'T', 'P', '/', '1', '.',
-                                static_cast<char>('0' + e.version_minor % 10), '"'});
+  if (e.http2) {
+    line.put("\"HTTP/2\"");
+  } else {
+    line.put(std::array<char, 10>{'"', 'H', 'T', 'T', 'P', '/', '1', '.',
+                                  static_cast<char>('0' + e.version_minor % 10), '"'});
+  }
   json_number<AccessLogField::kStatus>(line, e.status);
   json_number<AccessLogField::kBytesSent>(line, e.bytes_sent);
   json_number<AccessLogField::kBytesReceived>(line, e.bytes_received);

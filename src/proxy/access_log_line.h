@@ -26,6 +26,7 @@ struct AccessLogEntry {
   std::string_view method;
   std::string_view target;
   uint8_t version_minor = 1;
+  bool http2 = false;           // the request came on an HTTP/2 stream: "HTTP/2"
   uint16_t status = 0;          // 0: no response was sent
   uint64_t bytes_sent = 0;      // response body bytes
   uint64_t bytes_received = 0;  // request head and body bytes

@@ -15,6 +15,8 @@
 #include "http/request_target.h"
 #include "http/status.h"
 #include "lb/pickable.h"
+#include "proxy/http2_connection.h"
+#include "proxy/http2_stream.h"
 #include "proxy/token_bucket.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/worker.h"
@@ -151,6 +153,27 @@ bool upgrade_allowed(std::string_view requested, const std::vector<std::string>&
 
 DownstreamSession::DownstreamSession(Worker& worker)
     : http::ServerConnection(worker.loop()), worker_(worker) {}
+
+DownstreamSession::~DownstreamSession() = default;
+
+::waygate::TransportSink& DownstreamSession::start_stream(DownstreamSession& parent,
+                                                          Http2Stream& stream) {
+  stream_ = &stream;
+  client_ = parent.client_;
+  listener_slot_ = parent.listener_slot_;
+  tls_listener_ = parent.tls_listener_;
+  client_cert_subject_ = parent.client_cert_subject();
+  client_cert_read_ = true;
+  return ServerConnection::start_stream(stream, parent);
+}
+
+void DownstreamSession::drain() {
+  if (h2_) {
+    h2_->begin_drain();
+  } else {
+    begin_drain();
+  }
+}
 
 void DownstreamSession::start_tls(std::shared_ptr<const routing::ListenerTls> listener) {
   tls_listener_ = std::move(listener);
@@ -671,6 +694,7 @@ void DownstreamSession::on_upstream_body(std::string_view bytes) {
 }
 
 void DownstreamSession::on_output_drained() {
+  if (h2_) return h2_->on_output_drained();
   if (exchange_ && exchange_->upstream) exchange_->upstream->resume_reading();
 }
 
@@ -930,6 +954,7 @@ void DownstreamSession::on_request_refused(uint16_t status, const char* reason) 
 }
 
 void DownstreamSession::on_connection_lost(const char* reason) {
+  if (h2_) h2_->close();
   if (exchange_ && exchange_->status == 0 && std::string_view(reason) == "downstream-timeout") {
     exchange_->status = 408;
   }
@@ -937,13 +962,33 @@ void DownstreamSession::on_connection_lost(const char* reason) {
 }
 
 void DownstreamSession::abandon() {
+  if (h2_) h2_->close();
   drop_exchange("drain-timeout");
   close_now();
 }
 
 void DownstreamSession::on_closed() {
   drop_exchange("client-closed");
+  if (stream_) {
+    stream_->on_session_closed();  // frees this
+    return;
+  }
+  handles_closed_ = true;
+  if (h2_) {
+    h2_->close();
+    if (!h2_->idle()) return;  // freed by on_http2_streams_gone
+  }
   worker_.destroy_session(*this);  // frees this
+}
+
+// ---- HTTP/2 ---------------------------------------------------------------------------------
+
+void DownstreamSession::on_http2_start() {
+  h2_ = std::make_unique<Http2Connection>(*this, worker_);
+}
+
+void DownstreamSession::on_http2_streams_gone() {
+  if (handles_closed_) worker_.destroy_session(*this);  // frees this
 }
 
 void DownstreamSession::write_access_log() {
@@ -970,6 +1015,7 @@ void DownstreamSession::write_access_log() {
       entry.target = request.target();
     }
     entry.version_minor = request.version_minor;
+    entry.http2 = stream_ != nullptr;
     entry.status = exchange.status;
     entry.bytes_sent = exchange.response_bytes_sent;
     entry.bytes_received = request_bytes_received();
@@ -1018,6 +1064,7 @@ void DownstreamSession::on_upstream_upgrade(std::string_view early_bytes) {
 }
 
 void DownstreamSession::on_tunnel_input(std::string_view bytes) {
+  if (h2_) return h2_->on_input(bytes);
   if (!exchange_ || !exchange_->upstream) return;
   if (exchange_->upstream->write(bytes) < 0) {
     drop_exchange("upstream-reset");

@@ -18,11 +18,19 @@
 
 namespace waygate::proxy {
 
+class Http2Connection;
+class Http2Stream;
 class Worker;
 
 class DownstreamSession final : public http::ServerConnection {
  public:
   explicit DownstreamSession(Worker& worker);
+  ~DownstreamSession();
+
+  // Starts the session of one HTTP/2 stream of `parent`, with its client, listener and TLS.
+  ::waygate::TransportSink& start_stream(DownstreamSession& parent, Http2Stream& stream);
+  // Stop accepting requests (HTTP/1) or streams (HTTP/2, GOAWAY); close when those under way end.
+  void drain();
 
   // Starts a connection accepted on a TLS listener: the handshake first, with the listener's
   // certificates as they are now (the connection keeps them, whatever a reload brings).
@@ -62,6 +70,8 @@ class DownstreamSession final : public http::ServerConnection {
   ListLink<DownstreamSession> link;  // in the worker's list
 
  private:
+  friend class Http2Connection;
+
   // http::ServerConnection
   http::MessageHead& request_head() override;
   void on_request_head(http::MessageHead& head) override;
@@ -71,6 +81,7 @@ class DownstreamSession final : public http::ServerConnection {
   void on_connection_lost(const char* reason) override;
   void on_output_drained() override;
   void on_handshake_failed(HandshakeFailure failure) override;
+  void on_http2_start() override;
   void on_tunnel_input(std::string_view bytes) override;
   void on_closed() override;
   http::ServerTimeouts timeouts() const override;
@@ -103,6 +114,9 @@ class DownstreamSession final : public http::ServerConnection {
   void drop_exchange(const char* reason);
   void write_access_log();
 
+  // HTTP/2: the last stream's session closed after the connection's handles did.
+  void on_http2_streams_gone();
+
   // The verified client certificate's subject, read once from the TLS layer; empty when none.
   std::string_view client_cert_subject();
 
@@ -114,6 +128,9 @@ class DownstreamSession final : public http::ServerConnection {
   uint32_t listener_slot_ = 0;
   ClientAddress client_;
   bool counted_per_client_ = false;
+  std::unique_ptr<Http2Connection> h2_;  // the connection speaks HTTP/2
+  Http2Stream* stream_ = nullptr;        // this session serves one HTTP/2 stream
+  bool handles_closed_ = false;
 };
 
 }  // namespace waygate::proxy

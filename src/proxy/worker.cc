@@ -247,6 +247,7 @@ void Worker::admit(Listener& listener, int fd, const sockaddr_storage& peer) {
   }
   add(metrics_.downstream_total, 1);
   session.set_listener_slot(listener.metrics_slot);
+  session.allow_http2(snapshot().http2_on(listener.address));
   if (const auto* tls = snapshot().tls_for(listener.address)) {
     session.start_tls(*tls);
   } else {
@@ -531,7 +532,7 @@ void Worker::begin_drain() {
   listeners_.clear();
   uv_timer_start(drain_timer_.get(), &Worker::on_drain_timeout, snapshot().timeouts.drain_ms, 0);
   for (DownstreamSession* session : sessions_.snapshot())
-    session->begin_drain();
+    session->drain();
   finish_drain_if_idle();
 }
 

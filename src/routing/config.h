@@ -46,6 +46,10 @@ struct Limits {
   uint64_t max_upstream_connections_per_endpoint = 4096;
   // Per worker and client address: connections open at once; more are closed at accept. 0: off.
   uint64_t max_connections_per_client = 0;
+  // HTTP/2 (per connection): streams open at once, and each stream's receive window (how much of
+  // a request body a client may send ahead of what the upstream has taken).
+  uint64_t http2_max_concurrent_streams = 100;
+  uint64_t http2_initial_window_bytes = 64 * 1024;
 };
 
 // A token bucket (see docs/config.md, "Rate limits"): `burst` requests at once, refilled at
@@ -65,6 +69,7 @@ struct ListenerTlsConfig {
   std::string client_ca;  // non-empty: clients present a certificate that chains to it
   bool client_cert_optional = false;
   uint64_t hsts_max_age_s = 0;  // 0: no Strict-Transport-Security header
+  bool alpn_h2 = false;         // ALPN offers h2 before http/1.1 (the listener's `http2`)
   // Built from the files when the config was read, so a certificate that cannot serve is refused
   // with the config.
   std::shared_ptr<const tls::ServerContext> context;
@@ -87,6 +92,7 @@ struct ListenerConfig {
   SocketAddress address;
   std::optional<ListenerTlsConfig> tls;
   std::optional<AccessLogConfig> access_log;  // none: the top-level one
+  bool http2 = false;  // `http2`: h2 by ALPN on TLS (default on), h2c prior knowledge on plain
 };
 
 // A cluster's `tls:`: its endpoints speak TLS.

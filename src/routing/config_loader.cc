@@ -49,7 +49,8 @@ void read_limits(Reader& r, const yaml::Node& node, Limits& out) {
           node, "limits",
           {"max_header_bytes", "max_uri_bytes", "max_body_bytes", "max_connections_per_worker",
            "max_idle_upstream_per_endpoint", "max_request_headers",
-           "max_upstream_connections_per_endpoint", "max_connections_per_client"})) {
+           "max_upstream_connections_per_endpoint", "max_connections_per_client",
+           "http2_max_concurrent_streams", "http2_initial_window"})) {
     return;
   }
   auto set_size = [&](const char* key, uint64_t& field) {
@@ -73,6 +74,16 @@ void read_limits(Reader& r, const yaml::Node& node, Limits& out) {
   if (const yaml::Node& upstream = node["max_upstream_connections_per_endpoint"]) {
     auto value = r.count_at_least(upstream, "limits.max_upstream_connections_per_endpoint", 1);
     if (value) out.max_upstream_connections_per_endpoint = *value;
+  }
+  if (const yaml::Node& streams = node["http2_max_concurrent_streams"]) {
+    auto value = r.count_between(streams, "limits.http2_max_concurrent_streams", 1, 10'000);
+    if (value) out.http2_max_concurrent_streams = *value;
+  }
+  set_size("http2_initial_window", out.http2_initial_window_bytes);
+  // RFC 9113 6.5.2: at most 2^31-1; less than a frame would make every body trickle.
+  if (out.http2_initial_window_bytes < 16 * 1024 || out.http2_initial_window_bytes > 0x7fffffff) {
+    r.error(node["http2_initial_window"],
+            "limits.http2_initial_window must be between 16KiB and 2GiB-1");
   }
   if (out.max_header_bytes == 0 || out.max_header_bytes > (1u << 30)) {
     r.error(node["max_header_bytes"], "limits.max_header_bytes must be between 1 and 1GiB");
@@ -198,7 +209,7 @@ void read_listeners(Reader& r, const yaml::Node& node, const std::string& base_d
   std::set<std::string> names;
   std::set<std::string> addresses;
   for (const yaml::Node& item : r.sequence(node, "listeners")) {
-    if (!r.check_map(item, "listener", {"name", "address", "tls", "access_log"})) continue;
+    if (!r.check_map(item, "listener", {"name", "address", "tls", "access_log", "http2"})) continue;
     ListenerConfig listener;
     if (!item["name"]) {
       r.error(item, "listener needs a name");
@@ -221,8 +232,15 @@ void read_listeners(Reader& r, const yaml::Node& node, const std::string& base_d
         listener.address = *address;
       }
     }
+    // HTTP/2 is on by default where a client can only ask for it knowingly (ALPN on TLS); h2c
+    // prior knowledge on a plain listener is asked for in the config, as nginx and Envoy do.
+    listener.http2 = static_cast<bool>(item["tls"]);
+    if (const yaml::Node& http2 = item["http2"]) {
+      if (auto value = r.boolean(http2, "listener http2")) listener.http2 = *value;
+    }
     if (item["tls"]) {
       listener.tls.emplace();
+      listener.tls->alpn_h2 = listener.http2;
       read_listener_tls(r, item["tls"], base_directory, listener.name, *listener.tls,
                         config.tls_files);
     }

@@ -15,7 +15,9 @@ std::shared_ptr<const Snapshot> build(std::shared_ptr<const Config> shared,
   for (uint32_t i = 0; i < clusters.size(); ++i)
     index.emplace(clusters[i].name, i);
   std::vector<std::shared_ptr<const ListenerTls>> tls_listeners;
+  std::vector<std::string> http2_listeners;
   for (const ListenerConfig& listener : config.listeners) {
+    if (listener.http2) http2_listeners.push_back(listener.address_text);
     if (!listener.tls) continue;
     std::string hsts;
     if (listener.tls->hsts_max_age_s != 0) {
@@ -27,7 +29,8 @@ std::shared_ptr<const Snapshot> build(std::shared_ptr<const Config> shared,
   }
   return std::make_shared<const Snapshot>(
       Snapshot{config.timeouts, config.limits, config.normalize_paths, std::move(clusters),
-               RouteTable(std::move(shared), index, name_slots), std::move(tls_listeners)});
+               RouteTable(std::move(shared), index, name_slots), std::move(tls_listeners),
+               std::move(http2_listeners)});
 }
 
 }  // namespace

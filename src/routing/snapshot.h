@@ -44,6 +44,8 @@ struct Snapshot {
   RouteTable routes;
   // Held by each connection accepted on the listener, for its certificates' lifetime.
   std::vector<std::shared_ptr<const ListenerTls>> tls_listeners;
+  // Addresses of the listeners that speak HTTP/2 (ListenerConfig::http2).
+  std::vector<std::string> http2_listeners;
 
   // The TLS settings of the listener on this address, or null for a plain one.
   const std::shared_ptr<const ListenerTls>* tls_for(std::string_view address) const {
@@ -51,6 +53,12 @@ struct Snapshot {
       if (listener->address == address) return &listener;
     }
     return nullptr;
+  }
+  bool http2_on(std::string_view address) const {
+    for (const std::string& listener : http2_listeners) {
+      if (listener == address) return true;
+    }
+    return false;
   }
 };
 

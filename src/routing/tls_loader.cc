@@ -114,6 +114,7 @@ void read_listener_tls(Reader& r, const yaml::Node& node, const std::string& bas
   settings.ciphers = out.ciphers;
   settings.client_ca = out.client_ca;
   settings.client_cert_optional = out.client_cert_optional;
+  if (out.alpn_h2) settings.alpn = {"h2", "http/1.1"};
   std::string error;
   out.context = tls::ServerContext::create(settings, &error);
   if (!out.context) {

@@ -181,7 +181,7 @@ class CertificateSelectionTest(TlsTestCase):
                               f"{name}:{self.port}:{HOST}", "--cacert", ca_file())
                 self.assertEqual((result.returncode, result.status, result.body),
                                  (0, 200, b"A GET /via-curl\n"), result)
-                self.assertEqual(result.http_version, "1.1", result)
+                self.assertEqual(result.http_version, "2", result)  # ALPN h2 (test_http2.py)
 
     def test_client_algorithms_pick_the_rsa_or_the_ecdsa_certificate(self):
         """example.test has an RSA and an ECDSA certificate: a client that can only verify
@@ -295,11 +295,13 @@ class ProtocolTest(TlsTestCase):
                                   servername="example.test")
                 self.assertEqual(result.cipher, offer.split(":")[0], result)
 
-    def test_alpn_selects_http_1_1(self):
+    def test_alpn_selects_h2_then_http_1_1(self):
         result = s_client(self.port, "-alpn", "h2,http/1.1", servername="example.test")
+        self.assertIn("ALPN protocol: h2", result.output, result)
+        # A client that offers only http/1.1 gets it, and the connection then speaks HTTP/1.1.
+        result = s_client(self.port, "-alpn", "http/1.1", servername="example.test")
         self.assertIn("ALPN protocol: http/1.1", result.output, result)
-        # And the connection then speaks HTTP/1.1.
-        resp, tls, _ = exchange(self.port, ca_context(alpn=["h2", "http/1.1"]), "example.test",
+        resp, tls, _ = exchange(self.port, ca_context(alpn=["http/1.1"]), "example.test",
                                 target="/alpn")
         self.assertEqual(tls.alpn, "http/1.1", tls)
         self.assertEqual((resp.status, resp.body), (200, b"A GET /alpn\n"), resp)

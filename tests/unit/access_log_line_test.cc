@@ -69,6 +69,15 @@ TEST(JsonLine, HoldsEveryFieldInOrder) {
   EXPECT_TRUE(parsed["error"].is_null());
 }
 
+TEST(AccessLogLine, AnHttp2RequestSaysHttp2) {
+  AccessLogEntry entry = proxied_entry();
+  entry.http2 = true;
+  std::string line;
+  append_json_line(line, entry);
+  EXPECT_EQ(nlohmann::json::parse(line)["protocol"], "HTTP/2");
+  EXPECT_EQ(render("$protocol $status", entry), "HTTP/2 200\n");
+}
+
 TEST(JsonLine, WhatIsNotKnownIsNull) {
   AccessLogEntry entry;
   entry.time = "2026-11-25T12:00:00.123Z";

@@ -96,6 +96,47 @@ clusters: [{ name: a, endpoints: [127.0.0.1:1] }]
   EXPECT_TRUE(config.routes[0].paths[1].upgrades->protocols.empty());
 }
 
+// HTTP/2: on by default only where a client asks for it knowingly (ALPN on TLS); h2c prior
+// knowledge on a plain listener is turned on in the config.
+TEST(ConfigLoader, ListenerHttp2DefaultsAndLimits) {
+  ConfigResult result =
+      load_config_text(R"(limits: { http2_max_concurrent_streams: 8, http2_initial_window: 1MiB }
+listeners:
+  - { name: plain, address: 127.0.0.1:8080 }
+  - { name: h2c, address: 127.0.0.1:8081, http2: true }
+routes: [{ hosts: ["*"], paths: [{ prefix: /, cluster: a }] }]
+clusters: [{ name: a, endpoints: [127.0.0.1:1] }]
+)",
+                       "h2.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors.front();
+  const Config& config = result.config;
+  EXPECT_FALSE(config.listeners[0].http2);
+  EXPECT_TRUE(config.listeners[1].http2);
+  EXPECT_EQ(config.limits.http2_max_concurrent_streams, 8u);
+  EXPECT_EQ(config.limits.http2_initial_window_bytes, 1024u * 1024);
+
+  ConfigResult defaults = load_config_text(kValid, "waygate.yaml");
+  EXPECT_EQ(defaults.config.limits.http2_max_concurrent_streams, 100u);
+  EXPECT_EQ(defaults.config.limits.http2_initial_window_bytes, 64u * 1024);
+}
+
+TEST(ConfigLoader, Http2LimitsOutOfRangeAreRefused) {
+  ConfigResult result =
+      load_config_text(R"(limits: { http2_max_concurrent_streams: 0, http2_initial_window: 1KiB }
+listeners: [{ name: web, address: 127.0.0.1:8080, http2: maybe }]
+routes: [{ hosts: ["*"], paths: [{ prefix: /, cluster: a }] }]
+clusters: [{ name: a, endpoints: [127.0.0.1:1] }]
+)",
+                       "h2.yaml");
+  ASSERT_EQ(result.errors.size(), 3u);
+  EXPECT_NE(result.errors[0].find("limits.http2_max_concurrent_streams"), std::string::npos)
+      << result.errors[0];
+  EXPECT_NE(result.errors[1].find("limits.http2_initial_window must be between 16KiB and 2GiB-1"),
+            std::string::npos)
+      << result.errors[1];
+  EXPECT_NE(result.errors[2].find("listener http2"), std::string::npos) << result.errors[2];
+}
+
 TEST(ConfigLoader, EscapedSlashesKeepIsRead) {
   ConfigResult result = load_config_text(
       "normalize_paths: { escaped_slashes: keep }\n"

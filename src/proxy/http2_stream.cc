@@ -1,0 +1,325 @@
+#include "proxy/http2_stream.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "core/log.h"
+#include "http/header_names.h"
+#include "proxy/downstream_session.h"
+#include "proxy/http2_connection.h"
+
+namespace waygate::proxy {
+namespace {
+
+// RFC 9113 8.2.2: connection-specific fields have no place in an HTTP/2 message.
+bool connection_specific(http::HeaderId id) {
+  switch (id) {
+    case http::HeaderId::kConnection:
+    case http::HeaderId::kTransferEncoding:
+    case http::HeaderId::kUpgrade:
+    case http::HeaderId::kKeepAlive:
+    case http::HeaderId::kProxyConnection:
+    case http::HeaderId::kTe:
+      return true;
+    default:
+      return false;
+  }
+}
+
+nghttp2_nv header(std::string_view name, std::string_view value) {
+  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                    value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+ssize_t read_response_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                               uint32_t* data_flags, nghttp2_data_source* source, void*) {
+  return static_cast<Http2Stream*>(source->ptr)->read_response(buf, length, data_flags);
+}
+
+}  // namespace
+
+Http2Stream::Http2Stream(Http2Connection& connection, int32_t id, size_t max_header_bytes)
+    : connection_(connection),
+      id_(id),
+      max_header_bytes_(max_header_bytes),
+      parser_(HTTP_RESPONSE, *this) {}
+
+Http2Stream::~Http2Stream() = default;
+
+// ---- The request, from HTTP/2 frames to HTTP/1.1 bytes --------------------------------------
+
+void Http2Stream::add_header(std::string_view name, std::string_view value) {
+  if (session_ || head_too_large_) return;  // trailers are not forwarded
+  size_t size = method_.size() + path_.size() + authority_.size() + cookie_.size() +
+                fields_.size() + name.size() + value.size() + 4;
+  if (size > max_header_bytes_) {
+    head_too_large_ = true;
+    return;
+  }
+  // nghttp2 has checked the fields (RFC 9113 8.2 and 8.3): lowercase names, no connection-specific
+  // fields, pseudo-headers first and each once, no CR or LF in a value.
+  if (name == ":method") {
+    method_ = value;
+  } else if (name == ":path") {
+    path_ = value;
+  } else if (name == ":authority") {
+    authority_ = value;
+  } else if (name.starts_with(':')) {
+    // :scheme is what the listener says; :protocol (extended CONNECT) is not offered.
+  } else if (name == "host") {
+    if (authority_.empty()) authority_ = value;  // RFC 9113 8.3.1: :authority wins
+  } else if (name == "cookie") {
+    // RFC 9113 8.2.3: cookie crumbs are one field again for HTTP/1.1.
+    if (!cookie_.empty()) cookie_.append("; ");
+    cookie_.append(value);
+  } else {
+    has_content_length_ = has_content_length_ || name == "content-length";
+    fields_.append(name).append(": ").append(value).append("\r\n");
+  }
+}
+
+void Http2Stream::start_request(bool end_stream) {
+  request_ended_ = end_stream;
+  if (head_too_large_) return respond_locally(431);
+  head_request_ = method_ == "HEAD";
+  std::string& out = inbound_;
+  out.append(method_).append(" ").append(method_ == "CONNECT" ? authority_ : path_);
+  out.append(" HTTP/1.1\r\n");
+  if (!authority_.empty()) out.append("Host: ").append(authority_).append("\r\n");
+  out.append(fields_);
+  if (!cookie_.empty()) out.append("Cookie: ").append(cookie_).append("\r\n");
+  if (!end_stream && !has_content_length_) {
+    out.append("Transfer-Encoding: chunked\r\n");
+    chunked_ = true;
+  }
+  // One request per session: it closes once its response is written.
+  out.append("Connection: close\r\n\r\n");
+  for (std::string* text : {&method_, &path_, &authority_, &cookie_, &fields_})
+    std::string().swap(*text);
+  session_ = std::make_unique<DownstreamSession>(connection_.worker());
+  sink_ = &session_->start_stream(connection_.parent(), *this);
+  connection_.schedule(*this);
+}
+
+void Http2Stream::add_body(std::string_view bytes) {
+  if (!session_ || request_ended_) {
+    // Nobody takes it (the session has answered and gone): acknowledged and dropped.
+    nghttp2_session_consume_stream(connection_.session(), id_, bytes.size());
+    return;
+  }
+  if (chunked_) {
+    char size[20];
+    auto [end, ec] = std::to_chars(size, size + sizeof(size), bytes.size(), 16);
+    inbound_.append(size, end).append("\r\n").append(bytes).append("\r\n");
+  } else {
+    inbound_.append(bytes);
+  }
+  unacknowledged_ += bytes.size();
+  if (reading_) connection_.schedule(*this);
+}
+
+void Http2Stream::end_request() {
+  if (request_ended_) return;
+  request_ended_ = true;
+  if (!session_) return;
+  if (chunked_) inbound_.append("0\r\n\r\n");
+  connection_.schedule(*this);
+}
+
+void Http2Stream::pump() {
+  if (!sink_) return;
+  if (reading_ && !inbound_.empty()) {
+    delivering_.swap(inbound_);
+    size_t acknowledged = unacknowledged_;
+    unacknowledged_ = 0;
+    sink_->on_transport_read(delivering_);
+    delivering_.clear();
+    // The session has the bytes: the client may send as many more (WINDOW_UPDATE).
+    if (acknowledged != 0 && !connection_.dead()) {
+      nghttp2_session_consume_stream(connection_.session(), id_, acknowledged);
+      connection_.schedule_flush();
+    }
+  }
+  if (eof_pending_ && sink_) {
+    eof_pending_ = false;
+    sink_->on_transport_eof(UV_EOF);
+  }
+}
+
+void Http2Stream::set_reading(bool on) {
+  reading_ = on;
+  if (on && !inbound_.empty()) connection_.schedule(*this);
+}
+
+void Http2Stream::shutdown() {
+  // The session lingers for its client's end; a stream has nothing more to say once it closes.
+  eof_pending_ = true;
+  connection_.schedule(*this);
+}
+
+bool Http2Stream::secure() const {
+  return connection_.secure();
+}
+
+// ---- The response, from HTTP/1.1 bytes to HTTP/2 frames -------------------------------------
+
+int Http2Stream::write(std::span<const uv_buf_t> bufs) {
+  if (connection_.dead() || h2_closed_) return UV_EPIPE;
+  for (const uv_buf_t& buf : bufs) {
+    std::string_view bytes(buf.base, buf.len);
+    while (!bytes.empty()) {
+      size_t consumed = 0;
+      http::Parser::Result result = parser_.execute(bytes, &consumed);
+      bytes.remove_prefix(std::min(consumed, bytes.size()));
+      if (result == http::Parser::Result::kPaused) {
+        parser_.resume();
+        continue;
+      }
+      if (result != http::Parser::Result::kOk) {
+        // Our own serializer wrote it: a failure here is a bug, and the stream cannot go on.
+        WG_LOG_ERROR("http2: stream %d: unreadable response from the proxy: %s", id_,
+                     parser_.error_reason());
+        nghttp2_submit_rst_stream(connection_.session(), NGHTTP2_FLAG_NONE, id_,
+                                  NGHTTP2_INTERNAL_ERROR);
+        connection_.schedule_flush();
+        return UV_EPROTO;
+      }
+    }
+  }
+  resume_data();
+  connection_.schedule_flush();
+  return 0;
+}
+
+http::MessageHead& Http2Stream::on_message_begin() {
+  response_.clear();
+  return response_;
+}
+
+int Http2Stream::on_headers_complete(http::MessageHead& head) {
+  if (head.status < 200) {
+    submit_head(head, false, false);  // 100 Continue: the client may send its body
+    return http::kHeadContinue;
+  }
+  bool bodiless = head_request_ || head.status == 204 || head.status == 304;
+  submit_head(head, true, bodiless);
+  return head_request_ ? http::kHeadSkipBody : http::kHeadContinue;
+}
+
+int Http2Stream::on_body(std::string_view bytes) {
+  outbound_.append(bytes);
+  return 0;
+}
+
+int Http2Stream::on_message_complete() {
+  if (response_.status >= 200) response_ended_ = true;
+  return HPE_PAUSED;  // the parser checks each head from its start (see http::Parser)
+}
+
+void Http2Stream::submit_head(const http::MessageHead& head, bool final_response, bool bodiless) {
+  char status[4];
+  auto [end, ec] = std::to_chars(status, status + sizeof(status), head.status);
+  // Field names are lowercase in HTTP/2 (RFC 9113 8.2.1); the copies live until the submit.
+  std::string names;
+  for (const http::HeaderField& field : head.fields)
+    names.append(head.name(field));
+  std::transform(names.begin(), names.end(), names.begin(),
+                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+  std::vector<nghttp2_nv> fields;
+  fields.reserve(head.fields.size() + 1);
+  fields.push_back(header(":status", std::string_view(status, end)));
+  size_t offset = 0;
+  for (const http::HeaderField& field : head.fields) {
+    std::string_view name = std::string_view(names).substr(offset, field.name_length);
+    offset += field.name_length;
+    if (connection_specific(field.id)) continue;
+    fields.push_back(header(name, head.value(field)));
+  }
+  nghttp2_session* session = connection_.session();
+  if (!final_response) {
+    nghttp2_submit_headers(session, NGHTTP2_FLAG_NONE, id_, nullptr, fields.data(), fields.size(),
+                           nullptr);
+    return;
+  }
+  response_submitted_ = true;
+  if (bodiless) {
+    response_ended_ = true;
+    nghttp2_submit_response(session, id_, fields.data(), fields.size(), nullptr);
+    return;
+  }
+  nghttp2_data_provider provider;
+  provider.source.ptr = this;
+  provider.read_callback = &read_response_callback;
+  nghttp2_submit_response(session, id_, fields.data(), fields.size(), &provider);
+}
+
+ssize_t Http2Stream::read_response(uint8_t* buf, size_t length, uint32_t* data_flags) {
+  size_t n = std::min(length, pending_bytes());
+  if (n != 0) std::memcpy(buf, outbound_.data() + outbound_offset_, n);
+  outbound_offset_ += n;
+  if (pending_bytes() == 0) {
+    outbound_.clear();
+    outbound_offset_ = 0;
+    if (response_ended_) {
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    } else if (n == 0) {
+      data_deferred_ = true;  // resumed when the session writes more
+      return NGHTTP2_ERR_DEFERRED;
+    }
+    if (n != 0) connection_.note_drained(*this);
+  }
+  return static_cast<ssize_t>(n);
+}
+
+void Http2Stream::resume_data() {
+  if (!data_deferred_ || (pending_bytes() == 0 && !response_ended_)) return;
+  data_deferred_ = false;
+  nghttp2_session_resume_data(connection_.session(), id_);
+}
+
+void Http2Stream::notify_drained() {
+  if (sink_ && pending_bytes() == 0) sink_->on_transport_drained(0);
+}
+
+// A response waygate gives without a session (a head past the limits).
+void Http2Stream::respond_locally(uint16_t status) {
+  char digits[4];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), status);
+  nghttp2_nv fields[] = {header(":status", std::string_view(digits, end))};
+  response_submitted_ = response_ended_ = true;
+  nghttp2_submit_response(connection_.session(), id_, fields, 1, nullptr);
+  connection_.schedule_flush();
+}
+
+// ---- Ending ---------------------------------------------------------------------------------
+
+void Http2Stream::on_stream_closed() {
+  h2_closed_ = true;
+  // Closed before the whole response was handed over: the client reset it.
+  if (!response_ended_ || pending_bytes() > 0) abort();
+}
+
+// The session hears that its client left.
+void Http2Stream::abort() {
+  if (!sink_ || client_gone_told_) return;
+  client_gone_told_ = true;
+  sink_->on_transport_eof(UV_ECONNRESET);
+}
+
+void Http2Stream::on_session_closed() {
+  if (!h2_closed_ && !response_ended_ && !connection_.dead()) {
+    // The session gave up part way (the upstream failed mid-response, a timeout): a reset is the
+    // only honest end, as closing the connection is for HTTP/1.
+    nghttp2_submit_rst_stream(connection_.session(), NGHTTP2_FLAG_NONE, id_,
+                              NGHTTP2_INTERNAL_ERROR);
+    connection_.schedule_flush();
+  }
+  sink_ = nullptr;
+  // Freed at the end of this function: the session is inside its own on_closed.
+  std::unique_ptr<DownstreamSession> closed = std::move(session_);
+  connection_.on_stream_finished(*this);  // may free this
+}
+
+}  // namespace waygate::proxy

@@ -1,0 +1,112 @@
+// One HTTP/2 request stream, proxied by a DownstreamSession of its own: the stream's request is
+// written to that session as HTTP/1.1 and its HTTP/1.1 response read back into HEADERS and DATA, so
+// an h2 request is routed, limited, logged and retried by exactly the code an HTTP/1 request is.
+// Flow control maps onto the session's backpressure both ways: request bytes are acknowledged to
+// the client (WINDOW_UPDATE) only as the session takes them, and the session holds its upstream
+// while the client's window keeps response bytes here.
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/transport.h"
+#include "http/message_head.h"
+#include "http/parser.h"
+
+namespace waygate::proxy {
+
+class DownstreamSession;
+class Http2Connection;
+
+class Http2Stream final : public Transport, private http::ParserSink {
+ public:
+  Http2Stream(Http2Connection& connection, int32_t id, size_t max_header_bytes);
+  ~Http2Stream();
+  Http2Stream(const Http2Stream&) = delete;
+  Http2Stream& operator=(const Http2Stream&) = delete;
+
+  int32_t id() const { return id_; }
+
+  // ---- From the HTTP/2 side (nghttp2's callbacks) ----
+  void add_header(std::string_view name, std::string_view value);
+  // The request head is whole: its session starts. `end_stream`: it has no body.
+  void start_request(bool end_stream);
+  void add_body(std::string_view bytes);
+  void end_request();
+  // nghttp2 closed the stream (sent or received its end, or a reset).
+  void on_stream_closed();
+  // The connection is going away: the session hears that its client left.
+  void abort();
+  // The data provider: copies response bytes into a DATA frame.
+  ssize_t read_response(uint8_t* buf, size_t length, uint32_t* data_flags);
+  // Delivers what waits for the session: request bytes, the end of its output.
+  void pump();
+  // The response's bytes held here were all handed to nghttp2: tell the session.
+  void notify_drained();
+
+  bool response_started() const { return response_submitted_; }
+  bool has_session() const { return session_ != nullptr; }
+  // Both sides are done with it: the connection may free it (or free it anyway once nghttp2 is
+  // done with the whole connection).
+  bool finished() const { return h2_closed_ && !session_; }
+  // The session's handles closed: it is freed here (called from its on_closed).
+  void on_session_closed();
+
+  // ---- Transport, for the session ----
+  int write(std::span<const uv_buf_t> bufs) override;
+  using Transport::write;
+  size_t pending_bytes() const override { return outbound_.size() - outbound_offset_; }
+  void set_reading(bool on) override;
+  void shutdown() override;
+  bool secure() const override;
+
+ private:
+  // http::ParserSink: the session's HTTP/1.1 response, turned into HTTP/2.
+  http::MessageHead& on_message_begin() override;
+  int on_headers_complete(http::MessageHead& head) override;
+  int on_body(std::string_view bytes) override;
+  int on_message_complete() override;
+
+  void submit_head(const http::MessageHead& head, bool final_response, bool bodiless);
+  void respond_locally(uint16_t status);
+  void resume_data();
+
+  Http2Connection& connection_;
+  int32_t id_;
+  size_t max_header_bytes_;
+  std::unique_ptr<DownstreamSession> session_;
+  TransportSink* sink_ = nullptr;
+  // The request as it is being built: pseudo-headers apart, the rest already as HTTP/1 lines.
+  std::string method_;
+  std::string path_;
+  std::string authority_;
+  std::string cookie_;
+  std::string fields_;
+  bool has_content_length_ = false;
+  bool head_too_large_ = false;
+  bool chunked_ = false;  // the body goes to the session chunked (no content-length given)
+  // Request bytes for the session, and how many of them are DATA payload still to acknowledge.
+  std::string inbound_;
+  std::string delivering_;
+  size_t unacknowledged_ = 0;
+  bool reading_ = false;
+  bool request_ended_ = false;
+  bool eof_pending_ = false;  // the session asked to end its output: it hears EOF next
+  // The response: parsed from the session's output, body bytes held for the data provider.
+  http::Parser parser_;
+  http::MessageHead response_;
+  std::string outbound_;
+  size_t outbound_offset_ = 0;
+  bool head_request_ = false;
+  bool response_submitted_ = false;
+  bool response_ended_ = false;
+  bool data_deferred_ = false;
+  bool h2_closed_ = false;
+  bool client_gone_told_ = false;  // the session heard UV_ECONNRESET
+};
+
+}  // namespace waygate::proxy

@@ -1,0 +1,341 @@
+"""HTTP/2 toward clients (issue 20): h2c with prior knowledge on a plain listener that enables it,
+h2 by ALPN on a TLS listener, and HTTP/1.1 beside both on the same port.
+
+Each stream is routed as an HTTP/1 request is (host from :authority) to HTTP/1.1 upstreams
+(upstream.py). Clients: curl where it does the job (curl 7.88 cannot reuse an h2c connection for
+a second transfer, so many streams on one plain connection are python3-h2's), and python3-h2
+(H2Client below) where the test needs the frames: concurrent streams, flow control, resets,
+GOAWAY.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import unittest
+
+try:
+    import h2  # noqa: F401
+except ImportError:
+    # Debian's python3-h2 (scripts/install-deps.sh) is pure Python: an interpreter other than
+    # Debian's (a pyenv one) can load it from there.
+    sys.path.append("/usr/lib/python3/dist-packages")
+import h2.config  # noqa: E402
+import h2.connection  # noqa: E402
+import h2.errors  # noqa: E402
+import h2.events  # noqa: E402
+import h2.settings  # noqa: E402
+
+import certs  # noqa: E402
+from harness import (CURL_BIN, HOST, IO_TIMEOUT, WaygateTestCase, curl,  # noqa: E402
+                     free_port, proxy_config, wait_until)
+from upstream import pattern  # noqa: E402
+
+NGHTTP_BIN = shutil.which("nghttp") or "/usr/bin/nghttp"
+HOSTS_ROUTES = [
+    {"hosts": ["a.test"], "paths": [{"prefix": "/", "cluster": "a"}]},
+    {"hosts": ["b.test"], "paths": [{"prefix": "/", "cluster": "b"}]},
+]
+
+
+class H2Client:
+    """One HTTP/2 connection spoken frame by frame with python3-h2. Responses gather in
+    self.streams: id -> {"headers": {name: value}, "body": bytearray, "ended", "reset"}."""
+
+    def __init__(self, port, tls=False, window=None):
+        sock = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            context.set_alpn_protocols(["h2"])
+            sock = context.wrap_socket(sock, server_hostname="proxy.test")
+            assert sock.selected_alpn_protocol() == "h2", sock.selected_alpn_protocol()
+        self.sock = sock
+        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        self.conn = h2.connection.H2Connection(config=config)
+        self.conn.initiate_connection()
+        if window is not None:
+            self.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+        self.streams = {}
+        self.goaway = None  # the ConnectionTerminated event, once it came
+        self.closed = False
+        self.flush()
+
+    def close(self):
+        self.sock.close()
+
+    def flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def request(self, path, authority="a.test", method="GET", body=None, headers=(),
+                end_stream=True, content_length=True):
+        """Opens a stream; returns its id. body (bytes) is sent whole, in one or more DATA
+        frames as the windows allow (call pump until sent)."""
+        sid = self.conn.get_next_available_stream_id()
+        fields = [(":method", method), (":path", path), (":scheme", "http"),
+                  (":authority", authority), *headers]
+        if body is not None and content_length:
+            fields.append(("content-length", str(len(body))))
+        self.conn.send_headers(sid, fields, end_stream=end_stream and body is None)
+        self.streams[sid] = {"headers": {}, "body": bytearray(), "ended": False, "reset": None,
+                             "unsent": bytearray(body or b"")}
+        self.flush()
+        self.send_pending()
+        return sid
+
+    def send_pending(self):
+        for sid, stream in self.streams.items():
+            if not stream["unsent"] or stream["ended"] or stream["reset"] is not None:
+                continue
+            while stream["unsent"]:
+                room = min(self.conn.local_flow_control_window(sid),
+                           self.conn.max_outbound_frame_size)
+                if room <= 0:
+                    break
+                chunk = bytes(stream["unsent"][:room])
+                del stream["unsent"][:room]
+                self.conn.send_data(sid, chunk, end_stream=not stream["unsent"])
+        self.flush()
+
+    def pump(self, acknowledge=lambda sid: True):
+        """Reads once and handles the events. acknowledge(sid): whether DATA on that stream is
+        acknowledged to the server (WINDOW_UPDATE on the stream); the connection's window is
+        always given back, so one unread stream holds back only its own."""
+        data = self.sock.recv(256 * 1024)
+        if not data:
+            self.closed = True
+            return
+        for event in self.conn.receive_data(data):
+            stream = self.streams.get(getattr(event, "stream_id", None))
+            if isinstance(event, h2.events.ResponseReceived):
+                stream["headers"] = dict(event.headers)
+            elif isinstance(event, h2.events.DataReceived):
+                stream["body"] += event.data
+                if acknowledge(event.stream_id):
+                    self.conn.acknowledge_received_data(event.flow_controlled_length,
+                                                        event.stream_id)
+                else:
+                    self.conn.increment_flow_control_window(event.flow_controlled_length)
+            elif isinstance(event, h2.events.StreamEnded):
+                stream["ended"] = True
+            elif isinstance(event, h2.events.StreamReset):
+                if stream is not None:
+                    stream["reset"] = event.error_code
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                self.goaway = event
+        self.send_pending()
+        self.flush()
+
+    def run_until(self, predicate, **kwargs):
+        while not predicate():
+            if self.closed:
+                raise AssertionError("the server closed the connection")
+            self.pump(**kwargs)
+
+    def done(self, *sids):
+        return all(self.streams[s]["ended"] or self.streams[s]["reset"] is not None
+                   for s in sids)
+
+
+class Http2TestCase(WaygateTestCase):
+
+    def start(self, upstreams, routes=None, http2=True, tls=None, **kwargs):
+        port = free_port()
+        listener = {} if http2 is None else {"http2": http2}
+        text = proxy_config(port, {name: [up.address] for name, up in upstreams.items()},
+                            routes=routes, tls=tls, listener=listener, **kwargs)
+        return self.env.waygate(text, port)
+
+    def h2(self, port, **kwargs):
+        client = H2Client(port, **kwargs)
+        self.addCleanup(client.close)
+        return client
+
+
+class PriorKnowledgeTest(Http2TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.a = self.env.upstream("a")
+        self.b = self.env.upstream("b")
+        self.wg = self.start({"a": self.a, "b": self.b}, routes=HOSTS_ROUTES)
+
+    def test_curl_prior_knowledge_is_routed_and_logged_as_http2(self):
+        r = curl(f"http://{HOST}:{self.wg.port}/hello?x=1", "--http2-prior-knowledge",
+                 "-H", "Host: b.test")
+        self.assertEqual((r.returncode, r.status, r.http_version), (0, 200, "2"), r)
+        self.assertEqual(r.body, b"b GET /hello?x=1\n")
+        line = self.wg.wait_for_log(r'"GET /hello\?x=1 HTTP/2" 200')
+        self.assertIn("cluster=b", line)
+
+    def test_http1_still_works_on_the_same_port(self):
+        r = curl(f"http://{HOST}:{self.wg.port}/one", "--http1.1", "-H", "Host: a.test")
+        self.assertEqual((r.status, r.http_version, r.body), (200, "1.1", b"a GET /one\n"), r)
+        self.wg.wait_for_log(r'"GET /one HTTP/1.1" 200')
+
+    def test_concurrent_streams_on_one_connection_go_to_their_hosts(self):
+        client = self.h2(self.wg.port)
+        # Held at the upstreams until all have arrived: every stream is in flight at once.
+        held = [client.request(f"/{i}/hold", authority="ab"[i % 2] + ".test") for i in range(20)]
+        wait_until(lambda: self.a.stats()["held"] + self.b.stats()["held"] == 20,
+                   message="all 20 streams held at the upstreams")
+        quick = [client.request(f"/q{i}", authority="ab"[i % 2] + ".test") for i in range(30)]
+        client.run_until(lambda: client.done(*quick))
+        self.a.release()
+        self.b.release()
+        client.run_until(lambda: client.done(*held))
+        for i, sid in enumerate(held):
+            name = "ab"[i % 2]
+            self.assertEqual(bytes(client.streams[sid]["body"]), f"{name} GET /{i}/hold\n".encode())
+        for i, sid in enumerate(quick):
+            name = "ab"[i % 2]
+            self.assertEqual(client.streams[sid]["headers"][":status"], "200")
+            self.assertEqual(bytes(client.streams[sid]["body"]), f"{name} GET /q{i}\n".encode())
+
+    def test_upload_reaches_the_upstream_whole(self):
+        body = os.urandom(3 * 1024 * 1024 + 17)
+        digest = hashlib.sha256(body).hexdigest()
+        client = self.h2(self.wg.port)
+        # With content-length, and without (the body goes upstream chunked).
+        sized = client.request("/sink", method="POST", body=body)
+        unsized = client.request("/sink", method="POST", body=body, content_length=False)
+        client.run_until(lambda: client.done(sized, unsized))
+        for sid in (sized, unsized):
+            stream = client.streams[sid]
+            self.assertEqual(stream["headers"][":status"], "200")
+            self.assertEqual(json.loads(bytes(stream["body"])),
+                             {"length": len(body), "sha256": digest})
+
+    def test_slow_stream_does_not_block_another_nor_fill_memory(self):
+        total = 64 * 1024 * 1024
+        client = self.h2(self.wg.port)
+        slow = client.request(f"/bytes?n={total}")
+        # The slow stream's window is never given back while the other stream runs.
+        fast = client.request("/bytes?n=5000000")
+        client.run_until(lambda: client.done(fast), acknowledge=lambda sid: sid != slow)
+        self.assertEqual(len(client.streams[fast]["body"]), 5000000)
+        self.assertEqual(bytes(client.streams[fast]["body"][:65536]), pattern(0, 65536))
+        self.assertLessEqual(len(client.streams[slow]["body"]), 65535)
+        # Backpressure reached the upstream: it could not write the whole body into waygate.
+        self.assertLess(self.a.stats()["bytes_sent"], total / 2)
+        # Read on, the slow stream gets all of it.
+        client.conn.acknowledge_received_data(len(client.streams[slow]["body"]), slow)
+        client.flush()
+        client.run_until(lambda: client.done(slow))
+        self.assertEqual(len(client.streams[slow]["body"]), total)
+
+    def test_header_list_past_the_limit_is_431_on_its_stream(self):
+        client = self.h2(self.wg.port)
+        big = client.request("/big", headers=[("x-big", "v" * 40000)])
+        small = client.request("/small")
+        client.run_until(lambda: client.done(big, small))
+        self.assertEqual(client.streams[big]["headers"][":status"], "431")
+        self.assertEqual(bytes(client.streams[small]["body"]), b"a GET /small\n")
+
+    def test_rapid_reset_gets_goaway_and_others_are_served(self):
+        client = self.h2(self.wg.port)
+        for _ in range(500):
+            sid = client.conn.get_next_available_stream_id()
+            client.conn.send_headers(sid, [(":method", "GET"), (":path", "/r"),
+                                           (":scheme", "http"), (":authority", "a.test")])
+            client.conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
+        client.flush()
+        while client.goaway is None and not client.closed:
+            client.pump()
+        self.assertIsNotNone(client.goaway, "no GOAWAY")
+        self.assertEqual(client.goaway.error_code, h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+        self.wg.wait_for_stderr(r"http2: 127\.0\.0\.1 reset \d+ streams within \d+ ms "
+                                r"\(rapid reset\): closing the connection")
+        other = self.h2(self.wg.port)
+        sid = other.request("/after")
+        other.run_until(lambda: other.done(sid))
+        self.assertEqual(bytes(other.streams[sid]["body"]), b"a GET /after\n")
+
+    def test_sigterm_sends_goaway_and_lets_streams_finish(self):
+        # nghttp (nghttp2-client): python3-h2 takes GOAWAY for the end of every stream.
+        client = subprocess.Popen(
+            [NGHTTP_BIN, "-v", f"http://{HOST}:{self.wg.port}/last/hold", "-H",
+             ":authority: a.test"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(client.stdout.close)
+        self.addCleanup(client.kill)
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(client.stdout), daemon=True)
+        reader.start()
+        wait_until(lambda: self.a.stats()["held"] == 1, message="the stream held upstream")
+        self.wg.send_signal(signal.SIGTERM)
+        wait_until(lambda: any("recv GOAWAY" in line for line in lines), message="GOAWAY")
+        self.a.release()
+        self.assertEqual(client.wait(IO_TIMEOUT), 0)
+        reader.join(IO_TIMEOUT)
+        out = "".join(lines)
+        self.assertRegex(out, r"recv GOAWAY frame .*\n.*error_code=NO_ERROR")
+        self.assertIn("a GET /last/hold", out)
+        self.assertEqual(self.wg.wait(), 0)
+
+
+class ListenerSettingTest(Http2TestCase):
+
+    def test_plain_listener_without_http2_speaks_only_http1(self):
+        up = self.env.upstream("a")
+        wg = self.start({"a": up}, http2=None)
+        r = curl(f"http://{HOST}:{wg.port}/x", "--http2-prior-knowledge")
+        self.assertNotEqual(r.http_version, "2", r)
+        self.assertEqual(curl(f"http://{HOST}:{wg.port}/x").status, 200)
+
+
+class AlpnTest(Http2TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.a = self.env.upstream("a")
+        self.b = self.env.upstream("b")
+        cert = certs.get("default")
+        self.tls = {"certificates": [{"cert": cert.cert, "key": cert.key}]}
+
+    def test_alpn_h2_by_default_with_many_streams_and_http1_beside(self):
+        wg = self.start({"a": self.a, "b": self.b}, routes=HOSTS_ROUTES, http2=None, tls=self.tls)
+        resolve = ["--resolve", f"a.test:{wg.port}:{HOST}"]
+        urls = [f"https://a.test:{wg.port}/p{i}" for i in range(20)]
+        out = subprocess.run([CURL_BIN, "-sS", "-k", "--http2", "--parallel", "--parallel-max",
+                              "20", "-w", "%{http_version} %{local_port}\n", *resolve, *urls],
+                             capture_output=True, timeout=IO_TIMEOUT + 5, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()
+        bodies = sorted(line for line in lines if line.startswith("a "))
+        self.assertEqual(bodies, sorted(f"a GET /p{i}" for i in range(20)))
+        infos = {line for line in lines if not line.startswith("a ")}
+        self.assertEqual(len(infos), 1, infos)  # one connection, HTTP/2 for all
+        self.assertTrue(next(iter(infos)).startswith("2 "), infos)
+        wg.wait_for_log(r'"GET /p19 HTTP/2" 200')
+        old = curl(f"https://a.test:{wg.port}/old", "-k", "--http1.1", *resolve)
+        self.assertEqual((old.http_version, old.body), ("1.1", b"a GET /old\n"), old)
+
+    def test_streams_over_tls_go_to_their_hosts_with_forwarded_proto_https(self):
+        wg = self.start({"a": self.a, "b": self.b}, routes=HOSTS_ROUTES, http2=None, tls=self.tls)
+        client = self.h2(wg.port, tls=True)
+        sids = [client.request("/headers", authority="ab"[i % 2] + ".test") for i in range(10)]
+        client.run_until(lambda: client.done(*sids))
+        for i, sid in enumerate(sids):
+            stream = client.streams[sid]
+            self.assertEqual(stream["headers"]["x-upstream-name"], "ab"[i % 2])
+            seen = {n.lower(): v for n, v in json.loads(bytes(stream["body"]))["headers"]}
+            self.assertEqual(seen["x-forwarded-proto"], "https")
+            self.assertEqual(seen["host"], "ab"[i % 2] + ".test")
+
+    def test_http2_false_offers_only_http1(self):
+        wg = self.start({"a": self.a}, http2=False, tls=self.tls)
+        r = curl(f"https://{HOST}:{wg.port}/x", "-k", "--http2")
+        self.assertEqual((r.status, r.http_version), (200, "1.1"), r)
+
+
+if __name__ == "__main__":
+    unittest.main()
