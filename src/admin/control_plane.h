@@ -26,6 +26,7 @@
 #include "proxy/server.h"
 #include "routing/config_loader.h"
 #include "routing/config_watcher.h"
+#include "routing/routes_dir_watcher.h"
 
 namespace waygate::admin {
 
@@ -55,6 +56,14 @@ class ControlPlane {
   void follow_routes_source(const std::optional<routing::EtcdSourceConfig>& source);
   // Makes routes from the Ingresses the running config's routes_source names (if it does).
   void follow_ingresses();
+  // Watches the routes_dir the running config names (none, the same, or another).
+  void follow_routes_dir();
+  // Applies changed routes_dir files (see Reloader::reload_routes_files) and records each.
+  void reload_routes_files(std::vector<proxy::Reloader::FileContent> changes, bool everything,
+                           std::string_view trigger);
+  void record_file_outcomes(std::string_view trigger,
+                            const std::vector<proxy::Reloader::FileOutcome>& outcomes,
+                            uint64_t elapsed_ns);
   // Watches the certificate, key and CA files the running config names: a change reloads.
   void watch_certificates(const std::vector<std::string>& files);
   // Stops accepting, lets in-flight requests finish, then exits; `cause` names it in the log.
@@ -78,6 +87,7 @@ class ControlPlane {
   // Stopped, and kept until the next change: it may be running the reload that replaced it.
   std::unique_ptr<discovery::kubernetes::IngressSource> retired_ingress_watcher_;
   std::unique_ptr<routing::ConfigWatcher> watcher_;
+  std::unique_ptr<routing::RoutesDirWatcher> routes_dir_watcher_;
   std::set<std::string> certificate_files_;
   std::vector<std::unique_ptr<routing::ConfigWatcher>> certificate_watchers_;
   // Stopped watchers kept until the next change: one of them may be running the reload that
