@@ -25,9 +25,9 @@ struct AdminRequest {
   std::string_view path;           // the request target up to '?'
   std::string_view query;          // after '?', without it; empty when there is none
   std::string_view authorization;  // the Authorization header's value; empty when there is none
-  std::string_view if_match;       // the If-Match header's value; empty when there is none
+  std::string_view if_match = {};  // the If-Match header's value; empty when there is none
   bool has_if_match = false;
-  std::string_view body;  // the request body (at most kMaxBodyBytes)
+  std::string_view body = {};  // the request body (at most kMaxBodyBytes)
 };
 
 struct AdminResponse {
