@@ -52,6 +52,14 @@ def get_version(port, host):
         return None
 
 
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0
+
+
 def replace(path, text):
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
     with open(tmp, "w") as f:
@@ -96,7 +104,8 @@ def run(args, work, use_dir):
     try:
         if not wait_for(port, "host0.example.com", "v0", 600):
             sys.exit("waygate did not start")
-        print(f"  start: {time.monotonic() - started:.2f} s to serve {per_file * args.files} hosts")
+        print(f"  start: {time.monotonic() - started:.2f} s to serve {per_file * args.files} hosts, "
+              f"RSS {rss_mib(proc.pid):.0f} MiB")
         times = []
         for change in range(1, args.changes + 1):
             f = (change * 7919) % args.files
@@ -112,6 +121,7 @@ def run(args, work, use_dir):
             if not wait_for(port, f"host{host}.example.com", f"v{change}"):
                 sys.exit("the change did not serve")
             times.append(time.monotonic() - began)
+        print(f"  RSS after the changes: {rss_mib(proc.pid):.0f} MiB")
         stderr.seek(0)
         logged = re.findall(r"reloaded .*?(?:([0-9.]+) ms)?$", stderr.read(), re.M)
         for i, seconds in enumerate(times):
