@@ -168,7 +168,11 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
   if (everything) {
     std::string error;
     std::vector<std::string> names = dir.list(&error);
-    if (!error.empty()) WG_LOG_ERROR("routes_dir %s", error.c_str());
+    if (!error.empty()) {
+      // Unreadable is not empty: the files read last keep serving until it can be read again.
+      WG_LOG_ERROR("routes_dir %s (the routes read from it keep serving)", error.c_str());
+      return outcomes;
+    }
     std::set<std::string> wanted(names.begin(), names.end());
     for (const auto& [name, file] : dir.files())
       wanted.insert(name);

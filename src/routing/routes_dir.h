@@ -57,7 +57,8 @@ class RoutesDir {
   // The errors `text` would have as `name`'s content; nothing changes.
   std::vector<std::string> validate(const std::string& name, const std::string& text) const;
   // Reads every route file the directory holds now (and forgets those it no longer holds). Returns
-  // the names that changed, applied or refused; an unreadable directory is one error in *error.
+  // the names that changed, applied or refused; an unreadable directory is one error in *error,
+  // and changes nothing.
   std::vector<std::string> rescan(std::string* error);
   // The route file names the directory holds now, sorted; an unreadable directory: *error.
   std::vector<std::string> list(std::string* error) const;
