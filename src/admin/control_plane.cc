@@ -359,6 +359,7 @@ void ControlPlane::follow_routes_dir() {
         const routing::RoutesDir* running = reloader_->routes_dir();
         if (stopping_ || !running) return;
         std::vector<proxy::Reloader::FileContent> changes;
+        changes.reserve(names.size());
         for (const std::string& name : names)
           changes.push_back({name, read_file_bytes(running->path_of(name))});
         reload_routes_files(std::move(changes), everything, "routes_dir");

@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
+#include <system_error>
 
 #include "admin/json_writer.h"
 #include "core/file_bytes.h"
@@ -67,8 +67,8 @@ std::string write_into_place(const std::string& directory, const std::string& na
     }
   }
   if (std::rename(temporary.c_str(), final_path.c_str()) != 0) {
-    std::string error =
-        "cannot rename " + temporary + " to " + final_path + ": " + std::strerror(errno);
+    std::string error = "cannot rename " + temporary + " to " + final_path + ": " +
+                        std::generic_category().message(errno);
     std::remove(temporary.c_str());
     return error;
   }
@@ -172,7 +172,8 @@ AdminResponse answer_routes_file(const AdminRequest& request, std::string_view n
     out.member("version", entity_tag(request.body));
   } else {
     if (std::remove(path.c_str()) != 0) {
-      return json_error(500, "cannot remove " + path + ": " + std::strerror(errno));
+      return json_error(500,
+                        "cannot remove " + path + ": " + std::generic_category().message(errno));
     }
     outcomes = reloader.reload_routes_files({{*file, std::nullopt}}, false, "admin");
     out.member("deleted", true);

@@ -132,7 +132,14 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   next.workers = running_->workers;
   next.admin = running_->admin;
   // Without a routes_dir the base is the running config itself: it is not kept twice.
-  auto shared = std::make_shared<const routing::Config>(dir ? dir->merged(next) : std::move(next));
+  routing::Config kept_base;
+  std::shared_ptr<const routing::Config> shared;
+  if (dir) {
+    kept_base = std::move(next);
+    shared = std::make_shared<const routing::Config>(dir->merged(kept_base));
+  } else {
+    shared = std::make_shared<const routing::Config>(std::move(next));
+  }
   if (std::string error = publish(shared); !error.empty()) {
     if (same_dir) routes_dir_->set_base(base_, path_);
     return refuse(trigger, {error.substr(0, error.size() - 1)});
@@ -144,7 +151,7 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   log_set_level(shared->log_level);
   log_certificate_changes(*shared);
   if (dir) {
-    base_ = std::move(next);
+    base_ = std::move(kept_base);
   } else {
     base_.routes = {};  // what is left of an earlier routes_dir's base: nothing big is kept
     base_.clusters = {};

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 #include "core/file_bytes.h"
 #include "routing/cluster_loader.h"
@@ -169,7 +169,7 @@ std::vector<std::string> RoutesDir::list(std::string* error) const {
   std::vector<std::string> names;
   DIR* dir = opendir(directory_.c_str());
   if (!dir) {
-    *error = directory_ + ": " + std::strerror(errno);
+    *error = directory_ + ": " + std::generic_category().message(errno);
     return names;
   }
   while (const dirent* entry = readdir(dir)) {
