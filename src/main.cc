@@ -3,13 +3,16 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "admin/control_plane.h"
 #include "core/log.h"
 #include "discovery/discovery_manager.h"
 #include "routing/config_loader.h"
+#include "routing/routes_dir.h"
 
 #ifndef WAYGATE_VERSION
 #define WAYGATE_VERSION "0.0.0"
@@ -29,6 +32,21 @@ bool print_errors(const routing::ConfigResult& result) {
   for (const std::string& error : result.errors)
     std::fprintf(stderr, "%s\n", error.c_str());
   return result.ok();
+}
+
+// Every file of the config's routes_dir is read, each validated like the running process does.
+std::vector<std::string> routes_dir_errors(const routing::Config& config, const std::string& path) {
+  std::vector<std::string> errors;
+  if (config.routes_dir.empty()) return errors;
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  routing::RoutesDir dir(config.routes_dir, parent.empty() ? "." : parent.string());
+  dir.set_base(config, path);
+  std::string error;
+  dir.rescan(&error);
+  if (!error.empty()) errors.push_back(path + ":1:1: routes_dir " + error);
+  for (const auto& [name, file] : dir.files())
+    errors.insert(errors.end(), file.errors.begin(), file.errors.end());
+  return errors;
 }
 
 int run(const std::string& path) {
@@ -54,6 +72,7 @@ int main(int argc, char** argv) {
     routing::ConfigResult result = routing::load_config_file(argv[2]);
     // Discovery sources may name more files (a kubeconfig): checked once the config is valid.
     if (result.ok()) result.errors = discovery::DiscoveryManager::check(result.config);
+    if (result.ok()) result.errors = routes_dir_errors(result.config, argv[2]);
     if (!print_errors(result)) return 1;
     std::printf("%s: ok\n", argv[2]);
     return 0;

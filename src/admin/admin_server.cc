@@ -17,7 +17,7 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 }  // namespace
 
 // One client connection: the core parses and orders requests; this answers each one whole once
-// its body (read and dropped, up to kMaxBodyBytes) has arrived.
+// its body (up to kMaxBodyBytes) has arrived.
 class AdminServer::Connection final : public http::ServerConnection {
  public:
   explicit Connection(AdminServer& server)
@@ -30,7 +30,7 @@ class AdminServer::Connection final : public http::ServerConnection {
 
  private:
   http::MessageHead& request_head() override {
-    body_bytes_ = 0;
+    body_.clear();
     return request_;
   }
 
@@ -45,8 +45,8 @@ class AdminServer::Connection final : public http::ServerConnection {
   }
 
   void on_request_body(std::string_view bytes) override {
-    body_bytes_ += bytes.size();
-    if (body_bytes_ > kMaxBodyBytes) refuse_body();
+    if (body_.size() + bytes.size() > kMaxBodyBytes) return refuse_body();
+    body_.append(bytes);
   }
 
   void on_request_complete() override { respond(); }
@@ -83,10 +83,14 @@ class AdminServer::Connection final : public http::ServerConnection {
     if (!server_) return;
     std::string_view target = request_.target();
     size_t question = target.find('?');
+    std::optional<std::string_view> if_match = request_.find("if-match");
     AdminRequest request{llhttp_method_name(static_cast<llhttp_method_t>(request_.method)),
                          target.substr(0, question),
                          question == std::string_view::npos ? "" : target.substr(question + 1),
-                         request_.find("authorization").value_or("")};
+                         request_.find("authorization").value_or(""),
+                         if_match.value_or(""),
+                         if_match.has_value(),
+                         body_};
     AdminResponse response = server_->call_handler(request);
     if (closing()) return;  // the handler closed the server
 
@@ -107,7 +111,7 @@ class AdminServer::Connection final : public http::ServerConnection {
 
   AdminServer* server_;
   http::MessageHead request_;
-  uint64_t body_bytes_ = 0;
+  std::string body_;
 };
 
 // ---- The server ----------------------------------------------------------------------------

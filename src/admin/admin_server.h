@@ -25,6 +25,9 @@ struct AdminRequest {
   std::string_view path;           // the request target up to '?'
   std::string_view query;          // after '?', without it; empty when there is none
   std::string_view authorization;  // the Authorization header's value; empty when there is none
+  std::string_view if_match = {};  // the If-Match header's value; empty when there is none
+  bool has_if_match = false;
+  std::string_view body = {};  // the request body (at most kMaxBodyBytes)
 };
 
 struct AdminResponse {
@@ -53,14 +56,14 @@ struct AdminResponse {
 
 class AdminServer {
  public:
-  // Called on the loop's thread for every complete request (its body, if any, read and dropped).
+  // Called on the loop's thread for every complete request, with its body.
   // The views in the request last for the call only. The handler may call close() but must not
   // destroy the server; an exception it throws becomes a 500.
   using Handler = std::function<AdminResponse(const AdminRequest& request)>;
 
-  // Request bodies are read and ignored up to this size; past it the answer is 413 and the
-  // connection closes.
-  static constexpr uint64_t kMaxBodyBytes = 64 * 1024;
+  // Request bodies are read up to this size (a routes_dir file sent with PUT /routes/NAME); past
+  // it the answer is 413 and the connection closes.
+  static constexpr uint64_t kMaxBodyBytes = 1024 * 1024;
   // The admin port is for operators and scrapers, not traffic: a few connections are plenty, and
   // a bound keeps a misbehaving client from using up the control thread's file descriptors. At
   // the bound, the connection idle longest makes room, so silent clients cannot lock it.

@@ -295,6 +295,12 @@ std::string render_config(std::string_view path, std::string_view loaded_at,
   } else {
     out.null();
   }
+  out.key("routes_dir");
+  if (config.routes_dir.empty()) {
+    out.null();
+  } else {
+    out.value(config.routes_dir);
+  }
   write_listeners(out, config.listeners);
   out.key("routes");
   write_routes(out, config.routes);

@@ -18,6 +18,7 @@
 #include "admin/live_page.h"
 #include "admin/metrics_page.h"
 #include "admin/prometheus_text.h"
+#include "admin/routes_dir_page.h"
 #include "admin/routes_page.h"
 #include "core/clock.h"
 #include "core/file_bytes.h"
@@ -73,7 +74,13 @@ ControlPlane::~ControlPlane() {
 }
 
 int ControlPlane::run(routing::ConfigResult loaded) {
-  auto shared = std::make_shared<const routing::Config>(std::move(loaded.config));
+  // A routes_dir's files are merged with the file's routes: the file alone is kept as the base.
+  std::unique_ptr<routing::RoutesDir> routes_dir =
+      proxy::Reloader::read_routes_dir(loaded.config, config_path_);
+  routing::Config base;
+  if (routes_dir) base = loaded.config;
+  auto shared = std::make_shared<const routing::Config>(
+      routes_dir ? routes_dir->merged(loaded.config) : std::move(loaded.config));
   const routing::Config& config = *shared;
   // Signals are watched before the listeners open: a SIGTERM that follows the first accepted
   // connection must drain, not kill.
@@ -122,14 +129,15 @@ int ControlPlane::run(routing::ConfigResult loaded) {
     WG_LOG_INFO("admin on %s", config.admin.address_text.c_str());
   }
   discovery_.commit();
-  reloader_ =
-      std::make_unique<proxy::Reloader>(config_path_, server_, discovery_, std::move(shared),
-                                        loaded.text_hash, loaded.tls_files_hash);
+  reloader_ = std::make_unique<proxy::Reloader>(
+      config_path_, server_, discovery_, std::move(shared), std::move(base), std::move(routes_dir),
+      loaded.text_hash, loaded.tls_files_hash);
   loaded_at_ = utc_now();
   malloc_trim(0);  // the document read is freed: hand its pages back
   watch_certificates(reloader_->tls_files());
   follow_routes_source(reloader_->routes_source());
   follow_ingresses();
+  follow_routes_dir();
   // Passive health (outlier detection) will act on these; until then they are visible in the
   // debug log.
   server_.on_endpoint_event([](const proxy::EndpointEvent& event) {
@@ -189,6 +197,15 @@ AdminResponse ControlPlane::answer(const AdminRequest& request) {
     stop("POST /drain");
     return AdminResponse::json(202, "{\"draining\":true}");
   }
+  if (request.path.starts_with("/routes/")) {
+    if (!reloader_) return AdminResponse::text(503, "starting\n");
+    if (stopping_ && !is_read(request)) return AdminResponse::text(503, "draining\n");
+    return answer_routes_file(request, request.path.substr(std::string_view("/routes/").size()),
+                              *reloader_,
+                              [this](const std::vector<proxy::Reloader::FileOutcome>& outcomes) {
+                                record_file_outcomes("admin", outcomes, 0);
+                              });
+  }
   if (std::optional<AdminResponse> page = answer_page(request)) return std::move(*page);
   return AdminResponse::text(404, "404 Not Found\n");
 }
@@ -196,7 +213,7 @@ AdminResponse ControlPlane::answer(const AdminRequest& request) {
 std::optional<AdminResponse> ControlPlane::answer_page(const AdminRequest& request) {
   const std::string_view path = request.path;
   if (path != "/live" && path != "/routes" && path != "/clusters" && path != "/config" &&
-      path != "/reloads") {
+      path != "/reloads" && path != "/routes_dir") {
     return std::nullopt;
   }
   if (!is_read(request)) return method_not_allowed("GET, HEAD");
@@ -205,6 +222,12 @@ std::optional<AdminResponse> ControlPlane::answer_page(const AdminRequest& reque
   if (!reloader_) return AdminResponse::text(503, "starting\n");
   const routing::Config& config = reloader_->config();
   if (path == "/routes") return AdminResponse::json(200, render_routes(config));
+  if (path == "/routes_dir") {
+    if (!reloader_->routes_dir()) {
+      return AdminResponse::json(404, "{\"error\":\"the config names no routes_dir\"}\n");
+    }
+    return AdminResponse::json(200, render_routes_dir(*reloader_->routes_dir()));
+  }
   if (path == "/clusters") {
     return AdminResponse::json(200, render_clusters(config, server_, discovery_));
   }
@@ -254,6 +277,7 @@ proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
     follow_routes_source(reloader_->routes_source());
     follow_ingresses();
     watch_certificates(reloader_->tls_files());
+    follow_routes_dir();
   } else if (outcome.result == proxy::Reloader::Result::kRefused &&
              (ingress_watcher_ || gateway_watcher_)) {
     // Perhaps the file now routes a host an Ingress or HTTPRoute has: tell them the file's hosts,
@@ -293,6 +317,62 @@ void ControlPlane::record_reload(std::string_view trigger, const proxy::Reloader
       break;
   }
   reloads_.record(std::move(entry));
+}
+
+void ControlPlane::record_file_outcomes(std::string_view trigger,
+                                        const std::vector<proxy::Reloader::FileOutcome>& outcomes,
+                                        uint64_t elapsed_ns) {
+  for (const proxy::Reloader::FileOutcome& outcome : outcomes) {
+    ReloadHistory::Entry entry;
+    entry.time = utc_now();
+    entry.trigger = trigger;
+    entry.duration_ms = static_cast<double>(elapsed_ns) / 1e6;
+    entry.message = outcome.message;
+    if (entry.message.ends_with('\n')) entry.message.pop_back();
+    if (outcome.result == proxy::Reloader::Result::kReloaded) {
+      entry.result = "applied";
+      loaded_at_ = entry.time;
+    } else {
+      entry.result = "refused";
+    }
+    reloads_.record(std::move(entry));
+  }
+}
+
+void ControlPlane::reload_routes_files(std::vector<proxy::Reloader::FileContent> changes,
+                                       bool everything, std::string_view trigger) {
+  uint64_t started = uv_hrtime();
+  std::vector<proxy::Reloader::FileOutcome> outcomes =
+      reloader_->reload_routes_files(std::move(changes), everything, trigger);
+  if (outcomes.empty()) return;
+  malloc_trim(0);
+  uint64_t elapsed_ns = uv_hrtime() - started;
+  last_reload_seconds_ = static_cast<double>(elapsed_ns) / 1e9;
+  record_file_outcomes(trigger, outcomes, elapsed_ns);
+}
+
+void ControlPlane::follow_routes_dir() {
+  const routing::RoutesDir* dir = reloader_->routes_dir();
+  std::string wanted = dir ? dir->directory() : std::string();
+  std::string watched = routes_dir_watcher_ ? routes_dir_watcher_->directory() : std::string();
+  if (wanted == watched) return;
+  routes_dir_watcher_.reset();
+  if (wanted.empty()) return;
+  routes_dir_watcher_ = std::make_unique<routing::RoutesDirWatcher>(
+      loop_, wanted, [this](const std::vector<std::string>& names, bool everything) {
+        const routing::RoutesDir* running = reloader_->routes_dir();
+        if (stopping_ || !running) return;
+        std::vector<proxy::Reloader::FileContent> changes;
+        changes.reserve(names.size());
+        for (const std::string& name : names)
+          changes.push_back({name, read_file_bytes(running->path_of(name))});
+        reload_routes_files(std::move(changes), everything, "routes_dir");
+      });
+  if (std::string failed = routes_dir_watcher_->start(); !failed.empty()) {
+    WG_LOG_WARN("%s; SIGHUP and POST /reload still read its files", failed.c_str());
+  }
+  // A file written after the directory was read and before the watch began is seen now.
+  reload_routes_files({}, true, "routes_dir");
 }
 
 void ControlPlane::publish_endpoints(const std::string& cluster,
@@ -446,6 +526,7 @@ void ControlPlane::publish_kubernetes_routes(const std::string& name) {
 void ControlPlane::close_handles() {
   server_.close_handles();
   routes_watcher_.reset();
+  routes_dir_watcher_.reset();
   ingress_watcher_.reset();
   retired_ingress_watcher_.reset();
   gateway_watcher_.reset();
@@ -472,6 +553,7 @@ void ControlPlane::stop(const char* cause) {
   for (const auto& watcher : certificate_watchers_)
     watcher->stop();
   routes_watcher_.reset();
+  if (routes_dir_watcher_) routes_dir_watcher_->stop();
   if (ingress_watcher_) ingress_watcher_->stop();
   if (gateway_watcher_) gateway_watcher_->stop();
   discovery_.stop();

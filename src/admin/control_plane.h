@@ -27,6 +27,7 @@
 #include "proxy/server.h"
 #include "routing/config_loader.h"
 #include "routing/config_watcher.h"
+#include "routing/routes_dir_watcher.h"
 
 namespace waygate::admin {
 
@@ -61,6 +62,14 @@ class ControlPlane {
   void reserve_gateway_hosts(std::set<std::string> file_hosts);
   // Hands the Ingresses' and the HTTPRoutes' documents on, as one, and reloads.
   void publish_kubernetes_routes(const std::string& name);
+  // Watches the routes_dir the running config names (none, the same, or another).
+  void follow_routes_dir();
+  // Applies changed routes_dir files (see Reloader::reload_routes_files) and records each.
+  void reload_routes_files(std::vector<proxy::Reloader::FileContent> changes, bool everything,
+                           std::string_view trigger);
+  void record_file_outcomes(std::string_view trigger,
+                            const std::vector<proxy::Reloader::FileOutcome>& outcomes,
+                            uint64_t elapsed_ns);
   // Watches the certificate, key and CA files the running config names: a change reloads.
   void watch_certificates(const std::vector<std::string>& files);
   // Stops accepting, lets in-flight requests finish, then exits; `cause` names it in the log.
@@ -88,6 +97,7 @@ class ControlPlane {
   std::string ingress_document_;  // the last each handed on
   std::string gateway_document_;
   std::unique_ptr<routing::ConfigWatcher> watcher_;
+  std::unique_ptr<routing::RoutesDirWatcher> routes_dir_watcher_;
   std::set<std::string> certificate_files_;
   std::vector<std::unique_ptr<routing::ConfigWatcher>> certificate_watchers_;
   // Stopped watchers kept until the next change: one of them may be running the reload that

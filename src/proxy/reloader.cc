@@ -1,5 +1,11 @@
 #include "proxy/reloader.h"
 
+#include <uv.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/file_bytes.h"
 #include "core/log.h"
 #include "proxy/server.h"
 #include "routing/config_loader.h"
@@ -7,66 +13,240 @@
 
 namespace waygate::proxy {
 
+namespace {
+
+std::string directory_of(const std::string& path) {
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+
+std::string joined_lines(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const std::string& line : lines)
+    text.append(line).append("\n");
+  return text;
+}
+
+}  // namespace
+
 Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
-                   std::shared_ptr<const routing::Config> running, uint64_t text_hash,
+                   std::shared_ptr<const routing::Config> running, routing::Config base,
+                   std::unique_ptr<routing::RoutesDir> routes_dir, uint64_t text_hash,
                    uint64_t tls_files_hash)
     : path_(std::move(path)),
       server_(server),
       discovery_(discovery),
       running_(std::move(running)),
+      base_(std::move(base)),
+      routes_dir_(std::move(routes_dir)),
       running_hash_(text_hash),
       running_tls_hash_(tls_files_hash) {
   log_certificate_changes(*running_);
 }
 
+std::unique_ptr<routing::RoutesDir> Reloader::read_routes_dir(const routing::Config& base,
+                                                              const std::string& path) {
+  if (base.routes_dir.empty()) return nullptr;
+  auto dir = std::make_unique<routing::RoutesDir>(base.routes_dir, directory_of(path));
+  dir->set_base(base, path);
+  std::string error;
+  dir->rescan(&error);
+  if (!error.empty()) WG_LOG_ERROR("routes_dir %s", error.c_str());
+  for (const auto& [name, file] : dir->files()) {
+    for (const std::string& line : file.errors)
+      WG_LOG_ERROR("routes_dir file refused: %s", line.c_str());
+  }
+  return dir;
+}
+
+std::string Reloader::publish(std::shared_ptr<const routing::Config> next) {
+  std::string error;
+  std::vector<std::string> errors;
+  routing::EndpointsByCluster endpoints = discovery_.prepare(*next, &errors);
+  if (!errors.empty()) {
+    discovery_.discard();
+    return joined_lines(errors);
+  }
+  if (!server_.apply(next, endpoints, &error)) {
+    discovery_.discard();
+    return error + "\n";
+  }
+  discovery_.commit();
+  running_ = std::move(next);
+  return {};
+}
+
 Reloader::Outcome Reloader::reload(std::string_view trigger) {
   std::vector<routing::ConfigSource> extras;
   if (extra_) extras.push_back(*extra_);
-  routing::ConfigResult loaded = routing::load_config_file(path_, extras);
+  // The routes_dir's files keep their hosts and clusters: the file may not take them.
+  routing::TakenNames taken = routes_dir_ ? routes_dir_->taken() : routing::TakenNames{};
+  routing::ConfigResult loaded = routing::load_config_file(path_, extras, taken);
   // The file no longer names the routes_source the value came from: read it alone.
   if (extra_ && loaded.ok() && routing::routes_source_name(loaded.config) != extra_->name) {
     extra_.reset();
-    loaded = routing::load_config_file(path_);
+    extras.clear();
+    loaded = routing::load_config_file(path_, extras, taken);
   }
+  // It names another routes_dir (or none): that directory's files are read afresh below.
+  bool same_dir =
+      routes_dir_ && loaded.ok() && loaded.config.routes_dir == routes_dir_->directory();
+  if (routes_dir_ && loaded.ok() && !same_dir) loaded = routing::load_config_file(path_, extras);
   if (!loaded.ok()) return refuse(trigger, loaded.errors);
+  routing::Config& next = loaded.config;
+  if (same_dir) {
+    std::vector<std::string> conflicts = routes_dir_->conflicts_with(next, path_);
+    if (!conflicts.empty()) return refuse(trigger, conflicts);
+  }
+  // The routes_dir's files are read again (only those whose bytes changed are parsed), so SIGHUP
+  // and POST /reload catch up with every source.
+  std::unique_ptr<routing::RoutesDir> fresh_dir;
+  routing::RoutesDir* dir = same_dir ? routes_dir_.get() : nullptr;
+  if (!same_dir && !next.routes_dir.empty()) {
+    fresh_dir = std::make_unique<routing::RoutesDir>(next.routes_dir, directory_of(path_));
+    dir = fresh_dir.get();
+  }
+  bool dir_changed = !same_dir && (routes_dir_ || fresh_dir);
+  if (dir) {
+    dir->set_base(next, path_);
+    std::string error;
+    std::vector<std::string> changed = dir->rescan(&error);
+    if (!error.empty()) WG_LOG_ERROR("routes_dir %s", error.c_str());
+    for (const std::string& name : changed) {
+      if (!dir->files().contains(name) || dir->files().at(name).errors.empty()) {
+        dir_changed = true;
+      } else {
+        refuse_file(trigger, *dir, name);
+      }
+    }
+  }
   uint64_t hash = loaded.text_hash;
-  if (hash == running_hash_ && loaded.tls_files_hash == running_tls_hash_) {
+  if (hash == running_hash_ && loaded.tls_files_hash == running_tls_hash_ && !dir_changed) {
     WG_LOG_INFO("reload (%.*s) skipped: %s is unchanged", static_cast<int>(trigger.size()),
                 trigger.data(), path_.c_str());
     return {Result::kUnchanged, ""};
   }
-  routing::Config& next = loaded.config;
   bool restart_settings_changed = next.workers != running_->workers ||
                                   next.admin.address_text != running_->admin.address_text ||
                                   next.admin.token != running_->admin.token;
   next.workers = running_->workers;
   next.admin = running_->admin;
-  auto shared = std::make_shared<const routing::Config>(std::move(next));
-  std::string error;
-  std::vector<std::string> errors;
-  routing::EndpointsByCluster endpoints = discovery_.prepare(*shared, &errors);
-  if (!errors.empty()) {
-    discovery_.discard();
-    return refuse(trigger, errors);
+  // Without a routes_dir the base is the running config itself: it is not kept twice.
+  routing::Config kept_base;
+  std::shared_ptr<const routing::Config> shared;
+  if (dir) {
+    kept_base = std::move(next);
+    shared = std::make_shared<const routing::Config>(dir->merged(kept_base));
+  } else {
+    shared = std::make_shared<const routing::Config>(std::move(next));
   }
-  if (!server_.apply(shared, endpoints, &error)) {
-    discovery_.discard();
-    return refuse(trigger, {error});
+  if (std::string error = publish(shared); !error.empty()) {
+    if (same_dir) routes_dir_->set_base(base_, path_);
+    return refuse(trigger, {error.substr(0, error.size() - 1)});
   }
-  discovery_.commit();
   if (restart_settings_changed) {
     WG_LOG_WARN("workers and admin changes in %s take a restart; the rest is applied",
                 path_.c_str());
   }
   log_set_level(shared->log_level);
   log_certificate_changes(*shared);
-  running_ = std::move(shared);
+  if (dir) {
+    base_ = std::move(kept_base);
+  } else {
+    base_.routes = {};  // what is left of an earlier routes_dir's base: nothing big is kept
+    base_.clusters = {};
+  }
+  if (!same_dir) routes_dir_ = std::move(fresh_dir);
   running_hash_ = hash;
   running_tls_hash_ = loaded.tls_files_hash;
   ++applied_;
   WG_LOG_INFO("reloaded %s (%.*s)", path_.c_str(), static_cast<int>(trigger.size()),
               trigger.data());
   return {Result::kReloaded, ""};
+}
+
+std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<FileContent> changes,
+                                                                 bool everything,
+                                                                 std::string_view trigger) {
+  std::vector<FileOutcome> outcomes;
+  if (!routes_dir_) return outcomes;
+  uint64_t started = uv_hrtime();
+  routing::RoutesDir& dir = *routes_dir_;
+  if (everything) {
+    std::string error;
+    std::vector<std::string> names = dir.list(&error);
+    if (!error.empty()) {
+      // Unreadable is not empty: the files read last keep serving until it can be read again.
+      WG_LOG_ERROR("routes_dir %s (the routes read from it keep serving)", error.c_str());
+      return outcomes;
+    }
+    std::set<std::string> wanted(names.begin(), names.end());
+    for (const auto& [name, file] : dir.files())
+      wanted.insert(name);
+    for (const FileContent& change : changes)
+      wanted.erase(change.name);
+    for (const std::string& name : wanted)
+      changes.push_back({name, read_file_bytes(dir.path_of(name))});
+  }
+  // What each applied file was, to put back if the whole cannot be published.
+  std::vector<std::pair<std::string, std::optional<routing::RoutesDir::File>>> previous;
+  for (FileContent& change : changes) {
+    auto found = dir.files().find(change.name);
+    std::optional<routing::RoutesDir::File> before;
+    if (found != dir.files().end()) before = found->second;
+    switch (dir.update(change.name, change.text)) {
+      case routing::RoutesDir::Change::kNone:
+        break;
+      case routing::RoutesDir::Change::kRefused:
+        refuse_file(trigger, dir, change.name);
+        outcomes.push_back(
+            {change.name, Result::kRefused, joined_lines(dir.files().at(change.name).errors)});
+        break;
+      case routing::RoutesDir::Change::kApplied:
+        previous.emplace_back(change.name, std::move(before));
+        outcomes.push_back({change.name, Result::kReloaded, ""});
+        break;
+    }
+  }
+  if (previous.empty()) return outcomes;
+  auto next = std::make_shared<const routing::Config>(dir.merged(base_));
+  if (std::string error = publish(next); !error.empty()) {
+    for (auto& [name, before] : previous)
+      dir.restore(name, std::move(before));
+    for (FileOutcome& outcome : outcomes) {
+      if (outcome.result != Result::kReloaded) continue;
+      outcome.result = Result::kRefused;
+      outcome.message = error;
+      ++refused_;
+      WG_LOG_ERROR("reload (%.*s %s) refused: %s", static_cast<int>(trigger.size()), trigger.data(),
+                   outcome.name.c_str(), error.c_str());
+    }
+    return outcomes;
+  }
+  ++applied_;
+  double elapsed_ms = static_cast<double>(uv_hrtime() - started) / 1e6;
+  for (FileOutcome& outcome : outcomes) {
+    if (outcome.result != Result::kReloaded) continue;
+    std::string path = dir.path_of(outcome.name);
+    bool deleted = !dir.files().contains(outcome.name);
+    outcome.message = (deleted ? "removed " : "applied ") + path;
+    WG_LOG_INFO("reloaded %s (%.*s %s%s): serving %zu routes, %.1f ms", path_.c_str(),
+                static_cast<int>(trigger.size()), trigger.data(), path.c_str(),
+                deleted ? ", deleted" : "", running_->routes.size(), elapsed_ms);
+  }
+  return outcomes;
+}
+
+void Reloader::refuse_file(std::string_view trigger, const routing::RoutesDir& dir,
+                           const std::string& name) {
+  ++refused_;
+  const routing::RoutesDir::File& file = dir.files().at(name);
+  for (const std::string& error : file.errors) {
+    WG_LOG_ERROR("reload (%.*s) refused: %s", static_cast<int>(trigger.size()), trigger.data(),
+                 error.c_str());
+  }
+  WG_LOG_ERROR("%s refused alone: %s; every other file keeps serving", dir.path_of(name).c_str(),
+               file.accepted ? "its previous version keeps serving" : "it never served");
 }
 
 void Reloader::log_certificate_changes(const routing::Config& next) {

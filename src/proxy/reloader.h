@@ -16,6 +16,7 @@
 #include "discovery/discovery_manager.h"
 #include "routing/config.h"
 #include "routing/config_loader.h"
+#include "routing/routes_dir.h"
 
 namespace waygate::proxy {
 
@@ -29,14 +30,41 @@ class Reloader {
     std::string message;  // for kRefused: every error, one "file:line:col: message" per line
   };
 
-  // `running` is the config the server was started with (shared with its snapshot), `text_hash`
-  // and `tls_files_hash` those of its ConfigResult.
+  // One routes_dir file's change (see reload_routes_files).
+  struct FileOutcome {
+    std::string name;  // in the directory
+    Result result;
+    std::string message;  // kRefused: its errors, one per line; kReloaded: what was applied
+  };
+  // A routes_dir file's new content; nullopt: it was deleted.
+  struct FileContent {
+    std::string name;
+    std::optional<std::string> text;
+  };
+
+  // `running` is the config the server was started with (shared with its snapshot): `base` merged
+  // with `routes_dir`'s files (nullptr without a routes_dir). `text_hash` and `tls_files_hash` are
+  // those of base's ConfigResult.
   Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
-           std::shared_ptr<const routing::Config> running, uint64_t text_hash,
+           std::shared_ptr<const routing::Config> running, routing::Config base,
+           std::unique_ptr<routing::RoutesDir> routes_dir, uint64_t text_hash,
            uint64_t tls_files_hash);
 
+  // Reads the routes_dir a freshly loaded config names, every file (a refused one is logged and
+  // left out); nullptr without a routes_dir.
+  static std::unique_ptr<routing::RoutesDir> read_routes_dir(const routing::Config& base,
+                                                             const std::string& path);
+
   // Runs on the control thread. `trigger` names the cause in the log ("SIGHUP", "file", "admin").
+  // Reads the file, the routes_source value and the routes_dir files that changed.
   Outcome reload(std::string_view trigger);
+  // Applies changed routes_dir files alone: each is validated on its own and refused alone; the
+  // others are not read again. `everything`: read every file of the directory (an event may have
+  // been missed). Publishes once for all of them.
+  std::vector<FileOutcome> reload_routes_files(std::vector<FileContent> changes, bool everything,
+                                               std::string_view trigger);
+  // The routes_dir in force; nullptr without one.
+  const routing::RoutesDir* routes_dir() const { return routes_dir_.get(); }
 
   // The routes_source value to merge with the file from now on (nullopt: none).
   void set_extra_source(std::optional<routing::ConfigSource> source) { extra_ = std::move(source); }
@@ -57,6 +85,11 @@ class Reloader {
 
  private:
   Outcome refuse(std::string_view trigger, const std::vector<std::string>& errors);
+  // Logs and counts a routes_dir file that was refused alone.
+  void refuse_file(std::string_view trigger, const routing::RoutesDir& dir,
+                   const std::string& name);
+  // Hands `next` to discovery and the workers; an error text, or empty once it serves.
+  std::string publish(std::shared_ptr<const routing::Config> next);
   // Logs each TLS listener whose certificate files changed, and remembers them all.
   void log_certificate_changes(const routing::Config& next);
 
@@ -66,6 +99,8 @@ class Reloader {
   std::optional<routing::ConfigSource> extra_;
   // The same object the current snapshot's route table points into: a large config is kept once.
   std::shared_ptr<const routing::Config> running_;
+  routing::Config base_;  // the file and routes_source, before the routes_dir files are merged
+  std::unique_ptr<routing::RoutesDir> routes_dir_;
   uint64_t running_hash_;
   uint64_t running_tls_hash_;
   std::unordered_map<std::string, uint64_t> certificate_hashes_;  // by TLS listener name

@@ -499,7 +499,7 @@ void read_etcd_source(Reader& r, const yaml::Node& node, const std::string& what
 }
 
 void read_clusters(Reader& r, const yaml::Node& node, const std::string& base_directory,
-                   std::set<std::string>& names, Config& config) {
+                   std::set<std::string>& names, Config& config, const NameClaims& taken) {
   for (const yaml::Node& item : r.sequence(node, "clusters")) {
     if (!r.check_map(item, "cluster",
                      {"name", "lb", "hash_on", "sticky", "endpoints", "discovery", "health_check",
@@ -510,8 +510,12 @@ void read_clusters(Reader& r, const yaml::Node& node, const std::string& base_di
     if (!item["name"]) {
       r.error(item, "a cluster needs a name");
     } else if (auto name = r.string(item["name"], "cluster name")) {
-      if (!names.insert(*name).second)
+      if (!names.insert(*name).second) {
         r.error(item["name"], "duplicate cluster name " + quoted_value(*name));
+      } else if (const std::string* owner = taken.owner(*name, r.source())) {
+        r.error(item["name"], "cluster " + quoted_value(*name) + " is already defined by " +
+                                  *owner + "; " + r.source() + " may not define it too");
+      }
       cluster.name = *name;
     }
     if (item["lb"]) {

@@ -12,9 +12,10 @@
 namespace waygate::routing {
 
 // `names` collects cluster names across documents (the file and routes_source), so a duplicate is
-// found wherever it is. Relative file paths are resolved against `base_directory`.
+// found wherever it is. Relative file paths are resolved against `base_directory`. `taken`, when
+// given, holds the names other documents define (a routes_dir's files), as in read_routes.
 void read_clusters(Reader& r, const yaml::Node& node, const std::string& base_directory,
-                   std::set<std::string>& names, Config& config);
+                   std::set<std::string>& names, Config& config, const NameClaims& taken = {});
 
 // { endpoints: [http://IP:PORT, ...], <key_name>: /key }
 void read_etcd_source(Reader& r, const yaml::Node& node, const std::string& what,

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -377,6 +378,7 @@ struct Config {
   std::optional<EtcdSourceConfig> routes_source;      // routes (and clusters) kept in one etcd key
   std::optional<IngressSourceConfig> ingress_source;  // or made from Kubernetes Ingresses
   KubernetesConfig kubernetes;
+  std::string routes_dir;  // `routes_dir:`, resolved; empty: none (see routing/routes_dir.h)
   AccessLogConfig access_log;
   LogLevel log_level = LogLevel::kInfo;
   Timeouts timeouts;
@@ -387,6 +389,23 @@ struct Config {
   std::vector<ClusterConfig> clusters;
   // Every certificate, key and CA file the config names: a change to one reloads the config.
   std::vector<std::string> tls_files;
+};
+
+// Host patterns or cluster names already claimed, with who claims them (a file's name as messages
+// show it): another document may not claim them again.
+using NameOwners = std::unordered_map<std::string, std::string>;
+
+// The names claimed elsewhere, in one or several NameOwners (looked up without merging them).
+struct NameClaims {
+  std::vector<const NameOwners*> maps;
+  // Who claims `name` other than `self`, or nullptr.
+  const std::string* owner(const std::string& name, const std::string& self) const {
+    for (const NameOwners* map : maps) {
+      auto found = map->find(name);
+      if (found != map->end() && found->second != self) return &found->second;
+    }
+    return nullptr;
+  }
 };
 
 // What the extra document a config's routes_source gives is called in messages: "etcd:KEY",

@@ -349,6 +349,27 @@ void read_kubernetes(Reader& r, const yaml::Node& node, const std::string& base_
   config.kubernetes.kubeconfig = resolved.lexically_normal().string();
 }
 
+// A directory of route files (see routing/routes_dir.h), relative to the config's directory.
+void read_routes_dir(Reader& r, const yaml::Node& node, const std::string& base_directory,
+                     Config& config) {
+  auto path = r.string(node, "routes_dir");
+  if (!path) return;
+  if (path->empty()) {
+    r.error(node, "routes_dir must not be empty");
+    return;
+  }
+  std::filesystem::path resolved(*path);
+  if (resolved.is_relative()) resolved = std::filesystem::path(base_directory) / resolved;
+  std::string shown = resolved.lexically_normal().string();
+  if (shown.size() > 1 && shown.ends_with('/')) shown.pop_back();
+  std::error_code failed;
+  if (!std::filesystem::is_directory(shown, failed)) {
+    r.error(node, "routes_dir " + quoted_value(shown) + " is not a directory");
+    return;
+  }
+  config.routes_dir = std::move(shown);
+}
+
 // The settings only the config file holds (everything but routes and clusters).
 void read_settings(Reader& r, const yaml::Node& root, const std::string& base_directory,
                    Config& config) {
@@ -373,6 +394,7 @@ void read_settings(Reader& r, const yaml::Node& root, const std::string& base_di
   }
   if (root["dns"]) read_dns(r, root["dns"], config);
   if (root["routes_source"]) read_routes_source(r, root["routes_source"], config);
+  if (root["routes_dir"]) read_routes_dir(r, root["routes_dir"], base_directory, config);
   if (root["kubernetes"]) read_kubernetes(r, root["kubernetes"], base_directory, config);
   if (root["listeners"]) {
     read_listeners(r, root["listeners"], base_directory, config);
@@ -411,7 +433,7 @@ std::string directory_of(const std::string& path) {
 }
 
 ConfigResult load(const std::string& text, const std::string& source_name,
-                  const std::vector<ConfigSource>& extras) {
+                  const std::vector<ConfigSource>& extras, const TakenNames& taken) {
   ConfigResult result;
   std::vector<Document> documents;
   documents.push_back(Document{Reader(source_name), {}, {}, false});
@@ -422,10 +444,11 @@ ConfigResult load(const std::string& text, const std::string& source_name,
   }
   Config& config = result.config;
   Document& file = documents.front();
-  if (file.ok && file.reader.check_map(file.root, "the config",
-                                       {"workers", "admin", "access_log", "log_level", "timeouts",
-                                        "limits", "normalize_paths", "dns", "routes_source",
-                                        "kubernetes", "listeners", "routes", "clusters"})) {
+  if (file.ok &&
+      file.reader.check_map(file.root, "the config",
+                            {"workers", "admin", "access_log", "log_level", "timeouts", "limits",
+                             "normalize_paths", "dns", "routes_source", "routes_dir", "kubernetes",
+                             "listeners", "routes", "clusters"})) {
     read_settings(file.reader, file.root, directory_of(source_name), config);
   } else {
     file.ok = false;
@@ -441,13 +464,14 @@ ConfigResult load(const std::string& text, const std::string& source_name,
   std::string base_directory = directory_of(source_name);
   for (Document& document : documents) {
     if (!document.ok || !document.root.IsMap() || !document.root["clusters"]) continue;
-    read_clusters(document.reader, document.root["clusters"], base_directory, cluster_names,
-                  config);
+    read_clusters(document.reader, document.root["clusters"], base_directory, cluster_names, config,
+                  taken.clusters);
   }
   std::set<std::string> hosts_seen;
   for (Document& document : documents) {
     if (!document.ok || !document.root.IsMap() || !document.root["routes"]) continue;
-    read_routes(document.reader, document.root["routes"], cluster_names, hosts_seen, config);
+    read_routes(document.reader, document.root["routes"], cluster_names, hosts_seen, config,
+                taken.hosts);
   }
   for (Document& document : documents) {
     for (std::string& error : document.reader.sorted_errors())
@@ -459,18 +483,19 @@ ConfigResult load(const std::string& text, const std::string& source_name,
 }  // namespace
 
 ConfigResult load_config_text(const std::string& text, const std::string& source_name,
-                              const std::vector<ConfigSource>& extras) {
-  return load(text, source_name, extras);
+                              const std::vector<ConfigSource>& extras, const TakenNames& taken) {
+  return load(text, source_name, extras, taken);
 }
 
-ConfigResult load_config_file(const std::string& path, const std::vector<ConfigSource>& extras) {
+ConfigResult load_config_file(const std::string& path, const std::vector<ConfigSource>& extras,
+                              const TakenNames& taken) {
   std::optional<std::string> text = read_file_bytes(path);
   if (!text) {
     ConfigResult result;
     result.errors.push_back(path + ":1:1: cannot open the file");
     return result;
   }
-  ConfigResult result = load(*text, path, extras);
+  ConfigResult result = load(*text, path, extras, taken);
   // The TLS files were hashed as they were read for their contexts: combine, do not read again.
   std::string hashes;
   auto append = [&hashes](uint64_t hash) {

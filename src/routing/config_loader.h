@@ -29,10 +29,17 @@ struct ConfigSource {
   std::string text;
 };
 
-ConfigResult load_config_file(const std::string& path,
-                              const std::vector<ConfigSource>& extras = {});
+// Hosts and cluster names a routes_dir's files hold: the file and routes_source may not claim them.
+struct TakenNames {
+  NameClaims hosts;
+  NameClaims clusters;
+};
+
+ConfigResult load_config_file(const std::string& path, const std::vector<ConfigSource>& extras = {},
+                              const TakenNames& taken = {});
 // The same, from text already in memory (`source_name` stands for the file in messages).
 ConfigResult load_config_text(const std::string& text, const std::string& source_name,
-                              const std::vector<ConfigSource>& extras = {});
+                              const std::vector<ConfigSource>& extras = {},
+                              const TakenNames& taken = {});
 
 }  // namespace waygate::routing

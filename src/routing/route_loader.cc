@@ -537,7 +537,7 @@ int method_id(std::string_view name) {
 }
 
 void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>& clusters,
-                 std::set<std::string>& hosts_seen, Config& config) {
+                 std::set<std::string>& hosts_seen, Config& config, const NameClaims& taken) {
   for (const yaml::Node& item : r.sequence(node, "routes")) {
     if (!r.check_map(item, "route", {"hosts", "paths"})) continue;
     RouteConfig route;
@@ -552,6 +552,9 @@ void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>&
           r.error(host_node, "host " + quoted_value(*host) + " must be a name, '*.suffix' or '*'");
         } else if (!hosts_seen.insert(lowered).second) {
           r.error(host_node, "host " + quoted_value(*host) + " is listed by two routes");
+        } else if (const std::string* owner = taken.owner(lowered, r.source())) {
+          r.error(host_node, "host " + quoted_value(*host) + " is already routed by " + *owner +
+                                 "; " + r.source() + " may not route it too");
         }
         route.hosts.push_back(lowered);
       }

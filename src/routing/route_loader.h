@@ -11,8 +11,10 @@
 namespace waygate::routing {
 
 // `hosts_seen` collects host names across documents, so a host is in one route entry only.
+// `taken`, when given, holds the hosts other documents route (a routes_dir's files): one of them
+// is an error naming its owner, unless the owner is this document.
 void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>& clusters,
-                 std::set<std::string>& hosts_seen, Config& config);
+                 std::set<std::string>& hosts_seen, Config& config, const NameClaims& taken = {});
 
 // The llhttp method id for an upper-case method name, or -1.
 int method_id(std::string_view name);

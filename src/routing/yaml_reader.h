@@ -117,6 +117,8 @@ class Reader {
   }
 
   size_t error_count() const { return errors_.size(); }
+  // What stands for the document in messages (its file's path, "etcd:KEY").
+  const std::string& source() const { return source_; }
 
   // The errors in file order (they are found in the order the config is read).
   std::vector<std::string> sorted_errors() {

@@ -22,6 +22,9 @@ struct SeenRequest {
   std::string method;
   std::string path;
   std::string query;
+  std::string body;
+  bool has_if_match = false;
+  std::string if_match;
 };
 
 struct Response {
@@ -148,7 +151,8 @@ class AdminServerTest : public ::testing::Test {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       seen_.push_back(SeenRequest{std::string(request.method), std::string(request.path),
-                                  std::string(request.query)});
+                                  std::string(request.query), std::string(request.body),
+                                  request.has_if_match, std::string(request.if_match)});
     }
     if (request.path == "/ready") return AdminResponse::text(200, "ready\n");
     if (request.path == "/reload" && request.method == "POST") {
@@ -280,6 +284,23 @@ TEST_F(AdminServerTest, ChunkedBodyIsReadAndIgnored) {
   EXPECT_EQ(client.read_response().body, "ready\n");
 }
 
+TEST_F(AdminServerTest, HandlerSeesTheBodyAndIfMatch) {
+  Client client(port_);
+  ASSERT_TRUE(
+      client.send("PUT /routes/a HTTP/1.1\r\nHost: admin\r\nIf-Match: \"v1\"\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                  "GET /ready HTTP/1.1\r\nHost: admin\r\n\r\n"));
+  EXPECT_EQ(client.read_response().status, 404);
+  EXPECT_EQ(client.read_response().body, "ready\n");
+  std::vector<SeenRequest> requests = seen();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].body, "hello world");
+  EXPECT_TRUE(requests[0].has_if_match);
+  EXPECT_EQ(requests[0].if_match, "\"v1\"");
+  EXPECT_EQ(requests[1].body, "");  // the next request's body is its own
+  EXPECT_FALSE(requests[1].has_if_match);
+}
+
 TEST_F(AdminServerTest, ExpectContinueGets100BeforeTheBody) {
   Client client(port_);
   ASSERT_TRUE(client.send(
@@ -291,7 +312,8 @@ TEST_F(AdminServerTest, ExpectContinueGets100BeforeTheBody) {
 
 TEST_F(AdminServerTest, DeclaredBodyOverTheLimitGets413) {
   Client client(port_);
-  ASSERT_TRUE(client.send("POST /reload HTTP/1.1\r\nHost: admin\r\nContent-Length: 65537\r\n\r\n"));
+  ASSERT_TRUE(client.send("POST /reload HTTP/1.1\r\nHost: admin\r\nContent-Length: " +
+                          std::to_string(AdminServer::kMaxBodyBytes + 1) + "\r\n\r\n"));
   Response response = client.read_response();
   EXPECT_EQ(response.status, 413);
   EXPECT_TRUE(client.closed_by_server());
@@ -303,7 +325,7 @@ TEST_F(AdminServerTest, ChunkedBodyOverTheLimitGets413WhileTheClientStillSends) 
   std::string request =
       "POST /reload HTTP/1.1\r\nHost: admin\r\nTransfer-Encoding: chunked\r\n\r\n";
   std::string chunk = "1000\r\n" + std::string(0x1000, 'x') + "\r\n";
-  for (int i = 0; i < 20; ++i)  // 80 KiB
+  for (uint64_t sent = 0; sent <= AdminServer::kMaxBodyBytes; sent += 0x1000)
     request += chunk;
   request += "0\r\n\r\n";
   // The server answers before it has read everything; lingering lets the response arrive

@@ -1,0 +1,219 @@
+#include "routing/routes_dir.h"
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include "core/file_bytes.h"
+#include "routing/cluster_loader.h"
+#include "routing/config_watcher.h"
+#include "routing/route_loader.h"
+#include "routing/yaml_reader.h"
+
+namespace waygate::routing {
+
+bool is_routes_file_name(std::string_view name) {
+  if (name.empty() || name.front() == '.' || name.back() == '~') return false;
+  if (name.find('/') != std::string_view::npos) return false;
+  bool yaml = name.ends_with(".yaml") && name.size() > 5;
+  bool yml = name.ends_with(".yml") && name.size() > 4;
+  return yaml || yml;
+}
+
+RoutesDir::RoutesDir(std::string directory, std::string base_directory)
+    : directory_(std::move(directory)), base_directory_(std::move(base_directory)) {}
+
+void RoutesDir::set_base(const Config& base, const std::string& base_name) {
+  base_clusters_.clear();
+  base_hosts_.clear();
+  base_cluster_owners_.clear();
+  for (const ClusterConfig& cluster : base.clusters) {
+    base_clusters_.insert(cluster.name);
+    base_cluster_owners_.emplace(cluster.name, base_name);
+  }
+  for (const RouteConfig& route : base.routes) {
+    for (const std::string& host : route.hosts)
+      base_hosts_.emplace(host, base_name);
+  }
+}
+
+std::vector<std::string> RoutesDir::conflicts_with(const Config& base,
+                                                   const std::string& base_name) const {
+  std::set<std::string> defined;
+  for (const ClusterConfig& cluster : base.clusters)
+    defined.insert(cluster.name);
+  std::vector<std::string> errors;
+  for (const auto& [name, file] : files_) {
+    std::set<std::string> own;
+    for (const ClusterConfig& cluster : file.clusters)
+      own.insert(cluster.name);
+    std::set<std::string> missing;
+    for (const RouteConfig& route : file.routes) {
+      for (const PathConfig& path : route.paths) {
+        for (const WeightedCluster& target : path.clusters) {
+          if (!own.contains(target.name) && !defined.contains(target.name))
+            missing.insert(target.name);
+        }
+      }
+    }
+    // The base no longer has a position for what it dropped: the message points at its start.
+    for (const std::string& cluster : missing) {
+      errors.push_back(base_name + ":1:1: cluster " + quoted_value(cluster) +
+                       " is named by the routes of " + path_of(name) + ", which serve; keep it");
+    }
+  }
+  return errors;
+}
+
+RoutesDir::Parsed RoutesDir::parse(const std::string& name, const std::string& text) const {
+  Parsed parsed;
+  std::string source = path_of(name);
+  Reader r(source);
+  yaml::ParseResult document = yaml::parse(text);
+  if (document.error) {
+    r.error(document.error->mark, document.error->message);
+    parsed.errors = r.sorted_errors();
+    return parsed;
+  }
+  yaml::Node root = document.document.root();
+  if (!root || root.IsNull()) return parsed;  // an empty file routes nothing
+  if (!r.check_map(root, "a routes_dir file", {"routes", "clusters"})) {
+    parsed.errors = r.sorted_errors();
+    return parsed;
+  }
+  Config read;
+  std::set<std::string> own_clusters;
+  if (root["clusters"]) {
+    read_clusters(r, root["clusters"], base_directory_, own_clusters, read,
+                  NameClaims{{&clusters_, &base_cluster_owners_}});
+  }
+  // A file's routes name its own clusters or the base's: so no file depends on another.
+  std::set<std::string> known = base_clusters_;
+  known.insert(own_clusters.begin(), own_clusters.end());
+  std::set<std::string> hosts_seen;
+  if (root["routes"]) {
+    read_routes(r, root["routes"], known, hosts_seen, read, NameClaims{{&hosts_, &base_hosts_}});
+  }
+  parsed.errors = r.sorted_errors();
+  parsed.routes = std::move(read.routes);
+  parsed.clusters = std::move(read.clusters);
+  return parsed;
+}
+
+std::vector<std::string> RoutesDir::validate(const std::string& name,
+                                             const std::string& text) const {
+  return parse(name, text).errors;
+}
+
+void RoutesDir::claim(const std::string& name, const File& file) {
+  std::string owner = path_of(name);
+  for (const RouteConfig& route : file.routes) {
+    for (const std::string& host : route.hosts)
+      hosts_[host] = owner;
+  }
+  for (const ClusterConfig& cluster : file.clusters)
+    clusters_[cluster.name] = owner;
+}
+
+void RoutesDir::release(const File& file) {
+  for (const RouteConfig& route : file.routes) {
+    for (const std::string& host : route.hosts)
+      hosts_.erase(host);
+  }
+  for (const ClusterConfig& cluster : file.clusters)
+    clusters_.erase(cluster.name);
+}
+
+RoutesDir::Change RoutesDir::update(const std::string& name,
+                                    const std::optional<std::string>& text) {
+  auto found = files_.find(name);
+  if (!text) {
+    if (found == files_.end()) return Change::kNone;
+    release(found->second);
+    files_.erase(found);
+    return Change::kApplied;
+  }
+  uint64_t hash = content_hash(*text);
+  if (found != files_.end() && found->second.read_hash == hash) return Change::kNone;
+  File& file = files_[name];
+  file.read_hash = hash;
+  Parsed parsed = parse(name, *text);
+  if (!parsed.errors.empty()) {
+    file.errors = std::move(parsed.errors);
+    return Change::kRefused;
+  }
+  release(file);
+  file.accepted = true;
+  file.accepted_hash = hash;
+  file.errors.clear();
+  file.routes = std::move(parsed.routes);
+  file.clusters = std::move(parsed.clusters);
+  claim(name, file);
+  return Change::kApplied;
+}
+
+void RoutesDir::restore(const std::string& name, std::optional<File> previous) {
+  auto found = files_.find(name);
+  if (found != files_.end()) {
+    release(found->second);
+    files_.erase(found);
+  }
+  if (!previous) return;
+  claim(name, *previous);
+  files_.emplace(name, std::move(*previous));
+}
+
+std::vector<std::string> RoutesDir::list(std::string* error) const {
+  std::vector<std::string> names;
+  DIR* dir = opendir(directory_.c_str());
+  if (!dir) {
+    *error = directory_ + ": " + std::generic_category().message(errno);
+    return names;
+  }
+  while (const dirent* entry = readdir(dir)) {
+    if (is_routes_file_name(entry->d_name)) names.emplace_back(entry->d_name);
+  }
+  closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<std::string> RoutesDir::rescan(std::string* error) {
+  std::vector<std::string> changed;
+  std::vector<std::string> names = list(error);
+  if (!error->empty()) return changed;
+  std::set<std::string> present(names.begin(), names.end());
+  std::vector<std::string> gone;
+  for (const auto& [name, file] : files_) {
+    if (!present.contains(name)) gone.push_back(name);
+  }
+  for (const std::string& name : gone) {
+    if (update(name, std::nullopt) != Change::kNone) changed.push_back(name);
+  }
+  for (const std::string& name : names) {
+    // Gone between the listing and the read: as if it had not been listed.
+    if (update(name, read_file_bytes(path_of(name))) != Change::kNone) changed.push_back(name);
+  }
+  return changed;
+}
+
+Config RoutesDir::merged(const Config& base) const {
+  Config config = base;
+  size_t routes = config.routes.size();
+  size_t clusters = config.clusters.size();
+  for (const auto& [name, file] : files_) {
+    routes += file.routes.size();
+    clusters += file.clusters.size();
+  }
+  config.routes.reserve(routes);
+  config.clusters.reserve(clusters);
+  for (const auto& [name, file] : files_) {
+    config.clusters.insert(config.clusters.end(), file.clusters.begin(), file.clusters.end());
+    config.routes.insert(config.routes.end(), file.routes.begin(), file.routes.end());
+  }
+  return config;
+}
+
+}  // namespace waygate::routing

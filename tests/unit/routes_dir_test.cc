@@ -1,0 +1,177 @@
+// RoutesDir: each file validated alone, refused alone, merged in name order; hosts and clusters
+// claimed once across the files and the config file.
+#include "routing/routes_dir.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace waygate::routing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string route_to(const std::string& host, const std::string& cluster) {
+  return "routes:\n  - hosts: [" + host +
+         "]\n    paths:\n      - { prefix: /, cluster: " + cluster + " }\n";
+}
+
+std::vector<std::string> hosts_of(const Config& config) {
+  std::vector<std::string> hosts;
+  for (const RouteConfig& route : config.routes)
+    hosts.insert(hosts.end(), route.hosts.begin(), route.hosts.end());
+  return hosts;
+}
+
+class RoutesDirTest : public ::testing::Test {
+ protected:
+  RoutesDirTest() : dir_("/routes.d", "/etc") {
+    ClusterConfig shared;
+    shared.name = "shared";
+    base_.clusters.push_back(shared);
+    RouteConfig route;
+    route.hosts = {"main.test"};
+    base_.routes.push_back(route);
+    dir_.set_base(base_, "/etc/waygate.yaml");
+  }
+
+  Config base_;
+  RoutesDir dir_;
+};
+
+TEST(RoutesFileName, OnlyVisibleYamlFilesThatAreNoBackups) {
+  EXPECT_TRUE(is_routes_file_name("shop.yaml"));
+  EXPECT_TRUE(is_routes_file_name("shop.yml"));
+  EXPECT_FALSE(is_routes_file_name(".shop.yaml"));  // hidden: an editor's swap or temporary file
+  EXPECT_FALSE(is_routes_file_name("..data"));
+  EXPECT_FALSE(is_routes_file_name("shop.yaml~"));
+  EXPECT_FALSE(is_routes_file_name("shop.yaml.bak"));
+  EXPECT_FALSE(is_routes_file_name("shop.txt"));
+  EXPECT_FALSE(is_routes_file_name(".yaml"));
+  EXPECT_FALSE(is_routes_file_name("a/b.yaml"));
+}
+
+TEST_F(RoutesDirTest, FilesAreMergedAfterTheBaseInNameOrder) {
+  EXPECT_EQ(dir_.update("b.yaml", route_to("b.test", "shared")), RoutesDir::Change::kApplied);
+  EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "own") +
+                                      "clusters:\n  - { name: own, endpoints: [127.0.0.1:1] }\n"),
+            RoutesDir::Change::kApplied);
+  Config merged = dir_.merged(base_);
+  EXPECT_EQ(hosts_of(merged), (std::vector<std::string>{"main.test", "a.test", "b.test"}));
+  ASSERT_EQ(merged.clusters.size(), 2u);
+  EXPECT_EQ(merged.clusters[1].name, "own");
+}
+
+TEST_F(RoutesDirTest, TheSameBytesAgainAreNoChange) {
+  EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "shared")), RoutesDir::Change::kApplied);
+  EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "shared")), RoutesDir::Change::kNone);
+}
+
+TEST_F(RoutesDirTest, ABrokenFileKeepsItsLastGoodVersion) {
+  dir_.update("a.yaml", route_to("a.test", "shared"));
+  EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "nowhere")), RoutesDir::Change::kRefused);
+  const RoutesDir::File& file = dir_.files().at("a.yaml");
+  ASSERT_EQ(file.errors.size(), 1u);
+  EXPECT_EQ(file.errors[0], "/routes.d/a.yaml:4:31: unknown cluster 'nowhere'");
+  EXPECT_TRUE(file.accepted);
+  EXPECT_EQ(hosts_of(dir_.merged(base_)), (std::vector<std::string>{"main.test", "a.test"}));
+}
+
+TEST_F(RoutesDirTest, AFileNeverGoodRoutesNothing) {
+  EXPECT_EQ(dir_.update("a.yaml", "routes: [1"), RoutesDir::Change::kRefused);
+  EXPECT_FALSE(dir_.files().at("a.yaml").accepted);
+  EXPECT_EQ(hosts_of(dir_.merged(base_)), (std::vector<std::string>{"main.test"}));
+}
+
+TEST_F(RoutesDirTest, AHostAnotherFileRoutesIsRefusedNamingBoth) {
+  dir_.update("a.yaml", route_to("a.test", "shared"));
+  EXPECT_EQ(dir_.update("z.yaml", route_to("A.test", "shared")), RoutesDir::Change::kRefused);
+  EXPECT_EQ(dir_.files().at("z.yaml").errors,
+            (std::vector<std::string>{"/routes.d/z.yaml:2:13: host 'A.test' is already routed by "
+                                      "/routes.d/a.yaml; /routes.d/z.yaml may not route it too"}));
+  // The config file's hosts are taken as well.
+  EXPECT_EQ(dir_.update("z.yaml", route_to("main.test", "shared")), RoutesDir::Change::kRefused);
+  EXPECT_NE(dir_.files().at("z.yaml").errors.at(0).find("already routed by /etc/waygate.yaml"),
+            std::string::npos);
+  // A file may keep its own hosts when it changes.
+  EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "shared") + "# changed\n"),
+            RoutesDir::Change::kApplied);
+}
+
+TEST_F(RoutesDirTest, AClusterAnotherFileDefinesIsRefused) {
+  std::string own = "clusters:\n  - { name: own, endpoints: [127.0.0.1:1] }\n";
+  dir_.update("a.yaml", own);
+  EXPECT_EQ(dir_.update("b.yaml", own), RoutesDir::Change::kRefused);
+  EXPECT_NE(dir_.files().at("b.yaml").errors.at(0).find("already defined by /routes.d/a.yaml"),
+            std::string::npos);
+  // A file's routes may not name another file's clusters: each file stands alone.
+  EXPECT_EQ(dir_.update("c.yaml", route_to("c.test", "own")), RoutesDir::Change::kRefused);
+}
+
+TEST_F(RoutesDirTest, DeletingAFileFreesItsNames) {
+  dir_.update("a.yaml", route_to("a.test", "shared"));
+  EXPECT_EQ(dir_.update("a.yaml", std::nullopt), RoutesDir::Change::kApplied);
+  EXPECT_TRUE(dir_.files().empty());
+  EXPECT_EQ(dir_.update("b.yaml", route_to("a.test", "shared")), RoutesDir::Change::kApplied);
+  EXPECT_EQ(dir_.update("gone.yaml", std::nullopt), RoutesDir::Change::kNone);
+}
+
+TEST_F(RoutesDirTest, RestorePutsBackTheVersionBeforeAnUpdate) {
+  dir_.update("a.yaml", route_to("a.test", "shared"));
+  std::optional<RoutesDir::File> before = dir_.files().at("a.yaml");
+  dir_.update("a.yaml", route_to("other.test", "shared"));
+  dir_.restore("a.yaml", before);
+  EXPECT_EQ(hosts_of(dir_.merged(base_)), (std::vector<std::string>{"main.test", "a.test"}));
+  EXPECT_EQ(dir_.update("b.yaml", route_to("other.test", "shared")), RoutesDir::Change::kApplied);
+}
+
+TEST_F(RoutesDirTest, ValidateChangesNothing) {
+  EXPECT_FALSE(dir_.validate("a.yaml", "routes: 7\n").empty());
+  EXPECT_TRUE(dir_.validate("a.yaml", route_to("a.test", "shared")).empty());
+  EXPECT_TRUE(dir_.files().empty());
+}
+
+TEST_F(RoutesDirTest, ABaseThatDropsAClusterAFileNamesConflicts) {
+  dir_.update("a.yaml", route_to("a.test", "shared"));
+  Config next;
+  EXPECT_EQ(dir_.conflicts_with(next, "/etc/waygate.yaml"),
+            (std::vector<std::string>{"/etc/waygate.yaml:1:1: cluster 'shared' is named by the "
+                                      "routes of /routes.d/a.yaml, which serve; keep it"}));
+  EXPECT_TRUE(dir_.conflicts_with(base_, "/etc/waygate.yaml").empty());
+}
+
+TEST(RoutesDirScan, RescanReadsNewChangedAndGoneFiles) {
+  std::string pattern = (fs::temp_directory_path() / "routes_dir_XXXXXX").string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  fs::path root = pattern;
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(root / name, std::ios::binary | std::ios::trunc) << text;
+  };
+  RoutesDir dir(root.string(), root.string());
+  Config base;
+  ClusterConfig cluster;
+  cluster.name = "c";
+  base.clusters.push_back(cluster);
+  dir.set_base(base, "waygate.yaml");
+  write("a.yaml", route_to("a.test", "c"));
+  write("b.yml", route_to("b.test", "c"));
+  write(".a.yaml.swp", "junk");
+  write("notes.txt", "junk");
+  std::string error;
+  EXPECT_EQ(dir.rescan(&error), (std::vector<std::string>{"a.yaml", "b.yml"}));
+  EXPECT_EQ(error, "");
+  EXPECT_TRUE(dir.rescan(&error).empty());  // nothing changed: nothing parsed
+  write("b.yml", route_to("b2.test", "c"));
+  fs::remove(root / "a.yaml");
+  EXPECT_EQ(dir.rescan(&error), (std::vector<std::string>{"a.yaml", "b.yml"}));
+  EXPECT_EQ(hosts_of(dir.merged(base)), (std::vector<std::string>{"b2.test"}));
+  fs::remove_all(root);
+  dir.rescan(&error);
+  EXPECT_NE(error.find("No such file or directory"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace waygate::routing
