@@ -14,6 +14,7 @@
 #include "http/request_target.h"
 #include "http/serialize.h"
 #include "routing/access_log_format.h"
+#include "routing/address_range.h"
 #include "routing/shared_or_default.h"
 
 namespace waygate::tls {
@@ -160,6 +161,11 @@ struct PathConfig {
   std::vector<std::string> methods;  // upper case; empty: any
   std::vector<ValueMatcher> headers;
   std::vector<ValueMatcher> query;
+  // `scheme: http | https`: only requests that came over a plain (false) or a TLS (true) listener.
+  std::optional<bool> over_tls;
+
+  // `allow_from:`: only clients in these ranges; others are answered 403. Empty: every client.
+  SharedOrDefault<std::vector<AddressRange>> allow_from;
 
   // The action. The parts few paths set are held apart (SharedOrDefault), so that a path that
   // leaves them alone costs a pointer for each.

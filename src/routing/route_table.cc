@@ -144,8 +144,13 @@ std::string limit_key(const char* scope, const RateLimitConfig& limit) {
 
 void append_rewritten_target(std::string& out, const RouteAction& route, std::string_view path,
                              std::string_view query) {
-  out.append(route.settings->rewrite->prefix.value_or(""));
-  out.append(path.substr(std::min(route.matched_prefix().size(), path.size())));
+  const std::optional<std::string>& rewrite = route.settings->rewrite->prefix;
+  std::string_view prefix = rewrite ? std::string_view(*rewrite) : std::string_view();
+  std::string_view rest = path.substr(std::min(route.matched_prefix().size(), path.size()));
+  out.append(prefix);
+  // One '/' where they meet: prefix /app rewritten to / sends /app/x as /x, not //x.
+  if (prefix.ends_with('/') && rest.starts_with('/')) rest.remove_prefix(1);
+  out.append(rest);
   out.append(query);
 }
 
@@ -190,6 +195,13 @@ bool retries_status(const RouteAction& route, uint16_t status) {
   return (status == 502 && (route.retry_on & kRetry502)) ||
          (status == 503 && (route.retry_on & kRetry503)) ||
          (status == 504 && (route.retry_on & kRetry504));
+}
+
+bool RouteAction::admits(const std::array<uint8_t, 16>& client) const {
+  const std::vector<AddressRange>& ranges = *settings->allow_from;
+  return ranges.empty() ||
+         std::any_of(ranges.begin(), ranges.end(),
+                     [&](const AddressRange& range) { return range.contains(client); });
 }
 
 uint32_t RouteAction::cluster_for(uint32_t pick) const {
@@ -367,6 +379,8 @@ const RouteAction* RouteTable::match(const MatchInput& request) const {
   if (!vhost) return nullptr;
   for (const PathRule& rule : vhost->paths) {
     if (rule.methods != 0 && (rule.methods & (uint64_t{1} << request.method)) == 0) continue;
+    const std::optional<bool>& over_tls = rule.action.settings->over_tls;
+    if (over_tls && *over_tls != request.over_tls) continue;
     if (!path_matches(rule, request.path)) continue;
     if (!headers_match(rule, request.head) || !query_matches(rule, request.query)) continue;
     return &rule.action;

@@ -3,6 +3,7 @@
 // file order, the first whose every matcher holds.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -39,6 +40,8 @@ struct RouteAction {
 
   // The cluster for a pick in [0, total_weight).
   uint32_t cluster_for(uint32_t pick) const;
+  // Whether the path's `allow_from` admits a client at this address (IPv4 as IPv4-mapped IPv6).
+  bool admits(const std::array<uint8_t, 16>& client) const;
   // A prefix match's prefix, for rewrites; empty for other matches.
   std::string_view matched_prefix() const {
     return settings->match == PathConfig::Match::kPrefix ? std::string_view(settings->path)
@@ -89,6 +92,7 @@ struct MatchInput {
   std::string_view query;
   uint8_t method = 1;  // llhttp's HTTP_GET
   const http::MessageHead* head = nullptr;
+  bool over_tls = false;  // came over a TLS listener
 };
 
 // Metric slots for route names, from 1, never reused while the process runs: a reload that adds,

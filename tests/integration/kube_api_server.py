@@ -114,9 +114,9 @@ def ingress_class(name, default=False, controller="waygate.dev/ingress-controlle
             "spec": {"controller": controller}}
 
 
-def ingress(namespace, name, rules=(), class_name=None, default_backend=None):
+def ingress(namespace, name, rules=(), class_name=None, default_backend=None, annotations=None):
     """An Ingress. rules: (host or None, [(pathType, path, service, port)]) each, port a number
-    or a port name; default_backend: (service, port) or None."""
+    or a port name; default_backend: (service, port) or None; annotations: a dict or None."""
     def backend(service_name, port):
         key = "number" if isinstance(port, int) else "name"
         return {"service": {"name": service_name, "port": {key: port}}}
@@ -135,8 +135,10 @@ def ingress(namespace, name, rules=(), class_name=None, default_backend=None):
         spec["rules"].append(rule)
     if not spec["rules"]:
         del spec["rules"]
-    return {"kind": "Ingress", "apiVersion": NETWORKING,
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec,
+    metadata = {"name": name, "namespace": namespace}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"kind": "Ingress", "apiVersion": NETWORKING, "metadata": metadata, "spec": spec,
             "status": {"loadBalancer": {}}}
 
 
