@@ -356,7 +356,7 @@ void ControlPlane::follow_routes_source(const std::optional<routing::EtcdSourceC
                   const std::vector<discovery::EtcdWatcher::Change>&, uint64_t, bool) {
         auto found = keys.find(key);
         reloader_->set_extra_source(
-            routing::ConfigSource{"etcd:" + key, found == keys.end() ? "" : found->second});
+            routing::ConfigSource{"etcd:" + key, found == keys.end() ? "" : found->second, {}});
         reload("etcd");
       },
       [key](const std::string& error) {
@@ -388,8 +388,10 @@ void ControlPlane::follow_ingresses() {
     }
     std::string name = routing::routes_source_name(config);
     ingress_watcher_ = std::make_unique<discovery::kubernetes::IngressSource>(
-        loop_, std::move(api), *source, [this, name](const std::string& document) {
-          reloader_->set_extra_source(routing::ConfigSource{name, document});
+        loop_, std::move(api), *source,
+        [this, name](const std::string& document,
+                     const std::vector<routing::PemCertificate>& certificates) {
+          reloader_->set_extra_source(routing::ConfigSource{name, document, certificates});
           reload("kubernetes");
         });
     ingress_watcher_->start();

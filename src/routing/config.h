@@ -72,6 +72,15 @@ struct ListenerTlsConfig {
   uint64_t files_hash = 0;  // of the bytes of the files the context was built from
 };
 
+// A certificate and its key in memory (a Kubernetes TLS Secret's), served by every TLS listener
+// beside the listener's own. `name` stands for it in messages ("Secret shop/tls").
+struct PemCertificate {
+  std::string name;
+  std::string cert_pem;
+  std::string key_pem;
+  bool operator==(const PemCertificate&) const = default;
+};
+
 // `access_log:`, at the top level (every listener's default) or on one listener.
 struct AccessLogConfig {
   enum class Format : uint8_t { kText, kJson };
@@ -359,6 +368,8 @@ struct Config {
   std::string dns_resolver;  // the default resolver for every lookup; empty: the system's
   std::optional<EtcdSourceConfig> routes_source;      // routes (and clusters) kept in one etcd key
   std::optional<IngressSourceConfig> ingress_source;  // or made from Kubernetes Ingresses
+  // The certificates the routes_source gave (ConfigSource::certificates), while it is read.
+  std::vector<PemCertificate> source_certificates;
   KubernetesConfig kubernetes;
   AccessLogConfig access_log;
   LogLevel log_level = LogLevel::kInfo;

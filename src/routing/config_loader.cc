@@ -223,8 +223,8 @@ void read_listeners(Reader& r, const yaml::Node& node, const std::string& base_d
     }
     if (item["tls"]) {
       listener.tls.emplace();
-      read_listener_tls(r, item["tls"], base_directory, listener.name, *listener.tls,
-                        config.tls_files);
+      read_listener_tls(r, item["tls"], base_directory, listener.name, config.source_certificates,
+                        *listener.tls, config.tls_files);
     }
     if (item["access_log"]) {
       listener.access_log.emplace();
@@ -394,6 +394,10 @@ ConfigResult load(const std::string& text, const std::string& source_name,
     parse_document(documents.back(), extra.text, false);
   }
   Config& config = result.config;
+  for (const ConfigSource& extra : extras) {
+    config.source_certificates.insert(config.source_certificates.end(), extra.certificates.begin(),
+                                      extra.certificates.end());
+  }
   Document& file = documents.front();
   if (file.ok && file.reader.check_map(file.root, "the config",
                                        {"workers", "admin", "access_log", "log_level", "timeouts",

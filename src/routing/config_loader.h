@@ -27,6 +27,8 @@ struct ConfigResult {
 struct ConfigSource {
   std::string name;
   std::string text;
+  // Served by every TLS listener after its own certificates (Kubernetes TLS Secrets).
+  std::vector<PemCertificate> certificates;
 };
 
 ConfigResult load_config_file(const std::string& path,

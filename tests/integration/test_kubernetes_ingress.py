@@ -71,7 +71,7 @@ contexts:
         self.kubeconfig = kubeconfig
         self.port = free_port()
         self.wg = self.env.waygate(self.config_text(["file.test"]), self.port)
-        self.api.wait_for_watch(count=3)  # Ingresses, IngressClasses, Services
+        self.api.wait_for_watch(count=4)  # Ingresses, IngressClasses, Services, Secrets
 
     def config_text(self, file_hosts):
         """The file routes file_hosts itself, to pod 2."""

@@ -33,7 +33,7 @@ routing::ConfigResult load_with(const IngressRoutes& routes) {
   return routing::load_config_text(
       "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n"
       "routes: [{ hosts: [file.test], paths: [{ prefix: /, respond: { status: 200 } }] }]\n",
-      "w.yaml", {routing::ConfigSource{"kubernetes:ingresses/waygate", routes.document}});
+      "w.yaml", {routing::ConfigSource{"kubernetes:ingresses/waygate", routes.document, {}}});
 }
 
 const routing::IngressSourceConfig kSource{"waygate", ""};

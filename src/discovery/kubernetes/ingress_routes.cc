@@ -64,6 +64,7 @@ struct Ingress {
   std::vector<std::string> hosts;  // of its rules, for its default backend
   std::optional<Backend> default_backend;
   std::shared_ptr<const IngressAnnotations> options;
+  std::vector<std::string> tls_secrets;  // spec.tls[].secretName, as "NAMESPACE/NAME"
 };
 
 bool is_path_char(char c) {
@@ -129,6 +130,12 @@ class Reader {
       const Backend* backend = read_backend(*fallback, "spec.defaultBackend", error);
       if (!backend) return std::nullopt;
       ingress.default_backend = *backend;
+    }
+    const Json* tls = spec ? json_member(*spec, "tls") : nullptr;
+    for (size_t i = 0; tls && tls->is_array() && i < tls->size(); ++i) {
+      // An entry without secretName is for the default certificate: nothing to read.
+      std::string secret = string_at((*tls)[i], {"secretName"});
+      if (!secret.empty()) ingress.tls_secrets.push_back(namespace_ + "/" + secret);
     }
     const Json* rules = spec ? json_member(*spec, "rules") : nullptr;
     if (rules && !rules->is_null() && !rules->is_array()) {
@@ -351,6 +358,10 @@ IngressRoutes ingress_routes(const IngressObjects& objects,
   std::stable_sort(ingresses.begin(), ingresses.end(), [](const Ingress& a, const Ingress& b) {
     return a.created != b.created ? a.created < b.created : a.key < b.key;
   });
+  for (const Ingress& ingress : ingresses) {
+    for (const std::string& secret : ingress.tls_secrets)
+      out.tls_secrets.try_emplace(secret, ingress.key);
+  }
 
   // (host, match, path) -> the claim that won it: the oldest Ingress's.
   std::map<std::tuple<std::string, Match, std::string>, Claim> winners;
