@@ -354,6 +354,9 @@ struct AdminConfig {
 struct IngressSourceConfig {
   std::string ingress_class;   // "waygate"
   std::string namespace_name;  // empty: every namespace
+  // Written into the status.loadBalancer.ingress of the Ingresses routed: an IP address or a host
+  // name; empty: no status is written.
+  std::string publish_address;
   bool operator==(const IngressSourceConfig&) const = default;
 };
 

@@ -260,7 +260,7 @@ void read_dns(Reader& r, const yaml::Node& node, Config& config) {
 // { ingress_class: NAME, namespace: NAME }: routes from the Ingresses of that class.
 void read_ingress_source(Reader& r, const yaml::Node& node, Config& config) {
   const std::string what = "routes_source.kubernetes";
-  if (!r.check_map(node, what, {"ingress_class", "namespace"})) return;
+  if (!r.check_map(node, what, {"ingress_class", "namespace", "publish_address"})) return;
   IngressSourceConfig source;
   if (!node["ingress_class"]) {
     r.error(node, what + " needs an ingress_class (the IngressClass whose Ingresses it routes)");
@@ -280,6 +280,17 @@ void read_ingress_source(Reader& r, const yaml::Node& node, Config& config) {
                                        "and '-')");
       }
       source.namespace_name = *name;
+    }
+  }
+  if (const yaml::Node& address = node["publish_address"]) {
+    if (auto text = r.string(address, what + ".publish_address")) {
+      auto socket_address = parse_socket_address(*text + ":0");
+      auto bracketed = parse_socket_address("[" + *text + "]:0");
+      if (!socket_address && !bracketed && !is_dns_subdomain(*text)) {
+        r.error(address, what + ".publish_address " + quoted_value(*text) +
+                             " is not an IP address or a host name");
+      }
+      source.publish_address = *text;
     }
   }
   config.ingress_source = std::move(source);

@@ -1,6 +1,8 @@
 """A stand-in for a Kubernetes API server, serving EndpointSlices (discovery.k8s.io/v1), Services
 and Secrets (v1), Ingresses and IngressClasses (networking.k8s.io/v1), with label and field
-selectors (equality only).
+selectors (equality only); the one write it takes is a merge patch of an Ingress's status
+(PATCH .../ingresses/NAME/status, Content-Type application/merge-patch+json), and an update by
+apply() leaves an object's status as it was, as the status subresource does.
 
 No Kubernetes API server can be installed or run on these machines, so the tests run this one. It
 follows the documented wire protocol ("Kubernetes API Concepts": efficient detection of changes,
@@ -275,6 +277,8 @@ class KubeApiServer:
                 meta["uid"] = old["metadata"]["uid"]
                 meta["creationTimestamp"] = old["metadata"]["creationTimestamp"]
                 meta["generation"] = old["metadata"]["generation"] + 1
+                if "status" in old:  # an update leaves the status subresource alone
+                    obj["status"] = old["status"]
             else:
                 meta["uid"] = str(uuid.uuid4())
                 meta["creationTimestamp"] = created or time.strftime("%Y-%m-%dT%H:%M:%SZ",
@@ -283,6 +287,32 @@ class KubeApiServer:
             self.objects[key] = obj
             self._record("MODIFIED" if old else "ADDED", obj)
         return obj
+
+    def patch_status(self, kind, namespace, name, patch):
+        """A JSON merge patch (RFC 7386) on an object's status subresource: only its "status"
+        counts. Returns the object as stored, or None when there is none."""
+        def merge(target, change):
+            if not isinstance(change, dict):
+                return copy.deepcopy(change)
+            target = dict(target) if isinstance(target, dict) else {}
+            for key, value in change.items():
+                if value is None:
+                    target.pop(key, None)
+                else:
+                    target[key] = merge(target.get(key), value)
+            return target
+
+        with self.lock:
+            old = self.objects.get((kind, namespace, name))
+            if old is None:
+                return None
+            obj = copy.deepcopy(old)
+            if isinstance(patch, dict) and "status" in patch:
+                obj["status"] = merge(obj.get("status"), patch["status"])
+            obj["metadata"]["resourceVersion"] = self._next_version()
+            self.objects[(kind, namespace, name)] = obj
+            self._record("MODIFIED", obj)
+            return copy.deepcopy(obj)
 
     def delete(self, namespace, name, kind="EndpointSlice"):
         with self.lock:
@@ -364,6 +394,41 @@ class _Handler(BaseHTTPRequestHandler):
     def _record(self, path, query, code):
         with self.server.api.lock:
             self.server.api.requests.append(("GET", path, query, code))
+
+    def do_PATCH(self):
+        """PATCH /apis/networking.k8s.io/v1/namespaces/NS/ingresses/NAME/status with a merge
+        patch, the one write the stand-in takes."""
+        api = self.server.api
+        url = urllib.parse.urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        parts = url.path.strip("/").split("/")
+
+        def answer(code, obj):
+            with api.lock:
+                api.requests.append(("PATCH", url.path, body, code))
+            self._send_json(code, obj)
+
+        if self.headers.get("Authorization") != f"Bearer {api.token}":
+            answer(401, status(401, "Unauthorized", "Unauthorized"))
+        elif (len(parts) != 8 or parts[:4] != ["apis", "networking.k8s.io", "v1", "namespaces"]
+              or parts[5] != "ingresses" or parts[7] != "status"):
+            answer(404, status(404, "NotFound", "the server could not find the requested "
+                                               "resource"))
+        elif self.headers.get("Content-Type") != "application/merge-patch+json":
+            answer(415, status(415, "UnsupportedMediaType", "the body of the request was in an "
+                               f"unknown format: {self.headers.get('Content-Type')}"))
+        else:
+            try:
+                patch = json.loads(body)
+            except ValueError:
+                answer(400, status(400, "BadRequest", "the patch is not JSON"))
+                return
+            obj = api.patch_status("Ingress", parts[4], parts[6], patch)
+            if obj is None:
+                answer(404, status(404, "NotFound",
+                                   f'ingresses.networking.k8s.io "{parts[6]}" not found'))
+            else:
+                answer(200, obj)
 
     def do_GET(self):
         api = self.server.api

@@ -149,7 +149,7 @@ class DeployManifestsTest(unittest.TestCase):
             if {"list", "watch"} <= set(rule["verbs"]):
                 granted |= {(g, r) for g in rule["apiGroups"] for r in rule["resources"]}
         self.assertEqual(set(), collections - granted)
-        # Ahead of the code: the Ingresses' status.
+        # The one write: the Ingresses' status (publish_address).
         status_rules = [r for r in self.one("ClusterRole")["rules"]
                         if "ingresses/status" in r["resources"]]
         self.assertTrue(status_rules and "patch" in status_rules[0]["verbs"])

@@ -359,6 +359,7 @@ IngressRoutes ingress_routes(const IngressObjects& objects,
     return a.created != b.created ? a.created < b.created : a.key < b.key;
   });
   for (const Ingress& ingress : ingresses) {
+    out.routed.insert(ingress.key);
     for (const std::string& secret : ingress.tls_secrets)
       out.tls_secrets.try_emplace(secret, ingress.key);
   }

@@ -43,10 +43,15 @@ void IngressSource::start() {
   // where a watch per name would need one for each and a new one whenever an Ingress names
   // another. Secrets of other types (tokens, passwords) are never sent.
   watch(secrets_, "/api/v1" + in_namespace + "/secrets", "type=kubernetes.io/tls");
+  if (!source_.publish_address.empty()) {
+    status_ =
+        std::make_unique<IngressStatusWriter>(loop_, api_, source_.publish_address, describe());
+  }
 }
 
 void IngressSource::stop() {
   stopped_ = true;
+  status_.reset();
   for (Collection* collection : {&ingresses_, &classes_, &services_, &secrets_})
     collection->watch.reset();
 }
@@ -118,6 +123,7 @@ void IngressSource::rebuild() {
       }
     }
     problems_ = std::move(problems);
+    if (status_) status_->update(routes.routed, ingresses_.objects);
     if (routes.document == document_ && certificates == certificates_) continue;
     document_ = std::move(routes.document);
     certificates_ = std::move(certificates);

@@ -1,7 +1,8 @@
 // `routes_source: { kubernetes: { ingress_class } }`: the Ingresses, IngressClasses, Services and
 // TLS Secrets of a cluster, each listed and then watched, kept as a routes_source document (see
 // ingress_routes.h) and the certificates of the Secrets the Ingresses name, handed on whenever
-// either changes. Runs on the control loop.
+// either changes; and the status of the Ingresses routed (publish_address). Runs on the control
+// loop.
 #pragma once
 
 #include <uv.h>
@@ -14,6 +15,7 @@
 
 #include "discovery/kubernetes/api_client.h"
 #include "discovery/kubernetes/ingress_routes.h"
+#include "discovery/kubernetes/ingress_status.h"
 #include "discovery/kubernetes/list_watch.h"
 #include "routing/config.h"
 
@@ -64,6 +66,7 @@ class IngressSource {
   Collection classes_{"IngressClass", {}, false, nullptr};
   Collection services_{"Service", {}, false, nullptr};
   Collection secrets_{"Secret", {}, false, nullptr};
+  std::unique_ptr<IngressStatusWriter> status_;  // with publish_address
   std::set<std::string> file_hosts_;
   std::string document_;                                   // the last handed on
   std::vector<routing::PemCertificate> certificates_;      // the last handed on
