@@ -418,6 +418,8 @@ ConfigResult load(const std::string& text, const std::string& source_name,
   } else {
     file.ok = false;
   }
+  // In the listeners' contexts now; the keys need not stay in every config kept.
+  config.source_certificates.clear();
   for (size_t i = 1; i < documents.size(); ++i) {
     Document& extra = documents[i];
     if (!extra.ok || !extra.root || extra.root.IsNull()) continue;  // an empty value adds nothing

@@ -36,7 +36,7 @@ routing::ConfigResult load_with(const IngressRoutes& routes) {
       "w.yaml", {routing::ConfigSource{"kubernetes:ingresses/waygate", routes.document, {}}});
 }
 
-const routing::IngressSourceConfig kSource{"waygate", ""};
+const routing::IngressSourceConfig kSource{"waygate", "", ""};
 
 TEST(IngressRoutes, PathsBecomeRoutesToOneClusterPerServicePort) {
   IngressObjects objects;
