@@ -440,7 +440,7 @@ void ControlPlane::follow_routes_source(const std::optional<routing::EtcdSourceC
                   const std::vector<discovery::EtcdWatcher::Change>&, uint64_t, bool) {
         auto found = keys.find(key);
         reloader_->set_extra_source(
-            routing::ConfigSource{"etcd:" + key, found == keys.end() ? "" : found->second});
+            routing::ConfigSource{"etcd:" + key, found == keys.end() ? "" : found->second, {}});
         reload("etcd");
       },
       [key](const std::string& error) {
@@ -461,6 +461,7 @@ void ControlPlane::follow_ingresses() {
     retired_ingress_watcher_ = std::move(ingress_watcher_);
     retired_gateway_watcher_ = std::move(gateway_watcher_);
     ingress_document_.clear();
+    ingress_certificates_.clear();
     gateway_document_.clear();
     if (!source) return;
     std::vector<std::string> errors;
@@ -478,8 +479,11 @@ void ControlPlane::follow_ingresses() {
     std::string name = routing::routes_source_name(config);
     if (!source->ingress_class.empty()) {
       ingress_watcher_ = std::make_unique<discovery::kubernetes::IngressSource>(
-          loop_, api, *source, [this, name](const std::string& document) {
+          loop_, api, *source,
+          [this, name](const std::string& document,
+                       const std::vector<routing::PemCertificate>& certificates) {
             ingress_document_ = document;
+            ingress_certificates_ = certificates;
             publish_kubernetes_routes(name);
           });
       ingress_watcher_->start();
@@ -519,7 +523,8 @@ void ControlPlane::reserve_gateway_hosts(std::set<std::string> file_hosts) {
 
 void ControlPlane::publish_kubernetes_routes(const std::string& name) {
   reloader_->set_extra_source(routing::ConfigSource{
-      name, discovery::kubernetes::merge_route_documents(ingress_document_, gateway_document_)});
+      name, discovery::kubernetes::merge_route_documents(ingress_document_, gateway_document_),
+      ingress_certificates_});
   reload("kubernetes");
 }
 

@@ -96,6 +96,8 @@ class ControlPlane {
   std::unique_ptr<discovery::kubernetes::GatewaySource> retired_gateway_watcher_;
   std::string ingress_document_;  // the last each handed on
   std::string gateway_document_;
+  // The certificates of the TLS Secrets the Ingresses name, handed on with their routes.
+  std::vector<routing::PemCertificate> ingress_certificates_;
   std::unique_ptr<routing::ConfigWatcher> watcher_;
   std::unique_ptr<routing::RoutesDirWatcher> routes_dir_watcher_;
   std::set<std::string> certificate_files_;

@@ -194,7 +194,7 @@ std::string session_id_context(const std::vector<X509Ptr>& client_cas, bool opti
 
 std::shared_ptr<const ServerContext> ServerContext::create(const ServerSettings& settings,
                                                            std::string* error) {
-  if (settings.certificates.empty()) {
+  if (settings.certificates.empty() && settings.more_certificates.empty()) {
     *error = "no certificate given";
     return nullptr;
   }
@@ -265,9 +265,26 @@ std::shared_ptr<const ServerContext> ServerContext::create(const ServerSettings&
     std::vector<std::pair<int, std::string>> key_types;  // and the file that gave each
   };
   std::unordered_map<std::string, Group> groups;  // by the certificate's sorted names
-  for (const CertificateFiles& files : settings.certificates) {
+  size_t count = settings.certificates.size() + settings.more_certificates.size();
+  for (size_t i = 0; i < count; ++i) {
+    bool yields = i >= settings.certificates.size();
     KeyedCertificate certificate;
-    if (!read_keyed_certificate(files, &certificate, error)) return nullptr;
+    CertificateFiles files;
+    if (!yields) {
+      files = settings.certificates[i];
+      if (!read_keyed_certificate(files, &certificate, error)) return nullptr;
+    } else {
+      const CertificatePem& pem = settings.more_certificates[i - settings.certificates.size()];
+      std::string prefix = pem.name.empty() ? "" : pem.name + ": ";
+      files.cert = prefix + "tls.crt";
+      files.key = prefix + "tls.key";
+      std::vector<X509Ptr> chain = parse_certificates(pem.cert, files.cert, error);
+      if (chain.empty()) return nullptr;
+      certificate.key = parse_private_key(pem.key, files.key, error);
+      if (!certificate.key || !keyed_certificate(std::move(chain), files, &certificate, error)) {
+        return nullptr;
+      }
+    }
     std::vector<std::string> names = certificate_names(certificate.leaf.get());
     std::vector<std::string> sorted = names;
     std::sort(sorted.begin(), sorted.end());
@@ -285,13 +302,17 @@ std::shared_ptr<const ServerContext> ServerContext::create(const ServerSettings&
       context->contexts_.push_back(std::move(ctx));
     }
     int key_type = EVP_PKEY_get_base_id(certificate.key.get());
+    bool taken = false;
     for (const auto& [type, file] : group.key_types) {
-      if (type == key_type) {
+      if (type == key_type && yields) {
+        taken = true;
+      } else if (type == key_type) {
         *error = files.cert +
                  ": a certificate with the same names and key type is already given (" + file + ")";
         return nullptr;
       }
     }
+    if (taken) continue;
     group.key_types.emplace_back(key_type, files.cert);
     ERR_clear_error();
     if (SSL_CTX_use_cert_and_key(group.ctx, certificate.leaf.get(), certificate.key.get(),

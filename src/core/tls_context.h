@@ -21,11 +21,21 @@ struct CertificateFiles {
   std::string key;   // PEM path
 };
 
+// A certificate chain and its key as PEM bytes in memory; `name` stands for them in errors.
+struct CertificatePem {
+  std::string name;
+  std::string cert;
+  std::string key;
+};
+
 struct ServerSettings {
   std::vector<CertificateFiles> certificates;  // the first is the default
-  std::string min_version = "1.2";             // "1.2" or "1.3"
-  std::string ciphers;                         // TLS 1.2 list; empty: kDefaultCiphers
-  std::string client_ca;                       // PEM path; non-empty: verify client certificates
+  // Served after `certificates`; one with the names and key type of a certificate before it is
+  // left out rather than refused (certificates from Kubernetes Secrets, beside the files').
+  std::vector<CertificatePem> more_certificates;
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  std::string ciphers;              // TLS 1.2 list; empty: kDefaultCiphers
+  std::string client_ca;            // PEM path; non-empty: verify client certificates
   bool client_cert_optional = false;
   std::vector<std::string> alpn = {"http/1.1"};
 };

@@ -221,9 +221,11 @@ void DownstreamSession::start_exchange() {
   if (request.method == HTTP_CONNECT) return answer_locally(405, "connect-refused");
   if (!resolve_target()) return;
   exchange.route = exchange.snapshot->routes.match(
-      routing::MatchInput{exchange.host, exchange.path, exchange.query, request.method, &request});
+      routing::MatchInput{exchange.host, exchange.path, exchange.query, request.method, &request,
+                          transport().secure()});
   if (!exchange.route) return answer_locally(404, "no-route");
   const routing::RouteAction& route = *exchange.route;
+  if (!route.admits(client_.bytes)) return answer_locally(403, "address-refused");
   if (route.rate_limit_slot != 0 || route.client_rate_limit_slot != 0) {
     uint64_t wait_ns = worker_.take_rate_limit(route, client_, exchange.start_ns);
     if (wait_ns != 0) return answer_rate_limited(wait_ns);

@@ -15,6 +15,7 @@
 #include "http/request_target.h"
 #include "http/serialize.h"
 #include "routing/access_log_format.h"
+#include "routing/address_range.h"
 #include "routing/shared_or_default.h"
 
 namespace waygate::tls {
@@ -75,6 +76,15 @@ struct ListenerTlsConfig {
   // with the config.
   std::shared_ptr<const tls::ServerContext> context;
   uint64_t files_hash = 0;  // of the bytes of the files the context was built from
+};
+
+// A certificate and its key in memory (a Kubernetes TLS Secret's), served by every TLS listener
+// beside the listener's own. `name` stands for it in messages ("Secret shop/tls").
+struct PemCertificate {
+  std::string name;
+  std::string cert_pem;
+  std::string key_pem;
+  bool operator==(const PemCertificate&) const = default;
 };
 
 // `access_log:`, at the top level (every listener's default) or on one listener.
@@ -160,6 +170,8 @@ struct RequestMatchers {
   std::vector<std::string> methods;  // upper case; empty: any
   std::vector<ValueMatcher> headers;
   std::vector<ValueMatcher> query;
+  // `scheme: http | https`: only requests that came over a plain (false) or a TLS (true) listener.
+  std::optional<bool> over_tls;
 };
 
 // `rate_limit:`: one bucket for every client of the path, and one per client address.
@@ -186,6 +198,8 @@ struct PathConfig {
   bool segments = false;
   Action action = Action::kForward;
   SharedOrDefault<RequestMatchers> matchers;
+  // `allow_from:`: only clients in these ranges; others are answered 403. Empty: every client.
+  SharedOrDefault<std::vector<AddressRange>> allow_from;
 
   std::vector<WeightedCluster>
       clusters;  // kForward: one entry for `cluster`, several for `clusters`
@@ -360,6 +374,9 @@ struct AdminConfig {
 struct IngressSourceConfig {
   std::string ingress_class;   // "waygate"; empty: no Ingresses
   std::string namespace_name;  // empty: every namespace
+  // Written into the status.loadBalancer.ingress of the Ingresses routed: an IP address or a host
+  // name; empty: no status is written.
+  std::string publish_address = {};
   // "waygate"; empty: no Gateway API objects. Last and initialised, so that {class, namespace}
   // still initialises the rest.
   std::string gateway_class = {};
@@ -377,6 +394,8 @@ struct Config {
   std::string dns_resolver;  // the default resolver for every lookup; empty: the system's
   std::optional<EtcdSourceConfig> routes_source;      // routes (and clusters) kept in one etcd key
   std::optional<IngressSourceConfig> ingress_source;  // or made from Kubernetes Ingresses
+  // The certificates the routes_source gave (ConfigSource::certificates), while it is read.
+  std::vector<PemCertificate> source_certificates;
   KubernetesConfig kubernetes;
   std::string routes_dir;  // `routes_dir:`, resolved; empty: none (see routing/routes_dir.h)
   AccessLogConfig access_log;

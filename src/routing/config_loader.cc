@@ -241,8 +241,8 @@ void read_listeners(Reader& r, const yaml::Node& node, const std::string& base_d
     if (item["tls"]) {
       listener.tls.emplace();
       listener.tls->alpn_h2 = listener.http2;
-      read_listener_tls(r, item["tls"], base_directory, listener.name, *listener.tls,
-                        config.tls_files);
+      read_listener_tls(r, item["tls"], base_directory, listener.name, config.source_certificates,
+                        *listener.tls, config.tls_files);
     }
     if (item["access_log"]) {
       listener.access_log.emplace();
@@ -279,7 +279,8 @@ void read_dns(Reader& r, const yaml::Node& node, Config& config) {
 // IngressClass, the HTTPRoutes of the Gateways of that GatewayClass, or both.
 void read_ingress_source(Reader& r, const yaml::Node& node, Config& config) {
   const std::string what = "routes_source.kubernetes";
-  if (!r.check_map(node, what, {"ingress_class", "gateway_class", "namespace"})) return;
+  if (!r.check_map(node, what, {"ingress_class", "gateway_class", "namespace", "publish_address"}))
+    return;
   IngressSourceConfig source;
   if (!node["ingress_class"] && !node["gateway_class"]) {
     r.error(node, what +
@@ -307,6 +308,17 @@ void read_ingress_source(Reader& r, const yaml::Node& node, Config& config) {
                                        "and '-')");
       }
       source.namespace_name = *name;
+    }
+  }
+  if (const yaml::Node& address = node["publish_address"]) {
+    if (auto text = r.string(address, what + ".publish_address")) {
+      auto socket_address = parse_socket_address(*text + ":0");
+      auto bracketed = parse_socket_address("[" + *text + "]:0");
+      if (!socket_address && !bracketed && !is_dns_subdomain(*text)) {
+        r.error(address, what + ".publish_address " + quoted_value(*text) +
+                             " is not an IP address or a host name");
+      }
+      source.publish_address = *text;
     }
   }
   config.ingress_source = std::move(source);
@@ -443,6 +455,10 @@ ConfigResult load(const std::string& text, const std::string& source_name,
     parse_document(documents.back(), extra.text, false);
   }
   Config& config = result.config;
+  for (const ConfigSource& extra : extras) {
+    config.source_certificates.insert(config.source_certificates.end(), extra.certificates.begin(),
+                                      extra.certificates.end());
+  }
   Document& file = documents.front();
   if (file.ok &&
       file.reader.check_map(file.root, "the config",
@@ -453,6 +469,8 @@ ConfigResult load(const std::string& text, const std::string& source_name,
   } else {
     file.ok = false;
   }
+  // In the listeners' contexts now; the keys need not stay in every config kept.
+  config.source_certificates.clear();
   for (size_t i = 1; i < documents.size(); ++i) {
     Document& extra = documents[i];
     if (!extra.ok || !extra.root || extra.root.IsNull()) continue;  // an empty value adds nothing

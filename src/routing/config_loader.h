@@ -27,6 +27,8 @@ struct ConfigResult {
 struct ConfigSource {
   std::string name;
   std::string text;
+  // Served by every TLS listener after its own certificates (Kubernetes TLS Secrets).
+  std::vector<PemCertificate> certificates;
 };
 
 // Hosts and cluster names a routes_dir's files hold: the file and routes_source may not claim them.

@@ -409,7 +409,8 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
                    {"name",     "prefix",         "exact",   "regex",           "segments",
                     "methods",  "headers",        "query",   "cluster",         "clusters",
                     "redirect", "respond",        "rewrite", "request_headers", "response_headers",
-                    "timeout",  "max_body_bytes", "retry",   "upgrades",        "rate_limit"})) {
+                    "timeout",  "max_body_bytes", "retry",   "upgrades",        "rate_limit",
+                    "scheme",   "allow_from"})) {
     return path;
   }
   if (const yaml::Node& name = item["name"]) {
@@ -455,6 +456,32 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
     path.matchers.edit().headers = read_matchers(r, item["headers"], "headers", true);
   }
   if (item["query"]) path.matchers.edit().query = read_matchers(r, item["query"], "query", false);
+  if (const yaml::Node& scheme = item["scheme"]) {
+    auto text = r.string(scheme, "scheme");
+    if (text && *text != "http" && *text != "https") {
+      r.error(scheme, "scheme must be http or https");
+    } else if (text) {
+      path.matchers.edit().over_tls = *text == "https";
+    }
+  }
+  if (const yaml::Node& allow_from = item["allow_from"]) {
+    std::vector<AddressRange>& ranges = path.allow_from.edit();
+    for (const yaml::Node& entry : r.sequence(allow_from, "allow_from")) {
+      auto text = r.string(entry, "allow_from entry");
+      if (!text) continue;
+      std::optional<AddressRange> range = AddressRange::parse(*text);
+      if (!range) {
+        r.error(entry, "allow_from entry " + quoted_value(*text) +
+                           " is not an address or a CIDR block (10.0.0.0/8, 2001:db8::/32) "
+                           "without host bits");
+      } else {
+        ranges.push_back(*range);
+      }
+    }
+    if (allow_from.IsSequence() && ranges.empty()) {
+      r.error(allow_from, "allow_from must not be empty");
+    }
+  }
 
   if (const char* key = one_of(r, item, {"cluster", "clusters", "redirect", "respond"}, "a path")) {
     std::string_view which = key;

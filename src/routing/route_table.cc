@@ -170,8 +170,13 @@ RouteAction RouteTable::compile_action(
 
 void append_rewritten_target(std::string& out, const RouteAction& route, std::string_view path,
                              std::string_view query) {
-  out.append(route.settings->rewrite->prefix.value_or(""));
-  out.append(path.substr(std::min(route.matched_prefix().size(), path.size())));
+  const std::optional<std::string>& rewrite = route.settings->rewrite->prefix;
+  std::string_view prefix = rewrite ? std::string_view(*rewrite) : std::string_view();
+  std::string_view rest = path.substr(std::min(route.matched_prefix().size(), path.size()));
+  out.append(prefix);
+  // One '/' where they meet: prefix /app rewritten to / sends /app/x as /x, not //x.
+  if (prefix.ends_with('/') && rest.starts_with('/')) rest.remove_prefix(1);
+  out.append(rest);
   out.append(query);
 }
 
@@ -216,6 +221,13 @@ bool retries_status(const RouteAction& route, uint16_t status) {
   return (status == 502 && (route.retry_on & kRetry502)) ||
          (status == 503 && (route.retry_on & kRetry503)) ||
          (status == 504 && (route.retry_on & kRetry504));
+}
+
+bool RouteAction::admits(const std::array<uint8_t, 16>& client) const {
+  const std::vector<AddressRange>& ranges = *settings->allow_from;
+  return ranges.empty() ||
+         std::any_of(ranges.begin(), ranges.end(),
+                     [&](const AddressRange& range) { return range.contains(client); });
 }
 
 uint32_t RouteAction::cluster_for(uint32_t pick) const {
@@ -266,8 +278,9 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
       for (const std::string& method : conditions.methods)
         rule.methods |= uint64_t{1} << method_id(method);
       if (path.match == PathConfig::Match::kRegex || !conditions.headers.empty() ||
-          !conditions.query.empty()) {
+          !conditions.query.empty() || conditions.over_tls) {
         auto matchers = std::make_unique<RareMatchers>();
+        matchers->over_tls = conditions.over_tls;
         if (path.match == PathConfig::Match::kRegex) matchers->regex = regexes.get(path.path);
         for (const ValueMatcher& matcher : conditions.headers) {
           matchers->headers.push_back(ValueRule{&matcher, matcher.kind == ValueMatcher::Kind::kRegex
@@ -413,9 +426,12 @@ const RouteAction* RouteTable::match(const MatchInput& request) const {
   for (const PathRule& rule : vhost->paths) {
     if (rule.methods != 0 && (rule.methods & (uint64_t{1} << request.method)) == 0) continue;
     if (!path_matches(rule, request.path)) continue;
-    if (rule.matchers && (!headers_match(*rule.matchers, request.head) ||
-                          !query_matches(*rule.matchers, request.query))) {
-      continue;
+    if (rule.matchers) {
+      const RareMatchers& matchers = *rule.matchers;
+      if (matchers.over_tls && *matchers.over_tls != request.over_tls) continue;
+      if (!headers_match(matchers, request.head) || !query_matches(matchers, request.query)) {
+        continue;
+      }
     }
     return &rule.action;
   }

@@ -3,8 +3,10 @@
 // file order, the first whose every matcher holds.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -40,6 +42,8 @@ struct RouteAction {
 
   // The cluster for a pick in [0, total_weight).
   uint32_t cluster_for(uint32_t pick) const;
+  // Whether the path's `allow_from` admits a client at this address (IPv4 as IPv4-mapped IPv6).
+  bool admits(const std::array<uint8_t, 16>& client) const;
   // A prefix match's prefix, for rewrites; empty for other matches.
   std::string_view matched_prefix() const {
     return settings->match == PathConfig::Match::kPrefix ? std::string_view(settings->path)
@@ -94,6 +98,7 @@ struct MatchInput {
   std::string_view query;
   uint8_t method = 1;  // llhttp's HTTP_GET
   const http::MessageHead* head = nullptr;
+  bool over_tls = false;  // came over a TLS listener
 };
 
 // Metric slots for route names, from 1, never reused while the process runs: a reload that adds,
@@ -153,9 +158,10 @@ class RouteTable {
     const ValueMatcher* matcher;
     std::shared_ptr<const re2::RE2> regex;
   };
-  // What few paths have: a regex path, header and query matchers. Apart, so the paths without
-  // them pay a pointer.
+  // What few paths have: a regex path, a scheme, header and query matchers. Apart, so the paths
+  // without them pay a pointer.
   struct RareMatchers {
+    std::optional<bool> over_tls;  // `scheme:`: https (true) or http (false) only
     std::shared_ptr<const re2::RE2> regex;
     std::vector<ValueRule> headers;
     std::vector<ValueRule> query;

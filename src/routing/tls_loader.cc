@@ -53,8 +53,8 @@ yaml::Node node_named_by(const std::string& error,
 }  // namespace
 
 void read_listener_tls(Reader& r, const yaml::Node& node, const std::string& base_directory,
-                       const std::string& listener_name, ListenerTlsConfig& out,
-                       std::vector<std::string>& files) {
+                       const std::string& listener_name, const std::vector<PemCertificate>& extra,
+                       ListenerTlsConfig& out, std::vector<std::string>& files) {
   if (!r.check_map(
           node, "listener tls",
           {"certificates", "min_version", "ciphers", "client_ca", "client_cert", "hsts"})) {
@@ -110,6 +110,10 @@ void read_listener_tls(Reader& r, const yaml::Node& node, const std::string& bas
   tls::ServerSettings settings;
   for (const auto& [cert, key] : out.certificates)
     settings.certificates.push_back(tls::CertificateFiles{cert, key});
+  for (const PemCertificate& certificate : extra) {
+    settings.more_certificates.push_back(
+        tls::CertificatePem{certificate.name, certificate.cert_pem, certificate.key_pem});
+  }
   settings.min_version = out.min_version;
   settings.ciphers = out.ciphers;
   settings.client_ca = out.client_ca;
@@ -125,6 +129,8 @@ void read_listener_tls(Reader& r, const yaml::Node& node, const std::string& bas
   std::string bytes;
   for (const auto& [entry, path] : entries)
     bytes.append(read_file_bytes(path).value_or(""));
+  for (const PemCertificate& certificate : extra)
+    bytes.append(certificate.cert_pem).append(certificate.key_pem);
   out.files_hash = content_hash(bytes);
 }
 

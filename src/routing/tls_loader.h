@@ -14,9 +14,11 @@ namespace waygate::routing {
 // `files` collects every file named, for the watcher that reloads when one changes.
 // A certificate or key that cannot serve is the error "listener NAME: certificate refused: FILE:
 // reason", which the reloader logs for the operator as it stands.
+// `extra` (the routes_source's certificates) are served after the listener's own; one with the
+// names and key type of a certificate before it is left out.
 void read_listener_tls(Reader& r, const yaml::Node& node, const std::string& base_directory,
-                       const std::string& listener_name, ListenerTlsConfig& out,
-                       std::vector<std::string>& files);
+                       const std::string& listener_name, const std::vector<PemCertificate>& extra,
+                       ListenerTlsConfig& out, std::vector<std::string>& files);
 // `tls: {}` (or `tls: true`) takes every default.
 void read_upstream_tls(Reader& r, const yaml::Node& node, const std::string& base_directory,
                        UpstreamTlsConfig& out, std::vector<std::string>& files);

@@ -1,7 +1,8 @@
 """A stand-in for a Kubernetes API server, serving EndpointSlices (discovery.k8s.io/v1), Services
-(v1), Ingresses and IngressClasses (networking.k8s.io/v1), and the Gateway API's GatewayClasses,
-Gateways and HTTPRoutes (gateway.networking.k8s.io/v1, the CRDs' objects with the defaults their
-schemas give).
+and Secrets (v1), Ingresses and IngressClasses (networking.k8s.io/v1), and the Gateway API's
+GatewayClasses, Gateways and HTTPRoutes (gateway.networking.k8s.io/v1, the CRDs' objects with the
+defaults their schemas give), with label and field selectors (equality only); an update by apply()
+leaves an object's status as it was, as the status subresource does.
 
 No Kubernetes API server can be installed or run on these machines, so the tests run this one. It
 follows the documented wire protocol ("Kubernetes API Concepts": efficient detection of changes,
@@ -17,8 +18,8 @@ Its fidelity is checked against Debian's python3-kubernetes client in
 test_kubernetes_api_server.py.
 
 The test drives it in-process: apply() and delete() change objects (endpoint_slice(), service(),
-ingress(), ingress_class(), gateway_class(), gateway() and http_route() write them the way a
-cluster returns them), compact() forgets history,
+tls_secret(), ingress(), ingress_class(), gateway_class(), gateway() and http_route() write them
+the way a cluster returns them), compact() forgets history,
 bookmark() sends a BOOKMARK on every open watch, stop() and start() take it away and bring it back
 on the same port (keeping its objects and resourceVersion, as a restarted API server would over
 the same etcd). A PATCH of an object's status subresource (.../NAME/status) with a JSON merge patch
@@ -27,6 +28,7 @@ does: a new resourceVersion, the same generation, a MODIFIED event; a patch nami
 resourceVersion than the object's is 409 Conflict.
 """
 
+import base64
 import copy
 import json
 import socket
@@ -51,6 +53,7 @@ RESOURCES = {
     (("apis", GATEWAY_GROUP, "v1"), "gatewayclasses"): ("GatewayClass", GATEWAY_API, False),
     (("apis", GATEWAY_GROUP, "v1"), "gateways"): ("Gateway", GATEWAY_API, True),
     (("apis", GATEWAY_GROUP, "v1"), "httproutes"): ("HTTPRoute", GATEWAY_API, True),
+    (("api", "v1"), "secrets"): ("Secret", "v1", True),
 }
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -125,9 +128,11 @@ def ingress_class(name, default=False, controller="waygate.dev/ingress-controlle
             "spec": {"controller": controller}}
 
 
-def ingress(namespace, name, rules=(), class_name=None, default_backend=None):
+def ingress(namespace, name, rules=(), class_name=None, default_backend=None, annotations=None,
+            tls=()):
     """An Ingress. rules: (host or None, [(pathType, path, service, port)]) each, port a number
-    or a port name; default_backend: (service, port) or None."""
+    or a port name; default_backend: (service, port) or None; annotations: a dict or None; tls:
+    (hosts, secretName) each."""
     def backend(service_name, port):
         key = "number" if isinstance(port, int) else "name"
         return {"service": {"name": service_name, "port": {key: port}}}
@@ -146,8 +151,12 @@ def ingress(namespace, name, rules=(), class_name=None, default_backend=None):
         spec["rules"].append(rule)
     if not spec["rules"]:
         del spec["rules"]
-    return {"kind": "Ingress", "apiVersion": NETWORKING,
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec,
+    if tls:
+        spec["tls"] = [{"hosts": list(hosts), "secretName": secret} for hosts, secret in tls]
+    metadata = {"name": name, "namespace": namespace}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"kind": "Ingress", "apiVersion": NETWORKING, "metadata": metadata, "spec": spec,
             "status": {"loadBalancer": {}}}
 
 
@@ -238,6 +247,29 @@ def _merge_patch(target, patch):
         else:
             result[key] = _merge_patch(result.get(key), value)
     return result
+
+
+def tls_secret(namespace, name, cert_pem, key_pem):
+    """A Secret of type kubernetes.io/tls (`kubectl create secret tls`): the PEM bytes (str or
+    bytes) base64-encoded in data."""
+    def b64(text):
+        return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+    return {"kind": "Secret", "apiVersion": "v1", "metadata": {"name": name, "namespace": namespace},
+            "type": "kubernetes.io/tls", "data": {"tls.crt": b64(cert_pem), "tls.key": b64(key_pem)}}
+
+
+def _field_selector_matches(selector, obj):
+    """Equality-based field selectors ("type=kubernetes.io/tls", "metadata.name!=x"), fields as
+    dotted paths into the object."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        negate = "!=" in term
+        field, value = term.replace("!=", "=").replace("==", "=").split("=", 1)
+        found = obj
+        for part in field.split("."):
+            found = found.get(part) if isinstance(found, dict) else None
+        if (str(found) == value) == negate:
+            return False
+    return True
 
 
 def _true(value):
@@ -343,6 +375,8 @@ class KubeApiServer:
                 meta["uid"] = old["metadata"]["uid"]
                 meta["creationTimestamp"] = old["metadata"]["creationTimestamp"]
                 meta["generation"] = old["metadata"]["generation"] + 1
+                if "status" in old:  # an update leaves the status subresource alone
+                    obj["status"] = old["status"]
             else:
                 meta["uid"] = str(uuid.uuid4())
                 meta["creationTimestamp"] = created or time.strftime("%Y-%m-%dT%H:%M:%SZ",
@@ -482,13 +516,15 @@ class _Handler(BaseHTTPRequestHandler):
                                         "requested resource"))
             return
         selector = query.get("labelSelector", "")
+        fields = query.get("fieldSelector", "")
         kind, api_version = found
 
         def wanted(obj):
             meta = obj["metadata"]
             return (obj["kind"] == kind
                     and (namespace is None or meta.get("namespace", "") == namespace)
-                    and _selector_matches(selector, meta.get("labels", {})))
+                    and _selector_matches(selector, meta.get("labels", {}))
+                    and _field_selector_matches(fields, obj))
 
         if _true(query.get("watch")):
             self._watch(url.path, query, wanted, kind, api_version)
@@ -513,7 +549,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         def answer(code, obj):
             with api.lock:
-                api.requests.append(("PATCH", url.path, query, code))
+                api.requests.append(("PATCH", url.path, body, code))
             self._send_json(code, obj)
 
         if self.headers.get("Authorization") != f"Bearer {api.token}":

@@ -23,7 +23,10 @@ CLASS = "waygate"
 PODS = 3
 
 
-class KubernetesIngressTest(WaygateTestCase):
+class KubernetesIngressCase(WaygateTestCase):
+    """The Services, Pods and API server the Ingress tests share (also
+    test_kubernetes_ingress_annotations.py's)."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -68,7 +71,7 @@ contexts:
         self.kubeconfig = kubeconfig
         self.port = free_port()
         self.wg = self.env.waygate(self.config_text(["file.test"]), self.port)
-        self.api.wait_for_watch(count=3)  # Ingresses, IngressClasses, Services
+        self.api.wait_for_watch(count=4)  # Ingresses, IngressClasses, Services, Secrets
 
     def config_text(self, file_hosts):
         """The file routes file_hosts itself, to pod 2."""
@@ -91,6 +94,8 @@ contexts:
         return self.wg.wait_for_stderr(r"(?m)^.* warn .*routes_source kubernetes ingresses of "
                                        rf"class {CLASS}: Ingress {re.escape(text)}.*$")
 
+
+class KubernetesIngressTest(KubernetesIngressCase):
     def test_an_ingress_routes_its_host_until_changed_and_deleted(self):
         self.ingress("shop", [("shop.test", [("Prefix", "/", "web", 80)])])
         self.wait_for("shop.test", "/", "pod0", "pod1")

@@ -206,7 +206,8 @@ TEST(RoutesSource, ValueAddsRoutesAndClustersThatNameEachOther) {
                      "    paths: [{ prefix: /, cluster: api }]\n"
                      "  - hosts: [c.test]\n"
                      "    paths: [{ prefix: /, cluster: web }]\n"
-                     "clusters: [{ name: api, endpoints: [127.0.0.1:9002] }]\n"};
+                     "clusters: [{ name: api, endpoints: [127.0.0.1:9002] }]\n",
+                     {}};
   ConfigResult result = load_config_text(kFileWithoutCatchAll, "w.yaml", {extra});
   ASSERT_TRUE(result.ok()) << first_error(result);
   EXPECT_EQ(result.config.routes.size(), 3u);
@@ -218,7 +219,8 @@ TEST(RoutesSource, ValueErrorsCarryTheKeyAndPosition) {
                      "routes:\n"
                      "  - hosts: [a.test]\n"
                      "    paths: [{ prefix: /, cluster: missing }]\n"
-                     "listeners: []\n"};
+                     "listeners: []\n",
+                     {}};
   ConfigResult result = load_config_text(kFileWithoutCatchAll, "w.yaml", {extra});
   ASSERT_EQ(result.errors.size(), 3u);
   EXPECT_EQ(result.errors[0], "etcd:/waygate/routes:2:13: host 'a.test' is listed by two routes");
@@ -228,8 +230,8 @@ TEST(RoutesSource, ValueErrorsCarryTheKeyAndPosition) {
 }
 
 TEST(RoutesSource, EmptyValueAddsNothing) {
-  ConfigResult result =
-      load_config_text(kFileWithoutCatchAll, "w.yaml", {ConfigSource{"etcd:/waygate/routes", ""}});
+  ConfigResult result = load_config_text(kFileWithoutCatchAll, "w.yaml",
+                                         {ConfigSource{"etcd:/waygate/routes", "", {}}});
   ASSERT_TRUE(result.ok()) << first_error(result);
   EXPECT_EQ(result.config.routes.size(), 1u);
 }

@@ -81,7 +81,7 @@ class Routed {
     routing::ConfigResult result = routing::load_config_text(
         "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n"
         "routes: [{ hosts: [file.test], paths: [{ prefix: /, respond: { status: 200 } }] }]\n",
-        "w.yaml", {routing::ConfigSource{"kubernetes:gateways/waygate", routes.document}});
+        "w.yaml", {routing::ConfigSource{"kubernetes:gateways/waygate", routes.document, {}}});
     ok_ = result.ok();
     EXPECT_TRUE(ok_) << (result.errors.empty() ? "" : result.errors.front()) << "\n"
                      << routes.document;

@@ -55,6 +55,40 @@ TEST(RouteActions, PrefixRewriteKeepsTheRestAndTheQuery) {
   EXPECT_EQ(target, "/");
 }
 
+TEST(RouteActions, ASegmentPrefixRewrittenToSlashKeepsOneSlash) {
+  auto snapshot = snapshot_with_path(
+      "      - { prefix: /app, segments: true, rewrite: { prefix: / }, cluster: a }\n");
+  const RouteAction* action = snapshot->routes.match("h", "/app/x");
+  ASSERT_NE(action, nullptr);
+  std::string target;
+  append_rewritten_target(target, *action, "/app/x", "?q");
+  EXPECT_EQ(target, "/x?q");
+  target.clear();
+  append_rewritten_target(target, *action, "/app", "");
+  EXPECT_EQ(target, "/");
+}
+
+TEST(RouteActions, AllowFromAdmitsClientsInItsRangesOnly) {
+  auto snapshot = snapshot_with_path(
+      "      - { prefix: /, allow_from: [10.0.0.0/8, \"2001:db8::/32\"], cluster: a }\n");
+  const RouteAction* action = snapshot->routes.match("h", "/");
+  ASSERT_NE(action, nullptr);
+  auto address = [](std::string_view text) {
+    std::optional<AddressRange> range = AddressRange::parse(text);
+    EXPECT_TRUE(range) << text;
+    return range ? range->bytes : std::array<uint8_t, 16>{};
+  };
+  EXPECT_TRUE(action->admits(address("10.1.2.3")));
+  EXPECT_TRUE(action->admits(address("2001:db8::1")));
+  EXPECT_FALSE(action->admits(address("11.0.0.1")));
+  EXPECT_FALSE(action->admits(address("127.0.0.1")));
+  EXPECT_FALSE(action->admits(address("2001:db9::1")));
+  // Host bits past the prefix are a mistake, refused.
+  EXPECT_FALSE(AddressRange::parse("10.0.0.1/8"));
+  EXPECT_FALSE(AddressRange::parse("10.0.0.0/33"));
+  EXPECT_TRUE(AddressRange::parse("10.0.0.1"));
+}
+
 TEST(RouteActions, HostRewriteAndHeaderEditsAreCompiled) {
   auto snapshot = snapshot_with_path(
       "      - prefix: /\n"

@@ -126,5 +126,21 @@ TEST(RouteMatchers, QueryParametersAreDecodedBeforeMatching) {
   EXPECT_EQ(routed(*snapshot, request("GET", "/?debugx=1")), "none");
 }
 
+TEST(RouteMatchers, SchemeMatchesRequestsOverPlainOrTlsListeners) {
+  auto snapshot = snapshot_with_paths(
+      "      - { prefix: /, scheme: http, redirect: { scheme: https } }\n"
+      "      - { prefix: /, cluster: a }\n");
+  http::MessageHead head = request("GET", "/x");
+  MatchInput plain{"h", "/x", "", head.method, &head, false};
+  MatchInput secure = plain;
+  secure.over_tls = true;
+  const RouteAction* over_plain = snapshot->routes.match(plain);
+  ASSERT_NE(over_plain, nullptr);
+  EXPECT_EQ(over_plain->kind, RouteAction::Kind::kRedirect);
+  const RouteAction* over_tls = snapshot->routes.match(secure);
+  ASSERT_NE(over_tls, nullptr);
+  EXPECT_EQ(over_tls->kind, RouteAction::Kind::kForward);
+}
+
 }  // namespace
 }  // namespace waygate::routing

@@ -405,6 +405,24 @@ TEST_F(TlsContextTest, TwoCertificatesOfOneKeyTypeForTheSameNamesAreRefused) {
                 first.cert + ")");
 }
 
+TEST_F(TlsContextTest, CertificatesInMemoryServeTheirNamesAndYieldToThoseBefore) {
+  ServerSettings settings;
+  CertificateFiles file = write_pair("a", ca_.issue({"a.example"}, KeyType::kEcdsa));
+  PemPair same = ca_.issue({"a.example"}, KeyType::kEcdsa);
+  PemPair other = ca_.issue({"b.example"}, KeyType::kEcdsa);
+  settings.certificates = {file};
+  settings.more_certificates = {CertificatePem{"Secret shop/a", same.cert, same.key},
+                                CertificatePem{"Secret shop/b", other.cert, other.key}};
+  auto context = server(settings);
+  ASSERT_TRUE(context);
+  EXPECT_EQ(context->names(), (std::vector<std::string>{"a.example", "b.example"}));
+  // A key that does not match is refused, named without its bytes.
+  settings.more_certificates = {CertificatePem{"Secret shop/b", other.cert, same.key}};
+  EXPECT_EQ(create_error(settings),
+            "Secret shop/b: tls.key: the private key does not match the certificate in Secret "
+            "shop/b: tls.crt");
+}
+
 TEST_F(TlsContextTest, BadSettingsAreNamed) {
   ServerSettings settings;
   settings.certificates = {write_pair("a", ca_.issue({"a.example"}, KeyType::kEcdsa))};

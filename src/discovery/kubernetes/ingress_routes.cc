@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 #include <optional>
 #include <string_view>
 
 #include "discovery/json_member.h"
+#include "discovery/kubernetes/ingress_annotations.h"
 #include "routing/cluster_loader.h"
 #include "routing/yaml_reader.h"
 
@@ -32,8 +34,9 @@ std::string string_at(const Json& object, std::initializer_list<const char*> pat
 // clang-tidy counts as a throw from the implicit destructor; bad_alloc there ends the process
 // anyway.)
 struct Backend {        // NOLINT(bugprone-exception-escape)
-  std::string cluster;  // "shop/web:80"
+  std::string cluster;  // "shop/web:80", "shop/web:80 hashed on header x-user"
   Json discovery;       // { kubernetes: { service, port } }
+  Json hash_on;         // null, or the cluster's hash_on (lb ring_hash)
 };
 
 enum class Match : uint8_t { kExact, kPrefix };
@@ -44,6 +47,12 @@ struct Claim {
   std::string path;  // a Prefix without its trailing '/'
   const Backend* backend = nullptr;
   std::string ingress;  // "shop/web", the route's name in logs
+  std::shared_ptr<const IngressAnnotations> options;
+  bool fallback = false;  // a defaultBackend's: rewrite-target is for paths only
+  // A canary Ingress's backend for the same host and path, taking canary_weight of canary_total.
+  const Backend* canary = nullptr;
+  uint32_t canary_weight = 0;
+  uint32_t canary_total = 100;
 };
 
 // One Ingress of the class, read whole before any of it is routed: an Ingress with a part waygate
@@ -54,6 +63,8 @@ struct Ingress {
   std::vector<Claim> claims;
   std::vector<std::string> hosts;  // of its rules, for its default backend
   std::optional<Backend> default_backend;
+  std::shared_ptr<const IngressAnnotations> options;
+  std::vector<std::string> tls_secrets;  // spec.tls[].secretName, as "NAMESPACE/NAME"
 };
 
 bool is_path_char(char c) {
@@ -101,16 +112,30 @@ class Reader {
       : objects_(objects), backends_(backends) {}
 
   // nullopt with *error for an Ingress waygate cannot route.
-  std::optional<Ingress> read(const std::string& key, const Json& object, std::string* error) {
+  // nullopt with *error for an Ingress waygate cannot route; `notes` gets what it routes without.
+  std::optional<Ingress> read(const std::string& key, const Json& object, std::string* error,
+                              std::vector<std::string>* notes) {
     Ingress ingress;
     ingress.key = key;
     ingress.created = string_at(object, {"metadata", "creationTimestamp"});
     namespace_ = string_at(object, {"metadata", "namespace"});
+    const Json* metadata = json_member(object, "metadata");
+    std::optional<IngressAnnotations> options =
+        read_annotations(metadata ? json_member(*metadata, "annotations") : nullptr, error, notes);
+    if (!options) return std::nullopt;
+    ingress.options = std::make_shared<const IngressAnnotations>(std::move(*options));
+    options_ = ingress.options.get();
     const Json* spec = json_member(object, "spec");
     if (const Json* fallback = spec ? json_member(*spec, "defaultBackend") : nullptr) {
       const Backend* backend = read_backend(*fallback, "spec.defaultBackend", error);
       if (!backend) return std::nullopt;
       ingress.default_backend = *backend;
+    }
+    const Json* tls = spec ? json_member(*spec, "tls") : nullptr;
+    for (size_t i = 0; tls && tls->is_array() && i < tls->size(); ++i) {
+      // An entry without secretName is for the default certificate: nothing to read.
+      std::string secret = string_at((*tls)[i], {"secretName"});
+      if (!secret.empty()) ingress.tls_secrets.push_back(namespace_ + "/" + secret);
     }
     const Json* rules = spec ? json_member(*spec, "rules") : nullptr;
     if (rules && !rules->is_null() && !rules->is_array()) {
@@ -147,6 +172,7 @@ class Reader {
       Claim claim;
       claim.host = *host;
       claim.ingress = ingress.key;
+      claim.options = ingress.options;
       std::string type = string_at(item, {"pathType"});
       if (type == "Exact") {
         claim.match = Match::kExact;
@@ -167,6 +193,11 @@ class Reader {
       if (claim.match == Match::kPrefix) {
         while (claim.path.size() > 1 && claim.path.ends_with('/'))
           claim.path.pop_back();
+      } else if (options_->rewrite_target) {
+        *error = at +
+                 ": annotation nginx.ingress.kubernetes.io/rewrite-target applies to Prefix "
+                 "paths only, not Exact";
+        return false;
       }
       const Json* backend = json_member(item, "backend");
       claim.backend = backend ? read_backend(*backend, at + ".backend", error) : nullptr;
@@ -213,8 +244,12 @@ class Reader {
       return nullptr;
     }
     std::string cluster = namespace_ + "/" + name + ":" + port_text;
+    // upstream-hash-by balances the Service apart from Ingresses that do not hash on the same.
+    if (!options_->hash_label.empty()) cluster += " hashed on " + options_->hash_label;
     auto [it, added] = backends_.try_emplace(cluster);
-    if (added) it->second = Backend{cluster, {{"kubernetes", std::move(discovery)}}};
+    if (added) {
+      it->second = Backend{cluster, {{"kubernetes", std::move(discovery)}}, options_->hash_on};
+    }
     return &it->second;
   }
 
@@ -238,6 +273,7 @@ class Reader {
   const IngressObjects& objects_;
   std::map<std::string, Backend>& backends_;
   std::string namespace_;
+  const IngressAnnotations* options_ = nullptr;  // the Ingress being read's
 };
 
 bool is_default_class(const IngressObjects& objects, const std::string& name) {
@@ -256,7 +292,9 @@ const char* match_name(Match match) {
   return match == Match::kExact ? "Exact" : "Prefix";
 }
 
-Json path_entry(const Claim& claim) {
+// The claim's path in a route's `paths:`; with ssl-redirect, a path before it that sends plain
+// HTTP to https.
+void add_path_entries(const Claim& claim, Json& paths) {
   Json entry = Json::object();
   if (claim.match == Match::kExact) {
     entry["exact"] = claim.path;
@@ -265,8 +303,29 @@ Json path_entry(const Claim& claim) {
     entry["segments"] = true;
   }
   entry["name"] = "ingress " + claim.ingress;
-  entry["cluster"] = claim.backend->cluster;
-  return entry;
+  const IngressAnnotations& options = *claim.options;
+  if (!options.allow_from.empty()) entry["allow_from"] = options.allow_from;
+  if (options.ssl_redirect) {
+    Json redirect = entry;
+    redirect["scheme"] = "http";
+    redirect["redirect"] = {{"scheme", "https"}, {"code", 308}};  // ingress-nginx's code
+    paths.push_back(std::move(redirect));
+  }
+  if (!claim.canary || claim.canary_weight == 0) {
+    entry["cluster"] = claim.backend->cluster;
+  } else if (claim.canary_weight >= claim.canary_total) {
+    entry["cluster"] = claim.canary->cluster;
+  } else {
+    entry["clusters"] = {
+        {{"name", claim.backend->cluster}, {"weight", claim.canary_total - claim.canary_weight}},
+        {{"name", claim.canary->cluster}, {"weight", claim.canary_weight}}};
+  }
+  if (options.rewrite_target && !claim.fallback) {
+    entry["rewrite"] = {{"prefix", *options.rewrite_target}};
+  }
+  if (options.max_body_bytes) entry["max_body_bytes"] = *options.max_body_bytes;
+  if (options.read_timeout_s) entry["timeout"] = std::to_string(*options.read_timeout_s) + "s";
+  paths.push_back(std::move(entry));
 }
 
 }  // namespace
@@ -282,7 +341,10 @@ IngressRoutes ingress_routes(const IngressObjects& objects,
   for (const auto& [key, object] : objects.ingresses) {
     if (!of_class(object, source.ingress_class, class_is_default)) continue;
     std::string error;
-    std::optional<Ingress> ingress = reader.read(key, object, &error);
+    std::vector<std::string> notes;
+    std::optional<Ingress> ingress = reader.read(key, object, &error, &notes);
+    for (const std::string& note : notes)
+      out.problems.push_back("Ingress " + key + ": " + note);
     if (!ingress) {
       out.problems.push_back(std::string("Ingress ")
                                  .append(key)
@@ -296,6 +358,11 @@ IngressRoutes ingress_routes(const IngressObjects& objects,
   std::stable_sort(ingresses.begin(), ingresses.end(), [](const Ingress& a, const Ingress& b) {
     return a.created != b.created ? a.created < b.created : a.key < b.key;
   });
+  for (const Ingress& ingress : ingresses) {
+    out.routed.insert(ingress.key);
+    for (const std::string& secret : ingress.tls_secrets)
+      out.tls_secrets.try_emplace(secret, ingress.key);
+  }
 
   // (host, match, path) -> the claim that won it: the oldest Ingress's.
   std::map<std::tuple<std::string, Match, std::string>, Claim> winners;
@@ -317,17 +384,20 @@ IngressRoutes ingress_routes(const IngressObjects& objects,
     }
   };
   for (const Ingress& ingress : ingresses) {
+    if (ingress.options->canary) continue;
     for (const Claim& wanted : ingress.claims)
       claim(wanted, "path");
   }
   // An Ingress's defaultBackend serves what its rules' hosts do not match, after every rule's
   // paths; the oldest one also serves the hosts no rule names.
   for (const Ingress& ingress : ingresses) {
-    if (!ingress.default_backend) continue;
+    if (!ingress.default_backend || ingress.options->canary) continue;
     Claim fallback;
     fallback.path = "/";
     fallback.backend = &backends.at(ingress.default_backend->cluster);
     fallback.ingress = ingress.key;
+    fallback.options = ingress.options;
+    fallback.fallback = true;
     for (const std::string& host : ingress.hosts) {
       fallback.host = host;
       claim(fallback, nullptr);
@@ -336,11 +406,34 @@ IngressRoutes ingress_routes(const IngressObjects& objects,
     claim(fallback, "defaultBackend for");
   }
 
+  // A canary Ingress (canary: "true") routes nothing of its own: its backends take a share of
+  // the paths that another Ingress routes, the oldest canary of a path winning.
+  for (const Ingress& ingress : ingresses) {
+    if (!ingress.options->canary) continue;
+    for (const Claim& wanted : ingress.claims) {
+      auto it = winners.find({wanted.host, wanted.match, wanted.path});
+      std::string what =
+          "canary path host " + wanted.host + " " + match_name(wanted.match) + " " + wanted.path;
+      if (it == winners.end() || it->second.fallback) {
+        out.problems.push_back("Ingress " + wanted.ingress + ": " + what +
+                               " is routed by no other Ingress; skipped");
+      } else if (it->second.canary) {
+        out.problems.push_back("Ingress " + wanted.ingress + ": " + what +
+                               " already has a canary (older); skipped");
+      } else {
+        it->second.canary = wanted.backend;
+        it->second.canary_weight = ingress.options->canary_weight;
+        it->second.canary_total = ingress.options->canary_total;
+      }
+    }
+  }
+
   std::map<std::string, std::vector<const Claim*>> by_host;
   std::set<std::string> used_clusters;
   for (const auto& [key, winner] : winners) {
     by_host[winner.host].push_back(&winner);
     used_clusters.insert(winner.backend->cluster);
+    if (winner.canary) used_clusters.insert(winner.canary->cluster);
   }
   if (by_host.empty()) return out;
   Json routes = Json::array();
@@ -353,13 +446,19 @@ IngressRoutes ingress_routes(const IngressObjects& objects,
     });
     Json paths = Json::array();
     for (const Claim* claim_ptr : claims)
-      paths.push_back(path_entry(*claim_ptr));
+      add_path_entries(*claim_ptr, paths);
     routes.push_back({{"hosts", {host}}, {"paths", std::move(paths)}});
     out.hosts.insert(host);
   }
   Json clusters = Json::array();
   for (const std::string& name : used_clusters) {
-    clusters.push_back({{"name", name}, {"discovery", backends.at(name).discovery}});
+    const Backend& backend = backends.at(name);
+    Json cluster = {{"name", name}, {"discovery", backend.discovery}};
+    if (!backend.hash_on.is_null()) {
+      cluster["lb"] = "ring_hash";
+      cluster["hash_on"] = backend.hash_on;
+    }
+    clusters.push_back(std::move(cluster));
   }
   Json document = {{"routes", std::move(routes)}, {"clusters", std::move(clusters)}};
   out.document = document.dump(1);

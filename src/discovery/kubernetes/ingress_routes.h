@@ -26,6 +26,10 @@ struct IngressRoutes {
   std::string document;               // YAML (written as JSON) with routes: and clusters:
   std::set<std::string> hosts;        // the hosts it routes
   std::vector<std::string> problems;  // "Ingress shop/web: ...; skipped", one per line
+  // The Secrets ("NAMESPACE/NAME") that the spec.tls of the Ingresses routed name, each with the
+  // oldest Ingress naming it.
+  std::map<std::string, std::string> tls_secrets;
+  std::set<std::string> routed;  // the Ingresses of the class not skipped, "NAMESPACE/NAME"
 };
 
 // `reserved_hosts` are routed by the config file: an Ingress rule for one of them is left out.

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "discovery/kubernetes/tls_secret.h"
 
 namespace waygate::discovery::kubernetes {
 namespace {
@@ -38,17 +39,28 @@ void IngressSource::start() {
   watch(ingresses_, "/apis/networking.k8s.io/v1" + in_namespace + "/ingresses");
   watch(classes_, "/apis/networking.k8s.io/v1/ingressclasses");
   watch(services_, "/api/v1" + in_namespace + "/services");
+  // Every TLS Secret of the namespace (or cluster), not only those Ingresses name: one watch,
+  // where a watch per name would need one for each and a new one whenever an Ingress names
+  // another. Secrets of other types (tokens, passwords) are never sent.
+  watch(secrets_, "/api/v1" + in_namespace + "/secrets", "type=kubernetes.io/tls");
+  if (!source_.publish_address.empty()) {
+    status_ =
+        std::make_unique<IngressStatusWriter>(loop_, api_, source_.publish_address, describe());
+  }
 }
 
 void IngressSource::stop() {
   stopped_ = true;
-  for (Collection* collection : {&ingresses_, &classes_, &services_})
+  status_.reset();
+  for (Collection* collection : {&ingresses_, &classes_, &services_, &secrets_})
     collection->watch.reset();
 }
 
-void IngressSource::watch(Collection& collection, const std::string& path) {
+void IngressSource::watch(Collection& collection, const std::string& path,
+                          const std::string& field_selector) {
   ListWatch::Options options;
   options.path = path;
+  options.field_selector = field_selector;
   Collection* target = &collection;
   collection.watch = std::make_unique<ListWatch>(
       loop_, api_, options,
@@ -92,7 +104,7 @@ void IngressSource::set_file_hosts(std::set<std::string> hosts) {
 }
 
 void IngressSource::rebuild() {
-  if (!ingresses_.listed || !classes_.listed || !services_.listed) return;
+  if (!ingresses_.listed || !classes_.listed || !services_.listed || !secrets_.listed) return;
   if (publishing_) {
     dirty_ = true;
     return;
@@ -101,6 +113,8 @@ void IngressSource::rebuild() {
     dirty_ = false;
     IngressObjects objects{ingresses_.objects, classes_.objects, services_.objects};
     IngressRoutes routes = ingress_routes(objects, source_, file_hosts_);
+    std::vector<routing::PemCertificate> certificates =
+        read_certificates(routes.tls_secrets, routes.problems);
     // Each problem is told once, when it appears; not again on every change to other objects.
     std::set<std::string> problems(routes.problems.begin(), routes.problems.end());
     for (const std::string& problem : problems) {
@@ -109,13 +123,46 @@ void IngressSource::rebuild() {
       }
     }
     problems_ = std::move(problems);
-    if (routes.document == document_) continue;
+    if (status_) status_->update(routes.routed, ingresses_.objects);
+    if (routes.document == document_ && certificates == certificates_) continue;
     document_ = std::move(routes.document);
+    certificates_ = std::move(certificates);
     hosts_ = std::move(routes.hosts);
     publishing_ = true;
-    on_routes_(document_);  // may stop this source
+    on_routes_(document_, certificates_);  // may stop this source
     publishing_ = false;
   } while (dirty_ && !stopped_);
+}
+
+std::vector<routing::PemCertificate> IngressSource::read_certificates(
+    const std::map<std::string, std::string>& secrets, std::vector<std::string>& problems) {
+  std::map<std::string, routing::PemCertificate> served;
+  std::vector<routing::PemCertificate> out;
+  for (const auto& [key, ingress] : secrets) {
+    std::string what = "Secret " + key + " (spec.tls of Ingress " + ingress + ")";
+    auto secret = secrets_.objects.find(key);
+    if (secret == secrets_.objects.end()) {
+      problems.push_back(what +
+                         " is not found (or not of type kubernetes.io/tls); no certificate "
+                         "from it is served");
+      continue;
+    }
+    std::string error;
+    std::optional<routing::PemCertificate> read = read_tls_secret(key, secret->second, &error);
+    auto last = served_.find(key);
+    if (!read) {
+      // A Secret being rotated badly: its last good certificate is better than none.
+      problems.push_back(what + ": " + error +
+                         (last != served_.end() ? "; the certificate read from it before serves on"
+                                                : "; no certificate from it is served"));
+      if (last == served_.end()) continue;
+      read = last->second;
+    }
+    out.push_back(*read);
+    served[key] = std::move(*read);
+  }
+  served_ = std::move(served);
+  return out;
 }
 
 }  // namespace waygate::discovery::kubernetes

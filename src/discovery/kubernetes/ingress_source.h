@@ -1,6 +1,8 @@
-// `routes_source: { kubernetes: { ingress_class } }`: the Ingresses, IngressClasses and Services
-// of a cluster, each listed and then watched, kept as a routes_source document (see
-// ingress_routes.h) that is handed on whenever it changes. Runs on the control loop.
+// `routes_source: { kubernetes: { ingress_class } }`: the Ingresses, IngressClasses, Services and
+// TLS Secrets of a cluster, each listed and then watched, kept as a routes_source document (see
+// ingress_routes.h) and the certificates of the Secrets the Ingresses name, handed on whenever
+// either changes; and the status of the Ingresses routed (publish_address). Runs on the control
+// loop.
 #pragma once
 
 #include <uv.h>
@@ -13,6 +15,7 @@
 
 #include "discovery/kubernetes/api_client.h"
 #include "discovery/kubernetes/ingress_routes.h"
+#include "discovery/kubernetes/ingress_status.h"
 #include "discovery/kubernetes/list_watch.h"
 #include "routing/config.h"
 
@@ -20,8 +23,9 @@ namespace waygate::discovery::kubernetes {
 
 class IngressSource {
  public:
-  // The document changed; called only once every collection has been listed.
-  using RoutesFn = std::function<void(const std::string& document)>;
+  // The document or the certificates changed; called only once every collection has been listed.
+  using RoutesFn = std::function<void(const std::string& document,
+                                      const std::vector<routing::PemCertificate>& certificates)>;
 
   IngressSource(uv_loop_t* loop, std::shared_ptr<const ApiClient> api,
                 routing::IngressSourceConfig source, RoutesFn on_routes);
@@ -45,8 +49,14 @@ class IngressSource {
     bool listed = false;
     std::unique_ptr<ListWatch> watch;
   };
-  void watch(Collection& collection, const std::string& path);
+  void watch(Collection& collection, const std::string& path,
+             const std::string& field_selector = "");
   void rebuild();
+  // The certificates of `secrets` (as IngressRoutes names them), each as last read whole: a
+  // Secret that cannot serve keeps the certificate read from it before. Adds a line to
+  // `problems` for each that cannot.
+  std::vector<routing::PemCertificate> read_certificates(
+      const std::map<std::string, std::string>& secrets, std::vector<std::string>& problems);
 
   uv_loop_t* loop_;
   std::shared_ptr<const ApiClient> api_;
@@ -55,8 +65,12 @@ class IngressSource {
   Collection ingresses_{"Ingress", {}, false, nullptr};
   Collection classes_{"IngressClass", {}, false, nullptr};
   Collection services_{"Service", {}, false, nullptr};
+  Collection secrets_{"Secret", {}, false, nullptr};
+  std::unique_ptr<IngressStatusWriter> status_;  // with publish_address
   std::set<std::string> file_hosts_;
-  std::string document_;  // the last handed on
+  std::string document_;                                   // the last handed on
+  std::vector<routing::PemCertificate> certificates_;      // the last handed on
+  std::map<std::string, routing::PemCertificate> served_;  // by Secret, the last read whole
   std::set<std::string> hosts_;
   std::set<std::string> problems_;  // logged already
   bool publishing_ = false;         // in on_routes_, which reloads and may set the file hosts

@@ -115,6 +115,11 @@ class ListWatch::Impl final : private http::ClientHandler {
       target += "?labelSelector=" + query_escape(options_.label_selector);
       separator = '&';
     }
+    if (!options_.field_selector.empty()) {
+      target += separator;
+      target += "fieldSelector=" + query_escape(options_.field_selector);
+      separator = '&';
+    }
     if (watch) {
       std::uniform_int_distribution<uint32_t> extra(0, options_.watch_timeout_s);
       target += separator;

@@ -25,6 +25,7 @@ class ListWatch {
   struct Options {
     std::string path;            // "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
     std::string label_selector;  // "kubernetes.io/service-name=web"; empty: every object
+    std::string field_selector;  // "type=kubernetes.io/tls"; empty: every object
     uint64_t request_timeout_ms = 10'000;
     // Each watch asks the server to end it after this many seconds, plus up to as many again at
     // random, so that many watchers do not come back in step.
