@@ -8,8 +8,6 @@
 namespace waygate::discovery::kubernetes {
 namespace {
 
-constexpr const char* kGatewayApi = "/apis/gateway.networking.k8s.io/v1";
-
 // "NAMESPACE/NAME", or NAME for an object without a namespace (a GatewayClass).
 std::string object_key(const nlohmann::json& object) {
   auto metadata = object.find("metadata");
@@ -38,9 +36,10 @@ std::string GatewaySource::describe() const {
 void GatewaySource::start() {
   std::string in_namespace =
       source_.namespace_name.empty() ? "" : "/namespaces/" + source_.namespace_name;
-  watch(classes_, std::string(kGatewayApi) + "/gatewayclasses");
-  watch(gateways_, kGatewayApi + in_namespace + "/gateways");
-  watch(http_routes_, kGatewayApi + in_namespace + "/httproutes");
+  // The paths written out whole, as test_deploy_manifests reads them to check the ClusterRole.
+  watch(classes_, "/apis/gateway.networking.k8s.io/v1/gatewayclasses");
+  watch(gateways_, "/apis/gateway.networking.k8s.io/v1" + in_namespace + "/gateways");
+  watch(http_routes_, "/apis/gateway.networking.k8s.io/v1" + in_namespace + "/httproutes");
   watch(services_, "/api/v1" + in_namespace + "/services");
 }
 
