@@ -233,7 +233,7 @@ class RuleReader {
     for (const auto& [key, value] : rule.items()) {
       if (key != "matches" && key != "filters" && key != "backendRefs" && key != "name" &&
           !value.is_null()) {
-        throw Unsupported{where + "." + key + " is not supported"};
+        throw Unsupported{std::string(where).append(".").append(key).append(" is not supported")};
       }
     }
     Action action;
@@ -285,13 +285,15 @@ class RuleReader {
     std::string type = path ? string_at(*path, {"type"}) : "";
     if (type.empty()) type = "PathPrefix";
     const Json* value = path ? json_member(*path, "value") : nullptr;
-    std::string text = value && !value->is_null() ? "" : "/";
+    if (value && value->is_null()) value = nullptr;
+    // Exact and PathPrefix without a value are "/", the CRD's default.
+    std::string text = "/";
     if (type == "Exact") {
-      if (text.empty()) text = plain_path(*value, where + ".path.value");
+      if (value) text = plain_path(*value, where + ".path.value");
       entry["exact"] = text;
       claim.path_rank = 0;
     } else if (type == "PathPrefix") {
-      if (text.empty()) text = plain_path(*value, where + ".path.value");
+      if (value) text = plain_path(*value, where + ".path.value");
       // By path elements, a trailing '/' aside: /foo/ matches /foo as /foo does.
       while (text.size() > 1 && text.ends_with('/'))
         text.pop_back();
@@ -498,8 +500,11 @@ class RuleReader {
       std::string group = string_at(ref, {"group"});
       std::string kind = string_at(ref, {"kind"});
       if (!group.empty() || (!kind.empty() && kind != "Service")) {
-        throw Unsupported{at + ": only Service backends are supported (not " +
-                          quoted_value(group.empty() ? kind : group + "/" + kind) + ")"};
+        std::string named = group.empty() ? kind : std::string(group).append("/").append(kind);
+        throw Unsupported{std::string(at)
+                              .append(": only Service backends are supported (not ")
+                              .append(quoted_value(named))
+                              .append(")")};
       }
       std::string ref_namespace = string_at(ref, {"namespace"});
       if (!ref_namespace.empty() && ref_namespace != namespace_) {
@@ -653,12 +658,14 @@ GatewayRoutes gateway_routes(const GatewayObjects& objects, const std::string& g
       }
       std::string parent_at = "spec.parentRefs[" + std::to_string(i) + "]";
       if (!matched_listener) {
-        problem(key, parent_at + ": no listener of Gateway " + gateway_key +
-                         " takes it (sectionName, port, protocol or allowedRoutes); not attached "
-                         "there");
+        problem(key, parent_at.append(": no listener of Gateway ")
+                         .append(gateway_key)
+                         .append(" takes it (sectionName, port, protocol or allowedRoutes); "
+                                 "not attached there"));
       } else if (attached.empty()) {
-        problem(key, parent_at + ": none of its hostnames is a listener's of Gateway " +
-                         gateway_key + "; not attached there");
+        problem(key, parent_at.append(": none of its hostnames is a listener's of Gateway ")
+                         .append(gateway_key)
+                         .append("; not attached there"));
       }
       route.hosts.insert(attached.begin(), attached.end());
     }

@@ -344,7 +344,7 @@ IngressRoutes ingress_routes(const IngressObjects& objects,
     std::vector<std::string> notes;
     std::optional<Ingress> ingress = reader.read(key, object, &error, &notes);
     for (const std::string& note : notes)
-      out.problems.push_back("Ingress " + key + ": " + note);
+      out.problems.push_back(std::string("Ingress ").append(key).append(": ").append(note));
     if (!ingress) {
       out.problems.push_back(std::string("Ingress ")
                                  .append(key)

@@ -139,7 +139,11 @@ std::vector<routing::PemCertificate> IngressSource::read_certificates(
   std::map<std::string, routing::PemCertificate> served;
   std::vector<routing::PemCertificate> out;
   for (const auto& [key, ingress] : secrets) {
-    std::string what = "Secret " + key + " (spec.tls of Ingress " + ingress + ")";
+    std::string what = std::string("Secret ")
+                           .append(key)
+                           .append(" (spec.tls of Ingress ")
+                           .append(ingress)
+                           .append(")");
     auto secret = secrets_.objects.find(key);
     if (secret == secrets_.objects.end()) {
       problems.push_back(what +
@@ -152,9 +156,9 @@ std::vector<routing::PemCertificate> IngressSource::read_certificates(
     auto last = served_.find(key);
     if (!read) {
       // A Secret being rotated badly: its last good certificate is better than none.
-      problems.push_back(what + ": " + error +
-                         (last != served_.end() ? "; the certificate read from it before serves on"
-                                                : "; no certificate from it is served"));
+      problems.push_back(std::string(what).append(": ").append(error).append(
+          last != served_.end() ? "; the certificate read from it before serves on"
+                                : "; no certificate from it is served"));
       if (last == served_.end()) continue;
       read = last->second;
     }
