@@ -374,12 +374,11 @@ struct AdminConfig {
 struct IngressSourceConfig {
   std::string ingress_class;   // "waygate"; empty: no Ingresses
   std::string namespace_name;  // empty: every namespace
+  // These two are initialised, so that {class, namespace} still initialises the rest.
   // Written into the status.loadBalancer.ingress of the Ingresses routed: an IP address or a host
   // name; empty: no status is written.
   std::string publish_address = {};
-  // "waygate"; empty: no Gateway API objects. Last and initialised, so that {class, namespace}
-  // still initialises the rest.
-  std::string gateway_class = {};
+  std::string gateway_class = {};  // "waygate"; empty: no Gateway API objects
   bool operator==(const IngressSourceConfig&) const = default;
 };
 
