@@ -563,6 +563,14 @@ int method_id(std::string_view name) {
   return -1;
 }
 
+bool managed_on_add(std::string_view header_name) {
+  return names_one_of(std::string(header_name), kManagedOnAdd);
+}
+
+bool managed_on_remove(std::string_view header_name) {
+  return names_one_of(std::string(header_name), kManagedOnRemove);
+}
+
 void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>& clusters,
                  std::set<std::string>& hosts_seen, Config& config, const NameClaims& taken) {
   for (const yaml::Node& item : r.sequence(node, "routes")) {

@@ -19,4 +19,10 @@ void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>&
 // The llhttp method id for an upper-case method name, or -1.
 int method_id(std::string_view name);
 
+// Header names waygate manages itself, in any case: a route may not add or set them, nor remove
+// those of the second kind. The Kubernetes conversions leave such an edit out rather than have the
+// document refused whole for it.
+bool managed_on_add(std::string_view header_name);
+bool managed_on_remove(std::string_view header_name);
+
 }  // namespace waygate::routing

@@ -3,7 +3,6 @@
 #include <re2/re2.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <optional>
 #include <string_view>
@@ -24,15 +23,6 @@ using routing::quoted_value;
 
 constexpr std::string_view kGroup = "gateway.networking.k8s.io";
 
-// The header names the route loader refuses to add or remove (route_loader.cc): a rule that would
-// edit one is left out here, so that the document is never refused whole for it.
-constexpr std::array<std::string_view, 9> kManagedOnAdd = {
-    "content-length", "transfer-encoding", "connection", "host",
-    "keep-alive",     "proxy-connection",  "te",         "trailer",
-    "upgrade"};
-constexpr std::array<std::string_view, 5> kManagedOnRemove = {
-    "host", "content-length", "transfer-encoding", "connection", "upgrade"};
-
 // Why a rule (or a route) cannot be routed faithfully; thrown while reading it and caught where
 // the rule is given up.
 struct Unsupported {
@@ -52,11 +42,6 @@ std::string lower(std::string text) {
   for (char& c : text)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return text;
-}
-
-template <size_t N>
-bool names_one_of(const std::string& name, const std::array<std::string_view, N>& names) {
-  return std::find(names.begin(), names.end(), lower(name)) != names.end();
 }
 
 // A list member: null when absent, or Unsupported when it is there but not a list.
@@ -372,7 +357,7 @@ class RuleReader {
       if (!http::is_token(name)) {
         throw Unsupported{field + " " + quoted_value(name) + " is not a header name"};
       }
-      if (adding ? names_one_of(name, kManagedOnAdd) : names_one_of(name, kManagedOnRemove)) {
+      if (adding ? routing::managed_on_add(name) : routing::managed_on_remove(name)) {
         throw Unsupported{field + " " + quoted_value(name) + " is managed by waygate"};
       }
       if (!named.insert(lower(name)).second) {
@@ -390,7 +375,7 @@ class RuleReader {
           throw Unsupported{field + ".value has a control byte"};
         }
         if (std::string_view(kind) == "set") {
-          if (names_one_of(name, kManagedOnRemove)) {
+          if (routing::managed_on_remove(name)) {
             throw Unsupported{field + ".name " + quoted_value(name) + " is managed by waygate"};
           }
           remove.push_back(name);
