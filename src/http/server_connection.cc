@@ -460,7 +460,9 @@ void ServerConnection::on_transport_eof(int status) {
     case State::kClosed:
       return;
     case State::kClosing:
-      if (lingering_) close_now();
+      // A reset: whatever output still waits will never be read (an HTTP/2 stream whose client
+      // connection is gone holds its last bytes here for good).
+      if (lingering_ || status != UV_EOF) close_now();
       return;
     case State::kWaiting:
       if (status != UV_EOF) {

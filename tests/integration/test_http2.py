@@ -33,8 +33,8 @@ import h2.events  # noqa: E402
 import h2.settings  # noqa: E402
 
 import certs  # noqa: E402
-from harness import (CURL_BIN, HOST, IO_TIMEOUT, WaygateTestCase, curl,  # noqa: E402
-                     free_port, proxy_config, wait_until)
+from harness import (CURL_BIN, HOST, IO_TIMEOUT, WaygateTestCase, admin_request,  # noqa: E402
+                     curl, free_port, proxy_config, wait_until)
 from upstream import pattern  # noqa: E402
 
 NGHTTP_BIN = shutil.which("nghttp") or "/usr/bin/nghttp"
@@ -280,6 +280,33 @@ class PriorKnowledgeTest(Http2TestCase):
         self.assertRegex(out, r"recv GOAWAY frame .*\n.*error_code=NO_ERROR")
         self.assertIn("a GET /last/hold", out)
         self.assertEqual(self.wg.wait(), 0)
+
+
+class ClientGoneTest(Http2TestCase):
+
+    def test_client_gone_with_responses_held_frees_its_connection(self):
+        """A client that leaves while waygate holds response bytes it never let through (a window
+        of 0) takes its connection's slot with it: h2load and browsers close connections with
+        streams in flight all the time."""
+        up = self.env.upstream("a")
+        admin_port = free_port()
+        # No timer may clean up after the fact: only the client's leaving ends the streams.
+        wg = self.start({"a": up}, timeouts={"downstream_idle": "1h"},
+                        top={"admin": {"address": f"{HOST}:{admin_port}"}})
+        client = H2Client(wg.port, window=0)
+        sids = [client.request(f"/held/{i}") for i in range(4)]
+        # Each response's head came (HEADERS are not flow-controlled); its body stays in waygate.
+        client.run_until(lambda: all(client.streams[s]["headers"] for s in sids))
+        self.assertEqual(self.active_connections(admin_port), 1)
+        client.close()
+        wait_until(lambda: self.active_connections(admin_port) == 0,
+                   message="the client's connection released")
+
+    @staticmethod
+    def active_connections(admin_port):
+        text = admin_request(admin_port, "GET", "/metrics").body.decode()
+        return next(int(line.split()[1]) for line in text.splitlines()
+                    if line.startswith("waygate_downstream_connections_active "))
 
 
 class ListenerSettingTest(Http2TestCase):

@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# End-to-end HTTP/2 comparison of waygate (shipped defaults) with nginx, HAProxy and nghttpx as
+# HTTP/2 front ends proxying HTTP/1.1 to a plain upstream: h2load with many streams per connection,
+# by prior knowledge (h2c) and over TLS 1.3 with ALPN h2; requests per second and CPU per request.
+# bench/e2e/README.md ("HTTP/2") says what each figure means; `h2.sh --help` lists the options.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+DURATION=${DURATION:-5}               # seconds per timed h2load run
+CONNECTIONS=${CONNECTIONS:-8}         # h2load connections
+STREAMS=${STREAMS:-100}               # concurrent streams per connection
+MODES=${MODES:-h2c,tls}               # h2c prior knowledge, TLS with ALPN h2
+ROUNDS=${ROUNDS:-1}                   # rounds over all proxies; the table shows medians
+PROXIES=${PROXIES:-nginx,haproxy,nghttpx,waygate}
+WAYGATE_BIN=${WAYGATE_BIN:-$ROOT/build/src/waygate}
+BASE_PORT=${BASE_PORT:-18480}         # upstream; proxies on the next eight ports
+PROXY_CPU=${PROXY_CPU:-0}             # the one core every proxy runs on
+LOAD_CPU=${LOAD_CPU:-1}               # h2load, the upstream, and this script
+QUIET_WAIT=${QUIET_WAIT:-30}          # seconds to wait for idle cores before each proxy start
+OUT=${OUT:-}
+LOG_TAG=h2
+
+usage() {
+  cat <<EOF
+usage: $0 [options]          (each option also reads the environment variable in brackets)
+  -d, --duration SEC         length of each timed h2load run [DURATION, $DURATION]
+  -c, --connections N        h2load connections [CONNECTIONS, $CONNECTIONS]
+  -m, --streams N            concurrent streams per connection [STREAMS, $STREAMS]
+  --modes LIST               comma-separated subset of h2c,tls [MODES, $MODES]
+  -r, --rounds N             rounds over all proxies, median reported [ROUNDS, $ROUNDS]
+  -p, --proxies LIST         comma-separated subset of nginx,haproxy,nghttpx,waygate [PROXIES]
+  -w, --waygate-bin PATH     waygate binary [WAYGATE_BIN, $WAYGATE_BIN]
+  --base-port PORT           upstream port; proxies on the next eight [BASE_PORT, $BASE_PORT]
+  --quiet-wait SEC           wait up to this long for idle cores before each proxy
+                             [QUIET_WAIT, $QUIET_WAIT]
+  -o, --out FILE             also write the table to FILE [OUT]
+Cores: proxies on PROXY_CPU ($PROXY_CPU); h2load, upstream and this script on LOAD_CPU ($LOAD_CPU).
+EOF
+}
+
+while (($#)); do
+  case $1 in
+    -d | --duration) DURATION=$2; shift 2 ;;
+    -c | --connections) CONNECTIONS=$2; shift 2 ;;
+    -m | --streams) STREAMS=$2; shift 2 ;;
+    --modes) MODES=$2; shift 2 ;;
+    -r | --rounds) ROUNDS=$2; shift 2 ;;
+    -p | --proxies) PROXIES=$2; shift 2 ;;
+    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
+    --base-port) BASE_PORT=$2; shift 2 ;;
+    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
+    -o | --out) OUT=$2; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+for v in DURATION CONNECTIONS STREAMS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
+done
+((DURATION > 0 && CONNECTIONS > 0 && STREAMS > 0 && ROUNDS > 0)) ||
+  { echo "duration, connections, streams and rounds must be > 0" >&2; exit 2; }
+IFS=, read -ra WANTED_MODES <<<"$MODES"
+for mode in "${WANTED_MODES[@]}"; do
+  [[ $mode == h2c || $mode == tls ]] || { echo "a mode is h2c or tls, not '$mode'" >&2; exit 2; }
+done
+
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+source "$HERE/harness.sh"
+H2_MEASURE=(python3 "$HERE/h2_measure.py")
+
+EXTRA_TOOLS=(openssl:openssl h2load:nghttp2-client nghttpx:nghttp2-proxy)
+harness_init
+[[ $(nginx -V 2>&1) == *--with-http_v2_module* ]] || die "this nginx has no http_v2_module"
+
+# --- the certificate ----------------------------------------------------------------------------
+TLS_DIR=$WORK/tls
+CERT=$TLS_DIR/cert.pem
+KEY=$TLS_DIR/key.pem
+mkdir -p "$TLS_DIR"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$KEY" -out "$CERT" \
+  2>"$TLS_DIR/req.err" ||
+  { cat "$TLS_DIR/req.err" >&2; die "openssl could not make the certificate"; }
+cat "$CERT" "$KEY" >"$TLS_DIR/haproxy.pem"
+
+# --- configs ------------------------------------------------------------------------------------
+# Each proxy listens twice: h2c by prior knowledge on PORT[name], TLS with ALPN h2 on TLS_PORT[name].
+# Access logs off, upstream keep-alive on, one worker; otherwise each proxy's defaults.
+declare -A PORT=([nginx]=$((BASE_PORT + 1)) [haproxy]=$((BASE_PORT + 2))
+  [nghttpx]=$((BASE_PORT + 3)) [waygate]=$((BASE_PORT + 4)))
+declare -A TLS_PORT=([nginx]=$((BASE_PORT + 5)) [haproxy]=$((BASE_PORT + 6))
+  [nghttpx]=$((BASE_PORT + 7)) [waygate]=$((BASE_PORT + 8)))
+config_path() { echo "$WORK/$1/$1.conf"; }
+
+write_nginx_conf() {
+  local dir=$WORK/nginx
+  mkdir -p "$dir"
+  {
+    nginx_common "$dir"
+    cat <<EOF
+events { worker_connections 4096; }
+http {
+$(nginx_temp_paths "$dir")
+    access_log off;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000;   # per connection; h2load's streams count against it too
+    upstream up {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 128;
+        keepalive_requests 1000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:${PORT[nginx]} http2 backlog=4096;
+        listen 127.0.0.1:${TLS_PORT[nginx]} ssl http2 backlog=4096;
+        ssl_certificate $CERT;
+        ssl_certificate_key $KEY;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+  } >"$(config_path nginx)"
+}
+
+write_haproxy_conf() {
+  mkdir -p "$WORK/haproxy"
+  cat >"$(config_path haproxy)" <<EOF
+global
+    nbthread 1
+    maxconn 4096
+
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    maxconn 4096
+    timeout connect 5s
+    timeout client 300s
+    timeout server 30s
+    timeout http-request 10s
+    timeout http-keep-alive 300s
+
+frontend fe
+    bind 127.0.0.1:${PORT[haproxy]} proto h2
+    bind 127.0.0.1:${TLS_PORT[haproxy]} ssl crt $TLS_DIR/haproxy.pem alpn h2,http/1.1
+    default_backend be
+
+backend be
+    server up 127.0.0.1:$UP_PORT
+EOF
+}
+
+# nghttpx takes its whole config on the command line (nghttpx_args); this file is for the record.
+nghttpx_args() {
+  echo "--frontend=127.0.0.1,${PORT[nghttpx]};no-tls" \
+    "--frontend=127.0.0.1,${TLS_PORT[nghttpx]}" \
+    "--backend=127.0.0.1,$UP_PORT" --workers=1 --single-process \
+    "--errorlog-file=$WORK/nghttpx/error.log" "$KEY" "$CERT"
+}
+
+# Shipped defaults: what every user must write. h2c needs `http2: true` on a plain listener; TLS
+# listeners offer ALPN h2 by default.
+write_waygate_conf() {
+  mkdir -p "$WORK/waygate"
+  cat >"$(config_path waygate)" <<EOF
+workers: 1
+access_log: off
+listeners:
+  - name: h2c
+    address: 127.0.0.1:${PORT[waygate]}
+    http2: true
+  - name: tls
+    address: 127.0.0.1:${TLS_PORT[waygate]}
+    tls:
+      certificates:
+        - { cert: $CERT, key: $KEY }
+routes:
+  - hosts: ["*"]
+    paths:
+      - prefix: /
+        cluster: up
+clusters:
+  - name: up
+    endpoints: [127.0.0.1:$UP_PORT]
+EOF
+}
+
+# start_proxy NAME: start it on PROXY_CPU and wait until it relays over both listeners; its pid in
+# STARTED_PID.
+start_proxy() {
+  local name=$1 cfg
+  cfg=$(config_path "$name")
+  case $name in
+    nginx) start nginx "$PROXY_CPU" nginx -p "$WORK/nginx" -c "$cfg" -e "$WORK/nginx/error.log" ;;
+    haproxy) start haproxy "$PROXY_CPU" haproxy -db -f "$cfg" ;;
+    # shellcheck disable=SC2046  # nghttpx_args' words are meant to split
+    nghttpx) mkdir -p "$WORK/nghttpx"; start nghttpx "$PROXY_CPU" nghttpx $(nghttpx_args) ;;
+    waygate) start waygate "$PROXY_CPU" "$WAYGATE_BIN" --config "$cfg" ;;
+  esac
+  wait_ready "$name" "$STARTED_PID" "${PORT[$name]}" http --http2-prior-knowledge || return 1
+  check_responses "$name" "${PORT[$name]}" http --http2-prior-knowledge &&
+    check_responses "$name" "${TLS_PORT[$name]}" https --cacert "$CERT" --http2 &&
+    [[ $(curl -fsS -o /dev/null -w '%{http_version}' --cacert "$CERT" --http2 \
+      "https://127.0.0.1:${TLS_PORT[$name]}/") == 2 ]] ||
+    { log "$name: does not answer HTTP/2 over TLS"; return 1; }
+}
+
+# --- measurement --------------------------------------------------------------------------------
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+
+# measured NAME ROUND: start NAME fresh, one h2load run per mode; a failure marks NAME failed.
+measured() {
+  local name=$1 round=$2 mode port rc out=$WORK/$1/round-$2.tsv
+  wait_quiet
+  log "round $((round + 1))/$ROUNDS: $name"
+  if ! start_proxy "$name"; then
+    stop_pid "$STARTED_PID"
+    FAILED[$name]="failed to start"
+    NOTES+=("$name failed to start or relayed wrongly; see the log above")
+    return
+  fi
+  : >"$out"
+  for mode in "${WANTED_MODES[@]}"; do
+    port=${PORT[$name]}
+    [[ $mode == h2c ]] || port=${TLS_PORT[$name]}
+    set +e
+    "${H2_MEASURE[@]}" run --proxy "$name" --mode "$mode" --port "$port" --pid "$STARTED_PID" \
+      --cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU" --seconds "$DURATION" --conns "$CONNECTIONS" \
+      --streams "$STREAMS" --out "$WORK/$name/h2load-$mode-$round.txt" >>"$out"
+    rc=$?
+    set -e
+    if ((rc != 0)) || ! is_running "$STARTED_PID"; then
+      stop_pid "$STARTED_PID"
+      FAILED[$name]="failed during the run"
+      NOTES+=("$name failed during round $((round + 1)), $mode (exit $rc); see the log above")
+      return
+    fi
+  done
+  stop_pid "$STARTED_PID"
+  cat "$out" >>"$RESULTS"
+}
+
+# --- main ---------------------------------------------------------------------------------------
+IFS=, read -ra WANTED <<<"$PROXIES"
+NOTES=()
+RUN=()
+declare -A FAILED=()
+for name in "${WANTED[@]}"; do
+  case $name in
+    nginx | haproxy | nghttpx) RUN+=("$name") ;;
+    waygate)
+      if [[ -x $WAYGATE_BIN ]]; then
+        RUN+=(waygate)
+      else
+        log "waygate binary not found at $WAYGATE_BIN: measuring the others only"
+        FAILED[waygate]="not measured (no binary)"
+      fi
+      ;;
+    *) die "unknown proxy '$name' (nginx, haproxy, nghttpx, waygate)" ;;
+  esac
+done
+((${#RUN[@]})) || die "nothing to measure"
+for port in "$UP_PORT" "${PORT[@]}" "${TLS_PORT[@]}"; do
+  port_free "$port" || die "port $port is in use (use --base-port)"
+done
+
+write_nginx_conf
+write_haproxy_conf
+nginx -t -q -p "$WORK/nginx" -c "$(config_path nginx)" -e "$WORK/nginx/error.log" ||
+  die "nginx rejects the benchmark config"
+haproxy -c -q -f "$(config_path haproxy)" || die "haproxy rejects the benchmark config"
+if [[ " ${RUN[*]} " == *" waygate "* ]]; then
+  cp "$WAYGATE_BIN" "$WORK/waygate-bin"   # a rebuild during the run cannot change it
+  log "waygate: $WAYGATE_BIN ($("$WORK/waygate-bin" --version)," \
+    "built $(date -r "$WAYGATE_BIN" '+%F %T'))"
+  WAYGATE_BIN=$WORK/waygate-bin
+  write_waygate_conf
+  timeout 10 "$WAYGATE_BIN" --check "$(config_path waygate)" >/dev/null ||
+    die "waygate --check refuses the benchmark config"
+fi
+
+start_upstream
+log "proxies on core $PROXY_CPU; h2load, upstream and this script on core $LOAD_CPU;" \
+  "${DURATION}s runs of h2load -t1 -c$CONNECTIONS -m$STREAMS, $ROUNDS round(s)"
+log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for ((round = 0; round < ROUNDS; round++)); do
+  for ((k = 0; k < ${#RUN[@]}; k++)); do
+    name=${RUN[(k + round) % ${#RUN[@]}]}
+    [[ -n ${FAILED[$name]:-} ]] || measured "$name" "$round"
+  done
+done
+is_running "$UP_PID" || die "the upstream died during the run"
+log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+title="waygate e2e HTTP/2: each proxy alone on core $PROXY_CPU (1 worker, HTTP/1.1 upstream with"
+title+=" keep-alive; waygate with its shipped defaults),"$'\n'"h2load and the nginx upstream on"
+title+=" core $LOAD_CPU; ${DURATION}s runs; median of $ROUNDS round(s)"
+report_args=()
+for n in "${NOTES[@]}"; do report_args+=(--note "$n"); done
+for name in "${!FAILED[@]}"; do report_args+=(--failed "$name=${FAILED[$name]}"); done
+echo
+"${H2_MEASURE[@]}" report --results "$RESULTS" --proxies "$PROXIES" --title "$title" \
+  --conns "$CONNECTIONS" --streams "$STREAMS" --proxy-cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU" \
+  ${OUT:+--out "$OUT"} "${report_args[@]}"

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Measurement helpers for bench/e2e/h2.sh: one h2load run through a proxy (h2c by prior knowledge
+or TLS with ALPN h2) with the proxy's CPU per request, and the table.
+Standard library only; the /proc readings and table layout come from measure.py."""
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import time
+
+from measure import (CLK_TCK, _deltas, _ratio_cell, _table, core_ticks, emit_report, load_results,
+                     tree_cpu_ticks)
+
+MODES = ("h2c", "tls")
+
+
+def _emit(proxy, metric, value):
+    print(f"{proxy}\t{metric}\t{value}")
+
+
+def _sample(pid, cpu, load_cpu):
+    return " ".join(str(v) for v in (tree_cpu_ticks(pid), *core_ticks(cpu), *core_ticks(load_cpu),
+                                     time.monotonic()))
+
+
+# h2load's summary lines:
+#   finished in 5.00s, 61234.40 req/s, 3.21MB/s
+#   requests: 306172 total, 306272 started, 306172 done, 306172 succeeded, 0 failed, 0 errored, ...
+#   status codes: 306172 2xx, 0 3xx, 0 4xx, 0 5xx
+_FINISHED = re.compile(r"^finished in [\d.]+\w*, ([\d.]+) req/s", re.M)
+_REQUESTS = re.compile(r"^requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
+                       r"(\d+) failed, (\d+) errored", re.M)
+_STATUS = re.compile(r"^status codes: (\d+) 2xx", re.M)
+_ALPN = re.compile(r"^Application protocol: (\S+)", re.M)
+
+
+def parse_h2load(text):
+    finished, requests, status = _FINISHED.search(text), _REQUESTS.search(text), _STATUS.search(text)
+    if not (finished and requests and status):
+        raise SystemExit(f"h2load printed no summary:\n{text}")
+    total, done, ok, failed, errored = (int(x) for x in requests.groups())
+    alpn = _ALPN.search(text)
+    return {"rps": float(finished.group(1)), "done": done, "ok2xx": int(status.group(1)),
+            "failed": failed + errored + max(0, done - int(status.group(1))),
+            "alpn": alpn.group(1) if alpn else "?"}
+
+
+def cmd_run(args):
+    """h2load for 1 s of warm-up, then the timed run; CPU figures over the latter."""
+    scheme = "https" if args.mode == "tls" else "http"
+    h2load = ["h2load", "-t1", f"-c{args.conns}", f"-m{args.streams}",
+              f"{scheme}://127.0.0.1:{args.port}/"]
+    subprocess.run(h2load + ["-D1"], capture_output=True, check=True)
+    before = _sample(args.pid, args.cpu, args.load_cpu)
+    run = subprocess.run(h2load + [f"-D{args.seconds}"], capture_output=True, text=True,
+                         check=True)
+    after = _sample(args.pid, args.cpu, args.load_cpu)
+    with open(args.out, "w") as out:
+        out.write(run.stdout + run.stderr)
+    h = parse_h2load(run.stdout)
+    if h["alpn"] != "h2" and args.mode == "tls":
+        raise SystemExit(f"{args.proxy}: TLS negotiated {h['alpn']}, not h2")
+    proxy_ticks, core_busy, core_total, load_busy, load_total, wall = _deltas(before, after)
+    m = args.mode
+    _emit(args.proxy, f"{m}.rps", h["rps"])
+    _emit(args.proxy, f"{m}.requests", h["done"])
+    _emit(args.proxy, f"{m}.errors", h["failed"])
+    _emit(args.proxy, f"{m}.cpu_us", proxy_ticks * 1e6 / CLK_TCK / max(h["done"], 1))
+    _emit(args.proxy, f"{m}.proxy_busy_pct", 100.0 * proxy_ticks / (wall * CLK_TCK))
+    _emit(args.proxy, f"{m}.core_other_pct",
+          100.0 * max(0.0, core_busy - proxy_ticks) / max(core_total, 1))
+    _emit(args.proxy, f"{m}.load_core_pct", 100.0 * load_busy / max(load_total, 1))
+
+
+# (metric suffix, header, format, higher is better; None: no ratio)
+COLUMNS = [
+    ("rps", "req/s", "{:,.0f}", True),
+    ("proxy_busy_pct", "proxy % (core)", "{:.0f}", None),
+    ("cpu_us", "CPU µs/req", "{:.2f}", False),
+]
+
+
+def cmd_report(args):
+    results = load_results(args.results) if os.path.getsize(args.results) else {}
+    med = {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in results.items()}
+    order = [p for p in args.proxies.split(",") if p]
+    failed = dict(f.split("=", 1) for f in args.failed or [])
+    for p in failed:
+        med.pop(p, None)
+    peers = [p for p in order if p != "waygate" and p in med]
+    metrics = [(f"{mode}.{c[0]}", *c[1:]) for mode in MODES for c in COLUMNS]
+
+    rows = [["proxy"] + [c[1] for c in metrics]]
+    for p in order:
+        m = med.get(p, {})
+        rows.append([f"{p}: {failed[p]}" if p in failed else p]
+                    + [c[2].format(m[c[0]]) if c[0] in m else "-" for c in metrics])
+    if "waygate" in order:
+        w = med.get("waygate", {})
+        cells = []
+        for metric, _, _, higher in metrics:
+            vals = [med[p][metric] for p in peers if metric in med[p]]
+            best = (max(vals) if higher else min(vals)) if vals and higher is not None else None
+            cells.append("" if higher is None else _ratio_cell(w.get(metric), best))
+        rows.append(["waygate/best"] + cells)
+    width = len(COLUMNS)
+    groups = [(f"h2c prior knowledge (h2load -c{args.conns} -m{args.streams})", 1, width),
+              (f"TLS 1.3, ALPN h2 (h2load -c{args.conns} -m{args.streams})", 1 + width, width)]
+    lines = [args.title, ""] + _table(rows, groups) + [""]
+    if "waygate" in order:
+        lines.append(f"waygate/best: waygate's figure / the best of "
+                     f"{' and '.join(peers) or 'none'} (max for req/s, min for CPU).")
+    lines.append(f"proxy %: the proxy's utime+stime in % of its core {args.proxy_cpu} (near 100: "
+                 "the proxy set the rate; lower: the client's core did).")
+    notes = []
+    for p in order:
+        m = med.get(p)
+        if not m:
+            continue
+        for mode in MODES:
+            if m.get(f"{mode}.errors"):
+                notes.append(f"{p}: WARNING {m[f'{mode}.errors']:.0f} {mode} requests failed or "
+                             "were not 2xx")
+            if m.get(f"{mode}.core_other_pct", 0) > 5:
+                notes.append(f"{p}: WARNING other work used {m[f'{mode}.core_other_pct']:.0f}% of "
+                             f"core {args.proxy_cpu} during the {mode} run: re-run on a quiet "
+                             "machine")
+            if m.get(f"{mode}.load_core_pct", 0) >= 90:
+                notes.append(f"{p}: core {args.load_cpu} (h2load, upstream) was "
+                             f"{m[f'{mode}.load_core_pct']:.0f}% busy in the {mode} run")
+    emit_report(lines, notes + (args.note or []), args.out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("run", help="one h2load run through a proxy; its figures on stdout")
+    p.add_argument("--proxy", required=True)
+    p.add_argument("--mode", choices=MODES, required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--cpu", type=int, required=True)
+    p.add_argument("--load-cpu", type=int, required=True)
+    p.add_argument("--seconds", type=int, required=True)
+    p.add_argument("--conns", type=int, required=True)
+    p.add_argument("--streams", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("report", help="print the table (median over rounds)")
+    p.add_argument("--results", required=True)
+    p.add_argument("--proxies", required=True)
+    p.add_argument("--title", required=True)
+    p.add_argument("--conns", type=int, required=True)
+    p.add_argument("--streams", type=int, required=True)
+    p.add_argument("--proxy-cpu", type=int, required=True)
+    p.add_argument("--load-cpu", type=int, required=True)
+    p.add_argument("--failed", action="append")
+    p.add_argument("--note", action="append")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_report)
+    args = ap.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
