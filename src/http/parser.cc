@@ -1,5 +1,7 @@
 #include "http/parser.h"
 
+#include <cstring>
+
 #include "http/field_syntax.h"
 #include "http/header_names.h"
 
@@ -102,28 +104,49 @@ Parser::Result Parser::finish() {
   return err == HPE_OK || err == HPE_PAUSED ? Result::kOk : Result::kError;
 }
 
+namespace {
+
+// The first CR or LF in [from, end), or end: two memchr calls, which scan many bytes at once, where
+// a loop over the line's bytes would look at each.
+const char* line_break(const char* from, const char* end) {
+  const void* lf = std::memchr(from, '\n', static_cast<size_t>(end - from));
+  const char* limit = lf ? static_cast<const char*>(lf) : end;
+  const void* cr = std::memchr(from, '\r', static_cast<size_t>(limit - from));
+  return cr ? static_cast<const char*>(cr) : limit;
+}
+
+}  // namespace
+
 // Returns why the head is malformed, with *bad_at on the offending byte; null when it is not (so
-// far: the head may go on in the next bytes).
+// far: the head may go on in the next bytes). Only a line's first byte and its line break can be
+// malformed here; the bytes between are skipped whole.
 const char* Parser::scan_head(std::string_view bytes, size_t* bad_at) {
   HeadScan& scan = head_scan_;
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    char c = bytes[i];
-    *bad_at = i;
+  const char* begin = bytes.data();
+  const char* end = begin + bytes.size();
+  for (const char* at = begin; at < end;) {
+    char c = *at;
+    *bad_at = static_cast<size_t>(at - begin);
     if (scan.after_cr && c != '\n') return "bare CR in a request or response head";
     scan.after_cr = c == '\r';
-    if (c == '\r') continue;
+    if (c == '\r') {
+      ++at;
+      continue;
+    }
     if (c == '\n') {
       if (scan.started && !scan.line_has_text) {
         scan.active = false;  // the empty line: the body, if any, is not scanned
         return nullptr;
       }
       scan.line_has_text = false;
+      ++at;
       continue;
     }
     if (scan.started && !scan.line_has_text && (c == ' ' || c == '\t')) {
       return "obs-fold in a header value";
     }
     scan.started = scan.line_has_text = true;
+    at = line_break(at + 1, end);
   }
   return nullptr;
 }

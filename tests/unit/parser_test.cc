@@ -220,6 +220,19 @@ TEST(Parser, BareCrInAHeadSplitAcrossReadsIsRefused) {
   EXPECT_EQ(parser.error_status(), 400);
 }
 
+TEST(Parser, BareCrInsideAFieldLineIsRefusedWhereverTheReadsSplitIt) {
+  std::string_view all = "GET / HTTP/1.1\r\nHost: a\r\nX-Cr: one\rtwo\r\n\r\n";
+  for (size_t split = 1; split < all.size(); ++split) {
+    Recorder recorder;
+    Parser parser(HTTP_REQUEST, recorder);
+    size_t consumed = 0;
+    Parser::Result first = parser.execute(all.substr(0, split), &consumed);
+    Parser::Result second =
+        first == Parser::Result::kOk ? parser.execute(all.substr(split), &consumed) : first;
+    EXPECT_EQ(second, Parser::Result::kError) << "split at " << split;
+  }
+}
+
 TEST(Parser, BareCrInTheNextPipelinedHeadIsRefused) {
   Recorder recorder;
   recorder.complete_result = HPE_PAUSED;
