@@ -233,6 +233,34 @@ TEST(Parser, BareCrInsideAFieldLineIsRefusedWhereverTheReadsSplitIt) {
   }
 }
 
+// Values are checked many bytes at a time: a control character is refused at every position of
+// a long value, while a tab and obs-text (bytes from 0x80) are taken anywhere.
+TEST(Parser, ControlCharacterAnywhereInALongValueIsRefused) {
+  std::string value(23, 'v');
+  for (size_t at = 0; at < value.size(); ++at) {
+    for (int byte : {0x00, 0x01, 0x08, 0x0b, 0x1f, 0x7f}) {
+      std::string bad = value;
+      bad[at] = static_cast<char>(byte);
+      std::string bytes = "GET / HTTP/1.1\r\nHost: a\r\nX-V: " + bad + "\r\n\r\n";
+      Recorder recorder;
+      Parser parser(HTTP_REQUEST, recorder);
+      size_t consumed = 0;
+      EXPECT_EQ(parser.execute(bytes, &consumed), Parser::Result::kError)
+          << "byte " << byte << " at " << at;
+    }
+    for (int byte : {0x09, 0x80, 0x9f, 0xa0, 0xff, 0x20, 0x7e}) {
+      std::string good = value;
+      good[at] = static_cast<char>(byte);
+      std::string bytes = "GET / HTTP/1.1\r\nHost: a\r\nX-V: " + good + "\r\n\r\n";
+      Recorder recorder;
+      Parser parser(HTTP_REQUEST, recorder);
+      size_t consumed = 0;
+      EXPECT_EQ(parser.execute(bytes, &consumed), Parser::Result::kOk)
+          << "byte " << byte << " at " << at;
+    }
+  }
+}
+
 TEST(Parser, BareCrInTheNextPipelinedHeadIsRefused) {
   Recorder recorder;
   recorder.complete_result = HPE_PAUSED;
