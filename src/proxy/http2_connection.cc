@@ -78,6 +78,7 @@ int Http2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* fra
   auto* connection = static_cast<Http2Connection*>(self);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   int32_t id = frame->hd.stream_id;
+  ++connection->streams_opened_;
   connection->streams_.emplace(
       id, std::make_unique<Http2Stream>(*connection, id, connection->max_header_bytes_));
   return 0;
@@ -97,6 +98,7 @@ int Http2Connection::on_header(nghttp2_session*, const nghttp2_frame* frame, con
 
 int Http2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
   auto* connection = static_cast<Http2Connection*>(self);
+  connection->count_frame(*frame);
   Http2Stream* stream = connection->find(frame->hd.stream_id);
   if (!stream) return 0;
   bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
@@ -152,10 +154,40 @@ void Http2Connection::count_early_reset() {
     early_resets_ = 0;
   }
   if (++early_resets_ <= kRapidResetFactor * max_streams_ || going_away_) return;
-  going_away_ = true;
   WG_LOG_WARN("http2: %s reset %llu streams within %llu ms (rapid reset): closing the connection",
               parent_.client_ip(), static_cast<unsigned long long>(early_resets_),
               static_cast<unsigned long long>(kRapidResetWindowMs));
+  calm_down();
+}
+
+// Frames that are cheap to send and not to receive, counted as Envoy counts them: too many, and
+// the connection gets GOAWAY (ENHANCE_YOUR_CALM). PING and SETTINGS floods and endless
+// CONTINUATION frames are nghttp2's own to refuse (see fail).
+void Http2Connection::count_frame(const nghttp2_frame& frame) {
+  if (going_away_) return;
+  if (frame.hd.type == NGHTTP2_PRIORITY) {
+    if (++priority_frames_ <= kPriorityFramesPerStream * (streams_opened_ + 1)) return;
+    WG_LOG_WARN(
+        "http2: %s sent %llu PRIORITY frames for %llu streams (a flood): closing the "
+        "connection",
+        parent_.client_ip(), static_cast<unsigned long long>(priority_frames_),
+        static_cast<unsigned long long>(streams_opened_));
+    return calm_down();
+  }
+  bool empty_data = frame.hd.type == NGHTTP2_DATA && frame.hd.length == 0 &&
+                    (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) == 0;
+  if (!empty_data) {
+    empty_data_frames_ = 0;
+    return;
+  }
+  if (++empty_data_frames_ <= kMaxEmptyDataFrames) return;
+  WG_LOG_WARN("http2: %s sent %llu empty DATA frames in a row (a flood): closing the connection",
+              parent_.client_ip(), static_cast<unsigned long long>(empty_data_frames_));
+  calm_down();
+}
+
+void Http2Connection::calm_down() {
+  going_away_ = true;
   // The streams are dropped once the GOAWAY has left (flush).
   nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
 }
@@ -253,11 +285,37 @@ void Http2Connection::begin_drain() {
 
 void Http2Connection::fail(const char* what, int error) {
   // nghttp2's own protections end here too: a flood of frames that need an answer (PING,
-  // SETTINGS), a bad preface, a protocol error.
+  // SETTINGS), too many CONTINUATION frames, a bad preface, a protocol error.
   WG_LOG_INFO("http2: closing the connection from %s: %s: %s", parent_.client_ip(), what,
               nghttp2_strerror(error));
+  if (error != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+    // The client is told why. The frame is written here: nghttp2 takes nothing more from a
+    // session that failed, and a flood fills its queue on purpose.
+    uint32_t code = error == NGHTTP2_ERR_FLOODED || error == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+                        ? NGHTTP2_ENHANCE_YOUR_CALM
+                        : NGHTTP2_PROTOCOL_ERROR;
+    auto last = static_cast<uint32_t>(nghttp2_session_get_last_proc_stream_id(session_));
+    const char goaway[17] = {0,
+                             0,
+                             8,
+                             NGHTTP2_GOAWAY,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0,
+                             static_cast<char>(last >> 24),
+                             static_cast<char>(last >> 16),
+                             static_cast<char>(last >> 8),
+                             static_cast<char>(last),
+                             static_cast<char>(code >> 24),
+                             static_cast<char>(code >> 16),
+                             static_cast<char>(code >> 8),
+                             static_cast<char>(code)};
+    parent_.send(std::string_view(goaway, sizeof(goaway)));
+  }
   close();
-  parent_.close_now();
+  parent_.finish();  // once the GOAWAY has left
 }
 
 void Http2Connection::close() {

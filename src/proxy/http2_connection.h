@@ -28,6 +28,11 @@ class Http2Connection {
   // connection is closed (CVE-2023-44487, "rapid reset"): this many times the stream limit.
   static constexpr uint64_t kRapidResetFactor = 2;
   static constexpr uint64_t kRapidResetWindowMs = 1000;
+  // PRIORITY frames cost the server work and the client nothing (CVE-2019-9513): this many per
+  // stream the client opened, and as many before the first, after which the connection is closed.
+  static constexpr uint64_t kPriorityFramesPerStream = 100;
+  // DATA frames with no payload that do not end their stream, one after another (CVE-2019-9518).
+  static constexpr uint64_t kMaxEmptyDataFrames = 100;
 
   Http2Connection(DownstreamSession& parent, Worker& worker);
   ~Http2Connection();
@@ -74,6 +79,9 @@ class Http2Connection {
   Http2Stream* find(int32_t id);
   void abort_streams();
   void count_early_reset();
+  void count_frame(const nghttp2_frame& frame);
+  // GOAWAY with ENHANCE_YOUR_CALM, then the connection closes once it has left.
+  void calm_down();
   void flush();
   void fail(const char* what, int error);
   void update_idle_timer();
@@ -95,6 +103,9 @@ class Http2Connection {
   size_t max_header_bytes_ = 0;
   uint64_t early_resets_ = 0;
   uint64_t reset_window_start_ms_ = 0;
+  uint64_t streams_opened_ = 0;
+  uint64_t priority_frames_ = 0;
+  uint64_t empty_data_frames_ = 0;  // in a row
 };
 
 }  // namespace waygate::proxy

@@ -82,7 +82,12 @@ void Http2Stream::add_header(std::string_view name, std::string_view value) {
 
 void Http2Stream::start_request(bool end_stream) {
   request_ended_ = end_stream;
-  if (head_too_large_) return respond_locally(431);
+  if (head_too_large_) {
+    // Its fields were dropped as they came (an HPACK bomb decodes to far more than it sends).
+    WG_LOG_INFO("http2: refused stream %d from %s with 431: header list past max_header_bytes", id_,
+                connection_.parent().client_ip());
+    return respond_locally(431);
+  }
   head_request_ = method_ == "HEAD";
   std::string& out = inbound_;
   out.append(method_).append(" ").append(method_ == "CONNECT" ? authority_ : path_);
