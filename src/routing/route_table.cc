@@ -254,10 +254,12 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
   hosts_.reserve(config_->routes.size());
   // Sized once: growing a table of many hosts rehashes every entry again at each doubling.
   size_t host_count = 0;
+  size_t path_count = 0;
   size_t text_bytes = 0;
   size_t cluster_count = 0;
   for (const RouteConfig& route : config_->routes) {
     host_count += route.hosts.size();
+    path_count += route.paths.size();
     for (const PathConfig& path : route.paths) {
       if (needs_joined_log_name(route, path)) {
         text_bytes += route.hosts.front().size() + path.path.size();
@@ -267,11 +269,12 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
     }
   }
   exact_.reserve(host_count);
+  rules_.reserve(path_count);
   texts_.reserve(text_bytes);
   cluster_choices_.reserve(cluster_count);
   for (const RouteConfig& route : config_->routes) {
-    VirtualHost vhost;
-    vhost.paths.reserve(route.paths.size());
+    VirtualHost vhost{static_cast<uint32_t>(rules_.size()),
+                      static_cast<uint32_t>(route.paths.size())};
     for (const PathConfig& path : route.paths) {
       PathRule rule;
       const RequestMatchers& conditions = *path.matchers;
@@ -313,17 +316,17 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
           named_routes_.emplace_back(rule.action.metrics_slot, *path.name);
         }
       }
-      vhost.paths.push_back(std::move(rule));
+      rules_.push_back(std::move(rule));
     }
     auto index = static_cast<uint32_t>(hosts_.size());
-    hosts_.push_back(std::move(vhost));
+    hosts_.push_back(vhost);
     for (const std::string& host : route.hosts) {
       if (host == "*") {
         if (catch_all_ < 0) catch_all_ = static_cast<int32_t>(index);
       } else if (host.starts_with("*.")) {
-        suffixes_.emplace(std::string_view(host).substr(1), index);
+        suffixes_.insert(std::string_view(host).substr(1), index);
       } else {
-        exact_.emplace(std::string_view(host), index);
+        exact_.insert(std::string_view(host), index);
       }
     }
   }
@@ -348,13 +351,15 @@ const RouteTable::VirtualHost* RouteTable::find_host(std::string_view host) cons
   std::string_view name(lowered, host.size());
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);  // "example.com." is absolute
 
-  if (auto it = exact_.find(name); it != exact_.end()) return &hosts_[it->second];
+  if (int64_t found = exact_.find(name); found >= 0) return &hosts_[static_cast<size_t>(found)];
   // Longest wildcard suffix first: for a.b.example.com try .b.example.com, then .example.com, ...
   // A wildcard needs a label before its suffix, so a leading dot is not a boundary.
-  for (size_t dot = name.find('.', 1); dot != std::string_view::npos;
-       dot = name.find('.', dot + 1)) {
-    if (auto it = suffixes_.find(name.substr(dot)); it != suffixes_.end()) {
-      return &hosts_[it->second];
+  if (suffixes_.size() != 0) {
+    for (size_t dot = name.find('.', 1); dot != std::string_view::npos;
+         dot = name.find('.', dot + 1)) {
+      if (int64_t found = suffixes_.find(name.substr(dot)); found >= 0) {
+        return &hosts_[static_cast<size_t>(found)];
+      }
     }
   }
   return catch_all_ >= 0 ? &hosts_[static_cast<size_t>(catch_all_)] : nullptr;
@@ -423,7 +428,7 @@ bool RouteTable::query_matches(const RareMatchers& matchers, std::string_view qu
 const RouteAction* RouteTable::match(const MatchInput& request) const {
   const VirtualHost* vhost = find_host(request.host);
   if (!vhost) return nullptr;
-  for (const PathRule& rule : vhost->paths) {
+  for (const PathRule& rule : std::span(rules_).subspan(vhost->first, vhost->count)) {
     if (rule.methods != 0 && (rule.methods & (uint64_t{1} << request.method)) == 0) continue;
     if (!path_matches(rule, request.path)) continue;
     if (rule.matchers) {

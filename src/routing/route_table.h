@@ -15,6 +15,7 @@
 
 #include "http/message_head.h"
 #include "routing/config.h"
+#include "routing/host_index.h"
 
 namespace re2 {
 class RE2;
@@ -171,11 +172,11 @@ class RouteTable {
     uint64_t methods = 0;                          // bit per llhttp method; 0: any
     RouteAction action;                            // action.settings: the path's matchers too
   };
+  // A route's paths: rules_[first, first + count).
   struct VirtualHost {
-    std::vector<PathRule> paths;
+    uint32_t first = 0;
+    uint32_t count = 0;
   };
-  // Keys view the host names of the config the table holds: a host's name is stored once.
-  using HostIndex = std::unordered_map<std::string_view, uint32_t>;
 
   const VirtualHost* find_host(std::string_view host) const;
   RouteAction compile_action(const RouteConfig& route, const PathConfig& path,
@@ -190,7 +191,10 @@ class RouteTable {
   // before the first action is made, so they never move.
   std::vector<char> texts_;
   std::vector<RouteAction::ClusterChoice> cluster_choices_;
+  // Every route's paths in one array, so a host's are one lookup away.
+  std::vector<PathRule> rules_;
   std::vector<VirtualHost> hosts_;
+  // The indexes view the host names of the config the table holds: a name is stored once.
   HostIndex exact_;     // "api.example.com"
   HostIndex suffixes_;  // "*.example.com" stored as ".example.com"
   int32_t catch_all_ = -1;
