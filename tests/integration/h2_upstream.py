@@ -110,6 +110,7 @@ class H2Upstream:
                 if gathering and len(ready) >= self.gather:
                     gathering = False
                     client.settimeout(None)
+                    ready.sort()  # in the order the streams were opened, not completed
                 while ready and not gathering:
                     stream_id = ready.pop(0)
                     if last_stream is not None and stream_id > last_stream:
