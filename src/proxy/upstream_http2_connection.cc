@@ -205,7 +205,10 @@ int UpstreamHttp2Connection::on_stream_close(nghttp2_session*, int32_t stream_id
   // another connection, and the client never knows.
   bool unprocessed = error_code == NGHTTP2_REFUSED_STREAM ||
                      (connection->goaway_last_id_ >= 0 && stream_id > connection->goaway_last_id_);
-  if (unprocessed && stream->can_replay() && connection->replay(*stream)) return 0;
+  if (unprocessed && stream->can_replay()) {
+    if (!connection->replay(*stream)) stream->on_connection_lost(UV_ECONNRESET, false);
+    return 0;
+  }
   stream->on_closed(error_code);
   return 0;
 }
@@ -227,7 +230,7 @@ void UpstreamHttp2Connection::on_goaway(int32_t last_stream_id) {
   // refused (on_stream_close) and go elsewhere too.
   for (UpstreamHttp2Stream* stream : std::vector<UpstreamHttp2Stream*>(streams_)) {
     if (stream->id() == 0 && stream->can_replay() && !replay(*stream)) {
-      stream->on_closed(NGHTTP2_REFUSED_STREAM);
+      stream->on_connection_lost(UV_ECONNRESET, false);
     }
   }
 }

@@ -47,7 +47,7 @@ class UpstreamHttp2Connection final : public HandleOwner, private TransportSink 
   // Closes now; its streams hear a reset.
   void close();
   // The stream goes again on another connection (it was not processed here). False when none
-  // could be had; the stream is then on none.
+  // could be had: the stream is then on none, and the caller tells its sink.
   bool replay(UpstreamHttp2Stream& stream);
 
   uint32_t opened_for_cluster() const { return opened_for_cluster_; }

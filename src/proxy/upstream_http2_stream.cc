@@ -87,10 +87,11 @@ void UpstreamHttp2Stream::on_connection_lost(int status, bool tls_failed) {
     connect_owed_ = true;
     connect_status_ = status;
     tls_failed_ = tls_failed;
-  } else if (!response_ended_) {
-    end_status_ = UV_ECONNRESET;
+  } else if (!response_ended_ || !reading_) {
     // A sink that is not reading now could not be told later: nothing pumps a stream whose
-    // connection is gone. What it holds is part of a response that broke off anyway.
+    // connection is gone. What it holds is dropped, a whole response too (a rare loss: the
+    // upstream closed right after it, while its client was not keeping up).
+    end_status_ = UV_ECONNRESET;
     if (!reading_) inbox_.clear();
   }
   pump();
