@@ -145,6 +145,7 @@ class SharedConnectionTest(UpstreamHttp2TestCase):
         self.assertEqual(resp.status, 200)
         self.assertEqual(resp.body,
                          b"GET /path?q=1 0 connection=1 scheme=http authority=svc.test")
+        wg.wait_for_log(rf'"GET /path\?q=1 HTTP/1\.1" 200 .*upstream={server.address} .*error=-')
 
     def test_stream_limit_of_one_opens_a_second_connection(self):
         server = self.h2_upstream(max_streams=1, hold=2)
@@ -187,7 +188,7 @@ class FailureTest(UpstreamHttp2TestCase):
         wg, port = self.start_waygate(refusing_address())
         resp = self.get(port, "/")
         self.assertErrorResponse(resp, 502)
-        wg.wait_for_log(r"upstream-refused")
+        wg.wait_for_log(r'"GET / HTTP/1\.1" 502 .*error=upstream-refused')
 
     def test_upstream_that_does_not_answer_is_504(self):
         server = self.h2_upstream()
@@ -195,6 +196,8 @@ class FailureTest(UpstreamHttp2TestCase):
         wg, port = self.start_waygate(server.address, routes=routes)
         resp = self.get(port, "/never")
         self.assertErrorResponse(resp, 504)
+        wg.wait_for_log(rf'"GET /never HTTP/1\.1" 504 .*upstream={server.address} .*'
+                        r'error=upstream-timeout')
         # The connection outlives the stream that timed out: the next request shares it.
         self.assertEqual(self.get(port, "/next").header("x-connection"), "1")
         self.assertEqual(server.connections, 1)
@@ -208,6 +211,18 @@ class TlsTest(UpstreamHttp2TestCase):
         resp = self.get(port, "/hello.txt")
         self.assertEqual(resp.status, 200)
         self.assertEqual(resp.body, b"hello over h2\n")
+
+
+    def test_tls_upstream_that_does_not_choose_h2_is_a_tls_failure(self):
+        # nginx over TLS speaks HTTP/1.1 only: its ALPN answer is not h2.
+        up = self.env.upstream("A")
+        nginx = self.env.tls_upstream(up, certs.get("backend"), "backend")
+        wg, port = self.start_waygate(
+            nginx.address, cluster={"tls": {"sni": "backend.test", "ca": certs.get("ca").cert}})
+        resp = self.get(port, "/alpn")
+        self.assertErrorResponse(resp, 502)
+        wg.wait_for_log(r'"GET /alpn HTTP/1\.1" 502 .*error=upstream-tls')
+        self.assertNotIn("/alpn", up.stats()["paths"], "the request reached the upstream")
 
 
 class ConfigTest(UpstreamHttp2TestCase):
