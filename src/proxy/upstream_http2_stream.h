@@ -27,8 +27,8 @@ class UpstreamHttp2Stream final : public Transport, private http::ParserSink {
   UpstreamHttp2Stream(const UpstreamHttp2Stream&) = delete;
   UpstreamHttp2Stream& operator=(const UpstreamHttp2Stream&) = delete;
 
-  // The connection a request of cluster `cluster_id` (capped at `max_connections`) went to: kept
-  // so that a stream the upstream refused can be placed again.
+  // The cluster the request is for and its max_connections: kept so that a stream the upstream
+  // did not process can be placed again within the same caps.
   void set_cluster(uint32_t cluster_id, uint64_t max_connections) {
     cluster_id_ = cluster_id;
     max_connections_ = max_connections;
@@ -39,7 +39,7 @@ class UpstreamHttp2Stream final : public Transport, private http::ParserSink {
   // The UpstreamConnection above is done with it: the stream is reset if it is still open, and
   // nothing more reaches the sink. Idempotent.
   void cancel();
-  // Why the connection under it failed to come up, for UpstreamError::kTls.
+  // The connection under it failed in its TLS handshake (or without ALPN h2): UpstreamError::kTls.
   bool tls_failed() const { return tls_failed_; }
 
   // ---- For the connection ----
