@@ -236,6 +236,7 @@ void write_cluster(JsonWriter& out, const routing::ClusterConfig& cluster) {
   write_health_check(out, cluster.health_check);
   write_outlier(out, cluster.outlier);
   out.member("panic_threshold_percent", cluster.panic_threshold_percent);
+  out.member("protocol", std::string_view(cluster.http2 ? "http2" : "http1"));
   const routing::CircuitBreakers& breakers = cluster.circuit_breakers;
   out.key("circuit_breakers")
       .begin_object()

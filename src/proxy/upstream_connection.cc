@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 #include "proxy/downstream_session.h"
+#include "proxy/upstream_http2_stream.h"
 #include "proxy/upstream_pool.h"
 
 namespace waygate::proxy {
@@ -17,10 +18,19 @@ UpstreamConnection::UpstreamConnection(UpstreamPool& pool, uv_loop_t* loop)
   timer_.init(loop, &UpstreamConnection::on_timeout, this);
 }
 
+UpstreamConnection::~UpstreamConnection() = default;
+
+UpstreamHttp2Stream& UpstreamConnection::carry_http2_stream() {
+  stream_ = std::make_unique<UpstreamHttp2Stream>(static_cast<TransportSink&>(*this));
+  transport_ = stream_.get();
+  return *stream_;
+}
+
 bool UpstreamConnection::connect(DownstreamSession& session, uint64_t connect_timeout_ms) {
   session_ = &session;
   state_ = State::kConnecting;
   timer_.set(connect_timeout_ms);
+  if (stream_) return true;  // its HTTP/2 connection reports (on_transport_connected)
   if (tcp_.connect(pool_.address().get()) < 0) {
     session_ = nullptr;
     close();
@@ -31,6 +41,10 @@ bool UpstreamConnection::connect(DownstreamSession& session, uint64_t connect_ti
 
 void UpstreamConnection::on_transport_connected(int status) {
   if (state_ == State::kClosed) return;  // cancelled by close()
+  if (status < 0 && stream_ && stream_->tls_failed()) {
+    fail(UpstreamError::kTls);  // logged by the HTTP/2 connection
+    return;
+  }
   if (status < 0 && tls_) {
     WG_LOG_WARN("upstream %s: TLS handshake failed: %s", pool_.address_text().c_str(),
                 tls_->failure_reason().c_str());
@@ -41,7 +55,7 @@ void UpstreamConnection::on_transport_connected(int status) {
     fail(status == UV_ETIMEDOUT ? UpstreamError::kConnectTimeout : UpstreamError::kRefused);
     return;
   }
-  if (!tls_) {
+  if (!tls_ && !stream_) {
     if (SSL* ssl = pool_.new_tls_session()) {
       // TCP is up; the connect (and its timeout) goes on until the handshake is done.
       tls_ = std::make_unique<TlsTransport>(tcp_, static_cast<TransportSink&>(*this), ssl);
@@ -93,8 +107,8 @@ void UpstreamConnection::set_request_body_pending(bool pending) {
 
 void UpstreamConnection::release(bool reusable) {
   session_ = nullptr;
-  if (!reusable || state_ != State::kActive || !response_complete_ || write_congested() ||
-      !pool_.accepts_idle()) {
+  if (!reusable || stream_ || state_ != State::kActive || !response_complete_ ||
+      write_congested() || !pool_.accepts_idle()) {
     close();
     return;
   }
@@ -109,6 +123,7 @@ void UpstreamConnection::close() {
   if (state_ == State::kIdle) pool_.remove_idle(*this);
   state_ = State::kClosed;
   session_ = nullptr;
+  if (stream_) stream_->cancel();
   close_handles({tcp_.handle(), timer_.handle()});
 }
 

@@ -19,6 +19,7 @@ namespace waygate::proxy {
 
 class DownstreamSession;
 class UpstreamPool;
+class UpstreamHttp2Stream;
 
 enum class UpstreamError : uint8_t {
   kRefused,         // connect failed -> 502
@@ -37,6 +38,13 @@ class UpstreamConnection final : public HandleOwner,
   enum class State : uint8_t { kConnecting, kActive, kIdle, kTunnel, kClosed };
 
   UpstreamConnection(UpstreamPool& pool, uv_loop_t* loop);
+  ~UpstreamConnection();
+
+  // For a cluster that speaks HTTP/2: the connection carries one stream of a shared HTTP/2
+  // connection instead of a socket of its own (connect() then waits for that connection), and is
+  // never reused.
+  UpstreamHttp2Stream& carry_http2_stream();
+  bool carries_http2_stream() const { return stream_ != nullptr; }
 
   // Starts connecting for `session`, which then hears on_upstream_connected or on_upstream_error.
   // False when the connect could not even start (the connection has closed itself, silently).
@@ -100,8 +108,9 @@ class UpstreamConnection final : public HandleOwner,
   uint32_t opened_for_cluster_ = 0;
   DownstreamSession* session_ = nullptr;
   TcpTransport tcp_;
-  std::unique_ptr<TlsTransport> tls_;  // for an endpoint that speaks TLS, once connected
-  Transport* transport_ = &tcp_;       // what requests and responses go through
+  std::unique_ptr<TlsTransport> tls_;            // for an endpoint that speaks TLS, once connected
+  std::unique_ptr<UpstreamHttp2Stream> stream_;  // for a cluster that speaks HTTP/2
+  Transport* transport_ = &tcp_;                 // what requests and responses go through
   DeadlineTimer timer_;
   http::Parser parser_;
   uint64_t response_timeout_ms_ = 0;

@@ -4,6 +4,7 @@
 
 #include "core/tls_context.h"
 #include "proxy/downstream_session.h"
+#include "proxy/upstream_http2_stream.h"
 #include "proxy/worker.h"
 #include "routing/upstream_tls.h"
 
@@ -20,7 +21,8 @@ UpstreamPool::UpstreamPool(Worker& worker, const routing::Host& host)
       address_(host.address),
       endpoint_id_(host.endpoint_id),
       generation_(host.generation),
-      tls_(host.tls) {
+      tls_(host.tls),
+      http2_(host.http2) {
   if (tls_) tls_names_ = routing::tls_peer_names(*tls_, host.server_name, host.address_text);
 }
 
@@ -28,11 +30,20 @@ SSL* UpstreamPool::new_tls_session() const {
   return tls_ ? tls_->context->new_ssl(address_text_, tls_names_.sni, tls_names_.verify) : nullptr;
 }
 
+uint64_t UpstreamPool::stream_window_bytes() const {
+  return worker_.snapshot().limits.http2_initial_window_bytes;
+}
+
+uint64_t UpstreamPool::idle_timeout_ms() const {
+  return worker_.snapshot().timeouts.upstream_idle_ms;
+}
+
 UpstreamPool::~UpstreamPool() = default;
 
 UpstreamPool::Acquired UpstreamPool::acquire(DownstreamSession& session, bool allow_idle,
                                              uint32_t cluster_id, uint64_t max_connections,
                                              UpstreamConnection** connection) {
+  if (http2_) return acquire_stream(session, cluster_id, max_connections, connection);
   if (allow_idle && !idle_.empty()) {
     *connection = idle_.back();
     idle_.pop_back();
@@ -65,6 +76,65 @@ UpstreamConnection& UpstreamPool::create(uint32_t cluster_id) {
       connections_.push_front(std::make_unique<UpstreamConnection>(*this, worker_.loop()));
   created.set_opened_for_cluster(cluster_id);
   return created;
+}
+
+UpstreamPool::Acquired UpstreamPool::acquire_stream(DownstreamSession& session, uint32_t cluster_id,
+                                                    uint64_t max_connections,
+                                                    UpstreamConnection** connection) {
+  UpstreamConnection& carrier =
+      carriers_.push_front(std::make_unique<UpstreamConnection>(*this, worker_.loop()));
+  UpstreamHttp2Stream& stream = carrier.carry_http2_stream();
+  stream.set_cluster(cluster_id, max_connections);
+  UpstreamHttp2Connection* http2 = place_stream(stream, nullptr);
+  if (!http2) {
+    carrier.close();
+    bool cluster_full = worker_.cluster_load(cluster_id).connections >= max_connections;
+    return cluster_full ? Acquired::kOverflow : Acquired::kFailed;
+  }
+  *connection = &carrier;
+  if (http2->state() == UpstreamHttp2Connection::State::kReady) {
+    carrier.attach(session);
+    carrier.resume_reading();
+    return Acquired::kReady;
+  }
+  carrier.connect(session, worker_.snapshot().timeouts.upstream_connect_ms);
+  return Acquired::kConnecting;
+}
+
+UpstreamHttp2Connection* UpstreamPool::place_stream(UpstreamHttp2Stream& stream,
+                                                    UpstreamHttp2Connection* avoid) {
+  UpstreamHttp2Connection* chosen = nullptr;
+  UpstreamHttp2Connection* least_loaded = nullptr;
+  for (const auto& candidate : http2_connections_) {
+    if (candidate.get() == avoid || !candidate->usable()) continue;
+    if (candidate->room() > 0) {
+      chosen = candidate.get();
+      break;
+    }
+    if (!least_loaded || candidate->streams() < least_loaded->streams()) {
+      least_loaded = candidate.get();
+    }
+  }
+  if (!chosen) {
+    bool cluster_full =
+        worker_.cluster_load(stream.cluster_id()).connections >= stream.max_connections();
+    if (cluster_full || retired_ ||
+        http2_connections_.size() >=
+            worker_.snapshot().limits.max_upstream_connections_per_endpoint) {
+      chosen = least_loaded;
+    } else {
+      worker_.count_upstream_connection(+1);
+      ++worker_.cluster_load(stream.cluster_id()).connections;
+      http2_connections_.push_back(
+          std::make_unique<UpstreamHttp2Connection>(*this, worker_.loop()));
+      chosen = http2_connections_.back().get();
+      chosen->set_opened_for_cluster(stream.cluster_id());
+      if (!chosen->connect(worker_.snapshot().timeouts.upstream_connect_ms)) return nullptr;
+    }
+    if (!chosen) return nullptr;
+  }
+  chosen->add(stream);
+  return chosen;
 }
 
 void UpstreamPool::cancel_wait(DownstreamSession& session) {
@@ -115,7 +185,19 @@ void UpstreamPool::remove_idle(UpstreamConnection& connection) {
   idle_low_water_ = std::min(idle_low_water_, idle_.size());
 }
 
+void UpstreamPool::destroy(UpstreamHttp2Connection& connection) {
+  --worker_.cluster_load(connection.opened_for_cluster()).connections;
+  worker_.count_upstream_connection(-1);
+  std::erase_if(http2_connections_, [&](const auto& owned) { return owned.get() == &connection; });
+  if (retired_ && empty()) worker_.on_pool_empty(*this);
+}
+
 void UpstreamPool::destroy(UpstreamConnection& connection) {
+  if (connection.carries_http2_stream()) {
+    carriers_.take(connection);  // frees it; it never counted as a connection
+    if (retired_ && empty()) worker_.on_pool_empty(*this);
+    return;
+  }
   --worker_.cluster_load(connection.opened_for_cluster()).connections;
   connections_.take(connection);  // frees it
   worker_.count_upstream_connection(-1);
@@ -164,6 +246,12 @@ void UpstreamPool::close_idle() {
   // close() removes each connection from idle_, so take from a copy.
   std::vector<UpstreamConnection*> idle = idle_;
   for (UpstreamConnection* connection : idle)
+    connection->close();
+  std::vector<UpstreamHttp2Connection*> unused;
+  for (const auto& connection : http2_connections_) {
+    if (connection->streams() == 0) unused.push_back(connection.get());
+  }
+  for (UpstreamHttp2Connection* connection : unused)
     connection->close();
 }
 

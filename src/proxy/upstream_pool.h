@@ -6,6 +6,9 @@
 // none), and upstream_idle closes any connection left unused that long. A total cap per endpoint
 // (max_upstream_connections_per_endpoint) queues requests beyond it until a connection frees up;
 // so does a cluster's max_connections, while this endpoint has a connection that may free up.
+// For a cluster that speaks HTTP/2 the pool holds HTTP/2 connections instead, each taking streams
+// up to its peer's limit; another opens when all are full, within the same caps (at the caps the
+// least loaded one takes the stream, and nghttp2 holds it until a stream there ends).
 #pragma once
 
 #include <deque>
@@ -16,6 +19,7 @@
 #include "core/socket_address.h"
 #include "core/uv_handle.h"
 #include "proxy/upstream_connection.h"
+#include "proxy/upstream_http2_connection.h"
 #include "routing/host_set.h"
 #include "routing/upstream_tls.h"
 
@@ -40,6 +44,10 @@ class UpstreamPool {
   // For a request of cluster `cluster_id`, which may have `max_connections` open (per worker).
   Acquired acquire(DownstreamSession& session, bool allow_idle, uint32_t cluster_id,
                    uint64_t max_connections, UpstreamConnection** connection);
+  // Puts a stream on an HTTP/2 connection with room (not `avoid`), opening one if none has and
+  // the caps allow. Null when none could be had.
+  UpstreamHttp2Connection* place_stream(UpstreamHttp2Stream& stream,
+                                        UpstreamHttp2Connection* avoid);
   // A queued session gives up (its client left).
   void cancel_wait(DownstreamSession& session);
 
@@ -49,6 +57,7 @@ class UpstreamPool {
   void remove_idle(UpstreamConnection& connection);
   // Frees a connection whose handles have closed.
   void destroy(UpstreamConnection& connection);
+  void destroy(UpstreamHttp2Connection& connection);
   void close_idle();
   // The worker stops: idle connections close, and the pool's own timer with them.
   void shut_down();
@@ -56,7 +65,10 @@ class UpstreamPool {
   // and the worker frees the pool once it is empty.
   void retire();
   bool retired() const { return retired_; }
-  bool empty() const { return connections_.empty() && waiters_.empty(); }
+  bool empty() const {
+    return connections_.empty() && waiters_.empty() && carriers_.empty() &&
+           http2_connections_.empty();
+  }
 
   const std::string& address_text() const { return address_text_; }
   const SocketAddress& address() const { return address_; }
@@ -64,6 +76,9 @@ class UpstreamPool {
   uint32_t generation() const { return generation_; }
   // For an endpoint that speaks TLS: a client session to start its handshake with; else null.
   SSL* new_tls_session() const;
+  // For HTTP/2 connections: each stream's receive window, and how long one may sit unused.
+  uint64_t stream_window_bytes() const;
+  uint64_t idle_timeout_ms() const;
 
  private:
   struct Waiter {
@@ -73,6 +88,8 @@ class UpstreamPool {
   };
 
   UpstreamConnection& create(uint32_t cluster_id);
+  Acquired acquire_stream(DownstreamSession& session, uint32_t cluster_id, uint64_t max_connections,
+                          UpstreamConnection** connection);
   // A connection freed up (released or closed): the first queued session gets it.
   void serve_waiter(UpstreamConnection* idle);
   static void on_wait_timeout(uv_timer_t* timer);
@@ -88,6 +105,11 @@ class UpstreamPool {
   routing::TlsPeerNames tls_names_;
   IntrusiveList<UpstreamConnection, &UpstreamConnection::link> connections_;
   std::vector<UpstreamConnection*> idle_;
+  // HTTP/2: the shared connections, oldest first (filled first), and the one-stream
+  // UpstreamConnections that ride on them (declared after: freed first).
+  bool http2_;
+  std::vector<std::unique_ptr<UpstreamHttp2Connection>> http2_connections_;
+  IntrusiveList<UpstreamConnection, &UpstreamConnection::link> carriers_;
   std::deque<Waiter> waiters_;
   UvHandle<uv_timer_t> wait_timer_;   // created with the first waiter
   UvHandle<uv_timer_t> purge_timer_;  // runs while connections are idle

@@ -501,9 +501,10 @@ void read_etcd_source(Reader& r, const yaml::Node& node, const std::string& what
 void read_clusters(Reader& r, const yaml::Node& node, const std::string& base_directory,
                    std::set<std::string>& names, Config& config, const NameClaims& taken) {
   for (const yaml::Node& item : r.sequence(node, "clusters")) {
-    if (!r.check_map(item, "cluster",
-                     {"name", "lb", "hash_on", "sticky", "endpoints", "discovery", "health_check",
-                      "outlier_detection", "panic_threshold", "circuit_breakers", "tls"})) {
+    if (!r.check_map(
+            item, "cluster",
+            {"name", "lb", "hash_on", "sticky", "endpoints", "discovery", "health_check",
+             "outlier_detection", "panic_threshold", "circuit_breakers", "tls", "protocol"})) {
       continue;
     }
     ClusterConfig cluster;
@@ -553,6 +554,14 @@ void read_clusters(Reader& r, const yaml::Node& node, const std::string& base_di
     if (item["tls"]) {
       cluster.tls.emplace();
       read_upstream_tls(r, item["tls"], base_directory, *cluster.tls, config.tls_files);
+    }
+    if (item["protocol"]) {
+      auto protocol = r.string(item["protocol"], "protocol");
+      if (protocol && *protocol != "http1" && *protocol != "http2") {
+        r.error(item["protocol"],
+                "protocol " + quoted_value(*protocol) + " is not one of http1, http2");
+      }
+      cluster.http2 = protocol == "http2";
     }
     if (!item["endpoints"] && !item["discovery"]) {
       r.error(item, "a cluster needs endpoints, discovery, or both");

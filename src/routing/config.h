@@ -358,6 +358,7 @@ struct ClusterConfig {
   CircuitBreakers circuit_breakers;
   std::optional<UpstreamTlsConfig> tls;
   uint32_t panic_threshold_percent = 50;  // below this share of healthy hosts, use them all
+  bool http2 = false;                     // `protocol: http2`: requests go upstream as HTTP/2
 };
 
 struct AdminConfig {

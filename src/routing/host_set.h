@@ -51,6 +51,7 @@ struct Host {
   // The cluster's upstream TLS, null for plain TCP; and the name the address was found under.
   std::shared_ptr<const UpstreamTlsConfig> tls;
   std::string server_name;
+  bool http2 = false;  // the cluster speaks HTTP/2 to it (`protocol: http2`)
 };
 
 struct HostSet {

@@ -39,12 +39,14 @@ TopologyChanges Topology::apply_config(const Config& config, const EndpointsByCl
     record.lb = cluster.lb;
     record.panic_threshold_percent = cluster.panic_threshold_percent;
     std::string pool_key = cluster.tls ? "|tls:" + std::to_string(cluster.tls->identity) : "";
+    if (cluster.http2) pool_key += "|h2";
     if (pool_key != record.pool_key) {
       // Other TLS settings: the endpoints take new ids (and pools); the old ones drain.
       record.pool_key = std::move(pool_key);
       record.endpoints.clear();
       settings_changed = false;
     }
+    record.http2 = cluster.http2;
     record.tls = cluster.tls ? std::make_shared<const UpstreamTlsConfig>(*cluster.tls) : nullptr;
     auto found = endpoints.find(cluster.name);
     std::vector<EndpointSpec> given =
@@ -123,6 +125,7 @@ std::shared_ptr<const HostSet> Topology::build(const std::string& name,
     host.proven = verdict != HealthVerdict::kUnproven;
     host.hash = hash64(endpoint.address_text);
     host.tls = cluster.tls;
+    host.http2 = cluster.http2;
     host.server_name = endpoint.server_name;
     host_set->healthy_count += host.healthy ? 1 : 0;
     host_set->uniform_weights =

@@ -107,8 +107,9 @@ class Topology {
     std::vector<EndpointSpec> endpoints;
     std::shared_ptr<const HostSet> host_set;
     std::shared_ptr<const UpstreamTlsConfig> tls;
-    // Added to each endpoint's address to key its id: endpoints of clusters that speak TLS
-    // differently never share an id, so never a connection pool.
+    bool http2 = false;
+    // Added to each endpoint's address to key its id: endpoints of clusters that speak TLS or
+    // HTTP/2 differently never share an id, so never a connection pool.
     std::string pool_key;
   };
 

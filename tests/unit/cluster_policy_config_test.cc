@@ -257,6 +257,18 @@ TEST(ClusterPolicyConfig, UnknownLbPolicyIsRefused) {
             "ring_hash, maglev");
 }
 
+TEST(ClusterPolicyConfig, ProtocolIsHttp1UnlessHttp2IsAsked) {
+  EXPECT_FALSE(cluster_with_keys("").http2);
+  EXPECT_FALSE(cluster_with_keys("    protocol: http1\n").http2);
+  EXPECT_TRUE(cluster_with_keys("    protocol: http2\n").http2);
+}
+
+TEST(ClusterPolicyConfig, UnknownProtocolIsRefused) {
+  auto errors = errors_for_cluster_keys("    protocol: h2c\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "c.yaml:5:15: protocol 'h2c' is not one of http1, http2");
+}
+
 TEST(ClusterPolicyConfig, HashOnTakesOneKnownKindAndOnlyForHashPolicies) {
   auto errors = errors_for_cluster_keys(
       "    lb: ring_hash\n"
