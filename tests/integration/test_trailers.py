@@ -7,6 +7,7 @@ raw bytes (chunked responses with trailers) and keeps each request it parsed, tr
 Clients: raw sockets for HTTP/1.1, python3-h2 and curl --http2-prior-knowledge for HTTP/2.
 """
 
+import os
 import socket
 import sys
 import unittest
@@ -73,6 +74,47 @@ class TrailersTestCase(WaygateTestCase):
         self.fail(f"the upstream saw no request for {target}")
 
 
+def h2_exchange(port, path, method="GET", headers=(), body=b"", trailers=()):
+    """One request on an h2c connection of its own (prior knowledge), read until its stream
+    ends: {"headers", "body", "trailers", "reset"}, each header section a dict."""
+    sock = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
+    try:
+        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        conn = h2.connection.H2Connection(config=config)
+        conn.initiate_connection()
+        fields = [(":method", method), (":path", path), (":scheme", "http"),
+                  (":authority", "proxy.test"), *headers]
+        conn.send_headers(1, fields, end_stream=not body and not trailers)
+        if body:
+            conn.send_data(1, body, end_stream=not trailers)
+        if trailers:
+            conn.send_headers(1, list(trailers), end_stream=True)
+        sock.sendall(conn.data_to_send())
+        result = {"headers": None, "body": bytearray(), "trailers": None, "reset": None}
+        ended = False
+        while not ended:
+            data = sock.recv(65536)
+            if not data:
+                raise AssertionError(f"the connection closed before the stream ended: {result}")
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    result["headers"] = dict(event.headers)
+                elif isinstance(event, h2.events.DataReceived):
+                    result["body"] += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, 1)
+                elif isinstance(event, h2.events.TrailersReceived):
+                    result["trailers"] = dict(event.headers)
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended = True
+                elif isinstance(event, h2.events.StreamReset):
+                    result["reset"] = event.error_code
+                    ended = True
+            sock.sendall(conn.data_to_send())
+        return result
+    finally:
+        sock.close()
+
+
 class Http1TrailersTest(TrailersTestCase):
 
     def test_response_trailers_reach_a_chunked_client(self):
@@ -137,6 +179,53 @@ class Http1TrailersTest(TrailersTestCase):
         resp = conn.read_response()
         self.assertEqual(resp.status, 504, resp)
         self.wg.wait_for_log(r'"POST /never HTTP/1\.1" 504 .*error=upstream-timeout')
+
+
+
+class Http2TrailersTest(TrailersTestCase):
+
+    def test_response_trailers_end_the_stream_in_a_headers_frame(self):
+        result = h2_exchange(self.wg.port, "/trailers")
+        self.assertEqual((result["headers"][":status"], bytes(result["body"])), ("200", b"hello"))
+        self.assertEqual(result["trailers"], {"grpc-status": "0", "grpc-message": "all good"},
+                         result)
+
+    def test_curl_sees_the_response_trailers(self):
+        dump = os.path.join(self.env.dir, "headers")
+        r = curl(f"http://{HOST}:{self.wg.port}/trailers", "--http2-prior-knowledge",
+                 "-D", dump)
+        self.assertEqual((r.returncode, r.status, r.http_version, r.body), (0, 200, "2", b"hello"),
+                         r)
+        with open(dump, encoding="latin-1") as f:
+            lines = f.read().splitlines()
+        self.assertIn("grpc-status: 0", lines)
+        self.assertIn("grpc-message: all good", lines)
+
+    def test_request_trailers_reach_the_upstream(self):
+        result = h2_exchange(self.wg.port, "/h2-upload", method="POST",
+                             headers=[("content-type", "application/grpc"), ("te", "trailers")],
+                             body=b"abc", trailers=[("x-checksum", "7"), ("grpc-extra", "x")])
+        self.assertEqual(result["headers"][":status"], "200", result)
+        seen = self.upstream_request("/h2-upload")
+        self.assertEqual(seen.body, b"abc")
+        self.assertEqual(fields(seen.trailers), {"x-checksum": ["7"], "grpc-extra": ["x"]})
+        self.assertEqual(seen.values("te"), [b"trailers"], seen)
+
+    def test_request_trailers_after_no_data_reach_the_upstream(self):
+        result = h2_exchange(self.wg.port, "/h2-empty", method="POST",
+                             trailers=[("x-checksum", "0")])
+        self.assertEqual(result["headers"][":status"], "200", result)
+        seen = self.upstream_request("/h2-empty")
+        self.assertEqual((seen.body, fields(seen.trailers)), (b"", {"x-checksum": ["0"]}))
+
+    def test_grpc_call_past_its_deadline_gets_a_whole_504(self):
+        # No grpc-status: a gRPC client maps the 504 itself (UNAVAILABLE); the stream ends
+        # cleanly rather than being reset.
+        result = h2_exchange(self.wg.port, "/never", method="POST",
+                             headers=[("content-type", "application/grpc"), ("te", "trailers"),
+                                      ("grpc-timeout", "1S")],
+                             body=b"\0\0\0\0\0")
+        self.assertEqual((result["headers"][":status"], result["reset"]), ("504", None), result)
 
 
 if __name__ == "__main__":
