@@ -36,7 +36,8 @@ HeaderId classify_header(std::string_view name) {
                                            {"trailer", HeaderId::kTrailer}};
   static constexpr KnownName kLength10[] = {{"connection", HeaderId::kConnection},
                                             {"keep-alive", HeaderId::kKeepAlive}};
-  static constexpr KnownName kLength12[] = {{"x-request-id", HeaderId::kXRequestId}};
+  static constexpr KnownName kLength12[] = {{"x-request-id", HeaderId::kXRequestId},
+                                            {"grpc-timeout", HeaderId::kGrpcTimeout}};
   static constexpr KnownName kLength14[] = {{"content-length", HeaderId::kContentLength}};
   static constexpr KnownName kLength15[] = {{"x-forwarded-for", HeaderId::kXForwardedFor}};
   static constexpr KnownName kLength16[] = {{"proxy-connection", HeaderId::kProxyConnection},

@@ -28,6 +28,7 @@ enum class HeaderId : uint8_t {
   kXRequestId,
   kCookie,
   kXClientCertSubject,  // set by waygate alone, from a verified client certificate
+  kGrpcTimeout,         // a gRPC call's deadline, which caps the upstream response timeout
 };
 
 HeaderId classify_header(std::string_view name);

@@ -321,8 +321,8 @@ int Parser::on_headers_complete(llhttp_t* p) {
     result = kHeadSkipBody;
   }
   // Trailer fields (after a chunked body) are checked and counted like header fields, but kept
-  // apart: waygate does not forward them, and appending them to the head would move its bytes
-  // while the sink still reads the target and Host it took from them.
+  // apart (trailers()): appending them to the head would move its bytes while the sink still reads
+  // the target and Host it took from them.
   parser.trailers_.clear();
   parser.head_ = &parser.trailers_;
   return result;

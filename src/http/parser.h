@@ -70,6 +70,9 @@ class Parser {
   // True while a message is partly parsed (between its first byte and its end).
   bool in_message() const { return in_message_; }
   bool head_complete() const { return head_complete_; }
+  // The trailer fields after the last message's chunked body (none for any other body). Valid
+  // until the next message's head is complete.
+  const MessageHead& trailers() const { return trailers_; }
 
  private:
   static int on_message_begin(llhttp_t* p);

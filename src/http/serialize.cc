@@ -19,17 +19,21 @@ void append_number(std::string& out, uint64_t value) {
 
 // A header that must not reach the next hop: per-hop by definition, named in Connection, or
 // removed by the route.
-bool is_dropped(const MessageHead& message, const HeaderField& field, std::string_view connection,
-                const HeaderEdits* edits) {
-  if (is_per_hop(field.id)) return true;
-  std::string_view name = message.name(field);
-  if (!connection.empty() && has_token(connection, name)) return true;
+bool removed_by(const HeaderEdits* edits, std::string_view name) {
   if (edits) {
     for (const std::string& removed : edits->remove) {
       if (equals_ignore_case(name, removed)) return true;
     }
   }
   return false;
+}
+
+bool is_dropped(const MessageHead& message, const HeaderField& field, std::string_view connection,
+                const HeaderEdits* edits) {
+  if (is_per_hop(field.id)) return true;
+  std::string_view name = message.name(field);
+  if (!connection.empty() && has_token(connection, name)) return true;
+  return removed_by(edits, name);
 }
 
 void append_added(std::string& out, const HeaderEdits* edits) {
@@ -51,7 +55,14 @@ void append_upstream_request_head(std::string& out, const MessageHead& request,
   std::string_view connection = request.find(HeaderId::kConnection).value_or("");
   bool has_request_id = false;
   bool has_forwarded_for = false;
+  bool te_trailers = false;
   for (const HeaderField& field : request.fields) {
+    if (field.id == HeaderId::kTe) {
+      // TE is per-hop, but its "trailers" says the client takes trailer fields, which a gRPC
+      // server needs to hear: that goes on (RFC 9110 10.1.4), the transfer codings do not.
+      te_trailers = te_trailers || has_token(request.value(field), "trailers");
+      continue;
+    }
     if (is_dropped(request, field, connection, context.edits)) continue;
     switch (field.id) {
       case HeaderId::kHost:  // exactly one Host, written above
@@ -93,9 +104,14 @@ void append_upstream_request_head(std::string& out, const MessageHead& request,
   if (!context.client_cert_subject.empty()) {
     append_header(out, "X-Client-Cert-Subject", context.client_cert_subject);
   }
+  // A sender of TE names it in Connection too (RFC 9110 10.1.4).
+  te_trailers = te_trailers && !removed_by(context.edits, "te");
+  if (te_trailers) out.append("TE: trailers\r\n");
   if (context.upgrade) {
-    out.append("Connection: upgrade\r\n");
+    out.append(te_trailers ? "Connection: upgrade, te\r\n" : "Connection: upgrade\r\n");
     append_header(out, "Upgrade", request.find(HeaderId::kUpgrade).value_or(""));
+  } else if (te_trailers) {
+    out.append("Connection: te\r\n");
   }
   if (request.chunked) {
     out.append("Transfer-Encoding: chunked\r\n");
@@ -192,6 +208,41 @@ void append_chunk_header(std::string& out, uint64_t size) {
   char digits[20];
   auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), size, 16);
   out.append(digits, end);
+  out.append("\r\n");
+}
+
+bool is_forwarded_trailer(std::string_view name) {
+  if (is_per_hop(name)) return false;  // framing and hop-by-hop, Trailer and TE among them
+  static constexpr std::string_view kNotForwarded[] = {
+      // routing and request modifiers (RFC 9110 6.5.1)
+      "host", "expect", "max-forwards", "range", "if-match", "if-none-match", "if-modified-since",
+      "if-unmodified-since", "if-range", "cache-control", "pragma",
+      // authentication and state
+      "authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate", "cookie",
+      "set-cookie",
+      // response control data
+      "age", "expires", "date", "location", "retry-after", "vary",
+      // how to process the content
+      "content-encoding", "content-type", "content-range",
+      // what waygate sets itself on the head
+      "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id",
+      "x-client-cert-subject", "strict-transport-security"};
+  for (std::string_view refused : kNotForwarded) {
+    if (equals_ignore_case(name, refused)) return false;
+  }
+  return true;
+}
+
+void append_last_chunk(std::string& out, const MessageHead& trailers) {
+  if (trailers.fields.empty()) {
+    out.append(kLastChunk);
+    return;
+  }
+  out.append("0\r\n");
+  for (const HeaderField& field : trailers.fields) {
+    std::string_view name = trailers.name(field);
+    if (is_forwarded_trailer(name)) append_header(out, name, trailers.value(field));
+  }
   out.append("\r\n");
 }
 

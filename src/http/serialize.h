@@ -77,5 +77,12 @@ void append_local_body(std::string& out, std::string_view body, bool has_content
 void append_chunk_header(std::string& out, uint64_t size);
 inline constexpr std::string_view kChunkEnd = "\r\n";
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+// The last chunk with the trailer fields that may reach the next hop (is_forwarded_trailer);
+// kLastChunk alone when there are none.
+void append_last_chunk(std::string& out, const MessageHead& trailers);
+// RFC 9110 6.5.1: a field that frames, routes, controls or authenticates a message, or says how to
+// process its content, is not processed from a trailer section: waygate does not pass one on (a
+// client could otherwise make it appear to the upstream as if sent in the head).
+bool is_forwarded_trailer(std::string_view name);
 
 }  // namespace waygate::http

@@ -102,6 +102,8 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   // ---- For the subclass ----
   // After on_request_head: deliver the body through on_request_body, then on_request_complete.
   void read_body();
+  // The trailer fields of a chunked request, from on_request_complete until the next request.
+  const MessageHead& request_trailers() const { return parser_.trailers(); }
   // Backpressure from the far side (the upstream cannot take the body, or the tunnel's peer is
   // slow): stop reading the client, and stop the client timeout, until resumed.
   void pause_input();

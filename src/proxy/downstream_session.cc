@@ -11,6 +11,7 @@
 #include "core/tls_context.h"
 #include "http/cookies.h"
 #include "http/field_syntax.h"
+#include "http/grpc_timeout.h"
 #include "http/header_names.h"
 #include "http/request_target.h"
 #include "http/status.h"
@@ -459,6 +460,10 @@ void DownstreamSession::on_connection_assigned(UpstreamConnection* connection, b
   const routing::RouteAction& route = *exchange.route;
   uint64_t timeout = route.upstream_response_ms;
   if (route.per_try_timeout_ms != 0) timeout = std::min(timeout, route.per_try_timeout_ms);
+  if (std::optional<std::string_view> deadline =
+          exchange.request.find(http::HeaderId::kGrpcTimeout)) {
+    timeout = std::min(timeout, http::parse_grpc_timeout_ms(*deadline).value_or(timeout));
+  }
   connection->set_response_timeout(timeout);
   if (ready) on_upstream_ready();
 }
@@ -543,7 +548,7 @@ void DownstreamSession::replay_body() {
       http::append_chunk_header(framed, exchange.replay.size());
       framed.append(exchange.replay).append(http::kChunkEnd);
     }
-    framed.append(http::kLastChunk);
+    http::append_last_chunk(framed, request_trailers());
     upstream.write(framed);
   } else {
     upstream.write(exchange.replay);
@@ -587,7 +592,12 @@ void DownstreamSession::on_request_complete() {
   Exchange& exchange = *exchange_;
   exchange.request_done = true;
   if (!exchange.upstream) return;
-  if (exchange.request.chunked) exchange.upstream->write(http::kLastChunk);
+  if (exchange.request.chunked) {
+    std::string& last_chunk = worker_.scratch();
+    last_chunk.clear();
+    http::append_last_chunk(last_chunk, request_trailers());
+    exchange.upstream->write(last_chunk);
+  }
   exchange.upstream->set_request_body_pending(false);
 }
 
@@ -702,9 +712,16 @@ void DownstreamSession::on_output_drained() {
 
 void DownstreamSession::on_upstream_complete(UpstreamConnection* connection, bool reusable) {
   Exchange& exchange = *exchange_;
-  uv_buf_t last_chunk = uv_buf_init(const_cast<char*>(http::kLastChunk.data()),
-                                    static_cast<unsigned>(http::kLastChunk.size()));
   bool chunked = exchange.response_framing == http::BodyFraming::kChunked;
+  std::string_view last = http::kLastChunk;
+  if (chunked && !connection->response_trailers().fields.empty()) {
+    std::string& with_trailers = worker_.scratch();
+    with_trailers.clear();
+    http::append_last_chunk(with_trailers, connection->response_trailers());
+    last = with_trailers;
+  }
+  uv_buf_t last_chunk =
+      uv_buf_init(const_cast<char*>(last.data()), static_cast<unsigned>(last.size()));
   write_response(std::span<uv_buf_t>(&last_chunk, chunked ? 1 : 0));
   exchange.upstream = nullptr;
   // Reuse needs the whole request sent too; one cut short leaves the upstream mid-message.

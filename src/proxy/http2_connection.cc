@@ -107,7 +107,7 @@ int Http2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame,
       if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
         stream->start_request(end_stream);
       } else if (end_stream) {
-        stream->end_request();  // after trailers, which are not forwarded
+        stream->end_request();  // after trailers, which go with the last chunk
       }
       break;
     case NGHTTP2_DATA:

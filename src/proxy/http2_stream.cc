@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <vector>
 
 #include "core/log.h"
 #include "http/header_names.h"
@@ -33,6 +34,23 @@ nghttp2_nv header(std::string_view name, std::string_view value) {
                     value.size(), NGHTTP2_NV_FLAG_NONE};
 }
 
+// A head's fields as HTTP/2 has them: names lowercase (RFC 9113 8.2.1), connection-specific ones
+// left out. `names` holds the lowercase copies, and must live until the fields are submitted.
+void append_fields(const http::MessageHead& head, std::string& names,
+                   std::vector<nghttp2_nv>& fields) {
+  for (const http::HeaderField& field : head.fields)
+    names.append(head.name(field));
+  std::transform(names.begin(), names.end(), names.begin(),
+                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+  size_t offset = 0;
+  for (const http::HeaderField& field : head.fields) {
+    std::string_view name = std::string_view(names).substr(offset, field.name_length);
+    offset += field.name_length;
+    if (connection_specific(field.id)) continue;
+    fields.push_back(header(name, head.value(field)));
+  }
+}
+
 ssize_t read_response_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
                                uint32_t* data_flags, nghttp2_data_source* source, void*) {
   return static_cast<Http2Stream*>(source->ptr)->read_response(buf, length, data_flags);
@@ -51,7 +69,8 @@ Http2Stream::~Http2Stream() = default;
 // ---- The request, from HTTP/2 frames to HTTP/1.1 bytes --------------------------------------
 
 void Http2Stream::add_header(std::string_view name, std::string_view value) {
-  if (session_ || head_too_large_) return;  // trailers are not forwarded
+  if (session_) return add_trailer(name, value);
+  if (head_too_large_) return;
   size_t size = method_.size() + path_.size() + authority_.size() + cookie_.size() +
                 fields_.size() + name.size() + value.size() + 4;
   if (size > max_header_bytes_) {
@@ -108,6 +127,14 @@ void Http2Stream::start_request(bool end_stream) {
   connection_.schedule(*this);
 }
 
+// A request's trailer fields go to the session after its last chunk; a body with a length has
+// no place for them in HTTP/1.1, so there they are dropped. Past max_header_bytes the session's
+// parser refuses them (431), as it would a head that large.
+void Http2Stream::add_trailer(std::string_view name, std::string_view value) {
+  if (!chunked_ || request_ended_ || trailer_fields_.size() > max_header_bytes_) return;
+  trailer_fields_.append(name).append(": ").append(value).append("\r\n");
+}
+
 void Http2Stream::add_body(std::string_view bytes) {
   if (!session_ || request_ended_) {
     // Nobody takes it (the session has answered and gone): acknowledged and dropped.
@@ -129,7 +156,8 @@ void Http2Stream::end_request() {
   if (request_ended_) return;
   request_ended_ = true;
   if (!session_) return;
-  if (chunked_) inbound_.append("0\r\n\r\n");
+  if (chunked_) inbound_.append("0\r\n").append(trailer_fields_).append("\r\n");
+  std::string().swap(trailer_fields_);
   connection_.schedule(*this);
 }
 
@@ -226,22 +254,11 @@ int Http2Stream::on_message_complete() {
 void Http2Stream::submit_head(const http::MessageHead& head, bool final_response, bool bodiless) {
   char status[4];
   auto [end, ec] = std::to_chars(status, status + sizeof(status), head.status);
-  // Field names are lowercase in HTTP/2 (RFC 9113 8.2.1); the copies live until the submit.
   std::string names;
-  for (const http::HeaderField& field : head.fields)
-    names.append(head.name(field));
-  std::transform(names.begin(), names.end(), names.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
   std::vector<nghttp2_nv> fields;
   fields.reserve(head.fields.size() + 1);
   fields.push_back(header(":status", std::string_view(status, end)));
-  size_t offset = 0;
-  for (const http::HeaderField& field : head.fields) {
-    std::string_view name = std::string_view(names).substr(offset, field.name_length);
-    offset += field.name_length;
-    if (connection_specific(field.id)) continue;
-    fields.push_back(header(name, head.value(field)));
-  }
+  append_fields(head, names, fields);
   nghttp2_session* session = connection_.session();
   if (!final_response) {
     nghttp2_submit_headers(session, NGHTTP2_FLAG_NONE, id_, nullptr, fields.data(), fields.size(),
@@ -260,6 +277,16 @@ void Http2Stream::submit_head(const http::MessageHead& head, bool final_response
   nghttp2_submit_response(session, id_, fields.data(), fields.size(), &provider);
 }
 
+// Trailer fields the session wrote after its last chunk (gRPC's status) end the stream in a
+// HEADERS frame of their own, after the last DATA.
+void Http2Stream::submit_trailers() {
+  std::string names;
+  std::vector<nghttp2_nv> fields;
+  fields.reserve(parser_.trailers().fields.size());
+  append_fields(parser_.trailers(), names, fields);
+  nghttp2_submit_trailer(connection_.session(), id_, fields.data(), fields.size());
+}
+
 ssize_t Http2Stream::read_response(uint8_t* buf, size_t length, uint32_t* data_flags) {
   size_t n = std::min(length, pending_bytes());
   if (n != 0) std::memcpy(buf, outbound_.data() + outbound_offset_, n);
@@ -269,6 +296,10 @@ ssize_t Http2Stream::read_response(uint8_t* buf, size_t length, uint32_t* data_f
     outbound_offset_ = 0;
     if (response_ended_) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (!parser_.trailers().fields.empty()) {
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // the trailers' HEADERS ends it
+        submit_trailers();
+      }
     } else if (n == 0) {
       data_deferred_ = true;  // resumed when the session writes more
       return NGHTTP2_ERR_DEFERRED;

@@ -71,7 +71,9 @@ class Http2Stream final : public Transport, private http::ParserSink {
   int on_body(std::string_view bytes) override;
   int on_message_complete() override;
 
+  void add_trailer(std::string_view name, std::string_view value);
   void submit_head(const http::MessageHead& head, bool final_response, bool bodiless);
+  void submit_trailers();
   void respond_locally(uint16_t status);
   void resume_data();
 
@@ -86,6 +88,7 @@ class Http2Stream final : public Transport, private http::ParserSink {
   std::string authority_;
   std::string cookie_;
   std::string fields_;
+  std::string trailer_fields_;  // the request's trailers, as HTTP/1 lines for its last chunk
   bool has_content_length_ = false;
   bool head_too_large_ = false;
   bool chunked_ = false;  // the body goes to the session chunked (no content-length given)

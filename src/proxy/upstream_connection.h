@@ -85,6 +85,8 @@ class UpstreamConnection final : public HandleOwner,
   void set_idle_timeout(uint64_t ms) { timer_.set(ms); }
 
   State state() const { return state_; }
+  // The trailer fields of a chunked response, once it is complete.
+  const http::MessageHead& response_trailers() const { return parser_.trailers(); }
   ListLink<UpstreamConnection> link;  // in the pool's list
 
  private:

@@ -1,8 +1,9 @@
 // Fuzzes chunked re-framing: a chunked body is decoded by http/parser and every piece it hands
 // over is framed again as one chunk (http/serialize's chunk framing, as DownstreamSession does on
-// the way to the upstream and to the client). The re-framed body decodes to the same bytes, ends
-// exactly where the original ended, and a body cut short stays unfinished: no piece can become
-// an early last chunk, and nothing after the body can become part of it.
+// the way to the upstream and to the client), its trailer fields after the last chunk. The
+// re-framed body decodes to the same bytes and the same forwarded trailers, ends exactly where
+// the original ended, and a body cut short stays unfinished: no piece can become an early last
+// chunk, and nothing after the body can become part of it.
 //
 // Input: byte 0 picks the size of the pieces the rest (a chunked body, possibly followed by more
 // bytes) is fed in (0: all at once).
@@ -34,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(request.head.chunked);
 
   std::string reframed(kHead);
-  reframed += fuzz::reframe_chunked(request.body_pieces, request.complete);
+  reframed += fuzz::reframe_chunked(request.body_pieces, request.complete, request.last_chunk);
   fuzz::MessageReader upstream(HTTP_REQUEST, http::ParserLimits{});
   fuzz::MessageReader::End end = upstream.read(reframed, 0);
   FUZZ_CHECK(end == fuzz::MessageReader::End::kConsumed);
@@ -43,5 +44,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const fuzz::ParsedMessage& forwarded = upstream.messages.front();
   FUZZ_CHECK(forwarded.complete == request.complete);
   FUZZ_CHECK(forwarded.body() == request.body());
+  FUZZ_CHECK(forwarded.last_chunk == request.last_chunk);
   return 0;
 }

@@ -26,6 +26,8 @@ struct ParsedMessage {
   // while the body streams, and what it read then.
   std::string_view target_view;
   std::string target_at_head;
+  // The last chunk as waygate forwards it: with the trailer fields it passes on.
+  std::string last_chunk;
 
   std::string body() const {
     std::string all;
@@ -36,15 +38,16 @@ struct ParsedMessage {
 };
 
 // The body as waygate forwards a chunked one: every piece it is handed becomes one chunk, and
-// the end of the message the last chunk (DownstreamSession's on_request_body and
-// on_request_complete, on_upstream_body and on_upstream_complete).
-inline std::string reframe_chunked(const std::vector<std::string>& pieces, bool complete) {
+// the end of the message the last chunk, with its trailers (DownstreamSession's on_request_body
+// and on_request_complete, on_upstream_body and on_upstream_complete).
+inline std::string reframe_chunked(const std::vector<std::string>& pieces, bool complete,
+                                   std::string_view last_chunk = http::kLastChunk) {
   std::string out;
   for (const std::string& piece : pieces) {
     http::append_chunk_header(out, piece.size());
     out.append(piece).append(http::kChunkEnd);
   }
-  if (complete) out.append(http::kLastChunk);
+  if (complete) out.append(last_chunk);
   return out;
 }
 
@@ -135,6 +138,7 @@ class MessageReader final : private http::ParserSink {
     message.complete = true;
     // Under ASan a head whose bytes moved after it was complete fails here, reading freed memory.
     FUZZ_CHECK(message.target_view == message.target_at_head);
+    http::append_last_chunk(message.last_chunk, parser_.trailers());
     if (type_ == HTTP_REQUEST) return HPE_PAUSED;
     if (message.interim) return 0;
     stopped_ = !message.head.upgrade;

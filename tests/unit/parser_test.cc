@@ -114,6 +114,36 @@ TEST(Parser, ChunkedBodyIsDeliveredWithoutFraming) {
   EXPECT_EQ(recorder.completed, 1);
 }
 
+TEST(Parser, TrailerFieldsAreKeptApartFromTheHead) {
+  Recorder recorder;
+  Parser parser(HTTP_REQUEST, recorder);
+  size_t consumed = 0;
+  ASSERT_EQ(parser.execute("POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "3\r\nabc\r\n0\r\nX-Checksum: 42 \r\ngrpc-status: 0\r\n\r\n",
+                           &consumed),
+            Parser::Result::kOk);
+  ASSERT_EQ(recorder.completed, 1);
+  EXPECT_EQ(recorder.bodies[0], "abc");
+  EXPECT_FALSE(recorder.heads[0].find("x-checksum"));
+  const MessageHead& trailers = parser.trailers();
+  ASSERT_EQ(trailers.fields.size(), 2u);
+  EXPECT_EQ(trailers.find("X-Checksum"), "42");
+  EXPECT_EQ(trailers.find("grpc-status"), "0");
+}
+
+TEST(Parser, NoTrailersAfterABodyWithALength) {
+  Recorder recorder;
+  Parser parser(HTTP_REQUEST, recorder);
+  size_t consumed = 0;
+  ASSERT_EQ(parser.execute("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "0\r\nX-T: 1\r\n\r\n"
+                           "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok",
+                           &consumed),
+            Parser::Result::kOk);
+  ASSERT_EQ(recorder.completed, 2);
+  EXPECT_TRUE(parser.trailers().fields.empty());
+}
+
 TEST(Parser, PipelinedRequestsPauseAtEachEnd) {
   Recorder recorder;
   recorder.complete_result = HPE_PAUSED;

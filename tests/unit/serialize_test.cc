@@ -52,7 +52,7 @@ std::string upstream_head(std::string_view request_bytes, ForwardContext context
 TEST(UpstreamRequestHead, HopByHopHeadersAreRemoved) {
   std::string out = upstream_head(
       "GET /x HTTP/1.1\r\nHost: a.example\r\nConnection: keep-alive, X-Secret\r\n"
-      "Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\n"
+      "Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: gzip\r\n"
       "Trailer: X-T\r\nUpgrade: h2c\r\nX-Secret: 1\r\nX-Kept: 2\r\n\r\n");
   EXPECT_TRUE(out.starts_with("GET /x HTTP/1.1\r\n"));
   for (const char* gone : {"Connection:", "Keep-Alive:", "Proxy-Connection:", "TE:", "Trailer:",
@@ -62,6 +62,37 @@ TEST(UpstreamRequestHead, HopByHopHeadersAreRemoved) {
   EXPECT_NE(out.find("X-Kept: 2\r\n"), std::string::npos);
   EXPECT_NE(out.find("Host: a.example\r\n"), std::string::npos);
   EXPECT_TRUE(out.ends_with("\r\n\r\n"));
+}
+
+TEST(UpstreamRequestHead, TeTrailersGoesOnWithItsConnectionOption) {
+  std::string out = upstream_head(
+      "POST /svc/Call HTTP/1.1\r\nHost: a.example\r\nTE: trailers, deflate;q=0.5\r\n"
+      "Content-Length: 0\r\n\r\n");
+  EXPECT_NE(out.find("TE: trailers\r\nConnection: te\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("deflate"), std::string::npos) << out;
+}
+
+TEST(UpstreamRequestHead, TeTrailersJoinsTheUpgradeConnectionOption) {
+  ForwardContext context;
+  context.upgrade = true;
+  std::string out = upstream_head(
+      "GET /ws HTTP/1.1\r\nHost: a.example\r\nTE: trailers\r\nConnection: upgrade, te\r\n"
+      "Upgrade: websocket\r\n\r\n",
+      context);
+  EXPECT_NE(out.find("TE: trailers\r\nConnection: upgrade, te\r\nUpgrade: websocket\r\n"),
+            std::string::npos)
+      << out;
+}
+
+TEST(UpstreamRequestHead, TeTrailersIsDroppedWhenTheRouteRemovesTe) {
+  HeaderEdits edits;
+  edits.remove = {"TE"};
+  ForwardContext context;
+  context.edits = &edits;
+  std::string out =
+      upstream_head("GET / HTTP/1.1\r\nHost: a.example\r\nTE: trailers\r\n\r\n", context);
+  EXPECT_EQ(out.find("TE:"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Connection:"), std::string::npos) << out;
 }
 
 TEST(UpstreamRequestHead, ForwardedHeadersAreSetAndForAppended) {
@@ -153,6 +184,39 @@ TEST(ChunkFraming, SizesAreHex) {
   append_chunk_header(out, 0x1a2b);
   EXPECT_EQ(out, "1a2b\r\n");
   EXPECT_EQ(kLastChunk, "0\r\n\r\n");
+}
+
+// The trailer fields after a chunked body, as the parser keeps them.
+MessageHead parse_trailers(std::string_view trailer_lines) {
+  HeadOnly sink;
+  Parser parser(HTTP_REQUEST, sink);
+  std::string bytes = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+  bytes.append(trailer_lines).append("\r\n");
+  size_t consumed = 0;
+  EXPECT_EQ(parser.execute(bytes, &consumed), Parser::Result::kOk) << bytes;
+  return parser.trailers();
+}
+
+TEST(LastChunk, WithoutTrailersIsTheBareLastChunk) {
+  std::string out;
+  append_last_chunk(out, parse_trailers(""));
+  EXPECT_EQ(out, kLastChunk);
+}
+
+TEST(LastChunk, CarriesTrailerFieldsAsTheyCame) {
+  std::string out;
+  append_last_chunk(out, parse_trailers("grpc-status: 0\r\nGrpc-Message: all  good\r\n"));
+  EXPECT_EQ(out, "0\r\ngrpc-status: 0\r\nGrpc-Message: all  good\r\n\r\n");
+}
+
+TEST(LastChunk, LeavesOutFieldsThatMayNotBeTrailers) {
+  std::string out;
+  append_last_chunk(out, parse_trailers("Content-Length: 5\r\n"
+                                        "Host: evil\r\nConnection: close\r\nTE: trailers\r\n"
+                                        "Trailer: x\r\nAuthorization: Basic eA==\r\n"
+                                        "Set-Cookie: a=b\r\nContent-Type: text/html\r\n"
+                                        "X-Forwarded-For: 1.2.3.4\r\nX-Checksum: 7\r\n"));
+  EXPECT_EQ(out, "0\r\nX-Checksum: 7\r\n\r\n");
 }
 
 TEST(GeneratedResponse, CarriesStatusReasonAndLength) {
