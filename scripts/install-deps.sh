@@ -13,6 +13,7 @@ packages=(
   libc-ares-dev libre2-dev                                   # DNS discovery, regex routes
   libnghttp2-dev                                             # HTTP/2 toward clients and upstreams
   nghttp2-client nghttp2-server python3-h2                   # HTTP/2 tests (h2load, nghttp, nghttpd)
+  python3-grpcio                                             # gRPC client and server for the tests
   etcd-server nlohmann-json3-dev dnsmasq-base                # discovery: etcd, its JSON, DNS
   python3-kubernetes                                         # checks the Kubernetes API stand-in
   libgtest-dev libbenchmark-dev                              # unit tests, micro-benchmarks

@@ -11,6 +11,7 @@
 #include "core/tls_context.h"
 #include "http/cookies.h"
 #include "http/field_syntax.h"
+#include "http/grpc_reply.h"
 #include "http/grpc_timeout.h"
 #include "http/header_names.h"
 #include "http/request_target.h"
@@ -868,7 +869,13 @@ void DownstreamSession::answer_locally(uint16_t status, const char* reason) {
   if (status == 400 || status == 413) close_after_response();
   std::string& response = worker_.scratch();
   response.clear();
-  http::append_generated_response(response, status, !keep_alive());
+  if (http::is_grpc_request(exchange.request)) {
+    // The access log and metrics keep the HTTP status; the gRPC client reads grpc-status.
+    std::string message = std::string("waygate: ") + reason;
+    http::append_grpc_reply(response, status, message, !keep_alive());
+  } else {
+    http::append_generated_response(response, status, !keep_alive());
+  }
   send_local(response);
 }
 

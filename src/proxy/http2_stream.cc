@@ -236,7 +236,11 @@ int Http2Stream::on_headers_complete(http::MessageHead& head) {
     submit_head(head, false, false);  // 100 Continue: the client may send its body
     return http::kHeadContinue;
   }
-  bool bodiless = head_request_ || head.status == 204 || head.status == 304;
+  // A response with no body ends its stream with its head: gRPC clients read a head that ends the
+  // stream as the call's status (Trailers-Only), and a head followed by an empty DATA as a
+  // protocol error.
+  bool bodiless = head_request_ || head.status == 204 || head.status == 304 ||
+                  (head.has_content_length && head.content_length == 0);
   submit_head(head, true, bodiless);
   return head_request_ ? http::kHeadSkipBody : http::kHeadContinue;
 }

@@ -269,7 +269,11 @@ void UpstreamHttp2Stream::end_response_headers(bool end_stream) {
         std::any_of(response_fields_.begin(), response_fields_.end(),
                     [](const auto& field) { return field.first == "content-length"; });
     bodiless_ = head_request_ || status_ == 204 || status_ == 304;
-    chunked_ = !has_length && !bodiless_;
+    // A head that ends the stream (gRPC's Trailers-Only answer, an empty body) says so by its
+    // length, so the client's side can end its own stream with the head too.
+    if (end_stream && !has_length && !bodiless_)
+      response_fields_.emplace_back("content-length", "0");
+    chunked_ = !has_length && !bodiless_ && !end_stream;
     write_head();
   } else if (chunked_ && !trailers_written_) {
     trailers_written_ = true;

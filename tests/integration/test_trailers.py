@@ -169,16 +169,22 @@ class Http1TrailersTest(TrailersTestCase):
         seen = self.upstream_request("/te-gzip")
         self.assertEqual(seen.values("te"), [], seen)
 
-    def test_grpc_timeout_answers_504_before_the_route_timeout(self):
+    def test_grpc_timeout_answers_before_the_route_timeout(self):
         # The upstream never answers and the route would wait an hour: only the request's own
-        # deadline can bring the 504 within the client's socket timeout.
+        # deadline can bring the answer within the client's socket timeout. A gRPC call gets it
+        # as gRPC's DEADLINE_EXCEEDED; the log keeps the 504.
         conn = self.connect(self.wg.port, timeout=IO_TIMEOUT)
         conn.send(request("POST", "/never", body=b"",
                           headers=[("Content-Type", "application/grpc"),
                                    ("grpc-timeout", "1S")]))
         resp = conn.read_response()
-        self.assertEqual(resp.status, 504, resp)
+        self.assertEqual((resp.status, resp.header("grpc-status")), (200, "4"), resp)
         self.wg.wait_for_log(r'"POST /never HTTP/1\.1" 504 .*error=upstream-timeout')
+
+    def test_grpc_timeout_on_a_call_that_is_not_grpc_is_a_504(self):
+        conn = self.connect(self.wg.port, timeout=IO_TIMEOUT)
+        conn.send(request("POST", "/never", body=b"", headers=[("grpc-timeout", "1S")]))
+        self.assertEqual(conn.read_response().status, 504)
 
 
 
@@ -218,14 +224,15 @@ class Http2TrailersTest(TrailersTestCase):
         seen = self.upstream_request("/h2-empty")
         self.assertEqual((seen.body, fields(seen.trailers)), (b"", {"x-checksum": ["0"]}))
 
-    def test_grpc_call_past_its_deadline_gets_a_whole_504(self):
-        # No grpc-status: a gRPC client maps the 504 itself (UNAVAILABLE); the stream ends
-        # cleanly rather than being reset.
+    def test_grpc_call_past_its_deadline_gets_deadline_exceeded(self):
+        # A Trailers-Only answer (gRPC over HTTP/2): grpc-status in a head that ends the stream,
+        # which is what a gRPC client reads as the call's status; no reset.
         result = h2_exchange(self.wg.port, "/never", method="POST",
                              headers=[("content-type", "application/grpc"), ("te", "trailers"),
                                       ("grpc-timeout", "1S")],
                              body=b"\0\0\0\0\0")
-        self.assertEqual((result["headers"][":status"], result["reset"]), ("504", None), result)
+        self.assertEqual((result["headers"][":status"], result["headers"].get("grpc-status"),
+                          result["reset"]), ("200", "4", None), result)
 
 
 if __name__ == "__main__":
