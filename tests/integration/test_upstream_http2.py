@@ -212,13 +212,16 @@ class SharedConnectionTest(UpstreamHttp2TestCase):
         resp = self.get(port, "/after")
         self.assertEqual(resp.header("x-connection"), "2")
 
-    def test_response_without_length_is_chunked_to_the_client(self):
+    def test_response_without_length_is_chunked_to_the_client_with_its_trailers(self):
         server = self.h2_upstream()
         wg, port = self.start_waygate(server.address)
         resp = self.get(port, "/trailers")
         self.assertEqual(resp.status, 200)
         self.assertEqual(resp.body, b"hello")
         self.assertEqual(resp.header("transfer-encoding"), "chunked")
+        # The HTTP/2 upstream's trailing HEADERS reach the HTTP/1.1 client after the last chunk.
+        self.assertEqual(sorted((name.lower(), value) for name, value in resp.trailers),
+                         [("grpc-status", "0"), ("x-checksum", "abc")])
 
 
 class FailureTest(UpstreamHttp2TestCase):
