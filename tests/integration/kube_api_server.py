@@ -429,18 +429,24 @@ class KubeApiServer:
                 watch.bookmark_pending = True
             self.lock.notify_all()
 
-    def watch_count(self):
+    def watch_count(self, kind=None):
+        """The watches open now; with kind ("EndpointSlice"), those of that kind only."""
         with self.lock:
-            return len(self._watches)
+            return self._watch_count(kind)
 
-    def wait_for_watch(self, count=1, timeout=10.0):
-        """Waits until `count` watches are open (a failure guard, not a timing expectation)."""
+    def _watch_count(self, kind):
+        return sum(1 for watch in self._watches if kind is None or watch.watch_kind == kind)
+
+    def wait_for_watch(self, count=1, timeout=10.0, kind=None):
+        """Waits until `count` watches (of kind, when given) are open (a failure guard, not a
+        timing expectation)."""
         deadline = time.monotonic() + timeout
         with self.lock:
-            while len(self._watches) < count:
+            while self._watch_count(kind) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no {count} open watch(es) within {timeout}s")
+                    raise AssertionError(f"no {count} open {kind or ''} watch(es) within "
+                                         f"{timeout}s")
                 self.lock.wait(left)
 
     def requests_seen(self, kind=None):
@@ -644,6 +650,7 @@ class _Handler(BaseHTTPRequestHandler):
                 seen = int(asked)
                 backlog = [(t, o) for v, t, o in api.history if v > seen]
             self.bookmark_pending = False
+            self.watch_kind = kind
             api._watches.add(self)
             api.lock.notify_all()
         self.send_response(200)

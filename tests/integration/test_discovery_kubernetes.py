@@ -181,6 +181,36 @@ contexts:
     def test_a_compaction_reported_as_http_410_forces_a_relist(self):
         self.compaction_forces_a_relist("status")
 
+    def test_the_services_of_a_namespace_share_one_endpoint_slice_watch(self):
+        # Three clusters, each a Service of the namespace, each routed by its own host.
+        services = {"web": [0, 1], "cart": [2, 3], "search": [4]}
+        for service, pods in services.items():
+            self.api.apply(endpoint_slice(NAMESPACE, f"{service}-abc12", service,
+                                          [self.pods[i].host for i in pods], port=self.pod_port))
+        clusters = {service: {"discovery": {"kubernetes": {"service": f"{NAMESPACE}/{service}",
+                                                           "port": "http"}}}
+                    for service in services}
+        routes = [{"hosts": [f"{service}.test"], "paths": [{"prefix": "/", "cluster": service}]}
+                  for service in services]
+        self.port = free_port()
+        top = {"kubernetes": {"kubeconfig": self.kubeconfig()}}
+        self.wg = self.env.waygate(proxy_config(self.port, clusters, routes=routes, top=top),
+                                   self.port)
+        self.api.wait_for_watch(kind="EndpointSlice")
+        for service, pods in services.items():
+            wait_for_answers(self.port, self.names(pods), POLL_TIMEOUT, host=f"{service}.test")
+        self.assertEqual(1, self.api.watch_count("EndpointSlice"))
+        slice_lists = [r for r in self.api.requests_seen("list") if r[1].endswith("/endpointslices")]
+        self.assertEqual(1, len(slice_lists), "one LIST of the namespace's slices for all three")
+        # A change to one Service's slice moves that cluster alone.
+        self.api.apply(endpoint_slice(NAMESPACE, "cart-abc12", "cart", [self.pods[5].host],
+                                      port=self.pod_port))
+        wait_for_answers(self.port, self.names([5]), POLL_TIMEOUT, host="cart.test")
+        self.assertEqual(set(self.names([0, 1])),
+                         set(upstream_answers(self.port, 8, host="web.test")))
+        self.assertEqual(set(self.names([4])),
+                         set(upstream_answers(self.port, 4, host="search.test")))
+
     def test_a_refused_token_is_logged_and_the_last_endpoints_kept(self):
         self.api.apply(self.slice("web-abc12", [0, 1]))
         self.start()
