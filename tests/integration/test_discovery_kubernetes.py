@@ -211,6 +211,30 @@ contexts:
         self.assertEqual(set(self.names([4])),
                          set(upstream_answers(self.port, 4, host="search.test")))
 
+    def test_a_cluster_added_by_a_reload_routes_from_the_watch_running(self):
+        self.api.apply(self.slice("web-abc12", [0]))
+        self.api.apply(endpoint_slice(NAMESPACE, "cart-abc12", "cart", [self.pods[3].host],
+                                      port=self.pod_port))
+        self.start()
+        self.wait_for(*self.names([0]))
+
+        def config(services):
+            clusters = {s: {"discovery": {"kubernetes": {"service": f"{NAMESPACE}/{s}",
+                                                         "port": "http"}}} for s in services}
+            routes = [{"hosts": [f"{s}.test"], "paths": [{"prefix": "/", "cluster": s}]}
+                      for s in services]
+            routes.append({"hosts": ["*"], "paths": [{"prefix": "/", "cluster": "web"}]})
+            top = {"kubernetes": {"kubeconfig": self.kubeconfig()},
+                   "admin": {"address": f"127.0.0.1:{self.admin_port}"}}
+            return proxy_config(self.port, clusters, routes=routes, top=top)
+        self.wg.write_config(config(["web", "cart"]))
+        self.wg.wait_for_reloads(1)
+        # Routed from the first answer after the reload: the namespace's slices were known.
+        self.assertEqual(set(self.names([3])), set(upstream_answers(self.port, 4, host="cart.test")))
+        self.assertEqual(1, self.api.watch_count("EndpointSlice"))
+        slice_lists = [r for r in self.api.requests_seen("list") if r[1].endswith("/endpointslices")]
+        self.assertEqual(1, len(slice_lists), "no LIST for the cluster added")
+
     def test_a_refused_token_is_logged_and_the_last_endpoints_kept(self):
         self.api.apply(self.slice("web-abc12", [0, 1]))
         self.start()
