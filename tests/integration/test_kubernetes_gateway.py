@@ -238,3 +238,7 @@ class KubernetesGatewayBesideIngressTest(GatewayCase):
         self.assertEqual({"pod2"}, self.answers("both.test", "/"))
         self.skipped(f"{NAMESPACE}/shop: host both.test is routed by the config file or an "
                      "Ingress")
+        # Both sources read the Services through one watch; the clusters of both Services (web
+        # from the HTTPRoute, api from the Ingress) share one watch of the namespace's slices.
+        self.assertEqual(1, self.api.watch_count("Service"))
+        self.assertEqual(1, self.api.watch_count("EndpointSlice"))

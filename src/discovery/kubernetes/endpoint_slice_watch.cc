@@ -1,6 +1,5 @@
 #include "discovery/kubernetes/endpoint_slice_watch.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "discovery/json_member.h"
@@ -37,12 +36,10 @@ EndpointSliceWatch::EndpointSliceWatch(uv_loop_t* loop, std::shared_ptr<const Ap
           }) {}
 
 void EndpointSliceWatch::subscribe(const std::string& service, Subscriber* subscriber) {
-  bool first = std::all_of(services_.begin(), services_.end(),
-                           [](const auto& entry) { return entry.second.subscribers.empty(); });
   Service& entry = services_[service];
   entry.subscribers.push_back(subscriber);
   if (listed_) subscriber->on_slices(entry.slices);
-  if (first) watch_.start();
+  watch_.start();  // nothing when it runs already
 }
 
 void EndpointSliceWatch::unsubscribe(const std::string& service, Subscriber* subscriber) {
