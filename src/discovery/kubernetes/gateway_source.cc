@@ -28,10 +28,13 @@ void GatewaySource::start() {
   http_routes_ =
       watch("HTTPRoute", "/apis/gateway.networking.k8s.io/v1" + in_namespace + "/httproutes");
   services_ = watch("Service", "/api/v1" + in_namespace + "/services");
+  status_ = std::make_unique<HttpRouteStatusWriter>(collections_->loop(), collections_->api(),
+                                                    describe());
 }
 
 void GatewaySource::stop() {
   stopped_ = true;
+  status_.reset();
   for (ObjectCollection::Subscription* watched : {&classes_, &gateways_, &http_routes_, &services_})
     watched->reset();
 }
@@ -82,6 +85,7 @@ void GatewaySource::rebuild() {
       }
     }
     problems_ = std::move(problems);
+    if (status_) status_->update(routes, http_routes_.objects());
     if (routes.document == document_ && routes.hosts == hosts_) continue;
     document_ = std::move(routes.document);
     hosts_ = std::move(routes.hosts);

@@ -1,8 +1,8 @@
 // `routes_source: { kubernetes: { gateway_class } }`: the GatewayClasses, Gateways, HTTPRoutes
 // (gateway.networking.k8s.io/v1) and Services of a cluster, each listed and then watched (the
 // Services through the collection the Ingress source reads too), kept as
-// a routes_source document (see gateway_routes.h) that is handed on whenever it changes. Runs on
-// the control loop.
+// a routes_source document (see gateway_routes.h) that is handed on whenever it changes; and the
+// status of the HTTPRoutes (httproute_status.h). Runs on the control loop.
 #pragma once
 
 #include <uv.h>
@@ -14,6 +14,7 @@
 #include <string>
 
 #include "discovery/kubernetes/api_client.h"
+#include "discovery/kubernetes/httproute_status.h"
 #include "discovery/kubernetes/object_collection.h"
 #include "routing/config.h"
 
@@ -52,6 +53,7 @@ class GatewaySource {
   ObjectCollection::Subscription gateways_;
   ObjectCollection::Subscription http_routes_;
   ObjectCollection::Subscription services_;
+  std::unique_ptr<HttpRouteStatusWriter> status_;
   std::set<std::string> reserved_hosts_;
   std::string document_;  // the last handed on
   std::set<std::string> hosts_;

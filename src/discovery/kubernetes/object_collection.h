@@ -85,6 +85,7 @@ class ObjectCollections {
 
   std::shared_ptr<ObjectCollection> get(const char* kind, const std::string& path,
                                         const std::string& field_selector = "");
+  uv_loop_t* loop() const { return loop_; }
   const std::shared_ptr<const ApiClient>& api() const { return api_; }
 
  private:

@@ -28,7 +28,7 @@ StatusPatcher::StatusPatcher(uv_loop_t* loop, std::shared_ptr<const ApiClient> a
 StatusPatcher::~StatusPatcher() = default;
 
 void StatusPatcher::patch(const std::string& key, std::string target, std::string body) {
-  if (key == in_flight_) return;
+  if (key == in_flight_ && body == sending_.body) return;
   auto [queued, added] = queued_.insert_or_assign(key, Patch{std::move(target), std::move(body)});
   if (added) queue_.push_back(key);
   if (in_flight_.empty() && !uv_is_active(timer_.handle())) send_next();

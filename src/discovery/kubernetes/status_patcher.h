@@ -30,8 +30,8 @@ class StatusPatcher final : private http::ClientHandler {
   StatusPatcher& operator=(const StatusPatcher&) = delete;
 
   // Queues the patch `body` of `target` (".../NAME/status") for the object `key`
-  // ("NAMESPACE/NAME"), in place of one queued for it still. Nothing while a patch of it is under
-  // way: its answer, seen by the watch, is what the next patch is made from.
+  // ("NAMESPACE/NAME"), in place of one queued for it still; nothing when it is the patch under
+  // way. (Another is sent after it: the object may have changed since that one was made.)
   void patch(const std::string& key, std::string target, std::string body);
   // Drops the queued patches of the objects `keep` says no to.
   void retain(const std::function<bool(const std::string& key)>& keep);
