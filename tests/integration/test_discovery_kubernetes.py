@@ -211,6 +211,22 @@ contexts:
         self.assertEqual(set(self.names([4])),
                          set(upstream_answers(self.port, 4, host="search.test")))
 
+    def test_a_namespace_of_many_slices_is_listed_in_pages(self):
+        # The server pages at 2 items: the namespace's 3 slices with the label (api's, web's
+        # two) take two pages, of which waygate keeps every item.
+        self.api.max_page = 2
+        self.api.apply(self.slice("web-abc12", [0, 1]))
+        self.api.apply(self.slice("web-def34", [2]))
+        self.start()
+        self.wait_for(*self.names([0, 1, 2]))
+        slice_lists = [r for r in self.api.requests_seen("list") if r[1].endswith("/endpointslices")]
+        self.assertEqual(2, len(slice_lists))
+        self.assertIn("limit", slice_lists[0][2])
+        self.assertIn("continue", slice_lists[1][2])
+        # The watch goes on from the list's resourceVersion.
+        self.api.apply(self.slice("web-def34", [3]))
+        self.wait_for(*self.names([0, 1, 3]))
+
     def test_a_cluster_added_by_a_reload_routes_from_the_watch_running(self):
         self.api.apply(self.slice("web-abc12", [0]))
         self.api.apply(endpoint_slice(NAMESPACE, "cart-abc12", "cart", [self.pods[3].host],

@@ -112,6 +112,10 @@ Json trim_endpoint_slice(const Json& object) {
   if (const Json* metadata = json_member(object, "metadata")) {
     Json& kept = trimmed["metadata"] = Json::object();
     copy(*metadata, kept, "name");
+    if (const Json* labels = json_member(*metadata, "labels")) {
+      Json& kept_labels = kept["labels"] = Json::object();
+      copy(*labels, kept_labels, "kubernetes.io/service-name");
+    }
   }
   const Json* endpoints = json_member(object, "endpoints");
   if (!endpoints || !endpoints->is_array()) {

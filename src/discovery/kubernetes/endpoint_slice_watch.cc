@@ -15,6 +15,7 @@ ListWatch::Options watch_options(const std::string& namespace_name) {
   options.path = "/apis/discovery.k8s.io/v1/namespaces/" + namespace_name + "/endpointslices";
   // Slices a Service owns; others (made by hand for no Service) are never sent.
   options.label_selector = kServiceLabel;
+  options.trim_item = [](nlohmann::json object) { return trim_endpoint_slice(object); };
   return options;
 }
 
@@ -60,14 +61,14 @@ void EndpointSliceWatch::on_listed(std::vector<nlohmann::json> items) {
   service_of_.clear();
   for (auto& [name, service] : services_)
     service.slices.clear();
-  for (const nlohmann::json& item : items) {
+  for (nlohmann::json& item : items) {  // trimmed already (trim_item)
     const nlohmann::json* metadata = json_member(item, "metadata");
     std::string name = member_text(metadata, "name");
     const nlohmann::json* labels = metadata ? json_member(*metadata, "labels") : nullptr;
     std::string service = member_text(labels, kServiceLabel);
     if (name.empty() || service.empty()) continue;
     service_of_[name] = service;
-    services_[service].slices[name] = trim_endpoint_slice(item);
+    services_[service].slices[name] = std::move(item);
   }
   // Services without slices or subscribers are dropped; the others hear of the new state.
   std::erase_if(services_, [](const auto& entry) {
