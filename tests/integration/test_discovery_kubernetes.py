@@ -210,6 +210,13 @@ contexts:
                          set(upstream_answers(self.port, 8, host="web.test")))
         self.assertEqual(set(self.names([4])),
                          set(upstream_answers(self.port, 4, host="search.test")))
+        # The API server gone: one warning for the namespace's watch, not one per cluster; the
+        # clusters keep their endpoints.
+        self.api.stop()
+        self.wg.wait_for_stderr(r"(?m)^.* warn .*EndpointSlices of namespace shop: .*\(keeping "
+                                r"the last endpoints of 3 clusters;", timeout=RECONNECT_TIMEOUT)
+        self.assertEqual(set(self.names([5])),
+                         set(upstream_answers(self.port, 4, host="cart.test")))
 
     def test_a_namespace_of_many_slices_is_listed_in_pages(self):
         # The server pages at 2 items: the namespace's 3 slices with the label (api's, web's
@@ -260,8 +267,9 @@ contexts:
         self.api.stop()
         self.api.apply(self.slice("web-abc12", [2]))
         self.api.start()
-        self.wg.wait_for_stderr(r"(?m)^.* warn .*HTTP 401: Unauthorized \(keeping the last 2 "
-                                r"endpoints", timeout=RECONNECT_TIMEOUT)
+        self.wg.wait_for_stderr(r"(?m)^.* warn .*EndpointSlices of namespace shop: .*HTTP 401: "
+                                r"Unauthorized \(keeping the last endpoints of 1 cluster;",
+                                timeout=RECONNECT_TIMEOUT)
         self.assertEqual(set(self.names([0, 1])), set(upstream_answers(self.port, 8)))
         # The projected token rotates: the file's new content is used from the next request on.
         with open(self.token_file, "w") as f:

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "core/log.h"
 #include "discovery/json_member.h"
 #include "discovery/kubernetes/endpoint_slice.h"
 
@@ -28,8 +29,9 @@ std::string member_text(const nlohmann::json* object, const char* name) {
 
 EndpointSliceWatch::EndpointSliceWatch(uv_loop_t* loop, std::shared_ptr<const ApiClient> api,
                                        std::string namespace_name)
-    : watch_(
-          loop, std::move(api), watch_options(namespace_name),
+    : namespace_name_(std::move(namespace_name)),
+      watch_(
+          loop, std::move(api), watch_options(namespace_name_),
           [this](std::vector<nlohmann::json> items) { on_listed(std::move(items)); },
           [this](ListWatch::Event event, const nlohmann::json& object) { on_event(event, object); },
           [this](const std::string& error, uint64_t next_try_ms) {
@@ -112,11 +114,15 @@ void EndpointSliceWatch::on_event(ListWatch::Event event, const nlohmann::json& 
 }
 
 void EndpointSliceWatch::on_error(const std::string& error, uint64_t next_try_ms) {
-  std::vector<Subscriber*> all;
+  // One line however many clusters the watch serves: not thousands for one failure.
+  size_t clusters = 0;
   for (const auto& [name, service] : services_)
-    all.insert(all.end(), service.subscribers.begin(), service.subscribers.end());
-  for (Subscriber* subscriber : all)
-    subscriber->on_watch_failed(error, next_try_ms);
+    clusters += service.subscribers.size();
+  WG_LOG_WARN(
+      "discovery: kubernetes EndpointSlices of namespace %s: %s (keeping the last endpoints of "
+      "%zu cluster%s; next try in %llu ms)",
+      namespace_name_.c_str(), error.c_str(), clusters, clusters == 1 ? "" : "s",
+      static_cast<unsigned long long>(next_try_ms));
 }
 
 void EndpointSliceWatch::tell(const std::string& service) {

@@ -24,10 +24,10 @@ class EndpointSliceWatch {
 
   class Subscriber {
    public:
-    // The Service's slices as they are now: after each LIST, and when one of them changed.
+    // The Service's slices as they are now: after each LIST, and when one of them changed. (A
+    // failed LIST or WATCH tells nothing: what the subscriber knew stands, and the watch warns
+    // once for all of them.)
     virtual void on_slices(const Slices& slices) = 0;
-    // The LIST or WATCH failed; what the subscriber knew stands. The next try is in next_try_ms.
-    virtual void on_watch_failed(const std::string& error, uint64_t next_try_ms) = 0;
 
    protected:
     ~Subscriber() = default;
@@ -57,6 +57,7 @@ class EndpointSliceWatch {
   std::string forget(const std::string& slice);
   void tell(const std::string& service);
 
+  std::string namespace_name_;
   std::map<std::string, Service> services_;        // by the Service's name
   std::map<std::string, std::string> service_of_;  // the Service of each slice, by its name
   bool listed_ = false;

@@ -79,8 +79,4 @@ void KubernetesProvider::on_slices(const EndpointSliceWatch::Slices& slices) {
   report(std::move(endpoints));
 }
 
-void KubernetesProvider::on_watch_failed(const std::string& error, uint64_t next_try_ms) {
-  keep_after_failure(error, next_try_ms);
-}
-
 }  // namespace waygate::discovery::kubernetes

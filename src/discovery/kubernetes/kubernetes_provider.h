@@ -31,7 +31,6 @@ class KubernetesProvider final : public Provider, private EndpointSliceWatch::Su
 
  private:
   void on_slices(const EndpointSliceWatch::Slices& slices) override;
-  void on_watch_failed(const std::string& error, uint64_t next_try_ms) override;
   // The endpoints of the slices; a slice that cannot be read is warned of once.
   std::vector<routing::EndpointSpec> read(const EndpointSliceWatch::Slices& slices);
 
