@@ -16,7 +16,7 @@ ListWatch::Options watch_options(const std::string& namespace_name) {
   options.path = "/apis/discovery.k8s.io/v1/namespaces/" + namespace_name + "/endpointslices";
   // Slices a Service owns; others (made by hand for no Service) are never sent.
   options.label_selector = kServiceLabel;
-  options.trim_item = [](nlohmann::json object) { return trim_endpoint_slice(object); };
+  options.trim_item = [](const nlohmann::json& object) { return trim_endpoint_slice(object); };
   return options;
 }
 

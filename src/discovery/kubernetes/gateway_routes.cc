@@ -610,7 +610,7 @@ void resolve_backend_refs(const Json& spec, const std::string& namespace_name,
       }
       std::string service = namespace_name + "/" + string_at(ref, {"name"});
       if (!services.count(service)) {
-        fail("BackendNotFound", at + ": Service " + service + " not found");
+        fail("BackendNotFound", at.append(": Service ").append(service).append(" not found"));
         return;
       }
     }
