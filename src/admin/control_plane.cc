@@ -477,9 +477,11 @@ void ControlPlane::follow_ingresses() {
       return;
     }
     std::string name = routing::routes_source_name(config);
+    // One watch for each kind both sources read (the Services).
+    auto collections = std::make_shared<discovery::kubernetes::ObjectCollections>(loop_, api);
     if (!source->ingress_class.empty()) {
       ingress_watcher_ = std::make_unique<discovery::kubernetes::IngressSource>(
-          loop_, api, *source,
+          loop_, collections, *source,
           [this, name](const std::string& document,
                        const std::vector<routing::PemCertificate>& certificates) {
             ingress_document_ = document;
@@ -490,7 +492,7 @@ void ControlPlane::follow_ingresses() {
     }
     if (!source->gateway_class.empty()) {
       gateway_watcher_ = std::make_unique<discovery::kubernetes::GatewaySource>(
-          loop_, api, *source, [this, name](const std::string& document) {
+          collections, *source, [this, name](const std::string& document) {
             gateway_document_ = document;
             publish_kubernetes_routes(name);
           });

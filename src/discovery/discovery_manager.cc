@@ -7,6 +7,7 @@
 #include "discovery/dns_provider.h"
 #include "discovery/etcd_provider.h"
 #include "discovery/file_provider.h"
+#include "discovery/kubernetes/endpoint_slice_watch.h"
 #include "discovery/kubernetes/kubernetes_provider.h"
 #include "discovery/srv_provider.h"
 
@@ -71,6 +72,7 @@ void DiscoveryManager::stop() {
   discard();
   running_.clear();
   resolvers_.clear();
+  slice_watches_.clear();
 }
 
 DnsResolver& DiscoveryManager::resolver(const std::string& server) {
@@ -85,6 +87,20 @@ DnsResolver& DiscoveryManager::resolver(const std::string& server) {
     }
   }
   return *resolver;
+}
+
+std::shared_ptr<kubernetes::EndpointSliceWatch> DiscoveryManager::slice_watch(
+    const std::string& access_key, const std::shared_ptr<const kubernetes::ApiClient>& api,
+    const std::string& namespace_name) {
+  std::erase_if(slice_watches_, [](const auto& entry) { return entry.second.expired(); });
+  std::weak_ptr<kubernetes::EndpointSliceWatch>& slot =
+      slice_watches_[access_key + "|" + namespace_name];
+  std::shared_ptr<kubernetes::EndpointSliceWatch> watch = slot.lock();
+  if (!watch) {
+    watch = std::make_shared<kubernetes::EndpointSliceWatch>(loop_, api, namespace_name);
+    slot = watch;
+  }
+  return watch;
 }
 
 DiscoveryManager::Source DiscoveryManager::take_or_make(
@@ -167,8 +183,10 @@ routing::EndpointsByCluster DiscoveryManager::prepare(const routing::Config& con
     for (const routing::KubernetesSourceConfig& service : discovery.kubernetes) {
       sources.sources.push_back(
           take_or_make(name, "kubernetes|" + kubernetes_key + "|" + service.describe(), [&] {
-            return std::make_unique<kubernetes::KubernetesProvider>(name, sink, loop_,
-                                                                    kubernetes_api_client, service);
+            return std::make_unique<kubernetes::KubernetesProvider>(
+                name, sink,
+                slice_watch(kubernetes_key, kubernetes_api_client, service.namespace_name),
+                service);
           }));
     }
     endpoints[name] = merge(sources);

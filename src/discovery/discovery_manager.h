@@ -21,6 +21,11 @@
 
 namespace waygate::discovery {
 
+namespace kubernetes {
+class ApiClient;
+class EndpointSliceWatch;
+}  // namespace kubernetes
+
 class DiscoveryManager final : private ProviderSink {
  public:
   // Called with a cluster's merged endpoints whenever a source changes them, and with the name
@@ -73,6 +78,11 @@ class DiscoveryManager final : private ProviderSink {
   void on_endpoints_changed(Provider& provider) override;
   static std::vector<routing::EndpointSpec> merge(const ClusterSources& cluster);
   DnsResolver& resolver(const std::string& server);
+  // The EndpointSlice watch of a namespace that the providers of one API server share: the
+  // running one while any provider holds it, else a new one.
+  std::shared_ptr<kubernetes::EndpointSliceWatch> slice_watch(
+      const std::string& access_key, const std::shared_ptr<const kubernetes::ApiClient>& api,
+      const std::string& namespace_name);
   // The source for a key: the running one when it has the same key, else a new one from make().
   Source take_or_make(const std::string& cluster, std::string key,
                       const std::function<std::unique_ptr<Provider>()>& make);
@@ -80,6 +90,8 @@ class DiscoveryManager final : private ProviderSink {
   uv_loop_t* loop_;
   PublishFn publish_;
   std::map<std::string, std::unique_ptr<DnsResolver>> resolvers_;  // by server ("": system)
+  // By API server access key and namespace; the providers own them.
+  std::map<std::string, std::weak_ptr<kubernetes::EndpointSliceWatch>> slice_watches_;
   Clusters running_;
   Clusters prepared_;
   bool has_prepared_ = false;

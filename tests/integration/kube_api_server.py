@@ -12,7 +12,10 @@ and apiVersion, as the API server writes them); a WATCH (?watch=1) answers a chu
 JSON lines {"type": ADDED | MODIFIED | DELETED | BOOKMARK | ERROR, "object": ...} from the
 resourceVersion asked for, ended by the server after timeoutSeconds; a resourceVersion older than
 the last compaction is answered with an ERROR event holding a 410 Expired Status (as the API
-server's watch cache does) or, with expired_as="status", with HTTP 410. Requests need
+server's watch cache does) or, with expired_as="status", with HTTP 410. A LIST with limit=N answers
+at most N items (max_page caps it lower, as a server may) and a metadata.continue token for the
+next page, every page of the first one's resourceVersion; a token from before the last compaction
+is 410 Expired. Requests need
 "Authorization: Bearer <token>" (401 Status otherwise); TLS with a test certificate, or plain HTTP.
 Its fidelity is checked against Debian's python3-kubernetes client in
 test_kubernetes_api_server.py.
@@ -307,6 +310,10 @@ class KubeApiServer:
         self.compacted = 0  # watches from a version below this are expired
         self.requests = []  # (method, path, query dict, status) of each request
         self._watches = set()  # open watch streams (their handlers)
+        # A LIST with limit gets at most this many items a page (the server may send fewer than
+        # asked); None: limit as asked.
+        self.max_page = None
+        self._continues = {}  # continue token -> (resourceVersion, the items left)
         self._connections = set()
         self._server = None
         self._thread = None
@@ -429,26 +436,32 @@ class KubeApiServer:
                 watch.bookmark_pending = True
             self.lock.notify_all()
 
-    def watch_count(self):
+    def watch_count(self, kind=None):
+        """The watches open now; with kind ("EndpointSlice"), those of that kind only."""
         with self.lock:
-            return len(self._watches)
+            return self._watch_count(kind)
 
-    def wait_for_watch(self, count=1, timeout=10.0):
-        """Waits until `count` watches are open (a failure guard, not a timing expectation)."""
+    def _watch_count(self, kind):
+        return sum(1 for watch in self._watches if kind is None or watch.watch_kind == kind)
+
+    def wait_for_watch(self, count=1, timeout=10.0, kind=None):
+        """Waits until `count` watches (of kind, when given) are open (a failure guard, not a
+        timing expectation)."""
         deadline = time.monotonic() + timeout
         with self.lock:
-            while len(self._watches) < count:
+            while self._watch_count(kind) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no {count} open watch(es) within {timeout}s")
+                    raise AssertionError(f"no {count} open {kind or ''} watch(es) within "
+                                         f"{timeout}s")
                 self.lock.wait(left)
 
     def requests_seen(self, kind=None):
-        """The requests so far; kind "list" or "watch" keeps those only."""
+        """The requests so far; kind "list" or "watch" keeps those GETs only."""
         with self.lock:
             return [r for r in self.requests
-                    if kind is None or ("watch" if _true(r[2].get("watch")) else "list")
-                    == kind]
+                    if kind is None or (r[0] == "GET" and
+                                        ("watch" if _true(r[2].get("watch")) else "list") == kind)]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -529,17 +542,45 @@ class _Handler(BaseHTTPRequestHandler):
         if _true(query.get("watch")):
             self._watch(url.path, query, wanted, kind, api_version)
         else:
-            with api.lock:
+            self._list(url.path, query, wanted, kind, api_version)
+
+    def _list(self, path, query, wanted, kind, api_version):
+        """A LIST; with limit, one page of it and a continue token for the rest (the rest as of
+        the first page: every page is of its resourceVersion), as the API server pages."""
+        api = self.server.api
+        limit = int(query.get("limit") or 0)
+        token = query.get("continue")
+        with api.lock:
+            if token:
+                version, items = api._continues.pop(token, (None, None))
+                if version is None or int(version) < api.compacted:
+                    api.requests.append(("GET", path, query, 410))
+                    self._send_json(410, status(
+                        410, "Expired", "The provided continue parameter is too old to display a "
+                        "consistent list result. You can start a new list without the continue "
+                        "parameter."))
+                    return
+            else:
                 items = []
                 for key in sorted(api.objects):
-                    item = copy.deepcopy(api.objects[key])
+                    item = api.objects[key]
                     if wanted(item):
+                        item = copy.deepcopy(item)
                         item.pop("kind"), item.pop("apiVersion")
                         items.append(item)
                 version = str(api.resource_version)
-            self._record(url.path, query, 200)
-            self._send_json(200, {"kind": f"{kind}List", "apiVersion": api_version,
-                                  "metadata": {"resourceVersion": version}, "items": items})
+            metadata = {"resourceVersion": version}
+            if limit:
+                size = min(limit, api.max_page or limit)
+                if len(items) > size:
+                    items, rest = items[:size], items[size:]
+                    token = str(uuid.uuid4())
+                    api._continues[token] = (version, rest)
+                    metadata["continue"] = token
+                    metadata["remainingItemCount"] = len(rest)
+            api.requests.append(("GET", path, query, 200))
+        self._send_json(200, {"kind": f"{kind}List", "apiVersion": api_version,
+                              "metadata": metadata, "items": items})
 
     def do_PATCH(self):
         api = self.server.api
@@ -644,6 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
                 seen = int(asked)
                 backlog = [(t, o) for v, t, o in api.history if v > seen]
             self.bookmark_pending = False
+            self.watch_kind = kind
             api._watches.add(self)
             api.lock.notify_all()
         self.send_response(200)

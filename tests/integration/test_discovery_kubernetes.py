@@ -181,6 +181,83 @@ contexts:
     def test_a_compaction_reported_as_http_410_forces_a_relist(self):
         self.compaction_forces_a_relist("status")
 
+    def test_the_services_of_a_namespace_share_one_endpoint_slice_watch(self):
+        # Three clusters, each a Service of the namespace, each routed by its own host.
+        services = {"web": [0, 1], "cart": [2, 3], "search": [4]}
+        for service, pods in services.items():
+            self.api.apply(endpoint_slice(NAMESPACE, f"{service}-abc12", service,
+                                          [self.pods[i].host for i in pods], port=self.pod_port))
+        clusters = {service: {"discovery": {"kubernetes": {"service": f"{NAMESPACE}/{service}",
+                                                           "port": "http"}}}
+                    for service in services}
+        routes = [{"hosts": [f"{service}.test"], "paths": [{"prefix": "/", "cluster": service}]}
+                  for service in services]
+        self.port = free_port()
+        top = {"kubernetes": {"kubeconfig": self.kubeconfig()}}
+        self.wg = self.env.waygate(proxy_config(self.port, clusters, routes=routes, top=top),
+                                   self.port)
+        self.api.wait_for_watch(kind="EndpointSlice")
+        for service, pods in services.items():
+            wait_for_answers(self.port, self.names(pods), POLL_TIMEOUT, host=f"{service}.test")
+        self.assertEqual(1, self.api.watch_count("EndpointSlice"))
+        slice_lists = [r for r in self.api.requests_seen("list") if r[1].endswith("/endpointslices")]
+        self.assertEqual(1, len(slice_lists), "one LIST of the namespace's slices for all three")
+        # A change to one Service's slice moves that cluster alone.
+        self.api.apply(endpoint_slice(NAMESPACE, "cart-abc12", "cart", [self.pods[5].host],
+                                      port=self.pod_port))
+        wait_for_answers(self.port, self.names([5]), POLL_TIMEOUT, host="cart.test")
+        self.assertEqual(set(self.names([0, 1])),
+                         set(upstream_answers(self.port, 8, host="web.test")))
+        self.assertEqual(set(self.names([4])),
+                         set(upstream_answers(self.port, 4, host="search.test")))
+        # The API server gone: one warning for the namespace's watch, not one per cluster; the
+        # clusters keep their endpoints.
+        self.api.stop()
+        self.wg.wait_for_stderr(r"(?m)^.* warn .*EndpointSlices of namespace shop: .*\(keeping "
+                                r"the last endpoints of 3 clusters;", timeout=RECONNECT_TIMEOUT)
+        self.assertEqual(set(self.names([5])),
+                         set(upstream_answers(self.port, 4, host="cart.test")))
+
+    def test_a_namespace_of_many_slices_is_listed_in_pages(self):
+        # The server pages at 2 items: the namespace's 3 slices with the label (api's, web's
+        # two) take two pages, of which waygate keeps every item.
+        self.api.max_page = 2
+        self.api.apply(self.slice("web-abc12", [0, 1]))
+        self.api.apply(self.slice("web-def34", [2]))
+        self.start()
+        self.wait_for(*self.names([0, 1, 2]))
+        slice_lists = [r for r in self.api.requests_seen("list") if r[1].endswith("/endpointslices")]
+        self.assertEqual(2, len(slice_lists))
+        self.assertIn("limit", slice_lists[0][2])
+        self.assertIn("continue", slice_lists[1][2])
+        # The watch goes on from the list's resourceVersion.
+        self.api.apply(self.slice("web-def34", [3]))
+        self.wait_for(*self.names([0, 1, 3]))
+
+    def test_a_cluster_added_by_a_reload_routes_from_the_watch_running(self):
+        self.api.apply(self.slice("web-abc12", [0]))
+        self.api.apply(endpoint_slice(NAMESPACE, "cart-abc12", "cart", [self.pods[3].host],
+                                      port=self.pod_port))
+        self.start()
+        self.wait_for(*self.names([0]))
+
+        def config(services):
+            clusters = {s: {"discovery": {"kubernetes": {"service": f"{NAMESPACE}/{s}",
+                                                         "port": "http"}}} for s in services}
+            routes = [{"hosts": [f"{s}.test"], "paths": [{"prefix": "/", "cluster": s}]}
+                      for s in services]
+            routes.append({"hosts": ["*"], "paths": [{"prefix": "/", "cluster": "web"}]})
+            top = {"kubernetes": {"kubeconfig": self.kubeconfig()},
+                   "admin": {"address": f"127.0.0.1:{self.admin_port}"}}
+            return proxy_config(self.port, clusters, routes=routes, top=top)
+        self.wg.write_config(config(["web", "cart"]))
+        self.wg.wait_for_reloads(1)
+        # Routed from the first answer after the reload: the namespace's slices were known.
+        self.assertEqual(set(self.names([3])), set(upstream_answers(self.port, 4, host="cart.test")))
+        self.assertEqual(1, self.api.watch_count("EndpointSlice"))
+        slice_lists = [r for r in self.api.requests_seen("list") if r[1].endswith("/endpointslices")]
+        self.assertEqual(1, len(slice_lists), "no LIST for the cluster added")
+
     def test_a_refused_token_is_logged_and_the_last_endpoints_kept(self):
         self.api.apply(self.slice("web-abc12", [0, 1]))
         self.start()
@@ -190,8 +267,9 @@ contexts:
         self.api.stop()
         self.api.apply(self.slice("web-abc12", [2]))
         self.api.start()
-        self.wg.wait_for_stderr(r"(?m)^.* warn .*HTTP 401: Unauthorized \(keeping the last 2 "
-                                r"endpoints", timeout=RECONNECT_TIMEOUT)
+        self.wg.wait_for_stderr(r"(?m)^.* warn .*EndpointSlices of namespace shop: .*HTTP 401: "
+                                r"Unauthorized \(keeping the last endpoints of 1 cluster;",
+                                timeout=RECONNECT_TIMEOUT)
         self.assertEqual(set(self.names([0, 1])), set(upstream_answers(self.port, 8)))
         # The projected token rotates: the file's new content is used from the next request on.
         with open(self.token_file, "w") as f:

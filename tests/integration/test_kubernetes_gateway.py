@@ -21,6 +21,7 @@ POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing ex
 RECONNECT_TIMEOUT = 30.0  # the same for a watch resumed after backoff
 NAMESPACE = "shop"
 CLASS = "waygate"
+CONTROLLER = "waygate.dev/gateway-controller"  # the GatewayClass's spec.controllerName
 PODS = 3
 
 
@@ -126,6 +127,81 @@ class KubernetesGatewayTest(GatewayCase):
         self.wait_for("shop.test", "/", 404)
         # The file's own routes served all along.
         self.assertEqual({"pod2"}, self.answers("file.test", "/"))
+
+    def route_status(self, name):
+        """The HTTPRoute's status.parents entries of waygate's controller, once there are any."""
+        with self.api.lock:
+            route = self.api.objects.get(("HTTPRoute", NAMESPACE, name))
+            parents = (route or {}).get("status", {}).get("parents", [])
+            return [p for p in parents if p.get("controllerName") == CONTROLLER]
+
+    def conditions(self, name):
+        """{type: (status, reason)} of the route's one waygate entry, once it says anything."""
+        entries = wait_until(lambda: self.route_status(name), POLL_TIMEOUT, 0.05,
+                             f"a status of HTTPRoute {name}")
+        self.assertEqual(1, len(entries))
+        return {c["type"]: (c["status"], c["reason"]) for c in entries[0]["conditions"]}
+
+    def wait_for_conditions(self, name, expected):
+        def written():
+            entries = self.route_status(name)
+            return entries and {c["type"]: (c["status"], c["reason"])
+                                for c in entries[0]["conditions"]} == expected
+        wait_until(written, POLL_TIMEOUT, 0.05, f"HTTPRoute {name}'s conditions {expected}")
+        return self.route_status(name)[0]
+
+    def test_httproute_status_says_accepted_and_whether_its_backends_resolve(self):
+        # Another controller's entry in status.parents, there from before: it stays.
+        theirs = {"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                "name": "theirs"},
+                  "controllerName": "example.com/other-controller",
+                  "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                                  "message": "", "observedGeneration": 1,
+                                  "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        good = http_route(NAMESPACE, "good", ["gw", "theirs"], ["good.test"],
+                          [http_rule([("web", 80)])])
+        good["status"]["parents"] = [theirs]
+        self.api.apply(good)
+        self.route("broken", ["broken.test"], [http_rule([("web", 80)]),
+                                               http_rule([("missing", 80)])])
+        entry = self.wait_for_conditions("good", {"Accepted": ("True", "Accepted"),
+                                                  "ResolvedRefs": ("True", "ResolvedRefs")})
+        with self.api.lock:
+            stored = self.api.objects[("HTTPRoute", NAMESPACE, "good")]
+            self.assertEqual(stored["spec"]["parentRefs"][0], entry["parentRef"])
+            self.assertIn(theirs, stored["status"]["parents"])
+            self.assertEqual(2, len(stored["status"]["parents"]), "only the parentRef of gw")
+            generation = stored["metadata"]["generation"]
+        for condition in entry["conditions"]:
+            self.assertEqual(generation, condition["observedGeneration"])
+            self.assertRegex(condition["lastTransitionTime"],
+                             r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        broken = self.wait_for_conditions("broken",
+                                          {"Accepted": ("True", "Accepted"),
+                                           "ResolvedRefs": ("False", "BackendNotFound")})
+        resolved = next(c for c in broken["conditions"] if c["type"] == "ResolvedRefs")
+        self.assertIn(f"Service {NAMESPACE}/missing", resolved["message"])
+        # Written through the status subresource, as a merge patch made from the version read.
+        patches = [r for r in self.api.requests
+                   if r[0] == "PATCH" and r[1].endswith("/httproutes/broken/status")]
+        self.assertTrue(patches)
+        self.assertEqual(200, patches[0][3])
+        self.assertIn("resourceVersion", json.loads(patches[0][2])["metadata"])
+        # The Service made: the route's refs resolve now.
+        self.api.apply(service(NAMESPACE, "missing", [("http", 80, self.pod_port)]))
+        self.wait_for_conditions("broken", {"Accepted": ("True", "Accepted"),
+                                            "ResolvedRefs": ("True", "ResolvedRefs")})
+
+    def test_an_httproute_no_listener_takes_is_not_accepted(self):
+        self.route("lost", ["lost.test"], [http_rule([("web", 80)])], parents=(("gw", "nope"),))
+        self.wait_for_conditions("lost", {"Accepted": ("False", "NotAllowedByListeners"),
+                                          "ResolvedRefs": ("True", "ResolvedRefs")})
+        # An HTTPRoute of another class's Gateway gets no status from waygate.
+        self.route("other", ["other.test"], [http_rule([("web", 80)])], parents=("theirs",))
+        self.route("shop", ["shop.test"], [http_rule([("web", 80)])])
+        self.wait_for_conditions("shop", {"Accepted": ("True", "Accepted"),
+                                          "ResolvedRefs": ("True", "ResolvedRefs")})
+        self.assertEqual([], self.route_status("other"))
 
     def test_a_weighted_split_sends_roughly_its_share_to_each_service(self):
         # Both Services' endpoints known first, so that the split is measured, not discovery.
@@ -238,3 +314,7 @@ class KubernetesGatewayBesideIngressTest(GatewayCase):
         self.assertEqual({"pod2"}, self.answers("both.test", "/"))
         self.skipped(f"{NAMESPACE}/shop: host both.test is routed by the config file or an "
                      "Ingress")
+        # Both sources read the Services through one watch; the clusters of both Services (web
+        # from the HTTPRoute, api from the Ingress) share one watch of the namespace's slices.
+        self.assertEqual(1, self.api.watch_count("Service"))
+        self.assertEqual(1, self.api.watch_count("EndpointSlice"))

@@ -101,4 +101,40 @@ std::optional<SliceEndpoints> parse_endpoint_slice(const Json& object, const Por
   return slice;
 }
 
+Json trim_endpoint_slice(const Json& object) {
+  Json trimmed = Json::object();
+  auto copy = [](const Json& from, Json& to, const char* name) {
+    if (const Json* value = json_member(from, name)) to[name] = *value;
+  };
+  copy(object, trimmed, "kind");
+  copy(object, trimmed, "addressType");
+  copy(object, trimmed, "ports");
+  if (const Json* metadata = json_member(object, "metadata")) {
+    Json& kept = trimmed["metadata"] = Json::object();
+    copy(*metadata, kept, "name");
+    if (const Json* labels = json_member(*metadata, "labels")) {
+      Json& kept_labels = kept["labels"] = Json::object();
+      copy(*labels, kept_labels, "kubernetes.io/service-name");
+    }
+  }
+  const Json* endpoints = json_member(object, "endpoints");
+  if (!endpoints || !endpoints->is_array()) {
+    if (endpoints) trimmed["endpoints"] = *endpoints;  // for parse_endpoint_slice to refuse
+    return trimmed;
+  }
+  Json& kept = trimmed["endpoints"] = Json::array();
+  for (const Json& endpoint : *endpoints) {
+    Json one = Json::object();
+    copy(endpoint, one, "addresses");
+    copy(endpoint, one, "zone");
+    if (const Json* conditions = json_member(endpoint, "conditions")) {
+      Json& kept_conditions = one["conditions"] = Json::object();
+      copy(*conditions, kept_conditions, "ready");
+      copy(*conditions, kept_conditions, "terminating");
+    }
+    kept.push_back(std::move(one));
+  }
+  return trimmed;
+}
+
 }  // namespace waygate::discovery::kubernetes

@@ -32,4 +32,9 @@ struct SliceEndpoints {
 std::optional<SliceEndpoints> parse_endpoint_slice(const nlohmann::json& object,
                                                    const PortSelector& port, std::string* error);
 
+// The members of a slice parse_endpoint_slice reads, and its name and Service label, and no
+// others (a Pod's targetRef, nodeName, hints, managedFields...): what a watch shared by many
+// Services keeps of each.
+nlohmann::json trim_endpoint_slice(const nlohmann::json& object);
+
 }  // namespace waygate::discovery::kubernetes

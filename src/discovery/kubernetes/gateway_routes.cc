@@ -580,12 +580,52 @@ struct Route {
   std::set<std::string> hosts;
 };
 
+// Whether every backendRef of the route's rules resolves: a Service of the route's namespace
+// that exists. The first that does not gives the reason and the message.
+void resolve_backend_refs(const Json& spec, const std::string& namespace_name,
+                          const std::map<std::string, Json>& services, ParentStatus& status) {
+  auto fail = [&status](const char* reason, std::string message) {
+    status.resolved = false;
+    status.resolved_reason = reason;
+    status.resolved_message = std::move(message);
+  };
+  const Json* rules = json_member(spec, "rules");
+  for (size_t r = 0; rules && rules->is_array() && r < rules->size(); ++r) {
+    const Json* refs = json_member((*rules)[r], "backendRefs");
+    for (size_t i = 0; refs && refs->is_array() && i < refs->size(); ++i) {
+      const Json& ref = (*refs)[i];
+      std::string at =
+          "spec.rules[" + std::to_string(r) + "].backendRefs[" + std::to_string(i) + "]";
+      std::string group = string_at(ref, {"group"});
+      std::string kind = string_at(ref, {"kind"});
+      if (!group.empty() || (!kind.empty() && kind != "Service")) {
+        fail("InvalidKind", at + ": only Services are supported");
+        return;
+      }
+      std::string ref_namespace = string_at(ref, {"namespace"});
+      if (!ref_namespace.empty() && ref_namespace != namespace_name) {
+        fail("RefNotPermitted", at + ": a Service of another namespace (ReferenceGrants are not "
+                                     "read)");
+        return;
+      }
+      std::string service = namespace_name + "/" + string_at(ref, {"name"});
+      if (!services.count(service)) {
+        fail("BackendNotFound", at.append(": Service ").append(service).append(" not found"));
+        return;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 GatewayRoutes gateway_routes(const GatewayObjects& objects, const std::string& gateway_class,
                              const std::set<std::string>& reserved_hosts) {
   GatewayRoutes out;
   std::map<std::string, Gateway> gateways = read_gateways(objects, gateway_class);
+  if (auto found = objects.classes.find(gateway_class); found != objects.classes.end()) {
+    out.controller_name = string_at(found->second, {"spec", "controllerName"});
+  }
   std::map<std::string, ServiceBackend> backends;
   std::map<std::string, std::vector<Claim>> by_host;
   auto problem = [&out](const std::string& route, const std::string& text) {
@@ -609,6 +649,7 @@ GatewayRoutes gateway_routes(const GatewayObjects& objects, const std::string& g
     }
     if (hostnames.empty()) hostnames.push_back("*");
     bool ours = false;
+    std::vector<ParentStatus> statuses;
     const Json* parents = json_member(*spec, "parentRefs");
     for (size_t i = 0; parents && parents->is_array() && i < parents->size(); ++i) {
       const Json& parent = (*parents)[i];
@@ -621,6 +662,8 @@ GatewayRoutes gateway_routes(const GatewayObjects& objects, const std::string& g
       auto gateway = gateways.find(gateway_key);
       if (gateway == gateways.end()) continue;
       ours = true;
+      ParentStatus& status = statuses.emplace_back();
+      status.parent_ref = parent;
       std::string section = string_at(parent, {"sectionName"});
       const Json* port = json_member(parent, "port");
       std::set<std::string> attached;  // the hosts this parent gives
@@ -643,21 +686,38 @@ GatewayRoutes gateway_routes(const GatewayObjects& objects, const std::string& g
       }
       std::string parent_at = "spec.parentRefs[" + std::to_string(i) + "]";
       if (!matched_listener) {
-        problem(key, parent_at.append(": no listener of Gateway ")
-                         .append(gateway_key)
-                         .append(" takes it (sectionName, port, protocol or allowedRoutes); "
-                                 "not attached there"));
+        status.accepted = false;
+        status.accepted_reason = "NotAllowedByListeners";
+        status.accepted_message = "no listener of Gateway " + gateway_key +
+                                  " takes it (sectionName, port, protocol or allowedRoutes)";
+        problem(
+            key,
+            parent_at.append(": ").append(status.accepted_message).append("; not attached there"));
       } else if (attached.empty()) {
-        problem(key, parent_at.append(": none of its hostnames is a listener's of Gateway ")
-                         .append(gateway_key)
-                         .append("; not attached there"));
+        status.accepted = false;
+        status.accepted_reason = "NoMatchingListenerHostname";
+        status.accepted_message = "none of its hostnames is a listener's of Gateway " + gateway_key;
+        problem(
+            key,
+            parent_at.append(": ").append(status.accepted_message).append("; not attached there"));
+      } else {
+        status.accepted_message = "attached to Gateway " + gateway_key;
       }
       route.hosts.insert(attached.begin(), attached.end());
     }
     if (!ours) continue;
+    std::vector<ParentStatus>& route_statuses = out.statuses[key] = std::move(statuses);
+    for (ParentStatus& status : route_statuses)
+      resolve_backend_refs(*spec, namespace_name, objects.services, status);
     if (bad_hostname) {
-      problem(key, "spec.hostnames " + quoted_value(*bad_hostname) +
-                       " is not a host name (or *.suffix); the HTTPRoute is skipped");
+      std::string why =
+          "spec.hostnames " + quoted_value(*bad_hostname) + " is not a host name (or *.suffix)";
+      for (ParentStatus& status : route_statuses) {
+        status.accepted = false;
+        status.accepted_reason = "UnsupportedValue";
+        status.accepted_message = why;
+      }
+      problem(key, why + "; the HTTPRoute is skipped");
       continue;
     }
     if (route.hosts.empty()) continue;

@@ -22,11 +22,30 @@ struct GatewayObjects {
   std::map<std::string, nlohmann::json> services;
 };
 
+// What waygate says of an HTTPRoute for one of its parentRefs that names a Gateway of the class:
+// the Gateway API's Accepted and ResolvedRefs conditions (status.parents[], see
+// httproute_status.h). (The NOLINT: as ServiceBackend's.)
+struct ParentStatus {         // NOLINT(bugprone-exception-escape)
+  nlohmann::json parent_ref;  // the spec.parentRefs entry as given
+  bool accepted = true;
+  // Accepted, NotAllowedByListeners, NoMatchingListenerHostname or UnsupportedValue.
+  std::string accepted_reason = "Accepted";
+  std::string accepted_message;
+  bool resolved = true;
+  // ResolvedRefs, BackendNotFound, InvalidKind or RefNotPermitted: the first backendRef not
+  // resolved says which.
+  std::string resolved_reason = "ResolvedRefs";
+  std::string resolved_message;
+};
+
 struct GatewayRoutes {
   std::string document;               // YAML (written as JSON) with routes: and clusters:; empty
                                       // when nothing is routed
   std::set<std::string> hosts;        // the hosts it routes
   std::vector<std::string> problems;  // "HTTPRoute shop/web: ...; the rule is skipped", one each
+  // By HTTPRoute ("NAMESPACE/NAME"), for those with a parentRef naming a Gateway of the class.
+  std::map<std::string, std::vector<ParentStatus>> statuses;
+  std::string controller_name;  // the GatewayClass's spec.controllerName, named in the statuses
 };
 
 // The HTTPRoutes attached to a listener of a Gateway whose spec.gatewayClassName is

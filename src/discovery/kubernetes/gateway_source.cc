@@ -6,24 +6,10 @@
 #include "discovery/kubernetes/gateway_routes.h"
 
 namespace waygate::discovery::kubernetes {
-namespace {
 
-// "NAMESPACE/NAME", or NAME for an object without a namespace (a GatewayClass).
-std::string object_key(const nlohmann::json& object) {
-  auto metadata = object.find("metadata");
-  if (metadata == object.end() || !metadata->is_object()) return "";
-  std::string name = metadata->value("name", "");
-  std::string namespace_name = metadata->value("namespace", "");
-  if (name.empty()) return "";
-  return namespace_name.empty() ? name : namespace_name + "/" + name;
-}
-
-}  // namespace
-
-GatewaySource::GatewaySource(uv_loop_t* loop, std::shared_ptr<const ApiClient> api,
+GatewaySource::GatewaySource(std::shared_ptr<ObjectCollections> collections,
                              routing::IngressSourceConfig source, RoutesFn on_routes)
-    : loop_(loop),
-      api_(std::move(api)),
+    : collections_(std::move(collections)),
       source_(std::move(source)),
       on_routes_(std::move(on_routes)) {}
 
@@ -37,51 +23,33 @@ void GatewaySource::start() {
   std::string in_namespace =
       source_.namespace_name.empty() ? "" : "/namespaces/" + source_.namespace_name;
   // The paths written out whole, as test_deploy_manifests reads them to check the ClusterRole.
-  watch(classes_, "/apis/gateway.networking.k8s.io/v1/gatewayclasses");
-  watch(gateways_, "/apis/gateway.networking.k8s.io/v1" + in_namespace + "/gateways");
-  watch(http_routes_, "/apis/gateway.networking.k8s.io/v1" + in_namespace + "/httproutes");
-  watch(services_, "/api/v1" + in_namespace + "/services");
+  classes_ = watch("GatewayClass", "/apis/gateway.networking.k8s.io/v1/gatewayclasses");
+  gateways_ = watch("Gateway", "/apis/gateway.networking.k8s.io/v1" + in_namespace + "/gateways");
+  http_routes_ =
+      watch("HTTPRoute", "/apis/gateway.networking.k8s.io/v1" + in_namespace + "/httproutes");
+  services_ = watch("Service", "/api/v1" + in_namespace + "/services");
+  status_ = std::make_unique<HttpRouteStatusWriter>(collections_->loop(), collections_->api(),
+                                                    describe());
 }
 
 void GatewaySource::stop() {
   stopped_ = true;
-  for (Collection* collection : {&classes_, &gateways_, &http_routes_, &services_})
-    collection->watch.reset();
+  status_.reset();
+  for (ObjectCollection::Subscription* watched : {&classes_, &gateways_, &http_routes_, &services_})
+    watched->reset();
 }
 
-void GatewaySource::watch(Collection& collection, const std::string& path) {
-  ListWatch::Options options;
-  options.path = path;
-  Collection* target = &collection;
-  collection.watch = std::make_unique<ListWatch>(
-      loop_, api_, options,
-      [this, target](std::vector<nlohmann::json> items) {
-        target->objects.clear();
-        for (nlohmann::json& item : items) {
-          std::string key = object_key(item);
-          if (!key.empty()) target->objects[key] = std::move(item);
-        }
-        target->listed = true;
-        rebuild();
-      },
-      [this, target](ListWatch::Event event, const nlohmann::json& object) {
-        std::string key = object_key(object);
-        if (key.empty()) return;
-        if (event == ListWatch::Event::kDeleted) {
-          target->objects.erase(key);
-        } else {
-          target->objects[key] = object;
-        }
-        rebuild();
-      },
-      [this, target](const std::string& error, uint64_t next_try_ms) {
-        WG_LOG_WARN(
-            "routes_source %s: %ss from %s: %s (the routes last made from them keep serving; "
-            "next try in %llu ms)",
-            describe().c_str(), target->kind, api_->access().server.c_str(), error.c_str(),
-            static_cast<unsigned long long>(next_try_ms));
-      });
-  collection.watch->start();
+ObjectCollection::Subscription GatewaySource::watch(const char* kind, const std::string& path) {
+  std::shared_ptr<ObjectCollection> collection = collections_->get(kind, path);
+  return collection->listen(
+      {[this] { rebuild(); },
+       [this, kind](const std::string& error, uint64_t next_try_ms) {
+         WG_LOG_WARN(
+             "routes_source %s: %ss from %s: %s (the routes last made from them keep serving; "
+             "next try in %llu ms)",
+             describe().c_str(), kind, collections_->api()->access().server.c_str(), error.c_str(),
+             static_cast<unsigned long long>(next_try_ms));
+       }});
 }
 
 void GatewaySource::set_reserved_hosts(std::set<std::string> hosts) {
@@ -95,8 +63,10 @@ void GatewaySource::set_reserved_hosts(std::set<std::string> hosts) {
 }
 
 void GatewaySource::rebuild() {
-  for (const Collection* collection : {&classes_, &gateways_, &http_routes_, &services_}) {
-    if (!collection->listed) return;
+  if (stopped_) return;
+  for (const ObjectCollection::Subscription* watched :
+       {&classes_, &gateways_, &http_routes_, &services_}) {
+    if (!watched->listed()) return;
   }
   if (publishing_) {
     dirty_ = true;
@@ -104,8 +74,8 @@ void GatewaySource::rebuild() {
   }
   do {
     dirty_ = false;
-    GatewayObjects objects{classes_.objects, gateways_.objects, http_routes_.objects,
-                           services_.objects};
+    GatewayObjects objects{classes_.objects(), gateways_.objects(), http_routes_.objects(),
+                           services_.objects()};
     GatewayRoutes routes = gateway_routes(objects, source_.gateway_class, reserved_hosts_);
     // Each problem is told once, when it appears; not again on every change to other objects.
     std::set<std::string> problems(routes.problems.begin(), routes.problems.end());
@@ -115,6 +85,7 @@ void GatewaySource::rebuild() {
       }
     }
     problems_ = std::move(problems);
+    if (status_) status_->update(routes, http_routes_.objects());
     if (routes.document == document_ && routes.hosts == hosts_) continue;
     document_ = std::move(routes.document);
     hosts_ = std::move(routes.hosts);

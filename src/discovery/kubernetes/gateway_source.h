@@ -1,7 +1,8 @@
 // `routes_source: { kubernetes: { gateway_class } }`: the GatewayClasses, Gateways, HTTPRoutes
-// (gateway.networking.k8s.io/v1) and Services of a cluster, each listed and then watched, kept as
-// a routes_source document (see gateway_routes.h) that is handed on whenever it changes. Runs on
-// the control loop.
+// (gateway.networking.k8s.io/v1) and Services of a cluster, each listed and then watched (the
+// Services through the collection the Ingress source reads too), kept as
+// a routes_source document (see gateway_routes.h) that is handed on whenever it changes; and the
+// status of the HTTPRoutes (httproute_status.h). Runs on the control loop.
 #pragma once
 
 #include <uv.h>
@@ -13,7 +14,8 @@
 #include <string>
 
 #include "discovery/kubernetes/api_client.h"
-#include "discovery/kubernetes/list_watch.h"
+#include "discovery/kubernetes/httproute_status.h"
+#include "discovery/kubernetes/object_collection.h"
 #include "routing/config.h"
 
 namespace waygate::discovery::kubernetes {
@@ -23,8 +25,8 @@ class GatewaySource {
   // The document changed; called only once every collection has been listed.
   using RoutesFn = std::function<void(const std::string& document)>;
 
-  GatewaySource(uv_loop_t* loop, std::shared_ptr<const ApiClient> api,
-                routing::IngressSourceConfig source, RoutesFn on_routes);
+  GatewaySource(std::shared_ptr<ObjectCollections> collections, routing::IngressSourceConfig source,
+                RoutesFn on_routes);
   GatewaySource(const GatewaySource&) = delete;
   GatewaySource& operator=(const GatewaySource&) = delete;
 
@@ -41,23 +43,17 @@ class GatewaySource {
   std::string describe() const;
 
  private:
-  struct Collection {
-    const char* kind;
-    std::map<std::string, nlohmann::json> objects;
-    bool listed = false;
-    std::unique_ptr<ListWatch> watch;
-  };
-  void watch(Collection& collection, const std::string& path);
+  ObjectCollection::Subscription watch(const char* kind, const std::string& path);
   void rebuild();
 
-  uv_loop_t* loop_;
-  std::shared_ptr<const ApiClient> api_;
+  std::shared_ptr<ObjectCollections> collections_;
   routing::IngressSourceConfig source_;
   RoutesFn on_routes_;
-  Collection classes_{"GatewayClass", {}, false, nullptr};
-  Collection gateways_{"Gateway", {}, false, nullptr};
-  Collection http_routes_{"HTTPRoute", {}, false, nullptr};
-  Collection services_{"Service", {}, false, nullptr};
+  ObjectCollection::Subscription classes_;
+  ObjectCollection::Subscription gateways_;
+  ObjectCollection::Subscription http_routes_;
+  ObjectCollection::Subscription services_;
+  std::unique_ptr<HttpRouteStatusWriter> status_;
   std::set<std::string> reserved_hosts_;
   std::string document_;  // the last handed on
   std::set<std::string> hosts_;

@@ -1,5 +1,6 @@
 // `routes_source: { kubernetes: { ingress_class } }`: the Ingresses, IngressClasses, Services and
-// TLS Secrets of a cluster, each listed and then watched, kept as a routes_source document (see
+// TLS Secrets of a cluster, each listed and then watched (the Services through the collection the
+// Gateway source reads too), kept as a routes_source document (see
 // ingress_routes.h) and the certificates of the Secrets the Ingresses name, handed on whenever
 // either changes; and the status of the Ingresses routed (publish_address). Runs on the control
 // loop.
@@ -16,7 +17,7 @@
 #include "discovery/kubernetes/api_client.h"
 #include "discovery/kubernetes/ingress_routes.h"
 #include "discovery/kubernetes/ingress_status.h"
-#include "discovery/kubernetes/list_watch.h"
+#include "discovery/kubernetes/object_collection.h"
 #include "routing/config.h"
 
 namespace waygate::discovery::kubernetes {
@@ -27,7 +28,7 @@ class IngressSource {
   using RoutesFn = std::function<void(const std::string& document,
                                       const std::vector<routing::PemCertificate>& certificates)>;
 
-  IngressSource(uv_loop_t* loop, std::shared_ptr<const ApiClient> api,
+  IngressSource(uv_loop_t* loop, std::shared_ptr<ObjectCollections> collections,
                 routing::IngressSourceConfig source, RoutesFn on_routes);
   IngressSource(const IngressSource&) = delete;
   IngressSource& operator=(const IngressSource&) = delete;
@@ -43,14 +44,8 @@ class IngressSource {
   std::string describe() const;
 
  private:
-  struct Collection {
-    const char* kind;
-    std::map<std::string, nlohmann::json> objects;
-    bool listed = false;
-    std::unique_ptr<ListWatch> watch;
-  };
-  void watch(Collection& collection, const std::string& path,
-             const std::string& field_selector = "");
+  ObjectCollection::Subscription watch(const char* kind, const std::string& path,
+                                       const std::string& field_selector = "");
   void rebuild();
   // The certificates of `secrets` (as IngressRoutes names them), each as last read whole: a
   // Secret that cannot serve keeps the certificate read from it before. Adds a line to
@@ -59,13 +54,13 @@ class IngressSource {
       const std::map<std::string, std::string>& secrets, std::vector<std::string>& problems);
 
   uv_loop_t* loop_;
-  std::shared_ptr<const ApiClient> api_;
+  std::shared_ptr<ObjectCollections> collections_;
   routing::IngressSourceConfig source_;
   RoutesFn on_routes_;
-  Collection ingresses_{"Ingress", {}, false, nullptr};
-  Collection classes_{"IngressClass", {}, false, nullptr};
-  Collection services_{"Service", {}, false, nullptr};
-  Collection secrets_{"Secret", {}, false, nullptr};
+  ObjectCollection::Subscription ingresses_;
+  ObjectCollection::Subscription classes_;
+  ObjectCollection::Subscription services_;
+  ObjectCollection::Subscription secrets_;
   std::unique_ptr<IngressStatusWriter> status_;  // with publish_address
   std::set<std::string> file_hosts_;
   std::string document_;                                   // the last handed on

@@ -1,81 +1,77 @@
 #include "discovery/kubernetes/kubernetes_provider.h"
 
 #include <unordered_set>
+#include <utility>
 
 #include "core/log.h"
 
 namespace waygate::discovery::kubernetes {
-namespace {
 
-ListWatch::Options watch_options(const routing::KubernetesSourceConfig& source) {
-  ListWatch::Options options;
-  options.path =
-      "/apis/discovery.k8s.io/v1/namespaces/" + source.namespace_name + "/endpointslices";
-  options.label_selector = "kubernetes.io/service-name=" + source.service;
-  return options;
-}
-
-}  // namespace
-
-KubernetesProvider::KubernetesProvider(std::string cluster, ProviderSink& sink, uv_loop_t* loop,
-                                       std::shared_ptr<const ApiClient> api,
+KubernetesProvider::KubernetesProvider(std::string cluster, ProviderSink& sink,
+                                       std::shared_ptr<EndpointSliceWatch> watch,
                                        const routing::KubernetesSourceConfig& source)
     : Provider(std::move(cluster), sink),
       what_(source.describe()),
+      service_(source.service),
       port_{source.port_name, source.port_number},
-      watch_(
-          loop, std::move(api), watch_options(source),
-          [this](const std::vector<nlohmann::json>& items) { on_listed(items); },
-          [this](ListWatch::Event event, const nlohmann::json& object) { on_event(event, object); },
-          [this](const std::string& error, uint64_t next_try_ms) {
-            keep_after_failure(error, next_try_ms);
-          }) {}
-
-bool KubernetesProvider::take(const nlohmann::json& object) {
-  std::string error;
-  std::optional<SliceEndpoints> slice = parse_endpoint_slice(object, port_, &error);
-  if (!slice) {
-    WG_LOG_WARN("discovery: cluster %s, %s: %s; skipped", cluster().c_str(), describe().c_str(),
-                error.c_str());
-    return false;
+      watch_(std::move(watch)) {
+  if (const EndpointSliceWatch::Slices* slices = watch_->slices(service_)) {
+    std::vector<routing::EndpointSpec> endpoints = read(*slices);
+    if (!endpoints.empty()) preload(std::move(endpoints));
   }
-  if (!slice->port_error.empty()) {
-    WG_LOG_WARN("discovery: cluster %s, %s: EndpointSlice %s: %s; its endpoints are skipped",
-                cluster().c_str(), describe().c_str(), slice->name.c_str(),
-                slice->port_error.c_str());
-  }
-  std::string name = slice->name;
-  slices_[name] = std::move(*slice);
-  return true;
 }
 
-void KubernetesProvider::on_listed(const std::vector<nlohmann::json>& items) {
-  slices_.clear();
-  for (const nlohmann::json& item : items)
-    take(item);
-  report_all();
+KubernetesProvider::~KubernetesProvider() {
+  if (started_) watch_->unsubscribe(service_, this);
 }
 
-void KubernetesProvider::on_event(ListWatch::Event event, const nlohmann::json& object) {
-  if (event == ListWatch::Event::kDeleted) {
-    std::string error;
-    std::optional<SliceEndpoints> slice = parse_endpoint_slice(object, port_, &error);
-    if (slice) slices_.erase(slice->name);
-  } else if (!take(object)) {
-    return;
-  }
-  report_all();
+void KubernetesProvider::start() {
+  if (started_) return;
+  started_ = true;
+  watch_->subscribe(service_, this);
 }
 
-void KubernetesProvider::report_all() {
+std::vector<routing::EndpointSpec> KubernetesProvider::read(
+    const EndpointSliceWatch::Slices& slices) {
   // A Pod is in one slice at a time, but during a move it may show in two: one endpoint.
   std::vector<routing::EndpointSpec> endpoints;
   std::unordered_set<std::string> seen;
-  for (const auto& [name, slice] : slices_) {
-    for (const routing::EndpointSpec& endpoint : slice.endpoints) {
-      if (seen.insert(endpoint.address_text).second) endpoints.push_back(endpoint);
+  std::set<std::string> problems;
+  for (const auto& [name, object] : slices) {
+    std::string error;
+    std::optional<SliceEndpoints> slice = parse_endpoint_slice(object, port_, &error);
+    if (!slice) {
+      problems.insert(std::string("EndpointSlice ")
+                          .append(name)
+                          .append(": ")
+                          .append(error)
+                          .append("; skipped"));
+      continue;
+    }
+    if (!slice->port_error.empty()) {
+      problems.insert(std::string("EndpointSlice ")
+                          .append(name)
+                          .append(": ")
+                          .append(slice->port_error)
+                          .append("; its endpoints are skipped"));
+    }
+    for (routing::EndpointSpec& endpoint : slice->endpoints) {
+      if (seen.insert(endpoint.address_text).second) endpoints.push_back(std::move(endpoint));
     }
   }
+  // Told once when it appears, not again on each change to the Service's other slices.
+  for (const std::string& problem : problems) {
+    if (!problems_.count(problem)) {
+      WG_LOG_WARN("discovery: cluster %s, %s: %s", cluster().c_str(), describe().c_str(),
+                  problem.c_str());
+    }
+  }
+  problems_ = std::move(problems);
+  return endpoints;
+}
+
+void KubernetesProvider::on_slices(const EndpointSliceWatch::Slices& slices) {
+  std::vector<routing::EndpointSpec> endpoints = read(slices);
   if (endpoints.empty()) {
     report_empty("the Service has no ready endpoints");
     return;

@@ -1,43 +1,45 @@
 // A cluster's endpoints from a Kubernetes Service: the ready endpoints of all its EndpointSlices
-// (labelled kubernetes.io/service-name), listed and then watched. While the API server cannot be
-// reached, or refuses waygate, the last endpoints stand.
+// (labelled kubernetes.io/service-name), as the watch of its namespace's slices, shared with the
+// other clusters naming a Service there, hands them on. While the API server cannot be reached,
+// or refuses waygate, the last endpoints stand.
 #pragma once
 
-#include <uv.h>
-
-#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
-#include "discovery/kubernetes/api_client.h"
 #include "discovery/kubernetes/endpoint_slice.h"
-#include "discovery/kubernetes/list_watch.h"
+#include "discovery/kubernetes/endpoint_slice_watch.h"
 #include "discovery/provider.h"
 #include "routing/config.h"
 
 namespace waygate::discovery::kubernetes {
 
-class KubernetesProvider final : public Provider {
+class KubernetesProvider final : public Provider, private EndpointSliceWatch::Subscriber {
  public:
-  KubernetesProvider(std::string cluster, ProviderSink& sink, uv_loop_t* loop,
-                     std::shared_ptr<const ApiClient> api,
+  // Knows the Service's endpoints at once when the watch has listed them already.
+  KubernetesProvider(std::string cluster, ProviderSink& sink,
+                     std::shared_ptr<EndpointSliceWatch> watch,
                      const routing::KubernetesSourceConfig& source);
+  ~KubernetesProvider() override;
+  KubernetesProvider(const KubernetesProvider&) = delete;
+  KubernetesProvider& operator=(const KubernetesProvider&) = delete;
 
-  void start() override { watch_.start(); }
+  void start() override;
   // "kubernetes default/web:http"
   std::string describe() const override { return "kubernetes " + what_; }
 
  private:
-  void on_listed(const std::vector<nlohmann::json>& items);
-  void on_event(ListWatch::Event event, const nlohmann::json& object);
-  // Reads one slice into slices_; false (with a warning) when it cannot be read.
-  bool take(const nlohmann::json& object);
-  void report_all();
+  void on_slices(const EndpointSliceWatch::Slices& slices) override;
+  // The endpoints of the slices; a slice that cannot be read is warned of once.
+  std::vector<routing::EndpointSpec> read(const EndpointSliceWatch::Slices& slices);
 
   std::string what_;
+  std::string service_;
   PortSelector port_;
-  std::map<std::string, SliceEndpoints> slices_;  // by the slice's name
-  ListWatch watch_;
+  std::shared_ptr<EndpointSliceWatch> watch_;
+  std::set<std::string> problems_;  // warned of already
+  bool started_ = false;
 };
 
 }  // namespace waygate::discovery::kubernetes

@@ -111,8 +111,14 @@ class ListWatch::Impl final : private http::ClientHandler {
   std::string target(bool watch) {
     std::string target = options_.path;
     char separator = '?';
+    if (!watch && options_.page_size > 0) {
+      target += "?limit=" + std::to_string(options_.page_size);
+      if (!continue_.empty()) target += "&continue=" + query_escape(continue_);
+      separator = '&';
+    }
     if (!options_.label_selector.empty()) {
-      target += "?labelSelector=" + query_escape(options_.label_selector);
+      target += separator;
+      target += "labelSelector=" + query_escape(options_.label_selector);
       separator = '&';
     }
     if (!options_.field_selector.empty()) {
@@ -130,7 +136,9 @@ class ListWatch::Impl final : private http::ClientHandler {
     return target;
   }
 
+  // The first page, or with continue_ the next.
   void send_list() {
+    if (continue_.empty()) listing_.clear();
     phase_ = Phase::kList;
     send(target(false), options_.request_timeout_ms);
   }
@@ -204,12 +212,20 @@ class ListWatch::Impl final : private http::ClientHandler {
       fail("LIST: not a list with a resourceVersion");
       return;
     }
-    std::vector<Json> objects;
     if (items && items->is_array()) {
-      objects.reserve(items->size());
+      listing_.reserve(listing_.size() + items->size());
       for (Json& item : *const_cast<Json*>(items))
-        objects.push_back(std::move(item));
+        listing_.push_back(options_.trim_item ? options_.trim_item(std::move(item))
+                                              : std::move(item));
     }
+    // Every page is of the first one's resourceVersion; the last has no continue token.
+    continue_ = string_member(json_member(list, "metadata"), "continue");
+    if (!continue_.empty()) {
+      send_list();
+      return;
+    }
+    std::vector<Json> objects = std::move(listing_);
+    listing_.clear();
     resource_version_ = std::move(version);
     relist_ = false;
     send_watch(true);  // on the same connection
@@ -295,6 +311,9 @@ class ListWatch::Impl final : private http::ClientHandler {
     phase_ = Phase::kWaiting;
     client_.reset();  // may be inside one of its callbacks: it allows that
     body_.clear();
+    // A LIST cut short starts again from its first page (a continue token expires with 410).
+    continue_.clear();
+    listing_.clear();
     uv_timer_stop(timer_.get());
     std::uniform_real_distribution<double> jitter(0.8, 1.2);
     auto delay_ms = static_cast<uint64_t>(static_cast<double>(backoff_ms_) * jitter(random_));
@@ -335,7 +354,9 @@ class ListWatch::Impl final : private http::ClientHandler {
   UvHandle<uv_timer_t> timer_;
   Phase phase_ = Phase::kStopped;
   uint16_t status_ = 0;
-  std::string body_;  // a LIST response, or watch bytes short of a whole line
+  std::string body_;           // a LIST response, or watch bytes short of a whole line
+  std::string continue_;       // the token of the LIST's next page; empty: the first
+  std::vector<Json> listing_;  // the objects of the LIST's pages so far
   bool relist_ = false;
   bool watch_after_list_ = false;
   bool watch_changed_ = false;

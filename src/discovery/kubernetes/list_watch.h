@@ -1,9 +1,9 @@
-// One collection of Kubernetes objects kept current the way the API asks clients to: a LIST that
-// gives the objects and a resourceVersion, then a WATCH from that resourceVersion (bookmarks
-// requested, ended by the server now and then and resumed from the last resourceVersion seen).
-// When the server has compacted that version (HTTP 410 Gone, or an ERROR event with code 410) the
-// collection is listed again. Failures retry with backoff and jitter; the consumer keeps what it
-// had meanwhile. Runs on the control loop.
+// One collection of Kubernetes objects kept current the way the API asks clients to: a LIST (in
+// pages) that gives the objects and a resourceVersion, then a WATCH from that resourceVersion
+// (bookmarks requested, ended by the server now and then and resumed from the last resourceVersion
+// seen). When the server has compacted that version (HTTP 410 Gone, or an ERROR event with code
+// 410) the collection is listed again. Failures retry with backoff and jitter; the consumer keeps
+// what it had meanwhile. Runs on the control loop.
 #pragma once
 
 #include <uv.h>
@@ -26,6 +26,13 @@ class ListWatch {
     std::string path;            // "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
     std::string label_selector;  // "kubernetes.io/service-name=web"; empty: every object
     std::string field_selector;  // "type=kubernetes.io/tls"; empty: every object
+    // A LIST asks for at most this many objects at a time (limit, then continue), as client-go
+    // does: neither the server nor waygate holds the whole collection as one response. 0: all
+    // at once.
+    uint32_t page_size = 500;
+    // What is kept of each listed object, applied as its page arrives (null: all of it), so that
+    // a large collection is never held whole.
+    std::function<nlohmann::json(nlohmann::json object)> trim_item;
     uint64_t request_timeout_ms = 10'000;
     // Each watch asks the server to end it after this many seconds, plus up to as many again at
     // random, so that many watchers do not come back in step.
