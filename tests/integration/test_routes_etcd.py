@@ -128,6 +128,8 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
         self.assertEqual(sorted(files), ["a", "b", "own"])
         self.assertEqual(files["b"]["version"], f'"{revision}"')
         self.assertTrue(all(f["serving"] and not f["errors"] for f in files.values()), files)
+        shown = json.loads(self.admin("GET", "/config").body)["config"]["routes_source"]
+        self.assertEqual(shown, {"etcd": {"endpoints": [self.etcd.url], "prefix": self.prefix}})
 
     def test_changing_one_entry_moves_its_host_while_other_hosts_serve(self):
         """a.test moves from A to B when its key changes, while requests to b.test on a
