@@ -48,9 +48,9 @@ class RoutesEtcdTestCase(WaygateTestCase):
         self.prefix = f"/waygate/{self._testMethodName}/"
         self.port, self.admin_port = free_port(), free_port()
 
-    def config(self, file_cluster="A", etcd=None):
+    def config(self, file_cluster="A", etcd=None, **more):
         etcd = etcd or {"endpoints": [self.etcd.url], "prefix": self.prefix}
-        return to_yaml({
+        return to_yaml({**more,
             "workers": 2, "access_log": "off",
             "admin": {"address": f"{HOST}:{self.admin_port}", "token": TOKEN},
             "routes_source": {"etcd": etcd},
@@ -241,6 +241,14 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
         self.assertEqual(check.returncode, 1, check.stderr)
         self.assertRegex(check.stderr, rf"^{re.escape(path)}:\d+:\d+: routes_source.etcd takes "
                                        r"one of key and prefix, not both\n$")
+        os.mkdir(os.path.join(self.env.dir, "routes.d"))
+        with open(path, "w") as f:
+            f.write(self.config(routes_dir="routes.d"))
+        check = subprocess.run([WAYGATE_BIN, "--check", path], capture_output=True, text=True,
+                               timeout=60)
+        self.assertEqual(check.returncode, 1, check.stderr)
+        self.assertRegex(check.stderr, rf"^{re.escape(path)}:\d+:\d+: routes_dir and "
+                                       r"routes_source.etcd.prefix both give route entries")
 
 
 class RoutesEtcdAdminTest(RoutesEtcdTestCase):
