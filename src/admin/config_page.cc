@@ -289,9 +289,13 @@ std::string render_config(std::string_view path, std::string_view loaded_at,
   }
   out.end_object();
   out.key("routes_source");
-  if (config.routes_source) {
+  if (config.routes_source || config.routes_prefix) {
     out.begin_object().key("etcd");
-    write_etcd(out, *config.routes_source, "key");
+    if (config.routes_source) {
+      write_etcd(out, *config.routes_source, "key");
+    } else {
+      write_etcd(out, *config.routes_prefix, "prefix");
+    }
     out.end_object();
   } else {
     out.null();

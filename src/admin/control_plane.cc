@@ -138,6 +138,7 @@ int ControlPlane::run(routing::ConfigResult loaded) {
   follow_routes_source(reloader_->routes_source());
   follow_ingresses();
   follow_routes_dir();
+  follow_routes_prefix();
   // Passive health (outlier detection) will act on these; until then they are visible in the
   // debug log.
   server_.on_endpoint_event([](const proxy::EndpointEvent& event) {
@@ -278,6 +279,7 @@ proxy::Reloader::Outcome ControlPlane::reload(std::string_view trigger) {
     follow_ingresses();
     watch_certificates(reloader_->tls_files());
     follow_routes_dir();
+    follow_routes_prefix();
   } else if (outcome.result == proxy::Reloader::Result::kRefused &&
              (ingress_watcher_ || gateway_watcher_)) {
     // Perhaps the file now routes a host an Ingress or HTTPRoute has: tell them the file's hosts,
@@ -353,7 +355,8 @@ void ControlPlane::reload_routes_files(std::vector<proxy::Reloader::FileContent>
 
 void ControlPlane::follow_routes_dir() {
   const routing::RoutesDir* dir = reloader_->routes_dir();
-  std::string wanted = dir ? dir->directory() : std::string();
+  bool files = dir && dir->backend() == routing::RoutesDir::Backend::kDirectory;
+  std::string wanted = files ? dir->directory() : std::string();
   std::string watched = routes_dir_watcher_ ? routes_dir_watcher_->directory() : std::string();
   if (wanted == watched) return;
   routes_dir_watcher_.reset();
@@ -373,6 +376,65 @@ void ControlPlane::follow_routes_dir() {
   }
   // A file written after the directory was read and before the watch began is seen now.
   reload_routes_files({}, true, "routes_dir");
+}
+
+void ControlPlane::follow_routes_prefix() {
+  const std::optional<routing::EtcdSourceConfig>& source = reloader_->config().routes_prefix;
+  bool same = source.has_value() == routes_prefix_.has_value() &&
+              (!source || (source->key == routes_prefix_->key &&
+                           source->endpoints == routes_prefix_->endpoints));
+  if (same) return;
+  routes_prefix_ = source;
+  prefix_watcher_.reset();
+  prefix_synced_ = false;
+  if (!source) return;
+  discovery::EtcdWatcher::Options options;
+  options.endpoints = source->endpoints;
+  options.key = source->key;
+  options.prefix = true;
+  std::string prefix = source->key;
+  prefix_watcher_ = std::make_unique<discovery::EtcdWatcher>(
+      loop_, options,
+      [this](const discovery::EtcdWatcher::Keys& keys,
+             const std::vector<discovery::EtcdWatcher::Change>& changes, uint64_t,
+             bool relisted) { on_prefix_update(keys, changes, relisted); },
+      [prefix](const std::string& error) {
+        WG_LOG_WARN("routes_source etcd prefix %s: %s (the entries last read from it keep serving)",
+                    prefix.c_str(), error.c_str());
+      });
+  prefix_watcher_->start();
+}
+
+void ControlPlane::on_prefix_update(const discovery::EtcdWatcher::Keys& keys,
+                                    const std::vector<discovery::EtcdWatcher::Change>& changes,
+                                    bool relisted) {
+  const routing::RoutesDir* entries = reloader_->routes_dir();
+  if (stopping_ || !entries || entries->backend() != routing::RoutesDir::Backend::kEtcd) return;
+  const std::string& prefix = routes_prefix_->key;
+  auto content_of = [&](const std::string& key) {
+    proxy::Reloader::FileContent content{key.substr(prefix.size()), std::nullopt, 0};
+    auto found = keys.find(key);
+    if (found != keys.end()) {
+      content.text = found->second;
+      content.revision = prefix_watcher_->mod_revision(key);
+    }
+    return content;
+  };
+  std::vector<proxy::Reloader::FileContent> contents;
+  if (!prefix_synced_ || relisted) {
+    // A whole view: an entry read before it (by an earlier watcher, or before a compaction) that
+    // it does not hold was deleted meanwhile.
+    prefix_synced_ = true;
+    for (const auto& [name, file] : entries->files()) {
+      if (!keys.contains(prefix + name)) contents.push_back({name, std::nullopt, 0});
+    }
+    for (const auto& [key, value] : keys)
+      contents.push_back(content_of(key));
+  } else {
+    for (const discovery::EtcdWatcher::Change& change : changes)
+      contents.push_back(content_of(change.key));
+  }
+  reload_routes_files(std::move(contents), false, "etcd");
 }
 
 void ControlPlane::publish_endpoints(const std::string& cluster,
@@ -533,6 +595,7 @@ void ControlPlane::publish_kubernetes_routes(const std::string& name) {
 void ControlPlane::close_handles() {
   server_.close_handles();
   routes_watcher_.reset();
+  prefix_watcher_.reset();
   routes_dir_watcher_.reset();
   ingress_watcher_.reset();
   retired_ingress_watcher_.reset();
@@ -560,6 +623,7 @@ void ControlPlane::stop(const char* cause) {
   for (const auto& watcher : certificate_watchers_)
     watcher->stop();
   routes_watcher_.reset();
+  prefix_watcher_.reset();
   if (routes_dir_watcher_) routes_dir_watcher_->stop();
   if (ingress_watcher_) ingress_watcher_->stop();
   if (gateway_watcher_) gateway_watcher_->stop();

@@ -64,6 +64,11 @@ class ControlPlane {
   void publish_kubernetes_routes(const std::string& name);
   // Watches the routes_dir the running config names (none, the same, or another).
   void follow_routes_dir();
+  // Watches the keys under the routes_source.etcd.prefix the running config names (none, the
+  // same, or another): each change to a key is one route entry's.
+  void follow_routes_prefix();
+  void on_prefix_update(const discovery::EtcdWatcher::Keys& keys,
+                        const std::vector<discovery::EtcdWatcher::Change>& changes, bool relisted);
   // Applies changed routes_dir files (see Reloader::reload_routes_files) and records each.
   void reload_routes_files(std::vector<proxy::Reloader::FileContent> changes, bool everything,
                            std::string_view trigger);
@@ -87,6 +92,9 @@ class ControlPlane {
   std::unique_ptr<proxy::Reloader> reloader_;
   std::optional<routing::EtcdSourceConfig> routes_source_;
   std::unique_ptr<discovery::EtcdWatcher> routes_watcher_;
+  std::optional<routing::EtcdSourceConfig> routes_prefix_;
+  std::unique_ptr<discovery::EtcdWatcher> prefix_watcher_;
+  bool prefix_synced_ = false;  // prefix_watcher_ has handed on its whole view once
   std::optional<routing::IngressSourceConfig> ingress_source_;
   std::string ingress_kubeconfig_;
   std::unique_ptr<discovery::kubernetes::IngressSource> ingress_watcher_;

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "admin/json_writer.h"
+#include "admin/routes_etcd_page.h"
 #include "core/file_bytes.h"
 #include "routing/config_watcher.h"
 
@@ -82,15 +83,19 @@ std::string entity_tag(std::string_view bytes) {
 }
 
 std::string render_routes_dir(const routing::RoutesDir& dir) {
+  bool etcd = dir.backend() == routing::RoutesDir::Backend::kEtcd;
   JsonWriter out;
-  out.begin_object().member("directory", dir.directory()).key("files").begin_array();
+  out.begin_object().member(etcd ? "prefix" : "directory", dir.directory());
+  out.key("files").begin_array();
   for (const auto& [name, file] : dir.files()) {
     size_t hosts = 0;
     for (const routing::RouteConfig& route : file.routes)
       hosts += route.hosts.size();
     out.begin_object().member("name", name).member("serving", file.accepted);
     out.key("version");
-    if (file.accepted) {
+    if (file.accepted && etcd) {
+      out.value(revision_tag(file.accepted_revision));  // as the ETag says
+    } else if (file.accepted) {
       out.value(tag_of_hash(file.accepted_hash));
     } else {
       out.null();
@@ -130,6 +135,15 @@ AdminResponse answer_routes_file(const AdminRequest& request, std::string_view n
   if (!dir) {
     return json_error(read ? 404 : 409,
                       "the config names no routes_dir: routes are edited in its file");
+  }
+  if (dir->backend() == routing::RoutesDir::Backend::kEtcd) {
+    // The name is the rest of the key: no extension is added.
+    if (!routes_file_for(std::string(name) + ".yaml", *dir)) {
+      return json_error(400,
+                        "an etcd route entry's name is letters, digits, '.', '-' and '_', not "
+                        "starting with '.'");
+    }
+    return answer_routes_entry_in_etcd(request, name, reloader, record);
   }
   std::optional<std::string> file = routes_file_for(name, *dir);
   if (!file) {

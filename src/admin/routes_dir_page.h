@@ -1,6 +1,7 @@
 // The admin API of a routes_dir: GET /routes_dir (every file, whether it serves, its errors) and
 // GET, PUT and DELETE /routes/NAME, which read, replace and remove one file of the directory with
-// optimistic concurrency (ETag / If-Match on the file's bytes).
+// optimistic concurrency (ETag / If-Match on the file's bytes). The entries of an etcd prefix are
+// shown the same way; their edits are routes_etcd_page.h's.
 #pragma once
 
 #include <functional>
@@ -15,7 +16,8 @@
 
 namespace waygate::admin {
 
-// {"directory": ..., "files": [{"name", "serving", "version", "routes", "clusters", "errors"}]}
+// {"directory": ..., "files": [{"name", "serving", "version", "routes", "clusters", "errors"}]};
+// "prefix" instead of "directory" for an etcd prefix's entries.
 std::string render_routes_dir(const routing::RoutesDir& dir);
 
 // The entity tag of a file's bytes, quoted as an ETag header wants it.

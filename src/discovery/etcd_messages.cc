@@ -106,6 +106,12 @@ std::optional<EtcdRange> parse_etcd_range(std::string_view body, std::string* er
         *error = "a key or value is not base64";
         return std::nullopt;
       }
+      std::optional<uint64_t> mod_revision = revision_field(&kv, "mod_revision");
+      if (!mod_revision) {
+        *error = "a mod_revision is not a number";
+        return std::nullopt;
+      }
+      range.mod_revisions[*key] = *mod_revision;
       range.keys[std::move(*key)] = std::move(*value);
     }
   }

@@ -13,8 +13,9 @@
 namespace waygate::discovery {
 
 struct EtcdRange {
-  std::map<std::string, std::string> keys;  // key -> value, as bytes
-  uint64_t revision = 0;                    // the store's revision the range was read at (> 0)
+  std::map<std::string, std::string> keys;        // key -> value, as bytes
+  std::map<std::string, uint64_t> mod_revisions;  // key -> the revision of its last write
+  uint64_t revision = 0;  // the store's revision the range was read at (> 0)
 };
 // The range in `body`, or nullopt with *error saying why ("kvs is not a list").
 std::optional<EtcdRange> parse_etcd_range(std::string_view body, std::string* error);

@@ -135,6 +135,7 @@ class EtcdWatcher::Impl final : private http::ClientHandler {
   }
 
   Keys keys_;
+  std::map<std::string, uint64_t> mod_revisions_;
   uint64_t revision_ = 0;
   bool synced_ = false;
 
@@ -242,6 +243,7 @@ class EtcdWatcher::Impl final : private http::ClientHandler {
     bool relisted = synced_;
     std::vector<Change> changes = diff(keys_, keys);
     keys_.swap(keys);
+    mod_revisions_.swap(range->mod_revisions);
     revision_ = range->revision;
     synced_ = true;
     relist_ = false;
@@ -299,8 +301,10 @@ class EtcdWatcher::Impl final : private http::ClientHandler {
       if (event.revision <= revision_) continue;  // already in the view
       if (event.put) {
         keys_[event.key] = std::move(event.value);
+        mod_revisions_[event.key] = event.revision;
       } else {
         keys_.erase(event.key);
+        mod_revisions_.erase(event.key);
       }
       changes.push_back(
           {event.put ? Change::Kind::kPut : Change::Kind::kDelete, std::move(event.key)});
@@ -424,6 +428,11 @@ const EtcdWatcher::Keys& EtcdWatcher::keys() const {
 
 uint64_t EtcdWatcher::revision() const {
   return impl_->revision_;
+}
+
+uint64_t EtcdWatcher::mod_revision(const std::string& key) const {
+  auto found = impl_->mod_revisions_.find(key);
+  return found == impl_->mod_revisions_.end() ? 0 : found->second;
 }
 
 bool EtcdWatcher::synced() const {

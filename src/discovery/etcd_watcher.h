@@ -51,7 +51,9 @@ class EtcdWatcher {
   void start();
   const Keys& keys() const;
   uint64_t revision() const;  // the revision the view is at
-  bool synced() const;        // a first read has completed
+  // The revision of the last write to `key` in the view; 0 when the view does not hold it.
+  uint64_t mod_revision(const std::string& key) const;
+  bool synced() const;  // a first read has completed
 
   // Validates an endpoint text ("http://IP:PORT"); returns an error message, or empty.
   static std::string check_endpoint(const std::string& endpoint);

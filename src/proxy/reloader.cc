@@ -27,6 +27,27 @@ std::string joined_lines(const std::vector<std::string>& lines) {
   return text;
 }
 
+// The route entries a config names, not read yet: a routes_dir's, an etcd prefix's, or none.
+std::unique_ptr<routing::RoutesDir> new_entries(const routing::Config& config,
+                                                const std::string& path) {
+  if (!config.routes_dir.empty()) {
+    return std::make_unique<routing::RoutesDir>(config.routes_dir, directory_of(path));
+  }
+  if (config.routes_prefix) {
+    return std::make_unique<routing::RoutesDir>(routing::RoutesDir::Backend::kEtcd,
+                                                config.routes_prefix->key, directory_of(path));
+  }
+  return nullptr;
+}
+
+// Whether `config` names the entries `dir` holds: they are kept across its reload.
+bool names_entries(const routing::Config& config, const routing::RoutesDir& dir) {
+  if (dir.backend() == routing::RoutesDir::Backend::kEtcd) {
+    return config.routes_prefix && config.routes_prefix->key == dir.directory();
+  }
+  return config.routes_dir == dir.directory();
+}
+
 }  // namespace
 
 Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
@@ -46,8 +67,8 @@ Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager
 
 std::unique_ptr<routing::RoutesDir> Reloader::read_routes_dir(const routing::Config& base,
                                                               const std::string& path) {
-  if (base.routes_dir.empty()) return nullptr;
-  auto dir = std::make_unique<routing::RoutesDir>(base.routes_dir, directory_of(path));
+  std::unique_ptr<routing::RoutesDir> dir = new_entries(base, path);
+  if (!dir) return nullptr;
   dir->set_base(base, path);
   std::string error;
   dir->rescan(&error);
@@ -89,8 +110,7 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
     loaded = routing::load_config_file(path_, extras, taken);
   }
   // It names another routes_dir (or none): that directory's files are read afresh below.
-  bool same_dir =
-      routes_dir_ && loaded.ok() && loaded.config.routes_dir == routes_dir_->directory();
+  bool same_dir = routes_dir_ && loaded.ok() && names_entries(loaded.config, *routes_dir_);
   if (routes_dir_ && loaded.ok() && !same_dir) loaded = routing::load_config_file(path_, extras);
   if (!loaded.ok()) return refuse(trigger, loaded.errors);
   routing::Config& next = loaded.config;
@@ -102,8 +122,8 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   // and POST /reload catch up with every source.
   std::unique_ptr<routing::RoutesDir> fresh_dir;
   routing::RoutesDir* dir = same_dir ? routes_dir_.get() : nullptr;
-  if (!same_dir && !next.routes_dir.empty()) {
-    fresh_dir = std::make_unique<routing::RoutesDir>(next.routes_dir, directory_of(path_));
+  if (!same_dir) {
+    fresh_dir = new_entries(next, path_);
     dir = fresh_dir.get();
   }
   bool dir_changed = !same_dir && (routes_dir_ || fresh_dir);
@@ -172,7 +192,8 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
   if (!routes_dir_) return outcomes;
   uint64_t started = uv_hrtime();
   routing::RoutesDir& dir = *routes_dir_;
-  if (everything) {
+  // The etcd backend's watcher hands on every change: there is nothing to list.
+  if (everything && dir.backend() == routing::RoutesDir::Backend::kDirectory) {
     std::string error;
     std::vector<std::string> names = dir.list(&error);
     if (!error.empty()) {
@@ -194,7 +215,7 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
     auto found = dir.files().find(change.name);
     std::optional<routing::RoutesDir::File> before;
     if (found != dir.files().end()) before = found->second;
-    switch (dir.update(change.name, change.text)) {
+    switch (dir.update(change.name, change.text, change.revision)) {
       case routing::RoutesDir::Change::kNone:
         break;
       case routing::RoutesDir::Change::kRefused:
@@ -245,8 +266,9 @@ void Reloader::refuse_file(std::string_view trigger, const routing::RoutesDir& d
     WG_LOG_ERROR("reload (%.*s) refused: %s", static_cast<int>(trigger.size()), trigger.data(),
                  error.c_str());
   }
-  WG_LOG_ERROR("%s refused alone: %s; every other file keeps serving", dir.path_of(name).c_str(),
-               file.accepted ? "its previous version keeps serving" : "it never served");
+  WG_LOG_ERROR("%s refused alone: %s; every other %s keeps serving", dir.path_of(name).c_str(),
+               file.accepted ? "its previous version keeps serving" : "it never served",
+               dir.backend() == routing::RoutesDir::Backend::kEtcd ? "entry" : "file");
 }
 
 void Reloader::log_certificate_changes(const routing::Config& next) {

@@ -36,10 +36,11 @@ class Reloader {
     Result result;
     std::string message;  // kRefused: its errors, one per line; kReloaded: what was applied
   };
-  // A routes_dir file's new content; nullopt: it was deleted.
+  // A route entry's new content (a routes_dir file, an etcd key); nullopt: it was deleted.
   struct FileContent {
     std::string name;
     std::optional<std::string> text;
+    uint64_t revision = 0;  // etcd: the key's mod_revision
   };
 
   // `running` is the config the server was started with (shared with its snapshot): `base` merged
@@ -51,7 +52,8 @@ class Reloader {
            uint64_t tls_files_hash);
 
   // Reads the routes_dir a freshly loaded config names, every file (a refused one is logged and
-  // left out); nullptr without a routes_dir.
+  // left out); for a routes_source.etcd.prefix, its entries, empty until its watcher reads them;
+  // nullptr without either.
   static std::unique_ptr<routing::RoutesDir> read_routes_dir(const routing::Config& base,
                                                              const std::string& path);
 
@@ -63,7 +65,7 @@ class Reloader {
   // been missed). Publishes once for all of them.
   std::vector<FileOutcome> reload_routes_files(std::vector<FileContent> changes, bool everything,
                                                std::string_view trigger);
-  // The routes_dir in force; nullptr without one.
+  // The route entries in force (a routes_dir, or an etcd prefix's); nullptr without.
   const routing::RoutesDir* routes_dir() const { return routes_dir_.get(); }
 
   // The routes_source value to merge with the file from now on (nullopt: none).

@@ -338,9 +338,19 @@ void read_routes_source(Reader& r, const yaml::Node& node, Config& config) {
     r.error(node, "routes_source needs etcd or kubernetes");
     return;
   }
+  const yaml::Node& etcd = node["etcd"];
+  bool prefix = etcd.IsMap() && etcd["prefix"];
+  if (prefix && etcd["key"]) {
+    r.error(etcd, "routes_source.etcd takes one of key and prefix, not both");
+    return;
+  }
   EtcdSourceConfig source;
-  read_etcd_source(r, node["etcd"], "routes_source.etcd", "key", source);
-  config.routes_source = std::move(source);
+  read_etcd_source(r, etcd, "routes_source.etcd", prefix ? "prefix" : "key", source);
+  if (prefix) {
+    config.routes_prefix = std::move(source);
+  } else {
+    config.routes_source = std::move(source);
+  }
 }
 
 // { kubeconfig: PATH }; without it, the Pod's service account (in-cluster).
@@ -407,6 +417,11 @@ void read_settings(Reader& r, const yaml::Node& root, const std::string& base_di
   if (root["dns"]) read_dns(r, root["dns"], config);
   if (root["routes_source"]) read_routes_source(r, root["routes_source"], config);
   if (root["routes_dir"]) read_routes_dir(r, root["routes_dir"], base_directory, config);
+  // One set of route entries, from one place: the admin API edits them where they live.
+  if (root["routes_dir"] && root["routes_source"] && config.routes_prefix) {
+    r.error(root["routes_dir"],
+            "routes_dir and routes_source.etcd.prefix both give route entries: name one of them");
+  }
   if (root["kubernetes"]) read_kubernetes(r, root["kubernetes"], base_directory, config);
   if (root["listeners"]) {
     read_listeners(r, root["listeners"], base_directory, config);

@@ -23,7 +23,12 @@ bool is_routes_file_name(std::string_view name) {
 }
 
 RoutesDir::RoutesDir(std::string directory, std::string base_directory)
-    : directory_(std::move(directory)), base_directory_(std::move(base_directory)) {}
+    : RoutesDir(Backend::kDirectory, std::move(directory), std::move(base_directory)) {}
+
+RoutesDir::RoutesDir(Backend backend, std::string location, std::string base_directory)
+    : backend_(backend),
+      directory_(std::move(location)),
+      base_directory_(std::move(base_directory)) {}
 
 void RoutesDir::set_base(const Config& base, const std::string& base_name) {
   base_clusters_.clear();
@@ -79,7 +84,9 @@ RoutesDir::Parsed RoutesDir::parse(const std::string& name, const std::string& t
   }
   yaml::Node root = document.document.root();
   if (!root || root.IsNull()) return parsed;  // an empty file routes nothing
-  if (!r.check_map(root, "a routes_dir file", {"routes", "clusters"})) {
+  const char* what =
+      backend_ == Backend::kEtcd ? "a routes_source.etcd.prefix entry" : "a routes_dir file";
+  if (!r.check_map(root, what, {"routes", "clusters"})) {
     parsed.errors = r.sorted_errors();
     return parsed;
   }
@@ -126,8 +133,8 @@ void RoutesDir::release(const File& file) {
     clusters_.erase(cluster.name);
 }
 
-RoutesDir::Change RoutesDir::update(const std::string& name,
-                                    const std::optional<std::string>& text) {
+RoutesDir::Change RoutesDir::update(const std::string& name, const std::optional<std::string>& text,
+                                    uint64_t revision) {
   auto found = files_.find(name);
   if (!text) {
     if (found == files_.end()) return Change::kNone;
@@ -136,7 +143,13 @@ RoutesDir::Change RoutesDir::update(const std::string& name,
     return Change::kApplied;
   }
   uint64_t hash = content_hash(*text);
-  if (found != files_.end() && found->second.read_hash == hash) return Change::kNone;
+  if (found != files_.end() && found->second.read_hash == hash) {
+    // The same bytes written again: the version serving is the later write.
+    if (found->second.accepted && found->second.accepted_hash == hash) {
+      found->second.accepted_revision = std::max(found->second.accepted_revision, revision);
+    }
+    return Change::kNone;
+  }
   File& file = files_[name];
   file.read_hash = hash;
   Parsed parsed = parse(name, *text);
@@ -147,6 +160,7 @@ RoutesDir::Change RoutesDir::update(const std::string& name,
   release(file);
   file.accepted = true;
   file.accepted_hash = hash;
+  file.accepted_revision = revision;
   file.errors.clear();
   file.routes = std::move(parsed.routes);
   file.clusters = std::move(parsed.clusters);
@@ -167,6 +181,11 @@ void RoutesDir::restore(const std::string& name, std::optional<File> previous) {
 
 std::vector<std::string> RoutesDir::list(std::string* error) const {
   std::vector<std::string> names;
+  if (backend_ == Backend::kEtcd) {
+    for (const auto& [name, file] : files_)
+      names.push_back(name);
+    return names;
+  }
   DIR* dir = opendir(directory_.c_str());
   if (!dir) {
     *error = directory_ + ": " + std::generic_category().message(errno);
@@ -182,6 +201,7 @@ std::vector<std::string> RoutesDir::list(std::string* error) const {
 
 std::vector<std::string> RoutesDir::rescan(std::string* error) {
   std::vector<std::string> changed;
+  if (backend_ == Backend::kEtcd) return changed;
   std::vector<std::string> names = list(error);
   if (!error->empty()) return changed;
   std::set<std::string> present(names.begin(), names.end());

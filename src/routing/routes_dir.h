@@ -1,6 +1,7 @@
-// The routes of a `routes_dir`: a directory of YAML files (one per domain or team), each holding
-// `routes:` and optionally `clusters:`. Each file is read and validated on its own and kept parsed,
-// so a change to one file re-reads that file only; a refused file keeps its last good version.
+// Route entries, each a YAML document holding `routes:` and optionally `clusters:` (one per domain
+// or team), from one of two places: the files of a `routes_dir`, or the keys under an etcd prefix
+// (`routes_source.etcd.prefix`). Each entry is validated on its own and kept parsed, so a change
+// to one entry re-reads that entry only; a refused entry keeps its last good version.
 #pragma once
 
 #include <cstdint>
@@ -22,10 +23,14 @@ bool is_routes_file_name(std::string_view name);
 
 class RoutesDir {
  public:
-  // One file of the directory as last read.
+  // Where the entries live, and who reads them: a directory's files (rescan() reads them), or the
+  // keys under an etcd prefix (a watcher hands each change to update()).
+  enum class Backend : uint8_t { kDirectory, kEtcd };
+  // One entry (a file of the directory, a key under the prefix) as last read.
   struct File {
     bool accepted = false;            // routes and clusters hold its last good version
     uint64_t accepted_hash = 0;       // of that version's bytes
+    uint64_t accepted_revision = 0;   // etcd: that version's mod_revision
     uint64_t read_hash = 0;           // of the bytes last read (accepted or refused)
     std::vector<std::string> errors;  // why the bytes last read were refused; empty: they serve
     std::vector<RouteConfig> routes;
@@ -36,6 +41,8 @@ class RoutesDir {
   // `directory` as the config resolved it; `base_directory` resolves the clusters' relative paths
   // (the config file's directory, as for routes_source).
   RoutesDir(std::string directory, std::string base_directory);
+  // `location` is the directory, or the etcd prefix the entries' names follow.
+  RoutesDir(Backend backend, std::string location, std::string base_directory);
 
   // The config (file and routes_source) the files are merged with: their routes may name its
   // clusters, and none of its hosts or cluster names. Call before the first update and with every
@@ -48,9 +55,11 @@ class RoutesDir {
   // The hosts and cluster names the accepted files claim, for loading the base.
   TakenNames taken() const { return {{{&hosts_}}, {{&clusters_}}}; }
 
-  // Reads `name` (a file name in the directory) again: `text` is its content, nullopt when it is
-  // gone. kNone: the same bytes as last read. kRefused: the errors are in files().at(name).
-  Change update(const std::string& name, const std::optional<std::string>& text);
+  // Reads `name` (a file name in the directory, a key after the prefix) again: `text` is its
+  // content, nullopt when it is gone; `revision` its etcd mod_revision. kNone: the same bytes as
+  // last read. kRefused: the errors are in files().at(name).
+  Change update(const std::string& name, const std::optional<std::string>& text,
+                uint64_t revision = 0);
   // Puts back what files().find(name) was before an update (nullopt: no entry), when the change
   // could not be applied after all.
   void restore(const std::string& name, std::optional<File> previous);
@@ -58,16 +67,23 @@ class RoutesDir {
   std::vector<std::string> validate(const std::string& name, const std::string& text) const;
   // Reads every route file the directory holds now (and forgets those it no longer holds). Returns
   // the names that changed, applied or refused; an unreadable directory is one error in *error,
-  // and changes nothing.
+  // and changes nothing. The etcd backend reads nothing here: its watcher brings every change.
   std::vector<std::string> rescan(std::string* error);
-  // The route file names the directory holds now, sorted; an unreadable directory: *error.
+  // The route file names the directory holds now, sorted; an unreadable directory: *error. The
+  // etcd backend: the names of the entries it has.
   std::vector<std::string> list(std::string* error) const;
 
   // The base with every accepted file's clusters and routes after its own, in file name order.
   Config merged(const Config& base) const;
 
+  Backend backend() const { return backend_; }
+  // The directory, or the etcd prefix.
   const std::string& directory() const { return directory_; }
-  std::string path_of(const std::string& name) const { return directory_ + "/" + name; }
+  // What an entry is called in messages and as the owner of its hosts: the file's path, or
+  // "etcd:KEY".
+  std::string path_of(const std::string& name) const {
+    return backend_ == Backend::kEtcd ? "etcd:" + directory_ + name : directory_ + "/" + name;
+  }
   const std::map<std::string, File>& files() const { return files_; }
 
  private:
@@ -80,6 +96,7 @@ class RoutesDir {
   void claim(const std::string& name, const File& file);
   void release(const File& file);
 
+  Backend backend_;
   std::string directory_;
   std::string base_directory_;
   std::set<std::string> base_clusters_;

@@ -47,7 +47,7 @@ uint16_t free_port() {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof(address);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), length);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), length), 0);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   ::close(fd);
   return ntohs(address.sin_port);
@@ -102,7 +102,7 @@ HttpResult http_request(uint16_t port, std::string_view method, std::string_view
   ::close(fd);
   size_t head_end = response.find("\r\n\r\n");
   if (n < 0 || response.size() < 12 || head_end == std::string::npos) return result;
-  result.status = std::atoi(response.c_str() + 9);
+  result.status = static_cast<int>(std::strtol(response.c_str() + 9, nullptr, 10));
   std::string_view head = std::string_view(response).substr(0, head_end);
   std::string_view rest = std::string_view(response).substr(head_end + 4);
   result.body = head.find("Transfer-Encoding: chunked") != std::string_view::npos
@@ -172,6 +172,7 @@ class EtcdMember {
                                      "--initial-cluster-token=" + token,
                                      "--initial-cluster-state=new"};
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (std::string& arg : args)
       argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -229,7 +230,7 @@ class BrokenEtcd {
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t length = sizeof(address);
-    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), length);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), length), 0);
     ::listen(listen_fd_, 4);
     ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
     port_ = ntohs(address.sin_port);

@@ -1,5 +1,5 @@
 // RoutesDir: each file validated alone, refused alone, merged in name order; hosts and clusters
-// claimed once across the files and the config file.
+// claimed once across the files and the config file; the same entries from an etcd prefix.
 #include "routing/routes_dir.h"
 
 #include <gtest/gtest.h>
@@ -171,6 +171,32 @@ TEST(RoutesDirScan, RescanReadsNewChangedAndGoneFiles) {
   fs::remove_all(root);
   dir.rescan(&error);
   EXPECT_NE(error.find("No such file or directory"), std::string::npos);
+}
+
+TEST(RoutesEtcdEntries, KeysUnderThePrefixAreEntriesNamedByTheirKeys) {
+  RoutesDir entries(RoutesDir::Backend::kEtcd, "/waygate/routes/", "/etc");
+  Config base;
+  entries.set_base(base, "/etc/waygate.yaml");
+  std::string own =
+      route_to("a.test", "own") + "clusters:\n  - { name: own, endpoints: [127.0.0.1:1] }\n";
+  EXPECT_EQ(entries.update("a", own, 7), RoutesDir::Change::kApplied);
+  EXPECT_EQ(entries.files().at("a").accepted_revision, 7u);
+  // The same bytes written again: no change, but the version serving is the later write's.
+  EXPECT_EQ(entries.update("a", own, 9), RoutesDir::Change::kNone);
+  EXPECT_EQ(entries.files().at("a").accepted_revision, 9u);
+  EXPECT_EQ(entries.update("b", route_to("a.test", "own"), 10), RoutesDir::Change::kRefused);
+  EXPECT_EQ(entries.files().at("b").errors.at(0),
+            "etcd:/waygate/routes/b:2:13: host 'a.test' is already routed by "
+            "etcd:/waygate/routes/a; etcd:/waygate/routes/b may not route it too");
+  EXPECT_EQ(entries.update("c", "paths: []\n", 11), RoutesDir::Change::kRefused);
+  EXPECT_NE(entries.files().at("c").errors.at(0).find("a routes_source.etcd.prefix entry"),
+            std::string::npos);
+  // Nothing to read from a directory: the watcher brings every change.
+  std::string error;
+  EXPECT_TRUE(entries.rescan(&error).empty());
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(entries.list(&error), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(hosts_of(entries.merged(base)), (std::vector<std::string>{"a.test"}));
 }
 
 }  // namespace

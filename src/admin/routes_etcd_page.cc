@@ -1,0 +1,194 @@
+#include "admin/routes_etcd_page.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "admin/json_writer.h"
+#include "discovery/base64.h"
+#include "discovery/etcd_call.h"
+#include "discovery/json_member.h"
+
+namespace waygate::admin {
+namespace {
+
+using Json = nlohmann::json;
+using discovery::json_member;
+
+// An edit waits this long for each etcd endpoint.
+constexpr uint64_t kEtcdTimeoutMs = 5000;
+
+AdminResponse json_error(uint16_t status, std::string_view error) {
+  JsonWriter out;
+  out.begin_object().member("error", error).end_object();
+  return AdminResponse::json(status, out.take() + "\n");
+}
+
+// What If-Match asks of the key: that it exists ("*"), or that its mod_revision is one of the
+// tags. nullopt: no tag can match (a tag that is not a revision).
+std::optional<Json> if_match_compare(std::string_view header, const std::string& key) {
+  std::string key_b64 = discovery::base64_encode(key);
+  std::optional<Json> compare;
+  size_t start = 0;
+  while (start <= header.size()) {
+    size_t comma = header.find(',', start);
+    std::string_view item = header.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+      item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+      item.remove_suffix(1);
+    if (item == "*") {
+      return Json{{"key", key_b64}, {"target", "VERSION"}, {"result", "GREATER"}, {"version", "0"}};
+    }
+    // One revision at most: etcd's compares all hold or the transaction fails.
+    if (!compare && item.size() > 2 && item.front() == '"' && item.back() == '"') {
+      std::string digits(item.substr(1, item.size() - 2));
+      if (digits.find_first_not_of("0123456789") == std::string::npos) {
+        compare = Json{
+            {"key", key_b64}, {"target", "MOD"}, {"result", "EQUAL"}, {"mod_revision", digits}};
+      }
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return compare;
+}
+
+// The key's value and mod_revision in etcd now (nullopt value: no such key).
+struct Current {
+  std::optional<std::string> value;
+  uint64_t revision = 0;
+};
+
+std::optional<Current> read_key(const std::vector<std::string>& endpoints, const std::string& key,
+                                std::string* error) {
+  std::optional<Json> answer =
+      discovery::call_etcd(endpoints, "/v3/kv/range", Json{{"key", discovery::base64_encode(key)}},
+                           kEtcdTimeoutMs, error);
+  if (!answer) return std::nullopt;
+  Current current;
+  const Json* kvs = json_member(*answer, "kvs");
+  if (!kvs || !kvs->is_array() || kvs->empty()) return current;
+  const Json* value = json_member(kvs->front(), "value");
+  current.value = value && value->is_string()
+                      ? discovery::base64_decode(value->get_ref<const std::string&>())
+                      : std::optional<std::string>("");
+  if (!current.value) {
+    *error = "etcd answered a value that is not base64";
+    return std::nullopt;
+  }
+  current.revision = discovery::etcd_revision(&kvs->front(), "mod_revision");
+  return current;
+}
+
+}  // namespace
+
+std::string revision_tag(uint64_t revision) {
+  char text[24];
+  std::snprintf(text, sizeof(text), "\"%" PRIu64 "\"", revision);
+  return text;
+}
+
+AdminResponse answer_routes_entry_in_etcd(const AdminRequest& request, std::string_view name,
+                                          proxy::Reloader& reloader, const RecordOutcomes& record) {
+  const routing::RoutesDir& entries = *reloader.routes_dir();
+  const std::vector<std::string>& endpoints = reloader.config().routes_prefix->endpoints;
+  std::string entry(name);
+  std::string key = entries.directory() + entry;
+  std::string shown = entries.path_of(entry);
+  std::string error;
+  if (request.method == "GET" || request.method == "HEAD") {
+    std::optional<Current> current = read_key(endpoints, key, &error);
+    if (!current) return json_error(502, error);
+    if (!current->value) return json_error(404, "no key " + shown);
+    AdminResponse response =
+        AdminResponse::with_type(200, "application/yaml", std::move(*current->value));
+    response.headers.emplace_back("ETag", revision_tag(current->revision));
+    response.headers.emplace_back("Cache-Control", "no-store");
+    return response;
+  }
+  bool put = request.method == "PUT";
+  std::string body(request.body);
+  if (put) {
+    std::vector<std::string> errors = entries.validate(entry, body);
+    if (!errors.empty()) {
+      std::string text;
+      for (const std::string& line : errors)
+        text.append(line).append("\n");
+      return AdminResponse::text(400, text);
+    }
+  }
+  std::string key_b64 = discovery::base64_encode(key);
+  Json txn = Json::object();
+  if (request.has_if_match) {
+    std::optional<Json> compare = if_match_compare(request.if_match, key);
+    if (!compare) {
+      return json_error(412, "If-Match " + std::string(request.if_match) + " is no version of " +
+                                 shown + " (a version is an etcd mod_revision, quoted)");
+    }
+    txn["compare"] = Json::array({*compare});
+  }
+  Json operation =
+      put ? Json{{"request_put",
+                  {{"key", key_b64}, {"value", discovery::base64_encode(body)}, {"prev_kv", true}}}}
+          : Json{{"request_delete_range", {{"key", key_b64}}}};
+  txn["success"] = Json::array({operation});
+  // When the compare fails: the key as it is now, for the message.
+  txn["failure"] = Json::array({Json{{"request_range", {{"key", key_b64}}}}});
+  std::optional<Json> answer =
+      discovery::call_etcd(endpoints, "/v3/kv/txn", txn, kEtcdTimeoutMs, &error);
+  if (!answer) return json_error(502, error);
+  const Json* succeeded = json_member(*answer, "succeeded");  // proto3 JSON leaves out false
+  const Json* responses = json_member(*answer, "responses");
+  const Json* first =
+      responses && responses->is_array() && !responses->empty() ? &responses->front() : nullptr;
+  if (!succeeded || !succeeded->is_boolean() || !succeeded->get<bool>()) {
+    const Json* range = first ? json_member(*first, "response_range") : nullptr;
+    const Json* kvs = range ? json_member(*range, "kvs") : nullptr;
+    std::string now = kvs && kvs->is_array() && !kvs->empty()
+                          ? revision_tag(discovery::etcd_revision(&kvs->front(), "mod_revision"))
+                          : "absent";
+    return json_error(412, "If-Match " + std::string(request.if_match) + " does not match " +
+                               shown + " (now " + now + ")");
+  }
+  uint64_t revision = discovery::etcd_revision(json_member(*answer, "header"), "revision");
+  bool existed = false;
+  if (put) {
+    const Json* result = first ? json_member(*first, "response_put") : nullptr;
+    existed = result && json_member(*result, "prev_kv");
+  } else {
+    const Json* result = first ? json_member(*first, "response_delete_range") : nullptr;
+    existed = discovery::etcd_revision(result, "deleted") > 0;
+    if (!existed) return json_error(404, "no key " + shown);
+  }
+  // Applied now, so the answer tells the outcome; the watch brings the same bytes later, and
+  // they change nothing then.
+  std::optional<std::string> text;
+  if (put) text = std::move(body);
+  std::vector<proxy::Reloader::FileOutcome> outcomes =
+      reloader.reload_routes_files({{entry, std::move(text), revision}}, false, "admin");
+  record(outcomes);
+  for (const proxy::Reloader::FileOutcome& outcome : outcomes) {
+    if (outcome.result == proxy::Reloader::Result::kRefused) {
+      return AdminResponse::text(400, outcome.message);
+    }
+  }
+  JsonWriter out;
+  out.begin_object().member("name", entry);
+  if (put) {
+    out.member("version", revision_tag(revision));
+  } else {
+    out.member("deleted", true);
+  }
+  out.member("result", outcomes.empty() ? "unchanged" : "applied").end_object();
+  AdminResponse response = AdminResponse::json(put && !existed ? 201 : 200, out.take() + "\n");
+  if (put) response.headers.emplace_back("ETag", revision_tag(revision));
+  return response;
+}
+
+}  // namespace waygate::admin
