@@ -11,6 +11,7 @@
 #include "admin/json_writer.h"
 #include "admin/routes_etcd_page.h"
 #include "core/file_bytes.h"
+#include "http/header_names.h"
 #include "routing/config_watcher.h"
 
 namespace waygate::admin {
@@ -29,21 +30,9 @@ bool valid_name_character(char c) {
 
 // If-Match holds "*" or a list of entity tags; `current` is the file's tag (nullopt: no file).
 bool if_match_holds(std::string_view header, const std::optional<std::string>& current) {
-  if (!current) return false;
-  size_t start = 0;
-  while (start <= header.size()) {
-    size_t comma = header.find(',', start);
-    std::string_view item = header.substr(
-        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
-      item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
-      item.remove_suffix(1);
-    if (item == "*" || item == *current) return true;
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return false;
+  return current && http::any_list_item(header, [&current](std::string_view tag) {
+           return tag == "*" || tag == *current;
+         });
 }
 
 AdminResponse json_error(uint16_t status, std::string_view error) {

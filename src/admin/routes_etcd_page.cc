@@ -12,6 +12,7 @@
 #include "discovery/base64.h"
 #include "discovery/etcd_call.h"
 #include "discovery/json_member.h"
+#include "http/header_names.h"
 
 namespace waygate::admin {
 namespace {
@@ -33,28 +34,20 @@ AdminResponse json_error(uint16_t status, std::string_view error) {
 std::optional<Json> if_match_compare(std::string_view header, const std::string& key) {
   std::string key_b64 = discovery::base64_encode(key);
   std::optional<Json> compare;
-  size_t start = 0;
-  while (start <= header.size()) {
-    size_t comma = header.find(',', start);
-    std::string_view item = header.substr(
-        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
-      item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
-      item.remove_suffix(1);
-    if (item == "*") {
-      return Json{{"key", key_b64}, {"target", "VERSION"}, {"result", "GREATER"}, {"version", "0"}};
-    }
+  bool any = http::any_list_item(header, [&](std::string_view tag) {
+    if (tag == "*") return true;
     // One revision at most: etcd's compares all hold or the transaction fails.
-    if (!compare && item.size() > 2 && item.front() == '"' && item.back() == '"') {
-      std::string digits(item.substr(1, item.size() - 2));
+    if (!compare && tag.size() > 2 && tag.front() == '"' && tag.back() == '"') {
+      std::string digits(tag.substr(1, tag.size() - 2));
       if (digits.find_first_not_of("0123456789") == std::string::npos) {
         compare = Json{
             {"key", key_b64}, {"target", "MOD"}, {"result", "EQUAL"}, {"mod_revision", digits}};
       }
     }
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
+    return false;
+  });
+  if (any) {
+    return Json{{"key", key_b64}, {"target", "VERSION"}, {"result", "GREATER"}, {"version", "0"}};
   }
   return compare;
 }

@@ -2,7 +2,6 @@
 
 #include <span>
 
-#include "http/field_syntax.h"
 
 namespace waygate::http {
 namespace {
@@ -114,14 +113,8 @@ bool is_per_hop(std::string_view name) {
 }
 
 bool has_token(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view item = trim_whitespace(list.substr(0, comma));
-    if (equals_ignore_case(item, token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
+  return any_list_item(list,
+                       [token](std::string_view item) { return equals_ignore_case(item, token); });
 }
 
 }  // namespace waygate::http

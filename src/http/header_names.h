@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "http/field_syntax.h"
+
 namespace waygate::http {
 
 bool equals_ignore_case(std::string_view a, std::string_view b);
@@ -37,6 +39,18 @@ HeaderId classify_header(std::string_view name);
 // headers (Content-Length, Transfer-Encoding) that the proxy writes anew for each hop.
 bool is_per_hop(HeaderId id);
 bool is_per_hop(std::string_view name);
+
+// Whether `visit` holds for an item of a comma-separated header value (Connection, If-Match), each
+// item without the whitespace around it; items after the first it holds for are not visited.
+template <typename Visit>
+bool any_list_item(std::string_view list, Visit&& visit) {
+  while (true) {
+    size_t comma = list.find(',');
+    if (visit(trim_whitespace(list.substr(0, comma)))) return true;
+    if (comma == std::string_view::npos) return false;
+    list.remove_prefix(comma + 1);
+  }
+}
 
 // Whether a comma-separated header value (such as Connection) lists the token, case-insensitively.
 bool has_token(std::string_view list, std::string_view token);
