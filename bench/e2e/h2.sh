@@ -76,14 +76,7 @@ harness_init
 
 # --- the certificate ----------------------------------------------------------------------------
 TLS_DIR=$WORK/tls
-CERT=$TLS_DIR/cert.pem
-KEY=$TLS_DIR/key.pem
-mkdir -p "$TLS_DIR"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$KEY" -out "$CERT" \
-  2>"$TLS_DIR/req.err" ||
-  { cat "$TLS_DIR/req.err" >&2; die "openssl could not make the certificate"; }
-cat "$CERT" "$KEY" >"$TLS_DIR/haproxy.pem"
+make_certificate "$TLS_DIR"
 
 # --- configs ------------------------------------------------------------------------------------
 # Each proxy listens twice: h2c by prior knowledge on PORT[name], TLS with ALPN h2 on TLS_PORT[name].

@@ -1,28 +1,19 @@
 #!/usr/bin/env python3
 """Measurement helpers for bench/e2e/h2.sh: one h2load run through a proxy (h2c by prior knowledge
 or TLS with ALPN h2) with the proxy's CPU per request, and the table.
-Standard library only; the /proc readings and table layout come from measure.py."""
+Standard library only; the /proc readings come from tls_measure.py, the table layout from
+measure.py."""
 
 import argparse
 import os
 import re
 import statistics
 import subprocess
-import time
 
-from measure import (CLK_TCK, _deltas, _ratio_cell, _table, core_ticks, emit_report, load_results,
-                     tree_cpu_ticks)
+from measure import _ratio_cell, _table, emit_report, load_results
+from tls_measure import _core_figures, _emit, _sample
 
 MODES = ("h2c", "tls")
-
-
-def _emit(proxy, metric, value):
-    print(f"{proxy}\t{metric}\t{value}")
-
-
-def _sample(pid, cpu, load_cpu):
-    return " ".join(str(v) for v in (tree_cpu_ticks(pid), *core_ticks(cpu), *core_ticks(load_cpu),
-                                     time.monotonic()))
 
 
 # h2load's summary lines:
@@ -62,16 +53,11 @@ def cmd_run(args):
     h = parse_h2load(run.stdout)
     if h["alpn"] != "h2" and args.mode == "tls":
         raise SystemExit(f"{args.proxy}: TLS negotiated {h['alpn']}, not h2")
-    proxy_ticks, core_busy, core_total, load_busy, load_total, wall = _deltas(before, after)
     m = args.mode
     _emit(args.proxy, f"{m}.rps", h["rps"])
     _emit(args.proxy, f"{m}.requests", h["done"])
     _emit(args.proxy, f"{m}.errors", h["failed"])
-    _emit(args.proxy, f"{m}.cpu_us", proxy_ticks * 1e6 / CLK_TCK / max(h["done"], 1))
-    _emit(args.proxy, f"{m}.proxy_busy_pct", 100.0 * proxy_ticks / (wall * CLK_TCK))
-    _emit(args.proxy, f"{m}.core_other_pct",
-          100.0 * max(0.0, core_busy - proxy_ticks) / max(core_total, 1))
-    _emit(args.proxy, f"{m}.load_core_pct", 100.0 * load_busy / max(load_total, 1))
+    _core_figures(args.proxy, m, before, after, h["done"])
 
 
 # (metric suffix, header, format, higher is better; None: no ratio)

@@ -117,6 +117,20 @@ check_responses() {
   [[ $size == 1048576 ]] || { log "$name: GET /1m returned $size bytes"; return 1; }
 }
 
+# make_certificate DIR: one self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost in DIR,
+# its paths in CERT and KEY; DIR/haproxy.pem holds both, as HAProxy's crt wants them.
+make_certificate() {
+  local dir=$1
+  mkdir -p "$dir"
+  CERT=$dir/cert.pem
+  KEY=$dir/key.pem
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$KEY" -out "$CERT" \
+    2>"$dir/req.err" ||
+    { cat "$dir/req.err" >&2; die "openssl could not make the certificate"; }
+  cat "$CERT" "$KEY" >"$dir/haproxy.pem"
+}
+
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Paths nginx would otherwise take from its compiled-in defaults under /var. nginx_common DIR

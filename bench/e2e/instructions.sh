@@ -53,11 +53,7 @@ source "$HERE/harness.sh"
 EXTRA_TOOLS=(openssl:openssl hey:hey valgrind:valgrind h2load:nghttp2-client nghttpx:nghttp2-proxy)
 harness_init
 
-CERT=$WORK/cert.pem
-KEY=$WORK/key.pem
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$KEY" -out "$CERT" 2>/dev/null
-cat "$CERT" "$KEY" >"$WORK/haproxy.pem"
+make_certificate "$WORK"
 declare -A PORT=([nginx]=$((BASE_PORT + 1)) [haproxy]=$((BASE_PORT + 2)) [waygate]=$((BASE_PORT + 3))
   [nghttpx]=$((BASE_PORT + 4)))
 SCHEME=http

@@ -95,14 +95,7 @@ harness_init
 # verify it; the load clients skip the chain check but, as every TLS 1.3 client, verify the
 # server's signature over the handshake with its key.
 TLS_DIR=$WORK/tls
-CERT=$TLS_DIR/cert.pem
-KEY=$TLS_DIR/key.pem
-mkdir -p "$TLS_DIR"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$KEY" -out "$CERT" \
-  2>"$TLS_DIR/req.err" ||
-  { cat "$TLS_DIR/req.err" >&2; die "openssl could not make the certificate"; }
-cat "$CERT" "$KEY" >"$TLS_DIR/haproxy.pem"   # HAProxy's crt: certificate and key in one file
+make_certificate "$TLS_DIR"
 CURL_TLS=(--cacert "$CERT" --tlsv1.3 --http1.1)
 
 # --- configs ------------------------------------------------------------------------------------
