@@ -1303,7 +1303,9 @@ class DnsServer:
     it again) and waits until dnsmasq answers from the new content. SRV records are fixed at
     start (restart to change them). Every record has a TTL of ttl seconds; a name under .test
     that is not in the file is NXDOMAIN. kill() and start() take it away and bring it back on
-    the same port. Env.dns_server starts one and stops it when the test ends.
+    the same port; while it is away, its port is held (TCP, bound, never listened on), so that no
+    test running beside this one takes it from free_port() and answers in its place: UDP queries
+    to it are still refused. Env.dns_server starts one and stops it when the test ends.
     """
 
     def __init__(self, workdir, name="dns", hosts=None, srv=(), ttl=1):
@@ -1317,6 +1319,7 @@ class DnsServer:
         self.ttl = ttl
         self.port = None
         self.proc = None
+        self._port_hold = None
         self._stderr = open(self.stderr_path, "ab")
 
     @property
@@ -1338,6 +1341,7 @@ class DnsServer:
         assert not self.running()
         if srv is not None:
             self.srv = list(srv)
+        self._release_port()
         for attempt in range(3):
             port = self.port or free_port()
             self.proc = subprocess.Popen(
@@ -1395,12 +1399,25 @@ class DnsServer:
         if self.running():
             self.proc.send_signal(sig)
             self.proc.wait(EXIT_TIMEOUT)
+        if self.port is not None and self._port_hold is None:
+            hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                hold.bind((HOST, self.port))
+                self._port_hold = hold
+            except OSError:  # taken already: nothing to keep
+                hold.close()
+
+    def _release_port(self):
+        if self._port_hold is not None:
+            self._port_hold.close()
+            self._port_hold = None
 
     def kill(self):
         self.stop(signal.SIGKILL)
 
     def close(self):
         self.kill()
+        self._release_port()
         self._stderr.close()
 
     def stderr_text(self):
@@ -1518,6 +1535,22 @@ class WaygateTestCase(unittest.TestCase):
         super().setUp()
         self.env = Env()
         self.addCleanup(self._close_env, self.env)
+        # Registered after _close_env, so it runs first, while the logs are still there.
+        self.addCleanup(self._print_logs_if_failed)
+
+    def _print_logs_if_failed(self):
+        """A failed test prints the end of each waygate's stderr: a failure seen once in CI must
+        be explainable from CI's output alone."""
+        # While a cleanup runs, unittest's own success flag reads true; the result's lists
+        # say whether this test failed.
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        if not any(test is self for test, _ in getattr(result, "failures", []) +
+                   getattr(result, "errors", [])):
+            return
+        for env in (self.env, self.class_env):
+            for wg in env.waygates:
+                print(f"\n--- {wg.stderr_path} (last 4000 characters) ---\n"
+                      f"{wg.stderr_text()[-4000:]}", file=sys.stderr)
 
     @classmethod
     def start_proxy(cls, env, clusters, **kwargs):
