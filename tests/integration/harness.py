@@ -121,6 +121,26 @@ def refusing_address():
     return f"{HOST}:{s.getsockname()[1]}"
 
 
+def hold_port(host, port):
+    """A socket bound to host:port (without SO_REUSEADDR, never listened on), or None when the
+    port is taken already: while a test's server is stopped, no test running beside it can take
+    its port from free_port() or a bind to port 0 and answer in its place, and connections and
+    datagrams to it are still refused."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.bind((host, port))
+        return s
+    except OSError:
+        s.close()
+        return None
+
+
+def release_port(hold):
+    if hold is not None:
+        hold.close()
+
+
 def port_accepts(port):
     try:
         with socket.create_connection((HOST, port), timeout=1.0):
@@ -208,7 +228,7 @@ def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=N
 
 class Upstream:
     """A running upstream.py process; kill() and start() take it away and bring it back on the
-    same port."""
+    same port, which is held while it is away (see hold_port)."""
 
     def __init__(self, workdir, name="up", args=(), host=HOST, port=0):
         """args: further upstream.py options (--fail-status 503). host: the loopback address to
@@ -219,6 +239,7 @@ class Upstream:
         self.args = list(args)
         self.stderr_path = os.path.join(workdir, f"upstream-{name}.stderr")
         self.proc = None
+        self._port_hold = None
         self.start()
 
     def start(self, args=None):
@@ -227,6 +248,8 @@ class Upstream:
         assert not self.running()
         if args is not None:
             self.args = list(args)
+        release_port(self._port_hold)
+        self._port_hold = None
         with open(self.stderr_path, "ab") as stderr:
             self.proc = subprocess.Popen(
                 [sys.executable, UPSTREAM_PY, "--host", self.host, "--port", str(self.port),
@@ -282,8 +305,15 @@ class Upstream:
             self.proc.kill()
             self.proc.wait()
         self.proc.stdout.close()
+        if self.port and self._port_hold is None:
+            self._port_hold = hold_port(self.host, self.port)
 
     kill = stop
+
+    def close(self):
+        self.stop()
+        release_port(self._port_hold)
+        self._port_hold = None
 
 
 class Waygate:
@@ -1303,9 +1333,8 @@ class DnsServer:
     it again) and waits until dnsmasq answers from the new content. SRV records are fixed at
     start (restart to change them). Every record has a TTL of ttl seconds; a name under .test
     that is not in the file is NXDOMAIN. kill() and start() take it away and bring it back on
-    the same port; while it is away, its port is held (TCP, bound, never listened on), so that no
-    test running beside this one takes it from free_port() and answers in its place: UDP queries
-    to it are still refused. Env.dns_server starts one and stops it when the test ends.
+    the same port, which is held while it is away (see hold_port): UDP queries to it are refused,
+    never answered by another test's dnsmasq. Env.dns_server starts one and stops it when the test ends.
     """
 
     def __init__(self, workdir, name="dns", hosts=None, srv=(), ttl=1):
@@ -1400,17 +1429,11 @@ class DnsServer:
             self.proc.send_signal(sig)
             self.proc.wait(EXIT_TIMEOUT)
         if self.port is not None and self._port_hold is None:
-            hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                hold.bind((HOST, self.port))
-                self._port_hold = hold
-            except OSError:  # taken already: nothing to keep
-                hold.close()
+            self._port_hold = hold_port(HOST, self.port)
 
     def _release_port(self):
-        if self._port_hold is not None:
-            self._port_hold.close()
-            self._port_hold = None
+        release_port(self._port_hold)
+        self._port_hold = None
 
     def kill(self):
         self.stop(signal.SIGKILL)
@@ -1501,7 +1524,7 @@ class Env:
         for server in self.servers:
             server.close()
         for up in self.upstreams:
-            up.stop()
+            up.close()
         if KEEP_TMP or problems:
             sys.stderr.write(f"\n[kept test directory {self.dir}]\n")
         else:

@@ -35,7 +35,7 @@ def upstreams_on_one_port(env, names):
             return {up.name: up for up in started}
         except RuntimeError:  # the port was taken on another address: try another one
             for up in started:
-                up.stop()
+                up.close()
                 env.upstreams.remove(up)
             if attempt == 4:
                 raise
