@@ -3,6 +3,8 @@
 #include <llhttp.h>
 
 #include <exception>
+#include <memory>
+#include <optional>
 
 #include "core/log.h"
 #include "http/header_names.h"
@@ -15,6 +17,10 @@ namespace {
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 }  // namespace
+
+struct AdminReply::Target {
+  AdminServer::Connection* connection;
+};
 
 // One client connection: the core parses and orders requests; this answers each one whole once
 // its body (up to kMaxBodyBytes) has arrived.
@@ -51,6 +57,20 @@ class AdminServer::Connection final : public http::ServerConnection {
 
   void on_request_complete() override { respond(); }
 
+ public:
+  // The handler's answer, given later (see AdminReply).
+  void deliver(AdminResponse response) {
+    if (!awaiting_reply_ || closing()) return;
+    if (in_handler_) {
+      early_reply_ = std::move(response);
+      return;
+    }
+    send_response(std::move(response));
+  }
+
+  bool wants_reply() const { return awaiting_reply_ && !closing(); }
+
+ private:
   void on_request_refused(uint16_t status, const char* reason) override {
     WG_LOG_INFO("admin: %u from %s: %s", static_cast<unsigned>(status), client_ip(), reason);
   }
@@ -90,10 +110,24 @@ class AdminServer::Connection final : public http::ServerConnection {
                          request_.find("authorization").value_or(""),
                          if_match.value_or(""),
                          if_match.has_value(),
-                         body_};
+                         body_,
+                         AdminReply(server_->loop_, reply_target_)};
+    awaiting_reply_ = true;
+    early_reply_.reset();
+    in_handler_ = true;
     AdminResponse response = server_->call_handler(request);
+    in_handler_ = false;
     if (closing()) return;  // the handler closed the server
+    if (response.deferred) {
+      if (!early_reply_) return;  // the connection waits: nothing else is read meanwhile
+      response = std::move(*early_reply_);
+      early_reply_.reset();
+    }
+    send_response(std::move(response));
+  }
 
+  void send_response(AdminResponse response) {
+    awaiting_reply_ = false;
     // HTTP/1.0 keep-alive would need its own Connection header; admin clients speak 1.1. An
     // upgrade (or CONNECT) request is answered in HTTP and then the connection ends, never
     // switches.
@@ -112,7 +146,24 @@ class AdminServer::Connection final : public http::ServerConnection {
   AdminServer* server_;
   http::MessageHead request_;
   std::string body_;
+  // What replies given later find: this connection, until it is freed.
+  std::shared_ptr<AdminReply::Target> reply_target_ =
+      std::make_shared<AdminReply::Target>(AdminReply::Target{this});
+  bool awaiting_reply_ = false;  // a request was handed to the handler and is not answered yet
+  bool in_handler_ = false;
+  std::optional<AdminResponse> early_reply_;  // a reply given before the handler returned
 };
+
+bool AdminReply::wanted() const {
+  std::shared_ptr<Target> target = target_.lock();
+  return target && target->connection->wants_reply();
+}
+
+void AdminReply::operator()(AdminResponse response) const {
+  if (std::shared_ptr<Target> target = target_.lock()) {
+    target->connection->deliver(std::move(response));
+  }
+}
 
 // ---- The server ----------------------------------------------------------------------------
 

@@ -20,6 +20,30 @@
 
 namespace waygate::admin {
 
+struct AdminResponse;
+
+// The answer to a request that its handler gives later (it returned AdminResponse::deferred():
+// an edit that waits for etcd). Given once, on the loop's thread, before or after the handler
+// returns; a connection that has closed meanwhile takes nothing.
+class AdminReply {
+ public:
+  AdminReply() = default;
+  // The connection still waits for the answer.
+  bool wanted() const;
+  void operator()(AdminResponse response) const;
+  // The loop the answer is given on (and the work behind it done on).
+  uv_loop_t* loop() const { return loop_; }
+
+ private:
+  friend class AdminServer;
+  struct Target;  // the connection, for as long as it is open
+  AdminReply(uv_loop_t* loop, std::weak_ptr<Target> target)
+      : loop_(loop), target_(std::move(target)) {}
+
+  uv_loop_t* loop_ = nullptr;
+  std::weak_ptr<Target> target_;
+};
+
 struct AdminRequest {
   std::string_view method;         // "GET", "POST", ... as llhttp names it
   std::string_view path;           // the request target up to '?'
@@ -28,6 +52,7 @@ struct AdminRequest {
   std::string_view if_match = {};  // the If-Match header's value; empty when there is none
   bool has_if_match = false;
   std::string_view body = {};  // the request body (at most kMaxBodyBytes)
+  AdminReply reply = {};       // for an answer given later
 };
 
 struct AdminResponse {
@@ -35,6 +60,14 @@ struct AdminResponse {
   std::string content_type = "text/plain";
   std::string body;
   http::HeaderList headers;  // more headers (Allow, Cache-Control); the server adds the framing
+  bool deferred = false;     // the answer comes through the request's reply
+
+  // What a handler returns when it answers through request.reply instead.
+  static AdminResponse later() {
+    AdminResponse response;
+    response.deferred = true;
+    return response;
+  }
 
   static AdminResponse text(uint16_t status, std::string body) {
     return with_type(status, "text/plain", std::move(body));
@@ -56,9 +89,11 @@ struct AdminResponse {
 
 class AdminServer {
  public:
+  friend class AdminReply;
+
   // Called on the loop's thread for every complete request, with its body.
-  // The views in the request last for the call only. The handler may call close() but must not
-  // destroy the server; an exception it throws becomes a 500.
+  // The views in the request last for the call only; its reply may be kept. The handler may call
+  // close() but must not destroy the server; an exception it throws becomes a 500.
   using Handler = std::function<AdminResponse(const AdminRequest& request)>;
 
   // Request bodies are read up to this size (a routes_dir file sent with PUT /routes/NAME); past

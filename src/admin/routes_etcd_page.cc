@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "admin/json_writer.h"
 #include "discovery/base64.h"
@@ -52,92 +54,30 @@ std::optional<Json> if_match_compare(std::string_view header, const std::string&
   return compare;
 }
 
-// The key's value and mod_revision in etcd now (nullopt value: no such key).
-struct Current {
-  std::optional<std::string> value;
-  uint64_t revision = 0;
-};
-
-std::optional<Current> read_key(const std::vector<std::string>& endpoints, const std::string& key,
-                                std::string* error) {
-  std::optional<Json> answer =
-      discovery::call_etcd(endpoints, "/v3/kv/range", Json{{"key", discovery::base64_encode(key)}},
-                           kEtcdTimeoutMs, error);
-  if (!answer) return std::nullopt;
-  Current current;
-  const Json* kvs = json_member(*answer, "kvs");
-  if (!kvs || !kvs->is_array() || kvs->empty()) return current;
+// A GET's answer from etcd's range answer: the key's value, with its mod_revision as the ETag.
+AdminResponse key_response(const Json& answer, const std::string& shown) {
+  const Json* kvs = json_member(answer, "kvs");
+  if (!kvs || !kvs->is_array() || kvs->empty()) return json_error(404, "no key " + shown);
   const Json* value = json_member(kvs->front(), "value");
-  current.value = value && value->is_string()
-                      ? discovery::base64_decode(value->get_ref<const std::string&>())
-                      : std::optional<std::string>("");
-  if (!current.value) {
-    *error = "etcd answered a value that is not base64";
-    return std::nullopt;
-  }
-  current.revision = discovery::etcd_revision(&kvs->front(), "mod_revision");
-  return current;
+  std::optional<std::string> text =
+      value && value->is_string() ? discovery::base64_decode(value->get_ref<const std::string&>())
+                                  : std::optional<std::string>("");
+  if (!text) return json_error(502, "etcd answered a value that is not base64");
+  AdminResponse response = AdminResponse::with_type(200, "application/yaml", std::move(*text));
+  response.headers.emplace_back(
+      "ETag", revision_tag(discovery::etcd_revision(&kvs->front(), "mod_revision")));
+  response.headers.emplace_back("Cache-Control", "no-store");
+  return response;
 }
 
-}  // namespace
-
-std::string revision_tag(uint64_t revision) {
-  char text[24];
-  std::snprintf(text, sizeof(text), "\"%" PRIu64 "\"", revision);
-  return text;
-}
-
-AdminResponse answer_routes_entry_in_etcd(const AdminRequest& request, std::string_view name,
-                                          proxy::Reloader& reloader, const RecordOutcomes& record) {
-  const routing::RoutesDir& entries = *reloader.routes_dir();
-  const std::vector<std::string>& endpoints = reloader.config().routes_prefix->endpoints;
-  std::string entry(name);
-  std::string key = entries.directory() + entry;
-  std::string shown = entries.path_of(entry);
-  std::string error;
-  if (request.method == "GET" || request.method == "HEAD") {
-    std::optional<Current> current = read_key(endpoints, key, &error);
-    if (!current) return json_error(502, error);
-    if (!current->value) return json_error(404, "no key " + shown);
-    AdminResponse response =
-        AdminResponse::with_type(200, "application/yaml", std::move(*current->value));
-    response.headers.emplace_back("ETag", revision_tag(current->revision));
-    response.headers.emplace_back("Cache-Control", "no-store");
-    return response;
-  }
-  bool put = request.method == "PUT";
-  std::string body(request.body);
-  if (put) {
-    std::vector<std::string> errors = entries.validate(entry, body);
-    if (!errors.empty()) {
-      std::string text;
-      for (const std::string& line : errors)
-        text.append(line).append("\n");
-      return AdminResponse::text(400, text);
-    }
-  }
-  std::string key_b64 = discovery::base64_encode(key);
-  Json txn = Json::object();
-  if (request.has_if_match) {
-    std::optional<Json> compare = if_match_compare(request.if_match, key);
-    if (!compare) {
-      return json_error(412, "If-Match " + std::string(request.if_match) + " is no version of " +
-                                 shown + " (a version is an etcd mod_revision, quoted)");
-    }
-    txn["compare"] = Json::array({*compare});
-  }
-  Json operation =
-      put ? Json{{"request_put",
-                  {{"key", key_b64}, {"value", discovery::base64_encode(body)}, {"prev_kv", true}}}}
-          : Json{{"request_delete_range", {{"key", key_b64}}}};
-  txn["success"] = Json::array({operation});
-  // When the compare fails: the key as it is now, for the message.
-  txn["failure"] = Json::array({Json{{"request_range", {{"key", key_b64}}}}});
-  std::optional<Json> answer =
-      discovery::call_etcd(endpoints, "/v3/kv/txn", txn, kEtcdTimeoutMs, &error);
-  if (!answer) return json_error(502, error);
-  const Json* succeeded = json_member(*answer, "succeeded");  // proto3 JSON leaves out false
-  const Json* responses = json_member(*answer, "responses");
+// A PUT's or DELETE's answer from etcd's transaction answer, applied at once (like the watch
+// would apply it) when the transaction succeeded.
+AdminResponse edit_response(const Json& answer, const std::string& entry, const std::string& shown,
+                            std::optional<std::string> put_text, const std::string& if_match,
+                            proxy::Reloader& reloader, const RecordOutcomes& record) {
+  bool put = put_text.has_value();
+  const Json* succeeded = json_member(answer, "succeeded");  // proto3 JSON leaves out false
+  const Json* responses = json_member(answer, "responses");
   const Json* first =
       responses && responses->is_array() && !responses->empty() ? &responses->front() : nullptr;
   if (!succeeded || !succeeded->is_boolean() || !succeeded->get<bool>()) {
@@ -146,10 +86,10 @@ AdminResponse answer_routes_entry_in_etcd(const AdminRequest& request, std::stri
     std::string now = kvs && kvs->is_array() && !kvs->empty()
                           ? revision_tag(discovery::etcd_revision(&kvs->front(), "mod_revision"))
                           : "absent";
-    return json_error(412, "If-Match " + std::string(request.if_match) + " does not match " +
-                               shown + " (now " + now + ")");
+    return json_error(412,
+                      "If-Match " + if_match + " does not match " + shown + " (now " + now + ")");
   }
-  uint64_t revision = discovery::etcd_revision(json_member(*answer, "header"), "revision");
+  uint64_t revision = discovery::etcd_revision(json_member(answer, "header"), "revision");
   bool existed = false;
   if (put) {
     const Json* result = first ? json_member(*first, "response_put") : nullptr;
@@ -161,10 +101,8 @@ AdminResponse answer_routes_entry_in_etcd(const AdminRequest& request, std::stri
   }
   // Applied now, so the answer tells the outcome; the watch brings the same bytes later, and
   // they change nothing then.
-  std::optional<std::string> text;
-  if (put) text = std::move(body);
   std::vector<proxy::Reloader::FileOutcome> outcomes =
-      reloader.reload_routes_files({{entry, std::move(text), revision}}, false, "admin");
+      reloader.reload_routes_files({{entry, std::move(put_text), revision}}, false, "admin");
   record(outcomes);
   for (const proxy::Reloader::FileOutcome& outcome : outcomes) {
     if (outcome.result == proxy::Reloader::Result::kRefused) {
@@ -182,6 +120,81 @@ AdminResponse answer_routes_entry_in_etcd(const AdminRequest& request, std::stri
   AdminResponse response = AdminResponse::json(put && !existed ? 201 : 200, out.take() + "\n");
   if (put) response.headers.emplace_back("ETag", revision_tag(revision));
   return response;
+}
+
+}  // namespace
+
+std::string revision_tag(uint64_t revision) {
+  char text[24];
+  std::snprintf(text, sizeof(text), "\"%" PRIu64 "\"", revision);
+  return text;
+}
+
+AdminResponse answer_routes_entry_in_etcd(const AdminRequest& request, std::string_view name,
+                                          proxy::Reloader& reloader, const RecordOutcomes& record) {
+  const routing::RoutesDir& entries = *reloader.routes_dir();
+  std::vector<std::string> endpoints = reloader.config().routes_prefix->endpoints;
+  std::string entry(name);
+  std::string key = entries.directory() + entry;
+  std::string shown = entries.path_of(entry);
+  std::string key_b64 = discovery::base64_encode(key);
+  AdminReply reply = request.reply;
+  if (request.method == "GET" || request.method == "HEAD") {
+    discovery::call_etcd(reply.loop(), std::move(endpoints), "/v3/kv/range", Json{{"key", key_b64}},
+                         kEtcdTimeoutMs,
+                         [reply, shown](std::optional<Json> answer, const std::string& error) {
+                           reply(answer ? key_response(*answer, shown) : json_error(502, error));
+                         });
+    return AdminResponse::later();
+  }
+  bool put = request.method == "PUT";
+  std::optional<std::string> put_text;
+  if (put) {
+    put_text.emplace(request.body);
+    std::vector<std::string> errors = entries.validate(entry, *put_text);
+    if (!errors.empty()) {
+      std::string text;
+      for (const std::string& line : errors)
+        text.append(line).append("\n");
+      return AdminResponse::text(400, text);
+    }
+  }
+  Json txn = Json::object();
+  if (request.has_if_match) {
+    std::optional<Json> compare = if_match_compare(request.if_match, key);
+    if (!compare) {
+      return json_error(412, "If-Match " + std::string(request.if_match) + " is no version of " +
+                                 shown + " (a version is an etcd mod_revision, quoted)");
+    }
+    txn["compare"] = Json::array({*compare});
+  }
+  Json operation = put ? Json{{"request_put",
+                               {{"key", key_b64},
+                                {"value", discovery::base64_encode(*put_text)},
+                                {"prev_kv", true}}}}
+                       : Json{{"request_delete_range", {{"key", key_b64}}}};
+  txn["success"] = Json::array({operation});
+  // When the compare fails: the key as it is now, for the message.
+  txn["failure"] = Json::array({Json{{"request_range", {{"key", key_b64}}}}});
+  discovery::call_etcd(
+      reply.loop(), std::move(endpoints), "/v3/kv/txn", txn, kEtcdTimeoutMs,
+      [reply, entry, shown, put_text = std::move(put_text),
+       if_match = std::string(request.if_match), &reloader,
+       record](std::optional<Json> answer, const std::string& error) mutable {
+        if (!answer) return reply(json_error(502, error));
+        // A client that left (or a server that closed its admin port to stop) applies nothing:
+        // the write is in etcd, and the watch, while it runs, brings it.
+        if (!reply.wanted()) return;
+        const routing::RoutesDir* now = reloader.routes_dir();
+        if (!now || now->backend() != routing::RoutesDir::Backend::kEtcd) {
+          return reply(json_error(409,
+                                  "written to etcd, but a reload took the routes_source "
+                                  "etcd prefix away meanwhile: not applied"));
+        }
+        reply(
+            edit_response(*answer, entry, shown, std::move(put_text), if_match, reloader, record));
+      });
+  return AdminResponse::later();
 }
 
 }  // namespace waygate::admin

@@ -1,7 +1,8 @@
 // PUT, DELETE and GET /routes/NAME when the route entries live under an etcd prefix
 // (routes_source.etcd.prefix): the entry is the key PREFIX+NAME, its version (ETag) the key's
 // mod_revision, and If-Match is an etcd transaction's compare on it, so a concurrent writer gets
-// 412. A write is validated first, made in etcd, then applied at once like the watch would.
+// 412. A write is validated first, made in etcd, then applied at once like the watch would. The
+// answer waits for etcd (AdminResponse::later()); the control thread does not.
 #pragma once
 
 #include <cstdint>

@@ -1,8 +1,6 @@
-// call_etcd: an http::Client on a private uv loop, run until the answer is whole or the client
-// gives up (its timeout bounds every step of the exchange).
+// call_etcd: an http::Client on the caller's loop per endpoint tried, owned by the call until its
+// answer is whole or every endpoint has failed.
 #include "discovery/etcd_call.h"
-
-#include <uv.h>
 
 #include <charconv>
 #include <memory>
@@ -18,109 +16,121 @@ namespace {
 // An edit's answer is a few kilobytes; a server that sends more is not etcd.
 constexpr size_t kMaxAnswerBytes = 16 * 1024 * 1024;
 
-class Exchange final : public http::ClientHandler {
+class EtcdCall final : public http::ClientHandler {
  public:
-  void on_response_head(const http::MessageHead& head) override { status_ = head.status; }
-  void on_response_body(std::string_view bytes) override {
-    if (body_.size() + bytes.size() > kMaxAnswerBytes) {
-      error_ = "answer too large";
-      done_ = true;
-      return;
-    }
-    body_.append(bytes);
-  }
-  void on_response_complete() override { done_ = true; }
-  void on_client_error(const char* reason) override {
-    error_ = reason;
-    done_ = true;
-  }
+  EtcdCall(uv_loop_t* loop, std::vector<std::string> endpoints, std::string_view path,
+           std::string body, uint64_t timeout_ms, EtcdAnswerFn done)
+      : loop_(loop),
+        endpoints_(std::move(endpoints)),
+        path_(path),
+        body_(std::move(body)),
+        timeout_ms_(timeout_ms),
+        done_(std::move(done)) {}
 
-  bool done() const { return done_; }
-  uint16_t status() const { return status_; }
-  const std::string& body() const { return body_; }
-  const std::string& error() const { return error_; }
+  static void start(std::unique_ptr<EtcdCall> call) {
+    EtcdCall& self = *call;
+    self.self_ = std::move(call);
+    self.try_next();
+  }
 
  private:
-  bool done_ = false;
-  uint16_t status_ = 0;
-  std::string body_;
-  std::string error_;
-};
-
-// One endpoint's answer; *retry: another endpoint may do better (it could not be reached).
-std::optional<nlohmann::json> call_one(const std::string& endpoint, std::string_view path,
-                                       const std::string& body, uint64_t timeout_ms,
-                                       std::string* error, bool* retry) {
-  std::string_view host = endpoint;
-  if (host.starts_with("http://")) host.remove_prefix(7);
-  if (host.ends_with('/')) host.remove_suffix(1);
-  std::optional<SocketAddress> address = parse_socket_address(host);
-  *retry = true;
-  if (!address) {
-    *error = endpoint + ": not http://IP:PORT";
-    return std::nullopt;
-  }
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  Exchange exchange;
-  const http::HeaderList headers = {{"Content-Type", "application/json"}};
-  {
-    http::Client client(&loop, *address, exchange);
-    http::ClientRequest request;
-    request.method = "POST";
-    request.target = path;
-    request.host = host;
-    request.headers = &headers;
-    request.body = body;
-    request.timeout_ms = timeout_ms;
-    client.send(request);
-    while (!exchange.done() && uv_run(&loop, UV_RUN_ONCE) != 0) {
+  // The next endpoint that can be tried gets the request; past the last, the call has failed.
+  // The call may be gone on return.
+  void try_next() {
+    while (next_ < endpoints_.size()) {
+      const std::string& endpoint = endpoints_[next_++];
+      std::string_view host = endpoint;
+      if (host.starts_with("http://")) host.remove_prefix(7);
+      if (host.ends_with('/')) host.remove_suffix(1);
+      std::optional<SocketAddress> address = parse_socket_address(host);
+      if (!address) {
+        add_error(endpoint + ": not http://IP:PORT");
+        continue;
+      }
+      host_ = host;
+      answer_.clear();
+      status_ = 0;
+      // Replacing the client is allowed inside its own callbacks.
+      client_ = std::make_unique<http::Client>(loop_, *address, *this);
+      http::ClientRequest request;
+      request.method = "POST";
+      request.target = path_;
+      request.host = host_;
+      request.headers = &kHeaders;
+      request.body = body_;
+      request.timeout_ms = timeout_ms_;
+      client_->send(request);
+      return;
     }
+    finish(std::nullopt, errors_.empty() ? "no etcd endpoint" : errors_);
   }
-  uv_run(&loop, UV_RUN_DEFAULT);  // the connection's handles close
-  uv_loop_close(&loop);
-  std::string name(host);
-  if (!exchange.done() || !exchange.error().empty()) {
-    std::string reason = exchange.done() ? exchange.error() : "no answer";
-    for (char& c : reason) {
+
+  void on_response_head(const http::MessageHead& head) override { status_ = head.status; }
+
+  void on_response_body(std::string_view bytes) override {
+    if (answer_.size() + bytes.size() > kMaxAnswerBytes) {
+      add_error(host_ + ": answer too large");
+      return finish(std::nullopt, errors_);
+    }
+    answer_.append(bytes);
+  }
+
+  // An endpoint that answered is not asked again elsewhere: its answer (or refusal) stands.
+  void on_response_complete() override {
+    if (status_ != 200) {
+      std::string message = etcd_error_text(answer_);
+      add_error(host_ + ": HTTP " + std::to_string(status_) + ": " +
+                (message.empty() ? "no error message" : message));
+      return finish(std::nullopt, errors_);
+    }
+    nlohmann::json answer = nlohmann::json::parse(answer_, nullptr, false);
+    if (answer.is_discarded() || !answer.is_object()) {
+      add_error(host_ + ": the answer is not a JSON object");
+      return finish(std::nullopt, errors_);
+    }
+    finish(std::move(answer), {});
+  }
+
+  void on_client_error(const char* reason) override {
+    std::string text = reason;
+    for (char& c : text) {
       if (c == '-') c = ' ';
     }
-    *error = name + ": " + reason;
-    return std::nullopt;
+    add_error(host_ + ": " + text);
+    try_next();
   }
-  *retry = false;
-  if (exchange.status() != 200) {
-    std::string message = etcd_error_text(exchange.body());
-    *error = name + ": HTTP " + std::to_string(exchange.status()) + ": " +
-             (message.empty() ? "no error message" : message);
-    return std::nullopt;
+
+  void add_error(const std::string& error) { errors_ += (errors_.empty() ? "" : "; ") + error; }
+
+  // The call ends here: it is freed once `done` returns.
+  void finish(std::optional<nlohmann::json> answer, const std::string& error) {
+    std::unique_ptr<EtcdCall> self = std::move(self_);
+    done_(std::move(answer), error);
   }
-  nlohmann::json answer = nlohmann::json::parse(exchange.body(), nullptr, false);
-  if (answer.is_discarded() || !answer.is_object()) {
-    *error = name + ": the answer is not a JSON object";
-    return std::nullopt;
-  }
-  return answer;
-}
+
+  static inline const http::HeaderList kHeaders = {{"Content-Type", "application/json"}};
+
+  uv_loop_t* loop_;
+  std::vector<std::string> endpoints_;
+  std::string path_;
+  std::string body_;
+  uint64_t timeout_ms_;
+  EtcdAnswerFn done_;
+  std::unique_ptr<EtcdCall> self_;
+  std::unique_ptr<http::Client> client_;
+  size_t next_ = 0;
+  std::string host_;
+  uint16_t status_ = 0;
+  std::string answer_;
+  std::string errors_;
+};
 
 }  // namespace
 
-std::optional<nlohmann::json> call_etcd(const std::vector<std::string>& endpoints,
-                                        std::string_view path, const nlohmann::json& body,
-                                        uint64_t timeout_ms, std::string* error) {
-  std::string text = body.dump();
-  std::string errors;
-  for (const std::string& endpoint : endpoints) {
-    bool retry = false;
-    std::string failed;
-    std::optional<nlohmann::json> answer =
-        call_one(endpoint, path, text, timeout_ms, &failed, &retry);
-    if (answer) return answer;
-    errors += (errors.empty() ? "" : "; ") + failed;
-    if (!retry) break;
-  }
-  *error = errors.empty() ? "no etcd endpoint" : errors;
-  return std::nullopt;
+void call_etcd(uv_loop_t* loop, std::vector<std::string> endpoints, std::string_view path,
+               const nlohmann::json& body, uint64_t timeout_ms, EtcdAnswerFn done) {
+  EtcdCall::start(std::make_unique<EtcdCall>(loop, std::move(endpoints), path, body.dump(),
+                                             timeout_ms, std::move(done)));
 }
 
 uint64_t etcd_revision(const nlohmann::json* object, const char* name) {

@@ -18,6 +18,7 @@ import os
 import pwd
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -564,6 +565,10 @@ class HttpConnection:
 
     def send(self, data):
         self.sock.sendall(data)
+
+    def has_data(self):
+        """Bytes (or the end of the stream) have arrived and wait to be read."""
+        return bool(self.buf) or bool(select.select([self.sock], [], [], 0)[0])
 
     def _recv(self, size):
         """The next bytes from the socket; b"" at the end of the stream (a reset included)."""

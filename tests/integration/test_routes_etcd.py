@@ -13,6 +13,7 @@ sleeping.
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 
@@ -317,6 +318,42 @@ class RoutesEtcdAdminTest(RoutesEtcdTestCase):
         self.assertEqual(self.admin("DELETE", "/routes/d").status, 404)
         self.assertEqual(self.admin("GET", "/routes/d").status, 404)
 
+    def test_the_admin_port_answers_while_an_edit_waits_for_etcd(self):
+        """A PUT waits for etcd, and only the PUT does: while etcd is stopped (SIGSTOP, so it
+        neither answers nor refuses), GET /ready is answered at once and the proxy serves; once
+        etcd runs again, the PUT is answered and applied."""
+        self.start({"d": entry({"d.test": "A"})})
+        body = entry({"d.test": "B"}).encode()
+        with HttpConnection(self.admin_port) as put:
+            self.etcd.proc.send_signal(signal.SIGSTOP)
+            try:
+                put.send(request("PUT", "/routes/d", host=f"{HOST}:{self.admin_port}",
+                                 headers=[("Authorization", f"Bearer {TOKEN}")], body=body))
+                self.assertEqual(self.admin("GET", "/ready").status, 200)
+                self.assertEqual(self.answers("d.test"), ["A"] * 4)
+                self.assertFalse(put.has_data(), "the PUT was answered while etcd was stopped")
+            finally:
+                self.etcd.proc.send_signal(signal.SIGCONT)
+            resp = put.read_response("PUT")
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(self.answers("d.test"), ["B"] * 4)
+
+
+    def test_an_edit_whose_client_left_still_lands_through_the_watch(self):
+        """A client that closes its connection while its PUT waits for etcd gets nothing, and
+        waygate neither crashes nor loses the write: etcd takes it and the watch applies it."""
+        self.start({"d": entry({"d.test": "A"})})
+        self.etcd.proc.send_signal(signal.SIGSTOP)
+        try:
+            with HttpConnection(self.admin_port) as put:
+                put.send(request("PUT", "/routes/d", host=f"{HOST}:{self.admin_port}",
+                                 headers=[("Authorization", f"Bearer {TOKEN}")],
+                                 body=entry({"d.test": "B"}).encode()))
+                self.assertEqual(self.admin("GET", "/ready").status, 200)
+        finally:
+            self.etcd.proc.send_signal(signal.SIGCONT)
+        self.wait_for("d.test", {"B"})
+        self.assertEqual(self.etcd.get(self.prefix + "d"), entry({"d.test": "B"}))
 
 if __name__ == "__main__":
     import unittest
