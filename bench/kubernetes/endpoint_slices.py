@@ -38,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 from harness import HttpConnection, Upstream, free_port, port_accepts, request  # noqa: E402
-from kube_api_server import KubeApiServer, endpoint_slice  # noqa: E402
+from kube_api_server import KubeApiServer, endpoint_slice, write_kubeconfig  # noqa: E402
 
 NAMESPACE = "bench"
 PUBLISHED = re.compile(r"^(\S+) info discovery: cluster (\S+): \d+ endpoints")
@@ -118,15 +118,7 @@ def main():
         list_s = time.monotonic() - listed
         script_pages = len(api.requests_seen("list"))
 
-        kubeconfig = os.path.join(work, "kubeconfig")
-        with open(kubeconfig, "w") as f:
-            f.write(f"""apiVersion: v1
-kind: Config
-current-context: bench
-clusters: [{{name: bench, cluster: {{server: "{api.url}"}}}}]
-users: [{{name: waygate, user: {{token: bench}}}}]
-contexts: [{{name: bench, context: {{cluster: bench, user: waygate}}}}]
-""")
+        kubeconfig = write_kubeconfig(os.path.join(work, "kubeconfig"), api.url, token="bench")
         listen_port = free_port()
         admin_port = free_port()
         config = os.path.join(work, "waygate.yaml")

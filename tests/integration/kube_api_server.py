@@ -61,6 +61,34 @@ RESOURCES = {
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
+def write_kubeconfig(path, server, token=None, token_file=None, ca=None, namespace=None):
+    """Writes a kubeconfig at path, laid out as kubectl writes one, for a client of `server` (a
+    URL) with a bearer token or a file holding one, the CA file that signed a TLS server's
+    certificate, and a default namespace; returns path."""
+    ca_line = f"\n    certificate-authority: {ca}" if ca else ""
+    user_line = f"token: {token}" if token else f"tokenFile: {token_file}"
+    namespace_line = f"\n    namespace: {namespace}" if namespace else ""
+    with open(path, "w") as f:
+        f.write(f"""apiVersion: v1
+kind: Config
+current-context: test
+clusters:
+- name: test-cluster
+  cluster:
+    server: {server}{ca_line}
+users:
+- name: waygate
+  user:
+    {user_line}
+contexts:
+- name: test
+  context:
+    cluster: test-cluster
+    user: waygate{namespace_line}
+""")
+    return path
+
+
 def status(code, reason, message):
     """A metav1.Status object, as the API server answers failures."""
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",

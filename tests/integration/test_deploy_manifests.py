@@ -16,6 +16,7 @@ import unittest
 
 import certs
 from harness import HERE, WAYGATE_BIN
+from kube_api_server import write_kubeconfig
 
 try:
     import yaml
@@ -128,11 +129,7 @@ class DeployManifestsTest(unittest.TestCase):
         default = certs.get("default")
         shutil.copyfile(default.cert, os.path.join(directory, "tls", "tls.crt"))
         shutil.copyfile(default.key, os.path.join(directory, "tls", "tls.key"))
-        with open(os.path.join(directory, "kubeconfig"), "w") as f:
-            f.write("apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-                    "clusters: [{name: k, cluster: {server: 'http://127.0.0.1:1'}}]\n"
-                    "users: [{name: u, user: {token: t}}]\n"
-                    "contexts: [{name: c, context: {cluster: k, user: u}}]\n")
+        write_kubeconfig(os.path.join(directory, "kubeconfig"), "http://127.0.0.1:1", token="t")
         config = (text.replace("/etc/waygate/", directory + "/")
                   + "kubernetes: { kubeconfig: kubeconfig }\n")
         path = os.path.join(directory, "waygate.yaml")

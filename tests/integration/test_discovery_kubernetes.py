@@ -17,7 +17,7 @@ import urllib.request
 import certs
 from harness import (WAYGATE_BIN, WaygateTestCase, free_port, proxy_config, upstream_answers,
                      wait_for_answers)
-from kube_api_server import KubeApiServer, endpoint_slice
+from kube_api_server import KubeApiServer, endpoint_slice, write_kubeconfig
 
 POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
 # After the API server comes back or accepts the token again, waygate's reconnect backoff (up to
@@ -55,28 +55,9 @@ class KubernetesDiscoveryTest(WaygateTestCase):
         self.api.apply(endpoint_slice("other", "web-q8d4m", SERVICE, [self.pods[8].host]))
 
     def kubeconfig(self):
-        path = os.path.join(self.env.dir, "kubeconfig")
-        with open(path, "w") as f:
-            f.write(f"""apiVersion: v1
-kind: Config
-current-context: test
-clusters:
-- name: test-cluster
-  cluster:
-    server: {self.api.url}
-    certificate-authority: {certs.get("ca").cert}
-users:
-- name: waygate
-  user:
-    tokenFile: {self.token_file}
-contexts:
-- name: test
-  context:
-    cluster: test-cluster
-    user: waygate
-    namespace: {NAMESPACE}
-""")
-        return path
+        return write_kubeconfig(os.path.join(self.env.dir, "kubeconfig"), self.api.url,
+                                token_file=self.token_file, ca=certs.get("ca").cert,
+                                namespace=NAMESPACE)
 
     def start(self, port="http"):
         cluster = {"discovery": {"kubernetes": {"service": f"{NAMESPACE}/{SERVICE}",

@@ -14,7 +14,7 @@ import unittest
 
 import certs
 from kube_api_server import (KubeApiServer, endpoint_slice, gateway, gateway_class, http_route,
-                             http_rule, ingress, ingress_class, service)
+                             http_rule, ingress, ingress_class, service, write_kubeconfig)
 
 try:
     import kubernetes
@@ -218,16 +218,8 @@ class KubeApiServerFidelityTest(unittest.TestCase):
                                      [http_rule([("web", 80)])]))
         home = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, home)
-        kubeconfig = os.path.join(home, "kubeconfig")
-        with open(kubeconfig, "w") as f:
-            f.write(f"""apiVersion: v1
-kind: Config
-current-context: test
-clusters: [{{name: test, cluster: {{server: "{self.server.url}",
-                                    certificate-authority: "{certs.get("ca").cert}"}}}}]
-users: [{{name: test, user: {{token: s3cret}}}}]
-contexts: [{{name: test, context: {{cluster: test, user: test}}}}]
-""")
+        kubeconfig = write_kubeconfig(os.path.join(home, "kubeconfig"), self.server.url,
+                                      token="s3cret", ca=certs.get("ca").cert)
 
         def kubectl(*args):
             done = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args],

@@ -1,26 +1,19 @@
 """waygate as a Gateway API implementation (`routes_source: { kubernetes: { gateway_class } }`): the
 HTTPRoutes attached to the Gateways of its GatewayClass, read from the API server stand-in
-(kube_api_server.py), become routes to their Services' ready endpoints. Each Pod is an upstream.py
-on an address of its own (127.0.0.10 and up), all on one port; Service "web" (port 80, named http)
-selects pods 0 and 1, Service "api" (port 80, unnamed) pod 2.
-
-A change is waited for by polling the answers; the log is read only for the lines that say why a
-rule was left out.
+(kube_api_server.py), become routes to their Services' ready endpoints. The Pods and Services are
+kube_routes_case.py's.
 """
 
 import json
-import os
 import re
 
-from harness import (HttpConnection, WaygateTestCase, free_port, proxy_config, request,
-                     upstream_answers, wait_for_answers, wait_until)
-from kube_api_server import (KubeApiServer, endpoint_slice, gateway, gateway_class, http_route,
-                             http_rule, ingress, ingress_class, service)
+from harness import (HttpConnection, proxy_config, request, upstream_answers, wait_for_answers,
+                     wait_until)
+from kube_api_server import (gateway, gateway_class, http_route, http_rule, ingress,
+                             ingress_class, service)
+from kube_routes_case import CLASS, NAMESPACE, POLL_TIMEOUT, KubernetesRoutesCase
 
-POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
-RECONNECT_TIMEOUT = 30.0  # the same for a watch resumed after backoff
-NAMESPACE = "shop"
-CLASS = "waygate"
+RECONNECT_TIMEOUT = 30.0  # a failure guard for a watch resumed after backoff
 CONTROLLER = "waygate.dev/gateway-controller"  # the GatewayClass's spec.controllerName
 PODS = 3
 
@@ -33,62 +26,26 @@ def path(kind, value, headers=None):
     return match
 
 
-class GatewayCase(WaygateTestCase):
-    """The API server with two Services, a Gateway of waygate's class and one of another's, and
-    waygate reading them; no tests of its own."""
+class GatewayCase(KubernetesRoutesCase):
+    """A Gateway of waygate's class and one of another's, and waygate reading them; no tests of
+    its own."""
 
     ingress_class_name = None  # also read the Ingresses of this class
+    skipped_kind = ("gateways", "HTTPRoute")
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.pod_port = free_port()
-        cls.pods = [cls.class_env.upstream(f"pod{i}", host=f"127.0.0.{10 + i}", port=cls.pod_port)
-                    for i in range(PODS)]
-
-    def setUp(self):
-        super().setUp()
-        self.api = KubeApiServer(token="s3cret").start()
-        self.addCleanup(self.api.stop)
-        self.api.apply(service(NAMESPACE, "web", [("http", 80, self.pod_port)]))
-        self.api.apply(service(NAMESPACE, "api", [(None, 80, self.pod_port)]))
-        self.api.apply(endpoint_slice(NAMESPACE, "web-abc12", "web",
-                                      [self.pods[0].host, self.pods[1].host], port=self.pod_port))
-        self.api.apply(endpoint_slice(NAMESPACE, "api-def34", "api", [self.pods[2].host],
-                                      port=self.pod_port, port_name=""))
+    def apply_classes(self):
         self.api.apply(gateway_class(CLASS))
         self.api.apply(gateway_class("other", controller="example.com/other-controller"))
         self.api.apply(gateway(NAMESPACE, "gw", CLASS))
         self.api.apply(gateway(NAMESPACE, "theirs", "other"))
-        self.start()
 
     def start(self):
-        kubeconfig = os.path.join(self.env.dir, "kubeconfig")
-        with open(kubeconfig, "w") as f:
-            f.write(f"""apiVersion: v1
-kind: Config
-current-context: test
-clusters:
-- name: test-cluster
-  cluster:
-    server: {self.api.url}
-users:
-- name: waygate
-  user:
-    token: s3cret
-contexts:
-- name: test
-  context:
-    cluster: test-cluster
-    user: waygate
-""")
         source = {"gateway_class": CLASS}
         if self.ingress_class_name:
             source["ingress_class"] = self.ingress_class_name
-        top = {"kubernetes": {"kubeconfig": kubeconfig},
+        top = {"kubernetes": {"kubeconfig": self.kubeconfig},
                "routes_source": {"kubernetes": source}}
         routes = [{"hosts": ["file.test"], "paths": [{"prefix": "/", "cluster": "file"}]}]
-        self.port = free_port()
         self.wg = self.env.waygate(
             proxy_config(self.port, {"file": [self.pods[2].address]}, routes=routes, top=top),
             self.port)
@@ -98,21 +55,12 @@ contexts:
     def route(self, name, hostnames, rules, parents=("gw",), created=None):
         self.api.apply(http_route(NAMESPACE, name, parents, hostnames, rules), created=created)
 
-    def wait_for(self, host, target, *expected):
-        return wait_for_answers(self.port, expected, POLL_TIMEOUT, host=host, target=target)
-
-    def answers(self, host, target, count=4):
-        return set(upstream_answers(self.port, count, host=host, target=target))
-
     def send(self, target, host, headers=()):
         with HttpConnection(self.port) as conn:
             conn.send(request("GET", target, host=host,
                               headers=[("Connection", "close"), *headers]))
             return conn.read_response()
 
-    def skipped(self, text):
-        return self.wg.wait_for_stderr(r"(?m)^.* warn .*routes_source kubernetes gateways of "
-                                       rf"class {CLASS}: HTTPRoute {re.escape(text)}.*$")
 
 
 class KubernetesGatewayTest(GatewayCase):

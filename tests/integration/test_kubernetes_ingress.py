@@ -1,75 +1,26 @@
 """waygate as an Ingress controller (`routes_source: kubernetes`): the Ingresses of its
 IngressClass, read from the API server stand-in (kube_api_server.py), become routes to their
-Services' ready endpoints. Each Pod is an upstream.py on an address of its own (127.0.0.10 and
-up), all on one port; Service "web" (port 80, named http) selects pods 0 and 1, Service "api"
-(port 80, unnamed) pod 2, both with targetPort the Pods' port, so an Ingress naming port 80 is
-routed only through the Service's port name.
-
-A change is waited for by polling the answers; the log is read only for the lines that say why an
-Ingress or path was left out.
+Services' ready endpoints. The Pods and Services are kube_routes_case.py's: both Services have
+port 80 with targetPort the Pods' port, so an Ingress naming port 80 is routed only through the
+Service's port name.
 """
 
-import os
-import re
-
-from harness import (WaygateTestCase, free_port, proxy_config, upstream_answers,
-                     wait_for_answers)
-from kube_api_server import (KubeApiServer, endpoint_slice, ingress, ingress_class,
-                             service)
-
-POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
-NAMESPACE = "shop"
-CLASS = "waygate"
-PODS = 3
+from harness import proxy_config
+from kube_api_server import ingress, ingress_class
+from kube_routes_case import CLASS, NAMESPACE, KubernetesRoutesCase
 
 
-class KubernetesIngressCase(WaygateTestCase):
-    """The Services, Pods and API server the Ingress tests share (also
-    test_kubernetes_ingress_annotations.py's)."""
+class KubernetesIngressCase(KubernetesRoutesCase):
+    """waygate reading the Ingresses of its class (also the base of
+    test_kubernetes_ingress_annotations.py's, _status's and _tls's)."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.pod_port = free_port()
-        cls.pods = [cls.class_env.upstream(f"pod{i}", host=f"127.0.0.{10 + i}", port=cls.pod_port)
-                    for i in range(PODS)]
+    skipped_kind = ("ingresses", "Ingress")
 
-    def setUp(self):
-        super().setUp()
-        self.api = KubeApiServer(token="s3cret").start()
-        self.addCleanup(self.api.stop)
-        self.api.apply(service(NAMESPACE, "web", [("http", 80, self.pod_port)]))
-        self.api.apply(service(NAMESPACE, "api", [(None, 80, self.pod_port)]))
-        self.api.apply(endpoint_slice(NAMESPACE, "web-abc12", "web",
-                                      [self.pods[0].host, self.pods[1].host], port=self.pod_port))
-        self.api.apply(endpoint_slice(NAMESPACE, "api-def34", "api", [self.pods[2].host],
-                                      port=self.pod_port, port_name=""))
+    def apply_classes(self):
         self.api.apply(ingress_class(CLASS))
         self.api.apply(ingress_class("other"))
-        self.start()
 
     def start(self):
-        kubeconfig = os.path.join(self.env.dir, "kubeconfig")
-        with open(kubeconfig, "w") as f:
-            f.write(f"""apiVersion: v1
-kind: Config
-current-context: test
-clusters:
-- name: test-cluster
-  cluster:
-    server: {self.api.url}
-users:
-- name: waygate
-  user:
-    token: s3cret
-contexts:
-- name: test
-  context:
-    cluster: test-cluster
-    user: waygate
-""")
-        self.kubeconfig = kubeconfig
-        self.port = free_port()
         self.wg = self.env.waygate(self.config_text(["file.test"]), self.port)
         self.api.wait_for_watch(count=4)  # Ingresses, IngressClasses, Services, Secrets
 
@@ -83,16 +34,6 @@ contexts:
     def ingress(self, name, rules=(), class_name=CLASS, created=None, **kwargs):
         self.api.apply(ingress(NAMESPACE, name, rules, class_name=class_name, **kwargs),
                        created=created)
-
-    def wait_for(self, host, target, *expected):
-        return wait_for_answers(self.port, expected, POLL_TIMEOUT, host=host, target=target)
-
-    def answers(self, host, target):
-        return set(upstream_answers(self.port, 4, host=host, target=target))
-
-    def skipped(self, text):
-        return self.wg.wait_for_stderr(r"(?m)^.* warn .*routes_source kubernetes ingresses of "
-                                       rf"class {CLASS}: Ingress {re.escape(text)}.*$")
 
 
 class KubernetesIngressTest(KubernetesIngressCase):

@@ -8,10 +8,10 @@ import json
 import unittest
 
 from harness import proxy_config, wait_until
+from kube_routes_case import POLL_TIMEOUT
 from test_kubernetes_ingress import CLASS, NAMESPACE, KubernetesIngressCase
 
 ADDRESS = "203.0.113.7"
-POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
 
 
 class KubernetesIngressStatusTest(KubernetesIngressCase):

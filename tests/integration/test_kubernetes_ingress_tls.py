@@ -5,16 +5,13 @@ broken one is refused with a warning while the certificate read before serves on
 TLS, its own certificate "default" (the one clients without a matching SNI get).
 """
 
-import re
-import ssl
 import unittest
 
 import certs
 from harness import https_get, proxy_config, tls_context, wait_until
 from kube_api_server import tls_secret
+from kube_routes_case import POLL_TIMEOUT
 from test_kubernetes_ingress import NAMESPACE, KubernetesIngressCase
-
-POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
 
 
 def pem(cert):
@@ -55,10 +52,6 @@ class KubernetesIngressTlsTest(KubernetesIngressCase):
         except AssertionError:
             raise AssertionError(f"SNI {server_hostname}: waited for {expected}, the last "
                                  f"served was {last}")
-
-    def warned(self, text):
-        return self.wg.wait_for_stderr(r"(?m)^.* warn .*routes_source kubernetes ingresses of "
-                                       rf"class waygate: {re.escape(text)}.*$")
 
     def tls_ingress(self):
         self.ingress("shop", [("example.test", [("Prefix", "/", "web", 80)])],
