@@ -66,9 +66,11 @@ def health_line(cluster, address, state):
             rf"endpoint {re.escape(address)} is now {state}\b")
 
 
-def ejected_line(address):
-    """The stderr line of an outlier ejection; group 1 is the ejection time in seconds."""
-    return rf"outlier: endpoint {re.escape(address)} ejected for (\d+(?:\.\d+)?) ?s\b"
+def ejected_line(address=None):
+    """The stderr line of an outlier ejection (of address; None: of any endpoint); group 1 is
+    the ejection time in seconds."""
+    endpoint = r"\S+" if address is None else re.escape(address)
+    return rf"outlier: endpoint {endpoint} ejected for (\d+(?:\.\d+)?) ?s\b"
 
 
 def returns_line(address):
