@@ -45,6 +45,7 @@ class DownstreamSession final : public http::ServerConnection {
   bool counted_per_client() const { return counted_per_client_; }
   // Which listener its requests count under in /metrics (ListenerChange::metrics_slot).
   void set_listener_slot(uint32_t slot) { listener_slot_ = slot; }
+  uint32_t listener_slot() const { return listener_slot_; }
 
   // The drain timeout ran out: the request in flight (if any) is logged as cut short, and the
   // connection closes.

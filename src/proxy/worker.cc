@@ -186,8 +186,17 @@ void Worker::open_listener(const ListenerChange& change) {
 }
 
 void Worker::close_listener(const std::string& address) {
-  // Connections it accepted stay open: they belong to their sessions, not to the listener.
-  std::erase_if(listeners_, [&](const auto& listener) { return listener->address == address; });
+  auto closed = std::find_if(listeners_.begin(), listeners_.end(),
+                             [&](const auto& listener) { return listener->address == address; });
+  if (closed == listeners_.end()) return;
+  uint32_t slot = (*closed)->metrics_slot;
+  listeners_.erase(closed);
+  // The connections it accepted drain as on SIGTERM: each finishes the requests it has under
+  // way and then closes (HTTP/1.1 with Connection: close, HTTP/2 after a GOAWAY), so their
+  // clients move to a listener the config still has, and none is cut mid-request.
+  for (DownstreamSession* session : sessions_.snapshot()) {
+    if (session->listener_slot() == slot) session->drain();
+  }
 }
 
 void Worker::on_listener_readable(uv_poll_t* poll, int status, int) {

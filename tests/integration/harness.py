@@ -199,14 +199,14 @@ def to_yaml(obj):
 
 
 def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=None,
-                 access_log="stdout", top=None, tls=None, listener=None):
+                 access_log="stdout", top=None, tls=None, listener=None, more_listeners=()):
     """A waygate config: one listener "web" on port; clusters maps name -> list of endpoints, or
     name -> the cluster's keys other than its name ({"discovery": {...}}, {"tls": {...}}).
 
     Without routes, every host and path goes to the first cluster. top: further top-level keys
     (admin, normalize_paths, dns, routes_source, ...), written before the listeners. tls: the
     listener's tls block ({"certificates": [{"cert": ..., "key": ...}], ...}). listener: the
-    listener's other keys ({"http2": True}).
+    listener's other keys ({"http2": True}). more_listeners: further listeners, whole.
     """
     if routes is None:
         first = next(iter(clusters))
@@ -220,6 +220,7 @@ def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=N
     cfg["listeners"] = [{"name": "web", "address": f"{HOST}:{port}", **(listener or {})}]
     if tls is not None:
         cfg["listeners"][0]["tls"] = tls
+    cfg["listeners"] += more_listeners
     cfg["routes"] = routes
     cfg["clusters"] = [{"name": name, **spec} if isinstance(spec, dict)
                        else {"name": name, "endpoints": list(spec)}

@@ -34,7 +34,7 @@ import h2.settings  # noqa: E402
 
 import certs  # noqa: E402
 from harness import (CURL_BIN, HOST, IO_TIMEOUT, WaygateTestCase, admin_request,  # noqa: E402
-                     curl, free_port, proxy_config, wait_until)
+                     connection_refused, curl, free_port, port_accepts, proxy_config, wait_until)
 from upstream import pattern  # noqa: E402
 
 NGHTTP_BIN = shutil.which("nghttp") or "/usr/bin/nghttp"
@@ -160,6 +160,31 @@ class Http2TestCase(WaygateTestCase):
         self.addCleanup(client.close)
         return client
 
+    def held_stream(self, port, upstream):
+        """Starts a stream for a.test that `upstream` holds; returns a function that waits for a
+        GOAWAY on its connection, then lets the stream answer and checks that it finished whole
+        after the GOAWAY (NO_ERROR). nghttp (nghttp2-client), since python3-h2 takes GOAWAY for
+        the end of every stream."""
+        client = subprocess.Popen(
+            [NGHTTP_BIN, "-v", f"http://{HOST}:{port}/last/hold", "-H", ":authority: a.test"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(client.stdout.close)
+        self.addCleanup(client.kill)
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(client.stdout), daemon=True)
+        reader.start()
+        wait_until(lambda: upstream.stats()["held"] == 1, message="the stream held upstream")
+
+        def finished_after_goaway():
+            wait_until(lambda: any("recv GOAWAY" in line for line in lines), message="GOAWAY")
+            upstream.release()
+            self.assertEqual(client.wait(IO_TIMEOUT), 0)
+            reader.join(IO_TIMEOUT)
+            out = "".join(lines)
+            self.assertRegex(out, r"recv GOAWAY frame .*\n.*error_code=NO_ERROR")
+            self.assertIn(f"{upstream.name} GET /last/hold", out)
+        return finished_after_goaway
+
 
 class PriorKnowledgeTest(Http2TestCase):
 
@@ -261,25 +286,32 @@ class PriorKnowledgeTest(Http2TestCase):
         self.assertEqual(bytes(other.streams[sid]["body"]), b"a GET /after\n")
 
     def test_sigterm_sends_goaway_and_lets_streams_finish(self):
-        # nghttp (nghttp2-client): python3-h2 takes GOAWAY for the end of every stream.
-        client = subprocess.Popen(
-            [NGHTTP_BIN, "-v", f"http://{HOST}:{self.wg.port}/last/hold", "-H",
-             ":authority: a.test"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.addCleanup(client.stdout.close)
-        self.addCleanup(client.kill)
-        lines = []
-        reader = threading.Thread(target=lambda: lines.extend(client.stdout), daemon=True)
-        reader.start()
-        wait_until(lambda: self.a.stats()["held"] == 1, message="the stream held upstream")
+        goaway = self.held_stream(self.wg.port, self.a)
         self.wg.send_signal(signal.SIGTERM)
-        wait_until(lambda: any("recv GOAWAY" in line for line in lines), message="GOAWAY")
-        self.a.release()
-        self.assertEqual(client.wait(IO_TIMEOUT), 0)
-        reader.join(IO_TIMEOUT)
-        out = "".join(lines)
-        self.assertRegex(out, r"recv GOAWAY frame .*\n.*error_code=NO_ERROR")
-        self.assertIn("a GET /last/hold", out)
+        goaway()
         self.assertEqual(self.wg.wait(), 0)
+
+
+class ListenerRemovedTest(Http2TestCase):
+
+    def test_a_listener_removed_by_reload_sends_goaway_and_lets_streams_finish(self):
+        """Its connections drain as on SIGTERM (the process goes on serving elsewhere): a client
+        hears GOAWAY and moves to a listener the config still has, and its stream under way
+        is answered whole."""
+        a = self.env.upstream("a")
+        port, extra = free_port(), free_port()
+
+        def config(with_extra):
+            more = [{"name": "extra", "address": f"{HOST}:{extra}", "http2": True}]
+            return proxy_config(port, {"a": [a.address]}, routes=HOSTS_ROUTES[:1],
+                                listener={"http2": True}, more_listeners=more if with_extra else ())
+        wg = self.env.waygate(config(True), port)
+        wait_until(lambda: port_accepts(extra), message="the extra listener")
+        goaway = self.held_stream(extra, a)
+        wg.write_config(config(False))
+        wg.send_signal(signal.SIGHUP)
+        goaway()
+        wait_until(lambda: connection_refused(extra), message="the extra listener gone")
 
 
 class ClientGoneTest(Http2TestCase):

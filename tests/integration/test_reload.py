@@ -478,7 +478,9 @@ class ListenerReloadTest(ReloadTestCase):
         self.assertEqual(self.version(port=second), "v3\n")
         self.proxied(conn, "/still-open")
 
-    def test_in_flight_request_on_a_removed_listener_finishes(self):
+    def test_in_flight_request_on_a_removed_listener_finishes_and_its_connection_closes(self):
+        """The connection drains as on SIGTERM: its request is answered whole, with Connection:
+        close, and then it ends, so the client moves to a listener the config still has."""
         extra = free_port()
         self.reload("sighup", self.config(2, listeners={"web": self.port, "extra": extra}))
         wait_until(lambda: port_accepts(extra), POLL_TIMEOUT, message="the extra listener")
@@ -490,6 +492,22 @@ class ListenerReloadTest(ReloadTestCase):
                    message="the removed listener to refuse connections")
         resp = conn.read_response()
         self.assertEqual((resp.status, resp.body), (200, b"A GET /slow?delay=3\n"), resp)
+        self.assertEqual(resp.header("connection"), "close")
+        self.assertTrue(conn.is_closed())
+
+    def test_idle_connection_on_a_removed_listener_is_closed(self):
+        """A keep-alive connection between requests on a removed listener is closed at once
+        (before, it stayed open and served, on an address the config no longer has)."""
+        extra = free_port()
+        self.reload("sighup", self.config(2, listeners={"web": self.port, "extra": extra}))
+        wait_until(lambda: port_accepts(extra), POLL_TIMEOUT, message="the extra listener")
+        idle = self.connect(extra)
+        self.proxied(idle)
+        kept = self.connect(self.port)
+        self.proxied(kept)
+        self.reload("sighup", self.config(3))
+        self.assertTrue(idle.is_closed())
+        self.proxied(kept, "/still-open")
 
     def test_listener_that_cannot_bind_leaves_the_others_alone(self):
         conn = self.connect(self.port)
