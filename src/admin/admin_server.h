@@ -22,7 +22,7 @@ namespace waygate::admin {
 
 struct AdminResponse;
 
-// The answer to a request that its handler gives later (it returned AdminResponse::deferred():
+// The answer to a request that its handler gives later (it returned AdminResponse::later():
 // an edit that waits for etcd). Given once, on the loop's thread, before or after the handler
 // returns; a connection that has closed meanwhile takes nothing.
 class AdminReply {
