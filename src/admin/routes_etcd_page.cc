@@ -142,7 +142,7 @@ AdminResponse answer_routes_entry_in_etcd(const AdminRequest& request, std::stri
   if (request.method == "GET" || request.method == "HEAD") {
     discovery::call_etcd(reply.loop(), std::move(endpoints), "/v3/kv/range", Json{{"key", key_b64}},
                          kEtcdTimeoutMs,
-                         [reply, shown](std::optional<Json> answer, const std::string& error) {
+                         [reply, shown](const Json* answer, const std::string& error) {
                            reply(answer ? key_response(*answer, shown) : json_error(502, error));
                          });
     return AdminResponse::later();
@@ -180,7 +180,7 @@ AdminResponse answer_routes_entry_in_etcd(const AdminRequest& request, std::stri
       reply.loop(), std::move(endpoints), "/v3/kv/txn", txn, kEtcdTimeoutMs,
       [reply, entry, shown, put_text = std::move(put_text),
        if_match = std::string(request.if_match), &reloader,
-       record](std::optional<Json> answer, const std::string& error) mutable {
+       record](const Json* answer, const std::string& error) mutable {
         if (!answer) return reply(json_error(502, error));
         // A client that left (or a server that closed its admin port to stop) applies nothing:
         // the write is in etcd, and the watch, while it runs, brings it.

@@ -62,7 +62,7 @@ class EtcdCall final : public http::ClientHandler {
       client_->send(request);
       return;
     }
-    finish(std::nullopt, errors_.empty() ? "no etcd endpoint" : errors_);
+    finish(nullptr, errors_.empty() ? "no etcd endpoint" : errors_);
   }
 
   void on_response_head(const http::MessageHead& head) override { status_ = head.status; }
@@ -70,7 +70,7 @@ class EtcdCall final : public http::ClientHandler {
   void on_response_body(std::string_view bytes) override {
     if (answer_.size() + bytes.size() > kMaxAnswerBytes) {
       add_error(host_ + ": answer too large");
-      return finish(std::nullopt, errors_);
+      return finish(nullptr, errors_);
     }
     answer_.append(bytes);
   }
@@ -81,14 +81,14 @@ class EtcdCall final : public http::ClientHandler {
       std::string message = etcd_error_text(answer_);
       add_error(host_ + ": HTTP " + std::to_string(status_) + ": " +
                 (message.empty() ? "no error message" : message));
-      return finish(std::nullopt, errors_);
+      return finish(nullptr, errors_);
     }
     nlohmann::json answer = nlohmann::json::parse(answer_, nullptr, false);
     if (answer.is_discarded() || !answer.is_object()) {
       add_error(host_ + ": the answer is not a JSON object");
-      return finish(std::nullopt, errors_);
+      return finish(nullptr, errors_);
     }
-    finish(std::move(answer), {});
+    finish(&answer, {});
   }
 
   void on_client_error(const char* reason) override {
@@ -103,9 +103,9 @@ class EtcdCall final : public http::ClientHandler {
   void add_error(const std::string& error) { errors_ += (errors_.empty() ? "" : "; ") + error; }
 
   // The call ends here: it is freed once `done` returns.
-  void finish(std::optional<nlohmann::json> answer, const std::string& error) {
+  void finish(const nlohmann::json* answer, const std::string& error) {
     std::unique_ptr<EtcdCall> self = std::move(self_);
-    done_(std::move(answer), error);
+    done_(answer, error);
   }
 
   static inline const http::HeaderList kHeaders = {{"Content-Type", "application/json"}};

@@ -8,17 +8,15 @@
 
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace waygate::discovery {
 
-// The answer's JSON, or nullopt with the reason ("127.0.0.1:2379: connect refused", or etcd's own
-// message for a call it refused).
-using EtcdAnswerFn =
-    std::function<void(std::optional<nlohmann::json> answer, const std::string& error)>;
+// The answer's JSON (for the call only), or null with the reason ("127.0.0.1:2379: connect
+// refused", or etcd's own message for a call it refused).
+using EtcdAnswerFn = std::function<void(const nlohmann::json* answer, const std::string& error)>;
 
 // POSTs `body` to `path` ("/v3/kv/txn") on each endpoint in turn until one answers; an endpoint
 // that cannot be reached has timeout_ms for every step. `done` is called once, on the loop's
