@@ -61,6 +61,8 @@ class Http2Connection {
   void schedule(Http2Stream& stream);
   void schedule_flush();
   void note_drained(Http2Stream& stream) { drained_.push_back(stream.id()); }
+  // Fields gathered for one nghttp2_submit_* call (which copies them): reused, not allocated.
+  std::vector<nghttp2_nv>& field_scratch() { return field_scratch_; }
   // The stream's session closed; frees the stream when nghttp2 is done with it too.
   void on_stream_finished(Http2Stream& stream);
 
@@ -94,6 +96,7 @@ class Http2Connection {
   std::vector<int32_t> drained_;  // streams whose held response bytes all went to nghttp2
   std::vector<int32_t> pumping_;  // ready_ or drained_, taken for one flush
   std::string output_;            // frames gathered for one write
+  std::vector<nghttp2_nv> field_scratch_;
   UvHandle<uv_idle_t> idle_;
   bool flush_scheduled_ = false;
   bool dead_ = false;        // the client connection is closing: nothing more is written

@@ -28,6 +28,12 @@ bool connection_specific(http::HeaderId id) {
   }
 }
 
+void lowercase(std::string& text, size_t from) {
+  std::transform(text.begin() + static_cast<std::ptrdiff_t>(from), text.end(),
+                 text.begin() + static_cast<std::ptrdiff_t>(from),
+                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+}
+
 nghttp2_nv header(std::string_view name, std::string_view value) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
@@ -40,8 +46,7 @@ void append_fields(const http::MessageHead& head, std::string& names,
                    std::vector<nghttp2_nv>& fields) {
   for (const http::HeaderField& field : head.fields)
     names.append(head.name(field));
-  std::transform(names.begin(), names.end(), names.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+  lowercase(names, 0);
   size_t offset = 0;
   for (const http::HeaderField& field : head.fields) {
     std::string_view name = std::string_view(names).substr(offset, field.name_length);
@@ -200,6 +205,16 @@ bool Http2Stream::secure() const {
 
 int Http2Stream::write(std::span<const uv_buf_t> bufs) {
   if (connection_.dead() || h2_closed_) return UV_EPIPE;
+  if (raw_body_) {
+    // The head went as fields (send_response_head): these are body bytes, already unframed.
+    if (!response_ended_) {
+      for (const uv_buf_t& buf : bufs)
+        outbound_.append(buf.base, buf.len);
+    }
+    resume_data();
+    connection_.schedule_flush();
+    return 0;
+  }
   for (const uv_buf_t& buf : bufs) {
     std::string_view bytes(buf.base, buf.len);
     while (!bytes.empty()) {
@@ -269,6 +284,11 @@ void Http2Stream::submit_head(const http::MessageHead& head, bool final_response
                            nullptr);
     return;
   }
+  submit_final(fields, bodiless);
+}
+
+void Http2Stream::submit_final(std::vector<nghttp2_nv>& fields, bool bodiless) {
+  nghttp2_session* session = connection_.session();
   response_submitted_ = true;
   if (bodiless) {
     response_ended_ = true;
@@ -281,14 +301,81 @@ void Http2Stream::submit_head(const http::MessageHead& head, bool final_response
   nghttp2_submit_response(session, id_, fields.data(), fields.size(), &provider);
 }
 
+// ---- The proxied response, as fields ----------------------------------------------------------
+
+void Http2Stream::hold_response_head(const http::MessageHead& response,
+                                     const http::ResponseFraming& framing) {
+  held_fields_.clear();
+  held_lengths_.clear();
+  // Room for it all at once: the stream is new, and growing step by step costs more than the rest.
+  held_fields_.reserve(response.bytes.size() + 256);
+  held_lengths_.reserve(2 * response.fields.size() + 16);
+  http::for_each_downstream_response_field(
+      response, framing, [this](http::HeaderId id, std::string_view name, std::string_view value) {
+        if (connection_specific(id)) return;
+        size_t at = held_fields_.size();
+        held_fields_.append(name);
+        lowercase(held_fields_, at);  // RFC 9113 8.2.1
+        held_fields_.append(value);
+        held_lengths_.push_back(static_cast<uint32_t>(name.size()));
+        held_lengths_.push_back(static_cast<uint32_t>(value.size()));
+      });
+  held_status_ = response.status;
+  // A response with no body ends its stream with its head (see on_headers_complete).
+  held_bodiless_ =
+      head_request_ || response.status == 204 || response.status == 304 ||
+      (framing.framing == http::BodyFraming::kContentLength && framing.content_length == 0);
+  head_held_ = true;
+}
+
+void Http2Stream::send_response_head() {
+  if (!head_held_) return;
+  head_held_ = false;
+  raw_body_ = true;
+  char status[4];
+  auto [end, ec] = std::to_chars(status, status + sizeof(status), held_status_);
+  std::vector<nghttp2_nv>& fields = connection_.field_scratch();
+  fields.clear();
+  fields.push_back(header(":status", std::string_view(status, end)));
+  std::string_view text = held_fields_;
+  for (size_t i = 0; i + 1 < held_lengths_.size(); i += 2) {
+    std::string_view name = text.substr(0, held_lengths_[i]);
+    text.remove_prefix(name.size());
+    std::string_view value = text.substr(0, held_lengths_[i + 1]);
+    text.remove_prefix(value.size());
+    fields.push_back(header(name, value));
+  }
+  submit_final(fields, held_bodiless_);
+}
+
+void Http2Stream::end_response(const http::MessageHead& trailers) {
+  if (connection_.dead() || h2_closed_) return;
+  if (!trailers.fields.empty()) trailers_ = trailers;
+  response_ended_ = true;
+  resume_data();
+  connection_.schedule_flush();
+}
+
 // Trailer fields the session wrote after its last chunk (gRPC's status) end the stream in a
 // HEADERS frame of their own, after the last DATA.
 void Http2Stream::submit_trailers() {
   std::string names;
   std::vector<nghttp2_nv> fields;
-  fields.reserve(parser_.trailers().fields.size());
-  append_fields(parser_.trailers(), names, fields);
+  const http::MessageHead& trailers = response_trailers();
+  fields.reserve(trailers.fields.size());
+  append_fields(trailers, names, fields);
+  if (raw_body_) {
+    // As the HTTP/1 last chunk carries them: what may not come from a trailer stays behind.
+    std::erase_if(fields, [](const nghttp2_nv& field) {
+      return !http::is_forwarded_trailer(
+          std::string_view(reinterpret_cast<const char*>(field.name), field.namelen));
+    });
+  }
   nghttp2_submit_trailer(connection_.session(), id_, fields.data(), fields.size());
+}
+
+const http::MessageHead& Http2Stream::response_trailers() const {
+  return raw_body_ ? trailers_ : parser_.trailers();
 }
 
 ssize_t Http2Stream::read_response(uint8_t* buf, size_t length, uint32_t* data_flags) {
@@ -300,7 +387,7 @@ ssize_t Http2Stream::read_response(uint8_t* buf, size_t length, uint32_t* data_f
     outbound_offset_ = 0;
     if (response_ended_) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!parser_.trailers().fields.empty()) {
+      if (!response_trailers().fields.empty()) {
         *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // the trailers' HEADERS ends it
         submit_trailers();
       }

@@ -12,10 +12,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/transport.h"
 #include "http/message_head.h"
 #include "http/parser.h"
+#include "http/serialize.h"
 
 namespace waygate::proxy {
 
@@ -48,6 +50,17 @@ class Http2Stream final : public Transport, private http::ParserSink {
   // The response's bytes held here were all handed to nghttp2: tell the session.
   void notify_drained();
 
+  // ---- The proxied response, from the session, as fields rather than HTTP/1.1 text ----
+  // The response head, kept until send_response_head (the session holds a head back until its
+  // first body bytes, and drops it for an answer of its own when the upstream fails before them).
+  void hold_response_head(const http::MessageHead& response, const http::ResponseFraming& framing);
+  bool response_head_held() const { return head_held_; }
+  void drop_response_head() { head_held_ = false; }
+  // Submits the held head; body bytes written after it are DATA as they are.
+  void send_response_head();
+  // The response is whole; its trailer fields, if any, end the stream after the last DATA.
+  void end_response(const http::MessageHead& trailers);
+
   bool response_started() const { return response_submitted_; }
   bool has_session() const { return session_ != nullptr; }
   // Both sides are done with it: the connection may free it (or free it anyway once nghttp2 is
@@ -73,7 +86,10 @@ class Http2Stream final : public Transport, private http::ParserSink {
 
   void add_trailer(std::string_view name, std::string_view value);
   void submit_head(const http::MessageHead& head, bool final_response, bool bodiless);
+  void submit_final(std::vector<nghttp2_nv>& fields, bool bodiless);
   void submit_trailers();
+  // The trailer fields of the response: parsed from the session's text, or handed over whole.
+  const http::MessageHead& response_trailers() const;
   void respond_locally(uint16_t status);
   void resume_data();
 
@@ -104,6 +120,14 @@ class Http2Stream final : public Transport, private http::ParserSink {
   http::MessageHead response_;
   std::string outbound_;
   size_t outbound_offset_ = 0;
+  // The proxied response's head, as HTTP/2 fields (lowercase names, values) in one buffer.
+  std::string held_fields_;
+  std::vector<uint32_t> held_lengths_;  // name and value lengths, in turn
+  uint16_t held_status_ = 0;
+  bool held_bodiless_ = false;
+  bool head_held_ = false;
+  bool raw_body_ = false;       // the head went as fields: what the session writes is body
+  http::MessageHead trailers_;  // the proxied response's trailers
   bool head_request_ = false;
   bool response_submitted_ = false;
   bool response_ended_ = false;
