@@ -9,6 +9,7 @@
 #include "http/header_names.h"
 #include "proxy/downstream_session.h"
 #include "proxy/http2_connection.h"
+#include "routing/route_loader.h"
 
 namespace waygate::proxy {
 namespace {
@@ -67,17 +68,21 @@ Http2Stream::Http2Stream(Http2Connection& connection, int32_t id, size_t max_hea
     : connection_(connection),
       id_(id),
       max_header_bytes_(max_header_bytes),
-      parser_(HTTP_RESPONSE, *this) {}
+      parser_(HTTP_RESPONSE, *this) {
+  // Room for a usual head at once, rather than growing field by field.
+  request_.bytes.reserve(256);
+  request_.fields.reserve(16);
+}
 
 Http2Stream::~Http2Stream() = default;
 
-// ---- The request, from HTTP/2 frames to HTTP/1.1 bytes --------------------------------------
+// ---- The request, from HTTP/2 frames to a decoded head for the session ---------------------
 
 void Http2Stream::add_header(std::string_view name, std::string_view value) {
   if (session_) return add_trailer(name, value);
   if (head_too_large_) return;
-  size_t size = method_.size() + path_.size() + authority_.size() + cookie_.size() +
-                fields_.size() + name.size() + value.size() + 4;
+  // Counted as the head's HTTP/1.1 lines would be ("name: value\r\n").
+  size_t size = head_size_ + name.size() + value.size() + 4;
   if (size > max_header_bytes_) {
     head_too_large_ = true;
     return;
@@ -86,22 +91,59 @@ void Http2Stream::add_header(std::string_view name, std::string_view value) {
   // fields, pseudo-headers first and each once, no CR or LF in a value.
   if (name == ":method") {
     method_ = value;
+    head_size_ += value.size();
   } else if (name == ":path") {
-    path_ = value;
+    set_target(value);
+    head_size_ += value.size();
   } else if (name == ":authority") {
-    authority_ = value;
+    add_authority(value);
   } else if (name.starts_with(':')) {
     // :scheme is what the listener says; :protocol (extended CONNECT) is not offered.
   } else if (name == "host") {
-    if (authority_.empty()) authority_ = value;  // RFC 9113 8.3.1: :authority wins
+    if (!has_authority_) add_authority(value);  // RFC 9113 8.3.1: :authority wins
   } else if (name == "cookie") {
-    // RFC 9113 8.2.3: cookie crumbs are one field again for HTTP/1.1.
     if (!cookie_.empty()) cookie_.append("; ");
     cookie_.append(value);
+    head_size_ += value.size() + 2;
   } else {
-    has_content_length_ = has_content_length_ || name == "content-length";
-    fields_.append(name).append(": ").append(value).append("\r\n");
+    http::HeaderId id = http::classify_header(name);
+    if (id == http::HeaderId::kContentLength) {
+      // nghttp2 has checked it is one number, and will check the body against it.
+      uint64_t length = 0;
+      std::from_chars(value.data(), value.data() + value.size(), length);
+      has_content_length_ = request_.has_content_length = true;
+      request_.content_length = length;
+    }
+    append_field(request_, name, value, id);
+    head_size_ = size;
   }
+}
+
+// The target as the request line has it.
+void Http2Stream::set_target(std::string_view target) {
+  request_.target_offset = static_cast<uint32_t>(request_.bytes.size());
+  request_.target_length = static_cast<uint32_t>(target.size());
+  request_.bytes.append(target);
+}
+
+// :authority (or Host without it) is the request's one Host.
+void Http2Stream::add_authority(std::string_view authority) {
+  has_authority_ = true;
+  head_size_ += authority.size();
+  append_field(request_, "Host", authority, http::HeaderId::kHost);
+}
+
+void Http2Stream::append_field(http::MessageHead& head, std::string_view name,
+                               std::string_view value, http::HeaderId id) {
+  http::HeaderField field;
+  field.name_offset = static_cast<uint32_t>(head.bytes.size());
+  field.name_length = static_cast<uint32_t>(name.size());
+  head.bytes.append(name);
+  field.value_offset = static_cast<uint32_t>(head.bytes.size());
+  field.value_length = static_cast<uint32_t>(value.size());
+  head.bytes.append(value);
+  field.id = id;
+  head.fields.push_back(field);
 }
 
 void Http2Stream::start_request(bool end_stream) {
@@ -113,31 +155,38 @@ void Http2Stream::start_request(bool end_stream) {
     return respond_locally(431);
   }
   head_request_ = method_ == "HEAD";
-  std::string& out = inbound_;
-  out.append(method_).append(" ").append(method_ == "CONNECT" ? authority_ : path_);
-  out.append(" HTTP/1.1\r\n");
-  if (!authority_.empty()) out.append("Host: ").append(authority_).append("\r\n");
-  out.append(fields_);
-  if (!cookie_.empty()) out.append("Cookie: ").append(cookie_).append("\r\n");
+  int method = routing::method_id(method_);
+  // One the parser would not take either: the session refuses it (check_decoded_head).
+  request_.method =
+      method < 0 ? http::ServerConnection::kUnknownMethod : static_cast<uint8_t>(method);
+  if (method_ == "CONNECT") {
+    // Its target is the authority (RFC 9113 8.5), as an HTTP/1.1 CONNECT names it.
+    auto host =
+        std::find_if(request_.fields.begin(), request_.fields.end(),
+                     [](const http::HeaderField& f) { return f.id == http::HeaderId::kHost; });
+    request_.target_offset = host == request_.fields.end() ? 0 : host->value_offset;
+    request_.target_length = host == request_.fields.end() ? 0 : host->value_length;
+  }
+  if (!cookie_.empty()) append_field(request_, "Cookie", cookie_, http::HeaderId::kCookie);
   if (!end_stream && !has_content_length_) {
-    out.append("Transfer-Encoding: chunked\r\n");
-    chunked_ = true;
+    append_field(request_, "Transfer-Encoding", "chunked", http::HeaderId::kTransferEncoding);
+    request_.chunked = request_.transfer_encoding = chunked_ = true;
   }
   // One request per session: it closes once its response is written.
-  out.append("Connection: close\r\n\r\n");
-  for (std::string* text : {&method_, &path_, &authority_, &cookie_, &fields_})
-    std::string().swap(*text);
+  append_field(request_, "Connection", "close", http::HeaderId::kConnection);
+  request_.keep_alive = false;
+  std::string().swap(cookie_);
   session_ = std::make_unique<DownstreamSession>(connection_.worker());
   sink_ = &session_->start_stream(connection_.parent(), *this);
   connection_.schedule(*this);
 }
 
-// A request's trailer fields go to the session after its last chunk; a body with a length has
-// no place for them in HTTP/1.1, so there they are dropped. Past max_header_bytes the session's
-// parser refuses them (431), as it would a head that large.
+// A request's trailer fields go to the session at its end; a body with a length has no place for
+// them in HTTP/1.1, so there they are dropped. Past max_header_bytes the session refuses them
+// (431), as it would a head that large.
 void Http2Stream::add_trailer(std::string_view name, std::string_view value) {
-  if (!chunked_ || request_ended_ || trailer_fields_.size() > max_header_bytes_) return;
-  trailer_fields_.append(name).append(": ").append(value).append("\r\n");
+  if (!chunked_ || request_ended_ || request_trailers_.bytes.size() > max_header_bytes_) return;
+  append_field(request_trailers_, name, value, http::classify_header(name));
 }
 
 void Http2Stream::add_body(std::string_view bytes) {
@@ -146,13 +195,7 @@ void Http2Stream::add_body(std::string_view bytes) {
     nghttp2_session_consume_stream(connection_.session(), id_, bytes.size());
     return;
   }
-  if (chunked_) {
-    char size[20];
-    auto [end, ec] = std::to_chars(size, size + sizeof(size), bytes.size(), 16);
-    inbound_.append(size, end).append("\r\n").append(bytes).append("\r\n");
-  } else {
-    inbound_.append(bytes);
-  }
+  inbound_.append(bytes);
   unacknowledged_ += bytes.size();
   if (reading_) connection_.schedule(*this);
 }
@@ -161,24 +204,30 @@ void Http2Stream::end_request() {
   if (request_ended_) return;
   request_ended_ = true;
   if (!session_) return;
-  if (chunked_) inbound_.append("0\r\n").append(trailer_fields_).append("\r\n");
-  std::string().swap(trailer_fields_);
   connection_.schedule(*this);
 }
 
 void Http2Stream::pump() {
   if (!sink_) return;
-  if (reading_ && !inbound_.empty()) {
+  if (!head_delivered_) {
+    head_delivered_ = true;
+    session_->start_decoded_request(request_);
+  }
+  if (!inbound_.empty() && session_->takes_decoded_body()) {
     delivering_.swap(inbound_);
     size_t acknowledged = unacknowledged_;
     unacknowledged_ = 0;
-    sink_->on_transport_read(delivering_);
+    session_->deliver_decoded_body(delivering_);
     delivering_.clear();
     // The session has the bytes: the client may send as many more (WINDOW_UPDATE).
     if (acknowledged != 0 && !connection_.dead()) {
       nghttp2_session_consume_stream(connection_.session(), id_, acknowledged);
       connection_.schedule_flush();
     }
+  }
+  if (request_ended_ && !end_delivered_ && inbound_.empty() && session_->takes_decoded_body()) {
+    end_delivered_ = true;
+    session_->end_decoded_request(request_trailers_);
   }
   if (eof_pending_ && sink_) {
     eof_pending_ = false;
@@ -188,7 +237,7 @@ void Http2Stream::pump() {
 
 void Http2Stream::set_reading(bool on) {
   reading_ = on;
-  if (on && !inbound_.empty()) connection_.schedule(*this);
+  if (on && (!inbound_.empty() || (request_ended_ && !end_delivered_))) connection_.schedule(*this);
 }
 
 void Http2Stream::shutdown() {
