@@ -131,9 +131,11 @@ void append_downstream_response_head(std::string& out, const MessageHead& respon
   out.append(response.target().empty() ? reason_phrase(response.status) : response.target());
   out.append("\r\n");
 
+  // The appends written out here rather than append_header's call: this runs for every field of
+  // every response.
   for_each_downstream_response_field(
       response, framing, [&out](HeaderId, std::string_view name, std::string_view value) {
-        append_header(out, name, value);
+        out.append(name).append(": ").append(value).append("\r\n");
       });
   out.append("\r\n");
 }

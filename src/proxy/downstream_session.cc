@@ -682,12 +682,13 @@ void DownstreamSession::flush_response_head() {
 }
 
 void DownstreamSession::write_response(std::span<uv_buf_t> bufs) {
-  Exchange& exchange = *exchange_;
-  if (stream_) {
+  if (stream_) [[unlikely]] {
+    // The held head goes to the stream as fields; the bytes are body.
     stream_->send_response_head();
     send(bufs);
     return;
   }
+  Exchange& exchange = *exchange_;
   uv_buf_t all[4];
   size_t count = 0;
   if (!exchange.response_head.empty()) {
