@@ -79,6 +79,7 @@ class Http2Connection {
   static void on_idle(uv_idle_t* idle);
 
   Http2Stream* find(int32_t id);
+  void erase(int32_t id);  // frees the stream
   void abort_streams();
   void count_early_reset();
   void count_frame(const nghttp2_frame& frame);
@@ -92,10 +93,11 @@ class Http2Connection {
   Worker& worker_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Http2Stream>> streams_;
-  std::vector<int32_t> ready_;    // streams with something to pump
-  std::vector<int32_t> drained_;  // streams whose held response bytes all went to nghttp2
-  std::vector<int32_t> pumping_;  // ready_ or drained_, taken for one flush
-  std::string output_;            // frames gathered for one write
+  Http2Stream* last_found_ = nullptr;  // find's last answer, while it is in streams_
+  std::vector<int32_t> ready_;         // streams with something to pump
+  std::vector<int32_t> drained_;       // streams whose held response bytes all went to nghttp2
+  std::vector<int32_t> pumping_;       // ready_ or drained_, taken for one flush
+  std::string output_;                 // frames gathered for one write
   std::vector<nghttp2_nv> field_scratch_;
   UvHandle<uv_idle_t> idle_;
   bool flush_scheduled_ = false;
