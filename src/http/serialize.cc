@@ -28,14 +28,6 @@ bool removed_by(const HeaderEdits* edits, std::string_view name) {
   return false;
 }
 
-bool is_dropped(const MessageHead& message, const HeaderField& field, std::string_view connection,
-                const HeaderEdits* edits) {
-  if (is_per_hop(field.id)) return true;
-  std::string_view name = message.name(field);
-  if (!connection.empty() && has_token(connection, name)) return true;
-  return removed_by(edits, name);
-}
-
 void append_added(std::string& out, const HeaderEdits* edits) {
   if (!edits) return;
   for (const auto& [name, value] : edits->add)
@@ -43,6 +35,18 @@ void append_added(std::string& out, const HeaderEdits* edits) {
 }
 
 }  // namespace
+
+bool is_dropped(const MessageHead& message, const HeaderField& field, std::string_view connection,
+                const HeaderEdits* edits) {
+  if (is_per_hop(field.id)) return true;
+  std::string_view name = message.name(field);
+  if (!connection.empty()) {
+    // Most messages name one option ("keep-alive", "close"), and this runs for every field of
+    // every message: a name longer than the whole list cannot be in it.
+    if (name.size() <= connection.size() && has_token(connection, name)) return true;
+  }
+  return removed_by(edits, name);
+}
 
 void append_upstream_request_head(std::string& out, const MessageHead& request,
                                   const ForwardContext& context) {
@@ -131,31 +135,12 @@ void append_downstream_response_head(std::string& out, const MessageHead& respon
   out.append(response.target().empty() ? reason_phrase(response.status) : response.target());
   out.append("\r\n");
 
-  std::string_view connection = response.find(HeaderId::kConnection).value_or("");
-  for (const HeaderField& field : response.fields) {
-    if (is_dropped(response, field, connection, framing.edits)) continue;
-    append_header(out, response.name(field), response.value(field));
-  }
-  append_added(out, framing.edits);
-  if (!framing.set_cookie.empty()) append_header(out, "Set-Cookie", framing.set_cookie);
-  if (!framing.hsts.empty() && !response.find("strict-transport-security")) {
-    append_header(out, "Strict-Transport-Security", framing.hsts);
-  }
-  if (framing.upgrade) {
-    out.append("Connection: upgrade\r\n");
-    append_header(out, "Upgrade", response.find(HeaderId::kUpgrade).value_or(""));
-  } else if (framing.close) {
-    out.append("Connection: close\r\n");
-  } else if (framing.keep_alive_10) {
-    out.append("Connection: keep-alive\r\n");
-  }
-  if (framing.framing == BodyFraming::kChunked) {
-    out.append("Transfer-Encoding: chunked\r\n");
-  } else if (framing.framing == BodyFraming::kContentLength) {
-    out.append("Content-Length: ");
-    append_number(out, framing.content_length);
-    out.append("\r\n");
-  }
+  // The appends written out here rather than append_header's call: this runs for every field of
+  // every response.
+  for_each_downstream_response_field(
+      response, framing, [&out](HeaderId, std::string_view name, std::string_view value) {
+        out.append(name).append(": ").append(value).append("\r\n");
+      });
   out.append("\r\n");
 }
 

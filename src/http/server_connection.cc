@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "core/socket_address.h"
+#include "http/field_syntax.h"
 #include "http/serialize.h"
 
 namespace waygate::http {
@@ -209,15 +210,27 @@ void ServerConnection::dispatch(Parser::Result result) {
   }
   if (message_event_) {
     message_event_ = false;
-    state_ = State::kRequestDone;
-    if (!response_done_) on_request_complete();
-    if (state_ == State::kRequestDone && response_done_) next_request();
+    complete_request();
   }
+}
+
+void ServerConnection::complete_request() {
+  state_ = State::kRequestDone;
+  if (!response_done_) on_request_complete();
+  if (state_ == State::kRequestDone && response_done_) next_request();
 }
 
 void ServerConnection::read_body() {
   if (state_ != State::kHeadDone) return;
   state_ = State::kBody;
+  if (decoded_) {
+    // A request with no body ends here, as the parser would end it; a body comes from the stream
+    // (deliver_decoded_body) once reading is on.
+    if (!request_has_body_) return complete_request();
+    arm_timer();
+    update_reading();
+    return;
+  }
   parser_.resume();
   needs_step_ = true;  // a bodiless request ends without another byte
   process();
@@ -242,6 +255,118 @@ void ServerConnection::resume_input() {
     arm_timer();
   }
   update_reading();
+}
+
+// ---- Decoded requests (HTTP/2 streams) ------------------------------------------------------
+
+namespace {
+
+uint16_t check_decoded_fields(const MessageHead& head, const ParserLimits& limits,
+                              const char** reason);
+
+// What the parser would refuse in an HTTP/1 head of the same fields: 0 when none.
+uint16_t check_decoded_head(const MessageHead& head, const ParserLimits& limits,
+                            const char** reason) {
+  std::string_view target = head.target();
+  if (target.size() > limits.max_target_bytes) {
+    *reason = "request target too long";
+    return 414;
+  }
+  for (char c : target) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7f) {
+      *reason = "request target has a byte that is not visible ASCII";
+      return 400;
+    }
+  }
+  if (target.empty()) {
+    *reason = "empty request target";
+    return 400;
+  }
+  if (head.method == ServerConnection::kUnknownMethod) {
+    *reason = "Invalid method encountered";
+    return 400;
+  }
+  return check_decoded_fields(head, limits, reason);
+}
+
+// Fields (of a head, or of trailers) as the parser checks them.
+uint16_t check_decoded_fields(const MessageHead& head, const ParserLimits& limits,
+                              const char** reason) {
+  if (head.bytes.size() > limits.max_header_bytes) {
+    *reason = "request header block too large";
+    return 431;
+  }
+  if (head.fields.size() > limits.max_headers) {
+    *reason = "too many header fields";
+    return 431;
+  }
+  for (const HeaderField& field : head.fields) {
+    if (!is_token(head.name(field))) {
+      *reason = "header name is not a token";
+      return 400;
+    }
+    if (!is_field_value(head.value(field))) {
+      *reason = "control character in a header value";
+      return 400;
+    }
+  }
+  return 0;
+}
+
+// The size of the head as HTTP/1.1 text ("GET / HTTP/1.1", fields, blank line): what the access
+// log counts as received for it.
+uint64_t text_size(const MessageHead& head, std::string_view method) {
+  uint64_t size = method.size() + 1 + head.target_length + 11 + 2;
+  for (const HeaderField& field : head.fields)
+    size += field.name_length + 2 + field.value_length + 2;
+  return size;
+}
+
+}  // namespace
+
+void ServerConnection::start_decoded_request(MessageHead& decoded) {
+  if (state_ != State::kWaiting || parser_.in_message()) return;
+  decoded_ = true;
+  decoded_trailers_ = nullptr;
+  on_message_begin();
+  std::swap(*head_, decoded);
+  MessageHead& head = *head_;
+  bool known = head.method != kUnknownMethod;
+  request_bytes_ =
+      text_size(head, known ? llhttp_method_name(static_cast<llhttp_method_t>(head.method)) : "");
+  const char* reason = nullptr;
+  if (uint16_t status = check_decoded_head(head, parser_limits(), &reason)) {
+    refuse(status, reason);
+    return;
+  }
+  on_headers_complete(head);
+  dispatch(Parser::Result::kPaused);  // the head event: on_request_head
+}
+
+void ServerConnection::deliver_decoded_body(std::string_view bytes) {
+  if (state_ != State::kBody) return;
+  request_bytes_ += bytes.size();
+  on_body(bytes);
+  arm_timer();
+  update_reading();
+}
+
+void ServerConnection::end_decoded_request(const MessageHead& trailers) {
+  if (state_ != State::kBody) return;
+  if (!trailers.fields.empty()) {
+    const char* reason = nullptr;
+    if (uint16_t status = check_decoded_fields(trailers, parser_limits(), &reason)) {
+      refuse(status, reason);
+      return;
+    }
+  }
+  decoded_trailers_ = &trailers;
+  complete_request();
+  if (state_ < State::kClosing) {
+    arm_timer();
+    update_reading();
+  }
 }
 
 // ParserSink: called from inside Parser::execute. Heads and message ends pause the parser so the

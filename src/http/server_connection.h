@@ -44,10 +44,23 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   // Called once the connection has been accepted into stream(). With `ssl` (taken over), the
   // connection speaks TLS: requests are read once the handshake is done.
   void start(SSL* ssl = nullptr);
-  // Starts a connection that is one HTTP/2 stream of `parent`, over `transport` (which carries the
-  // stream's request and response as HTTP/1.1): the same parsing, limits and timeouts as a socket.
+  // Starts a connection that is one HTTP/2 stream of `parent`, over `transport` (which takes the
+  // response; the request comes through start_decoded_request): the same limits and timeouts as
+  // a socket.
   // Returns the sink the transport reports to.
   TransportSink& start_stream(Transport& transport, const ServerConnection& parent);
+  // ---- A request that an HTTP/2 stream decoded: no HTTP/1.1 text, no parser ----
+  // MessageHead::method of a decoded request whose method the parser would not take.
+  static constexpr uint8_t kUnknownMethod = UINT8_MAX;
+  // `head` (its fields swapped into the subclass's head) becomes the current request, checked as
+  // the parser checks an HTTP/1 head (limits, field syntax): the subclass gets it through
+  // on_request_head, or the client a refusal. Only on a connection started by start_stream.
+  void start_decoded_request(MessageHead& head);
+  // After read_body(): whether body bytes may be delivered now (backpressure).
+  bool takes_decoded_body() const { return state_ == State::kBody && !input_paused_; }
+  void deliver_decoded_body(std::string_view bytes);
+  // The request ended; `trailers` (after a body of unknown length) must live until the next one.
+  void end_decoded_request(const MessageHead& trailers);
   // Whether a client may start with the HTTP/2 connection preface (h2c prior knowledge, or h2 after
   // ALPN): the connection then hands its bytes to on_http2_start/on_tunnel_input.
   void allow_http2(bool allowed) { http2_allowed_ = allowed; }
@@ -103,7 +116,9 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   // After on_request_head: deliver the body through on_request_body, then on_request_complete.
   void read_body();
   // The trailer fields of a chunked request, from on_request_complete until the next request.
-  const MessageHead& request_trailers() const { return parser_.trailers(); }
+  const MessageHead& request_trailers() const {
+    return decoded_trailers_ ? *decoded_trailers_ : parser_.trailers();
+  }
   // Backpressure from the far side (the upstream cannot take the body, or the tunnel's peer is
   // slow): stop reading the client, and stop the client timeout, until resumed.
   void pause_input();
@@ -175,6 +190,7 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   void update_reading();
   static void on_timeout(void* self);
   void handle_handshake_failure(int status);
+  void complete_request();
 
   TcpTransport tcp_;
   std::unique_ptr<TlsTransport> tls_;  // only on a TLS listener
@@ -210,6 +226,8 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   bool handshaking_ = false;    // TLS: no plaintext has arrived yet
   bool http2_allowed_ = false;  // the first bytes may be the HTTP/2 preface
   bool http2_ = false;          // they were: the connection speaks HTTP/2
+  bool decoded_ = false;        // requests come decoded (start_decoded_request), not as text
+  const MessageHead* decoded_trailers_ = nullptr;
 };
 
 }  // namespace waygate::http

@@ -661,18 +661,28 @@ void DownstreamSession::on_upstream_head(http::MessageHead& response) {
   }
   if (tls_listener_) framing.hsts = tls_listener_->hsts;
 
-  exchange.response_head.clear();
-  http::append_downstream_response_head(exchange.response_head, response, framing);
+  if (stream_) {
+    // An HTTP/2 stream takes the head as fields, and the body unframed: nothing is written as
+    // HTTP/1.1 text for it to parse again.
+    stream_->hold_response_head(response, framing);
+  } else {
+    exchange.response_head.clear();
+    http::append_downstream_response_head(exchange.response_head, response, framing);
+  }
   exchange.response_head_sent = true;
 }
 
+bool DownstreamSession::response_head_held() const {
+  return stream_ ? stream_->response_head_held() : !exchange_->response_head.empty();
+}
+
 void DownstreamSession::flush_response_head() {
-  if (!exchange_ || exchange_->response_head.empty() || closing()) return;
-  send(exchange_->response_head);
-  exchange_->response_head.clear();
+  if (!exchange_ || !response_head_held() || closing()) return;
+  write_response({});
 }
 
 void DownstreamSession::write_response(std::span<uv_buf_t> bufs) {
+  if (stream_) return write_stream_response(bufs);
   Exchange& exchange = *exchange_;
   uv_buf_t all[4];
   size_t count = 0;
@@ -686,12 +696,18 @@ void DownstreamSession::write_response(std::span<uv_buf_t> bufs) {
   exchange.response_head.clear();
 }
 
+// Out of write_response's line, so that the HTTP/1 path stays as small as it was.
+void DownstreamSession::write_stream_response(std::span<uv_buf_t> bufs) {
+  stream_->send_response_head();  // the held head goes to the stream as fields
+  send(bufs);                     // and the bytes are body
+}
+
 void DownstreamSession::on_upstream_body(std::string_view bytes) {
   if (closing() || bytes.empty()) return;
   Exchange& exchange = *exchange_;
   exchange.response_bytes_sent += bytes.size();
   uv_buf_t body = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
-  if (exchange.response_framing == http::BodyFraming::kChunked) {
+  if (exchange.response_framing == http::BodyFraming::kChunked && !stream_) {
     std::string& header = worker_.scratch();
     header.clear();
     http::append_chunk_header(header, bytes.size());
@@ -713,7 +729,7 @@ void DownstreamSession::on_output_drained() {
 
 void DownstreamSession::on_upstream_complete(UpstreamConnection* connection, bool reusable) {
   Exchange& exchange = *exchange_;
-  bool chunked = exchange.response_framing == http::BodyFraming::kChunked;
+  bool chunked = exchange.response_framing == http::BodyFraming::kChunked && !stream_;
   std::string_view last = http::kLastChunk;
   if (chunked && !connection->response_trailers().fields.empty()) {
     std::string& with_trailers = worker_.scratch();
@@ -724,6 +740,7 @@ void DownstreamSession::on_upstream_complete(UpstreamConnection* connection, boo
   uv_buf_t last_chunk =
       uv_buf_init(const_cast<char*>(last.data()), static_cast<unsigned>(last.size()));
   write_response(std::span<uv_buf_t>(&last_chunk, chunked ? 1 : 0));
+  if (stream_ && !closing()) stream_->end_response(connection->response_trailers());
   exchange.upstream = nullptr;
   // Reuse needs the whole request sent too; one cut short leaves the upstream mid-message.
   connection->release(reusable && exchange.request_done);
@@ -739,9 +756,10 @@ void DownstreamSession::on_upstream_error(UpstreamError error) {
   if (error != UpstreamError::kBusy) worker_.report(*exchange.pool, event_for(error));
   if (retry_after(error)) return;
   exchange.error = upstream_error_name(error);
-  if (exchange.response_head_sent && !exchange.response_head.empty()) {
+  if (exchange.response_head_sent && response_head_held()) {
     // The head was held back and never left: the client can still get a proper status.
     exchange.response_head.clear();
+    if (stream_) stream_->drop_response_head();
     exchange.response_head_sent = false;
   }
   if (exchange.response_head_sent) {

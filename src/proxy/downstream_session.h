@@ -111,6 +111,9 @@ class DownstreamSession final : public http::ServerConnection {
   void answer_from_route();
   void send_local(std::string_view response);
   void write_response(std::span<uv_buf_t> bufs);
+  [[gnu::noinline]] void write_stream_response(std::span<uv_buf_t> bufs);
+  // A response head waits to leave with the first body bytes.
+  bool response_head_held() const;
   void finish_exchange();
   void drop_exchange(const char* reason);
   void write_access_log();

@@ -55,6 +55,7 @@ Http2Connection::Http2Connection(DownstreamSession& parent, Worker& worker)
 }
 
 Http2Connection::~Http2Connection() {
+  last_found_ = nullptr;
   streams_.clear();
   nghttp2_session_del(session_);
 }
@@ -70,8 +71,17 @@ void Http2Connection::on_input(std::string_view bytes) {
 }
 
 Http2Stream* Http2Connection::find(int32_t id) {
+  // nghttp2 calls back for one stream many times in a row (a field each): one lookup for them all.
+  if (last_found_ && last_found_->id() == id) return last_found_;
   auto it = streams_.find(id);
-  return it == streams_.end() ? nullptr : it->second.get();
+  if (it == streams_.end()) return nullptr;
+  last_found_ = it->second.get();
+  return last_found_;
+}
+
+void Http2Connection::erase(int32_t id) {
+  if (last_found_ && last_found_->id() == id) last_found_ = nullptr;
+  streams_.erase(id);
 }
 
 int Http2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self) {
@@ -140,7 +150,7 @@ int Http2Connection::on_stream_close(nghttp2_session*, int32_t stream_id, uint32
   Http2Stream* stream = connection->find(stream_id);
   if (!stream) return 0;
   stream->on_stream_closed();
-  if (stream->finished()) connection->streams_.erase(stream_id);
+  if (stream->finished()) connection->erase(stream_id);
   return 0;
 }
 
@@ -329,8 +339,8 @@ void Http2Connection::abort_streams() {
 }
 
 void Http2Connection::on_stream_finished(Http2Stream& stream) {
-  if (stream.finished() || dead_) streams_.erase(stream.id());  // frees stream
-  if (dead_ && idle()) parent_.on_http2_streams_gone();         // may free this
+  if (stream.finished() || dead_) erase(stream.id());    // frees stream
+  if (dead_ && idle()) parent_.on_http2_streams_gone();  // may free this
 }
 
 bool Http2Connection::idle() const {

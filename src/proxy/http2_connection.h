@@ -61,6 +61,8 @@ class Http2Connection {
   void schedule(Http2Stream& stream);
   void schedule_flush();
   void note_drained(Http2Stream& stream) { drained_.push_back(stream.id()); }
+  // Fields gathered for one nghttp2_submit_* call (which copies them): reused, not allocated.
+  std::vector<nghttp2_nv>& field_scratch() { return field_scratch_; }
   // The stream's session closed; frees the stream when nghttp2 is done with it too.
   void on_stream_finished(Http2Stream& stream);
 
@@ -77,6 +79,7 @@ class Http2Connection {
   static void on_idle(uv_idle_t* idle);
 
   Http2Stream* find(int32_t id);
+  void erase(int32_t id);  // frees the stream
   void abort_streams();
   void count_early_reset();
   void count_frame(const nghttp2_frame& frame);
@@ -90,10 +93,12 @@ class Http2Connection {
   Worker& worker_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Http2Stream>> streams_;
-  std::vector<int32_t> ready_;    // streams with something to pump
-  std::vector<int32_t> drained_;  // streams whose held response bytes all went to nghttp2
-  std::vector<int32_t> pumping_;  // ready_ or drained_, taken for one flush
-  std::string output_;            // frames gathered for one write
+  Http2Stream* last_found_ = nullptr;  // find's last answer, while it is in streams_
+  std::vector<int32_t> ready_;         // streams with something to pump
+  std::vector<int32_t> drained_;       // streams whose held response bytes all went to nghttp2
+  std::vector<int32_t> pumping_;       // ready_ or drained_, taken for one flush
+  std::string output_;                 // frames gathered for one write
+  std::vector<nghttp2_nv> field_scratch_;
   UvHandle<uv_idle_t> idle_;
   bool flush_scheduled_ = false;
   bool dead_ = false;        // the client connection is closing: nothing more is written

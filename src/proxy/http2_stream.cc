@@ -9,6 +9,7 @@
 #include "http/header_names.h"
 #include "proxy/downstream_session.h"
 #include "proxy/http2_connection.h"
+#include "routing/route_loader.h"
 
 namespace waygate::proxy {
 namespace {
@@ -28,6 +29,12 @@ bool connection_specific(http::HeaderId id) {
   }
 }
 
+void lowercase(std::string& text, size_t from) {
+  std::transform(text.begin() + static_cast<std::ptrdiff_t>(from), text.end(),
+                 text.begin() + static_cast<std::ptrdiff_t>(from),
+                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+}
+
 nghttp2_nv header(std::string_view name, std::string_view value) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
@@ -40,8 +47,7 @@ void append_fields(const http::MessageHead& head, std::string& names,
                    std::vector<nghttp2_nv>& fields) {
   for (const http::HeaderField& field : head.fields)
     names.append(head.name(field));
-  std::transform(names.begin(), names.end(), names.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+  lowercase(names, 0);
   size_t offset = 0;
   for (const http::HeaderField& field : head.fields) {
     std::string_view name = std::string_view(names).substr(offset, field.name_length);
@@ -62,17 +68,21 @@ Http2Stream::Http2Stream(Http2Connection& connection, int32_t id, size_t max_hea
     : connection_(connection),
       id_(id),
       max_header_bytes_(max_header_bytes),
-      parser_(HTTP_RESPONSE, *this) {}
+      parser_(HTTP_RESPONSE, *this) {
+  // Room for a usual head at once, rather than growing field by field.
+  request_.bytes.reserve(256);
+  request_.fields.reserve(16);
+}
 
 Http2Stream::~Http2Stream() = default;
 
-// ---- The request, from HTTP/2 frames to HTTP/1.1 bytes --------------------------------------
+// ---- The request, from HTTP/2 frames to a decoded head for the session ---------------------
 
 void Http2Stream::add_header(std::string_view name, std::string_view value) {
   if (session_) return add_trailer(name, value);
   if (head_too_large_) return;
-  size_t size = method_.size() + path_.size() + authority_.size() + cookie_.size() +
-                fields_.size() + name.size() + value.size() + 4;
+  // Counted as the head's HTTP/1.1 lines would be ("name: value\r\n").
+  size_t size = head_size_ + name.size() + value.size() + 4;
   if (size > max_header_bytes_) {
     head_too_large_ = true;
     return;
@@ -81,22 +91,59 @@ void Http2Stream::add_header(std::string_view name, std::string_view value) {
   // fields, pseudo-headers first and each once, no CR or LF in a value.
   if (name == ":method") {
     method_ = value;
+    head_size_ += value.size();
   } else if (name == ":path") {
-    path_ = value;
+    set_target(value);
+    head_size_ += value.size();
   } else if (name == ":authority") {
-    authority_ = value;
+    add_authority(value);
   } else if (name.starts_with(':')) {
     // :scheme is what the listener says; :protocol (extended CONNECT) is not offered.
   } else if (name == "host") {
-    if (authority_.empty()) authority_ = value;  // RFC 9113 8.3.1: :authority wins
+    if (!has_authority_) add_authority(value);  // RFC 9113 8.3.1: :authority wins
   } else if (name == "cookie") {
-    // RFC 9113 8.2.3: cookie crumbs are one field again for HTTP/1.1.
     if (!cookie_.empty()) cookie_.append("; ");
     cookie_.append(value);
+    head_size_ += value.size() + 2;
   } else {
-    has_content_length_ = has_content_length_ || name == "content-length";
-    fields_.append(name).append(": ").append(value).append("\r\n");
+    http::HeaderId id = http::classify_header(name);
+    if (id == http::HeaderId::kContentLength) {
+      // nghttp2 has checked it is one number, and will check the body against it.
+      uint64_t length = 0;
+      std::from_chars(value.data(), value.data() + value.size(), length);
+      has_content_length_ = request_.has_content_length = true;
+      request_.content_length = length;
+    }
+    append_field(request_, name, value, id);
+    head_size_ = size;
   }
+}
+
+// The target as the request line has it.
+void Http2Stream::set_target(std::string_view target) {
+  request_.target_offset = static_cast<uint32_t>(request_.bytes.size());
+  request_.target_length = static_cast<uint32_t>(target.size());
+  request_.bytes.append(target);
+}
+
+// :authority (or Host without it) is the request's one Host.
+void Http2Stream::add_authority(std::string_view authority) {
+  has_authority_ = true;
+  head_size_ += authority.size();
+  append_field(request_, "Host", authority, http::HeaderId::kHost);
+}
+
+void Http2Stream::append_field(http::MessageHead& head, std::string_view name,
+                               std::string_view value, http::HeaderId id) {
+  http::HeaderField field;
+  field.name_offset = static_cast<uint32_t>(head.bytes.size());
+  field.name_length = static_cast<uint32_t>(name.size());
+  head.bytes.append(name);
+  field.value_offset = static_cast<uint32_t>(head.bytes.size());
+  field.value_length = static_cast<uint32_t>(value.size());
+  head.bytes.append(value);
+  field.id = id;
+  head.fields.push_back(field);
 }
 
 void Http2Stream::start_request(bool end_stream) {
@@ -108,31 +155,38 @@ void Http2Stream::start_request(bool end_stream) {
     return respond_locally(431);
   }
   head_request_ = method_ == "HEAD";
-  std::string& out = inbound_;
-  out.append(method_).append(" ").append(method_ == "CONNECT" ? authority_ : path_);
-  out.append(" HTTP/1.1\r\n");
-  if (!authority_.empty()) out.append("Host: ").append(authority_).append("\r\n");
-  out.append(fields_);
-  if (!cookie_.empty()) out.append("Cookie: ").append(cookie_).append("\r\n");
+  int method = routing::method_id(method_);
+  // One the parser would not take either: the session refuses it (check_decoded_head).
+  request_.method =
+      method < 0 ? http::ServerConnection::kUnknownMethod : static_cast<uint8_t>(method);
+  if (method_ == "CONNECT") {
+    // Its target is the authority (RFC 9113 8.5), as an HTTP/1.1 CONNECT names it.
+    auto host =
+        std::find_if(request_.fields.begin(), request_.fields.end(),
+                     [](const http::HeaderField& f) { return f.id == http::HeaderId::kHost; });
+    request_.target_offset = host == request_.fields.end() ? 0 : host->value_offset;
+    request_.target_length = host == request_.fields.end() ? 0 : host->value_length;
+  }
+  if (!cookie_.empty()) append_field(request_, "Cookie", cookie_, http::HeaderId::kCookie);
   if (!end_stream && !has_content_length_) {
-    out.append("Transfer-Encoding: chunked\r\n");
-    chunked_ = true;
+    append_field(request_, "Transfer-Encoding", "chunked", http::HeaderId::kTransferEncoding);
+    request_.chunked = request_.transfer_encoding = chunked_ = true;
   }
   // One request per session: it closes once its response is written.
-  out.append("Connection: close\r\n\r\n");
-  for (std::string* text : {&method_, &path_, &authority_, &cookie_, &fields_})
-    std::string().swap(*text);
+  append_field(request_, "Connection", "close", http::HeaderId::kConnection);
+  request_.keep_alive = false;
+  std::string().swap(cookie_);
   session_ = std::make_unique<DownstreamSession>(connection_.worker());
   sink_ = &session_->start_stream(connection_.parent(), *this);
   connection_.schedule(*this);
 }
 
-// A request's trailer fields go to the session after its last chunk; a body with a length has
-// no place for them in HTTP/1.1, so there they are dropped. Past max_header_bytes the session's
-// parser refuses them (431), as it would a head that large.
+// A request's trailer fields go to the session at its end; a body with a length has no place for
+// them in HTTP/1.1, so there they are dropped. Past max_header_bytes the session refuses them
+// (431), as it would a head that large.
 void Http2Stream::add_trailer(std::string_view name, std::string_view value) {
-  if (!chunked_ || request_ended_ || trailer_fields_.size() > max_header_bytes_) return;
-  trailer_fields_.append(name).append(": ").append(value).append("\r\n");
+  if (!chunked_ || request_ended_ || request_trailers_.bytes.size() > max_header_bytes_) return;
+  append_field(request_trailers_, name, value, http::classify_header(name));
 }
 
 void Http2Stream::add_body(std::string_view bytes) {
@@ -141,13 +195,7 @@ void Http2Stream::add_body(std::string_view bytes) {
     nghttp2_session_consume_stream(connection_.session(), id_, bytes.size());
     return;
   }
-  if (chunked_) {
-    char size[20];
-    auto [end, ec] = std::to_chars(size, size + sizeof(size), bytes.size(), 16);
-    inbound_.append(size, end).append("\r\n").append(bytes).append("\r\n");
-  } else {
-    inbound_.append(bytes);
-  }
+  inbound_.append(bytes);
   unacknowledged_ += bytes.size();
   if (reading_) connection_.schedule(*this);
 }
@@ -156,24 +204,30 @@ void Http2Stream::end_request() {
   if (request_ended_) return;
   request_ended_ = true;
   if (!session_) return;
-  if (chunked_) inbound_.append("0\r\n").append(trailer_fields_).append("\r\n");
-  std::string().swap(trailer_fields_);
   connection_.schedule(*this);
 }
 
 void Http2Stream::pump() {
   if (!sink_) return;
-  if (reading_ && !inbound_.empty()) {
+  if (!head_delivered_) {
+    head_delivered_ = true;
+    session_->start_decoded_request(request_);
+  }
+  if (!inbound_.empty() && session_->takes_decoded_body()) {
     delivering_.swap(inbound_);
     size_t acknowledged = unacknowledged_;
     unacknowledged_ = 0;
-    sink_->on_transport_read(delivering_);
+    session_->deliver_decoded_body(delivering_);
     delivering_.clear();
     // The session has the bytes: the client may send as many more (WINDOW_UPDATE).
     if (acknowledged != 0 && !connection_.dead()) {
       nghttp2_session_consume_stream(connection_.session(), id_, acknowledged);
       connection_.schedule_flush();
     }
+  }
+  if (request_ended_ && !end_delivered_ && inbound_.empty() && session_->takes_decoded_body()) {
+    end_delivered_ = true;
+    session_->end_decoded_request(request_trailers_);
   }
   if (eof_pending_ && sink_) {
     eof_pending_ = false;
@@ -183,7 +237,7 @@ void Http2Stream::pump() {
 
 void Http2Stream::set_reading(bool on) {
   reading_ = on;
-  if (on && !inbound_.empty()) connection_.schedule(*this);
+  if (on && (!inbound_.empty() || (request_ended_ && !end_delivered_))) connection_.schedule(*this);
 }
 
 void Http2Stream::shutdown() {
@@ -200,6 +254,16 @@ bool Http2Stream::secure() const {
 
 int Http2Stream::write(std::span<const uv_buf_t> bufs) {
   if (connection_.dead() || h2_closed_) return UV_EPIPE;
+  if (raw_body_) {
+    // The head went as fields (send_response_head): these are body bytes, already unframed.
+    if (!response_ended_) {
+      for (const uv_buf_t& buf : bufs)
+        outbound_.append(buf.base, buf.len);
+    }
+    resume_data();
+    connection_.schedule_flush();
+    return 0;
+  }
   for (const uv_buf_t& buf : bufs) {
     std::string_view bytes(buf.base, buf.len);
     while (!bytes.empty()) {
@@ -269,6 +333,11 @@ void Http2Stream::submit_head(const http::MessageHead& head, bool final_response
                            nullptr);
     return;
   }
+  submit_final(fields, bodiless);
+}
+
+void Http2Stream::submit_final(std::vector<nghttp2_nv>& fields, bool bodiless) {
+  nghttp2_session* session = connection_.session();
   response_submitted_ = true;
   if (bodiless) {
     response_ended_ = true;
@@ -281,14 +350,81 @@ void Http2Stream::submit_head(const http::MessageHead& head, bool final_response
   nghttp2_submit_response(session, id_, fields.data(), fields.size(), &provider);
 }
 
+// ---- The proxied response, as fields ----------------------------------------------------------
+
+void Http2Stream::hold_response_head(const http::MessageHead& response,
+                                     const http::ResponseFraming& framing) {
+  held_fields_.clear();
+  held_lengths_.clear();
+  // Room for it all at once: the stream is new, and growing step by step costs more than the rest.
+  held_fields_.reserve(response.bytes.size() + 256);
+  held_lengths_.reserve(2 * response.fields.size() + 16);
+  http::for_each_downstream_response_field(
+      response, framing, [this](http::HeaderId id, std::string_view name, std::string_view value) {
+        if (connection_specific(id)) return;
+        size_t at = held_fields_.size();
+        held_fields_.append(name);
+        lowercase(held_fields_, at);  // RFC 9113 8.2.1
+        held_fields_.append(value);
+        held_lengths_.push_back(static_cast<uint32_t>(name.size()));
+        held_lengths_.push_back(static_cast<uint32_t>(value.size()));
+      });
+  held_status_ = response.status;
+  // A response with no body ends its stream with its head (see on_headers_complete).
+  held_bodiless_ =
+      head_request_ || response.status == 204 || response.status == 304 ||
+      (framing.framing == http::BodyFraming::kContentLength && framing.content_length == 0);
+  head_held_ = true;
+}
+
+void Http2Stream::send_response_head() {
+  if (!head_held_) return;
+  head_held_ = false;
+  raw_body_ = true;
+  char status[4];
+  auto [end, ec] = std::to_chars(status, status + sizeof(status), held_status_);
+  std::vector<nghttp2_nv>& fields = connection_.field_scratch();
+  fields.clear();
+  fields.push_back(header(":status", std::string_view(status, end)));
+  std::string_view text = held_fields_;
+  for (size_t i = 0; i + 1 < held_lengths_.size(); i += 2) {
+    std::string_view name = text.substr(0, held_lengths_[i]);
+    text.remove_prefix(name.size());
+    std::string_view value = text.substr(0, held_lengths_[i + 1]);
+    text.remove_prefix(value.size());
+    fields.push_back(header(name, value));
+  }
+  submit_final(fields, held_bodiless_);
+}
+
+void Http2Stream::end_response(const http::MessageHead& trailers) {
+  if (connection_.dead() || h2_closed_) return;
+  if (!trailers.fields.empty()) trailers_ = trailers;
+  response_ended_ = true;
+  resume_data();
+  connection_.schedule_flush();
+}
+
 // Trailer fields the session wrote after its last chunk (gRPC's status) end the stream in a
 // HEADERS frame of their own, after the last DATA.
 void Http2Stream::submit_trailers() {
   std::string names;
   std::vector<nghttp2_nv> fields;
-  fields.reserve(parser_.trailers().fields.size());
-  append_fields(parser_.trailers(), names, fields);
+  const http::MessageHead& trailers = response_trailers();
+  fields.reserve(trailers.fields.size());
+  append_fields(trailers, names, fields);
+  if (raw_body_) {
+    // As the HTTP/1 last chunk carries them: what may not come from a trailer stays behind.
+    std::erase_if(fields, [](const nghttp2_nv& field) {
+      return !http::is_forwarded_trailer(
+          std::string_view(reinterpret_cast<const char*>(field.name), field.namelen));
+    });
+  }
   nghttp2_submit_trailer(connection_.session(), id_, fields.data(), fields.size());
+}
+
+const http::MessageHead& Http2Stream::response_trailers() const {
+  return raw_body_ ? trailers_ : parser_.trailers();
 }
 
 ssize_t Http2Stream::read_response(uint8_t* buf, size_t length, uint32_t* data_flags) {
@@ -300,7 +436,7 @@ ssize_t Http2Stream::read_response(uint8_t* buf, size_t length, uint32_t* data_f
     outbound_offset_ = 0;
     if (response_ended_) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!parser_.trailers().fields.empty()) {
+      if (!response_trailers().fields.empty()) {
         *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // the trailers' HEADERS ends it
         submit_trailers();
       }

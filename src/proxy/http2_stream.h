@@ -1,6 +1,9 @@
-// One HTTP/2 request stream, proxied by a DownstreamSession of its own: the stream's request is
-// written to that session as HTTP/1.1 and its HTTP/1.1 response read back into HEADERS and DATA, so
-// an h2 request is routed, limited, logged and retried by exactly the code an HTTP/1 request is.
+// One HTTP/2 request stream, proxied by a DownstreamSession of its own: the stream's request head
+// is handed to that session decoded (checked there as the HTTP/1 parser checks a head), its body
+// unframed, and the proxied response comes back as fields and body bytes for HEADERS and DATA (only
+// waygate's own answers come as HTTP/1.1 text, parsed here). So an h2 request is routed, limited,
+// logged and retried by exactly the code an HTTP/1 request is, without being written and parsed
+// as HTTP/1.1 on the way.
 // Flow control maps onto the session's backpressure both ways: request bytes are acknowledged to
 // the client (WINDOW_UPDATE) only as the session takes them, and the session holds its upstream
 // while the client's window keeps response bytes here.
@@ -12,10 +15,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/transport.h"
 #include "http/message_head.h"
 #include "http/parser.h"
+#include "http/serialize.h"
 
 namespace waygate::proxy {
 
@@ -48,6 +53,17 @@ class Http2Stream final : public Transport, private http::ParserSink {
   // The response's bytes held here were all handed to nghttp2: tell the session.
   void notify_drained();
 
+  // ---- The proxied response, from the session, as fields rather than HTTP/1.1 text ----
+  // The response head, kept until send_response_head (the session holds a head back until its
+  // first body bytes, and drops it for an answer of its own when the upstream fails before them).
+  void hold_response_head(const http::MessageHead& response, const http::ResponseFraming& framing);
+  bool response_head_held() const { return head_held_; }
+  void drop_response_head() { head_held_ = false; }
+  // Submits the held head; body bytes written after it are DATA as they are.
+  void send_response_head();
+  // The response is whole; its trailer fields, if any, end the stream after the last DATA.
+  void end_response(const http::MessageHead& trailers);
+
   bool response_started() const { return response_submitted_; }
   bool has_session() const { return session_ != nullptr; }
   // Both sides are done with it: the connection may free it (or free it anyway once nghttp2 is
@@ -72,8 +88,15 @@ class Http2Stream final : public Transport, private http::ParserSink {
   int on_message_complete() override;
 
   void add_trailer(std::string_view name, std::string_view value);
+  void set_target(std::string_view target);
+  void add_authority(std::string_view authority);
+  static void append_field(http::MessageHead& head, std::string_view name, std::string_view value,
+                           http::HeaderId id);
   void submit_head(const http::MessageHead& head, bool final_response, bool bodiless);
+  void submit_final(std::vector<nghttp2_nv>& fields, bool bodiless);
   void submit_trailers();
+  // The trailer fields of the response: parsed from the session's text, or handed over whole.
+  const http::MessageHead& response_trailers() const;
   void respond_locally(uint16_t status);
   void resume_data();
 
@@ -82,17 +105,19 @@ class Http2Stream final : public Transport, private http::ParserSink {
   size_t max_header_bytes_;
   std::unique_ptr<DownstreamSession> session_;
   TransportSink* sink_ = nullptr;
-  // The request as it is being built: pseudo-headers apart, the rest already as HTTP/1 lines.
+  // The request as it is being decoded, handed to the session whole (no HTTP/1.1 text).
+  http::MessageHead request_;
+  http::MessageHead request_trailers_;  // after a body of unknown length
   std::string method_;
-  std::string path_;
-  std::string authority_;
-  std::string cookie_;
-  std::string fields_;
-  std::string trailer_fields_;  // the request's trailers, as HTTP/1 lines for its last chunk
+  std::string cookie_;    // RFC 9113 8.2.3: cookie crumbs are one field again
+  size_t head_size_ = 0;  // the head's size as HTTP/1.1 lines, against max_header_bytes
+  bool has_authority_ = false;
   bool has_content_length_ = false;
   bool head_too_large_ = false;
-  bool chunked_ = false;  // the body goes to the session chunked (no content-length given)
-  // Request bytes for the session, and how many of them are DATA payload still to acknowledge.
+  bool chunked_ = false;  // no content-length given: the body's length is known at its end
+  bool head_delivered_ = false;
+  bool end_delivered_ = false;
+  // Request body bytes for the session, and how many of them are still to acknowledge.
   std::string inbound_;
   std::string delivering_;
   size_t unacknowledged_ = 0;
@@ -104,6 +129,14 @@ class Http2Stream final : public Transport, private http::ParserSink {
   http::MessageHead response_;
   std::string outbound_;
   size_t outbound_offset_ = 0;
+  // The proxied response's head, as HTTP/2 fields (lowercase names, values) in one buffer.
+  std::string held_fields_;
+  std::vector<uint32_t> held_lengths_;  // name and value lengths, in turn
+  uint16_t held_status_ = 0;
+  bool held_bodiless_ = false;
+  bool head_held_ = false;
+  bool raw_body_ = false;       // the head went as fields: what the session writes is body
+  http::MessageHead trailers_;  // the proxied response's trailers
   bool head_request_ = false;
   bool response_submitted_ = false;
   bool response_ended_ = false;

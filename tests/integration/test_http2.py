@@ -266,6 +266,21 @@ class PriorKnowledgeTest(Http2TestCase):
         self.assertEqual(client.streams[big]["headers"][":status"], "431")
         self.assertEqual(bytes(client.streams[small]["body"]), b"a GET /small\n")
 
+    def test_heads_the_http1_parser_refuses_are_refused_on_their_stream_too(self):
+        # A stream's request reaches its session decoded, never as text for the HTTP/1 parser:
+        # the parser's limits and syntax hold for it all the same, and nothing goes upstream.
+        url = f"http://{HOST}:{self.wg.port}/"
+        many_fields = [arg for i in range(120) for arg in ("-H", f"x-field-{i}: v")]
+        cases = [(400, url + "x", ["-X", "FROB"]),            # no method llhttp knows
+                 (414, url + "a" * 9000, []),                # past limits.max_uri_bytes
+                 (431, url + "x", many_fields)]              # past limits.max_request_headers
+        for status, target, args in cases:
+            r = curl(target, "--http2-prior-knowledge", "-H", "Host: a.test", *args)
+            self.assertEqual((r.status, r.http_version), (status, "2"), r)
+        r = curl(url + "fine", "--http2-prior-knowledge", "-H", "Host: a.test")
+        self.assertEqual((r.status, r.body), (200, b"a GET /fine\n"), r)
+        self.assertEqual(self.a.stats()["requests"], 1)
+
     def test_rapid_reset_gets_goaway_and_others_are_served(self):
         client = self.h2(self.wg.port)
         for _ in range(500):
