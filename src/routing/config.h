@@ -310,6 +310,8 @@ struct HealthCheckConfig {
   bool start_healthy = false;
   // The cluster's upstream TLS, which its checks speak too (the server fills it in).
   std::shared_ptr<const UpstreamTlsConfig> tls;
+  // The cluster's `protocol: http2`: HTTP checks go as HTTP/2 too (the server fills it in).
+  bool http2 = false;
 };
 
 // Passive health: endpoints that fail requests are ejected for a while (see "Outlier detection").

@@ -1,0 +1,198 @@
+// Http2Probe: the attempt speaks HTTP/2 through the shared client session and hands the probe its
+// outcome only after nghttp2 has returned, so the sink may destroy the probe (and abandon the
+// attempt) without pulling the session from under nghttp2.
+#include "health/http2_probe.h"
+
+#include <charconv>
+#include <memory>
+#include <string>
+
+#include "core/handle_owner.h"
+#include "core/tcp_transport.h"
+#include "core/tls_transport.h"
+#include "health/expected_answer.h"
+#include "http/http2_client_session.h"
+
+namespace waygate::health {
+namespace {
+
+// Enough for a health page; the stream's window reopens as the answer is read.
+constexpr uint32_t kStreamWindow = 64 * 1024;
+
+nghttp2_nv header(std::string_view name, std::string_view value) {
+  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+          NGHTTP2_NV_FLAG_NONE};
+}
+
+}  // namespace
+
+class Http2Probe::Attempt final : public HandleOwner,
+                                  private TransportSink,
+                                  private http::Http2ClientEvents {
+ public:
+  Attempt(Http2Probe& probe)
+      : probe_(&probe), tcp_(probe.loop_, *this), session_(*this), answer_(probe.config_) {}
+
+  int connect() { return tcp_.connect(probe_->address_.get()); }
+
+  // The probe is going or gives up: nothing more reaches it.
+  void abandon() {
+    probe_ = nullptr;
+    close_handles({tcp_.handle()});
+  }
+
+ private:
+  // TransportSink
+  void on_transport_connected(int status) override {
+    if (!probe_) return;
+    if (status < 0) {
+      finish(tls_ ? "tls" : status == UV_ECONNREFUSED ? "connect-refused" : "connect-failed");
+      return;
+    }
+    if (!tls_ && probe_->new_tls_session_) {
+      SSL* ssl = probe_->new_tls_session_();
+      http::offer_alpn_h2(ssl);
+      tls_ = std::make_unique<TlsTransport>(tcp_, static_cast<TransportSink&>(*this), ssl);
+      transport_ = tls_.get();
+      tls_->start_client_handshake();
+      return;
+    }
+    if (tls_ && tls_->alpn() != "h2") {
+      finish("tls-no-h2");  // the endpoint speaks something else there
+      return;
+    }
+    session_.start(*transport_, kStreamWindow);
+    send_request();
+    transport_->set_reading(true);
+    flush();
+  }
+
+  void on_transport_read(std::string_view bytes) override {
+    if (!probe_) return;
+    if (session_.receive(bytes) < 0) outcome("malformed");
+    flush();
+  }
+
+  void on_transport_eof(int) override {
+    if (probe_) finish("reset");
+  }
+
+  void on_transport_drained(int status) override {
+    if (!probe_) return;
+    if (status < 0) {
+      finish("reset");
+      return;
+    }
+    flush();
+  }
+
+  // http::Http2ClientEvents
+  void on_h2_header(int32_t stream_id, std::string_view name, std::string_view value) override {
+    if (stream_id != stream_id_ || name != ":status") return;
+    int status = 0;
+    std::from_chars(value.data(), value.data() + value.size(), status);
+    // A 1xx is an interim answer; the final one follows in another HEADERS frame.
+    if (status >= 200) answer_.set_status(status);
+  }
+
+  void on_h2_headers_end(int32_t stream_id, bool end_stream) override {
+    if (stream_id == stream_id_ && end_stream) outcome(answer_.failure());
+  }
+
+  void on_h2_data(int32_t stream_id, std::string_view bytes) override {
+    nghttp2_session_consume_stream(session_.get(), stream_id, bytes.size());
+    if (stream_id != stream_id_ || done_) return;
+    // Judged on what was read; the connection closes rather than reading the rest.
+    if (!answer_.add_body(bytes)) outcome(answer_.failure());
+  }
+
+  void on_h2_data_end(int32_t stream_id) override {
+    if (stream_id == stream_id_) outcome(answer_.failure());
+  }
+
+  void on_h2_stream_close(int32_t stream_id, uint32_t) override {
+    if (stream_id == stream_id_) outcome("reset");  // before it ended: the answer is incomplete
+  }
+
+  // HandleOwner
+  void on_handles_closed() override { std::unique_ptr<Attempt> last(this); }
+
+  void send_request() {
+    const routing::HealthCheckConfig& config = probe_->config_;
+    std::string_view host = probe_->host_;
+    const nghttp2_nv headers[] = {
+        header(":method", config.method),
+        header(":scheme", tls_ ? "https" : "http"),
+        header(":authority", host),
+        header(":path", config.path),
+    };
+    stream_id_ = nghttp2_submit_request(session_.get(), nullptr, headers, std::size(headers),
+                                        nullptr, nullptr);
+    if (stream_id_ < 0) outcome("malformed");
+  }
+
+  // Writes what the session has to say, then tells the probe the outcome if there is one.
+  void flush() {
+    if (!done_) {
+      int rc = session_.send();
+      if (rc < 0) outcome(rc == UV_EPROTO ? "malformed" : "reset");
+    }
+    if (done_) finish(failure_);
+  }
+
+  // The first outcome counts; the probe hears it once nghttp2 has returned.
+  void outcome(const char* failure) {
+    if (done_) return;
+    done_ = true;
+    failure_ = failure;
+  }
+
+  void finish(const char* failure) {
+    Http2Probe* probe = probe_;
+    if (probe) probe->attempt_ = nullptr;
+    abandon();
+    // Last: the sink may destroy the probe.
+    if (probe) probe->sink_.on_probe_done(failure == nullptr, failure);
+  }
+
+  Http2Probe* probe_;
+  TcpTransport tcp_;
+  std::unique_ptr<TlsTransport> tls_;
+  Transport* transport_ = &tcp_;
+  http::Http2ClientSession session_;
+  ExpectedAnswer answer_;
+  int32_t stream_id_ = -1;
+  bool done_ = false;
+  const char* failure_ = nullptr;
+};
+
+Http2Probe::Http2Probe(uv_loop_t* loop, const SocketAddress& address,
+                       const routing::HealthCheckConfig& config, std::string_view host,
+                       ProbeSink& sink, http::Client::TlsSessionFn new_tls_session)
+    : loop_(loop),
+      address_(address),
+      config_(config),
+      host_(host),
+      sink_(sink),
+      new_tls_session_(std::move(new_tls_session)) {}
+
+Http2Probe::~Http2Probe() {
+  abandon();
+}
+
+bool Http2Probe::start() {
+  attempt_ = std::make_unique<Attempt>(*this).release();  // frees itself
+  if (attempt_->connect() == 0) return true;
+  abandon();
+  return false;
+}
+
+void Http2Probe::abandon() {
+  if (!attempt_) return;
+  Attempt* attempt = attempt_;
+  attempt_ = nullptr;
+  attempt->abandon();
+}
+
+}  // namespace waygate::health

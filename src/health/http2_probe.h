@@ -1,0 +1,41 @@
+// An HTTP check of one endpoint of a `protocol: http2` cluster: the request and verdict of
+// HttpProbe (ExpectedAnswer) sent as one HTTP/2 stream, h2 by ALPN over TLS when the cluster
+// speaks TLS, else h2c by prior knowledge, as the cluster's own requests go. Each check has a
+// connection of its own, closed once the answer is judged.
+#pragma once
+
+#include <uv.h>
+
+#include <string_view>
+
+#include "core/socket_address.h"
+#include "health/probe.h"
+#include "http/client.h"
+#include "routing/config.h"
+
+namespace waygate::health {
+
+class Http2Probe final : public Probe {
+ public:
+  // `config` and `host` must outlive the probe (the checker replaces probes when either changes).
+  Http2Probe(uv_loop_t* loop, const SocketAddress& address,
+             const routing::HealthCheckConfig& config, std::string_view host, ProbeSink& sink,
+             http::Client::TlsSessionFn new_tls_session = {});
+  ~Http2Probe() override;
+
+  bool start() override;
+  void abandon() override;
+
+ private:
+  class Attempt;  // one connection; lives until its handles have closed, maybe after the probe
+
+  uv_loop_t* loop_;
+  SocketAddress address_;
+  const routing::HealthCheckConfig& config_;
+  std::string_view host_;
+  ProbeSink& sink_;
+  http::Client::TlsSessionFn new_tls_session_;
+  Attempt* attempt_ = nullptr;
+};
+
+}  // namespace waygate::health
