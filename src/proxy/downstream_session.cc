@@ -413,7 +413,7 @@ void DownstreamSession::connect_upstream(bool allow_idle) {
   const routing::ClusterInfo& cluster = exchange.snapshot->clusters[exchange.cluster_index];
   exchange.connect_started_ns = 0;
   exchange.upstream_connect_ns = exchange.upstream_response_ns = Exchange::kNoTime;
-  switch (exchange.pool->acquire(*this, allow_idle, cluster.id,
+  switch (exchange.pool->acquire(*this, allow_idle, exchange.upgrade, cluster.id,
                                  cluster.circuit_breakers.max_connections, &connection)) {
     case UpstreamPool::Acquired::kReady:
       exchange.upstream_connect_ns = 0;  // an idle connection: no clock read on the busiest path
