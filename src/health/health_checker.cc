@@ -35,7 +35,7 @@ bool same_checks(const std::optional<HealthCheckConfig>& a,
   auto fields = [](const HealthCheckConfig& c) {
     return std::tie(c.kind, c.method, c.path, c.host, c.expect, c.body, c.interval_ms,
                     c.unhealthy_interval_ms, c.timeout_ms, c.jitter_percent, c.healthy_threshold,
-                    c.unhealthy_threshold, c.start_healthy, c.http2);
+                    c.unhealthy_threshold, c.start_healthy, c.http2, c.grpc_service);
   };
   auto tls_identity = [](const HealthCheckConfig& c) { return c.tls ? c.tls->identity : 0; };
   return fields(*a) == fields(*b) && tls_identity(*a) == tls_identity(*b);
@@ -224,7 +224,7 @@ std::unique_ptr<Probe> HealthChecker::Impl::make_probe(Endpoint& endpoint) {
       return tls->context->new_ssl(peer, names.sni, names.verify);
     };
   }
-  if (config.http2) {
+  if (config.http2) {  // the HTTP check in HTTP/2, or the gRPC check (validated: http2 only)
     return std::make_unique<Http2Probe>(loop_, endpoint.address, config, host, endpoint,
                                         std::move(new_tls_session));
   }

@@ -3,6 +3,7 @@
 // attempt) without pulling the session from under nghttp2.
 #include "health/http2_probe.h"
 
+#include <algorithm>
 #include <charconv>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "core/tcp_transport.h"
 #include "core/tls_transport.h"
 #include "health/expected_answer.h"
+#include "health/grpc_health.h"
 #include "http/http2_client_session.h"
 
 namespace waygate::health {
@@ -18,6 +20,8 @@ namespace {
 
 // Enough for a health page; the stream's window reopens as the answer is read.
 constexpr uint32_t kStreamWindow = 64 * 1024;
+// A HealthCheckResponse is a few bytes; one past this is judged on what was read.
+constexpr size_t kMaxGrpcBytes = 1024;
 
 nghttp2_nv header(std::string_view name, std::string_view value) {
   return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
@@ -31,8 +35,12 @@ class Http2Probe::Attempt final : public HandleOwner,
                                   private TransportSink,
                                   private http::Http2ClientEvents {
  public:
-  Attempt(Http2Probe& probe)
-      : probe_(&probe), tcp_(probe.loop_, *this), session_(*this), answer_(probe.config_) {}
+  explicit Attempt(Http2Probe& probe)
+      : probe_(&probe),
+        grpc_(probe.config_.kind == routing::HealthCheckConfig::Kind::kGrpc),
+        tcp_(probe.loop_, *this),
+        session_(*this),
+        answer_(probe.config_) {}
 
   int connect() { return tcp_.connect(probe_->address_.get()); }
 
@@ -89,7 +97,10 @@ class Http2Probe::Attempt final : public HandleOwner,
 
   // http::Http2ClientEvents
   void on_h2_header(int32_t stream_id, std::string_view name, std::string_view value) override {
-    if (stream_id != stream_id_ || name != ":status") return;
+    if (stream_id != stream_id_) return;
+    // In the trailers, or in the head of a trailers-only answer.
+    if (name == "grpc-status") grpc_status_ = value;
+    if (name != ":status") return;
     int status = 0;
     std::from_chars(value.data(), value.data() + value.size(), status);
     // A 1xx is an interim answer; the final one follows in another HEADERS frame.
@@ -97,18 +108,23 @@ class Http2Probe::Attempt final : public HandleOwner,
   }
 
   void on_h2_headers_end(int32_t stream_id, bool end_stream) override {
-    if (stream_id == stream_id_ && end_stream) outcome(answer_.failure());
+    if (stream_id == stream_id_ && end_stream) outcome(failure());
   }
 
   void on_h2_data(int32_t stream_id, std::string_view bytes) override {
     nghttp2_session_consume_stream(session_.get(), stream_id, bytes.size());
     if (stream_id != stream_id_ || done_) return;
     // Judged on what was read; the connection closes rather than reading the rest.
-    if (!answer_.add_body(bytes)) outcome(answer_.failure());
+    if (grpc_) {
+      grpc_messages_.append(bytes.substr(0, kMaxGrpcBytes - grpc_messages_.size()));
+      if (grpc_messages_.size() == kMaxGrpcBytes) outcome(failure());
+    } else if (!answer_.add_body(bytes)) {
+      outcome(failure());
+    }
   }
 
   void on_h2_data_end(int32_t stream_id) override {
-    if (stream_id == stream_id_) outcome(answer_.failure());
+    if (stream_id == stream_id_) outcome(failure());
   }
 
   void on_h2_stream_close(int32_t stream_id, uint32_t) override {
@@ -118,18 +134,54 @@ class Http2Probe::Attempt final : public HandleOwner,
   // HandleOwner
   void on_handles_closed() override { std::unique_ptr<Attempt> last(this); }
 
+  // Why the answer fails the check; nullptr when it passes.
+  const char* failure() const {
+    if (!grpc_) return answer_.failure();
+    return grpc_health_failure(answer_.status(), grpc_status_, grpc_messages_);
+  }
+
   void send_request() {
     const routing::HealthCheckConfig& config = probe_->config_;
+    std::string_view scheme = tls_ ? "https" : "http";
     std::string_view host = probe_->host_;
-    const nghttp2_nv headers[] = {
-        header(":method", config.method),
-        header(":scheme", tls_ ? "https" : "http"),
-        header(":authority", host),
-        header(":path", config.path),
-    };
-    stream_id_ = nghttp2_submit_request(session_.get(), nullptr, headers, std::size(headers),
-                                        nullptr, nullptr);
+    if (!grpc_) {
+      const nghttp2_nv headers[] = {
+          header(":method", config.method),
+          header(":scheme", scheme),
+          header(":authority", host),
+          header(":path", config.path),
+      };
+      stream_id_ = nghttp2_submit_request(session_.get(), nullptr, headers, std::size(headers),
+                                          nullptr, nullptr);
+    } else {
+      // grpc-go and grpcio refuse a call without te: trailers.
+      const nghttp2_nv headers[] = {
+          header(":method", "POST"),
+          header(":scheme", scheme),
+          header(":authority", host),
+          header(":path", kGrpcHealthCheckPath),
+          header("content-type", "application/grpc"),
+          header("te", "trailers"),
+      };
+      request_body_ = grpc_health_request(config.grpc_service);
+      nghttp2_data_provider body{};
+      body.source.ptr = this;
+      body.read_callback = &Attempt::read_request_body;
+      stream_id_ = nghttp2_submit_request(session_.get(), nullptr, headers, std::size(headers),
+                                          &body, nullptr);
+    }
     if (stream_id_ < 0) outcome("malformed");
+  }
+
+  static ssize_t read_request_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                                   uint32_t* data_flags, nghttp2_data_source* source, void*) {
+    auto* self = static_cast<Attempt*>(source->ptr);
+    std::string_view rest = std::string_view(self->request_body_).substr(self->body_sent_);
+    size_t n = std::min(length, rest.size());
+    std::copy_n(rest.data(), n, buf);
+    self->body_sent_ += n;
+    if (self->body_sent_ == self->request_body_.size()) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
   }
 
   // Writes what the session has to say, then tells the probe the outcome if there is one.
@@ -157,11 +209,16 @@ class Http2Probe::Attempt final : public HandleOwner,
   }
 
   Http2Probe* probe_;
+  const bool grpc_;  // a grpc.health.v1 check rather than an HTTP one
   TcpTransport tcp_;
   std::unique_ptr<TlsTransport> tls_;
   Transport* transport_ = &tcp_;
   http::Http2ClientSession session_;
   ExpectedAnswer answer_;
+  std::string request_body_;  // gRPC: the HealthCheckRequest
+  size_t body_sent_ = 0;
+  std::string grpc_status_;
+  std::string grpc_messages_;
   int32_t stream_id_ = -1;
   bool done_ = false;
   const char* failure_ = nullptr;

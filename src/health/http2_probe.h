@@ -1,7 +1,8 @@
 // An HTTP check of one endpoint of a `protocol: http2` cluster: the request and verdict of
 // HttpProbe (ExpectedAnswer) sent as one HTTP/2 stream, h2 by ALPN over TLS when the cluster
-// speaks TLS, else h2c by prior knowledge, as the cluster's own requests go. Each check has a
-// connection of its own, closed once the answer is judged.
+// speaks TLS, else h2c by prior knowledge, as the cluster's own requests go; or, for a `grpc:`
+// check, the call grpc.health.v1.Health/Check (grpc_health.h). Each check has a connection of its
+// own, closed once the answer is judged.
 #pragma once
 
 #include <uv.h>

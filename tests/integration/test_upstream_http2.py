@@ -19,9 +19,9 @@ import unittest
 
 import certs
 from h2_upstream import H2Upstream
-from upstream import WS_GUID, Reader, ws_frame, ws_read_frame
 from harness import (HOST, IO_TIMEOUT, WAYGATE_BIN, HttpConnection, WaygateTestCase, chunked,
                      free_port, port_accepts, proxy_config, refusing_address, request, wait_until)
+from upstream import WS_GUID, Reader, ws_frame, ws_read_frame
 
 NGHTTPD_BIN = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
 LARGE_BYTES = 5 * 1024 * 1024
