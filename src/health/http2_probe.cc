@@ -60,6 +60,10 @@ class Http2Probe::Attempt final : public HandleOwner,
     }
     if (!tls_ && probe_->new_tls_session_) {
       SSL* ssl = probe_->new_tls_session_();
+      if (!ssl) {
+        finish("tls");
+        return;
+      }
       http::offer_alpn_h2(ssl);
       tls_ = std::make_unique<TlsTransport>(tcp_, static_cast<TransportSink&>(*this), ssl);
       transport_ = tls_.get();
