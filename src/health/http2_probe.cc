@@ -1,10 +1,12 @@
-// Http2Probe: the attempt speaks HTTP/2 through the shared client session and hands the probe its
-// outcome only after nghttp2 has returned, so the sink may destroy the probe (and abandon the
-// attempt) without pulling the session from under nghttp2.
+// Http2Probe: the connection speaks HTTP/2 through the shared client session and hands the probe
+// each outcome only after nghttp2 has returned, so the sink may destroy the probe (and abandon the
+// connection) without pulling the session from under nghttp2. Between checks the connection idles,
+// as long as the endpoint keeps it open.
 #include "health/http2_probe.h"
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -44,6 +46,23 @@ class Http2Probe::Attempt final : public HandleOwner,
 
   int connect() { return tcp_.connect(probe_->address_.get()); }
 
+  // Starts another check on this idle connection. False when it cannot take one (the endpoint
+  // is closing it, or the request could not even be written): the probe then opens another.
+  bool check_again() {
+    if (!probe_ || checking_ || !session_.started() || goaway_ || session_.finished()) {
+      return false;
+    }
+    checking_ = reused_ = true;
+    done_ = answered_ = false;
+    failure_ = nullptr;
+    answer_.reset();
+    grpc_status_.clear();
+    grpc_messages_.clear();
+    body_sent_ = 0;
+    send_request();
+    return session_.send() == 0 && !done_;
+  }
+
   // The probe is going or gives up: nothing more reaches it.
   void abandon() {
     probe_ = nullptr;
@@ -55,13 +74,13 @@ class Http2Probe::Attempt final : public HandleOwner,
   void on_transport_connected(int status) override {
     if (!probe_) return;
     if (status < 0) {
-      finish(tls_ ? "tls" : status == UV_ECONNREFUSED ? "connect-refused" : "connect-failed");
+      fail_now(tls_ ? "tls" : status == UV_ECONNREFUSED ? "connect-refused" : "connect-failed");
       return;
     }
     if (!tls_ && probe_->new_tls_session_) {
       SSL* ssl = probe_->new_tls_session_();
       if (!ssl) {
-        finish("tls");
+        fail_now("tls");
         return;
       }
       http::offer_alpn_h2(ssl);
@@ -71,7 +90,7 @@ class Http2Probe::Attempt final : public HandleOwner,
       return;
     }
     if (tls_ && tls_->alpn() != "h2") {
-      finish("tls-no-h2");  // the endpoint speaks something else there
+      fail_now("tls-no-h2");  // the endpoint speaks something else there
       return;
     }
     session_.start(*transport_, kStreamWindow);
@@ -82,18 +101,21 @@ class Http2Probe::Attempt final : public HandleOwner,
 
   void on_transport_read(std::string_view bytes) override {
     if (!probe_) return;
-    if (session_.receive(bytes) < 0) outcome("malformed");
+    if (session_.receive(bytes) < 0) {
+      fail_now("malformed");
+      return;
+    }
     flush();
   }
 
   void on_transport_eof(int) override {
-    if (probe_) finish("reset");
+    if (probe_) fail_now("reset");
   }
 
   void on_transport_drained(int status) override {
     if (!probe_) return;
     if (status < 0) {
-      finish("reset");
+      fail_now("reset");
       return;
     }
     flush();
@@ -112,7 +134,7 @@ class Http2Probe::Attempt final : public HandleOwner,
   }
 
   void on_h2_headers_end(int32_t stream_id, bool end_stream) override {
-    if (stream_id == stream_id_ && end_stream) outcome(failure());
+    if (stream_id == stream_id_ && end_stream) answer();
   }
 
   void on_h2_data(int32_t stream_id, std::string_view bytes) override {
@@ -128,12 +150,14 @@ class Http2Probe::Attempt final : public HandleOwner,
   }
 
   void on_h2_data_end(int32_t stream_id) override {
-    if (stream_id == stream_id_) outcome(failure());
+    if (stream_id == stream_id_) answer();
   }
 
   void on_h2_stream_close(int32_t stream_id, uint32_t) override {
     if (stream_id == stream_id_) outcome("reset");  // before it ended: the answer is incomplete
   }
+
+  void on_h2_goaway(int32_t) override { goaway_ = true; }
 
   // HandleOwner
   void on_handles_closed() override { std::unique_ptr<Attempt> last(this); }
@@ -188,28 +212,62 @@ class Http2Probe::Attempt final : public HandleOwner,
     return static_cast<ssize_t>(n);
   }
 
-  // Writes what the session has to say, then tells the probe the outcome if there is one.
+  // Writes what the session has to say, then tells the probe the outcome if there is one. An
+  // idle connection that the endpoint is closing (or that broke) goes.
   void flush() {
-    if (!done_) {
-      int rc = session_.send();
-      if (rc < 0) outcome(rc == UV_EPROTO ? "malformed" : "reset");
+    int rc = session_.send();
+    if (rc < 0) outcome(rc == UV_EPROTO ? "malformed" : "reset");
+    if (checking_) {
+      if (done_) report();
+    } else if (rc < 0 || goaway_ || session_.finished()) {
+      drop();
     }
-    if (done_) finish(failure_);
   }
 
-  // The first outcome counts; the probe hears it once nghttp2 has returned.
-  void outcome(const char* failure) {
+  // The stream ended: the answer is whole.
+  void answer() {
     if (done_) return;
+    answered_ = true;
+    outcome(failure());
+  }
+
+  // The first outcome of a check counts; the probe hears it once nghttp2 has returned.
+  void outcome(const char* failure) {
+    if (done_ || !checking_) return;
     done_ = true;
     failure_ = failure;
   }
 
-  void finish(const char* failure) {
-    Http2Probe* probe = probe_;
-    if (probe) probe->attempt_ = nullptr;
+  void fail_now(const char* failure) {
+    if (!checking_) {
+      drop();  // an idle connection ended: the next check opens another
+      return;
+    }
+    outcome(failure);
+    report();
+  }
+
+  void drop() {
+    if (probe_) probe_->attempt_ = nullptr;
     abandon();
+  }
+
+  void report() {
+    Http2Probe* probe = probe_;
+    const char* failure = failure_;
+    checking_ = false;
+    // A connection an earlier check left open may have been closed by the endpoint meanwhile:
+    // a reset before any answer is tried once more on a new connection.
+    bool retry = reused_ && !answered_ && answer_.status() == 0 && failure != nullptr &&
+                 std::strcmp(failure, "reset") == 0;
+    if (!answered_ || goaway_ || session_.finished()) drop();
+    if (!probe) return;
+    if (retry) {
+      if (probe->start()) return;  // a new connection, whose outcome reaches the sink
+      failure = "connect-failed";
+    }
     // Last: the sink may destroy the probe.
-    if (probe) probe->sink_.on_probe_done(failure == nullptr, failure);
+    probe->sink_.on_probe_done(failure == nullptr, failure);
   }
 
   Http2Probe* probe_;
@@ -224,7 +282,11 @@ class Http2Probe::Attempt final : public HandleOwner,
   std::string grpc_status_;
   std::string grpc_messages_;
   int32_t stream_id_ = -1;
-  bool done_ = false;
+  bool checking_ = true;   // a check is under way (the first starts with the connection)
+  bool reused_ = false;    // it went on a connection an earlier check left open
+  bool done_ = false;      // the check has its outcome
+  bool answered_ = false;  // its stream ended: the connection may serve the next check
+  bool goaway_ = false;    // the endpoint is closing the connection
   const char* failure_ = nullptr;
 };
 
@@ -243,6 +305,8 @@ Http2Probe::~Http2Probe() {
 }
 
 bool Http2Probe::start() {
+  if (attempt_ && attempt_->check_again()) return true;
+  abandon();  // none, or one that cannot take another check
   attempt_ = std::make_unique<Attempt>(*this).release();  // frees itself
   if (attempt_->connect() == 0) return true;
   abandon();

@@ -1,8 +1,9 @@
 // An HTTP check of one endpoint of a `protocol: http2` cluster: the request and verdict of
 // HttpProbe (ExpectedAnswer) sent as one HTTP/2 stream, h2 by ALPN over TLS when the cluster
 // speaks TLS, else h2c by prior knowledge, as the cluster's own requests go; or, for a `grpc:`
-// check, the call grpc.health.v1.Health/Check (grpc_health.h). Each check has a connection of its
-// own, closed once the answer is judged.
+// check, the call grpc.health.v1.Health/Check (grpc_health.h). The connection (its own, never one
+// of the workers') is kept between checks while the endpoint allows, so most checks cost one
+// stream and no connect or handshake.
 #pragma once
 
 #include <uv.h>

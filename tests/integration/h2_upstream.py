@@ -30,7 +30,7 @@ from harness import HOST, IO_TIMEOUT  # noqa: E402
 
 class H2Upstream:
     def __init__(self, max_streams=100, goaway_after=None, gather=0, hold=0, health_status=200,
-                 name=None):
+                 name=None, close_after_health=False):
         """goaway_after=N: the first connection, on its Nth request, sends GOAWAY naming that
         request's stream as the last one it processes; later streams get no answer, and the
         connection closes once the earlier ones are answered. gather=N: the first connection
@@ -42,6 +42,7 @@ class H2Upstream:
         self.hold = hold
         self.health_status = health_status
         self.name = name  # sent as X-Upstream-Name, as upstream.py's servers do
+        self.close_after_health = close_after_health  # each /healthz answer ends its connection
         self.health_checks = 0
         self.health_requests = set()  # (:method, :path, :scheme, :authority) of the checks
         self.lock = threading.Condition()
@@ -86,6 +87,7 @@ class H2Upstream:
         ready = []  # streams received whole, not yet answered
         count = 0  # requests this connection received whole
         last_stream = None  # set once this connection sent GOAWAY
+        closing = False  # close_after_health: a /healthz was answered
         gathering = number == 1 and self.gather > 0
         if gathering:
             client.settimeout(IO_TIMEOUT)
@@ -130,8 +132,11 @@ class H2Upstream:
                         goaway = GoAwayFrame(0)
                         goaway.last_stream_id = stream_id
                         client.sendall(conn.data_to_send() + goaway.serialize())
-                    self._answer(conn, stream_id, requests.pop(stream_id), number)
+                    if self._answer(conn, stream_id, requests.pop(stream_id), number):
+                        closing = True
                 client.sendall(conn.data_to_send())
+                if closing:
+                    return
                 if last_stream is not None and not any(s <= last_stream for s in requests):
                     return  # GOAWAY sent and every stream it kept was answered
         except OSError:
@@ -159,7 +164,7 @@ class H2Upstream:
                 self.health_checks += 1
                 self.health_requests.add((headers.get(":method"), path, headers.get(":scheme"),
                                           headers.get(":authority")))
-            return
+            return self.close_after_health
         if path == "/hold":
             with self.lock:
                 self.waiting += 1

@@ -102,6 +102,27 @@ class H2cHealthCheckTest(Http2HealthCheckTestCase):
         self.wait_for_health(server, "healthy")
         self.assertIn(("GET", "/healthz", "http", "app.internal"), server.health_requests)
 
+    def test_checks_share_one_connection_while_the_endpoint_keeps_it(self):
+        """Checks go as streams of one connection kept between them, not a connection each."""
+        server = H2Upstream(name="A")
+        self.addCleanup(server.close)
+        self.start([server], health_check=http_check())
+        wait_until(lambda: server.health_checks >= 4, POLL_TIMEOUT, 0.02, "four checks")
+        self.assertEqual(server.connections, 1)
+
+    def test_endpoint_closing_the_connection_after_each_check_stays_healthy(self):
+        """An endpoint that closes the kept connection after answering is checked on a new one
+        each time, and every check passes: the closed connection costs no failure."""
+        server = H2Upstream(name="A", close_after_health=True)
+        self.addCleanup(server.close)
+        self.start([server], health_check=http_check(healthy_threshold=1,
+                                                     unhealthy_threshold=1))
+        wait_until(lambda: server.health_checks >= 6, POLL_TIMEOUT, 0.02, "six checks")
+        self.assertGreaterEqual(server.connections, 6)
+        self.assertEqual(self.wg.stderr_matches(health_line("app", server.address, "unhealthy")),
+                         [])
+        self.assertEqual(self.health()[server.address], "healthy")
+
 
 class TlsH2HealthCheckTest(Http2HealthCheckTestCase):
 
