@@ -72,6 +72,8 @@ class UpstreamPool {
            http2_connections_.empty();
   }
 
+  // The endpoint's cluster says protocol: http2.
+  bool http2() const { return http2_; }
   const std::string& address_text() const { return address_text_; }
   const SocketAddress& address() const { return address_; }
   uint32_t endpoint_id() const { return endpoint_id_; }

@@ -309,6 +309,23 @@ class UpgradeTest(UpstreamHttp2TestCase):
         resp = self.get(port, "/hello.txt")
         self.assertEqual((resp.status, resp.body), (200, b"hello over h2\n"))
 
+    def test_refused_websockets_do_not_eject_the_endpoint(self):
+        # Outlier detection that ejects at the first reset: WebSockets that an HTTP/2-only
+        # endpoint cannot take say nothing of its health, and eject neither of the two.
+        servers = [self.nghttpd(), self.nghttpd()]
+        port = free_port()
+        spec = {"protocol": "http2", "endpoints": [s.address for s in servers],
+                "outlier_detection": {"consecutive_connect_failures": 1}}
+        wg = self.env.waygate(proxy_config(port, {"h2": spec}), port)
+        for i in range(4):
+            with self.connect(port) as conn:
+                conn.send(websocket_request(f"/ws/{i}")[1])
+                self.assertErrorResponse(conn.read_response(), 502)
+        wg.wait_for_log(r'"GET /ws/3 HTTP/1\.1" 502 ')
+        for i in range(4):
+            self.assertEqual(self.get(port, "/hello.txt").status, 200)
+        self.assertEqual(wg.stderr_matches(r"outlier: endpoint \S+ ejected"), [])
+
 
 class ConfigTest(UpstreamHttp2TestCase):
     def test_unknown_protocol_is_refused_with_its_position(self):
