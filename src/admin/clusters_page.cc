@@ -21,7 +21,9 @@ void write_health_check(JsonWriter& out, const std::optional<routing::HealthChec
     return;
   }
   bool http = check->kind == routing::HealthCheckConfig::Kind::kHttp;
-  out.begin_object().member("kind", http ? "http" : "tcp");
+  bool grpc = check->kind == routing::HealthCheckConfig::Kind::kGrpc;
+  out.begin_object().member("kind", http ? "http" : grpc ? "grpc" : "tcp");
+  if (grpc) out.member("service", check->grpc_service);
   if (http) out.member("path", check->path);
   out.member("interval_ms", check->interval_ms)
       .member("timeout_ms", check->timeout_ms)

@@ -161,7 +161,9 @@ void write_health_check(JsonWriter& out, const std::optional<HealthCheckConfig>&
     return;
   }
   bool http = check->kind == HealthCheckConfig::Kind::kHttp;
-  out.begin_object().member("kind", http ? "http" : "tcp");
+  bool grpc = check->kind == HealthCheckConfig::Kind::kGrpc;
+  out.begin_object().member("kind", http ? "http" : grpc ? "grpc" : "tcp");
+  if (grpc) out.member("service", check->grpc_service);
   if (http) {
     out.member("method", check->method).member("path", check->path).member("host", check->host);
     out.key("expect").begin_array();

@@ -14,6 +14,7 @@
 #include "core/tls_context.h"
 #include "core/uv_handle.h"
 #include "health/due_heap.h"
+#include "health/http2_probe.h"
 #include "health/http_probe.h"
 #include "health/tcp_probe.h"
 #include "routing/upstream_tls.h"
@@ -34,7 +35,7 @@ bool same_checks(const std::optional<HealthCheckConfig>& a,
   auto fields = [](const HealthCheckConfig& c) {
     return std::tie(c.kind, c.method, c.path, c.host, c.expect, c.body, c.interval_ms,
                     c.unhealthy_interval_ms, c.timeout_ms, c.jitter_percent, c.healthy_threshold,
-                    c.unhealthy_threshold, c.start_healthy);
+                    c.unhealthy_threshold, c.start_healthy, c.http2, c.grpc_service);
   };
   auto tls_identity = [](const HealthCheckConfig& c) { return c.tls ? c.tls->identity : 0; };
   return fields(*a) == fields(*b) && tls_identity(*a) == tls_identity(*b);
@@ -222,6 +223,10 @@ std::unique_ptr<Probe> HealthChecker::Impl::make_probe(Endpoint& endpoint) {
                                                        endpoint.address_text)] {
       return tls->context->new_ssl(peer, names.sni, names.verify);
     };
+  }
+  if (config.http2) {  // the HTTP check in HTTP/2, or the gRPC check (validated: http2 only)
+    return std::make_unique<Http2Probe>(loop_, endpoint.address, config, host, endpoint,
+                                        std::move(new_tls_session));
   }
   return std::make_unique<HttpProbe>(loop_, endpoint.address, config, host, endpoint,
                                      std::move(new_tls_session));

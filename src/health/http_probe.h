@@ -1,15 +1,16 @@
 // An HTTP check of one endpoint: `method path` with a Host header; it passes when the status is in
-// one of the expected ranges and the body (its first 64 KiB) contains the expected text. The
+// one of the expected ranges and the body (its first 64 KiB) contains the expected text
+// (ExpectedAnswer). The
 // connection is kept between checks when the server allows, so most checks cost one request and
 // no connect.
 #pragma once
 
 #include <uv.h>
 
-#include <string>
 #include <string_view>
 
 #include "core/socket_address.h"
+#include "health/expected_answer.h"
 #include "health/probe.h"
 #include "http/client.h"
 #include "routing/config.h"
@@ -28,8 +29,6 @@ class HttpProbe final : public Probe, private http::ClientHandler {
 
  private:
   void send();
-  // Why the answer read so far fails the check; nullptr when it passes.
-  const char* failure() const;
   // Last: the sink may destroy this probe.
   void report(const char* failure) { sink_.on_probe_done(failure == nullptr, failure); }
 
@@ -40,13 +39,11 @@ class HttpProbe final : public Probe, private http::ClientHandler {
   void on_client_error(const char* reason) override;
 
   const routing::HealthCheckConfig& config_;
+  ExpectedAnswer answer_;
   std::string_view host_;
   ProbeSink& sink_;
   http::Client client_;
-  int status_ = 0;  // 0 until the head arrives
   bool keep_alive_ = false;
-  size_t body_bytes_ = 0;
-  std::string body_;  // kept only when the config looks for a substring
   // The request went out on a connection an earlier check left open, which the server may have
   // closed meanwhile: a reset before any answer is retried once on a new connection.
   bool reused_connection_ = false;

@@ -413,7 +413,7 @@ void DownstreamSession::connect_upstream(bool allow_idle) {
   const routing::ClusterInfo& cluster = exchange.snapshot->clusters[exchange.cluster_index];
   exchange.connect_started_ns = 0;
   exchange.upstream_connect_ns = exchange.upstream_response_ns = Exchange::kNoTime;
-  switch (exchange.pool->acquire(*this, allow_idle, cluster.id,
+  switch (exchange.pool->acquire(*this, allow_idle, exchange.upgrade, cluster.id,
                                  cluster.circuit_breakers.max_connections, &connection)) {
     case UpstreamPool::Acquired::kReady:
       exchange.upstream_connect_ns = 0;  // an idle connection: no clock read on the busiest path
@@ -753,7 +753,13 @@ void DownstreamSession::on_upstream_error(UpstreamError error) {
   Exchange& exchange = *exchange_;
   exchange.upstream = nullptr;
   stop_waiting();
-  if (error != UpstreamError::kBusy) worker_.report(*exchange.pool, event_for(error));
+  // An upgrade reaches an HTTP/2 endpoint in HTTP/1.1 (UpstreamPool::acquire): one that speaks
+  // nothing else answers it with HTTP/2 frames or a close, which says nothing of its health.
+  bool http1_unspoken = exchange.upgrade && exchange.pool->http2() &&
+                        (error == UpstreamError::kReset || error == UpstreamError::kMalformed);
+  if (error != UpstreamError::kBusy && !http1_unspoken) {
+    worker_.report(*exchange.pool, event_for(error));
+  }
   if (retry_after(error)) return;
   exchange.error = upstream_error_name(error);
   if (exchange.response_head_sent && response_head_held()) {

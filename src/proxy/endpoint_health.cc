@@ -42,6 +42,7 @@ void EndpointHealth::apply_config(const routing::Config& config,
     std::optional<routing::HealthCheckConfig> check = cluster.health_check;
     if (check && cluster.tls)
       check->tls = std::make_shared<routing::UpstreamTlsConfig>(*cluster.tls);
+    if (check) check->http2 = cluster.http2;
     checker_->set_cluster(cluster.name, effective_check(cluster.name, check, !given.empty()),
                           given);
     checks[cluster.name] = std::move(check);

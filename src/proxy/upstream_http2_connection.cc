@@ -9,15 +9,9 @@
 namespace waygate::proxy {
 namespace {
 
-// How much output nghttp2 may queue toward the upstream before it waits for the socket.
-constexpr size_t kMaxQueuedOutput = 256 * 1024;
 // Streams taken on a connection whose peer has not sent its SETTINGS yet (RFC 9113 6.5.2 advises
 // a limit of at least 100).
 constexpr uint32_t kAssumedMaxStreams = 100;
-// The connection's receive window, acknowledged on receipt: each stream's window bounds what it
-// holds, so one slow client stalls no other stream.
-constexpr int32_t kConnectionWindow = 0x7fffffff;
-constexpr uint8_t kAlpnH2[] = {2, 'h', '2'};
 
 }  // namespace
 
@@ -28,9 +22,7 @@ UpstreamHttp2Connection::UpstreamHttp2Connection(UpstreamPool& pool, uv_loop_t* 
   idle_.data = this;
 }
 
-UpstreamHttp2Connection::~UpstreamHttp2Connection() {
-  nghttp2_session_del(session_);
-}
+UpstreamHttp2Connection::~UpstreamHttp2Connection() = default;
 
 bool UpstreamHttp2Connection::connect(uint64_t connect_timeout_ms) {
   timer_.set(connect_timeout_ms);
@@ -53,7 +45,7 @@ void UpstreamHttp2Connection::on_transport_connected(int status) {
   }
   if (!tls_) {
     if (SSL* ssl = pool_.new_tls_session()) {
-      SSL_set_alpn_protos(ssl, kAlpnH2, sizeof(kAlpnH2));
+      http::offer_alpn_h2(ssl);
       tls_ = std::make_unique<TlsTransport>(tcp_, static_cast<TransportSink&>(*this), ssl);
       transport_ = tls_.get();
       tls_->start_client_handshake();
@@ -67,7 +59,7 @@ void UpstreamHttp2Connection::on_transport_connected(int status) {
   }
   state_ = State::kReady;
   timer_.clear();
-  start_session();
+  session_.start(*transport_, static_cast<uint32_t>(pool_.stream_window_bytes()));
   transport_->set_reading(true);
   for (UpstreamHttp2Stream* stream : std::vector<UpstreamHttp2Stream*>(streams_))
     stream->on_connection_ready();
@@ -75,38 +67,11 @@ void UpstreamHttp2Connection::on_transport_connected(int status) {
   update_idle();
 }
 
-void UpstreamHttp2Connection::start_session() {
-  nghttp2_session_callbacks* callbacks = nullptr;
-  nghttp2_session_callbacks_new(&callbacks);
-  nghttp2_session_callbacks_set_send_callback(callbacks, &UpstreamHttp2Connection::on_send);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks, &UpstreamHttp2Connection::on_header);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks,
-                                                       &UpstreamHttp2Connection::on_frame_recv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
-      callbacks, &UpstreamHttp2Connection::on_data_chunk);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks,
-                                                         &UpstreamHttp2Connection::on_stream_close);
-  nghttp2_option* options = nullptr;
-  nghttp2_option_new(&options);
-  // Response bytes are acknowledged as the sessions take them (UpstreamHttp2Stream::pump).
-  nghttp2_option_set_no_auto_window_update(options, 1);
-  nghttp2_session_client_new2(&session_, callbacks, this, options);
-  nghttp2_option_del(options);
-  nghttp2_session_callbacks_del(callbacks);
-  auto window = static_cast<uint32_t>(pool_.stream_window_bytes());
-  nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window},
-  };
-  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
-  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
-}
-
 size_t UpstreamHttp2Connection::room() const {
   uint32_t limit = kAssumedMaxStreams;
-  if (session_) {
+  if (session_.started()) {
     limit = std::min(limit, nghttp2_session_get_remote_settings(
-                                session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS));
+                                session(), NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS));
   }
   return limit > streams_.size() ? limit - streams_.size() : 0;
 }
@@ -140,77 +105,48 @@ UpstreamHttp2Stream* UpstreamHttp2Connection::find(int32_t id) {
 // ---- Input ----------------------------------------------------------------------------------
 
 void UpstreamHttp2Connection::on_transport_read(std::string_view bytes) {
-  if (!session_ || state_ == State::kClosed) return;
-  ssize_t rc = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()),
-                                        bytes.size());
-  if (rc < 0) {
-    WG_LOG_INFO("upstream %s: http2: %s", pool_.address_text().c_str(),
-                nghttp2_strerror(static_cast<int>(rc)));
-    fail(UV_EPROTO, false);
+  if (!session_.started() || state_ == State::kClosed) return;
+  if (int rc = session_.receive(bytes); rc < 0) {
+    WG_LOG_INFO("upstream %s: http2: %s", pool_.address_text().c_str(), session_.error());
+    fail(rc, false);
     return;
   }
   flush();
 }
 
-int UpstreamHttp2Connection::on_header(nghttp2_session*, const nghttp2_frame* frame,
-                                       const uint8_t* name, size_t name_length,
-                                       const uint8_t* value, size_t value_length, uint8_t,
-                                       void* self) {
-  auto* connection = static_cast<UpstreamHttp2Connection*>(self);
-  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
-  if (UpstreamHttp2Stream* stream = connection->find(frame->hd.stream_id)) {
-    stream->add_response_header(
-        std::string_view(reinterpret_cast<const char*>(name), name_length),
-        std::string_view(reinterpret_cast<const char*>(value), value_length));
-  }
-  return 0;
+void UpstreamHttp2Connection::on_h2_header(int32_t stream_id, std::string_view name,
+                                           std::string_view value) {
+  if (UpstreamHttp2Stream* stream = find(stream_id)) stream->add_response_header(name, value);
 }
 
-int UpstreamHttp2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame,
-                                           void* self) {
-  auto* connection = static_cast<UpstreamHttp2Connection*>(self);
-  if (frame->hd.type == NGHTTP2_GOAWAY) {
-    connection->on_goaway(frame->goaway.last_stream_id);
-    return 0;
-  }
-  UpstreamHttp2Stream* stream = connection->find(frame->hd.stream_id);
-  if (!stream) return 0;
-  bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-  if (frame->hd.type == NGHTTP2_HEADERS) {
-    stream->end_response_headers(end_stream);
-  } else if (frame->hd.type == NGHTTP2_DATA && end_stream) {
-    stream->end_response();
-  }
-  return 0;
+void UpstreamHttp2Connection::on_h2_headers_end(int32_t stream_id, bool end_stream) {
+  if (UpstreamHttp2Stream* stream = find(stream_id)) stream->end_response_headers(end_stream);
 }
 
-int UpstreamHttp2Connection::on_data_chunk(nghttp2_session*, uint8_t, int32_t stream_id,
-                                           const uint8_t* data, size_t length, void* self) {
-  auto* connection = static_cast<UpstreamHttp2Connection*>(self);
-  nghttp2_session_consume_connection(connection->session_, length);
-  if (UpstreamHttp2Stream* stream = connection->find(stream_id)) {
-    stream->add_response_data(std::string_view(reinterpret_cast<const char*>(data), length));
+void UpstreamHttp2Connection::on_h2_data(int32_t stream_id, std::string_view bytes) {
+  if (UpstreamHttp2Stream* stream = find(stream_id)) {
+    stream->add_response_data(bytes);
   } else {
-    nghttp2_session_consume_stream(connection->session_, stream_id, length);
+    nghttp2_session_consume_stream(session(), stream_id, bytes.size());
   }
-  return 0;
 }
 
-int UpstreamHttp2Connection::on_stream_close(nghttp2_session*, int32_t stream_id,
-                                             uint32_t error_code, void* self) {
-  auto* connection = static_cast<UpstreamHttp2Connection*>(self);
-  UpstreamHttp2Stream* stream = connection->find(stream_id);
-  if (!stream) return 0;
+void UpstreamHttp2Connection::on_h2_data_end(int32_t stream_id) {
+  if (UpstreamHttp2Stream* stream = find(stream_id)) stream->end_response();
+}
+
+void UpstreamHttp2Connection::on_h2_stream_close(int32_t stream_id, uint32_t error_code) {
+  UpstreamHttp2Stream* stream = find(stream_id);
+  if (!stream) return;
   // Not processed by the upstream (refused, or above a GOAWAY's last stream id): it goes again on
   // another connection, and the client never knows.
-  bool unprocessed = error_code == NGHTTP2_REFUSED_STREAM ||
-                     (connection->goaway_last_id_ >= 0 && stream_id > connection->goaway_last_id_);
+  bool unprocessed =
+      error_code == NGHTTP2_REFUSED_STREAM || (goaway_last_id_ >= 0 && stream_id > goaway_last_id_);
   if (unprocessed && stream->can_replay()) {
-    if (!connection->replay(*stream)) stream->on_connection_lost(UV_ECONNRESET, false);
-    return 0;
+    if (!replay(*stream)) stream->on_connection_lost(UV_ECONNRESET, false);
+    return;
   }
   stream->on_closed(error_code);
-  return 0;
 }
 
 ssize_t UpstreamHttp2Connection::read_request_body(nghttp2_session*, int32_t stream_id,
@@ -223,7 +159,7 @@ ssize_t UpstreamHttp2Connection::read_request_body(nghttp2_session*, int32_t str
   return stream->read_request_body(buf, length, data_flags);
 }
 
-void UpstreamHttp2Connection::on_goaway(int32_t last_stream_id) {
+void UpstreamHttp2Connection::on_h2_goaway(int32_t last_stream_id) {
   goaway_last_id_ = last_stream_id;
   if (state_ == State::kReady) state_ = State::kGoingAway;
   // Streams not yet sent go elsewhere now; those above last_stream_id are closed by nghttp2 as
@@ -236,16 +172,6 @@ void UpstreamHttp2Connection::on_goaway(int32_t last_stream_id) {
 }
 
 // ---- Output ---------------------------------------------------------------------------------
-
-ssize_t UpstreamHttp2Connection::on_send(nghttp2_session*, const uint8_t* data, size_t length, int,
-                                         void* self) {
-  auto* connection = static_cast<UpstreamHttp2Connection*>(self);
-  if (connection->output_.size() + connection->transport_->pending_bytes() > kMaxQueuedOutput) {
-    return NGHTTP2_ERR_WOULDBLOCK;
-  }
-  connection->output_.append(reinterpret_cast<const char*>(data), length);
-  return static_cast<ssize_t>(length);
-}
 
 void UpstreamHttp2Connection::schedule(UpstreamHttp2Stream& stream) {
   ready_.push_back(&stream);
@@ -276,25 +202,16 @@ void UpstreamHttp2Connection::flush() {
     stream->pump();
     if (state_ == State::kClosed) return;
   }
-  if (!session_) return;
-  for (int round = 0; round < 8; ++round) {
-    int rc = nghttp2_session_send(session_);
-    if (rc != 0) {
-      WG_LOG_INFO("upstream %s: http2: %s", pool_.address_text().c_str(), nghttp2_strerror(rc));
-      fail(UV_EPROTO, false);
-      return;
+  if (!session_.started()) return;
+  if (int rc = session_.send(); rc < 0) {
+    if (rc == UV_EPROTO) {
+      WG_LOG_INFO("upstream %s: http2: %s", pool_.address_text().c_str(), session_.error());
     }
-    if (output_.empty()) break;
-    int written = transport_->write(output_);
-    output_.clear();
-    if (written < 0) {
-      fail(written, false);
-      return;
-    }
-    if (transport_->pending_bytes() > 0) break;  // on_transport_drained goes on
+    fail(rc, false);
+    return;
   }
-  if (transport_->pending_bytes() == 0 && nghttp2_session_want_write(session_)) schedule_flush();
-  if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) close();
+  if (session_.wants_flush()) schedule_flush();
+  if (session_.finished()) close();
 }
 
 void UpstreamHttp2Connection::on_transport_drained(int status) {

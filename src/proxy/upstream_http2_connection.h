@@ -17,13 +17,16 @@
 #include "core/intrusive_list.h"
 #include "core/tcp_transport.h"
 #include "core/tls_transport.h"
+#include "http/http2_client_session.h"
 
 namespace waygate::proxy {
 
 class UpstreamPool;
 class UpstreamHttp2Stream;
 
-class UpstreamHttp2Connection final : public HandleOwner, private TransportSink {
+class UpstreamHttp2Connection final : public HandleOwner,
+                                      private TransportSink,
+                                      private http::Http2ClientEvents {
  public:
   enum class State : uint8_t { kConnecting, kReady, kGoingAway, kClosed };
 
@@ -54,7 +57,7 @@ class UpstreamHttp2Connection final : public HandleOwner, private TransportSink 
   void set_opened_for_cluster(uint32_t cluster_id) { opened_for_cluster_ = cluster_id; }
 
   // ---- For the streams ----
-  nghttp2_session* session() { return session_; }
+  nghttp2_session* session() const { return session_.get(); }
   bool secure() const { return tls_ != nullptr; }
   // Runs stream.pump() and a flush from the loop, outside the caller.
   void schedule(UpstreamHttp2Stream& stream);
@@ -74,20 +77,18 @@ class UpstreamHttp2Connection final : public HandleOwner, private TransportSink 
   // HandleOwner
   void on_handles_closed() override;
 
-  static ssize_t on_send(nghttp2_session*, const uint8_t* data, size_t length, int, void* self);
-  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
-                       size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
-                       void* self);
-  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self);
-  static int on_data_chunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
-                           size_t length, void* self);
-  static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* self);
+  // http::Http2ClientEvents
+  void on_h2_header(int32_t stream_id, std::string_view name, std::string_view value) override;
+  void on_h2_headers_end(int32_t stream_id, bool end_stream) override;
+  void on_h2_data(int32_t stream_id, std::string_view bytes) override;
+  void on_h2_data_end(int32_t stream_id) override;
+  void on_h2_stream_close(int32_t stream_id, uint32_t error_code) override;
+  void on_h2_goaway(int32_t last_stream_id) override;
+
   static void on_idle(uv_idle_t* idle);
   static void on_timeout(void* self);
 
   UpstreamHttp2Stream* find(int32_t id);
-  void start_session();
-  void on_goaway(int32_t last_stream_id);
   void flush();
   void fail(int status, bool tls_failed);
   void update_idle();
@@ -99,11 +100,10 @@ class UpstreamHttp2Connection final : public HandleOwner, private TransportSink 
   Transport* transport_ = &tcp_;
   DeadlineTimer timer_;  // the connect, then the idle deadline
   uv_idle_t idle_;
-  nghttp2_session* session_ = nullptr;
+  http::Http2ClientSession session_{*this};
   std::vector<UpstreamHttp2Stream*> streams_;  // every stream placed here, submitted or not
   std::vector<UpstreamHttp2Stream*> ready_;    // streams with something for their sink
   std::vector<UpstreamHttp2Stream*> pumping_;
-  std::string output_;
   int32_t goaway_last_id_ = -1;  // the peer's GOAWAY: streams above it were not processed
   State state_ = State::kConnecting;
   bool flush_scheduled_ = false;

@@ -41,9 +41,10 @@ uint64_t UpstreamPool::idle_timeout_ms() const {
 UpstreamPool::~UpstreamPool() = default;
 
 UpstreamPool::Acquired UpstreamPool::acquire(DownstreamSession& session, bool allow_idle,
-                                             uint32_t cluster_id, uint64_t max_connections,
+                                             bool upgrade, uint32_t cluster_id,
+                                             uint64_t max_connections,
                                              UpstreamConnection** connection) {
-  if (http2_) return acquire_stream(session, cluster_id, max_connections, connection);
+  if (http2_ && !upgrade) return acquire_stream(session, cluster_id, max_connections, connection);
   if (allow_idle && !idle_.empty()) {
     *connection = idle_.back();
     idle_.pop_back();

@@ -42,7 +42,9 @@ class UpstreamPool {
     kOverflow,    // the cluster has max_connections open and none of them here to wait for
   };
   // For a request of cluster `cluster_id`, which may have `max_connections` open (per worker).
-  Acquired acquire(DownstreamSession& session, bool allow_idle, uint32_t cluster_id,
+  // An `upgrade` (WebSocket) gets an HTTP/1.1 connection even from an HTTP/2 endpoint's pool:
+  // HTTP/2 has no Upgrade, and such a connection carries nothing else.
+  Acquired acquire(DownstreamSession& session, bool allow_idle, bool upgrade, uint32_t cluster_id,
                    uint64_t max_connections, UpstreamConnection** connection);
   // Puts a stream on an HTTP/2 connection with room (not `avoid`), opening one if none has and
   // the caps allow. Null when none could be had.
@@ -70,6 +72,8 @@ class UpstreamPool {
            http2_connections_.empty();
   }
 
+  // The endpoint's cluster says protocol: http2.
+  bool http2() const { return http2_; }
   const std::string& address_text() const { return address_text_; }
   const SocketAddress& address() const { return address_; }
   uint32_t endpoint_id() const { return endpoint_id_; }

@@ -232,12 +232,19 @@ std::optional<std::pair<uint16_t, uint16_t>> read_status_range(Reader& r, const 
 
 void read_health_check(Reader& r, const yaml::Node& node, HealthCheckConfig& check) {
   if (!r.check_map(node, "health_check",
-                   {"http", "tcp", "interval", "unhealthy_interval", "timeout", "jitter",
+                   {"http", "tcp", "grpc", "interval", "unhealthy_interval", "timeout", "jitter",
                     "healthy_threshold", "unhealthy_threshold", "initial"})) {
     return;
   }
-  if (node["http"] && node["tcp"]) r.error(node, "health_check takes http or tcp, not both");
-  if (!node["http"] && !node["tcp"]) r.error(node, "health_check needs http or tcp");
+  int kinds = (node["http"] ? 1 : 0) + (node["tcp"] ? 1 : 0) + (node["grpc"] ? 1 : 0);
+  if (kinds > 1) r.error(node, "health_check takes one of http, tcp and grpc");
+  if (kinds == 0) r.error(node, "health_check needs http, tcp or grpc");
+  if (const yaml::Node& grpc = node["grpc"]) {
+    check.kind = HealthCheckConfig::Kind::kGrpc;
+    if (r.check_map(grpc, "health_check.grpc", {"service"}) && grpc["service"]) {
+      check.grpc_service = r.string(grpc["service"], "health_check.grpc.service").value_or("");
+    }
+  }
   if (const yaml::Node& tcp = node["tcp"]) {
     check.kind = HealthCheckConfig::Kind::kTcp;
     if (!tcp.IsMap() || tcp.size() != 0) r.error(tcp, "health_check.tcp takes no settings: {}");
@@ -562,6 +569,11 @@ void read_clusters(Reader& r, const yaml::Node& node, const std::string& base_di
                 "protocol " + quoted_value(*protocol) + " is not one of http1, http2");
       }
       cluster.http2 = protocol == "http2";
+    }
+    if (cluster.health_check && cluster.health_check->kind == HealthCheckConfig::Kind::kGrpc &&
+        !cluster.http2) {
+      r.error(item["health_check"]["grpc"],
+              "health_check.grpc needs the cluster's protocol: http2");
     }
     if (!item["endpoints"] && !item["discovery"]) {
       r.error(item, "a cluster needs endpoints, discovery, or both");

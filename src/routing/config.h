@@ -288,8 +288,10 @@ struct DiscoveryConfig {
 
 // Active health checks of a cluster's endpoints (see docs/config.md, "Health checks").
 struct HealthCheckConfig {
-  enum class Kind : uint8_t { kHttp, kTcp };
+  // kGrpc: grpc.health.v1.Health/Check of `grpc_service` (clusters with protocol: http2).
+  enum class Kind : uint8_t { kHttp, kTcp, kGrpc };
   Kind kind = Kind::kHttp;
+  std::string grpc_service;  // empty: the server as a whole
   // HTTP checks: the request and what a passing answer looks like.
   std::string method = "GET";
   std::string path = "/";
@@ -310,6 +312,8 @@ struct HealthCheckConfig {
   bool start_healthy = false;
   // The cluster's upstream TLS, which its checks speak too (the server fills it in).
   std::shared_ptr<const UpstreamTlsConfig> tls;
+  // The cluster's `protocol: http2`: HTTP checks go as HTTP/2 too (the server fills it in).
+  bool http2 = false;
 };
 
 // Passive health: endpoints that fail requests are ejected for a while (see "Outlier detection").

@@ -13,6 +13,11 @@ bytes (messages are the payloads as sent), which is all gRPC's wire format needs
   /test.Echo/Chat          bidirectional: each message back, upper-cased
   /test.Echo/Hold          answers only once the call is cancelled (a deadline test)
   /test.Echo/Metadata      the request's metadata as ``name=value`` lines, sorted
+
+and the standard health service, on raw protobuf bytes:
+
+  /grpc.health.v1.Health/Check   SERVING for "" and "test.Echo", NOT_SERVING for "test.Down",
+                                 status NOT_FOUND for any other service
 """
 
 import argparse
@@ -59,6 +64,18 @@ def metadata(request, context):
     return "\n".join(lines).encode()
 
 
+# grpc.health.v1.HealthCheckResponse.ServingStatus by service name.
+HEALTH = {"": 1, "test.Echo": 1, "test.Down": 2}
+
+
+def health_check(request, context):
+    # HealthCheckRequest: field 1 (tag 0x0a), a one-byte length, the name; empty for "".
+    service = request[2:].decode()
+    if service not in HEALTH:
+        context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {service}")
+    return bytes([0x08, HEALTH[service]])  # HealthCheckResponse{status}
+
+
 HANDLERS = {
     "Unary": grpc.unary_unary_rpc_method_handler(unary),
     "Fail": grpc.unary_unary_rpc_method_handler(fail),
@@ -75,7 +92,11 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Echo", HANDLERS),))
+    server.add_generic_rpc_handlers((
+        grpc.method_handlers_generic_handler("test.Echo", HANDLERS),
+        grpc.method_handlers_generic_handler("grpc.health.v1.Health", {
+            "Check": grpc.unary_unary_rpc_method_handler(health_check)}),
+    ))
     port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
     print(f"ready {port}", flush=True)

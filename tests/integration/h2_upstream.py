@@ -3,7 +3,7 @@ its frames: SETTINGS_MAX_CONCURRENT_STREAMS, a GOAWAY with a chosen last_stream_
 response that never comes. It runs in the test process, one thread per connection, and counts the
 connections it accepted.
 
-Paths: /hold answers once `hold` requests are waiting at once (a barrier, released anyway after
+Paths: /healthz answers `health_status` (counted in `health_checks`, not in `answered`); /hold answers once `hold` requests are waiting at once (a barrier, released anyway after
 IO_TIMEOUT so that a failing test ends); /never never answers; /trailers answers without a
 content-length and with trailers; anything else answers 200 with a body naming the method, path,
 request body length and the connection (its number, from 1) that carried it.
@@ -29,7 +29,8 @@ from harness import HOST, IO_TIMEOUT  # noqa: E402
 
 
 class H2Upstream:
-    def __init__(self, max_streams=100, goaway_after=None, gather=0, hold=0):
+    def __init__(self, max_streams=100, goaway_after=None, gather=0, hold=0, health_status=200,
+                 name=None, close_after_health=False):
         """goaway_after=N: the first connection, on its Nth request, sends GOAWAY naming that
         request's stream as the last one it processes; later streams get no answer, and the
         connection closes once the earlier ones are answered. gather=N: the first connection
@@ -39,6 +40,11 @@ class H2Upstream:
         self.goaway_after = goaway_after
         self.gather = gather
         self.hold = hold
+        self.health_status = health_status
+        self.name = name  # sent as X-Upstream-Name, as upstream.py's servers do
+        self.close_after_health = close_after_health  # each /healthz answer ends its connection
+        self.health_checks = 0
+        self.health_requests = set()  # (:method, :path, :scheme, :authority) of the checks
         self.lock = threading.Condition()
         self.connections = 0
         self.answered = 0
@@ -81,6 +87,7 @@ class H2Upstream:
         ready = []  # streams received whole, not yet answered
         count = 0  # requests this connection received whole
         last_stream = None  # set once this connection sent GOAWAY
+        closing = False  # close_after_health: a /healthz was answered
         gathering = number == 1 and self.gather > 0
         if gathering:
             client.settimeout(IO_TIMEOUT)
@@ -125,8 +132,11 @@ class H2Upstream:
                         goaway = GoAwayFrame(0)
                         goaway.last_stream_id = stream_id
                         client.sendall(conn.data_to_send() + goaway.serialize())
-                    self._answer(conn, stream_id, requests.pop(stream_id), number)
+                    if self._answer(conn, stream_id, requests.pop(stream_id), number):
+                        closing = True
                 client.sendall(conn.data_to_send())
+                if closing:
+                    return
                 if last_stream is not None and not any(s <= last_stream for s in requests):
                     return  # GOAWAY sent and every stream it kept was answered
         except OSError:
@@ -146,6 +156,15 @@ class H2Upstream:
         path = headers.get(":path", "")
         if path == "/never":
             return
+        if path == "/healthz":
+            conn.send_headers(stream_id, [(":status", str(self.health_status)),
+                                          ("content-length", "3")])
+            conn.send_data(stream_id, b"ok\n", end_stream=True)
+            with self.lock:
+                self.health_checks += 1
+                self.health_requests.add((headers.get(":method"), path, headers.get(":scheme"),
+                                          headers.get(":authority")))
+            return self.close_after_health
         if path == "/hold":
             with self.lock:
                 self.waiting += 1
@@ -160,8 +179,9 @@ class H2Upstream:
             body = (f"{headers.get(':method')} {path} {len(request['body'])} "
                     f"connection={number} scheme={headers.get(':scheme')} "
                     f"authority={headers.get(':authority')}").encode()
+            named = [("x-upstream-name", self.name)] if self.name else []
             conn.send_headers(stream_id, [(":status", "200"), ("content-length", str(len(body))),
-                                          ("x-connection", str(number))])
+                                          ("x-connection", str(number)), *named])
             conn.send_data(stream_id, body, end_stream=True)
         with self.lock:
             self.answered += 1

@@ -13,7 +13,8 @@ import unittest
 
 import grpc  # Debian's python3-grpcio: CMake runs this file with Debian's python3
 
-from harness import HOST, WaygateTestCase, free_port, proxy_config, refusing_address
+from harness import (HOST, IO_TIMEOUT, WAYGATE_BIN, WaygateTestCase, free_port, health_line,
+                     proxy_config, refusing_address)
 
 GRPC_UPSTREAM_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grpc_upstream.py")
 TIMEOUT = 30  # seconds any call may take before the test gives up on it
@@ -136,6 +137,56 @@ class GrpcTest(WaygateTestCase):
             self.channel.unary_unary("/dead.Echo/Unary")(b"", timeout=TIMEOUT)
         self.assertEqual(raised.exception.code(), grpc.StatusCode.UNAVAILABLE)
         self.assertEqual(raised.exception.details(), "waygate: upstream-refused")
+
+
+class GrpcHealthCheckTest(WaygateTestCase):
+    """`health_check: { grpc: { service } }` calls grpc.health.v1.Health/Check over HTTP/2 and
+    passes on SERVING alone."""
+
+    def start(self, service, **check):
+        self.server = GrpcServer(self)
+        port = free_port()
+        health_check = {"grpc": {"service": service}, "interval": "300ms", "timeout": "1s",
+                        "healthy_threshold": 2, "unhealthy_threshold": 2, **check}
+        clusters = {"g": {"endpoints": [self.server.address], "protocol": "http2",
+                          "health_check": health_check}}
+        self.wg = self.env.waygate(proxy_config(port, clusters, listener={"http2": True}), port)
+        self.channel = grpc.insecure_channel(f"{HOST}:{port}")
+        self.addCleanup(self.channel.close)
+
+    def verdict(self, state, reason=""):
+        self.wg.wait_for_stderr(health_line("g", self.server.address, state) + reason, 1, TIMEOUT)
+
+    def test_serving_service_turns_healthy_and_takes_calls(self):
+        self.start("test.Echo", initial="unhealthy")
+        self.verdict("healthy")
+        self.assertEqual(self.channel.unary_unary("/test.Echo/Unary")(b"hi", timeout=TIMEOUT),
+                         b"echo:hi")
+
+    def test_not_serving_service_turns_unhealthy_and_calls_get_unavailable(self):
+        self.start("test.Down")
+        self.verdict("unhealthy", r" \(2 checks failed in a row, last: not-serving\)")
+        with self.assertRaises(grpc.RpcError) as caught:
+            self.channel.unary_unary("/test.Echo/Unary")(b"hi", timeout=TIMEOUT)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAVAILABLE)
+
+    def test_unknown_service_fails_its_checks(self):
+        self.start("no.Such")
+        self.verdict("unhealthy", r" \(2 checks failed in a row, last: grpc-error\)")
+
+    def test_grpc_check_of_an_http1_cluster_is_refused(self):
+        port = free_port()
+        text = proxy_config(port, {"g": {"endpoints": ["127.0.0.1:1"],
+                                         "health_check": {"grpc": {"service": "x"}}}})
+        path = os.path.join(self.env.dir, "bad.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        result = subprocess.run([WAYGATE_BIN, "--check", path], capture_output=True,
+                                text=True, timeout=IO_TIMEOUT)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertRegex(result.stderr + result.stdout,
+                         r"bad\.yaml:\d+:\d+: health_check\.grpc needs the cluster's "
+                         r"protocol: http2")
 
 
 if __name__ == "__main__":

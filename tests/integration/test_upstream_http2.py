@@ -7,6 +7,7 @@ does the job; h2_upstream.H2Upstream where the test needs to choose the frames (
 GOAWAY) or count connections.
 """
 
+import base64
 import hashlib
 import os
 import shutil
@@ -20,6 +21,7 @@ import certs
 from h2_upstream import H2Upstream
 from harness import (HOST, IO_TIMEOUT, WAYGATE_BIN, HttpConnection, WaygateTestCase, chunked,
                      free_port, port_accepts, proxy_config, refusing_address, request, wait_until)
+from upstream import WS_GUID, Reader, ws_frame, ws_read_frame
 
 NGHTTPD_BIN = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
 LARGE_BYTES = 5 * 1024 * 1024
@@ -264,6 +266,65 @@ class TlsTest(UpstreamHttp2TestCase):
         self.assertErrorResponse(resp, 502)
         wg.wait_for_log(r'"GET /alpn HTTP/1\.1" 502 .*error=upstream-tls')
         self.assertEqual(server.requests, 0, "the request reached the upstream")
+
+
+def websocket_request(target):
+    key = base64.b64encode(os.urandom(16)).decode()
+    return key, request("GET", target, headers=[
+        ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Version", "13")])
+
+
+class UpgradeTest(UpstreamHttp2TestCase):
+    """HTTP/2 has no Upgrade: a WebSocket routed to a `protocol: http2` cluster goes on an
+    HTTP/1.1 connection to the same endpoint."""
+
+    def test_websocket_goes_to_the_endpoint_over_http11_and_tunnels(self):
+        # upstream.py speaks HTTP/1.1 only: the 101 and the echo prove the upgrade went there in
+        # HTTP/1.1 although its cluster says http2.
+        up = self.env.upstream("A")
+        wg, port = self.start_waygate(up.address)
+        conn = self.connect(port)
+        key, head = websocket_request("/ws")
+        conn.send(head)
+        resp = conn.read_response()
+        self.assertEqual(resp.status, 101, resp)
+        expected = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        self.assertEqual(resp.header("sec-websocket-accept"), expected)
+        reader = Reader(conn.sock)
+        reader.buf = conn.buf
+        conn.send(ws_frame(0x1, b"hello through h2 cluster", mask=os.urandom(4)))
+        self.assertEqual(ws_read_frame(reader), (0x1, b"hello through h2 cluster"))
+
+    def test_websocket_to_an_endpoint_speaking_only_http2_is_502_and_others_go_on(self):
+        # nghttpd cannot take the HTTP/1.1 upgrade: the client gets a 502 at once (no hang), and
+        # the worker serves the next request over HTTP/2 as before.
+        server = self.nghttpd()
+        wg, port = self.start_waygate(server.address)
+        conn = self.connect(port)
+        conn.send(websocket_request("/ws")[1])
+        resp = conn.read_response()
+        self.assertErrorResponse(resp, 502)
+        wg.wait_for_log(r'"GET /ws HTTP/1\.1" 502 .*error=upstream-(malformed|reset)')
+        resp = self.get(port, "/hello.txt")
+        self.assertEqual((resp.status, resp.body), (200, b"hello over h2\n"))
+
+    def test_refused_websockets_do_not_eject_the_endpoint(self):
+        # Outlier detection that ejects at the first reset: WebSockets that an HTTP/2-only
+        # endpoint cannot take say nothing of its health, and eject neither of the two.
+        servers = [self.nghttpd(), self.nghttpd()]
+        port = free_port()
+        spec = {"protocol": "http2", "endpoints": [s.address for s in servers],
+                "outlier_detection": {"consecutive_connect_failures": 1}}
+        wg = self.env.waygate(proxy_config(port, {"h2": spec}), port)
+        for i in range(4):
+            with self.connect(port) as conn:
+                conn.send(websocket_request(f"/ws/{i}")[1])
+                self.assertErrorResponse(conn.read_response(), 502)
+        wg.wait_for_log(r'"GET /ws/3 HTTP/1\.1" 502 ')
+        for i in range(4):
+            self.assertEqual(self.get(port, "/hello.txt").status, 200)
+        self.assertEqual(wg.stderr_matches(r"outlier: endpoint \S+ ejected"), [])
 
 
 class ConfigTest(UpstreamHttp2TestCase):

@@ -361,11 +361,11 @@ TEST(ClusterPolicyConfig, HealthCheckNeedsOneProbeKindAndKnownKeys) {
 
   errors = errors_for_cluster_keys("    health_check: { http: {}, tcp: {} }\n");
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0], "c.yaml:5:19: health_check takes http or tcp, not both");
+  EXPECT_EQ(errors[0], "c.yaml:5:19: health_check takes one of http, tcp and grpc");
 
   errors = errors_for_cluster_keys("    health_check: { interval: 1s }\n");
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0], "c.yaml:5:19: health_check needs http or tcp");
+  EXPECT_EQ(errors[0], "c.yaml:5:19: health_check needs http, tcp or grpc");
 }
 
 TEST(ClusterPolicyConfig, BreakerAndPanicValuesOutOfRangeAreRefused) {
