@@ -3,14 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <functional>
 #include <utility>
 
 namespace waygate::routing {
-
-uint64_t HostIndex::hash(std::string_view name) {
-  return std::hash<std::string_view>{}(name);
-}
 
 void HostIndex::reserve(size_t count) {
   size_t wanted = std::bit_ceil(std::max<size_t>(count * 2, 8));
@@ -42,9 +37,8 @@ void HostIndex::insert(std::string_view name, uint32_t value) {
   }
 }
 
-int64_t HostIndex::find(std::string_view name) const {
+int64_t HostIndex::find(std::string_view name, uint64_t h) const {
   if (slots_.empty()) return -1;
-  uint64_t h = hash(name);
   size_t mask = slots_.size() - 1;
   auto tag = static_cast<uint16_t>(h >> 48);
   for (size_t at = h & mask;; at = (at + 1) & mask) {

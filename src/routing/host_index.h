@@ -17,8 +17,11 @@ class HostIndex {
   // first one added wins. Names are at most 65,535 bytes (host names are at most 253).
   void insert(std::string_view name, uint32_t value);
   // The value of `name`, or -1.
-  int64_t find(std::string_view name) const;
+  int64_t find(std::string_view name) const { return find(name, hash(name)); }
+  // The same with the name's hash(), for a caller that has it already.
+  int64_t find(std::string_view name, uint64_t hash) const;
   size_t size() const { return size_; }
+  static uint64_t hash(std::string_view name) { return std::hash<std::string_view>{}(name); }
 
  private:
   struct Slot {
@@ -27,7 +30,6 @@ class HostIndex {
     uint16_t tag = 0;  // hash bits the slot's position does not use: most misses end here
     uint32_t value = 0;
   };
-  static uint64_t hash(std::string_view name);
   void grow();
 
   std::vector<Slot> slots_;  // a power of two, at most half full
