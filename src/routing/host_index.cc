@@ -21,7 +21,7 @@ void HostIndex::grow() {
   reserve(std::max<size_t>(size_ + 1, slots_.size()));
 }
 
-void HostIndex::insert(std::string_view name, uint32_t value) {
+void HostIndex::insert(std::string_view name, const void* value) {
   if ((size_ + 1) * 2 > slots_.size()) grow();
   uint64_t h = hash(name);
   size_t mask = slots_.size() - 1;
@@ -29,7 +29,7 @@ void HostIndex::insert(std::string_view name, uint32_t value) {
   for (size_t at = h & mask;; at = (at + 1) & mask) {
     Slot& slot = slots_[at];
     if (!slot.name) {
-      slot = Slot{name.data() ? name.data() : "", static_cast<uint16_t>(name.size()), tag, value};
+      slot = Slot{name.data() ? name.data() : "", value, static_cast<uint16_t>(name.size()), tag};
       ++size_;
       return;
     }
@@ -37,13 +37,13 @@ void HostIndex::insert(std::string_view name, uint32_t value) {
   }
 }
 
-int64_t HostIndex::find(std::string_view name, uint64_t h) const {
-  if (slots_.empty()) return -1;
-  size_t mask = slots_.size() - 1;
+const void* HostIndex::find(std::span<const Slot> slots, std::string_view name, uint64_t h) {
+  if (slots.empty()) return nullptr;
+  size_t mask = slots.size() - 1;
   auto tag = static_cast<uint16_t>(h >> 48);
   for (size_t at = h & mask;; at = (at + 1) & mask) {
-    const Slot& slot = slots_[at];
-    if (!slot.name) return -1;
+    const Slot& slot = slots[at];
+    if (!slot.name) return nullptr;
     if (slot.tag == tag && slot.length == name.size() &&
         std::memcmp(slot.name, name.data(), name.size()) == 0) {
       return slot.value;

@@ -13,22 +13,28 @@ std::shared_ptr<const HostShards::Shard> HostShards::make_shard(std::vector<Entr
   shard->entries.reserve(entries.size());
   for (Entry& entry : entries) {
     size_t before = shard->index.size();
-    shard->index.insert(entry.name, static_cast<uint32_t>(shard->entries.size()));
+    shard->index.insert(entry.name, entry.value);
     if (shard->index.size() != before) shard->entries.push_back(std::move(entry));
   }
   return shard;
 }
 
+void HostShards::set_shard(size_t at, std::shared_ptr<const Shard> shard) {
+  if (shards_[at]) size_ -= shards_[at]->entries.size();
+  views_[at] = shard ? shard->index.slots() : std::span<const HostIndex::Slot>();
+  if (shard) size_ += shard->entries.size();
+  shards_[at] = std::move(shard);
+}
+
 HostShards::HostShards(std::vector<Entry> entries)
-    : shards_(std::min(kMaxShards,
-                       std::bit_ceil(std::max<size_t>(1, entries.size() / kEntriesPerShard)))) {
+    : views_(std::min(kMaxShards,
+                      std::bit_ceil(std::max<size_t>(1, entries.size() / kEntriesPerShard)))),
+      shards_(views_.size()) {
   std::vector<std::vector<Entry>> split(shards_.size());
   for (Entry& entry : entries)
     split[shard_of(HostIndex::hash(entry.name))].push_back(std::move(entry));
-  for (size_t i = 0; i < shards_.size(); ++i) {
-    shards_[i] = make_shard(std::move(split[i]));
-    if (shards_[i]) size_ += shards_[i]->entries.size();
-  }
+  for (size_t i = 0; i < shards_.size(); ++i)
+    set_shard(i, make_shard(std::move(split[i])));
 }
 
 HostShards HostShards::patched(std::span<const std::string_view> dropped,
@@ -78,12 +84,10 @@ HostShards HostShards::patched(std::span<const std::string_view> dropped,
           entries.push_back(entry);
         }
       }
-      next.size_ -= old->entries.size();
     }
     for (Entry& entry : change.added)
       entries.push_back(std::move(entry));
-    next.shards_[change.shard] = make_shard(std::move(entries));
-    if (next.shards_[change.shard]) next.size_ += next.shards_[change.shard]->entries.size();
+    next.set_shard(change.shard, make_shard(std::move(entries)));
   }
   return next;
 }
