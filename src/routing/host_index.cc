@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstring>
 #include <utility>
 
 namespace waygate::routing {
@@ -13,7 +12,7 @@ void HostIndex::reserve(size_t count) {
   std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(wanted));
   size_ = 0;
   for (const Slot& slot : old) {
-    if (slot.name) insert(std::string_view(slot.name, slot.length), slot.value);
+    if (slot.name) insert(std::string_view(slot.name, slot.length), slot.value, slot.count);
   }
 }
 
@@ -21,7 +20,7 @@ void HostIndex::grow() {
   reserve(std::max<size_t>(size_ + 1, slots_.size()));
 }
 
-void HostIndex::insert(std::string_view name, const void* value) {
+void HostIndex::insert(std::string_view name, const void* value, uint32_t count) {
   if ((size_ + 1) * 2 > slots_.size()) grow();
   uint64_t h = hash(name);
   size_t mask = slots_.size() - 1;
@@ -29,25 +28,12 @@ void HostIndex::insert(std::string_view name, const void* value) {
   for (size_t at = h & mask;; at = (at + 1) & mask) {
     Slot& slot = slots_[at];
     if (!slot.name) {
-      slot = Slot{name.data() ? name.data() : "", value, static_cast<uint16_t>(name.size()), tag};
+      slot = Slot{name.data() ? name.data() : "", value, count, static_cast<uint16_t>(name.size()),
+                  tag};
       ++size_;
       return;
     }
     if (slot.tag == tag && std::string_view(slot.name, slot.length) == name) return;
-  }
-}
-
-const void* HostIndex::find(std::span<const Slot> slots, std::string_view name, uint64_t h) {
-  if (slots.empty()) return nullptr;
-  size_t mask = slots.size() - 1;
-  auto tag = static_cast<uint16_t>(h >> 48);
-  for (size_t at = h & mask;; at = (at + 1) & mask) {
-    const Slot& slot = slots[at];
-    if (!slot.name) return nullptr;
-    if (slot.tag == tag && slot.length == name.size() &&
-        std::memcmp(slot.name, name.data(), name.size()) == 0) {
-      return slot.value;
-    }
   }
 }
 

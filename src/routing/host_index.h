@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,7 @@ class HostIndex {
   struct Slot {
     const char* name = nullptr;  // null: empty
     const void* value = nullptr;
+    uint32_t count = 0;  // the value's, if it is an array (a host's paths): no other lookup for it
     uint16_t length = 0;
     uint16_t tag = 0;  // hash bits the slot's position does not use: most misses end here
   };
@@ -23,12 +25,28 @@ class HostIndex {
   void reserve(size_t count);
   // Adds `name` (viewed, not copied: it must outlive the index) unless it is there already: the
   // first one added wins. Names are at most 65,535 bytes (host names are at most 253).
-  void insert(std::string_view name, const void* value);
+  void insert(std::string_view name, const void* value, uint32_t count = 0);
   // The value of `name`, or null.
-  const void* find(std::string_view name) const { return find(slots_, name, hash(name)); }
-  // The same in the slots of an index (slots()), with the name's hash(): for a caller that keeps
-  // the slots of many indexes at hand and has the hash already.
-  static const void* find(std::span<const Slot> slots, std::string_view name, uint64_t hash);
+  const void* find(std::string_view name) const {
+    const Slot* slot = find(slots_, name, hash(name));
+    return slot ? slot->value : nullptr;
+  }
+  // The slot of `name` in the slots of an index (slots()), or null, with the name's hash(): for a
+  // caller that keeps the slots of many indexes at hand and has the hash already.
+  // Inline: the route table's lookup is this probe and little else.
+  static const Slot* find(std::span<const Slot> slots, std::string_view name, uint64_t hash) {
+    if (slots.empty()) return nullptr;
+    size_t mask = slots.size() - 1;
+    auto tag = static_cast<uint16_t>(hash >> 48);
+    for (size_t at = hash & mask;; at = (at + 1) & mask) {
+      const Slot& slot = slots[at];
+      if (!slot.name) return nullptr;
+      if (slot.tag == tag && slot.length == name.size() &&
+          std::memcmp(slot.name, name.data(), name.size()) == 0) {
+        return &slot;
+      }
+    }
+  }
   std::span<const Slot> slots() const { return slots_; }
   size_t size() const { return size_; }
   static uint64_t hash(std::string_view name) { return std::hash<std::string_view>{}(name); }

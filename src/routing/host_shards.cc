@@ -13,7 +13,7 @@ std::shared_ptr<const HostShards::Shard> HostShards::make_shard(std::vector<Entr
   shard->entries.reserve(entries.size());
   for (Entry& entry : entries) {
     size_t before = shard->index.size();
-    shard->index.insert(entry.name, entry.value);
+    shard->index.insert(entry.name, entry.value, entry.count);
     if (shard->index.size() != before) shard->entries.push_back(std::move(entry));
   }
   return shard;
@@ -29,7 +29,8 @@ void HostShards::set_shard(size_t at, std::shared_ptr<const Shard> shard) {
 HostShards::HostShards(std::vector<Entry> entries)
     : views_(std::min(kMaxShards,
                       std::bit_ceil(std::max<size_t>(1, entries.size() / kEntriesPerShard)))),
-      shards_(views_.size()) {
+      shards_(views_.size()),
+      mask_(views_.size() - 1) {
   std::vector<std::vector<Entry>> split(shards_.size());
   for (Entry& entry : entries)
     split[shard_of(HostIndex::hash(entry.name))].push_back(std::move(entry));

@@ -20,6 +20,7 @@ class HostShards {
   struct Entry {
     std::string_view name;
     const void* value = nullptr;
+    uint32_t count = 0;  // HostIndex::Slot::count
     std::shared_ptr<const void> owner;
   };
 
@@ -32,9 +33,10 @@ class HostShards {
   // as many names added since the last time).
   HostShards patched(std::span<const std::string_view> dropped, std::vector<Entry> added) const;
 
-  // The value of `name`, or null. Reads the shard's slots straight from views_: a lookup costs
-  // the cache misses of one HostIndex, not a walk through the shard's objects too.
-  const void* find(std::string_view name) const {
+  // The slot of `name` (its value and count), or null. Reads the shard's slots straight from
+  // views_: a lookup costs the cache misses of one HostIndex, not a walk through the shard's
+  // objects too.
+  const HostIndex::Slot* find(std::string_view name) const {
     uint64_t hash = HostIndex::hash(name);
     return HostIndex::find(views_[shard_of(hash)], name, hash);
   }
@@ -50,12 +52,13 @@ class HostShards {
   // bits above those HostIndex places a name by and below its tag.
   static constexpr size_t kEntriesPerShard = 32;
   static constexpr size_t kMaxShards = size_t{1} << 16;
-  size_t shard_of(uint64_t hash) const { return (hash >> 32) & (views_.size() - 1); }
+  size_t shard_of(uint64_t hash) const { return (hash >> 32) & mask_; }
   static std::shared_ptr<const Shard> make_shard(std::vector<Entry> entries);
   void set_shard(size_t at, std::shared_ptr<const Shard> shard);
 
   std::vector<std::span<const HostIndex::Slot>> views_;  // each shard's slots; empty: no names
   std::vector<std::shared_ptr<const Shard>> shards_;     // as many, a power of two; null: none
+  size_t mask_ = 0;                                      // their number less one
   size_t size_ = 0;
 };
 

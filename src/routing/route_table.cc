@@ -321,17 +321,20 @@ void RouteTable::index_hosts(const std::shared_ptr<const Group>& group,
     const VirtualHost* vhost = &group->hosts[i];
     for (const std::string& host : routes[i].hosts) {
       if (host == "*") {
-        if (!catch_all_) {
-          catch_all_ = vhost;
-          catch_all_group_ = group;
-        }
+        if (!catch_all_.name) set_catch_all(vhost, group);
       } else if (host.starts_with("*.")) {
-        entries.suffixes.push_back({std::string_view(host).substr(1), vhost, group});
+        entries.suffixes.push_back(
+            {std::string_view(host).substr(1), vhost->first, vhost->count, group});
       } else {
-        entries.exact.push_back({host, vhost, group});
+        entries.exact.push_back({host, vhost->first, vhost->count, group});
       }
     }
   }
+}
+
+void RouteTable::set_catch_all(const VirtualHost* vhost, std::shared_ptr<const Group> group) {
+  catch_all_ = vhost ? HostIndex::Slot{"*", vhost->first, vhost->count, 1, 0} : HostIndex::Slot{};
+  catch_all_group_ = std::move(group);
 }
 
 void RouteTable::count_names(NamedRoutes& named, const std::vector<RouteConfig>& routes, int delta,
@@ -410,8 +413,7 @@ RouteTable::RouteTable(const RouteTable& previous, std::span<const RouteEntryCha
       }
     }
     if (catch_all_group_ && catch_all_group_->source == change.before) {
-      catch_all_ = nullptr;
-      catch_all_group_ = nullptr;
+      set_catch_all(nullptr, nullptr);
     }
     recount(*change.before, -1);
     route_count_ -= change.before->size();
@@ -431,7 +433,7 @@ RouteTable::RouteTable(const RouteTable& previous, std::span<const RouteEntryCha
   route_slot_count_ = name_slots.count();
 }
 
-const RouteTable::VirtualHost* RouteTable::find_host(std::string_view host) const {
+const HostIndex::Slot* RouteTable::find_host(std::string_view host) const {
   // Lower-case and drop the port into a stack buffer: no allocation per request.
   char lowered[kMaxHostLength];
   if (!host.empty() && host.front() != '[') {
@@ -449,18 +451,16 @@ const RouteTable::VirtualHost* RouteTable::find_host(std::string_view host) cons
   std::string_view name(lowered, host.size());
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);  // "example.com." is absolute
 
-  if (const void* found = exact_.find(name)) return static_cast<const VirtualHost*>(found);
+  if (const HostIndex::Slot* found = exact_.find(name)) return found;
   // Longest wildcard suffix first: for a.b.example.com try .b.example.com, then .example.com, ...
   // A wildcard needs a label before its suffix, so a leading dot is not a boundary.
   if (suffixes_.size() != 0) {
     for (size_t dot = name.find('.', 1); dot != std::string_view::npos;
          dot = name.find('.', dot + 1)) {
-      if (const void* found = suffixes_.find(name.substr(dot))) {
-        return static_cast<const VirtualHost*>(found);
-      }
+      if (const HostIndex::Slot* found = suffixes_.find(name.substr(dot))) return found;
     }
   }
-  return catch_all_;
+  return catch_all_.name ? &catch_all_ : nullptr;
 }
 
 bool RouteTable::path_matches(const PathRule& rule, std::string_view path) {
@@ -524,9 +524,9 @@ bool RouteTable::query_matches(const RareMatchers& matchers, std::string_view qu
 }
 
 const RouteAction* RouteTable::match(const MatchInput& request) const {
-  const VirtualHost* vhost = find_host(request.host);
-  if (!vhost) return nullptr;
-  for (const PathRule& rule : std::span(vhost->first, vhost->count)) {
+  const HostIndex::Slot* host = find_host(request.host);
+  if (!host) return nullptr;
+  for (const PathRule& rule : std::span(static_cast<const PathRule*>(host->value), host->count)) {
     if (rule.methods != 0 && (rule.methods & (uint64_t{1} << request.method)) == 0) continue;
     if (!path_matches(rule, request.path)) continue;
     if (rule.matchers) {

@@ -231,7 +231,9 @@ class RouteTable {
   static void count_names(NamedRoutes& named, const std::vector<RouteConfig>& routes, int delta,
                           RouteNameSlots& name_slots);
 
-  const VirtualHost* find_host(std::string_view host) const;
+  // The host's slot: its paths (value, count).
+  const HostIndex::Slot* find_host(std::string_view host) const;
+  void set_catch_all(const VirtualHost* vhost, std::shared_ptr<const Group> group);
   static bool path_matches(const PathRule& rule, std::string_view path);
   static bool headers_match(const RareMatchers& matchers, const http::MessageHead* request);
   static bool query_matches(const RareMatchers& matchers, std::string_view query);
@@ -239,9 +241,9 @@ class RouteTable {
   std::shared_ptr<const Config> config_;
   std::shared_ptr<const Group> base_;  // the config's own routes (kept even without hosts)
   // The indexes view the host names of the routes the groups hold: a name is stored once.
-  HostShards exact_;     // "api.example.com"
-  HostShards suffixes_;  // "*.example.com" stored as ".example.com"
-  const VirtualHost* catch_all_ = nullptr;
+  HostShards exact_;           // "api.example.com"
+  HostShards suffixes_;        // "*.example.com" stored as ".example.com"
+  HostIndex::Slot catch_all_;  // "*": a slot as the indexes', name null while none routes it
   std::shared_ptr<const Group> catch_all_group_;
   std::shared_ptr<const NamedRoutes> named_;
   uint32_t route_slot_count_ = 1;
