@@ -268,7 +268,8 @@ void write_cluster(JsonWriter& out, const routing::ClusterConfig& cluster) {
 }  // namespace
 
 std::string render_config(std::string_view path, std::string_view loaded_at,
-                          const routing::Config& config, size_t workers) {
+                          const routing::Config& config, size_t workers,
+                          std::span<const routing::SharedRoutes> entries) {
   JsonWriter out;
   out.begin_object()
       .member("path", path)
@@ -310,7 +311,7 @@ std::string render_config(std::string_view path, std::string_view loaded_at,
   }
   write_listeners(out, config.listeners);
   out.key("routes");
-  write_routes(out, config.routes);
+  write_routes(out, config.routes, entries);
   out.key("clusters").begin_array();
   for (const routing::ClusterConfig& cluster : config.clusters)
     write_cluster(out, cluster);

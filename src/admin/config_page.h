@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,7 @@ inline constexpr std::string_view kRedacted = "<redacted>";
 
 // {"path": ..., "loaded_at": ..., "config": {...}}; `workers` is how many run.
 std::string render_config(std::string_view path, std::string_view loaded_at,
-                          const routing::Config& config, size_t workers);
+                          const routing::Config& config, size_t workers,
+                          std::span<const routing::SharedRoutes> entries = {});
 
 }  // namespace waygate::admin

@@ -111,7 +111,9 @@ int ControlPlane::run(routing::ConfigResult loaded) {
     for (const std::string& line : errors)
       error += (error.empty() ? "" : "\n") + line;
   }
-  if (error.empty() && !server_.start(shared, endpoints, &error)) {
+  std::vector<routing::SharedRoutes> entries;
+  if (routes_dir) entries = routes_dir->entry_routes();
+  if (error.empty() && !server_.start(shared, endpoints, &error, entries)) {
     error = error.empty() ? "cannot start" : error;
   }
   if (!error.empty()) {
@@ -222,7 +224,9 @@ std::optional<AdminResponse> ControlPlane::answer_page(const AdminRequest& reque
   if (path == "/reloads") return AdminResponse::json(200, reloads_.render());
   if (!reloader_) return AdminResponse::text(503, "starting\n");
   const routing::Config& config = reloader_->config();
-  if (path == "/routes") return AdminResponse::json(200, render_routes(config));
+  std::vector<routing::SharedRoutes> entries;
+  if (reloader_->routes_dir()) entries = reloader_->routes_dir()->entry_routes();
+  if (path == "/routes") return AdminResponse::json(200, render_routes(config, entries));
   if (path == "/routes_dir") {
     if (!reloader_->routes_dir()) {
       return AdminResponse::json(404, "{\"error\":\"the config names no routes_dir\"}\n");
@@ -235,7 +239,8 @@ std::optional<AdminResponse> ControlPlane::answer_page(const AdminRequest& reque
   std::error_code failed;
   std::filesystem::path absolute = std::filesystem::absolute(config_path_, failed);
   std::string shown = failed ? config_path_ : absolute.lexically_normal().string();
-  return AdminResponse::json(200, render_config(shown, loaded_at_, config, server_.worker_count()));
+  return AdminResponse::json(
+      200, render_config(shown, loaded_at_, config, server_.worker_count(), entries));
 }
 
 void ControlPlane::on_stop_signal(uv_signal_t* handle, int signum) {
@@ -565,12 +570,19 @@ void ControlPlane::follow_ingresses() {
   // The hosts the file routes: those the running config routes and the Kubernetes objects did not
   // add. Ingresses keep a host both they and an HTTPRoute name.
   std::set<std::string> file_hosts;
-  for (const routing::RouteConfig& route : config.routes) {
-    for (const std::string& host : route.hosts) {
-      if (ingress_watcher_ && ingress_watcher_->hosts().count(host)) continue;
-      if (gateway_watcher_ && gateway_watcher_->hosts().count(host)) continue;
-      file_hosts.insert(host);
+  auto add_file_hosts = [&](const std::vector<routing::RouteConfig>& routes) {
+    for (const routing::RouteConfig& route : routes) {
+      for (const std::string& host : route.hosts) {
+        if (ingress_watcher_ && ingress_watcher_->hosts().count(host)) continue;
+        if (gateway_watcher_ && gateway_watcher_->hosts().count(host)) continue;
+        file_hosts.insert(host);
+      }
     }
+  };
+  add_file_hosts(config.routes);
+  if (reloader_->routes_dir()) {
+    for (const routing::SharedRoutes& entry : reloader_->routes_dir()->entry_routes())
+      add_file_hosts(*entry);
   }
   // The Ingresses first: telling them may reload, and change the hosts they route.
   if (ingress_watcher_) ingress_watcher_->set_file_hosts(file_hosts);

@@ -78,7 +78,7 @@ std::string render_routes_dir(const routing::RoutesDir& dir) {
   out.key("files").begin_array();
   for (const auto& [name, file] : dir.files()) {
     size_t hosts = 0;
-    for (const routing::RouteConfig& route : file.routes)
+    for (const routing::RouteConfig& route : file.route_list())
       hosts += route.hosts.size();
     out.begin_object().member("name", name).member("serving", file.accepted);
     out.key("version");

@@ -150,10 +150,7 @@ void write_path(JsonWriter& out, const PathConfig& path) {
   out.end_object();
 }
 
-}  // namespace
-
-void write_routes(JsonWriter& out, const std::vector<routing::RouteConfig>& routes) {
-  out.begin_array();
+void write_route_list(JsonWriter& out, const std::vector<routing::RouteConfig>& routes) {
   for (const routing::RouteConfig& route : routes) {
     out.begin_object();
     out.key("hosts").array_of(route.hosts);
@@ -162,13 +159,24 @@ void write_routes(JsonWriter& out, const std::vector<routing::RouteConfig>& rout
       write_path(out, path);
     out.end_array().end_object();
   }
+}
+
+}  // namespace
+
+void write_routes(JsonWriter& out, const std::vector<routing::RouteConfig>& routes,
+                  std::span<const routing::SharedRoutes> entries) {
+  out.begin_array();
+  write_route_list(out, routes);
+  for (const routing::SharedRoutes& entry : entries)
+    write_route_list(out, *entry);
   out.end_array();
 }
 
-std::string render_routes(const routing::Config& config) {
+std::string render_routes(const routing::Config& config,
+                          std::span<const routing::SharedRoutes> entries) {
   JsonWriter out;
   out.begin_object().key("routes");
-  write_routes(out, config.routes);
+  write_routes(out, config.routes, entries);
   out.end_object();
   return out.take();
 }

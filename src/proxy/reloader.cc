@@ -80,7 +80,8 @@ std::unique_ptr<routing::RoutesDir> Reloader::read_routes_dir(const routing::Con
   return dir;
 }
 
-std::string Reloader::publish(std::shared_ptr<const routing::Config> next) {
+std::string Reloader::publish(std::shared_ptr<const routing::Config> next,
+                              const routing::RoutesDir* entries) {
   std::string error;
   std::vector<std::string> errors;
   routing::EndpointsByCluster endpoints = discovery_.prepare(*next, &errors);
@@ -88,7 +89,9 @@ std::string Reloader::publish(std::shared_ptr<const routing::Config> next) {
     discovery_.discard();
     return joined_lines(errors);
   }
-  if (!server_.apply(next, endpoints, &error)) {
+  std::vector<routing::SharedRoutes> entry_routes;
+  if (entries) entry_routes = entries->entry_routes();
+  if (!server_.apply(next, endpoints, &error, entry_routes)) {
     discovery_.discard();
     return error + "\n";
   }
@@ -160,7 +163,7 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   } else {
     shared = std::make_shared<const routing::Config>(std::move(next));
   }
-  if (std::string error = publish(shared); !error.empty()) {
+  if (std::string error = publish(shared, dir); !error.empty()) {
     if (same_dir) routes_dir_->set_base(base_, path_);
     return refuse(trigger, {error.substr(0, error.size() - 1)});
   }
@@ -230,8 +233,24 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
     }
   }
   if (previous.empty()) return outcomes;
-  auto next = std::make_shared<const routing::Config>(dir.merged(base_));
-  if (std::string error = publish(next); !error.empty()) {
+  // Each entry's routes before the first change and now; whether any defines clusters.
+  std::vector<routing::RouteEntryChange> changed;
+  bool clusters_changed = false;
+  std::set<std::string> seen;
+  for (const auto& [name, before] : previous) {
+    if (!seen.insert(name).second) continue;  // changed twice: the first `before` is the one
+    auto now = dir.files().find(name);
+    const routing::RoutesDir::File* after = now == dir.files().end() ? nullptr : &now->second;
+    clusters_changed = clusters_changed || (before && !before->clusters.empty()) ||
+                       (after && !after->clusters.empty());
+    changed.push_back({before ? before->routes : nullptr, after ? after->routes : nullptr});
+  }
+  if (!clusters_changed) {
+    // Routes alone: the running config and its clusters stay, and the route table is patched.
+    server_.apply_route_entries(changed);
+  } else if (std::string error =
+                 publish(std::make_shared<const routing::Config>(dir.merged(base_)), &dir);
+             !error.empty()) {
     for (auto& [name, before] : previous)
       dir.restore(name, std::move(before));
     for (FileOutcome& outcome : outcomes) {
@@ -253,7 +272,7 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
     outcome.message = (deleted ? "removed " : "applied ") + path;
     WG_LOG_INFO("reloaded %s (%.*s %s%s): serving %zu routes, %.1f ms", path_.c_str(),
                 static_cast<int>(trigger.size()), trigger.data(), path.c_str(),
-                deleted ? ", deleted" : "", running_->routes.size(), elapsed_ms);
+                deleted ? ", deleted" : "", server_.snapshot()->routes.route_count(), elapsed_ms);
   }
   return outcomes;
 }

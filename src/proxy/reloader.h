@@ -44,7 +44,8 @@ class Reloader {
   };
 
   // `running` is the config the server was started with (shared with its snapshot): `base` merged
-  // with `routes_dir`'s files (nullptr without a routes_dir). `text_hash` and `tls_files_hash` are
+  // with the clusters of `routes_dir`'s files (nullptr without a routes_dir), whose routes the
+  // route table holds apart. `text_hash` and `tls_files_hash` are
   // those of base's ConfigResult.
   Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
            std::shared_ptr<const routing::Config> running, routing::Config base,
@@ -71,7 +72,8 @@ class Reloader {
   // The routes_source value to merge with the file from now on (nullopt: none).
   void set_extra_source(std::optional<routing::ConfigSource> source) { extra_ = std::move(source); }
   // The config in force: the last one applied, with the settings only a restart changes
-  // (workers, access_log, admin) as the process started with them.
+  // (workers, access_log, admin) as the process started with them. Its routes are the file's (and
+  // routes_source's): the route entries' are in routes_dir().
   const routing::Config& config() const { return *running_; }
   // The routes_source the running config names.
   const std::optional<routing::EtcdSourceConfig>& routes_source() const {
@@ -90,8 +92,10 @@ class Reloader {
   // Logs and counts a routes_dir file that was refused alone.
   void refuse_file(std::string_view trigger, const routing::RoutesDir& dir,
                    const std::string& name);
-  // Hands `next` to discovery and the workers; an error text, or empty once it serves.
-  std::string publish(std::shared_ptr<const routing::Config> next);
+  // Hands `next` to discovery and the workers, with the routes of `entries` (null: none); an
+  // error text, or empty once it serves.
+  std::string publish(std::shared_ptr<const routing::Config> next,
+                      const routing::RoutesDir* entries);
   // Logs each TLS listener whose certificate files changed, and remembers them all.
   void log_certificate_changes(const routing::Config& next);
 
@@ -100,6 +104,7 @@ class Reloader {
   discovery::DiscoveryManager& discovery_;
   std::optional<routing::ConfigSource> extra_;
   // The same object the current snapshot's route table points into: a large config is kept once.
+  // A change to route entries' routes alone leaves it as it is.
   std::shared_ptr<const routing::Config> running_;
   routing::Config base_;  // the file and routes_source, before the routes_dir files are merged
   std::unique_ptr<routing::RoutesDir> routes_dir_;

@@ -64,7 +64,8 @@ bool Server::bind(const std::vector<routing::ListenerConfig>& listeners, size_t 
 }
 
 bool Server::start(std::shared_ptr<const routing::Config> shared,
-                   const routing::EndpointsByCluster& endpoints, std::string* error) {
+                   const routing::EndpointsByCluster& endpoints, std::string* error,
+                   std::span<const routing::SharedRoutes> entries) {
   const routing::Config& config = *shared;
   unsigned count = config.workers;
   if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
@@ -87,7 +88,7 @@ bool Server::start(std::shared_ptr<const routing::Config> shared,
 
   health_.apply_config(config, endpoints);
   topology_.apply_config(config, endpoints);
-  snapshot_ = routing::build_snapshot(std::move(shared), topology_, route_name_slots_);
+  snapshot_ = routing::build_snapshot(std::move(shared), topology_, route_name_slots_, entries);
   for (unsigned w = 0; w < count; ++w) {
     WorkerUpdate initial;
     initial.snapshot = snapshot_;
@@ -102,7 +103,8 @@ bool Server::start(std::shared_ptr<const routing::Config> shared,
 }
 
 bool Server::apply(std::shared_ptr<const routing::Config> shared,
-                   const routing::EndpointsByCluster& endpoints, std::string* error) {
+                   const routing::EndpointsByCluster& endpoints, std::string* error,
+                   std::span<const routing::SharedRoutes> entries) {
   const routing::Config& config = *shared;
   // Sockets follow addresses: one whose address stays is kept whatever its listener is called.
   std::vector<routing::ListenerConfig> added;
@@ -130,10 +132,15 @@ bool Server::apply(std::shared_ptr<const routing::Config> shared,
   default_access_log_ = config.access_log;
   for (const routing::ListenerConfig& listener : listeners_)
     listener_slot(listener);  // a renamed listener counts (and logs) under its new name
-  publish(routing::build_snapshot(std::move(shared), topology_, route_name_slots_),
+  publish(routing::build_snapshot(std::move(shared), topology_, route_name_slots_, entries),
           std::move(changes), std::move(opened),
           make_access_log_setup(std::move(log_files), access_log_targets()));
   return true;
+}
+
+void Server::apply_route_entries(std::span<const routing::RouteEntryChange> changes) {
+  publish(routing::with_changed_entries(*snapshot_, changes, route_name_slots_), {},
+          std::vector<std::vector<ListenerChange>>(workers_.size()), nullptr, true);
 }
 
 std::string Server::reopen_access_logs() {
@@ -208,7 +215,7 @@ bool Server::set_endpoints(const std::string& cluster, std::vector<routing::Endp
 uint64_t Server::publish(std::shared_ptr<const routing::Snapshot> snapshot,
                          routing::TopologyChanges changes,
                          std::vector<std::vector<ListenerChange>> listeners,
-                         std::shared_ptr<const AccessLogSetup> access_logs) {
+                         std::shared_ptr<const AccessLogSetup> access_logs, bool patched) {
   uint64_t sequence = next_sequence_++;
   health_.forget(changes.removed_endpoints);
   for (size_t w = 0; w < workers_.size(); ++w) {
@@ -222,7 +229,7 @@ uint64_t Server::publish(std::shared_ptr<const routing::Snapshot> snapshot,
         std::exchange(access_logs_, std::move(access_logs));
     pending_.push_back(PendingUpdate{sequence, uv_hrtime(), [replaced](uint64_t) {}});
   }
-  if (snapshot) retire(std::exchange(snapshot_, std::move(snapshot)), true);
+  if (snapshot) retire(std::exchange(snapshot_, std::move(snapshot)), !patched);
   for (auto& host_set : changes.replaced)
     retire(std::move(host_set));
   return sequence;

@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,13 +36,20 @@ class Server {
 
   // Binds and starts, with each cluster's endpoints as discovery has them. On failure returns
   // false with *error naming the listener and the cause. The snapshot keeps the config.
+  // `entries`: the route entries' routes (routing::RoutesDir::entry_routes), routed after the
+  // config's own.
   bool start(std::shared_ptr<const routing::Config> config,
-             const routing::EndpointsByCluster& endpoints, std::string* error);
+             const routing::EndpointsByCluster& endpoints, std::string* error,
+             std::span<const routing::SharedRoutes> entries = {});
   // Hands a new config to every worker: its routes, the host sets of clusters that changed, and
   // the listeners that differ from the running ones. When a new listener cannot be bound, nothing
   // changes and *error says why.
   bool apply(std::shared_ptr<const routing::Config> config,
-             const routing::EndpointsByCluster& endpoints, std::string* error);
+             const routing::EndpointsByCluster& endpoints, std::string* error,
+             std::span<const routing::SharedRoutes> entries = {});
+  // Hands the workers the routes of some route entries changed, and nothing else (their clusters
+  // are as they were): the route table is patched, in time for what changed, not rebuilt whole.
+  void apply_route_entries(std::span<const routing::RouteEntryChange> changes);
   // Replaces one cluster's endpoints (discovery): only that cluster's host set is published.
   // `on_applied` hears how long after this call the last worker routed by it; it is not called
   // when nothing changed (false is returned then) or the cluster is unknown.
@@ -79,11 +87,14 @@ class Server {
   bool bind(const std::vector<routing::ListenerConfig>& listeners, size_t worker_count,
             std::vector<std::vector<ListenerChange>>* per_worker, std::string* error);
   // Returns the update's sequence number. A new access-log setup replaces the running one, which
-  // (with any file only it holds) is let go once every worker has applied the update.
+  // (with any file only it holds) is let go once every worker has applied the update. `patched`:
+  // the snapshot shares most of its routes with the one it replaces, whose freeing gives little
+  // back to the system (and is not worth a malloc_trim).
   uint64_t publish(std::shared_ptr<const routing::Snapshot> snapshot,
                    routing::TopologyChanges changes,
                    std::vector<std::vector<ListenerChange>> listeners,
-                   std::shared_ptr<const AccessLogSetup> access_logs = nullptr);
+                   std::shared_ptr<const AccessLogSetup> access_logs = nullptr,
+                   bool patched = false);
   // The access logs a config names: its listeners' own, and the top-level one where a listener
   // (or one gone since, whose connections may still be serving) has none.
   std::vector<const routing::AccessLogConfig*> access_logs_of(

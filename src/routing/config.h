@@ -219,6 +219,10 @@ struct RouteConfig {
   std::vector<PathConfig> paths;
 };
 
+// One route entry's routes (a routes_dir file, an etcd key): shared by the entry's record and the
+// route tables compiled from them, so that neither copies them.
+using SharedRoutes = std::shared_ptr<const std::vector<RouteConfig>>;
+
 // An endpoint as `endpoints:` lists it: an IP literal, or a host name resolved through DNS.
 struct EndpointConfig {
   std::string address_text;  // as written: "10.0.0.7:8080", "[::1]:80", "api.internal:8080"

@@ -2,15 +2,9 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstring>
-#include <functional>
 #include <utility>
 
 namespace waygate::routing {
-
-uint64_t HostIndex::hash(std::string_view name) {
-  return std::hash<std::string_view>{}(name);
-}
 
 void HostIndex::reserve(size_t count) {
   size_t wanted = std::bit_ceil(std::max<size_t>(count * 2, 8));
@@ -18,7 +12,7 @@ void HostIndex::reserve(size_t count) {
   std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(wanted));
   size_ = 0;
   for (const Slot& slot : old) {
-    if (slot.name) insert(std::string_view(slot.name, slot.length), slot.value);
+    if (slot.name) insert(std::string_view(slot.name, slot.length), slot.value, slot.count);
   }
 }
 
@@ -26,7 +20,7 @@ void HostIndex::grow() {
   reserve(std::max<size_t>(size_ + 1, slots_.size()));
 }
 
-void HostIndex::insert(std::string_view name, uint32_t value) {
+void HostIndex::insert(std::string_view name, const void* value, uint32_t count) {
   if ((size_ + 1) * 2 > slots_.size()) grow();
   uint64_t h = hash(name);
   size_t mask = slots_.size() - 1;
@@ -34,26 +28,12 @@ void HostIndex::insert(std::string_view name, uint32_t value) {
   for (size_t at = h & mask;; at = (at + 1) & mask) {
     Slot& slot = slots_[at];
     if (!slot.name) {
-      slot = Slot{name.data() ? name.data() : "", static_cast<uint16_t>(name.size()), tag, value};
+      slot = Slot{name.data() ? name.data() : "", value, count, static_cast<uint16_t>(name.size()),
+                  tag};
       ++size_;
       return;
     }
     if (slot.tag == tag && std::string_view(slot.name, slot.length) == name) return;
-  }
-}
-
-int64_t HostIndex::find(std::string_view name) const {
-  if (slots_.empty()) return -1;
-  uint64_t h = hash(name);
-  size_t mask = slots_.size() - 1;
-  auto tag = static_cast<uint16_t>(h >> 48);
-  for (size_t at = h & mask;; at = (at + 1) & mask) {
-    const Slot& slot = slots_[at];
-    if (!slot.name) return -1;
-    if (slot.tag == tag && slot.length == name.size() &&
-        std::memcmp(slot.name, name.data(), name.size()) == 0) {
-      return slot.value;
-    }
   }
 }
 

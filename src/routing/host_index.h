@@ -1,9 +1,11 @@
-// Host names to virtual-host numbers, for the route table: an open-addressed table of 16-byte
-// slots built once, so a lookup among a million names costs one probe of one cache line and one
-// comparison with the name, where a node-based map chases a pointer per step.
+// Host names to what they lead to, for the route table: an open-addressed table of slots built
+// once, so a lookup among a million names costs one probe of one cache line and one comparison
+// with the name, where a node-based map chases a pointer per step.
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -11,23 +13,45 @@ namespace waygate::routing {
 
 class HostIndex {
  public:
+  struct Slot {
+    const char* name = nullptr;  // null: empty
+    const void* value = nullptr;
+    uint32_t count = 0;  // the value's, if it is an array (a host's paths): no other lookup for it
+    uint16_t length = 0;
+    uint16_t tag = 0;  // hash bits the slot's position does not use: most misses end here
+  };
+
   // Room for `count` names without growing (a table of many hosts is sized once).
   void reserve(size_t count);
   // Adds `name` (viewed, not copied: it must outlive the index) unless it is there already: the
   // first one added wins. Names are at most 65,535 bytes (host names are at most 253).
-  void insert(std::string_view name, uint32_t value);
-  // The value of `name`, or -1.
-  int64_t find(std::string_view name) const;
+  void insert(std::string_view name, const void* value, uint32_t count = 0);
+  // The value of `name`, or null.
+  const void* find(std::string_view name) const {
+    const Slot* slot = find(slots_, name, hash(name));
+    return slot ? slot->value : nullptr;
+  }
+  // The slot of `name` in the slots of an index (slots()), or null, with the name's hash(): for a
+  // caller that keeps the slots of many indexes at hand and has the hash already.
+  // Inline: the route table's lookup is this probe and little else.
+  static const Slot* find(std::span<const Slot> slots, std::string_view name, uint64_t hash) {
+    if (slots.empty()) return nullptr;
+    size_t mask = slots.size() - 1;
+    auto tag = static_cast<uint16_t>(hash >> 48);
+    for (size_t at = hash & mask;; at = (at + 1) & mask) {
+      const Slot& slot = slots[at];
+      if (!slot.name) return nullptr;
+      if (slot.tag == tag && slot.length == name.size() &&
+          std::memcmp(slot.name, name.data(), name.size()) == 0) {
+        return &slot;
+      }
+    }
+  }
+  std::span<const Slot> slots() const { return slots_; }
   size_t size() const { return size_; }
+  static uint64_t hash(std::string_view name) { return std::hash<std::string_view>{}(name); }
 
  private:
-  struct Slot {
-    const char* name = nullptr;  // null: empty
-    uint16_t length = 0;
-    uint16_t tag = 0;  // hash bits the slot's position does not use: most misses end here
-    uint32_t value = 0;
-  };
-  static uint64_t hash(std::string_view name);
   void grow();
 
   std::vector<Slot> slots_;  // a power of two, at most half full

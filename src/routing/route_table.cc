@@ -111,27 +111,26 @@ std::string limit_key(const char* scope, const RateLimitConfig& limit) {
 
 }  // namespace
 
-std::string_view RouteTable::keep_text(std::string_view text) {
-  // texts_ was sized for every text before the first: this never moves what is viewed already.
-  size_t offset = texts_.size();
-  texts_.insert(texts_.end(), text.begin(), text.end());
-  return {texts_.data() + offset, text.size()};
+std::string_view RouteTable::keep_text(Group& group, std::string_view text) {
+  // The texts were sized for every text before the first: this never moves what is viewed already.
+  size_t offset = group.texts.size();
+  group.texts.insert(group.texts.end(), text.begin(), text.end());
+  return {group.texts.data() + offset, text.size()};
 }
 
 RouteAction RouteTable::compile_action(
-    const RouteConfig& route, const PathConfig& path,
+    Group& group, const Config& config, const RouteConfig& route, const PathConfig& path,
     const std::unordered_map<std::string, uint32_t>& cluster_index) {
-  const Config& config = *config_;
   RouteAction action;
   action.settings = &path;
   if (!needs_joined_log_name(route, path)) {
     action.log_name = path.name->empty() ? path.path : *path.name;
   } else {
     std::string_view host = route.hosts.front();
-    size_t offset = texts_.size();
-    keep_text(host);
-    keep_text(path.path);
-    action.log_name = {texts_.data() + offset, host.size() + path.path.size()};
+    size_t offset = group.texts.size();
+    keep_text(group, host);
+    keep_text(group, path.path);
+    action.log_name = {group.texts.data() + offset, host.size() + path.path.size()};
   }
   switch (path.action) {
     case PathConfig::Action::kForward:
@@ -139,18 +138,18 @@ RouteAction RouteTable::compile_action(
       break;
     case PathConfig::Action::kRedirect:
       action.kind = RouteAction::Kind::kRedirect;
-      action.redirect_body = keep_text(redirect_body(path));
+      action.redirect_body = keep_text(group, redirect_body(path));
       break;
     case PathConfig::Action::kRespond:
       action.kind = RouteAction::Kind::kRespond;
       break;
   }
-  size_t first = cluster_choices_.size();
+  size_t first = group.cluster_choices.size();
   for (const WeightedCluster& weighted : path.clusters) {
     action.total_weight += weighted.weight;
-    cluster_choices_.push_back({cluster_index.at(weighted.name), action.total_weight});
+    group.cluster_choices.push_back({cluster_index.at(weighted.name), action.total_weight});
   }
-  action.clusters = {cluster_choices_.data() + first, path.clusters.size()};
+  action.clusters = {group.cluster_choices.data() + first, path.clusters.size()};
   action.upstream_response_ms =
       path.limits->timeout_ms.value_or(config.timeouts.upstream_response_ms);
   action.max_body_bytes = path.limits->max_body_bytes.value_or(config.limits.max_body_bytes);
@@ -242,23 +241,22 @@ RouteTable::RouteTable(const Config& config,
                        RouteNameSlots* name_slots)
     : RouteTable(std::make_shared<const Config>(config), cluster_index, name_slots) {}
 
-RouteTable::RouteTable(std::shared_ptr<const Config> config,
-                       const std::unordered_map<std::string, uint32_t>& cluster_index,
-                       RouteNameSlots* name_slots)
-    : config_(std::move(config)) {
-  RouteNameSlots own_slots;
-  if (!name_slots) name_slots = &own_slots;
-  std::unordered_set<uint32_t> named;
+std::shared_ptr<const RouteTable::Group> RouteTable::compile(
+    std::shared_ptr<const void> source, const std::vector<RouteConfig>& routes,
+    const Config& config, const std::unordered_map<std::string, uint32_t>& cluster_index,
+    RouteNameSlots& name_slots) {
+  auto group = std::make_shared<Group>();
+  group->source = std::move(source);
+  // Keys are unique within a group; across groups the first host tells them apart, as no host is
+  // routed by two groups.
   std::unordered_set<std::string> bucket_keys;
   RegexCache regexes;
-  hosts_.reserve(config_->routes.size());
-  // Sized once: growing a table of many hosts rehashes every entry again at each doubling.
-  size_t host_count = 0;
+  group->hosts.reserve(routes.size());
+  // Sized once: the actions view these arrays.
   size_t path_count = 0;
   size_t text_bytes = 0;
   size_t cluster_count = 0;
-  for (const RouteConfig& route : config_->routes) {
-    host_count += route.hosts.size();
+  for (const RouteConfig& route : routes) {
     path_count += route.paths.size();
     for (const PathConfig& path : route.paths) {
       if (needs_joined_log_name(route, path)) {
@@ -268,12 +266,11 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
       cluster_count += path.clusters.size();
     }
   }
-  exact_.reserve(host_count);
-  rules_.reserve(path_count);
-  texts_.reserve(text_bytes);
-  cluster_choices_.reserve(cluster_count);
-  for (const RouteConfig& route : config_->routes) {
-    VirtualHost vhost{static_cast<uint32_t>(rules_.size()),
+  group->rules.reserve(path_count);
+  group->texts.reserve(text_bytes);
+  group->cluster_choices.reserve(cluster_count);
+  for (const RouteConfig& route : routes) {
+    VirtualHost vhost{group->rules.data() + group->rules.size(),
                       static_cast<uint32_t>(route.paths.size())};
     for (const PathConfig& path : route.paths) {
       PathRule rule;
@@ -297,43 +294,146 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
         }
         rule.matchers = std::move(matchers);
       }
-      rule.action = compile_action(route, path, cluster_index);
+      rule.action = compile_action(*group, config, route, path, cluster_index);
       const PathRateLimits& limits = *path.rate_limits;
       if (limits.route.enabled() || limits.client.enabled()) {
         std::string key = bucket_key(route, path, bucket_keys);
         if (limits.route.enabled()) {
           rule.action.rate_limit_slot =
-              name_slots->bucket_slot_for(key + limit_key("route", limits.route));
+              name_slots.bucket_slot_for(key + limit_key("route", limits.route));
         }
         if (limits.client.enabled()) {
           rule.action.client_rate_limit_slot =
-              name_slots->bucket_slot_for(key + limit_key("client", limits.client));
+              name_slots.bucket_slot_for(key + limit_key("client", limits.client));
         }
       }
-      if (!path.name->empty()) {
-        rule.action.metrics_slot = name_slots->slot_for(*path.name);
-        if (named.insert(rule.action.metrics_slot).second) {
-          named_routes_.emplace_back(rule.action.metrics_slot, *path.name);
-        }
-      }
-      rules_.push_back(std::move(rule));
+      if (!path.name->empty()) rule.action.metrics_slot = name_slots.slot_for(*path.name);
+      group->rules.push_back(std::move(rule));
     }
-    auto index = static_cast<uint32_t>(hosts_.size());
-    hosts_.push_back(vhost);
-    for (const std::string& host : route.hosts) {
+    group->hosts.push_back(vhost);
+  }
+  return group;
+}
+
+void RouteTable::index_hosts(const std::shared_ptr<const Group>& group,
+                             const std::vector<RouteConfig>& routes, HostEntries& entries) {
+  for (size_t i = 0; i < routes.size(); ++i) {
+    const VirtualHost* vhost = &group->hosts[i];
+    for (const std::string& host : routes[i].hosts) {
       if (host == "*") {
-        if (catch_all_ < 0) catch_all_ = static_cast<int32_t>(index);
+        if (!catch_all_.name) set_catch_all(vhost, group);
       } else if (host.starts_with("*.")) {
-        suffixes_.insert(std::string_view(host).substr(1), index);
+        entries.suffixes.push_back(
+            {std::string_view(host).substr(1), vhost->first, vhost->count, group});
       } else {
-        exact_.insert(std::string_view(host), index);
+        entries.exact.push_back({host, vhost->first, vhost->count, group});
       }
     }
   }
+}
+
+void RouteTable::set_catch_all(const VirtualHost* vhost, std::shared_ptr<const Group> group) {
+  catch_all_ = vhost ? HostIndex::Slot{"*", vhost->first, vhost->count, 1, 0} : HostIndex::Slot{};
+  catch_all_group_ = std::move(group);
+}
+
+void RouteTable::count_names(NamedRoutes& named, const std::vector<RouteConfig>& routes, int delta,
+                             RouteNameSlots& name_slots) {
+  for (const RouteConfig& route : routes) {
+    for (const PathConfig& path : route.paths) {
+      if (path.name->empty()) continue;
+      auto& [name, paths] = named.paths_by_slot[name_slots.slot_for(*path.name)];
+      name = *path.name;
+      paths += delta;
+    }
+  }
+  std::erase_if(named.paths_by_slot, [](const auto& slot) { return slot.second.second == 0; });
+  named.list.clear();
+  for (const auto& [slot, name_and_paths] : named.paths_by_slot)
+    named.list.emplace_back(slot, name_and_paths.first);
+}
+
+RouteTable::RouteTable(std::shared_ptr<const Config> config,
+                       const std::unordered_map<std::string, uint32_t>& cluster_index,
+                       RouteNameSlots* name_slots, std::span<const SharedRoutes> entries)
+    : config_(std::move(config)) {
+  RouteNameSlots own_slots;
+  if (!name_slots) name_slots = &own_slots;
+  auto named = std::make_shared<NamedRoutes>();
+  HostEntries hosts;
+  auto add = [&](std::shared_ptr<const void> source, const std::vector<RouteConfig>& routes) {
+    std::shared_ptr<const Group> group =
+        compile(std::move(source), routes, *config_, cluster_index, *name_slots);
+    index_hosts(group, routes, hosts);
+    count_names(*named, routes, 1, *name_slots);
+    route_count_ += routes.size();
+    return group;
+  };
+  base_ = add(config_, config_->routes);
+  for (const SharedRoutes& entry : entries) {
+    if (entry) add(entry, *entry);
+  }
+  exact_ = HostShards(std::move(hosts.exact));
+  suffixes_ = HostShards(std::move(hosts.suffixes));
+  named_ = std::move(named);
   route_slot_count_ = name_slots->count();
 }
 
-const RouteTable::VirtualHost* RouteTable::find_host(std::string_view host) const {
+RouteTable::RouteTable(const RouteTable& previous, std::span<const RouteEntryChange> changes,
+                       const std::unordered_map<std::string, uint32_t>& cluster_index,
+                       RouteNameSlots& name_slots)
+    : config_(previous.config_),
+      base_(previous.base_),
+      catch_all_(previous.catch_all_),
+      catch_all_group_(previous.catch_all_group_),
+      named_(previous.named_),
+      route_count_(previous.route_count_) {
+  std::vector<std::string_view> dropped_exact;
+  std::vector<std::string_view> dropped_suffixes;
+  std::shared_ptr<NamedRoutes> named;  // copied once a change touches a named path
+  auto recount = [&](const std::vector<RouteConfig>& routes, int delta) {
+    bool any = std::any_of(routes.begin(), routes.end(), [](const RouteConfig& route) {
+      return std::any_of(route.paths.begin(), route.paths.end(),
+                         [](const PathConfig& path) { return !path.name->empty(); });
+    });
+    if (!any) return;
+    if (!named) named = std::make_shared<NamedRoutes>(*named_);
+    count_names(*named, routes, delta, name_slots);
+  };
+  for (const RouteEntryChange& change : changes) {
+    if (!change.before) continue;
+    for (const RouteConfig& route : *change.before) {
+      for (const std::string& host : route.hosts) {
+        if (host == "*") continue;
+        if (host.starts_with("*.")) {
+          dropped_suffixes.push_back(std::string_view(host).substr(1));
+        } else {
+          dropped_exact.push_back(host);
+        }
+      }
+    }
+    if (catch_all_group_ && catch_all_group_->source == change.before) {
+      set_catch_all(nullptr, nullptr);
+    }
+    recount(*change.before, -1);
+    route_count_ -= change.before->size();
+  }
+  HostEntries added;
+  for (const RouteEntryChange& change : changes) {
+    if (!change.after) continue;
+    std::shared_ptr<const Group> group =
+        compile(change.after, *change.after, *config_, cluster_index, name_slots);
+    index_hosts(group, *change.after, added);
+    recount(*change.after, 1);
+    route_count_ += change.after->size();
+  }
+  exact_ = previous.exact_.patched(dropped_exact, std::move(added.exact));
+  suffixes_ = previous.suffixes_.patched(dropped_suffixes, std::move(added.suffixes));
+  if (named) named_ = std::move(named);
+  route_slot_count_ = name_slots.count();
+}
+
+const HostIndex::Slot* RouteTable::find_host(std::string_view host) const {
   // Lower-case and drop the port into a stack buffer: no allocation per request.
   char lowered[kMaxHostLength];
   if (!host.empty() && host.front() != '[') {
@@ -351,18 +451,16 @@ const RouteTable::VirtualHost* RouteTable::find_host(std::string_view host) cons
   std::string_view name(lowered, host.size());
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);  // "example.com." is absolute
 
-  if (int64_t found = exact_.find(name); found >= 0) return &hosts_[static_cast<size_t>(found)];
+  if (const HostIndex::Slot* found = exact_.find(name)) return found;
   // Longest wildcard suffix first: for a.b.example.com try .b.example.com, then .example.com, ...
   // A wildcard needs a label before its suffix, so a leading dot is not a boundary.
   if (suffixes_.size() != 0) {
     for (size_t dot = name.find('.', 1); dot != std::string_view::npos;
          dot = name.find('.', dot + 1)) {
-      if (int64_t found = suffixes_.find(name.substr(dot)); found >= 0) {
-        return &hosts_[static_cast<size_t>(found)];
-      }
+      if (const HostIndex::Slot* found = suffixes_.find(name.substr(dot))) return found;
     }
   }
-  return catch_all_ >= 0 ? &hosts_[static_cast<size_t>(catch_all_)] : nullptr;
+  return catch_all_.name ? &catch_all_ : nullptr;
 }
 
 bool RouteTable::path_matches(const PathRule& rule, std::string_view path) {
@@ -426,9 +524,9 @@ bool RouteTable::query_matches(const RareMatchers& matchers, std::string_view qu
 }
 
 const RouteAction* RouteTable::match(const MatchInput& request) const {
-  const VirtualHost* vhost = find_host(request.host);
-  if (!vhost) return nullptr;
-  for (const PathRule& rule : std::span(rules_).subspan(vhost->first, vhost->count)) {
+  const HostIndex::Slot* host = find_host(request.host);
+  if (!host) return nullptr;
+  for (const PathRule& rule : std::span(static_cast<const PathRule*>(host->value), host->count)) {
     if (rule.methods != 0 && (rule.methods & (uint64_t{1} << request.method)) == 0) continue;
     if (!path_matches(rule, request.path)) continue;
     if (rule.matchers) {

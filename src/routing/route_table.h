@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -15,7 +16,7 @@
 
 #include "http/message_head.h"
 #include "routing/config.h"
-#include "routing/host_index.h"
+#include "routing/host_shards.h"
 
 namespace re2 {
 class RE2;
@@ -126,20 +127,38 @@ class RouteNameSlots {
   std::unordered_map<std::string, uint32_t> buckets_;
 };
 
+// A route entry's routes before a change and after it (null: it had, or has, none).
+struct RouteEntryChange {
+  SharedRoutes before;
+  SharedRoutes after;
+};
+
 class RouteTable {
  public:
-  // `cluster_index` maps a cluster name to its index in the snapshot. The table keeps the config:
-  // route actions point into its routes. Route names take their metric slots from `name_slots`
-  // (null: slots of this table's own).
+  // `cluster_index` maps a cluster name to its index in the snapshot. The table keeps the config
+  // and the entries: route actions point into their routes. `entries` are the route entries'
+  // routes, after the config's own; each is compiled apart, so that a change to one recompiles
+  // that one alone. Route names take their metric slots from `name_slots` (null: slots of this
+  // table's own).
   RouteTable(std::shared_ptr<const Config> config,
              const std::unordered_map<std::string, uint32_t>& cluster_index,
-             RouteNameSlots* name_slots = nullptr);
+             RouteNameSlots* name_slots = nullptr, std::span<const SharedRoutes> entries = {});
   // The same with a copy of `config` (tests and benchmarks).
   RouteTable(const Config& config, const std::unordered_map<std::string, uint32_t>& cluster_index,
              RouteNameSlots* name_slots = nullptr);
+  // `previous` with the routes of some route entries changed, and nothing else (the config, the
+  // clusters and their indexes are as they were). Gives the lookups a table built whole would,
+  // as no host is routed by two entries, nor by an entry and the config (RoutesDir claims each
+  // host once). Costs what the changed entries route, not what the table holds: the other
+  // entries' compiled routes and the parts of the host index their hosts fall in are shared.
+  RouteTable(const RouteTable& previous, std::span<const RouteEntryChange> changes,
+             const std::unordered_map<std::string, uint32_t>& cluster_index,
+             RouteNameSlots& name_slots);
 
-  // The config the table was built from.
+  // The config the table was built from (without the entries' routes).
   const Config& config() const { return *config_; }
+  // How many routes it holds, the config's and the entries'.
+  size_t route_count() const { return route_count_; }
 
   // The action for a request, or null when no route matches.
   const RouteAction* match(const MatchInput& request) const;
@@ -149,9 +168,7 @@ class RouteTable {
   const RouteAction* match(std::string_view host, std::string_view target) const;
   // The route names counted in GET /metrics with their slots, each name once (paths that share a
   // name share its counters), and the size a table indexed by slot needs.
-  const std::vector<std::pair<uint32_t, std::string>>& named_routes() const {
-    return named_routes_;
-  }
+  const std::vector<std::pair<uint32_t, std::string>>& named_routes() const { return named_->list; }
   uint32_t route_slot_count() const { return route_slot_count_; }
 
  private:
@@ -172,34 +189,65 @@ class RouteTable {
     uint64_t methods = 0;                          // bit per llhttp method; 0: any
     RouteAction action;                            // action.settings: the path's matchers too
   };
-  // A route's paths: rules_[first, first + count).
+  // A route's paths.
   struct VirtualHost {
-    uint32_t first = 0;
+    const PathRule* first = nullptr;
     uint32_t count = 0;
   };
+  // The compiled routes of one source: the config's own, or one route entry's. Shared by every
+  // table that has that source as it was; the host index's entries keep it alive.
+  struct Group {
+    std::shared_ptr<const void> source;  // holds the RouteConfigs the rules point into
+    // What the actions view: their log names and redirect bodies, and their cluster lists. Sized
+    // before the first action is made, so they never move.
+    std::vector<char> texts;
+    std::vector<RouteAction::ClusterChoice> cluster_choices;
+    std::vector<PathRule> rules;
+    std::vector<VirtualHost> hosts;  // one per route, in order
+  };
+  // The route names counted in GET /metrics, each slot with its name and how many paths bear it.
+  struct NamedRoutes {
+    std::map<uint32_t, std::pair<std::string, uint32_t>> paths_by_slot;
+    std::vector<std::pair<uint32_t, std::string>> list;
+  };
+  // Where the index entries of a group's hosts go while a table is built.
+  struct HostEntries {
+    std::vector<HostShards::Entry> exact;
+    std::vector<HostShards::Entry> suffixes;
+  };
 
-  const VirtualHost* find_host(std::string_view host) const;
-  RouteAction compile_action(const RouteConfig& route, const PathConfig& path,
-                             const std::unordered_map<std::string, uint32_t>& cluster_index);
-  std::string_view keep_text(std::string_view text);
+  static std::shared_ptr<const Group> compile(
+      std::shared_ptr<const void> source, const std::vector<RouteConfig>& routes,
+      const Config& config, const std::unordered_map<std::string, uint32_t>& cluster_index,
+      RouteNameSlots& name_slots);
+  static RouteAction compile_action(Group& group, const Config& config, const RouteConfig& route,
+                                    const PathConfig& path,
+                                    const std::unordered_map<std::string, uint32_t>& cluster_index);
+  static std::string_view keep_text(Group& group, std::string_view text);
+  // Adds the group's hosts to `entries` (the catch-all: to the table, unless it has one).
+  void index_hosts(const std::shared_ptr<const Group>& group,
+                   const std::vector<RouteConfig>& routes, HostEntries& entries);
+  // Counts the named paths of `routes` (-1: uncounts them).
+  static void count_names(NamedRoutes& named, const std::vector<RouteConfig>& routes, int delta,
+                          RouteNameSlots& name_slots);
+
+  // The host's slot: its paths (value, count).
+  const HostIndex::Slot* find_host(std::string_view host) const;
+  void set_catch_all(const VirtualHost* vhost, std::shared_ptr<const Group> group);
   static bool path_matches(const PathRule& rule, std::string_view path);
   static bool headers_match(const RareMatchers& matchers, const http::MessageHead* request);
   static bool query_matches(const RareMatchers& matchers, std::string_view query);
 
   std::shared_ptr<const Config> config_;
-  // What the actions view: their log names and redirect bodies, and their cluster lists. Sized
-  // before the first action is made, so they never move.
-  std::vector<char> texts_;
-  std::vector<RouteAction::ClusterChoice> cluster_choices_;
-  // Every route's paths in one array, so a host's are one lookup away.
-  std::vector<PathRule> rules_;
-  std::vector<VirtualHost> hosts_;
-  // The indexes view the host names of the config the table holds: a name is stored once.
-  HostIndex exact_;     // "api.example.com"
-  HostIndex suffixes_;  // "*.example.com" stored as ".example.com"
-  int32_t catch_all_ = -1;
-  std::vector<std::pair<uint32_t, std::string>> named_routes_;
+  std::shared_ptr<const Group> base_;  // the config's own routes (kept even without hosts)
+  // The indexes view the host names of the routes the groups hold: a name is stored once.
+  HostShards exact_;           // "api.example.com"
+  HostShards suffixes_;        // "*.example.com" stored as ".example.com"
+  HostIndex::Slot catch_all_;  // "*": a slot as the indexes', name null while none routes it
+  std::shared_ptr<const Group> catch_all_group_;
+  std::shared_ptr<const NamedRoutes> named_;
   uint32_t route_slot_count_ = 1;
+  size_t route_count_ = 0;
 };
 
 }  // namespace waygate::routing

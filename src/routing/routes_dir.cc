@@ -55,7 +55,7 @@ std::vector<std::string> RoutesDir::conflicts_with(const Config& base,
     for (const ClusterConfig& cluster : file.clusters)
       own.insert(cluster.name);
     std::set<std::string> missing;
-    for (const RouteConfig& route : file.routes) {
+    for (const RouteConfig& route : file.route_list()) {
       for (const PathConfig& path : route.paths) {
         for (const WeightedCluster& target : path.clusters) {
           if (!own.contains(target.name) && !defined.contains(target.name))
@@ -116,7 +116,7 @@ std::vector<std::string> RoutesDir::validate(const std::string& name,
 
 void RoutesDir::claim(const std::string& name, const File& file) {
   std::string owner = path_of(name);
-  for (const RouteConfig& route : file.routes) {
+  for (const RouteConfig& route : file.route_list()) {
     for (const std::string& host : route.hosts)
       hosts_[host] = owner;
   }
@@ -125,7 +125,7 @@ void RoutesDir::claim(const std::string& name, const File& file) {
 }
 
 void RoutesDir::release(const File& file) {
-  for (const RouteConfig& route : file.routes) {
+  for (const RouteConfig& route : file.route_list()) {
     for (const std::string& host : route.hosts)
       hosts_.erase(host);
   }
@@ -162,7 +162,7 @@ RoutesDir::Change RoutesDir::update(const std::string& name, const std::optional
   file.accepted_hash = hash;
   file.accepted_revision = revision;
   file.errors.clear();
-  file.routes = std::move(parsed.routes);
+  file.routes = std::make_shared<const std::vector<RouteConfig>>(std::move(parsed.routes));
   file.clusters = std::move(parsed.clusters);
   claim(name, file);
   return Change::kApplied;
@@ -221,19 +221,22 @@ std::vector<std::string> RoutesDir::rescan(std::string* error) {
 
 Config RoutesDir::merged(const Config& base) const {
   Config config = base;
-  size_t routes = config.routes.size();
   size_t clusters = config.clusters.size();
-  for (const auto& [name, file] : files_) {
-    routes += file.routes.size();
+  for (const auto& [name, file] : files_)
     clusters += file.clusters.size();
-  }
-  config.routes.reserve(routes);
   config.clusters.reserve(clusters);
-  for (const auto& [name, file] : files_) {
+  for (const auto& [name, file] : files_)
     config.clusters.insert(config.clusters.end(), file.clusters.begin(), file.clusters.end());
-    config.routes.insert(config.routes.end(), file.routes.begin(), file.routes.end());
-  }
   return config;
+}
+
+std::vector<SharedRoutes> RoutesDir::entry_routes() const {
+  std::vector<SharedRoutes> routes;
+  routes.reserve(files_.size());
+  for (const auto& [name, file] : files_) {
+    if (file.routes) routes.push_back(file.routes);
+  }
+  return routes;
 }
 
 }  // namespace waygate::routing

@@ -33,8 +33,13 @@ class RoutesDir {
     uint64_t accepted_revision = 0;   // etcd: that version's mod_revision
     uint64_t read_hash = 0;           // of the bytes last read (accepted or refused)
     std::vector<std::string> errors;  // why the bytes last read were refused; empty: they serve
-    std::vector<RouteConfig> routes;
+    SharedRoutes routes;              // null: none (shared with the route tables)
     std::vector<ClusterConfig> clusters;
+    // The routes, none when null.
+    const std::vector<RouteConfig>& route_list() const {
+      static const std::vector<RouteConfig> kNone;
+      return routes ? *routes : kNone;
+    }
   };
   enum class Change { kNone, kApplied, kRefused };
 
@@ -73,8 +78,12 @@ class RoutesDir {
   // etcd backend: the names of the entries it has.
   std::vector<std::string> list(std::string* error) const;
 
-  // The base with every accepted file's clusters and routes after its own, in file name order.
+  // The base with every accepted file's clusters after its own, in file name order. The files'
+  // routes are not copied into it: the route table takes them apart (entry_routes()), so that a
+  // change to one file recompiles that file's routes alone.
   Config merged(const Config& base) const;
+  // Every accepted file's routes, in file name order (the order merged() gives their clusters).
+  std::vector<SharedRoutes> entry_routes() const;
 
   Backend backend() const { return backend_; }
   // The directory, or the etcd prefix.

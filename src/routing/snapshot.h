@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,12 +63,19 @@ struct Snapshot {
   }
 };
 
-// Builds a snapshot from a validated config whose clusters the topology knows. The snapshot keeps
-// the config (its route table points into it), so one config is held once however many hold it.
-// Route names keep the metric slots `name_slots` gave them in earlier snapshots.
+// Builds a snapshot from a validated config whose clusters the topology knows, with the routes of
+// the route entries (`entries`) after the config's own. The snapshot keeps the config and the
+// entries (its route table points into them), so each is held once however many hold it. Route
+// names keep the metric slots `name_slots` gave them in earlier snapshots.
 std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const Config> config,
-                                               const Topology& topology,
-                                               RouteNameSlots& name_slots);
+                                               const Topology& topology, RouteNameSlots& name_slots,
+                                               std::span<const SharedRoutes> entries = {});
+// `previous` with the routes of some route entries changed, and nothing else: the clusters are
+// those of `previous` (a change to an entry's clusters takes build_snapshot). Costs what the
+// changed entries route, not the whole table.
+std::shared_ptr<const Snapshot> with_changed_entries(const Snapshot& previous,
+                                                     std::span<const RouteEntryChange> changes,
+                                                     RouteNameSlots& name_slots);
 // A snapshot of a copy of `config`, with cluster ids 0..n-1 in config order (tests and benchmarks).
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config);
 

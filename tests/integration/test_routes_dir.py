@@ -183,6 +183,22 @@ class RoutesDirTest(RoutesDirTestCase):
         self.assertTrue(any(os.path.join(self.dir, "a.yaml") in line for line in lines), lines)
         self.assertFalse(any("b.yaml" in line for line in lines), lines)
 
+    def test_get_routes_shows_the_files_routes_after_the_config_files(self):
+        """GET /routes and GET /config list the config file's routes, then each file's in file
+        name order, and a changed file's new routes in its place."""
+        self.start({"b.yaml": routes_file({"b.test": "B"}),
+                    "a.yaml": routes_file({"a.test": "A"})})
+
+        def hosts_shown():
+            routes = json.loads(self.admin("GET", "/routes").body)["routes"]
+            config = json.loads(self.admin("GET", "/config").body)["config"]["routes"]
+            self.assertEqual(routes, config)
+            return [host for route in routes for host in route["hosts"]]
+        self.assertEqual(hosts_shown(), ["file.test", "a.test", "b.test"])
+        self.write("a.yaml", routes_file({"a2.test": "A", "*.a.test": "B"}))
+        self.wait_for("x.a.test", {"B"})
+        self.assertEqual(hosts_shown(), ["file.test", "a2.test", "*.a.test", "b.test"])
+
     def test_a_broken_file_is_refused_alone(self):
         """A file with an error is refused with FILE:LINE:COL in the log, GET /routes_dir and GET
         /reloads; its previous version keeps serving, and so does every other file; the refusal
