@@ -81,7 +81,8 @@ class Http2Stream final : public Transport, private http::ParserSink {
   bool secure() const override;
 
  private:
-  // http::ParserSink: the session's HTTP/1.1 response, turned into HTTP/2.
+  // http::ParserSink: waygate's own answers, which the session writes as HTTP/1.1, turned into
+  // HTTP/2 (a proxied response comes as fields: hold_response_head).
   http::MessageHead& on_message_begin() override;
   int on_headers_complete(http::MessageHead& head) override;
   int on_body(std::string_view bytes) override;
