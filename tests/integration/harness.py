@@ -735,6 +735,38 @@ def upstream_answers(port, count, target="/", host="proxy.test"):
     return answers
 
 
+def keep_alive_answers_while(port, host, change, timeout=10.0):
+    """Requests for host one after another on one keep-alive connection while change() runs (it
+    returns once its effect is seen), then 50 more; at most 20,000. Returns the (status,
+    X-Upstream-Name) of each and the exceptions the sender met (a connection cut, say)."""
+    results, failures = [], []
+    started, changed = threading.Event(), threading.Event()
+
+    def send():
+        after = 0
+        try:
+            with HttpConnection(port) as conn:
+                while len(results) < 20_000 and after < 50:
+                    conn.send(request("GET", "/", host=host))
+                    resp = conn.read_response()
+                    results.append((resp.status, resp.header("x-upstream-name")))
+                    started.set()
+                    after += changed.is_set()
+        except Exception as e:  # noqa: BLE001 - returned to the test
+            failures.append(e)
+        started.set()
+    sender = threading.Thread(target=send)
+    sender.start()
+    started.wait(timeout)
+    try:
+        change()
+    finally:
+        changed.set()
+        sender.join(60)
+    assert not sender.is_alive(), "the requests went on after the change"
+    return results, failures
+
+
 def wait_for_answers(port, expected, timeout=10.0, **kwargs):
     """Polls until 2 * len(expected) requests in a row are answered by exactly the upstream
     names (or statuses) in expected, each at least once. Round robin sends at least one of them

@@ -14,11 +14,10 @@ import os
 import re
 import subprocess
 import tempfile
-import threading
 
 from harness import (HOST, WAYGATE_BIN, HttpConnection, WaygateTestCase, admin_request, free_port,
-                     port_accepts, request, to_yaml, upstream_answers, wait_for_answers,
-                     wait_until)
+                     keep_alive_answers_while, port_accepts, request, to_yaml, upstream_answers,
+                     wait_for_answers, wait_until)
 
 POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
 TOKEN = "routes-dir-token-7d1e"
@@ -151,31 +150,11 @@ class RoutesDirTest(RoutesDirTestCase):
         self.start({"a.yaml": routes_file({"a.test": "A"}),
                     "b.yaml": routes_file({"b.test": "B"})})
         self.assertEqual(self.answers("a.test"), ["A"] * 4)
-        results, failures = [], []
-        started, moved = threading.Event(), threading.Event()
 
-        def load():
-            """Requests to b.test until a.test has moved, then 50 more; at most 20,000."""
-            after = 0
-            try:
-                with HttpConnection(self.port) as conn:
-                    while len(results) < 20_000 and after < 50:
-                        conn.send(request("GET", "/", host="b.test"))
-                        resp = conn.read_response()
-                        results.append((resp.status, resp.header("x-upstream-name")))
-                        started.set()
-                        after += moved.is_set()
-            except Exception as e:  # noqa: BLE001 - reported below
-                failures.append(e)
-            started.set()
-        sender = threading.Thread(target=load)
-        sender.start()
-        started.wait(POLL_TIMEOUT)
-        self.write("a.yaml", routes_file({"a.test": "B"}))
-        self.wait_for("a.test", {"B"})
-        moved.set()
-        sender.join(60)
-        self.assertFalse(sender.is_alive())
+        def move_a():
+            self.write("a.yaml", routes_file({"a.test": "B"}))
+            self.wait_for("a.test", {"B"})
+        results, failures = keep_alive_answers_while(self.port, "b.test", move_a, POLL_TIMEOUT)
         self.assertEqual(failures, [])
         self.assertGreater(len(results), 50)
         self.assertEqual(set(results), {(200, "B")}, results[-60:])

@@ -15,11 +15,10 @@ import os
 import re
 import signal
 import subprocess
-import threading
 
 from harness import (HOST, WAYGATE_BIN, HttpConnection, WaygateTestCase, admin_request, free_port,
-                     port_accepts, request, to_yaml, upstream_answers, wait_for_answers,
-                     wait_until)
+                     keep_alive_answers_while, port_accepts, request, to_yaml, upstream_answers,
+                     wait_for_answers, wait_until)
 
 POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
 RECONNECT_TIMEOUT = 30.0  # the same after etcd was down: reconnect backoff comes first
@@ -137,33 +136,13 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
         keep-alive connection are all answered by B; the log names the one entry applied."""
         self.start({"a": entry({"a.test": "A"}), "b": entry({"b.test": "B"})})
         self.assertEqual(self.answers("a.test"), ["A"] * 4)
-        results, failures = [], []
-        started, moved = threading.Event(), threading.Event()
-
-        def load():
-            """Requests to b.test until a.test has moved, then 50 more; at most 20,000."""
-            after = 0
-            try:
-                with HttpConnection(self.port) as conn:
-                    while len(results) < 20_000 and after < 50:
-                        conn.send(request("GET", "/", host="b.test"))
-                        resp = conn.read_response()
-                        results.append((resp.status, resp.header("x-upstream-name")))
-                        started.set()
-                        after += moved.is_set()
-            except Exception as e:  # noqa: BLE001 - reported below
-                failures.append(e)
-            started.set()
-        sender = threading.Thread(target=load)
-        sender.start()
-        started.wait(POLL_TIMEOUT)
         applied = r"(?m)^.*reloaded .*\(etcd .*$"
         before = len(self.wg.stderr_matches(applied))
-        self.put("a", entry({"a.test": "B"}))
-        self.wait_for("a.test", {"B"})
-        moved.set()
-        sender.join(60)
-        self.assertFalse(sender.is_alive())
+
+        def move_a():
+            self.put("a", entry({"a.test": "B"}))
+            self.wait_for("a.test", {"B"})
+        results, failures = keep_alive_answers_while(self.port, "b.test", move_a, POLL_TIMEOUT)
         self.assertEqual(failures, [])
         self.assertGreater(len(results), 50)
         self.assertEqual(set(results), {(200, "B")}, results[-60:])
