@@ -228,6 +228,15 @@ def proxy_config(port, clusters, routes=None, workers=1, timeouts=None, limits=N
     return to_yaml(cfg)
 
 
+def check_config(directory, text, name="check.yaml"):
+    """waygate --check on text, written to directory/name: the finished process (text output)."""
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return subprocess.run([WAYGATE_BIN, "--check", path], capture_output=True, text=True,
+                          timeout=IO_TIMEOUT)
+
+
 # -- processes ------------------------------------------------------------------------------------
 
 class Upstream:

@@ -13,8 +13,8 @@ import unittest
 
 import grpc  # Debian's python3-grpcio: CMake runs this file with Debian's python3
 
-from harness import (HOST, IO_TIMEOUT, WAYGATE_BIN, WaygateTestCase, free_port, health_line,
-                     proxy_config, refusing_address)
+from harness import (HOST, WaygateTestCase, check_config, free_port, health_line, proxy_config,
+                     refusing_address)
 
 GRPC_UPSTREAM_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grpc_upstream.py")
 TIMEOUT = 30  # seconds any call may take before the test gives up on it
@@ -178,11 +178,7 @@ class GrpcHealthCheckTest(WaygateTestCase):
         port = free_port()
         text = proxy_config(port, {"g": {"endpoints": ["127.0.0.1:1"],
                                          "health_check": {"grpc": {"service": "x"}}}})
-        path = os.path.join(self.env.dir, "bad.yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        result = subprocess.run([WAYGATE_BIN, "--check", path], capture_output=True,
-                                text=True, timeout=IO_TIMEOUT)
+        result = check_config(self.env.dir, text, "bad.yaml")
         self.assertNotEqual(result.returncode, 0)
         self.assertRegex(result.stderr + result.stdout,
                          r"bad\.yaml:\d+:\d+: health_check\.grpc needs the cluster's "

@@ -14,17 +14,8 @@ import certs
 from h2_upstream import H2Upstream
 from harness import (HOST, admin_request, free_port, health_line, port_accepts, proxy_config,
                      wait_for_answers, wait_until)
+from test_health_checks import POLL_TIMEOUT, http_check
 from test_upstream_http2 import UpstreamHttp2TestCase
-
-POLL_TIMEOUT = 10.0  # a failure guard for "the verdict applied", not a timing expectation
-
-
-def http_check(**overrides):
-    """A quick HTTP check of /healthz: every 300 ms, two results in a row turn the verdict."""
-    check = {"http": {"path": "/healthz"}, "interval": "300ms", "timeout": "300ms",
-             "healthy_threshold": 2, "unhealthy_threshold": 2}
-    check.update(overrides)
-    return check
 
 
 class Http2HealthCheckTestCase(UpstreamHttp2TestCase):

@@ -19,7 +19,7 @@ import unittest
 
 import certs
 from h2_upstream import H2Upstream
-from harness import (HOST, IO_TIMEOUT, WAYGATE_BIN, HttpConnection, WaygateTestCase, chunked,
+from harness import (HOST, IO_TIMEOUT, HttpConnection, WaygateTestCase, check_config, chunked,
                      free_port, port_accepts, proxy_config, refusing_address, request, wait_until)
 from upstream import WS_GUID, Reader, ws_frame, ws_read_frame
 
@@ -331,11 +331,7 @@ class ConfigTest(UpstreamHttp2TestCase):
     def test_unknown_protocol_is_refused_with_its_position(self):
         port = free_port()
         text = proxy_config(port, {"h2": {"protocol": "http3", "endpoints": ["127.0.0.1:1"]}})
-        path = os.path.join(self.env.dir, "bad.yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        result = subprocess.run([WAYGATE_BIN, "--check", path], capture_output=True,
-                                text=True, timeout=IO_TIMEOUT)
+        result = check_config(self.env.dir, text, "bad.yaml")
         self.assertNotEqual(result.returncode, 0)
         self.assertRegex(result.stderr + result.stdout,
                          r"bad\.yaml:\d+:\d+: protocol 'http3' is not one of http1, http2")
