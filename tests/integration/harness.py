@@ -234,7 +234,7 @@ def check_config(directory, text, name="check.yaml"):
     with open(path, "w") as f:
         f.write(text)
     return subprocess.run([WAYGATE_BIN, "--check", path], capture_output=True, text=True,
-                          timeout=IO_TIMEOUT)
+                          errors="replace", timeout=IO_TIMEOUT)
 
 
 # -- processes ------------------------------------------------------------------------------------

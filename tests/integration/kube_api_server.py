@@ -613,7 +613,6 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PATCH(self):
         api = self.server.api
         url = urllib.parse.urlsplit(self.path)
-        query = dict(urllib.parse.parse_qsl(url.query))
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
 
         def answer(code, obj):

@@ -9,7 +9,6 @@ every wait for an outcome is on a readiness signal (the abuser's connection clos
 
 import re
 import select
-import socket
 import time
 import unittest
 

@@ -9,13 +9,12 @@ for by polling the JSON with a bounded deadline, never by sleeping.
 import json
 import os
 import re
-import subprocess
 import tempfile
 import threading
 import unittest
 
-from harness import (HOST, WAYGATE_BIN, WaygateTestCase, admin_request, free_port, port_accepts,
-                     proxy_config, wait_until)
+from harness import (HOST, WAYGATE_BIN, WaygateTestCase, admin_request, check_config, free_port,
+                     port_accepts, proxy_config, wait_until)
 
 POLL_TIMEOUT = 10.0  # a failure guard for "the change shows", not a timing expectation
 TOKEN = "admin-test-token-5f0c2e"
@@ -285,12 +284,8 @@ class CheckTest(unittest.TestCase):
             self.skipTest(f"waygate binary not found at {WAYGATE_BIN}")
         text = proxy_config(free_port(), {"up": ["127.0.0.1:9"]}, top={"admin": admin})
         tmp = self.enterContext(tempfile.TemporaryDirectory(prefix="waygate-admin-"))
-        path = os.path.join(tmp, "waygate.yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        out = subprocess.run([WAYGATE_BIN, "--check", path], capture_output=True, text=True,
-                             errors="replace", timeout=30)
-        return text, path, out
+        out = check_config(tmp, text, "waygate.yaml")
+        return text, os.path.join(tmp, "waygate.yaml"), out
 
     def test_check_refuses_admin_off_loopback_without_a_token(self):
         """waygate --check refuses admin.address 0.0.0.0 without a token, at the address's

@@ -10,12 +10,11 @@ import glob
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import unittest
 
 import certs
-from harness import HERE, WAYGATE_BIN
+from harness import HERE, WAYGATE_BIN, check_config
 from kube_api_server import write_kubeconfig
 
 try:
@@ -132,11 +131,7 @@ class DeployManifestsTest(unittest.TestCase):
         write_kubeconfig(os.path.join(directory, "kubeconfig"), "http://127.0.0.1:1", token="t")
         config = (text.replace("/etc/waygate/", directory + "/")
                   + "kubernetes: { kubeconfig: kubeconfig }\n")
-        path = os.path.join(directory, "waygate.yaml")
-        with open(path, "w") as f:
-            f.write(config)
-        out = subprocess.run([WAYGATE_BIN, "--check", path], capture_output=True, text=True,
-                             timeout=30)
+        out = check_config(directory, config, "waygate.yaml")
         self.assertEqual(0, out.returncode, out.stdout + out.stderr)
 
     def test_the_cluster_role_covers_every_collection_the_code_reads(self):

@@ -11,11 +11,10 @@ refused); the API server's own record of requests tells that a LIST or WATCH was
 
 import os
 import re
-import subprocess
 import urllib.request
 
 import certs
-from harness import (WAYGATE_BIN, WaygateTestCase, free_port, proxy_config, upstream_answers,
+from harness import (WaygateTestCase, check_config, free_port, proxy_config, upstream_answers,
                      wait_for_answers)
 from kube_api_server import KubeApiServer, endpoint_slice, write_kubeconfig
 
@@ -285,12 +284,8 @@ class KubernetesDiscoveryTest(WaygateTestCase):
         with open(path, "w") as f:
             f.write(text)
         line = text.splitlines().index("    exec:") + 1
-        config = os.path.join(self.env.dir, "check.yaml")
         cluster = {"discovery": {"kubernetes": {"service": f"{NAMESPACE}/{SERVICE}"}}}
-        with open(config, "w") as f:
-            f.write(proxy_config(free_port(), {"web": cluster},
-                                 top={"kubernetes": {"kubeconfig": path}}))
-        result = subprocess.run([WAYGATE_BIN, "--check", config], capture_output=True, text=True,
-                                timeout=30)
+        result = check_config(self.env.dir, proxy_config(free_port(), {"web": cluster},
+                                                         top={"kubernetes": {"kubeconfig": path}}))
         self.assertEqual(1, result.returncode)
         self.assertIn(f"{path}:{line}:5: user.exec is not supported", result.stderr)

@@ -4,7 +4,7 @@ import os
 import subprocess
 import unittest
 
-from harness import HttpConnection, PatternChecker, WaygateTestCase, chunked, request
+from harness import PatternChecker, WaygateTestCase, chunked, request
 
 
 class FramingTest(WaygateTestCase):

@@ -3,7 +3,7 @@
 import re
 import unittest
 
-from harness import WaygateTestCase, request
+from harness import WaygateTestCase
 
 
 class HeadersTest(WaygateTestCase):

@@ -6,11 +6,11 @@ import collections
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import unittest
 import urllib.parse
 
+import harness
 from harness import WAYGATE_BIN, WaygateTestCase, chunked, request
 
 
@@ -421,11 +421,8 @@ class CheckTest(unittest.TestCase):
 
     def check(self, text):
         """(exit code, output, {line: [(col, message)]}) of waygate --check on text."""
+        out = harness.check_config(self.dir, text)
         path = os.path.join(self.dir, "check.yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        out = subprocess.run([WAYGATE_BIN, "--check", path], capture_output=True, timeout=30,
-                             text=True, errors="replace")
         output = out.stdout + out.stderr
         found = collections.defaultdict(list)
         for m in re.finditer(rf"^{re.escape(path)}:(\d+):(\d+): ?(.*)$", output, re.M):

@@ -24,7 +24,7 @@ import warnings
 
 import certs
 from harness import (HOST, OPENSSL_BIN, WAYGATE_BIN, ConnectionClosed, HttpConnection,
-                     HttpsConnection, WaygateTestCase, curl, free_port, health_line,
+                     HttpsConnection, WaygateTestCase, check_config, curl, free_port, health_line,
                      port_accepts, proxy_config, request, s_client, tls_context, wait_until)
 
 POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
@@ -695,11 +695,8 @@ class CheckTest(unittest.TestCase):
         if cluster_tls is not None:
             spec["tls"] = cluster_tls
         text = proxy_config(free_port(), {"app": spec}, timeouts=timeouts, tls=tls)
+        out = check_config(self.dir, text, "waygate.yaml")
         path = os.path.join(self.dir, "waygate.yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        out = subprocess.run([WAYGATE_BIN, "--check", path], capture_output=True, text=True,
-                             timeout=30, errors="replace")
         return text, path, out.returncode, out.stdout + out.stderr
 
     def lines_reported(self, output, path):
