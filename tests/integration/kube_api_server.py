@@ -42,6 +42,8 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from harness import free_port
+
 HOST = "127.0.0.1"
 GROUP_VERSION = "discovery.k8s.io/v1"
 NETWORKING = "networking.k8s.io/v1"
@@ -87,6 +89,14 @@ contexts:
     user: waygate{namespace_line}
 """)
     return path
+
+
+def start_pods(env, count):
+    """Upstreams standing in for Pods behind one targetPort: pod0, pod1... on addresses of their
+    own (127.0.0.10 and up), all on one port, started in env. (port, [upstreams])."""
+    port = free_port()
+    return port, [env.upstream(f"pod{i}", host=f"127.0.0.{10 + i}", port=port)
+                  for i in range(count)]
 
 
 def status(code, reason, message):

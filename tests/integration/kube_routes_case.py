@@ -12,7 +12,8 @@ import os
 import re
 
 from harness import WaygateTestCase, free_port, upstream_answers, wait_for_answers
-from kube_api_server import KubeApiServer, endpoint_slice, service, write_kubeconfig
+from kube_api_server import (KubeApiServer, endpoint_slice, service, start_pods,
+                             write_kubeconfig)
 
 POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
 NAMESPACE = "shop"
@@ -31,9 +32,7 @@ class KubernetesRoutesCase(WaygateTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.pod_port = free_port()
-        cls.pods = [cls.class_env.upstream(f"pod{i}", host=f"127.0.0.{10 + i}", port=cls.pod_port)
-                    for i in range(PODS)]
+        cls.pod_port, cls.pods = start_pods(cls.class_env, PODS)
 
     def setUp(self):
         super().setUp()

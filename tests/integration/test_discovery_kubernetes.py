@@ -16,7 +16,7 @@ import urllib.request
 import certs
 from harness import (WaygateTestCase, check_config, free_port, proxy_config, upstream_answers,
                      wait_for_answers)
-from kube_api_server import KubeApiServer, endpoint_slice, write_kubeconfig
+from kube_api_server import KubeApiServer, endpoint_slice, start_pods, write_kubeconfig
 
 POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
 # After the API server comes back or accepts the token again, waygate's reconnect backoff (up to
@@ -36,10 +36,7 @@ class KubernetesDiscoveryTest(WaygateTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # The Pods: one upstream per address, all on one port.
-        cls.pod_port = free_port()
-        cls.pods = [cls.class_env.upstream(f"pod{i}", host=f"127.0.0.{10 + i}", port=cls.pod_port)
-                    for i in range(PODS)]
+        cls.pod_port, cls.pods = start_pods(cls.class_env, PODS)
 
     def setUp(self):
         super().setUp()
