@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -88,6 +89,9 @@ void Worker::join() {
 }
 
 void Worker::run() {
+  // `top -H`, `ps -L` and perf show the thread as "worker N": which worker is busy, at a glance.
+  std::string name = "worker " + std::to_string(index_);
+  pthread_setname_np(pthread_self(), name.c_str());
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Everything is closed; run once more so the last close callbacks free their memory.
   uv_run(&loop_, UV_RUN_NOWAIT);

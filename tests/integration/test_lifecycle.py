@@ -1,5 +1,7 @@
-"""Process and connection lifecycle: SIGTERM drain, client-side timeouts, connection limits."""
+"""Process and connection lifecycle: SIGTERM drain, client-side timeouts, connection limits, the
+threads an operator sees."""
 
+import os
 import signal
 import threading
 import unittest
@@ -162,6 +164,20 @@ class ConnectionLimitTest(WaygateTestCase):
         for t in threads:
             t.join()
         self.assertEqual(results, [True] * 500)
+
+
+class ThreadNamesTest(WaygateTestCase):
+
+    def test_top_shows_each_worker_thread_by_its_number(self):
+        up = self.env.upstream("A")
+        wg = self.start_proxy(self.env, {"up": [up.address]}, workers=2)
+        names = []
+        for task in os.listdir(f"/proc/{wg.pid}/task"):
+            with open(f"/proc/{wg.pid}/task/{task}/comm") as f:
+                names.append(f.read().strip())
+        self.assertEqual(sorted(n for n in names if n.startswith("worker")),
+                         ["worker 0", "worker 1"], names)
+        self.assertIn("waygate", names)  # the control thread keeps the process's name
 
 
 if __name__ == "__main__":
