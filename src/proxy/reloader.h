@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -16,6 +17,7 @@
 #include "discovery/discovery_manager.h"
 #include "routing/config.h"
 #include "routing/config_loader.h"
+#include "routing/route_table.h"
 #include "routing/routes_dir.h"
 
 namespace waygate::proxy {
@@ -96,6 +98,14 @@ class Reloader {
   // error text, or empty once it serves.
   std::string publish(std::shared_ptr<const routing::Config> next,
                       const routing::RoutesDir* entries);
+  // Hands discovery, the topology and the workers a change to route entries that define clusters:
+  // `clusters` added or changed, `removed` gone, and the entries' routes (`changes`) patched in,
+  // each at the cost of what changed. The running config becomes `dir` merged with the base. An
+  // error text (a source that cannot work), or empty once it serves.
+  std::string publish_entry_clusters(const routing::RoutesDir& dir,
+                                     std::span<const routing::ClusterConfig* const> clusters,
+                                     std::span<const std::string> removed,
+                                     std::span<const routing::RouteEntryChange> changes);
   // Logs each TLS listener whose certificate files changed, and remembers them all.
   void log_certificate_changes(const routing::Config& next);
 
