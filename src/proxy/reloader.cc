@@ -99,25 +99,35 @@ std::string Reloader::publish(std::shared_ptr<const routing::Config> next,
   }
   discovery_.commit();
   running_ = std::move(next);
+  clusters_stale_ = false;
   return {};
 }
 
 std::string Reloader::publish_entry_clusters(
-    const routing::RoutesDir& dir, std::span<const routing::ClusterConfig* const> clusters,
-    std::span<const std::string> removed, std::span<const routing::RouteEntryChange> changes) {
-  // GET /config and GET /clusters list the clusters as a whole publish would have them.
-  auto next = std::make_shared<const routing::Config>(dir.merged(base_));
+    std::span<const routing::ClusterConfig* const> clusters, std::span<const std::string> removed,
+    std::span<const routing::RouteEntryChange> changes) {
+  // Discovery reads the settings (DNS resolver, Kubernetes access), the same in the running
+  // config: the base did not change.
   std::vector<std::string> errors;
   routing::EndpointsByCluster endpoints =
-      discovery_.prepare_clusters(*next, clusters, removed, &errors);
+      discovery_.prepare_clusters(*running_, clusters, removed, &errors);
   if (!errors.empty()) {
     discovery_.discard();
     return joined_lines(errors);
   }
   server_.apply_entry_clusters(clusters, removed, endpoints, changes);
   discovery_.commit();
-  running_ = std::move(next);
+  clusters_stale_ = true;  // GET /config and GET /clusters: see config()
   return {};
+}
+
+const routing::Config& Reloader::config() const {
+  if (clusters_stale_ && routes_dir_) {
+    // As a whole publish would have it: the base's clusters, then each entry's in name order.
+    running_ = std::make_shared<const routing::Config>(routes_dir_->merged(base_));
+  }
+  clusters_stale_ = false;
+  return *running_;
 }
 
 Reloader::Outcome Reloader::reload(std::string_view trigger) {
@@ -283,7 +293,7 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
   if (clusters.empty() && removed.empty()) {
     // Routes alone: the running config and its clusters stay, and the route table is patched.
     server_.apply_route_entries(changed);
-  } else if (std::string error = publish_entry_clusters(dir, clusters, removed, changed);
+  } else if (std::string error = publish_entry_clusters(clusters, removed, changed);
              !error.empty()) {
     for (auto& [name, before] : previous)
       dir.restore(name, std::move(before));
