@@ -107,6 +107,21 @@ class RoutesDirClustersTest(RoutesDirTestCase):
         self.assertEqual(self.wait_patched("own.yaml"), ("1", "1"))
         self.assertEqual(sorted(self.clusters()), ["A", "B", "D"])
 
+    def test_a_file_naming_a_cluster_it_no_longer_defines_is_refused_alone(self):
+        """own.yaml renames its cluster C to D but its route still names C: the file is refused
+        naming C, its previous version (C) keeps serving, and so do the other files."""
+        self.start({"a.yaml": routes_file({"a.test": "A"}),
+                    "own.yaml": own_cluster_file("own.test", "C", [self.up_c.address])})
+        self.write("own.yaml", to_yaml({
+            "routes": [{"hosts": ["own.test"], "paths": [{"prefix": "/", "cluster": "C"}]}],
+            "clusters": [{"name": "D", "endpoints": [self.up_b.address]}]}))
+        files = self.wait_for_status(lambda f: f["own.yaml"]["errors"], "own.yaml to be refused")
+        self.assertIn("'C'", "".join(files["own.yaml"]["errors"]))
+        self.assertTrue(files["own.yaml"]["serving"])
+        self.assertEqual(self.answers("own.test"), ["C"] * 4)
+        self.assertEqual(self.answers("a.test"), ["A"] * 4)
+        self.assertEqual(sorted(self.clusters()), ["A", "B", "C"])
+
     def test_deleting_a_file_removes_its_host_its_cluster_and_its_checks(self):
         """The file with a checked cluster is deleted: its host is gone (404), its cluster is no
         longer listed, and its endpoint is no longer checked while A's checks go on."""
