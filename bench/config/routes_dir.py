@@ -3,6 +3,11 @@
 holds every host itself.
 
   routes_dir.py --waygate build/src/waygate --hosts 100000 --files 1000 --changes 5
+  routes_dir.py ... --own-clusters --dir-only
+
+--own-clusters: each file defines a cluster of its own (the one config file: all of them) that its
+hosts' `prefix: /` goes to, and a change gives the changed file's cluster another endpoint, so the
+change adds nothing but changes a cluster as well as a route. --dir-only skips the one-file run.
 
 Each host has `exact: /v` answered by waygate with a version and `prefix: /` to a cluster. A
 change rewrites one file (or the whole config file) with a new version for one host, and the time
@@ -20,13 +25,20 @@ import tempfile
 import time
 
 
-def host_routes(first, count, version_of):
+def host_routes(first, count, version_of, cluster=None):
+    """Routes for hosts first.. (to `cluster`, else to the shared c0..c99)."""
     lines = ["routes:"]
     for i in range(first, first + count):
         lines += [f'  - hosts: ["host{i}.example.com"]', "    paths:",
                   f'      - {{ exact: /v, respond: {{ status: 200, body: "{version_of(i)}" }} }}',
-                  f"      - {{ prefix: /, cluster: c{i % 100} }}"]
+                  f"      - {{ prefix: /, cluster: {cluster or f'c{i % 100}'} }}"]
     return "\n".join(lines) + "\n"
+
+
+def own_clusters_text(files, port_of):
+    """Each file's own cluster (own0, own1, ...), as a `clusters:` list's items."""
+    return "".join(f"  - {{ name: own{f}, endpoints: [127.0.0.1:{port_of(f)}] }}\n"
+                   for f in files)
 
 
 def clusters_text():
@@ -82,21 +94,39 @@ def run(args, work, use_dir):
     head = f"workers: 1\naccess_log: off\nlisteners:\n  - {{ name: web, address: 127.0.0.1:{port} }}\n"
     per_file = args.hosts // args.files
     versions = {}
+    ports = {}  # a file's own cluster's endpoint port, once a change moved it
 
     def version_of(i):
         return versions.get(i, "v0")
+
+    def port_of(f):
+        return ports.get(f, 30000)
+
+    def file_text(f):
+        if not args.own_clusters:
+            return host_routes(f * per_file, per_file, version_of)
+        return (host_routes(f * per_file, per_file, version_of, f"own{f}")
+                + "clusters:\n" + own_clusters_text([f], port_of))
+
+    def config_text():
+        if not args.own_clusters:
+            return head + host_routes(0, per_file * args.files, version_of) + clusters_text()
+        routes = "routes:\n" + "".join(
+            host_routes(f * per_file, per_file, version_of, f"own{f}").split("\n", 1)[1]
+            for f in range(args.files))
+        return head + routes + clusters_text() + own_clusters_text(range(args.files), port_of)
 
     if use_dir:
         routes_d = os.path.join(work, "routes.d")
         os.mkdir(routes_d)
         for f in range(args.files):
             with open(os.path.join(routes_d, f"f{f:05}.yaml"), "w") as out:
-                out.write(host_routes(f * per_file, per_file, version_of))
+                out.write(file_text(f))
         with open(config, "w") as out:
             out.write(head + "routes_dir: routes.d\nroutes: []\n" + clusters_text())
     else:
         with open(config, "w") as out:
-            out.write(head + host_routes(0, per_file * args.files, version_of) + clusters_text())
+            out.write(config_text())
     stderr = open(os.path.join(work, "stderr"), "w+")
     started = time.monotonic()
     proc = subprocess.Popen([args.waygate, "--config", config], stderr=stderr,
@@ -111,13 +141,12 @@ def run(args, work, use_dir):
             f = (change * 7919) % args.files
             host = f * per_file + per_file // 2
             versions[host] = f"v{change}"
+            ports[f] = 30000 + change
             began = time.monotonic()
             if use_dir:
-                replace(os.path.join(routes_d, f"f{f:05}.yaml"),
-                        host_routes(f * per_file, per_file, version_of))
+                replace(os.path.join(routes_d, f"f{f:05}.yaml"), file_text(f))
             else:
-                replace(config, head + host_routes(0, per_file * args.files, version_of)
-                        + clusters_text())
+                replace(config, config_text())
             if not wait_for(port, f"host{host}.example.com", f"v{change}"):
                 sys.exit("the change did not serve")
             times.append(time.monotonic() - began)
@@ -140,9 +169,16 @@ def main():
     parser.add_argument("--hosts", type=int, default=100_000)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--changes", type=int, default=5)
+    parser.add_argument("--own-clusters", action="store_true",
+                        help="each file defines the cluster its hosts go to; a change moves it")
+    parser.add_argument("--dir-only", action="store_true", help="skip the one-config-file run")
     args = parser.parse_args()
-    for use_dir, label in ((True, f"routes_dir: {args.files} files"),
-                           (False, "one config file")):
+    runs = [(True, f"routes_dir: {args.files} files")]
+    if not args.dir_only:
+        runs.append((False, "one config file"))
+    for use_dir, label in runs:
+        if args.own_clusters:
+            label += ", a cluster of each file's own"
         work = tempfile.mkdtemp(prefix="waygate-routes-dir-bench-")
         try:
             print(f"{label}, {args.hosts} hosts:")

@@ -138,7 +138,7 @@ std::string render_metrics(const proxy::Server& server, const ReloadStats& reloa
   if (sums.clusters > 0) named[0] = true;  // "": answers waygate gave itself
   if (const routing::Snapshot* snapshot = server.snapshot()) {
     for (const routing::ClusterInfo& cluster : snapshot->clusters) {
-      if (cluster.id + 1 < sums.clusters) {
+      if (!cluster.removed() && cluster.id + 1 < sums.clusters) {
         cluster_names[cluster.id + 1] = cluster.name;
         named[cluster.id + 1] = true;
       }
@@ -265,6 +265,7 @@ std::string render_metrics(const proxy::Server& server, const ReloadStats& reloa
   if (const routing::Snapshot* snapshot = server.snapshot()) {
     const std::map<std::string, uint64_t>& ejections = server.endpoint_health().ejections();
     for (const routing::ClusterInfo& cluster : snapshot->clusters) {
+      if (cluster.removed()) continue;
       auto found = ejections.find(cluster.name);
       out.sample("waygate_outlier_ejections_total", {{"cluster", cluster.name}},
                  found == ejections.end() ? uint64_t{0} : found->second);

@@ -122,17 +122,40 @@ DiscoveryManager::Source DiscoveryManager::take_or_make(
 
 routing::EndpointsByCluster DiscoveryManager::prepare(const routing::Config& config,
                                                       std::vector<std::string>* errors) {
+  std::vector<const routing::ClusterConfig*> clusters;
+  clusters.reserve(config.clusters.size());
+  for (const routing::ClusterConfig& cluster : config.clusters)
+    clusters.push_back(&cluster);
+  return prepare(config, clusters, errors, false);
+}
+
+routing::EndpointsByCluster DiscoveryManager::prepare_clusters(
+    const routing::Config& config, std::span<const routing::ClusterConfig* const> clusters,
+    std::span<const std::string> removed, std::vector<std::string>* errors) {
+  routing::EndpointsByCluster endpoints = prepare(config, clusters, errors, true);
+  removed_.assign(removed.begin(), removed.end());
+  return endpoints;
+}
+
+routing::EndpointsByCluster DiscoveryManager::prepare(
+    const routing::Config& config, std::span<const routing::ClusterConfig* const> clusters,
+    std::vector<std::string>* errors, bool partial) {
   discard();
   has_prepared_ = true;
+  partial_ = partial;
   routing::EndpointsByCluster endpoints;
   std::shared_ptr<const kubernetes::ApiClient> kubernetes_api_client;
   std::string kubernetes_key;
-  if (uses_kubernetes(config)) {
+  bool kubernetes = !partial && config.ingress_source;
+  for (const routing::ClusterConfig* cluster : clusters)
+    kubernetes = kubernetes || !cluster->discovery.kubernetes.empty();
+  if (kubernetes) {
     kubernetes_api_client = kubernetes_api(config, errors);
     if (!kubernetes_api_client) return endpoints;
     kubernetes_key = access_key(kubernetes_api_client->access());
   }
-  for (const routing::ClusterConfig& cluster : config.clusters) {
+  for (const routing::ClusterConfig* each : clusters) {
+    const routing::ClusterConfig& cluster = *each;
     ClusterSources& sources = prepared_[cluster.name];
     sources.literal = routing::literal_endpoints(cluster);
     const std::string& name = cluster.name;
@@ -197,10 +220,19 @@ routing::EndpointsByCluster DiscoveryManager::prepare(const routing::Config& con
 void DiscoveryManager::commit() {
   if (!has_prepared_) return;
   has_prepared_ = false;
-  // What the new config did not take over is dropped with the old map.
-  Clusters retired = std::move(running_);
-  running_ = std::move(prepared_);
+  if (partial_) {
+    // Some clusters alone: the others keep their sources; those gone stop theirs.
+    for (auto& [name, sources] : prepared_)
+      running_[name] = std::move(sources);
+    for (const std::string& name : removed_)
+      running_.erase(name);
+  } else {
+    // What the new config did not take over is dropped with the old map.
+    Clusters retired = std::move(running_);
+    running_ = std::move(prepared_);
+  }
   prepared_.clear();
+  removed_.clear();
   std::vector<Provider*> starting;
   starting.swap(to_start_);
   for (Provider* provider : starting)
@@ -224,6 +256,7 @@ void DiscoveryManager::discard() {
     }
   }
   prepared_.clear();
+  removed_.clear();
   to_start_.clear();
 }
 

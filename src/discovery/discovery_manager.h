@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -45,6 +46,12 @@ class DiscoveryManager final : private ProviderSink {
   // sources cannot work (a kubeconfig that cannot be used) adds to *errors; refuse it then.
   routing::EndpointsByCluster prepare(const routing::Config& config,
                                       std::vector<std::string>* errors);
+  // The same for some clusters of `config` alone (a route entry's, added or changed), and those
+  // it no longer has (`removed`), whose sources commit() stops: the other clusters' sources are
+  // not looked at. The endpoints returned are those of `clusters`.
+  routing::EndpointsByCluster prepare_clusters(
+      const routing::Config& config, std::span<const routing::ClusterConfig* const> clusters,
+      std::span<const std::string> removed, std::vector<std::string>* errors);
   // What prepare() would refuse a config for, without making anything (waygate --check).
   static std::vector<std::string> check(const routing::Config& config);
   void commit();
@@ -78,6 +85,10 @@ class DiscoveryManager final : private ProviderSink {
   void on_endpoints_changed(Provider& provider) override;
   static std::vector<routing::EndpointSpec> merge(const ClusterSources& cluster);
   DnsResolver& resolver(const std::string& server);
+  // prepare() for `clusters`; `partial`: the running clusters not named stay as they are.
+  routing::EndpointsByCluster prepare(const routing::Config& config,
+                                      std::span<const routing::ClusterConfig* const> clusters,
+                                      std::vector<std::string>* errors, bool partial);
   // The EndpointSlice watch of a namespace that the providers of one API server share: the
   // running one while any provider holds it, else a new one.
   std::shared_ptr<kubernetes::EndpointSliceWatch> slice_watch(
@@ -95,6 +106,8 @@ class DiscoveryManager final : private ProviderSink {
   Clusters running_;
   Clusters prepared_;
   bool has_prepared_ = false;
+  bool partial_ = false;              // prepared_ holds some clusters only (prepare_clusters)
+  std::vector<std::string> removed_;  // the clusters a partial commit() drops
   std::vector<Provider*> to_start_;
 };
 

@@ -33,27 +33,48 @@ EndpointHealth::EndpointHealth(uv_loop_t* loop, routing::Topology& topology, Pub
 void EndpointHealth::apply_config(const routing::Config& config,
                                   const routing::EndpointsByCluster& endpoints) {
   if (!checker_) return;
-  std::unordered_map<std::string, std::optional<routing::HealthCheckConfig>> checks;
   outliers_.clear();
+  std::unordered_set<std::string> wanted;
   for (const routing::ClusterConfig& cluster : config.clusters) {
-    auto found = endpoints.find(cluster.name);
-    const std::vector<routing::EndpointSpec>& given =
-        found == endpoints.end() ? std::vector<routing::EndpointSpec>() : found->second;
-    std::optional<routing::HealthCheckConfig> check = cluster.health_check;
-    if (check && cluster.tls)
-      check->tls = std::make_shared<routing::UpstreamTlsConfig>(*cluster.tls);
-    if (check) check->http2 = cluster.http2;
-    checker_->set_cluster(cluster.name, effective_check(cluster.name, check, !given.empty()),
-                          given);
-    checks[cluster.name] = std::move(check);
-    outliers_[cluster.name] = cluster.outlier;
+    wanted.insert(cluster.name);
+    apply_cluster(cluster, endpoints);
   }
+  std::vector<std::string> gone;
   for (const auto& [name, check] : checks_) {
-    if (checks.contains(name)) continue;
-    checker_->remove_cluster(name);
-    seeded_.erase(name);
+    if (!wanted.contains(name)) gone.push_back(name);
   }
-  checks_ = std::move(checks);
+  for (const std::string& name : gone)
+    remove_cluster(name);
+}
+
+void EndpointHealth::apply_clusters(std::span<const routing::ClusterConfig* const> clusters,
+                                    std::span<const std::string> removed,
+                                    const routing::EndpointsByCluster& endpoints) {
+  if (!checker_) return;
+  for (const std::string& name : removed)
+    remove_cluster(name);
+  for (const routing::ClusterConfig* cluster : clusters)
+    apply_cluster(*cluster, endpoints);
+}
+
+void EndpointHealth::apply_cluster(const routing::ClusterConfig& cluster,
+                                   const routing::EndpointsByCluster& endpoints) {
+  auto found = endpoints.find(cluster.name);
+  const std::vector<routing::EndpointSpec>& given =
+      found == endpoints.end() ? std::vector<routing::EndpointSpec>() : found->second;
+  std::optional<routing::HealthCheckConfig> check = cluster.health_check;
+  if (check && cluster.tls) check->tls = std::make_shared<routing::UpstreamTlsConfig>(*cluster.tls);
+  if (check) check->http2 = cluster.http2;
+  checker_->set_cluster(cluster.name, effective_check(cluster.name, check, !given.empty()), given);
+  checks_[cluster.name] = std::move(check);
+  outliers_[cluster.name] = cluster.outlier;
+}
+
+void EndpointHealth::remove_cluster(const std::string& name) {
+  checker_->remove_cluster(name);
+  checks_.erase(name);
+  outliers_.erase(name);
+  seeded_.erase(name);
 }
 
 void EndpointHealth::set_endpoints(const std::string& cluster,

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -34,6 +35,11 @@ class EndpointHealth {
   // count healthy until checked, unless the check says `initial: unhealthy`; endpoints that join
   // later start unhealthy until they pass. Call before the topology builds the host sets.
   void apply_config(const routing::Config& config, const routing::EndpointsByCluster& endpoints);
+  // The same for some clusters alone (a route entry's, added or changed), and those gone: their
+  // checks stop. The other clusters' checks are not looked at.
+  void apply_clusters(std::span<const routing::ClusterConfig* const> clusters,
+                      std::span<const std::string> removed,
+                      const routing::EndpointsByCluster& endpoints);
   // A cluster's endpoints changed (discovery); before the topology builds its host set.
   void set_endpoints(const std::string& cluster,
                      const std::vector<routing::EndpointSpec>& endpoints);
@@ -56,6 +62,9 @@ class EndpointHealth {
   void on_ejection(uint32_t endpoint_id, bool ejected, uint64_t duration_ms,
                    const std::string& why);
   void refresh(const std::vector<std::string>& clusters);
+  void apply_cluster(const routing::ClusterConfig& cluster,
+                     const routing::EndpointsByCluster& endpoints);
+  void remove_cluster(const std::string& name);
 
   routing::Topology& topology_;
   PublishFn publish_;

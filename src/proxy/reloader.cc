@@ -2,7 +2,9 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <set>
 
 #include "core/file_bytes.h"
@@ -97,7 +99,35 @@ std::string Reloader::publish(std::shared_ptr<const routing::Config> next,
   }
   discovery_.commit();
   running_ = std::move(next);
+  clusters_stale_ = false;
   return {};
+}
+
+std::string Reloader::publish_entry_clusters(
+    std::span<const routing::ClusterConfig* const> clusters, std::span<const std::string> removed,
+    std::span<const routing::RouteEntryChange> changes) {
+  // Discovery reads the settings (DNS resolver, Kubernetes access), the same in the running
+  // config: the base did not change.
+  std::vector<std::string> errors;
+  routing::EndpointsByCluster endpoints =
+      discovery_.prepare_clusters(*running_, clusters, removed, &errors);
+  if (!errors.empty()) {
+    discovery_.discard();
+    return joined_lines(errors);
+  }
+  server_.apply_entry_clusters(clusters, removed, endpoints, changes);
+  discovery_.commit();
+  clusters_stale_ = true;  // GET /config and GET /clusters: see config()
+  return {};
+}
+
+const routing::Config& Reloader::config() const {
+  if (clusters_stale_ && routes_dir_) {
+    // As a whole publish would have it: the base's clusters, then each entry's in name order.
+    running_ = std::make_shared<const routing::Config>(routes_dir_->merged(base_));
+  }
+  clusters_stale_ = false;
+  return *running_;
 }
 
 Reloader::Outcome Reloader::reload(std::string_view trigger) {
@@ -233,23 +263,37 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
     }
   }
   if (previous.empty()) return outcomes;
-  // Each entry's routes before the first change and now; whether any defines clusters.
+  // Each entry's routes before the first change and now; the clusters the changed entries define
+  // now, and those they defined before and no longer do (none moved to another changed entry).
   std::vector<routing::RouteEntryChange> changed;
-  bool clusters_changed = false;
+  std::vector<const routing::ClusterConfig*> clusters;
+  std::set<std::string> defined_before;
+  std::set<std::string> defined_now;
   std::set<std::string> seen;
   for (const auto& [name, before] : previous) {
     if (!seen.insert(name).second) continue;  // changed twice: the first `before` is the one
     auto now = dir.files().find(name);
     const routing::RoutesDir::File* after = now == dir.files().end() ? nullptr : &now->second;
-    clusters_changed = clusters_changed || (before && !before->clusters.empty()) ||
-                       (after && !after->clusters.empty());
+    if (before) {
+      for (const routing::ClusterConfig& cluster : before->clusters)
+        defined_before.insert(cluster.name);
+    }
+    if (after) {
+      for (const routing::ClusterConfig& cluster : after->clusters) {
+        defined_now.insert(cluster.name);
+        clusters.push_back(&cluster);
+      }
+    }
     changed.push_back({before ? before->routes : nullptr, after ? after->routes : nullptr});
   }
-  if (!clusters_changed) {
+  std::vector<std::string> removed;
+  std::set_difference(defined_before.begin(), defined_before.end(), defined_now.begin(),
+                      defined_now.end(), std::back_inserter(removed));
+  const char* patched = "routes patched";
+  if (clusters.empty() && removed.empty()) {
     // Routes alone: the running config and its clusters stay, and the route table is patched.
     server_.apply_route_entries(changed);
-  } else if (std::string error =
-                 publish(std::make_shared<const routing::Config>(dir.merged(base_)), &dir);
+  } else if (std::string error = publish_entry_clusters(clusters, removed, changed);
              !error.empty()) {
     for (auto& [name, before] : previous)
       dir.restore(name, std::move(before));
@@ -262,6 +306,8 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
                    outcome.name.c_str(), error.c_str());
     }
     return outcomes;
+  } else {
+    patched = "routes and clusters patched";
   }
   ++applied_;
   double elapsed_ms = static_cast<double>(uv_hrtime() - started) / 1e6;
@@ -270,9 +316,12 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
     std::string path = dir.path_of(outcome.name);
     bool deleted = !dir.files().contains(outcome.name);
     outcome.message = (deleted ? "removed " : "applied ") + path;
-    WG_LOG_INFO("reloaded %s (%.*s %s%s): serving %zu routes, %.1f ms", path_.c_str(),
-                static_cast<int>(trigger.size()), trigger.data(), path.c_str(),
-                deleted ? ", deleted" : "", server_.snapshot()->routes.route_count(), elapsed_ms);
+    WG_LOG_INFO(
+        "reloaded %s (%.*s %s%s): serving %zu routes, %s (%zu clusters set, %zu removed), "
+        "%.1f ms",
+        path_.c_str(), static_cast<int>(trigger.size()), trigger.data(), path.c_str(),
+        deleted ? ", deleted" : "", server_.snapshot()->routes.route_count(), patched,
+        clusters.size(), removed.size(), elapsed_ms);
   }
   return outcomes;
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -16,6 +17,7 @@
 #include "discovery/discovery_manager.h"
 #include "routing/config.h"
 #include "routing/config_loader.h"
+#include "routing/route_table.h"
 #include "routing/routes_dir.h"
 
 namespace waygate::proxy {
@@ -74,7 +76,9 @@ class Reloader {
   // The config in force: the last one applied, with the settings only a restart changes
   // (workers, access_log, admin) as the process started with them. Its routes are the file's (and
   // routes_source's): the route entries' are in routes_dir().
-  const routing::Config& config() const { return *running_; }
+  // After a change to route entries' clusters, its cluster list is brought up to date here, on
+  // the first read: a change costs what it changed, and a read of every cluster pays for them.
+  const routing::Config& config() const;
   // The routes_source the running config names.
   const std::optional<routing::EtcdSourceConfig>& routes_source() const {
     return running_->routes_source;
@@ -96,6 +100,13 @@ class Reloader {
   // error text, or empty once it serves.
   std::string publish(std::shared_ptr<const routing::Config> next,
                       const routing::RoutesDir* entries);
+  // Hands discovery, the topology and the workers a change to route entries that define clusters:
+  // `clusters` added or changed, `removed` gone, and the entries' routes (`changes`) patched in,
+  // each at the cost of what changed. An error text (a source that cannot work), or empty once it
+  // serves.
+  std::string publish_entry_clusters(std::span<const routing::ClusterConfig* const> clusters,
+                                     std::span<const std::string> removed,
+                                     std::span<const routing::RouteEntryChange> changes);
   // Logs each TLS listener whose certificate files changed, and remembers them all.
   void log_certificate_changes(const routing::Config& next);
 
@@ -105,7 +116,10 @@ class Reloader {
   std::optional<routing::ConfigSource> extra_;
   // The same object the current snapshot's route table points into: a large config is kept once.
   // A change to route entries' routes alone leaves it as it is.
-  std::shared_ptr<const routing::Config> running_;
+  // A change to route entries' clusters leaves its clusters as they were (`clusters_stale_`) until
+  // config() is read: its settings are those in force all the same. Mutable for that catch-up.
+  mutable std::shared_ptr<const routing::Config> running_;
+  mutable bool clusters_stale_ = false;
   routing::Config base_;  // the file and routes_source, before the routes_dir files are merged
   std::unique_ptr<routing::RoutesDir> routes_dir_;
   uint64_t running_hash_;

@@ -143,6 +143,20 @@ void Server::apply_route_entries(std::span<const routing::RouteEntryChange> chan
           std::vector<std::vector<ListenerChange>>(workers_.size()), nullptr, true);
 }
 
+void Server::apply_entry_clusters(std::span<const routing::ClusterConfig* const> clusters,
+                                  std::span<const std::string> removed,
+                                  const routing::EndpointsByCluster& endpoints,
+                                  std::span<const routing::RouteEntryChange> changes) {
+  // The topology first, as apply() does: the patched routes name new clusters by the ids it gives.
+  health_.apply_clusters(clusters, removed, endpoints);
+  routing::TopologyChanges topology_changes =
+      topology_.apply_clusters(clusters, removed, endpoints);
+  publish(routing::with_changed_clusters(*snapshot_, clusters, removed, topology_, changes,
+                                         route_name_slots_),
+          std::move(topology_changes), std::vector<std::vector<ListenerChange>>(workers_.size()),
+          nullptr, true);
+}
+
 std::string Server::reopen_access_logs() {
   AccessLogFiles log_files;
   std::string problems;

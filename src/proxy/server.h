@@ -50,6 +50,14 @@ class Server {
   // Hands the workers the routes of some route entries changed, and nothing else (their clusters
   // are as they were): the route table is patched, in time for what changed, not rebuilt whole.
   void apply_route_entries(std::span<const routing::RouteEntryChange> changes);
+  // The same for a change to route entries that define clusters: those clusters added or changed
+  // (`clusters`, with their endpoints as discovery has them) and those gone (`removed`) in the
+  // topology and the health checks, their host sets published, and the route table patched. The
+  // other clusters and routes are not looked at.
+  void apply_entry_clusters(std::span<const routing::ClusterConfig* const> clusters,
+                            std::span<const std::string> removed,
+                            const routing::EndpointsByCluster& endpoints,
+                            std::span<const routing::RouteEntryChange> changes);
   // Replaces one cluster's endpoints (discovery): only that cluster's host set is published.
   // `on_applied` hears how long after this call the last worker routed by it; it is not called
   // when nothing changed (false is returned then) or the cluster is unknown.

@@ -20,11 +20,14 @@ class Topology;
 
 struct ClusterInfo {
   std::string name;
-  uint32_t id;  // stable across snapshots: indexes the workers' host sets and balancer state
+  uint32_t id = 0;  // stable across snapshots: indexes the workers' host sets and balancer state
   LbPolicy lb = LbPolicy::kRoundRobin;
   HashOnConfig hash_on;
   StickyConfig sticky;
   CircuitBreakers circuit_breakers;
+  // A slot a cluster left by a patch (with_changed_clusters), which no route points at: the
+  // others keep their indexes. It has no name and is skipped wherever clusters are listed.
+  bool removed() const { return name.empty(); }
 };
 
 // A TLS listener's certificates and settings. They travel in the snapshot, so new certificates
@@ -76,6 +79,15 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const Config> con
 std::shared_ptr<const Snapshot> with_changed_entries(const Snapshot& previous,
                                                      std::span<const RouteEntryChange> changes,
                                                      RouteNameSlots& name_slots);
+// `previous` with some clusters added or changed (`clusters`, which the topology knows now) and
+// some removed (their routes are among `changes`), and the routes of some route entries changed:
+// a route entry's change that defines clusters. Every other cluster keeps its index, so the routes
+// of the other entries and of the config stay as they were compiled. Costs what changed, plus a
+// walk over the cluster list (not the routes).
+std::shared_ptr<const Snapshot> with_changed_clusters(
+    const Snapshot& previous, std::span<const ClusterConfig* const> clusters,
+    std::span<const std::string> removed, const Topology& topology,
+    std::span<const RouteEntryChange> changes, RouteNameSlots& name_slots);
 // A snapshot of a copy of `config`, with cluster ids 0..n-1 in config order (tests and benchmarks).
 std::shared_ptr<const Snapshot> build_snapshot(const Config& config);
 

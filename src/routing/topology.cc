@@ -31,43 +31,65 @@ TopologyChanges Topology::apply_config(const Config& config, const EndpointsByCl
   std::unordered_set<std::string> wanted;
   for (const ClusterConfig& cluster : config.clusters) {
     wanted.insert(cluster.name);
-    bool known = clusters_.contains(cluster.name);
-    ClusterRecord& record = clusters_[cluster.name];
-    if (!known) record.id = cluster_ids_.acquire(cluster.name).id;
-    bool settings_changed = record.lb != cluster.lb ||
-                            record.panic_threshold_percent != cluster.panic_threshold_percent;
-    record.lb = cluster.lb;
-    record.panic_threshold_percent = cluster.panic_threshold_percent;
-    std::string pool_key = cluster.tls ? "|tls:" + std::to_string(cluster.tls->identity) : "";
-    if (cluster.http2) pool_key += "|h2";
-    if (pool_key != record.pool_key) {
-      // Other TLS settings: the endpoints take new ids (and pools); the old ones drain.
-      record.pool_key = std::move(pool_key);
-      record.endpoints.clear();
-      settings_changed = false;
-    }
-    record.http2 = cluster.http2;
-    record.tls = cluster.tls ? std::make_shared<const UpstreamTlsConfig>(*cluster.tls) : nullptr;
-    auto found = endpoints.find(cluster.name);
-    std::vector<EndpointSpec> given =
-        found == endpoints.end() ? std::vector<EndpointSpec>() : found->second;
-    if (record.host_set && settings_changed && record.endpoints == given) {
-      refresh(cluster.name, changes);  // same endpoints, another balancer or panic threshold
-    } else {
-      set_endpoints(cluster.name, std::move(given), changes);
-    }
+    apply_cluster(cluster, endpoints, changes);
   }
-  for (auto it = clusters_.begin(); it != clusters_.end();) {
-    if (wanted.contains(it->first)) {
-      ++it;
-      continue;
-    }
-    release_endpoints(it->second, changes);
-    if (it->second.host_set) changes.replaced.push_back(std::move(it->second.host_set));
-    cluster_ids_.release(it->second.id);
-    it = clusters_.erase(it);
+  std::vector<std::string> gone;
+  for (const auto& [name, record] : clusters_) {
+    if (!wanted.contains(name)) gone.push_back(name);
   }
+  for (const std::string& name : gone)
+    remove_cluster(name, changes);
   return changes;
+}
+
+TopologyChanges Topology::apply_clusters(std::span<const ClusterConfig* const> clusters,
+                                         std::span<const std::string> removed,
+                                         const EndpointsByCluster& endpoints) {
+  TopologyChanges changes;
+  // Added first, as apply_config does: an endpoint that moves to another cluster keeps its id.
+  for (const ClusterConfig* cluster : clusters)
+    apply_cluster(*cluster, endpoints, changes);
+  for (const std::string& name : removed)
+    remove_cluster(name, changes);
+  return changes;
+}
+
+void Topology::apply_cluster(const ClusterConfig& cluster, const EndpointsByCluster& endpoints,
+                             TopologyChanges& changes) {
+  bool known = clusters_.contains(cluster.name);
+  ClusterRecord& record = clusters_[cluster.name];
+  if (!known) record.id = cluster_ids_.acquire(cluster.name).id;
+  bool settings_changed =
+      record.lb != cluster.lb || record.panic_threshold_percent != cluster.panic_threshold_percent;
+  record.lb = cluster.lb;
+  record.panic_threshold_percent = cluster.panic_threshold_percent;
+  std::string pool_key = cluster.tls ? "|tls:" + std::to_string(cluster.tls->identity) : "";
+  if (cluster.http2) pool_key += "|h2";
+  if (pool_key != record.pool_key) {
+    // Other TLS settings: the endpoints take new ids (and pools); the old ones drain.
+    record.pool_key = std::move(pool_key);
+    record.endpoints.clear();
+    settings_changed = false;
+  }
+  record.http2 = cluster.http2;
+  record.tls = cluster.tls ? std::make_shared<const UpstreamTlsConfig>(*cluster.tls) : nullptr;
+  auto found = endpoints.find(cluster.name);
+  std::vector<EndpointSpec> given =
+      found == endpoints.end() ? std::vector<EndpointSpec>() : found->second;
+  if (record.host_set && settings_changed && record.endpoints == given) {
+    refresh(cluster.name, changes);  // same endpoints, another balancer or panic threshold
+  } else {
+    set_endpoints(cluster.name, std::move(given), changes);
+  }
+}
+
+void Topology::remove_cluster(const std::string& name, TopologyChanges& changes) {
+  auto it = clusters_.find(name);
+  if (it == clusters_.end()) return;
+  release_endpoints(it->second, changes);
+  if (it->second.host_set) changes.replaced.push_back(std::move(it->second.host_set));
+  cluster_ids_.release(it->second.id);
+  clusters_.erase(it);
 }
 
 void Topology::set_endpoints(const std::string& name, std::vector<EndpointSpec> endpoints,

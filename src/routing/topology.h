@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -66,6 +67,11 @@ class Topology {
   // Makes the clusters exactly the config's, with the endpoints given for each (a cluster missing
   // from `endpoints` has none yet); ids of clusters and endpoints that stay are kept.
   TopologyChanges apply_config(const Config& config, const EndpointsByCluster& endpoints);
+  // The same for some clusters alone (a route entry's, added or changed, and those it no longer
+  // defines): the others are not looked at, so the cost is that of the change.
+  TopologyChanges apply_clusters(std::span<const ClusterConfig* const> clusters,
+                                 std::span<const std::string> removed,
+                                 const EndpointsByCluster& endpoints);
   bool has_cluster(const std::string& name) const { return clusters_.contains(name); }
   // Replaces one known cluster's endpoints.
   void set_endpoints(const std::string& cluster, std::vector<EndpointSpec> endpoints,
@@ -117,6 +123,11 @@ class Topology {
   std::shared_ptr<const HostSet> build(const std::string& name, const ClusterRecord& cluster,
                                        const std::vector<IdRegistry::Id>& ids);
   void release_endpoints(const ClusterRecord& cluster, TopologyChanges& changes);
+  // Makes a cluster as configured, with the endpoints given for it (none when missing).
+  void apply_cluster(const ClusterConfig& cluster, const EndpointsByCluster& endpoints,
+                     TopologyChanges& changes);
+  // Forgets a cluster: its endpoints leave, its id is free again.
+  void remove_cluster(const std::string& name, TopologyChanges& changes);
 
   uint64_t host_set_versions_ = 0;
   IdRegistry cluster_ids_;

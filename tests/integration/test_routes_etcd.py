@@ -177,6 +177,31 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
         self.wait_for("a.test", {"B"})
         self.assertEqual(self.status()["a"]["errors"], [])
 
+    def test_an_entry_with_a_cluster_of_its_own_is_patched_in_and_out(self):
+        """An entry adding a cluster and a host to it serves while b.test answers throughout;
+        moving the cluster's endpoint and deleting the key follow, the cluster leaves GET
+        /clusters, and each change is logged as patched in, not published whole."""
+        self.start({"b": entry({"b.test": "B"})})
+        patched = r"(?m)^.*reloaded .*\(etcd etcd:.*/own(?:, deleted)?\): .*routes and clusters " \
+                  r"patched \((\d+) clusters set, (\d+) removed\)"
+
+        def add():
+            self.put("own", entry({"own.test": "C"}, {"C": [self.up_c.address]}))
+            self.wait_for("own.test", {"C"})
+        results, failures = keep_alive_answers_while(self.port, "b.test", add, POLL_TIMEOUT)
+        self.assertEqual(failures, [])
+        self.assertEqual(set(results), {(200, "B")}, results[-60:])
+        self.assertEqual(self.wg.wait_for_stderr(patched, 1)[-1], ("1", "0"))
+        self.put("own", entry({"own.test": "C"}, {"C": [self.up_a.address]}))
+        self.wait_for("own.test", {"A"})
+        self.assertEqual(self.wg.wait_for_stderr(patched, 2)[-1], ("1", "0"))
+        self.etcd.delete(self.prefix + "own")
+        self.wait_for("own.test", {404})
+        self.assertEqual(self.wg.wait_for_stderr(patched, 3)[-1], ("0", "1"))
+        clusters = json.loads(self.admin("GET", "/clusters").body)["clusters"]
+        self.assertEqual([c["name"] for c in clusters], ["A", "B"])
+        self.assertEqual(self.answers("b.test"), ["B"] * 4)
+
     def test_deleting_a_key_removes_its_routes(self):
         """A deleted key's hosts answer 404; the other entries keep serving."""
         self.start({"a": entry({"a.test": "A"}), "b": entry({"b.test": "B"})})
