@@ -15,26 +15,14 @@ import re
 import subprocess
 import tempfile
 
-from harness import (HOST, WAYGATE_BIN, HttpConnection, WaygateTestCase, admin_request, free_port,
-                     keep_alive_answers_while, port_accepts, request, to_yaml, upstream_answers,
-                     wait_for_answers, wait_until)
+from harness import (HOST, WAYGATE_BIN, free_port, keep_alive_answers_while, port_accepts, to_yaml,
+                     wait_until)
+from route_entries_case import POLL_TIMEOUT, RouteEntriesCase, route_entry
 
-POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
 TOKEN = "routes-dir-token-7d1e"
 
 
-def routes_file(hosts_to_clusters, clusters=None):
-    """A routes_dir file: each host routed to its cluster; clusters: name -> endpoints defined in
-    the file."""
-    value = {"routes": [{"hosts": [host], "paths": [{"prefix": "/", "cluster": cluster}]}
-                        for host, cluster in hosts_to_clusters.items()]}
-    if clusters:
-        value["clusters"] = [{"name": name, "endpoints": list(endpoints)}
-                             for name, endpoints in clusters.items()]
-    return to_yaml(value)
-
-
-class RoutesDirTestCase(WaygateTestCase):
+class RoutesDirTestCase(RouteEntriesCase):
 
     def setUp(self):
         super().setUp()
@@ -81,56 +69,19 @@ class RoutesDirTestCase(WaygateTestCase):
             with open(path, "w") as f:
                 f.write(text)
 
-    def admin(self, method, path, body=None, headers=(), token=None):
-        token = self.token if token is None else token
-        headers = list(headers) + ([("Authorization", f"Bearer {token}")] if token else [])
-        if body is None:
-            return admin_request(self.admin_port, method, path, headers=headers)
-        with HttpConnection(self.admin_port) as conn:
-            conn.send(request(method, path, host=f"{HOST}:{self.admin_port}",
-                              headers=[("Connection", "close"), *headers],
-                              body=body.encode()))
-            return conn.read_response(method)
-
-    def status(self):
-        resp = self.admin("GET", "/routes_dir")
-        self.assertEqual(resp.status, 200, resp)
-        return {f["name"]: f for f in json.loads(resp.body)["files"]}
-
-    def wait_for_status(self, predicate, message):
-        last = {}
-
-        def check():
-            last["files"] = self.status()
-            return predicate(last["files"])
-        try:
-            wait_until(check, POLL_TIMEOUT, 0.02, message)
-        except AssertionError:
-            raise AssertionError(f"waited for {message}; GET /routes_dir says "
-                                 f"{json.dumps(last.get('files'), indent=1)}")
-        return last["files"]
-
-    def answers(self, host, count=4):
-        return upstream_answers(self.port, count, host=host)
-
-    def wait_for(self, host, expected):
-        """Until host is answered by exactly the upstream names (or statuses) in expected."""
-        return wait_for_answers(self.port, expected, POLL_TIMEOUT, host=host)
-
-
 class RoutesDirTest(RoutesDirTestCase):
 
     def test_routes_from_every_file_route_and_other_names_are_ignored(self):
         """Each *.yaml and *.yml file's routes serve, with the clusters a file defines itself;
         hidden, backup and other files are not read."""
         self.start({
-            "a.yaml": routes_file({"a.test": "A"}),
-            "b.yml": routes_file({"b.test": "B"}),
+            "a.yaml": route_entry({"a.test": "A"}),
+            "b.yml": route_entry({"b.test": "B"}),
             "c.yaml": "",  # an empty file routes nothing, and is no error
-            "own.yaml": routes_file({"own.test": "C"}, {"C": [self.up_c.address]}),
-            ".hidden.yaml": routes_file({"hidden.test": "A"}),
-            "backup.yaml~": routes_file({"backup.test": "A"}),
-            "notes.txt": routes_file({"notes.test": "A"}),
+            "own.yaml": route_entry({"own.test": "C"}, {"C": [self.up_c.address]}),
+            ".hidden.yaml": route_entry({"hidden.test": "A"}),
+            "backup.yaml~": route_entry({"backup.test": "A"}),
+            "notes.txt": route_entry({"notes.test": "A"}),
         })
         self.assertEqual(self.answers("own.test"), ["C"] * 4)
         self.assertEqual(self.answers("a.test"), ["A"] * 4)
@@ -147,12 +98,12 @@ class RoutesDirTest(RoutesDirTestCase):
         """a.test moves from A to B when a.yaml is replaced (by rename, as editors do), while
         requests to b.test on a keep-alive connection are all answered by B; the log names the
         one file that was read."""
-        self.start({"a.yaml": routes_file({"a.test": "A"}),
-                    "b.yaml": routes_file({"b.test": "B"})})
+        self.start({"a.yaml": route_entry({"a.test": "A"}),
+                    "b.yaml": route_entry({"b.test": "B"})})
         self.assertEqual(self.answers("a.test"), ["A"] * 4)
 
         def move_a():
-            self.write("a.yaml", routes_file({"a.test": "B"}))
+            self.write("a.yaml", route_entry({"a.test": "B"}))
             self.wait_for("a.test", {"B"})
         results, failures = keep_alive_answers_while(self.port, "b.test", move_a, POLL_TIMEOUT)
         self.assertEqual(failures, [])
@@ -165,8 +116,8 @@ class RoutesDirTest(RoutesDirTestCase):
     def test_get_routes_shows_the_files_routes_after_the_config_files(self):
         """GET /routes and GET /config list the config file's routes, then each file's in file
         name order, and a changed file's new routes in its place."""
-        self.start({"b.yaml": routes_file({"b.test": "B"}),
-                    "a.yaml": routes_file({"a.test": "A"})})
+        self.start({"b.yaml": route_entry({"b.test": "B"}),
+                    "a.yaml": route_entry({"a.test": "A"})})
 
         def hosts_shown():
             routes = json.loads(self.admin("GET", "/routes").body)["routes"]
@@ -174,7 +125,7 @@ class RoutesDirTest(RoutesDirTestCase):
             self.assertEqual(routes, config)
             return [host for route in routes for host in route["hosts"]]
         self.assertEqual(hosts_shown(), ["file.test", "a.test", "b.test"])
-        self.write("a.yaml", routes_file({"a2.test": "A", "*.a.test": "B"}))
+        self.write("a.yaml", route_entry({"a2.test": "A", "*.a.test": "B"}))
         self.wait_for("x.a.test", {"B"})
         self.assertEqual(hosts_shown(), ["file.test", "a2.test", "*.a.test", "b.test"])
 
@@ -182,8 +133,8 @@ class RoutesDirTest(RoutesDirTestCase):
         """A file with an error is refused with FILE:LINE:COL in the log, GET /routes_dir and GET
         /reloads; its previous version keeps serving, and so does every other file; the refusal
         counts in waygate_reloads_total. Fixed, it applies."""
-        self.start({"a.yaml": routes_file({"a.test": "A"}),
-                    "b.yaml": routes_file({"b.test": "B"})})
+        self.start({"a.yaml": route_entry({"a.test": "A"}),
+                    "b.yaml": route_entry({"b.test": "B"})})
         path = os.path.join(self.dir, "a.yaml")
         self.write("a.yaml", "routes:\n  - hosts: [a.test]\n    paths:\n"
                              "      - { prefix: /, clsuter: B }\n")
@@ -207,14 +158,14 @@ class RoutesDirTest(RoutesDirTestCase):
         self.wait_for_status(lambda f: "new.yaml" in f and f["new.yaml"]["errors"],
                              "new.yaml to be refused")
         self.assertFalse(self.status()["new.yaml"]["serving"])
-        self.write("a.yaml", routes_file({"a.test": "B"}))
+        self.write("a.yaml", route_entry({"a.test": "B"}))
         self.wait_for("a.test", {"B"})
         self.assertEqual(self.status()["a.yaml"]["errors"], [])
 
     def test_deleting_a_file_removes_its_routes(self):
         """A deleted file's hosts answer 404; the other files keep serving."""
-        self.start({"a.yaml": routes_file({"a.test": "A"}),
-                    "b.yaml": routes_file({"b.test": "B"})})
+        self.start({"a.yaml": route_entry({"a.test": "A"}),
+                    "b.yaml": route_entry({"b.test": "B"})})
         self.assertEqual(self.answers("b.test"), ["B"] * 4)
         os.remove(os.path.join(self.dir, "b.yaml"))
         self.wait_for("b.test", {404})
@@ -225,19 +176,19 @@ class RoutesDirTest(RoutesDirTestCase):
         """A file that routes a host another file routes (or the config file), or defines a
         cluster another file defines, is refused with an error naming both files; the first
         keeps it."""
-        self.start({"a.yaml": routes_file({"a.test": "C"}, {"C": [self.up_c.address]})})
+        self.start({"a.yaml": route_entry({"a.test": "C"}, {"C": [self.up_c.address]})})
         a_path, z_path = (os.path.join(self.dir, n) for n in ("a.yaml", "z.yaml"))
-        self.write("z.yaml", routes_file({"z.test": "B", "a.test": "B"}))
+        self.write("z.yaml", route_entry({"z.test": "B", "a.test": "B"}))
         files = self.wait_for_status(lambda f: "z.yaml" in f and f["z.yaml"]["errors"],
                                      "z.yaml to be refused")
         self.assertEqual(len(files["z.yaml"]["errors"]), 1, files)
         error = files["z.yaml"]["errors"][0]
         self.assertTrue(error.startswith(f"{z_path}:"), error)
         self.assertIn(f"'a.test' is already routed by {a_path}", error)
-        self.write("z.yaml", routes_file({"z.test": "C"}, {"C": [self.up_b.address]}))
+        self.write("z.yaml", route_entry({"z.test": "C"}, {"C": [self.up_b.address]}))
         self.wait_for_status(lambda f: "already defined by" in "".join(f["z.yaml"]["errors"]),
                              "z.yaml's cluster C to be refused")
-        self.write("z.yaml", routes_file({"file.test": "B"}))
+        self.write("z.yaml", route_entry({"file.test": "B"}))
         files = self.wait_for_status(lambda f: "file.test" in "".join(f["z.yaml"]["errors"]),
                                      "z.yaml's file.test to be refused")
         self.assertIn(self.config_path(), files["z.yaml"]["errors"][0])
@@ -248,7 +199,7 @@ class RoutesDirTest(RoutesDirTestCase):
     def test_reloading_the_config_file_keeps_the_files_routes(self):
         """A change to the config file reloads it with the routes_dir's files as they are; a
         config that would route a host a file routes is refused naming both files."""
-        self.start({"a.yaml": routes_file({"a.test": "A"})})
+        self.start({"a.yaml": route_entry({"a.test": "A"})})
         with open(self.config_path()) as f:
             config = f.read()
         self.wg.write_config(config.replace("cluster: \"A\"", "cluster: \"B\""))
@@ -265,14 +216,14 @@ class RoutesDirTest(RoutesDirTestCase):
     def test_check_reads_every_file(self):
         """waygate --check validates the routes_dir's files too: each error as FILE:LINE:COL,
         exit 1; with the files fixed, exit 0."""
-        self.start({"a.yaml": routes_file({"a.test": "A"}),
+        self.start({"a.yaml": route_entry({"a.test": "A"}),
                     "b.yaml": "routes:\n  - hosts: [b.test]\n    paths: 7\n"})
         check = subprocess.run([WAYGATE_BIN, "--check", self.config_path()],
                                capture_output=True, text=True, timeout=60)
         self.assertEqual(check.returncode, 1, check.stderr)
         self.assertEqual(check.stderr,
                          f"{os.path.join(self.dir, 'b.yaml')}:3:12: paths must be a list\n")
-        self.write("b.yaml", routes_file({"b.test": "B"}))
+        self.write("b.yaml", route_entry({"b.test": "B"}))
         check = subprocess.run([WAYGATE_BIN, "--check", self.config_path()],
                                capture_output=True, text=True, timeout=60)
         self.assertEqual(check.returncode, 0, check.stderr)
@@ -285,7 +236,7 @@ class RoutesDirAdminTest(RoutesDirTestCase):
         version as ETag; GET answers the file and the same ETag; a PUT whose If-Match is stale
         is 412 and changes nothing."""
         self.start({}, token=TOKEN)
-        body = routes_file({"d.test": "A"})
+        body = route_entry({"d.test": "A"})
         resp = self.admin("PUT", "/routes/d", body)
         self.assertEqual(resp.status, 201, resp.body)
         first_tag = resp.header("etag")
@@ -296,13 +247,13 @@ class RoutesDirAdminTest(RoutesDirTestCase):
         got = self.admin("GET", "/routes/d")
         self.assertEqual((got.status, got.header("etag"), got.body.decode()),
                          (200, first_tag, body))
-        resp = self.admin("PUT", "/routes/d", routes_file({"d.test": "B"}),
+        resp = self.admin("PUT", "/routes/d", route_entry({"d.test": "B"}),
                           headers=[("If-Match", first_tag)])
         self.assertEqual(resp.status, 200, resp.body)
         second_tag = resp.header("etag")
         self.assertNotEqual(second_tag, first_tag)
         self.assertEqual(self.answers("d.test"), ["B"] * 4)
-        stale = self.admin("PUT", "/routes/d", routes_file({"d.test": "A"}),
+        stale = self.admin("PUT", "/routes/d", route_entry({"d.test": "A"}),
                            headers=[("If-Match", first_tag)])
         self.assertEqual(stale.status, 412, stale.body)
         self.assertEqual(self.admin("GET", "/routes/d.yaml").header("etag"), second_tag)
@@ -316,7 +267,7 @@ class RoutesDirAdminTest(RoutesDirTestCase):
     def test_put_with_errors_is_400_and_changes_nothing(self):
         """A PUT body with errors is answered 400 with every error as FILE:LINE:COL; the file
         on disk and the routes stay as they were."""
-        self.start({"d.yaml": routes_file({"d.test": "A"})}, token=TOKEN)
+        self.start({"d.yaml": route_entry({"d.test": "A"})}, token=TOKEN)
         path = os.path.join(self.dir, "d.yaml")
         resp = self.admin("PUT", "/routes/d", "routes:\n  - hosts: [d.test]\n    paths:\n"
                                               "      - { prefix: /, cluster: nowhere }\n")
@@ -324,8 +275,8 @@ class RoutesDirAdminTest(RoutesDirTestCase):
         self.assertRegex(resp.body.decode(),
                          rf"^{re.escape(path)}:4:\d+: unknown cluster 'nowhere'")
         with open(path) as f:
-            self.assertEqual(f.read(), routes_file({"d.test": "A"}))
-        resp = self.admin("PUT", "/routes/e", routes_file({"d.test": "B"}))
+            self.assertEqual(f.read(), route_entry({"d.test": "A"}))
+        resp = self.admin("PUT", "/routes/e", route_entry({"d.test": "B"}))
         self.assertEqual(resp.status, 400, resp.body)
         self.assertIn(f"already routed by {path}", resp.body.decode())
         self.assertFalse(os.path.exists(os.path.join(self.dir, "e.yaml")))
@@ -335,8 +286,8 @@ class RoutesDirAdminTest(RoutesDirTestCase):
     def test_delete_removes_the_file_and_its_routes(self):
         """DELETE /routes/NAME with a stale If-Match is 412; with the current one (or none) the
         file goes and its hosts answer 404. A file that is not there is 404."""
-        self.start({"d.yaml": routes_file({"d.test": "A"}),
-                    "k.yaml": routes_file({"k.test": "B"})}, token=TOKEN)
+        self.start({"d.yaml": route_entry({"d.test": "A"}),
+                    "k.yaml": route_entry({"k.test": "B"})}, token=TOKEN)
         tag = self.admin("GET", "/routes/d").header("etag")
         stale = self.admin("DELETE", "/routes/d", headers=[("If-Match", '"0000000000000000"')])
         self.assertEqual(stale.status, 412, stale.body)
@@ -352,8 +303,8 @@ class RoutesDirAdminTest(RoutesDirTestCase):
     def test_edits_need_the_token(self):
         """Without the admin token PUT, DELETE and GET /routes/NAME are 401 and the directory
         stays as it was."""
-        self.start({"d.yaml": routes_file({"d.test": "A"})}, token=TOKEN)
-        for method, body in (("PUT", routes_file({"x.test": "A"})), ("DELETE", None),
+        self.start({"d.yaml": route_entry({"d.test": "A"})}, token=TOKEN)
+        for method, body in (("PUT", route_entry({"x.test": "A"})), ("DELETE", None),
                              ("GET", None)):
             for token in ("", "wrong"):
                 resp = self.admin(method, "/routes/d", body, token=token)
@@ -367,7 +318,7 @@ class RoutesDirAdminTest(RoutesDirTestCase):
         are 409, each saying the config names none."""
         self.start({}, routes_dir=None)
         for method, status in (("GET", 404), ("PUT", 409), ("DELETE", 409)):
-            resp = self.admin(method, "/routes/d", routes_file({"d.test": "A"})
+            resp = self.admin(method, "/routes/d", route_entry({"d.test": "A"})
                               if method == "PUT" else None)
             self.assertEqual(resp.status, status, method)
             self.assertIn("no routes_dir", resp.body.decode())

@@ -10,15 +10,17 @@ intervals by) and defines B; the files route NAME.test to A or to a cluster of t
 
 import json
 import os
+import unittest
 
 from harness import keep_alive_answers_while, to_yaml, wait_until
-from test_routes_dir import POLL_TIMEOUT, RoutesDirTestCase, routes_file
+from route_entries_case import POLL_TIMEOUT, route_entry
+from test_routes_dir import RoutesDirTestCase
 
 # Quick checks, so a few intervals pass in a test; two passes in a row make an endpoint healthy.
 HEALTH_CHECK = {"http": {"path": "/healthz"}, "interval": "200ms", "timeout": "200ms",
                 "healthy_threshold": 2, "unhealthy_threshold": 2}
-PATCHED = r"reloaded .* \(routes_dir .*/{name}(?:, deleted)?\): serving \d+ routes, routes and clusters patched " \
-          r"\((\d+) clusters set, (\d+) removed\)"
+PATCHED = (r"reloaded .* \(routes_dir .*/{name}(?:, deleted)?\): serving \d+ routes, "
+           r"routes and clusters patched \((\d+) clusters set, (\d+) removed\)")
 
 
 def own_cluster_file(host, cluster, endpoints, health_check=None):
@@ -73,7 +75,7 @@ class RoutesDirClustersTest(RoutesDirTestCase):
     def test_a_file_adding_a_cluster_serves_it_while_other_hosts_serve(self):
         """A new file with a cluster of its own and a host routed to it: the host answers from
         the new cluster, the cluster is listed, and a.test answers throughout."""
-        self.start({"a.yaml": routes_file({"a.test": "A"})})
+        self.start({"a.yaml": route_entry({"a.test": "A"})})
 
         def add():
             self.write("own.yaml", own_cluster_file("own.test", "C", [self.up_c.address]))
@@ -87,7 +89,7 @@ class RoutesDirClustersTest(RoutesDirTestCase):
 
     def test_changing_a_files_cluster_endpoints_moves_its_host(self):
         """The file's cluster gets other endpoints: its host follows them, other hosts serve."""
-        self.start({"a.yaml": routes_file({"a.test": "A"}),
+        self.start({"a.yaml": route_entry({"a.test": "A"}),
                     "own.yaml": own_cluster_file("own.test", "C", [self.up_c.address])})
         self.assertEqual(self.answers("own.test"), ["C"] * 4)
 
@@ -110,7 +112,7 @@ class RoutesDirClustersTest(RoutesDirTestCase):
     def test_a_file_naming_a_cluster_it_no_longer_defines_is_refused_alone(self):
         """own.yaml renames its cluster C to D but its route still names C: the file is refused
         naming C, its previous version (C) keeps serving, and so do the other files."""
-        self.start({"a.yaml": routes_file({"a.test": "A"}),
+        self.start({"a.yaml": route_entry({"a.test": "A"}),
                     "own.yaml": own_cluster_file("own.test", "C", [self.up_c.address])})
         self.write("own.yaml", to_yaml({
             "routes": [{"hosts": ["own.test"], "paths": [{"prefix": "/", "cluster": "C"}]}],
@@ -125,7 +127,7 @@ class RoutesDirClustersTest(RoutesDirTestCase):
     def test_deleting_a_file_removes_its_host_its_cluster_and_its_checks(self):
         """The file with a checked cluster is deleted: its host is gone (404), its cluster is no
         longer listed, and its endpoint is no longer checked while A's checks go on."""
-        self.start_with_checks({"a.yaml": routes_file({"a.test": "A"})})
+        self.start_with_checks({"a.yaml": route_entry({"a.test": "A"})})
         self.write("own.yaml", own_cluster_file("own.test", "C", [self.up_c.address],
                                                 HEALTH_CHECK))
         self.wait_for("own.test", ["C"])
@@ -149,7 +151,7 @@ class RoutesDirClustersTest(RoutesDirTestCase):
     def test_admin_pages_after_patches_are_those_of_a_whole_reload(self):
         """After files with clusters are added, changed and deleted, GET /config, /clusters and
         /routes answer what they answer once the config file's reload rebuilt everything."""
-        self.start_with_checks({"a.yaml": routes_file({"a.test": "A"}),
+        self.start_with_checks({"a.yaml": route_entry({"a.test": "A"}),
                                 "m.yaml": own_cluster_file("m.test", "M", [self.up_c.address])})
         self.write("k.yaml", own_cluster_file("k.test", "K", [self.up_b.address], HEALTH_CHECK))
         self.write("z.yaml", own_cluster_file("z.test", "Z", [self.up_c.address]))
@@ -187,5 +189,4 @@ class RoutesDirClustersTest(RoutesDirTestCase):
 
 
 if __name__ == "__main__":
-    import unittest
     unittest.main()

@@ -16,26 +16,17 @@ import re
 import signal
 import subprocess
 
-from harness import (HOST, WAYGATE_BIN, HttpConnection, WaygateTestCase, admin_request, free_port,
-                     keep_alive_answers_while, port_accepts, request, to_yaml, upstream_answers,
-                     wait_for_answers, wait_until)
+from harness import (HOST, WAYGATE_BIN, HttpConnection, free_port, keep_alive_answers_while,
+                     port_accepts, request, to_yaml, wait_until)
+from route_entries_case import POLL_TIMEOUT, RouteEntriesCase, route_entry
 
-POLL_TIMEOUT = 10.0  # a failure guard for "the change applied", not a timing expectation
-RECONNECT_TIMEOUT = 30.0  # the same after etcd was down: reconnect backoff comes first
+RECONNECT_TIMEOUT = 30.0  # "the change applied" after etcd was down: reconnect backoff comes first
 TOKEN = "routes-etcd-token-41c9"
 
 
-def entry(hosts_to_clusters, clusters=None):
-    """An entry: each host routed to its cluster; clusters: name -> endpoints defined in it."""
-    value = {"routes": [{"hosts": [host], "paths": [{"prefix": "/", "cluster": cluster}]}
-                        for host, cluster in hosts_to_clusters.items()]}
-    if clusters:
-        value["clusters"] = [{"name": name, "endpoints": list(endpoints)}
-                             for name, endpoints in clusters.items()]
-    return to_yaml(value)
+class RoutesEtcdTestCase(RouteEntriesCase):
 
-
-class RoutesEtcdTestCase(WaygateTestCase):
+    token = TOKEN
 
     @classmethod
     def setUpClass(cls):
@@ -68,46 +59,10 @@ class RoutesEtcdTestCase(WaygateTestCase):
         self.wg = self.env.waygate(self.config(), self.port)
         wait_until(lambda: port_accepts(self.admin_port), message="the admin address to accept")
         self.wait_for_status(lambda f: set(f) == set(entries), "every entry to be read")
+        self.assertEqual(self.status_page()["prefix"], self.prefix)
 
     def put(self, name, text):
         return self.etcd.put(self.prefix + name, text)
-
-    def admin(self, method, path, body=None, headers=(), token=TOKEN):
-        headers = list(headers) + ([("Authorization", f"Bearer {token}")] if token else [])
-        if body is None:
-            return admin_request(self.admin_port, method, path, headers=headers)
-        with HttpConnection(self.admin_port) as conn:
-            conn.send(request(method, path, host=f"{HOST}:{self.admin_port}",
-                              headers=[("Connection", "close"), *headers],
-                              body=body.encode()))
-            return conn.read_response(method)
-
-    def status(self):
-        resp = self.admin("GET", "/routes_dir")
-        self.assertEqual(resp.status, 200, resp)
-        page = json.loads(resp.body)
-        self.assertEqual(page["prefix"], self.prefix)
-        return {f["name"]: f for f in page["files"]}
-
-    def wait_for_status(self, predicate, message):
-        last = {}
-
-        def check():
-            last["files"] = self.status()
-            return predicate(last["files"])
-        try:
-            wait_until(check, POLL_TIMEOUT, 0.02, message)
-        except AssertionError:
-            raise AssertionError(f"waited for {message}; GET /routes_dir says "
-                                 f"{json.dumps(last.get('files'), indent=1)}")
-        return last["files"]
-
-    def answers(self, host, count=4):
-        return upstream_answers(self.port, count, host=host)
-
-    def wait_for(self, host, expected, timeout=POLL_TIMEOUT):
-        return wait_for_answers(self.port, expected, timeout, host=host)
-
 
 class RoutesEtcdTest(RoutesEtcdTestCase):
 
@@ -115,14 +70,14 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
         """Each key's routes serve, with the clusters it defines itself; a key put after the
         start routes too; keys outside the prefix are not read. GET /routes_dir shows each entry
         with its mod_revision as version."""
-        self.etcd.put(f"/waygate/other-{self._testMethodName}", entry({"other.test": "A"}))
-        self.start({"a": entry({"a.test": "A"}),
-                    "own": entry({"own.test": "C"}, {"C": [self.up_c.address]})})
+        self.etcd.put(f"/waygate/other-{self._testMethodName}", route_entry({"other.test": "A"}))
+        self.start({"a": route_entry({"a.test": "A"}),
+                    "own": route_entry({"own.test": "C"}, {"C": [self.up_c.address]})})
         self.assertEqual(self.answers("a.test"), ["A"] * 4)
         self.assertEqual(self.answers("own.test"), ["C"] * 4)
         self.assertEqual(self.answers("file.test"), ["A"] * 4)
         self.assertEqual(self.answers("other.test", 1), [404])
-        revision = self.put("b", entry({"b.test": "B"}))
+        revision = self.put("b", route_entry({"b.test": "B"}))
         self.wait_for("b.test", {"B"})
         files = self.status()
         self.assertEqual(sorted(files), ["a", "b", "own"])
@@ -134,13 +89,13 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
     def test_changing_one_entry_moves_its_host_while_other_hosts_serve(self):
         """a.test moves from A to B when its key changes, while requests to b.test on a
         keep-alive connection are all answered by B; the log names the one entry applied."""
-        self.start({"a": entry({"a.test": "A"}), "b": entry({"b.test": "B"})})
+        self.start({"a": route_entry({"a.test": "A"}), "b": route_entry({"b.test": "B"})})
         self.assertEqual(self.answers("a.test"), ["A"] * 4)
         applied = r"(?m)^.*reloaded .*\(etcd .*$"
         before = len(self.wg.stderr_matches(applied))
 
         def move_a():
-            self.put("a", entry({"a.test": "B"}))
+            self.put("a", route_entry({"a.test": "B"}))
             self.wait_for("a.test", {"B"})
         results, failures = keep_alive_answers_while(self.port, "b.test", move_a, POLL_TIMEOUT)
         self.assertEqual(failures, [])
@@ -154,7 +109,7 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
         """An entry with an error is refused with etcd:KEY:LINE:COL in the log and GET
         /routes_dir; its previous version keeps serving, and so does every other entry. Fixed,
         it applies."""
-        self.start({"a": entry({"a.test": "A"}), "b": entry({"b.test": "B"})})
+        self.start({"a": route_entry({"a.test": "A"}), "b": route_entry({"b.test": "B"})})
         source = f"etcd:{self.prefix}a"
         self.put("a", "routes:\n  - hosts: [a.test]\n    paths:\n"
                       "      - { prefix: /, clsuter: B }\n")
@@ -168,12 +123,12 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
         self.assertEqual(self.answers("a.test"), ["A"] * 4)
         self.assertEqual(self.answers("b.test"), ["B"] * 4)
         # A host another entry routes is refused too, naming that entry.
-        self.put("c", entry({"b.test": "A"}))
+        self.put("c", route_entry({"b.test": "A"}))
         files = self.wait_for_status(lambda f: "c" in f and f["c"]["errors"], "c to be refused")
         self.assertIn(f"already routed by etcd:{self.prefix}b", files["c"]["errors"][0])
         self.assertFalse(files["c"]["serving"])
         self.assertEqual(self.answers("b.test"), ["B"] * 4)
-        self.put("a", entry({"a.test": "B"}))
+        self.put("a", route_entry({"a.test": "B"}))
         self.wait_for("a.test", {"B"})
         self.assertEqual(self.status()["a"]["errors"], [])
 
@@ -181,18 +136,18 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
         """An entry adding a cluster and a host to it serves while b.test answers throughout;
         moving the cluster's endpoint and deleting the key follow, the cluster leaves GET
         /clusters, and each change is logged as patched in, not published whole."""
-        self.start({"b": entry({"b.test": "B"})})
+        self.start({"b": route_entry({"b.test": "B"})})
         patched = r"(?m)^.*reloaded .*\(etcd etcd:.*/own(?:, deleted)?\): .*routes and clusters " \
                   r"patched \((\d+) clusters set, (\d+) removed\)"
 
         def add():
-            self.put("own", entry({"own.test": "C"}, {"C": [self.up_c.address]}))
+            self.put("own", route_entry({"own.test": "C"}, {"C": [self.up_c.address]}))
             self.wait_for("own.test", {"C"})
         results, failures = keep_alive_answers_while(self.port, "b.test", add, POLL_TIMEOUT)
         self.assertEqual(failures, [])
         self.assertEqual(set(results), {(200, "B")}, results[-60:])
         self.assertEqual(self.wg.wait_for_stderr(patched, 1)[-1], ("1", "0"))
-        self.put("own", entry({"own.test": "C"}, {"C": [self.up_a.address]}))
+        self.put("own", route_entry({"own.test": "C"}, {"C": [self.up_a.address]}))
         self.wait_for("own.test", {"A"})
         self.assertEqual(self.wg.wait_for_stderr(patched, 2)[-1], ("1", "0"))
         self.etcd.delete(self.prefix + "own")
@@ -204,7 +159,7 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
 
     def test_deleting_a_key_removes_its_routes(self):
         """A deleted key's hosts answer 404; the other entries keep serving."""
-        self.start({"a": entry({"a.test": "A"}), "b": entry({"b.test": "B"})})
+        self.start({"a": route_entry({"a.test": "A"}), "b": route_entry({"b.test": "B"})})
         self.assertEqual(self.answers("b.test"), ["B"] * 4)
         self.etcd.delete(self.prefix + "b")
         self.wait_for("b.test", {404})
@@ -213,7 +168,7 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
 
     def test_reloading_the_config_file_keeps_the_entries(self):
         """A change to the config file reloads it with the entries as they are."""
-        self.start({"a": entry({"a.test": "A"})})
+        self.start({"a": route_entry({"a.test": "A"})})
         self.wg.write_config(self.config(file_cluster="B"))
         self.wait_for("file.test", {"B"})
         self.assertEqual(self.answers("a.test"), ["A"] * 4)
@@ -221,7 +176,7 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
 
     def test_the_entries_keep_serving_while_etcd_is_down(self):
         """etcd stopped: the entries read last keep serving; started again, a change applies."""
-        self.start({"a": entry({"a.test": "A"})})
+        self.start({"a": route_entry({"a.test": "A"})})
         self.etcd.stop()
         try:
             self.wg.wait_for_stderr(r"routes_source etcd prefix .*keep serving")
@@ -231,7 +186,7 @@ class RoutesEtcdTest(RoutesEtcdTestCase):
             self.etcd.start()
             self.etcd.wait_ready()
         self.assertEqual(self.answers("a.test"), ["A"] * 4)
-        self.put("a", entry({"a.test": "B"}))
+        self.put("a", route_entry({"a.test": "B"}))
         self.wait_for("a.test", {"B"}, RECONNECT_TIMEOUT)
 
     def test_prefix_and_key_together_are_a_config_error(self):
@@ -263,7 +218,7 @@ class RoutesEtcdAdminTest(RoutesEtcdTestCase):
         as ETag; GET answers the value and the same ETag; a PUT whose If-Match is stale (another
         writer changed the key) is 412 and changes nothing."""
         self.start({})
-        body = entry({"d.test": "A"})
+        body = route_entry({"d.test": "A"})
         resp = self.admin("PUT", "/routes/d", body)
         self.assertEqual(resp.status, 201, resp.body)
         first_tag = resp.header("etag")
@@ -273,43 +228,43 @@ class RoutesEtcdAdminTest(RoutesEtcdTestCase):
         got = self.admin("GET", "/routes/d")
         self.assertEqual((got.status, got.header("etag"), got.body.decode()),
                          (200, first_tag, body))
-        resp = self.admin("PUT", "/routes/d", entry({"d.test": "B"}),
+        resp = self.admin("PUT", "/routes/d", route_entry({"d.test": "B"}),
                           headers=[("If-Match", first_tag)])
         self.assertEqual(resp.status, 200, resp.body)
         second_tag = resp.header("etag")
         self.assertNotEqual(second_tag, first_tag)
         self.assertEqual(self.answers("d.test"), ["B"] * 4)
-        stale = self.admin("PUT", "/routes/d", entry({"d.test": "A"}),
+        stale = self.admin("PUT", "/routes/d", route_entry({"d.test": "A"}),
                            headers=[("If-Match", first_tag)])
         self.assertEqual(stale.status, 412, stale.body)
         self.assertEqual(self.answers("d.test"), ["B"] * 4)
         # Another writer changes the key: the tag read before is stale.
-        self.put("d", entry({"d.test": "B"}, {"C": [self.up_c.address]}))
+        self.put("d", route_entry({"d.test": "B"}, {"C": [self.up_c.address]}))
         self.wait_for_status(lambda f: f["d"]["version"] != second_tag, "the write to be seen")
-        stale = self.admin("PUT", "/routes/d", entry({"d.test": "A"}),
+        stale = self.admin("PUT", "/routes/d", route_entry({"d.test": "A"}),
                            headers=[("If-Match", second_tag)])
         self.assertEqual(stale.status, 412, stale.body)
         self.assertEqual(self.etcd.get(self.prefix + "d"),
-                         entry({"d.test": "B"}, {"C": [self.up_c.address]}))
+                         route_entry({"d.test": "B"}, {"C": [self.up_c.address]}))
         self.assertEqual(self.answers("d.test"), ["B"] * 4)
 
     def test_put_with_errors_is_400_and_changes_nothing(self):
         """A PUT body with errors is answered 400 with every error as etcd:KEY:LINE:COL; the key
         and the routes stay as they were."""
-        self.start({"d": entry({"d.test": "A"})})
+        self.start({"d": route_entry({"d.test": "A"})})
         resp = self.admin("PUT", "/routes/d", "routes:\n  - hosts: [d.test]\n    paths:\n"
                                               "      - { prefix: /, cluster: nowhere }\n")
         self.assertEqual(resp.status, 400, resp.body)
         self.assertRegex(resp.body.decode(),
                          rf"^{re.escape(f'etcd:{self.prefix}d')}:4:\d+: unknown cluster 'nowhere'")
-        self.assertEqual(self.etcd.get(self.prefix + "d"), entry({"d.test": "A"}))
+        self.assertEqual(self.etcd.get(self.prefix + "d"), route_entry({"d.test": "A"}))
         self.assertEqual(self.admin("PUT", "/routes/..x", "").status, 400)
         self.assertEqual(self.answers("d.test"), ["A"] * 4)
 
     def test_delete_removes_the_key_and_its_routes(self):
         """DELETE /routes/NAME with a stale If-Match is 412; with the current one the key goes
         and its hosts answer 404. A key that is not there is 404; without the token, 401."""
-        self.start({"d": entry({"d.test": "A"})})
+        self.start({"d": route_entry({"d.test": "A"})})
         tag = self.admin("GET", "/routes/d").header("etag")
         self.assertEqual(self.admin("DELETE", "/routes/d", token="").status, 401)
         stale = self.admin("DELETE", "/routes/d", headers=[("If-Match", '"1"')])
@@ -326,8 +281,8 @@ class RoutesEtcdAdminTest(RoutesEtcdTestCase):
         """A PUT waits for etcd, and only the PUT does: while etcd is stopped (SIGSTOP, so it
         neither answers nor refuses), GET /ready is answered at once and the proxy serves; once
         etcd runs again, the PUT is answered and applied."""
-        self.start({"d": entry({"d.test": "A"})})
-        body = entry({"d.test": "B"}).encode()
+        self.start({"d": route_entry({"d.test": "A"})})
+        body = route_entry({"d.test": "B"}).encode()
         with HttpConnection(self.admin_port) as put:
             self.etcd.proc.send_signal(signal.SIGSTOP)
             try:
@@ -346,18 +301,18 @@ class RoutesEtcdAdminTest(RoutesEtcdTestCase):
     def test_an_edit_whose_client_left_still_lands_through_the_watch(self):
         """A client that closes its connection while its PUT waits for etcd gets nothing, and
         waygate neither crashes nor loses the write: etcd takes it and the watch applies it."""
-        self.start({"d": entry({"d.test": "A"})})
+        self.start({"d": route_entry({"d.test": "A"})})
         self.etcd.proc.send_signal(signal.SIGSTOP)
         try:
             with HttpConnection(self.admin_port) as put:
                 put.send(request("PUT", "/routes/d", host=f"{HOST}:{self.admin_port}",
                                  headers=[("Authorization", f"Bearer {TOKEN}")],
-                                 body=entry({"d.test": "B"}).encode()))
+                                 body=route_entry({"d.test": "B"}).encode()))
                 self.assertEqual(self.admin("GET", "/ready").status, 200)
         finally:
             self.etcd.proc.send_signal(signal.SIGCONT)
         self.wait_for("d.test", {"B"})
-        self.assertEqual(self.etcd.get(self.prefix + "d"), entry({"d.test": "B"}))
+        self.assertEqual(self.etcd.get(self.prefix + "d"), route_entry({"d.test": "B"}))
 
 if __name__ == "__main__":
     import unittest
