@@ -12,15 +12,19 @@
 namespace waygate::http {
 
 ServerConnection::ServerConnection(uv_loop_t* loop)
-    : tcp_(loop, *this), parser_(HTTP_REQUEST, *this) {
+    : tcp_(std::in_place, loop, static_cast<TransportSink&>(*this)),
+      transport_(&*tcp_),
+      parser_(HTTP_REQUEST, *this) {
   timer_.init(loop, &ServerConnection::on_timeout, this);
 }
 
+ServerConnection::ServerConnection(ForStream) : parser_(HTTP_REQUEST, *this) {}
+
 void ServerConnection::start(SSL* ssl) {
-  tcp_.accepted();
+  tcp_->accepted();
   sockaddr_storage peer{};
   int length = sizeof(peer);
-  if (uv_tcp_getpeername(tcp_.tcp(), reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
+  if (uv_tcp_getpeername(tcp_->tcp(), reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
     std::string ip = format_ip(peer);
     size_t n = std::min(ip.size(), sizeof(client_ip_) - 1);
     ip.copy(client_ip_, n);
@@ -34,7 +38,7 @@ void ServerConnection::start(SSL* ssl) {
   client_address_length_ =
       static_cast<uint8_t>(std::clamp(written, 0, static_cast<int>(sizeof(client_address_) - 1)));
   if (ssl) {
-    tls_ = std::make_unique<TlsTransport>(tcp_, static_cast<TransportSink&>(*this), ssl);
+    tls_ = std::make_unique<TlsTransport>(*tcp_, static_cast<TransportSink&>(*this), ssl);
     transport_ = tls_.get();
     handshaking_ = true;
     timer_.set(timeouts().handshake_ms);
@@ -45,13 +49,13 @@ void ServerConnection::start(SSL* ssl) {
   update_reading();
 }
 
-TransportSink& ServerConnection::start_stream(Transport& transport,
-                                              const ServerConnection& parent) {
+TransportSink& ServerConnection::start_stream(Transport& transport, ServerConnection& parent) {
   std::copy(std::begin(parent.client_ip_), std::end(parent.client_ip_), client_ip_);
   client_port_ = parent.client_port_;
   std::copy(std::begin(parent.client_address_), std::end(parent.client_address_), client_address_);
   client_address_length_ = parent.client_address_length_;
   transport_ = &transport;
+  timer_.init_carried(parent.timer_, &ServerConnection::on_timeout, this);
   timer_.set(timeouts().header_read_ms);
   update_reading();
   return *this;
@@ -542,13 +546,25 @@ void ServerConnection::lose(const char* reason) {
   bool active = state_ != State::kWaiting && state_ != State::kClosing;
   state_ = State::kClosed;  // first, so nothing the hook does can reach the client
   if (active) on_connection_lost(reason);
-  close_handles({tcp_.handle(), timer_.handle()});
+  close_all();
 }
 
 void ServerConnection::close_now() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
-  close_handles({tcp_.handle(), timer_.handle()});
+  close_all();
+}
+
+void ServerConnection::close_all() {
+  if (tcp_) return close_handles({tcp_->handle(), timer_.handle()});
+  if (close_deferred_) return;
+  close_deferred_ = true;
+  timer_.clear();
+  on_close_deferred();
+}
+
+void ServerConnection::finish_deferred_close() {
+  on_handles_closed();
 }
 
 void ServerConnection::close_gracefully() {
@@ -658,8 +674,8 @@ void ServerConnection::handle_handshake_failure(int status) {
     WG_LOG_INFO("tls: plain HTTP from %s on a TLS listener", client_ip_);
     on_handshake_failed(HandshakeFailure::kPlaintextHttp);
     // The TLS layer stays (it is in its own callback) but leaves the socket to this connection.
-    tcp_.set_sink(static_cast<TransportSink&>(*this));
-    transport_ = &tcp_;
+    tcp_->set_sink(static_cast<TransportSink&>(*this));
+    transport_ = &*tcp_;
     std::string response;
     append_local_response(response, 400, "400 Bad Request: plain HTTP sent to a TLS port\n", {},
                           true);

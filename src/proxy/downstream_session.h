@@ -25,6 +25,8 @@ class Worker;
 class DownstreamSession final : public http::ServerConnection {
  public:
   explicit DownstreamSession(Worker& worker);
+  // The session of one HTTP/2 stream (start_stream): no socket or timer handles of its own.
+  DownstreamSession(Worker& worker, ForStream);
   ~DownstreamSession();
 
   // Starts the session of one HTTP/2 stream of `parent`, with its client, listener and TLS.
@@ -85,6 +87,7 @@ class DownstreamSession final : public http::ServerConnection {
   void on_http2_start() override;
   void on_tunnel_input(std::string_view bytes) override;
   void on_closed() override;
+  void on_close_deferred() override;
   http::ServerTimeouts timeouts() const override;
   http::ParserLimits parser_limits() const override;
 

@@ -228,6 +228,7 @@ void Http2Connection::schedule_flush() {
 
 void Http2Connection::on_idle(uv_idle_t* idle) {
   auto* connection = static_cast<Http2Connection*>(idle->data);
+  if (!connection->closing_.empty() && connection->finish_session_closes()) return;  // freed
   uv_idle_stop(idle);
   connection->flush();
 }
@@ -338,9 +339,26 @@ void Http2Connection::abort_streams() {
     stream->abort();
 }
 
+void Http2Connection::defer_session_close(Http2Stream& stream) {
+  closing_.push_back(stream.id());
+  // Even on a dead connection: the sessions' closes free the streams, and then the connection.
+  uv_idle_start(idle_.get(), &Http2Connection::on_idle);
+}
+
+bool Http2Connection::finish_session_closes() {
+  finishing_.swap(closing_);
+  for (int32_t id : finishing_) {
+    if (Http2Stream* stream = find(id)) stream->finish_session_close();  // may free stream
+  }
+  finishing_.clear();
+  if (!dead_ || !idle()) return false;
+  bool freed = parent_.handles_closed_;
+  parent_.on_http2_streams_gone();  // frees this when the client connection's handles are closed
+  return freed;
+}
+
 void Http2Connection::on_stream_finished(Http2Stream& stream) {
-  if (stream.finished() || dead_) erase(stream.id());    // frees stream
-  if (dead_ && idle()) parent_.on_http2_streams_gone();  // may free this
+  if (stream.finished() || dead_) erase(stream.id());  // frees stream
 }
 
 bool Http2Connection::idle() const {

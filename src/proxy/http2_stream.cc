@@ -176,7 +176,8 @@ void Http2Stream::start_request(bool end_stream) {
   append_field(request_, "Connection", "close", http::HeaderId::kConnection);
   request_.keep_alive = false;
   std::string().swap(cookie_);
-  session_ = std::make_unique<DownstreamSession>(connection_.worker());
+  session_ =
+      std::make_unique<DownstreamSession>(connection_.worker(), DownstreamSession::ForStream{});
   sink_ = &session_->start_stream(connection_.parent(), *this);
   connection_.schedule(*this);
 }
@@ -482,6 +483,14 @@ void Http2Stream::abort() {
   if (!sink_ || client_gone_told_) return;
   client_gone_told_ = true;
   sink_->on_transport_eof(UV_ECONNRESET);
+}
+
+void Http2Stream::on_session_closing() {
+  connection_.defer_session_close(*this);
+}
+
+void Http2Stream::finish_session_close() {
+  session_->finish_deferred_close();  // on_closed, then on_session_closed: may free this
 }
 
 void Http2Stream::on_session_closed() {

@@ -69,7 +69,11 @@ class Http2Stream final : public Transport, private http::ParserSink {
   // Both sides are done with it: the connection may free it (or free it anyway once nghttp2 is
   // done with the whole connection).
   bool finished() const { return h2_closed_ && !session_; }
-  // The session's handles closed: it is freed here (called from its on_closed).
+  // The session closed (it has no handles to wait for): the connection finishes the close from
+  // the loop (finish_session_close), outside the session's own calls.
+  void on_session_closing();
+  void finish_session_close();
+  // The session's close finished: it is freed here (called from its on_closed).
   void on_session_closed();
 
   // ---- Transport, for the session ----

@@ -356,6 +356,30 @@ class ClientGoneTest(Http2TestCase):
                     if line.startswith("waygate_downstream_connections_active "))
 
 
+class StreamTimeoutTest(Http2TestCase):
+
+    def test_stalled_stream_times_out_alone_and_its_connection_goes_on(self):
+        """downstream_idle holds for each stream: one whose client promised a body and sent none
+        is reset when it runs out, while its connection stays open and serves the next stream."""
+        up = self.env.upstream("a")
+        wg = self.start({"a": up}, timeouts={"downstream_idle": "1s"})
+        client = self.h2(wg.port)
+        stalled = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(stalled, [(":method", "POST"), (":path", "/sink"),
+                                           (":scheme", "http"), (":authority", "a.test"),
+                                           ("content-length", "10")])
+        client.streams[stalled] = {"headers": {}, "body": bytearray(), "ended": False,
+                                   "reset": None, "unsent": bytearray()}
+        client.flush()
+        served = client.request("/served")
+        client.run_until(lambda: client.done(stalled, served))
+        self.assertEqual(client.streams[stalled]["reset"], h2.errors.ErrorCodes.INTERNAL_ERROR)
+        self.assertEqual(bytes(client.streams[served]["body"]), b"a GET /served\n")
+        after = client.request("/after")
+        client.run_until(lambda: client.done(after))
+        self.assertEqual(bytes(client.streams[after]["body"]), b"a GET /after\n")
+
+
 class ListenerSettingTest(Http2TestCase):
 
     def test_plain_listener_without_http2_speaks_only_http1(self):
