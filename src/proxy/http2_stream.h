@@ -27,6 +27,15 @@ namespace waygate::proxy {
 class DownstreamSession;
 class Http2Connection;
 
+// The buffers a stream grows, handed on from a finished stream to the next one on its connection
+// rather than allocated and freed with each.
+struct Http2StreamBuffers {
+  http::MessageHead request;
+  std::string held_fields;
+  std::vector<uint32_t> held_lengths;
+  std::string outbound;
+};
+
 class Http2Stream final : public Transport, private http::ParserSink {
  public:
   Http2Stream(Http2Connection& connection, int32_t id, size_t max_header_bytes);
@@ -35,6 +44,8 @@ class Http2Stream final : public Transport, private http::ParserSink {
   Http2Stream& operator=(const Http2Stream&) = delete;
 
   int32_t id() const { return id_; }
+  // Its buffers, for the connection to give the next stream (this one is going).
+  Http2StreamBuffers take_buffers();
 
   // ---- From the HTTP/2 side (nghttp2's callbacks) ----
   void add_header(std::string_view name, std::string_view value);
@@ -135,9 +146,12 @@ class Http2Stream final : public Transport, private http::ParserSink {
   std::string outbound_;
   size_t outbound_offset_ = 0;
   // The proxied response's head, as HTTP/2 fields (lowercase names, values) in one buffer.
+  // nghttp2 reads them in place (NGHTTP2_NV_FLAG_NO_COPY_*) until the HEADERS frame is out, so
+  // they stay as they are once submitted; so does status_.
   std::string held_fields_;
   std::vector<uint32_t> held_lengths_;  // name and value lengths, in turn
   uint16_t held_status_ = 0;
+  char status_[4] = {};
   bool held_bodiless_ = false;
   bool head_held_ = false;
   bool raw_body_ = false;       // the head went as fields: what the session writes is body
