@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/block_pool.h"
 #include "core/transport.h"
 #include "http/message_head.h"
 #include "http/parser.h"
@@ -42,6 +43,9 @@ class Http2Stream final : public Transport, private http::ParserSink {
   ~Http2Stream();
   Http2Stream(const Http2Stream&) = delete;
   Http2Stream& operator=(const Http2Stream&) = delete;
+  // Made and freed with each stream: their blocks are reused (BlockPool).
+  static void* operator new(size_t size) { return Pool::take(size); }
+  static void operator delete(void* block, size_t size) { Pool::give(block, size); }
 
   int32_t id() const { return id_; }
   // Its buffers, for the connection to give the next stream (this one is going).
@@ -96,6 +100,8 @@ class Http2Stream final : public Transport, private http::ParserSink {
   bool secure() const override;
 
  private:
+  using Pool = BlockPool<Http2Stream, 256>;
+
   // http::ParserSink: waygate's own answers, which the session writes as HTTP/1.1, turned into
   // HTTP/2 (a proxied response comes as fields: hold_response_head).
   http::MessageHead& on_message_begin() override;
