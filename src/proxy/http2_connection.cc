@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "http/server_connection.h"
 #include "proxy/downstream_session.h"
+#include "proxy/http2_memory.h"
 #include "proxy/worker.h"
 
 namespace waygate::proxy {
@@ -35,7 +36,7 @@ Http2Connection::Http2Connection(DownstreamSession& parent, Worker& worker)
   nghttp2_option_new(&options);
   // Request bytes are acknowledged as the sessions take them (Http2Stream::pump), not on receipt.
   nghttp2_option_set_no_auto_window_update(options, 1);
-  nghttp2_session_server_new2(&session_, callbacks, this, options);
+  nghttp2_session_server_new3(&session_, callbacks, this, options, http2_memory());
   nghttp2_option_del(options);
   nghttp2_session_callbacks_del(callbacks);
 
