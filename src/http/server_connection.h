@@ -61,8 +61,9 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   // MessageHead::method of a decoded request whose method the parser would not take.
   static constexpr uint8_t kUnknownMethod = UINT8_MAX;
   // `head` (its fields swapped into the subclass's head) becomes the current request, checked as
-  // the parser checks an HTTP/1 head (limits, field syntax): the subclass gets it through
-  // on_request_head, or the client a refusal. Only on a connection started by start_stream.
+  // the parser checks an HTTP/1 head (limits, method, target; the fields' syntax is the decoder's
+  // to check, as nghttp2 does): the subclass gets it through on_request_head, or the client a
+  // refusal. Only on a connection started by start_stream.
   void start_decoded_request(MessageHead& head);
   // After read_body(): whether body bytes may be delivered now (backpressure).
   bool takes_decoded_body() const { return state_ == State::kBody && !input_paused_; }

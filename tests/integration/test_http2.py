@@ -281,6 +281,23 @@ class PriorKnowledgeTest(Http2TestCase):
         self.assertEqual((r.status, r.body), (200, b"a GET /fine\n"), r)
         self.assertEqual(self.a.stats()["requests"], 1)
 
+    def test_fields_the_http1_parser_refuses_never_reach_the_upstream(self):
+        # A control character in a value, an uppercase or non-token name: the stream is refused,
+        # the next one on the connection is served, and the upstream sees only that one.
+        client = self.h2(self.wg.port)
+        client.conn.config.validate_outbound_headers = False
+        client.conn.config.normalize_outbound_headers = False
+        bad = [client.request("/bad", headers=[(name, value)])
+               for name, value in (("x-bad", "a\x01b"), ("X-Upper", "v"), ("x(bad)", "v"))]
+        good = client.request("/good")
+        client.run_until(lambda: client.done(good, *bad))
+        for sid in bad:
+            stream = client.streams[sid]
+            self.assertTrue(stream["reset"] is not None
+                            or stream["headers"].get(":status") == "400", stream)
+        self.assertEqual(bytes(client.streams[good]["body"]), b"a GET /good\n")
+        self.assertEqual(self.a.stats()["requests"], 1)
+
     def test_rapid_reset_gets_goaway_and_others_are_served(self):
         client = self.h2(self.wg.port)
         for _ in range(500):
