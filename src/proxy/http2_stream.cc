@@ -66,10 +66,7 @@ ssize_t read_response_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t l
 }  // namespace
 
 Http2Stream::Http2Stream(Http2Connection& connection, int32_t id, size_t max_header_bytes)
-    : connection_(connection),
-      id_(id),
-      max_header_bytes_(max_header_bytes),
-      parser_(HTTP_RESPONSE, *this) {
+    : connection_(connection), id_(id), max_header_bytes_(max_header_bytes) {
   Http2StreamBuffers buffers = connection.take_spare_buffers();
   request_ = std::move(buffers.request);
   held_fields_ = std::move(buffers.held_fields);
@@ -273,20 +270,21 @@ int Http2Stream::write(std::span<const uv_buf_t> bufs) {
     connection_.schedule_flush();
     return 0;
   }
+  if (!parser_) parser_.emplace(HTTP_RESPONSE, static_cast<http::ParserSink&>(*this));
   for (const uv_buf_t& buf : bufs) {
     std::string_view bytes(buf.base, buf.len);
     while (!bytes.empty()) {
       size_t consumed = 0;
-      http::Parser::Result result = parser_.execute(bytes, &consumed);
+      http::Parser::Result result = parser_->execute(bytes, &consumed);
       bytes.remove_prefix(std::min(consumed, bytes.size()));
       if (result == http::Parser::Result::kPaused) {
-        parser_.resume();
+        parser_->resume();
         continue;
       }
       if (result != http::Parser::Result::kOk) {
         // Our own serializer wrote it: a failure here is a bug, and the stream cannot go on.
         WG_LOG_ERROR("http2: stream %d: unreadable response from the proxy: %s", id_,
-                     parser_.error_reason());
+                     parser_->error_reason());
         nghttp2_submit_rst_stream(connection_.session(), NGHTTP2_FLAG_NONE, id_,
                                   NGHTTP2_INTERNAL_ERROR);
         connection_.schedule_flush();
@@ -435,7 +433,7 @@ void Http2Stream::submit_trailers() {
 }
 
 const http::MessageHead& Http2Stream::response_trailers() const {
-  return raw_body_ ? trailers_ : parser_.trailers();
+  return raw_body_ || !parser_ ? trailers_ : parser_->trailers();
 }
 
 ssize_t Http2Stream::read_response(uint8_t* buf, size_t length, uint32_t* data_flags) {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -146,8 +147,9 @@ class Http2Stream final : public Transport, private http::ParserSink {
   bool reading_ = false;
   bool request_ended_ = false;
   bool eof_pending_ = false;  // the session asked to end its output: it hears EOF next
-  // The response: parsed from the session's output, body bytes held for the data provider.
-  http::Parser parser_;
+  // The response: parsed from the session's output (made at its first bytes: most responses come
+  // as fields, with no parser), body bytes held for the data provider.
+  std::optional<http::Parser> parser_;
   http::MessageHead response_;
   std::string outbound_;
   size_t outbound_offset_ = 0;
