@@ -1,8 +1,7 @@
 // Memory blocks for one type, kept per thread for its next object: for objects made and freed at
 // a high rate and in bursts (a session and a stream for each HTTP/2 stream), which malloc serves
 // slowly once they are past its per-thread cache (over 1 KiB, or more than 7 at a time).
-// A class uses it through its own operator new and delete. Under AddressSanitizer every block
-// goes back to malloc, so that a use after free is still caught.
+// A class uses it through its own operator new and delete.
 #pragma once
 
 #include <cstddef>
@@ -11,29 +10,43 @@
 
 namespace waygate {
 
+// Whether freed blocks are kept for reuse: not under AddressSanitizer, which must see each block
+// freed to catch a use after free.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kReuseFreedBlocks = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kReuseFreedBlocks = false;
+#else
+inline constexpr bool kReuseFreedBlocks = true;
+#endif
+#else
+inline constexpr bool kReuseFreedBlocks = true;
+#endif
+
 template <typename T, size_t kMaxKept>
 class BlockPool {
  public:
   static void* take(size_t size) {
-#ifndef __SANITIZE_ADDRESS__
-    Blocks& kept = blocks();
-    if (size == sizeof(T) && !kept.empty()) {
-      void* block = kept.back();
-      kept.pop_back();
-      return block;
+    if constexpr (kReuseFreedBlocks) {
+      Blocks& kept = blocks();
+      if (size == sizeof(T) && !kept.empty()) {
+        void* block = kept.back();
+        kept.pop_back();
+        return block;
+      }
     }
-#endif
     return ::operator new(size);
   }
 
   static void give(void* block, size_t size) {
-#ifndef __SANITIZE_ADDRESS__
-    Blocks& kept = blocks();
-    if (size == sizeof(T) && kept.size() < kMaxKept) {
-      kept.push_back(block);
-      return;
+    if constexpr (kReuseFreedBlocks) {
+      Blocks& kept = blocks();
+      if (size == sizeof(T) && kept.size() < kMaxKept) {
+        kept.push_back(block);
+        return;
+      }
     }
-#endif
     ::operator delete(block, size);
   }
 

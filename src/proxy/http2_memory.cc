@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/block_pool.h"
+
 namespace waygate::proxy {
 namespace {
 
@@ -118,12 +120,9 @@ void* reallocate(void* block, size_t size, void* user_data) {
 }  // namespace
 
 nghttp2_mem* http2_memory() {
-#ifdef __SANITIZE_ADDRESS__
-  return nullptr;
-#else
   static nghttp2_mem memory{nullptr, &allocate, &release, &allocate_zeroed, &reallocate};
+  if constexpr (!kReuseFreedBlocks) return nullptr;
   return &memory;
-#endif
 }
 
 }  // namespace waygate::proxy

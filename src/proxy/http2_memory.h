@@ -6,8 +6,8 @@
 
 namespace waygate::proxy {
 
-// The allocator to give nghttp2_session_*_new3. Null (nghttp2's default: malloc) under
-// AddressSanitizer, so that its checks see every allocation.
+// The allocator to give nghttp2_session_*_new3. Null (nghttp2's default: malloc) when freed
+// blocks are not reused (kReuseFreedBlocks: under AddressSanitizer).
 nghttp2_mem* http2_memory();
 
 }  // namespace waygate::proxy
