@@ -1,7 +1,7 @@
 // Memory blocks for one type, kept per thread for its next object: for objects made and freed at
 // a high rate and in bursts (a session and a stream for each HTTP/2 stream), which malloc serves
 // slowly once they are past its per-thread cache (over 1 KiB, or more than 7 at a time).
-// A class uses it through its own operator new and delete.
+// A final class uses it through its own operator new and delete (so every block is sizeof(T)).
 #pragma once
 
 #include <cstddef>
@@ -30,7 +30,7 @@ class BlockPool {
   static void* take(size_t size) {
     if constexpr (kReuseFreedBlocks) {
       Blocks& kept = blocks();
-      if (size == sizeof(T) && !kept.empty()) {
+      if (!kept.empty()) {
         void* block = kept.back();
         kept.pop_back();
         return block;
@@ -39,15 +39,15 @@ class BlockPool {
     return ::operator new(size);
   }
 
-  static void give(void* block, size_t size) {
+  static void give(void* block) {
     if constexpr (kReuseFreedBlocks) {
       Blocks& kept = blocks();
-      if (size == sizeof(T) && kept.size() < kMaxKept) {
+      if (kept.size() < kMaxKept) {
         kept.push_back(block);
         return;
       }
     }
-    ::operator delete(block, size);
+    ::operator delete(block);
   }
 
  private:
@@ -55,7 +55,7 @@ class BlockPool {
     Blocks() { reserve(kMaxKept); }
     ~Blocks() {
       for (void* block : *this)
-        ::operator delete(block, sizeof(T));
+        ::operator delete(block);
     }
   };
 

@@ -31,7 +31,7 @@ class DownstreamSession final : public http::ServerConnection {
   ~DownstreamSession();
   // One per connection and one per HTTP/2 stream: their blocks are reused (BlockPool).
   static void* operator new(size_t size) { return Pool::take(size); }
-  static void operator delete(void* block, size_t size) { Pool::give(block, size); }
+  static void operator delete(void* block) { Pool::give(block); }
 
   // Starts the session of one HTTP/2 stream of `parent`, with its client, listener and TLS.
   ::waygate::TransportSink& start_stream(DownstreamSession& parent, Http2Stream& stream);

@@ -46,7 +46,7 @@ class Http2Stream final : public Transport, private http::ParserSink {
   Http2Stream& operator=(const Http2Stream&) = delete;
   // Made and freed with each stream: their blocks are reused (BlockPool).
   static void* operator new(size_t size) { return Pool::take(size); }
-  static void operator delete(void* block, size_t size) { Pool::give(block, size); }
+  static void operator delete(void* block) { Pool::give(block); }
 
   int32_t id() const { return id_; }
   // Its buffers, for the connection to give the next stream (this one is going).
