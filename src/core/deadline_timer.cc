@@ -30,15 +30,23 @@ void DeadlineTimer::detach() {
 }
 
 void DeadlineTimer::set(uint64_t timeout_ms) {
-  DeadlineTimer& timer = carrier_ ? *carrier_ : *this;
-  uint64_t now = uv_now(timer.timer_.loop);
+  if (carrier_) [[unlikely]]
+    return set_carried(timeout_ms);
+  uint64_t now = uv_now(timer_.loop);
   deadline_ = now + (timeout_ms == 0 ? 1 : timeout_ms);
-  if (timer.armed_due_ == 0 || timer.armed_due_ > deadline_) timer.arm(deadline_, now);
+  if (armed_due_ == 0 || armed_due_ > deadline_) arm(deadline_, now);
+}
+
+void DeadlineTimer::set_carried(uint64_t timeout_ms) {
+  DeadlineTimer& carrier = *carrier_;
+  uint64_t now = uv_now(carrier.timer_.loop);
+  deadline_ = now + (timeout_ms == 0 ? 1 : timeout_ms);
+  // Set after the carrier's handle closed (its connection is going): nothing fires any more.
+  if (uv_is_closing(carrier.handle())) return;
+  if (carrier.armed_due_ == 0 || carrier.armed_due_ > deadline_) carrier.arm(deadline_, now);
 }
 
 void DeadlineTimer::arm(uint64_t due, uint64_t now) {
-  // A carried deadline may be set after its carrier's handle closed: nothing fires any more.
-  if (uv_is_closing(handle())) return;
   armed_due_ = due;
   uv_timer_start(&timer_, &DeadlineTimer::on_timer, due - now, 0);
 }
@@ -67,8 +75,12 @@ void DeadlineTimer::on_timer(uv_timer_t* timer) {
       next = self->deadline_;
     }
   }
-  // The expiries may have set deadlines of their own (and armed the timer for them).
-  if (next != 0 && (self->armed_due_ == 0 || self->armed_due_ > next)) self->arm(next, now);
+  // The expiries may have set deadlines of their own (and armed the timer for them), or closed
+  // the handle.
+  if (next != 0 && (self->armed_due_ == 0 || self->armed_due_ > next) &&
+      !uv_is_closing(self->handle())) {
+    self->arm(next, now);
+  }
 }
 
 }  // namespace waygate

@@ -36,6 +36,7 @@ class DeadlineTimer {
 
  private:
   static void on_timer(uv_timer_t* timer);
+  [[gnu::noinline]] void set_carried(uint64_t timeout_ms);
   void arm(uint64_t due, uint64_t now);
   void detach();
 
