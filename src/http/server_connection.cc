@@ -6,21 +6,24 @@
 
 #include "core/log.h"
 #include "core/socket_address.h"
-#include "http/field_syntax.h"
 #include "http/serialize.h"
 
 namespace waygate::http {
 
 ServerConnection::ServerConnection(uv_loop_t* loop)
-    : tcp_(loop, *this), parser_(HTTP_REQUEST, *this) {
+    : tcp_(std::in_place, loop, static_cast<TransportSink&>(*this)),
+      transport_(&*tcp_),
+      parser_(HTTP_REQUEST, *this) {
   timer_.init(loop, &ServerConnection::on_timeout, this);
 }
 
+ServerConnection::ServerConnection(ForStream) : parser_(HTTP_REQUEST, *this) {}
+
 void ServerConnection::start(SSL* ssl) {
-  tcp_.accepted();
+  tcp_->accepted();
   sockaddr_storage peer{};
   int length = sizeof(peer);
-  if (uv_tcp_getpeername(tcp_.tcp(), reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
+  if (uv_tcp_getpeername(tcp_->tcp(), reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
     std::string ip = format_ip(peer);
     size_t n = std::min(ip.size(), sizeof(client_ip_) - 1);
     ip.copy(client_ip_, n);
@@ -34,7 +37,7 @@ void ServerConnection::start(SSL* ssl) {
   client_address_length_ =
       static_cast<uint8_t>(std::clamp(written, 0, static_cast<int>(sizeof(client_address_) - 1)));
   if (ssl) {
-    tls_ = std::make_unique<TlsTransport>(tcp_, static_cast<TransportSink&>(*this), ssl);
+    tls_ = std::make_unique<TlsTransport>(*tcp_, static_cast<TransportSink&>(*this), ssl);
     transport_ = tls_.get();
     handshaking_ = true;
     timer_.set(timeouts().handshake_ms);
@@ -45,13 +48,13 @@ void ServerConnection::start(SSL* ssl) {
   update_reading();
 }
 
-TransportSink& ServerConnection::start_stream(Transport& transport,
-                                              const ServerConnection& parent) {
+TransportSink& ServerConnection::start_stream(Transport& transport, ServerConnection& parent) {
   std::copy(std::begin(parent.client_ip_), std::end(parent.client_ip_), client_ip_);
   client_port_ = parent.client_port_;
   std::copy(std::begin(parent.client_address_), std::end(parent.client_address_), client_address_);
   client_address_length_ = parent.client_address_length_;
   transport_ = &transport;
+  timer_.init_carried(parent.timer_, &ServerConnection::on_timeout, this);
   timer_.set(timeouts().header_read_ms);
   update_reading();
   return *this;
@@ -290,7 +293,9 @@ uint16_t check_decoded_head(const MessageHead& head, const ParserLimits& limits,
   return check_decoded_fields(head, limits, reason);
 }
 
-// Fields (of a head, or of trailers) as the parser checks them.
+// Fields (of a head, or of trailers) against the parser's limits. Their syntax is the decoder's
+// to check: nghttp2 refuses a stream whose names are not lowercase tokens or whose values hold a
+// control character (RFC 9113 8.2.1), the same bytes the parser refuses in an HTTP/1 head.
 uint16_t check_decoded_fields(const MessageHead& head, const ParserLimits& limits,
                               const char** reason) {
   if (head.bytes.size() > limits.max_header_bytes) {
@@ -300,16 +305,6 @@ uint16_t check_decoded_fields(const MessageHead& head, const ParserLimits& limit
   if (head.fields.size() > limits.max_headers) {
     *reason = "too many header fields";
     return 431;
-  }
-  for (const HeaderField& field : head.fields) {
-    if (!is_token(head.name(field))) {
-      *reason = "header name is not a token";
-      return 400;
-    }
-    if (!is_field_value(head.value(field))) {
-      *reason = "control character in a header value";
-      return 400;
-    }
   }
   return 0;
 }
@@ -542,13 +537,25 @@ void ServerConnection::lose(const char* reason) {
   bool active = state_ != State::kWaiting && state_ != State::kClosing;
   state_ = State::kClosed;  // first, so nothing the hook does can reach the client
   if (active) on_connection_lost(reason);
-  close_handles({tcp_.handle(), timer_.handle()});
+  close_all();
 }
 
 void ServerConnection::close_now() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
-  close_handles({tcp_.handle(), timer_.handle()});
+  close_all();
+}
+
+void ServerConnection::close_all() {
+  if (tcp_) return close_handles({tcp_->handle(), timer_.handle()});
+  if (close_deferred_) return;
+  close_deferred_ = true;
+  timer_.clear();
+  on_close_deferred();
+}
+
+void ServerConnection::finish_deferred_close() {
+  on_handles_closed();
 }
 
 void ServerConnection::close_gracefully() {
@@ -658,8 +665,8 @@ void ServerConnection::handle_handshake_failure(int status) {
     WG_LOG_INFO("tls: plain HTTP from %s on a TLS listener", client_ip_);
     on_handshake_failed(HandshakeFailure::kPlaintextHttp);
     // The TLS layer stays (it is in its own callback) but leaves the socket to this connection.
-    tcp_.set_sink(static_cast<TransportSink&>(*this));
-    transport_ = &tcp_;
+    tcp_->set_sink(static_cast<TransportSink&>(*this));
+    transport_ = &*tcp_;
     std::string response;
     append_local_response(response, 400, "400 Bad Request: plain HTTP sent to a TLS port\n", {},
                           true);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -39,22 +40,30 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   static constexpr uint64_t kLingerMs = 5'000;
 
   explicit ServerConnection(uv_loop_t* loop);
+  // A connection that will be one HTTP/2 stream (start_stream): it opens no handles of its own.
+  struct ForStream {};
+  explicit ServerConnection(ForStream);
 
-  uv_stream_t* stream() { return tcp_.stream(); }
+  uv_stream_t* stream() { return tcp_->stream(); }
   // Called once the connection has been accepted into stream(). With `ssl` (taken over), the
   // connection speaks TLS: requests are read once the handshake is done.
   void start(SSL* ssl = nullptr);
   // Starts a connection that is one HTTP/2 stream of `parent`, over `transport` (which takes the
   // response; the request comes through start_decoded_request): the same limits and timeouts as
-  // a socket.
+  // a socket, its deadlines carried by the parent's timer. Constructed with ForStream.
   // Returns the sink the transport reports to.
-  TransportSink& start_stream(Transport& transport, const ServerConnection& parent);
+  TransportSink& start_stream(Transport& transport, ServerConnection& parent);
+  // A stream's connection has no handles to close: closing calls on_close_deferred, and the
+  // subclass calls this from the loop (outside the call that closed it) to finish the close as
+  // a socket's close callbacks would (on_closed).
+  void finish_deferred_close();
   // ---- A request that an HTTP/2 stream decoded: no HTTP/1.1 text, no parser ----
   // MessageHead::method of a decoded request whose method the parser would not take.
   static constexpr uint8_t kUnknownMethod = UINT8_MAX;
   // `head` (its fields swapped into the subclass's head) becomes the current request, checked as
-  // the parser checks an HTTP/1 head (limits, field syntax): the subclass gets it through
-  // on_request_head, or the client a refusal. Only on a connection started by start_stream.
+  // the parser checks an HTTP/1 head (limits, method, target; the fields' syntax is the decoder's
+  // to check, as nghttp2 does): the subclass gets it through on_request_head, or the client a
+  // refusal. Only on a connection started by start_stream.
   void start_decoded_request(MessageHead& head);
   // After read_body(): whether body bytes may be delivered now (backpressure).
   bool takes_decoded_body() const { return state_ == State::kBody && !input_paused_; }
@@ -109,6 +118,9 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   virtual void on_tunnel_input(std::string_view bytes) { (void)bytes; }
   // The handles have closed: the subclass frees itself.
   virtual void on_closed() = 0;
+  // A stream's connection (ForStream) closed: the subclass arranges finish_deferred_close() from
+  // the loop.
+  virtual void on_close_deferred() {}
   virtual ServerTimeouts timeouts() const = 0;
   virtual ParserLimits parser_limits() const = 0;
 
@@ -191,10 +203,12 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   static void on_timeout(void* self);
   void handle_handshake_failure(int status);
   void complete_request();
+  // Closes the handles, or for a stream's connection, defers the close (on_close_deferred).
+  void close_all();
 
-  TcpTransport tcp_;
+  std::optional<TcpTransport> tcp_;    // none on a stream's connection
   std::unique_ptr<TlsTransport> tls_;  // only on a TLS listener
-  Transport* transport_ = &tcp_;       // what the codec reads and writes: TLS or plain TCP
+  Transport* transport_ = nullptr;     // what the codec reads and writes: TLS, TCP or a stream
   DeadlineTimer timer_;
   Parser parser_;
   MessageHead* head_ = nullptr;  // valid until the head is complete; the subclass owns it
@@ -223,10 +237,11 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   bool lingering_ = false;
   bool in_process_ = false;
   bool process_again_ = false;
-  bool handshaking_ = false;    // TLS: no plaintext has arrived yet
-  bool http2_allowed_ = false;  // the first bytes may be the HTTP/2 preface
-  bool http2_ = false;          // they were: the connection speaks HTTP/2
-  bool decoded_ = false;        // requests come decoded (start_decoded_request), not as text
+  bool handshaking_ = false;     // TLS: no plaintext has arrived yet
+  bool http2_allowed_ = false;   // the first bytes may be the HTTP/2 preface
+  bool http2_ = false;           // they were: the connection speaks HTTP/2
+  bool decoded_ = false;         // requests come decoded (start_decoded_request), not as text
+  bool close_deferred_ = false;  // a stream's connection closed (close_all)
   const MessageHead* decoded_trailers_ = nullptr;
 };
 

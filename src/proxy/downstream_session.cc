@@ -156,6 +156,9 @@ bool upgrade_allowed(std::string_view requested, const std::vector<std::string>&
 DownstreamSession::DownstreamSession(Worker& worker)
     : http::ServerConnection(worker.loop()), worker_(worker) {}
 
+DownstreamSession::DownstreamSession(Worker& worker, ForStream for_stream)
+    : http::ServerConnection(for_stream), worker_(worker) {}
+
 DownstreamSession::~DownstreamSession() = default;
 
 ::waygate::TransportSink& DownstreamSession::start_stream(DownstreamSession& parent,
@@ -1032,6 +1035,10 @@ void DownstreamSession::on_closed() {
 }
 
 // ---- HTTP/2 ---------------------------------------------------------------------------------
+
+void DownstreamSession::on_close_deferred() {
+  stream_->on_session_closing();  // finish_deferred_close follows from the loop
+}
 
 void DownstreamSession::on_http2_start() {
   h2_ = std::make_unique<Http2Connection>(*this, worker_);

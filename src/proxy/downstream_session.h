@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 
+#include "core/block_pool.h"
 #include "core/intrusive_list.h"
 #include "http/server_connection.h"
 #include "proxy/client_address.h"
@@ -25,7 +26,12 @@ class Worker;
 class DownstreamSession final : public http::ServerConnection {
  public:
   explicit DownstreamSession(Worker& worker);
+  // The session of one HTTP/2 stream (start_stream): no socket or timer handles of its own.
+  DownstreamSession(Worker& worker, ForStream);
   ~DownstreamSession();
+  // One per connection and one per HTTP/2 stream: their blocks are reused (BlockPool).
+  static void* operator new(size_t size) { return Pool::take(size); }
+  static void operator delete(void* block) { Pool::give(block); }
 
   // Starts the session of one HTTP/2 stream of `parent`, with its client, listener and TLS.
   ::waygate::TransportSink& start_stream(DownstreamSession& parent, Http2Stream& stream);
@@ -85,6 +91,7 @@ class DownstreamSession final : public http::ServerConnection {
   void on_http2_start() override;
   void on_tunnel_input(std::string_view bytes) override;
   void on_closed() override;
+  void on_close_deferred() override;
   http::ServerTimeouts timeouts() const override;
   http::ParserLimits parser_limits() const override;
 
@@ -117,6 +124,8 @@ class DownstreamSession final : public http::ServerConnection {
   void finish_exchange();
   void drop_exchange(const char* reason);
   void write_access_log();
+
+  using Pool = BlockPool<DownstreamSession, 256>;
 
   // HTTP/2: the last stream's session closed after the connection's handles did.
   void on_http2_streams_gone();

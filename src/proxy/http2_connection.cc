@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "http/server_connection.h"
 #include "proxy/downstream_session.h"
+#include "proxy/http2_memory.h"
 #include "proxy/worker.h"
 
 namespace waygate::proxy {
@@ -12,6 +13,9 @@ namespace {
 
 // How much output nghttp2 may queue toward the client before it waits for the socket.
 constexpr size_t kMaxQueuedOutput = http::ServerConnection::kMaxPendingOutput;
+// A finished stream's buffers are kept for the next stream up to this size.
+constexpr size_t kMaxSpareBytes = 4096;
+constexpr size_t kMaxSpareFields = 64;
 
 }  // namespace
 
@@ -32,7 +36,7 @@ Http2Connection::Http2Connection(DownstreamSession& parent, Worker& worker)
   nghttp2_option_new(&options);
   // Request bytes are acknowledged as the sessions take them (Http2Stream::pump), not on receipt.
   nghttp2_option_set_no_auto_window_update(options, 1);
-  nghttp2_session_server_new2(&session_, callbacks, this, options);
+  nghttp2_session_server_new3(&session_, callbacks, this, options, http2_memory());
   nghttp2_option_del(options);
   nghttp2_session_callbacks_del(callbacks);
 
@@ -81,7 +85,38 @@ Http2Stream* Http2Connection::find(int32_t id) {
 
 void Http2Connection::erase(int32_t id) {
   if (last_found_ && last_found_->id() == id) last_found_ = nullptr;
-  streams_.erase(id);
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  Http2StreamBuffers buffers = it->second->take_buffers();
+  streams_.erase(it);
+  // Not on a dead connection, whose unsent frames may still point into them; and not buffers a
+  // large message grew (as Exchange::reset keeps none).
+  if (dead_ || spare_buffers_.size() >= max_streams_ ||
+      buffers.request.bytes.capacity() > kMaxSpareBytes ||
+      buffers.request.fields.capacity() > kMaxSpareFields ||
+      buffers.held_fields.capacity() > kMaxSpareBytes ||
+      buffers.held_lengths.capacity() > 2 * kMaxSpareFields ||
+      buffers.outbound.capacity() > kMaxSpareBytes) {
+    return;
+  }
+  buffers.request.clear();
+  buffers.held_fields.clear();
+  buffers.held_lengths.clear();
+  buffers.outbound.clear();
+  spare_buffers_.push_back(std::move(buffers));
+}
+
+Http2StreamBuffers Http2Connection::take_spare_buffers() {
+  if (spare_buffers_.empty()) {
+    Http2StreamBuffers buffers;
+    // Room for a usual head at once, rather than growing field by field.
+    buffers.request.bytes.reserve(256);
+    buffers.request.fields.reserve(16);
+    return buffers;
+  }
+  Http2StreamBuffers buffers = std::move(spare_buffers_.back());
+  spare_buffers_.pop_back();
+  return buffers;
 }
 
 int Http2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self) {
@@ -228,6 +263,7 @@ void Http2Connection::schedule_flush() {
 
 void Http2Connection::on_idle(uv_idle_t* idle) {
   auto* connection = static_cast<Http2Connection*>(idle->data);
+  if (!connection->closing_.empty() && connection->finish_session_closes()) return;  // freed
   uv_idle_stop(idle);
   connection->flush();
 }
@@ -338,9 +374,26 @@ void Http2Connection::abort_streams() {
     stream->abort();
 }
 
+void Http2Connection::defer_session_close(Http2Stream& stream) {
+  closing_.push_back(stream.id());
+  // Even on a dead connection: the sessions' closes free the streams, and then the connection.
+  uv_idle_start(idle_.get(), &Http2Connection::on_idle);
+}
+
+bool Http2Connection::finish_session_closes() {
+  finishing_.swap(closing_);
+  for (int32_t id : finishing_) {
+    if (Http2Stream* stream = find(id)) stream->finish_session_close();  // may free stream
+  }
+  finishing_.clear();
+  if (!dead_ || !idle()) return false;
+  bool freed = parent_.handles_closed_;
+  parent_.on_http2_streams_gone();  // frees this when the client connection's handles are closed
+  return freed;
+}
+
 void Http2Connection::on_stream_finished(Http2Stream& stream) {
-  if (stream.finished() || dead_) erase(stream.id());    // frees stream
-  if (dead_ && idle()) parent_.on_http2_streams_gone();  // may free this
+  if (stream.finished() || dead_) erase(stream.id());  // frees stream
 }
 
 bool Http2Connection::idle() const {

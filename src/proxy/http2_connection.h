@@ -63,7 +63,11 @@ class Http2Connection {
   void note_drained(Http2Stream& stream) { drained_.push_back(stream.id()); }
   // Fields gathered for one nghttp2_submit_* call (which copies them): reused, not allocated.
   std::vector<nghttp2_nv>& field_scratch() { return field_scratch_; }
-  // The stream's session closed; frees the stream when nghttp2 is done with it too.
+  // Buffers for a new stream: those a finished stream gave back, grown already.
+  Http2StreamBuffers take_spare_buffers();
+  // The stream's session closed: its close finishes from the loop (on_idle).
+  void defer_session_close(Http2Stream& stream);
+  // The stream's session is gone; frees the stream when nghttp2 is done with it too.
   void on_stream_finished(Http2Stream& stream);
 
  private:
@@ -88,6 +92,8 @@ class Http2Connection {
   void flush();
   void fail(const char* what, int error);
   void update_idle_timer();
+  // Finishes the closes deferred so far. Returns true when the connection was freed with them.
+  bool finish_session_closes();
 
   DownstreamSession& parent_;
   Worker& worker_;
@@ -97,8 +103,11 @@ class Http2Connection {
   std::vector<int32_t> ready_;         // streams with something to pump
   std::vector<int32_t> drained_;       // streams whose held response bytes all went to nghttp2
   std::vector<int32_t> pumping_;       // ready_ or drained_, taken for one flush
+  std::vector<int32_t> closing_;       // streams whose session closed, to finish from the loop
+  std::vector<int32_t> finishing_;     // closing_, taken for one round
   std::string output_;                 // frames gathered for one write
   std::vector<nghttp2_nv> field_scratch_;
+  std::vector<Http2StreamBuffers> spare_buffers_;  // at most max_streams_
   UvHandle<uv_idle_t> idle_;
   bool flush_scheduled_ = false;
   bool dead_ = false;        // the client connection is closing: nothing more is written

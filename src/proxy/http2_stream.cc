@@ -35,10 +35,11 @@ void lowercase(std::string& text, size_t from) {
                  [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
 }
 
-nghttp2_nv header(std::string_view name, std::string_view value) {
+nghttp2_nv header(std::string_view name, std::string_view value,
+                  uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), NGHTTP2_NV_FLAG_NONE};
+                    value.size(), flags};
 }
 
 // A head's fields as HTTP/2 has them: names lowercase (RFC 9113 8.2.1), connection-specific ones
@@ -65,13 +66,17 @@ ssize_t read_response_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t l
 }  // namespace
 
 Http2Stream::Http2Stream(Http2Connection& connection, int32_t id, size_t max_header_bytes)
-    : connection_(connection),
-      id_(id),
-      max_header_bytes_(max_header_bytes),
-      parser_(HTTP_RESPONSE, *this) {
-  // Room for a usual head at once, rather than growing field by field.
-  request_.bytes.reserve(256);
-  request_.fields.reserve(16);
+    : connection_(connection), id_(id), max_header_bytes_(max_header_bytes) {
+  Http2StreamBuffers buffers = connection.take_spare_buffers();
+  request_ = std::move(buffers.request);
+  held_fields_ = std::move(buffers.held_fields);
+  held_lengths_ = std::move(buffers.held_lengths);
+  outbound_ = std::move(buffers.outbound);
+}
+
+Http2StreamBuffers Http2Stream::take_buffers() {
+  return {std::move(request_), std::move(held_fields_), std::move(held_lengths_),
+          std::move(outbound_)};
 }
 
 Http2Stream::~Http2Stream() = default;
@@ -176,7 +181,8 @@ void Http2Stream::start_request(bool end_stream) {
   append_field(request_, "Connection", "close", http::HeaderId::kConnection);
   request_.keep_alive = false;
   std::string().swap(cookie_);
-  session_ = std::make_unique<DownstreamSession>(connection_.worker());
+  session_ =
+      std::make_unique<DownstreamSession>(connection_.worker(), DownstreamSession::ForStream{});
   sink_ = &session_->start_stream(connection_.parent(), *this);
   connection_.schedule(*this);
 }
@@ -264,20 +270,21 @@ int Http2Stream::write(std::span<const uv_buf_t> bufs) {
     connection_.schedule_flush();
     return 0;
   }
+  if (!parser_) parser_.emplace(HTTP_RESPONSE, static_cast<http::ParserSink&>(*this));
   for (const uv_buf_t& buf : bufs) {
     std::string_view bytes(buf.base, buf.len);
     while (!bytes.empty()) {
       size_t consumed = 0;
-      http::Parser::Result result = parser_.execute(bytes, &consumed);
+      http::Parser::Result result = parser_->execute(bytes, &consumed);
       bytes.remove_prefix(std::min(consumed, bytes.size()));
       if (result == http::Parser::Result::kPaused) {
-        parser_.resume();
+        parser_->resume();
         continue;
       }
       if (result != http::Parser::Result::kOk) {
         // Our own serializer wrote it: a failure here is a bug, and the stream cannot go on.
         WG_LOG_ERROR("http2: stream %d: unreadable response from the proxy: %s", id_,
-                     parser_.error_reason());
+                     parser_->error_reason());
         nghttp2_submit_rst_stream(connection_.session(), NGHTTP2_FLAG_NONE, id_,
                                   NGHTTP2_INTERNAL_ERROR);
         connection_.schedule_flush();
@@ -354,9 +361,10 @@ void Http2Stream::submit_final(std::vector<nghttp2_nv>& fields, bool bodiless) {
 
 void Http2Stream::hold_response_head(const http::MessageHead& response,
                                      const http::ResponseFraming& framing) {
+  if (raw_body_) return;  // the head went: nghttp2 may still read held_fields_
   held_fields_.clear();
   held_lengths_.clear();
-  // Room for it all at once: the stream is new, and growing step by step costs more than the rest.
+  // Room for it all at once: growing step by step costs more than the rest.
   held_fields_.reserve(response.bytes.size() + 256);
   held_lengths_.reserve(2 * response.fields.size() + 16);
   http::for_each_downstream_response_field(
@@ -381,18 +389,19 @@ void Http2Stream::send_response_head() {
   if (!head_held_) return;
   head_held_ = false;
   raw_body_ = true;
-  char status[4];
-  auto [end, ec] = std::to_chars(status, status + sizeof(status), held_status_);
+  auto [end, ec] = std::to_chars(status_, status_ + sizeof(status_), held_status_);
   std::vector<nghttp2_nv>& fields = connection_.field_scratch();
   fields.clear();
-  fields.push_back(header(":status", std::string_view(status, end)));
+  // Names are lowercase already, and the bytes stay put: nghttp2 copies none of them.
+  constexpr uint8_t kInPlace = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  fields.push_back(header(":status", std::string_view(status_, end), kInPlace));
   std::string_view text = held_fields_;
   for (size_t i = 0; i + 1 < held_lengths_.size(); i += 2) {
     std::string_view name = text.substr(0, held_lengths_[i]);
     text.remove_prefix(name.size());
     std::string_view value = text.substr(0, held_lengths_[i + 1]);
     text.remove_prefix(value.size());
-    fields.push_back(header(name, value));
+    fields.push_back(header(name, value, kInPlace));
   }
   submit_final(fields, held_bodiless_);
 }
@@ -424,7 +433,7 @@ void Http2Stream::submit_trailers() {
 }
 
 const http::MessageHead& Http2Stream::response_trailers() const {
-  return raw_body_ ? trailers_ : parser_.trailers();
+  return raw_body_ || !parser_ ? trailers_ : parser_->trailers();
 }
 
 ssize_t Http2Stream::read_response(uint8_t* buf, size_t length, uint32_t* data_flags) {
@@ -482,6 +491,14 @@ void Http2Stream::abort() {
   if (!sink_ || client_gone_told_) return;
   client_gone_told_ = true;
   sink_->on_transport_eof(UV_ECONNRESET);
+}
+
+void Http2Stream::on_session_closing() {
+  connection_.defer_session_close(*this);
+}
+
+void Http2Stream::finish_session_close() {
+  session_->finish_deferred_close();  // on_closed, then on_session_closed: may free this
 }
 
 void Http2Stream::on_session_closed() {

@@ -13,10 +13,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/block_pool.h"
 #include "core/transport.h"
 #include "http/message_head.h"
 #include "http/parser.h"
@@ -27,14 +29,28 @@ namespace waygate::proxy {
 class DownstreamSession;
 class Http2Connection;
 
+// The buffers a stream grows, handed on from a finished stream to the next one on its connection
+// rather than allocated and freed with each.
+struct Http2StreamBuffers {
+  http::MessageHead request;
+  std::string held_fields;
+  std::vector<uint32_t> held_lengths;
+  std::string outbound;
+};
+
 class Http2Stream final : public Transport, private http::ParserSink {
  public:
   Http2Stream(Http2Connection& connection, int32_t id, size_t max_header_bytes);
   ~Http2Stream();
   Http2Stream(const Http2Stream&) = delete;
   Http2Stream& operator=(const Http2Stream&) = delete;
+  // Made and freed with each stream: their blocks are reused (BlockPool).
+  static void* operator new(size_t size) { return Pool::take(size); }
+  static void operator delete(void* block) { Pool::give(block); }
 
   int32_t id() const { return id_; }
+  // Its buffers, for the connection to give the next stream (this one is going).
+  Http2StreamBuffers take_buffers();
 
   // ---- From the HTTP/2 side (nghttp2's callbacks) ----
   void add_header(std::string_view name, std::string_view value);
@@ -69,7 +85,11 @@ class Http2Stream final : public Transport, private http::ParserSink {
   // Both sides are done with it: the connection may free it (or free it anyway once nghttp2 is
   // done with the whole connection).
   bool finished() const { return h2_closed_ && !session_; }
-  // The session's handles closed: it is freed here (called from its on_closed).
+  // The session closed (it has no handles to wait for): the connection finishes the close from
+  // the loop (finish_session_close), outside the session's own calls.
+  void on_session_closing();
+  void finish_session_close();
+  // The session's close finished: it is freed here (called from its on_closed).
   void on_session_closed();
 
   // ---- Transport, for the session ----
@@ -81,6 +101,8 @@ class Http2Stream final : public Transport, private http::ParserSink {
   bool secure() const override;
 
  private:
+  using Pool = BlockPool<Http2Stream, 256>;
+
   // http::ParserSink: waygate's own answers, which the session writes as HTTP/1.1, turned into
   // HTTP/2 (a proxied response comes as fields: hold_response_head).
   http::MessageHead& on_message_begin() override;
@@ -125,15 +147,19 @@ class Http2Stream final : public Transport, private http::ParserSink {
   bool reading_ = false;
   bool request_ended_ = false;
   bool eof_pending_ = false;  // the session asked to end its output: it hears EOF next
-  // The response: parsed from the session's output, body bytes held for the data provider.
-  http::Parser parser_;
+  // The response: parsed from the session's output (made at its first bytes: most responses come
+  // as fields, with no parser), body bytes held for the data provider.
+  std::optional<http::Parser> parser_;
   http::MessageHead response_;
   std::string outbound_;
   size_t outbound_offset_ = 0;
   // The proxied response's head, as HTTP/2 fields (lowercase names, values) in one buffer.
+  // nghttp2 reads them in place (NGHTTP2_NV_FLAG_NO_COPY_*) until the HEADERS frame is out, so
+  // they stay as they are once submitted; so does status_.
   std::string held_fields_;
   std::vector<uint32_t> held_lengths_;  // name and value lengths, in turn
   uint16_t held_status_ = 0;
+  char status_[4] = {};
   bool held_bodiless_ = false;
   bool head_held_ = false;
   bool raw_body_ = false;       // the head went as fields: what the session writes is body

@@ -18,9 +18,10 @@
 namespace waygate::proxy {
 namespace {
 
-// Exchanges kept for reuse: enough for the requests in flight on a busy worker's loop turn, few
-// enough that a burst of clients leaves little behind.
-constexpr size_t kMaxPooledExchanges = 64;
+// Exchanges kept for reuse: enough for the requests in flight on a busy worker's loop turn (a
+// few HTTP/2 connections bring 100 streams each by default), few enough that a burst of clients
+// leaves little behind (an exchange keeps at most Exchange::kMaxKeptBufferBytes per buffer).
+constexpr size_t kMaxPooledExchanges = 512;
 // After a burst, freed memory sits in the allocator's free lists; once this many connections and
 // requests in flight are gone since the peak, it is handed back to the system (malloc_trim).
 constexpr size_t kTrimAfterConnections = 1024;

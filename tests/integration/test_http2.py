@@ -281,6 +281,23 @@ class PriorKnowledgeTest(Http2TestCase):
         self.assertEqual((r.status, r.body), (200, b"a GET /fine\n"), r)
         self.assertEqual(self.a.stats()["requests"], 1)
 
+    def test_fields_the_http1_parser_refuses_never_reach_the_upstream(self):
+        # A control character in a value, an uppercase or non-token name: the stream is refused,
+        # the next one on the connection is served, and the upstream sees only that one.
+        client = self.h2(self.wg.port)
+        client.conn.config.validate_outbound_headers = False
+        client.conn.config.normalize_outbound_headers = False
+        bad = [client.request("/bad", headers=[(name, value)])
+               for name, value in (("x-bad", "a\x01b"), ("X-Upper", "v"), ("x(bad)", "v"))]
+        good = client.request("/good")
+        client.run_until(lambda: client.done(good, *bad))
+        for sid in bad:
+            stream = client.streams[sid]
+            self.assertTrue(stream["reset"] is not None
+                            or stream["headers"].get(":status") == "400", stream)
+        self.assertEqual(bytes(client.streams[good]["body"]), b"a GET /good\n")
+        self.assertEqual(self.a.stats()["requests"], 1)
+
     def test_rapid_reset_gets_goaway_and_others_are_served(self):
         client = self.h2(self.wg.port)
         for _ in range(500):
@@ -354,6 +371,30 @@ class ClientGoneTest(Http2TestCase):
         text = admin_request(admin_port, "GET", "/metrics").body.decode()
         return next(int(line.split()[1]) for line in text.splitlines()
                     if line.startswith("waygate_downstream_connections_active "))
+
+
+class StreamTimeoutTest(Http2TestCase):
+
+    def test_stalled_stream_times_out_alone_and_its_connection_goes_on(self):
+        """downstream_idle holds for each stream: one whose client promised a body and sent none
+        is reset when it runs out, while its connection stays open and serves the next stream."""
+        up = self.env.upstream("a")
+        wg = self.start({"a": up}, timeouts={"downstream_idle": "1s"})
+        client = self.h2(wg.port)
+        stalled = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(stalled, [(":method", "POST"), (":path", "/sink"),
+                                           (":scheme", "http"), (":authority", "a.test"),
+                                           ("content-length", "10")])
+        client.streams[stalled] = {"headers": {}, "body": bytearray(), "ended": False,
+                                   "reset": None, "unsent": bytearray()}
+        client.flush()
+        served = client.request("/served")
+        client.run_until(lambda: client.done(stalled, served))
+        self.assertEqual(client.streams[stalled]["reset"], h2.errors.ErrorCodes.INTERNAL_ERROR)
+        self.assertEqual(bytes(client.streams[served]["body"]), b"a GET /served\n")
+        after = client.request("/after")
+        client.run_until(lambda: client.done(after))
+        self.assertEqual(bytes(client.streams[after]["body"]), b"a GET /after\n")
 
 
 class ListenerSettingTest(Http2TestCase):
