@@ -144,6 +144,7 @@ struct RespondConfig {
   uint16_t status = 200;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  bool operator==(const RespondConfig&) const = default;
 };
 
 // A route's retries. Without a `retry` key a route retries what is always safe: a connect that

@@ -571,39 +571,62 @@ bool managed_on_remove(std::string_view header_name) {
   return names_one_of(std::string(header_name), kManagedOnRemove);
 }
 
+namespace {
+
+// For SharedOrDefaultPool: responses told apart by their status and body (headers are rare).
+struct RespondHash {
+  size_t operator()(const RespondConfig& respond) const {
+    return std::hash<std::string>{}(respond.body) ^ (size_t{respond.status} << 20);
+  }
+};
+
+}  // namespace
+
 void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>& clusters,
-                 std::set<std::string>& hosts_seen, Config& config, const NameClaims& taken) {
-  for (const yaml::Node& item : r.sequence(node, "routes")) {
+                 HostsSeen& hosts_seen, Config& config, const NameClaims& taken) {
+  SharedOrDefaultPool<RespondConfig, RespondHash> responses;
+  yaml::Node items = r.sequence(node, "routes");
+  // Sized once: a growing list would leave its earlier copies as holes among the routes.
+  config.routes.reserve(config.routes.size() + items.size());
+  for (const yaml::Node& item : items) {
     if (!r.check_map(item, "route", {"hosts", "paths"})) continue;
-    RouteConfig route;
+    RouteConfig& route = config.routes.emplace_back();
     if (!item["hosts"]) {
       r.error(item, "a route needs hosts");
     } else {
-      for (const yaml::Node& host_node : r.sequence(item["hosts"], "hosts")) {
-        auto host = r.string(host_node, "host");
-        if (!host) continue;
-        std::string lowered = lower(*host);
+      yaml::Node host_nodes = r.sequence(item["hosts"], "hosts");
+      // Reserved, so the names (short ones are kept inside the list) stay where hosts_seen saw
+      // them.
+      route.hosts.reserve(host_nodes.size());
+      for (const yaml::Node& host_node : host_nodes) {
+        if (!host_node.IsScalar()) {
+          r.error(host_node, "host must be a string");
+          continue;
+        }
+        std::string_view host = host_node.Scalar();
+        std::string& lowered = route.hosts.emplace_back(host);
+        for (char& c : lowered)
+          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (!valid_host_pattern(lowered)) {
-          r.error(host_node, "host " + quoted_value(*host) + " must be a name, '*.suffix' or '*'");
+          r.error(host_node, "host " + quoted_value(host) + " must be a name, '*.suffix' or '*'");
         } else if (!hosts_seen.insert(lowered).second) {
-          r.error(host_node, "host " + quoted_value(*host) + " is listed by two routes");
+          r.error(host_node, "host " + quoted_value(host) + " is listed by two routes");
         } else if (const std::string* owner = taken.owner(lowered, r.source())) {
-          r.error(host_node, "host " + quoted_value(*host) + " is already routed by " + *owner +
+          r.error(host_node, "host " + quoted_value(host) + " is already routed by " + *owner +
                                  "; " + r.source() + " may not route it too");
         }
-        route.hosts.push_back(lowered);
       }
     }
     if (!item["paths"]) {
       r.error(item, "a route needs paths");
     } else {
-      std::vector<yaml::Node> path_nodes = r.sequence(item["paths"], "paths");
+      yaml::Node path_nodes = r.sequence(item["paths"], "paths");
       route.paths.reserve(path_nodes.size());
       for (const yaml::Node& path_node : path_nodes) {
-        route.paths.push_back(read_path(r, path_node, clusters));
+        PathConfig& path = route.paths.emplace_back(read_path(r, path_node, clusters));
+        responses.share(path.respond);
       }
     }
-    config.routes.push_back(std::move(route));
   }
 }
 

@@ -99,7 +99,7 @@ RoutesDir::Parsed RoutesDir::parse(const std::string& name, const std::string& t
   // A file's routes name its own clusters or the base's: so no file depends on another.
   std::set<std::string> known = base_clusters_;
   known.insert(own_clusters.begin(), own_clusters.end());
-  std::set<std::string> hosts_seen;
+  HostsSeen hosts_seen;
   if (root["routes"]) {
     read_routes(r, root["routes"], known, hosts_seen, read, NameClaims{{&hosts_, &base_hosts_}});
   }

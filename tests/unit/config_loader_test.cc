@@ -234,6 +234,33 @@ std::vector<std::string> errors_for_path(const std::string& path) {
   return load_config_text(text, "p.yaml").errors;
 }
 
+// Paths that answer alike share one response as they are read: each path still answers with its
+// own status, body and headers when they differ in only one of them.
+TEST(ConfigLoader, PathsThatAnswerAlikeShareOneResponseAndTheRestKeepTheirOwn) {
+  ConfigResult result = load_config_text(
+      "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n"
+      "routes:\n"
+      "  - hosts: [a.test]\n"
+      "    paths:\n"
+      "      - { exact: /one, respond: { status: 200, body: ok } }\n"
+      "      - { exact: /two, respond: { status: 200, body: ok, headers: { x-a: b } } }\n"
+      "      - { exact: /three, respond: { status: 503, body: ok } }\n"
+      "  - hosts: [b.test]\n"
+      "    paths:\n"
+      "      - { exact: /one, respond: { status: 200, body: ok } }\n",
+      "p.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors.front();
+  const std::vector<PathConfig>& a = result.config.routes[0].paths;
+  const PathConfig& b_one = result.config.routes[1].paths[0];
+  EXPECT_TRUE(a[0].respond->headers.empty());
+  ASSERT_EQ(a[1].respond->headers.size(), 1u);
+  EXPECT_EQ(a[1].respond->headers[0].first, "x-a");
+  EXPECT_EQ(a[2].respond->status, 503);
+  EXPECT_EQ(a[0].respond->status, 200);
+  EXPECT_EQ(b_one.respond->body, "ok");
+  EXPECT_TRUE(b_one.respond->headers.empty());
+}
+
 TEST(ConfigLoader, InvalidRegexIsRefusedWithRe2sReason) {
   auto errors = errors_for_path("      - { regex: \"/a(\", cluster: a }\n");
   ASSERT_EQ(errors.size(), 1u);
