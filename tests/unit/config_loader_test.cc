@@ -42,7 +42,7 @@ TEST(ConfigLoader, ReadsAValidConfig) {
   ASSERT_EQ(config.routes.size(), 1u);
   EXPECT_EQ(config.routes[0].hosts[0], "api.example.com");
   ASSERT_EQ(config.routes[0].paths.size(), 2u);
-  EXPECT_EQ(config.routes[0].paths[0].limits->timeout_ms, 15000u);
+  EXPECT_EQ(config.routes[0].paths[0].extras->limits->timeout_ms, 15000u);
   EXPECT_EQ(config.routes[0].paths[1].match, PathConfig::Match::kExact);
   ASSERT_EQ(config.clusters[0].endpoints.size(), 2u);
 }
@@ -66,7 +66,8 @@ TEST(ConfigLoader, NewKeysHaveTheirDefaults) {
   EXPECT_EQ(config.limits.max_idle_upstream_per_endpoint, 0u);
   EXPECT_TRUE(config.normalize_paths.merge_slashes);
   EXPECT_EQ(config.normalize_paths.escaped_slashes, http::EscapedSlashes::kReject);
-  EXPECT_EQ(config.routes[0].paths[0].upgrades->protocols, std::vector<std::string>{"websocket"});
+  EXPECT_EQ(config.routes[0].paths[0].extras->upgrades->protocols,
+            std::vector<std::string>{"websocket"});
 }
 
 TEST(ConfigLoader, ReadsLimitsPathNormalisationAndUpgrades) {
@@ -91,9 +92,9 @@ clusters: [{ name: a, endpoints: [127.0.0.1:1] }]
   EXPECT_EQ(config.limits.max_idle_upstream_per_endpoint, 8u);
   EXPECT_FALSE(config.normalize_paths.merge_slashes);
   EXPECT_EQ(config.normalize_paths.escaped_slashes, http::EscapedSlashes::kUnescape);
-  EXPECT_EQ(config.routes[0].paths[0].upgrades->protocols,
+  EXPECT_EQ(config.routes[0].paths[0].extras->upgrades->protocols,
             (std::vector<std::string>{"websocket", "x-custom"}));
-  EXPECT_TRUE(config.routes[0].paths[1].upgrades->protocols.empty());
+  EXPECT_TRUE(config.routes[0].paths[1].extras->upgrades->protocols.empty());
 }
 
 // HTTP/2: on by default only where a client asks for it knowingly (ALPN on TLS); h2c prior
@@ -247,18 +248,22 @@ TEST(ConfigLoader, PathsThatAnswerAlikeShareOneResponseAndTheRestKeepTheirOwn) {
       "      - { exact: /three, respond: { status: 503, body: ok } }\n"
       "  - hosts: [b.test]\n"
       "    paths:\n"
-      "      - { exact: /one, respond: { status: 200, body: ok } }\n",
+      "      - { exact: /one, respond: { status: 200, body: ok } }\n"
+      "      - { exact: /named, name: health, respond: { status: 200, body: ok } }\n"
+      "      - { exact: /unnamed, respond: { status: 200, body: ok } }\n",
       "p.yaml");
   ASSERT_TRUE(result.ok()) << result.errors.front();
   const std::vector<PathConfig>& a = result.config.routes[0].paths;
   const PathConfig& b_one = result.config.routes[1].paths[0];
-  EXPECT_TRUE(a[0].respond->headers.empty());
-  ASSERT_EQ(a[1].respond->headers.size(), 1u);
-  EXPECT_EQ(a[1].respond->headers[0].first, "x-a");
-  EXPECT_EQ(a[2].respond->status, 503);
-  EXPECT_EQ(a[0].respond->status, 200);
-  EXPECT_EQ(b_one.respond->body, "ok");
-  EXPECT_TRUE(b_one.respond->headers.empty());
+  EXPECT_TRUE(a[0].extras->respond->headers.empty());
+  ASSERT_EQ(a[1].extras->respond->headers.size(), 1u);
+  EXPECT_EQ(a[1].extras->respond->headers[0].first, "x-a");
+  EXPECT_EQ(a[2].extras->respond->status, 503);
+  EXPECT_EQ(a[0].extras->respond->status, 200);
+  EXPECT_EQ(b_one.extras->respond->body, "ok");
+  EXPECT_TRUE(b_one.extras->respond->headers.empty());
+  EXPECT_EQ(*result.config.routes[1].paths[1].extras->name, "health");
+  EXPECT_EQ(*result.config.routes[1].paths[2].extras->name, "");
 }
 
 TEST(ConfigLoader, InvalidRegexIsRefusedWithRe2sReason) {

@@ -98,11 +98,11 @@ TEST(RouteActions, HostRewriteAndHeaderEditsAreCompiled) {
       "        response_headers: { add: { Cache-Control: no-store }, remove: [Server] }\n");
   const RouteAction* action = snapshot->routes.match("h", "/");
   ASSERT_NE(action, nullptr);
-  EXPECT_EQ(action->settings->rewrite->host, "api.internal");
-  ASSERT_EQ(action->settings->request_headers->add.size(), 1u);
-  EXPECT_EQ(action->settings->request_headers->add[0].first, "X-Env");
-  EXPECT_EQ(action->settings->request_headers->remove, std::vector<std::string>{"X-Debug"});
-  EXPECT_EQ(action->settings->response_headers->remove, std::vector<std::string>{"Server"});
+  EXPECT_EQ(action->settings->extras->rewrite->host, "api.internal");
+  ASSERT_EQ(action->settings->extras->request_headers->add.size(), 1u);
+  EXPECT_EQ(action->settings->extras->request_headers->add[0].first, "X-Env");
+  EXPECT_EQ(action->settings->extras->request_headers->remove, std::vector<std::string>{"X-Debug"});
+  EXPECT_EQ(action->settings->extras->response_headers->remove, std::vector<std::string>{"Server"});
 }
 
 TEST(RouteActions, RedirectReplacesSchemeHostAndPathKeepingTheQuery) {
@@ -113,7 +113,7 @@ TEST(RouteActions, RedirectReplacesSchemeHostAndPathKeepingTheQuery) {
   const RouteAction* action = snapshot->routes.match("h", "/old?a=1");
   ASSERT_NE(action, nullptr);
   EXPECT_EQ(action->kind, RouteAction::Kind::kRedirect);
-  EXPECT_EQ(action->settings->redirect->code, 308);
+  EXPECT_EQ(action->settings->extras->redirect->code, 308);
   EXPECT_EQ(redirect_location(*action, "example.com:8080", "/old", "?a=1"),
             "https://www.example.com/new?a=1");
 }
@@ -122,7 +122,7 @@ TEST(RouteActions, RedirectByDefaultKeepsHostAndPath) {
   auto snapshot = snapshot_with_path("      - { prefix: /, redirect: { scheme: https } }\n");
   const RouteAction* action = snapshot->routes.match("h", "/a/b");
   ASSERT_NE(action, nullptr);
-  EXPECT_EQ(action->settings->redirect->code, 301);
+  EXPECT_EQ(action->settings->extras->redirect->code, 301);
   EXPECT_EQ(redirect_location(*action, "example.com", "/a/b", ""), "https://example.com/a/b");
 }
 
@@ -149,9 +149,9 @@ TEST(RouteActions, RespondCarriesStatusBodyAndHeaders) {
   const RouteAction* action = snapshot->routes.match("h", "/healthz");
   ASSERT_NE(action, nullptr);
   EXPECT_EQ(action->kind, RouteAction::Kind::kRespond);
-  EXPECT_EQ(action->settings->respond->status, 200);
-  EXPECT_EQ(action->settings->respond->body, "ok\n");
-  ASSERT_EQ(action->settings->respond->headers.size(), 1u);
+  EXPECT_EQ(action->settings->extras->respond->status, 200);
+  EXPECT_EQ(action->settings->extras->respond->body, "ok\n");
+  ASSERT_EQ(action->settings->extras->respond->headers.size(), 1u);
 }
 
 TEST(RouteActions, RedirectWithoutAHostToNameIsAPathOnTheSameHost) {
