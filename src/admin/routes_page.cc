@@ -63,11 +63,11 @@ void write_header_edits(JsonWriter& out, std::string_view key, const http::Heade
 void write_action(JsonWriter& out, const PathConfig& path) {
   switch (path.action) {
     case PathConfig::Action::kForward:
-      if (path.clusters.size() == 1) {
-        out.member("cluster", path.clusters.front().name);
+      if (path.clusters->size() == 1) {
+        out.member("cluster", path.clusters->front().name);
       } else {
         out.key("clusters").begin_array();
-        for (const routing::WeightedCluster& cluster : path.clusters) {
+        for (const routing::WeightedCluster& cluster : *path.clusters) {
           out.begin_object()
               .member("name", cluster.name)
               .member("weight", cluster.weight)

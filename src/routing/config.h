@@ -129,6 +129,7 @@ struct ValueMatcher {
 struct WeightedCluster {
   std::string name;
   uint32_t weight = 1;
+  bool operator==(const WeightedCluster&) const = default;
 };
 
 struct RedirectConfig {
@@ -210,10 +211,11 @@ struct PathConfig {
   enum class Action : uint8_t { kForward, kRedirect, kRespond };
 
   // A config of 100,000 hosts holds several paths for each: what most paths leave out is one
-  // pointer (extras), so a path costs 72 bytes and its cluster list.
+  // pointer (extras), and paths that forward alike share their cluster list, so a path costs 56
+  // bytes.
   std::string path;  // the prefix, exact path or regex
-  std::vector<WeightedCluster>
-      clusters;  // kForward: one entry for `cluster`, several for `clusters`
+  // kForward: one entry for `cluster`, several for `clusters`.
+  SharedOrDefault<std::vector<WeightedCluster>> clusters;
   SharedOrDefault<PathExtras> extras;
   Match match = Match::kPrefix;
   bool segments = false;

@@ -216,7 +216,7 @@ void read_forward(Reader& r, const yaml::Node& item, const char* key,
   if (std::string_view(key) == "cluster") {
     if (auto name = r.string(item["cluster"], "cluster")) {
       check_cluster(item["cluster"], *name);
-      path.clusters.push_back(WeightedCluster{*name, 1});
+      path.clusters.edit().push_back(WeightedCluster{*name, 1});
     }
     return;
   }
@@ -233,9 +233,9 @@ void read_forward(Reader& r, const yaml::Node& item, const char* key,
       auto weight = r.count_between(entry["weight"], "weight", 1, 1'000'000);
       if (weight) weighted.weight = static_cast<uint32_t>(*weight);
     }
-    path.clusters.push_back(std::move(weighted));
+    path.clusters.edit().push_back(std::move(weighted));
   }
-  if (item["clusters"].IsSequence() && path.clusters.empty()) {
+  if (item["clusters"].IsSequence() && path.clusters->empty()) {
     r.error(item["clusters"], "clusters must not be empty");
   }
 }
@@ -585,6 +585,16 @@ struct RespondHash {
   }
 };
 
+// For SharedOrDefaultPool: cluster lists told apart by their clusters' names and weights.
+struct ClustersHash {
+  size_t operator()(const std::vector<WeightedCluster>& clusters) const {
+    size_t hash = clusters.size();
+    for (const WeightedCluster& cluster : clusters)
+      hash = hash * 31 + (std::hash<std::string>{}(cluster.name) ^ cluster.weight);
+    return hash;
+  }
+};
+
 // A path's extras are alike when each part is the same block: the parts were made one before
 // (responses) or are the path's own (then no other path holds them).
 auto extras_parts(const PathExtras& extras) {
@@ -629,6 +639,8 @@ bool only_shared_parts(const PathExtras& extras) {
 void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>& clusters,
                  HostsSeen& hosts_seen, Config& config, const NameClaims& taken) {
   SharedOrDefaultPool<RespondConfig, RespondHash> responses;
+  // Cluster names are kept once for every path that forwards to the same clusters alike.
+  SharedOrDefaultPool<std::vector<WeightedCluster>, ClustersHash> cluster_lists;
   SharedOrDefaultPool<PathExtras, ExtrasHash, ExtrasEqual> extras;
   yaml::Node items = r.sequence(node, "routes");
   // Sized once: a growing list would leave its earlier copies as holes among the routes.
@@ -671,6 +683,7 @@ void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>&
         PathConfig& path = route.paths.emplace_back(read_path(r, path_node, clusters));
         if (!path.extras->respond.is_default()) responses.share(path.extras.edit().respond);
         if (only_shared_parts(*path.extras)) extras.share(path.extras);
+        cluster_lists.share(path.clusters);
       }
     }
   }

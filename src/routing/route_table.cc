@@ -145,11 +145,11 @@ RouteAction RouteTable::compile_action(
       break;
   }
   size_t first = group.cluster_choices.size();
-  for (const WeightedCluster& weighted : path.clusters) {
+  for (const WeightedCluster& weighted : *path.clusters) {
     action.total_weight += weighted.weight;
     group.cluster_choices.push_back({cluster_index.at(weighted.name), action.total_weight});
   }
-  action.clusters = {group.cluster_choices.data() + first, path.clusters.size()};
+  action.clusters = {group.cluster_choices.data() + first, path.clusters->size()};
   action.upstream_response_ms =
       path.extras->limits->timeout_ms.value_or(config.timeouts.upstream_response_ms);
   action.max_body_bytes =
@@ -264,7 +264,7 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
         text_bytes += route.hosts.front().size() + path.path.size();
       }
       if (path.action == PathConfig::Action::kRedirect) text_bytes += redirect_body(path).size();
-      cluster_count += path.clusters.size();
+      cluster_count += path.clusters->size();
     }
   }
   group->rules.reserve(path_count);

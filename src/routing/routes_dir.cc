@@ -57,7 +57,7 @@ std::vector<std::string> RoutesDir::conflicts_with(const Config& base,
     std::set<std::string> missing;
     for (const RouteConfig& route : file.route_list()) {
       for (const PathConfig& path : route.paths) {
-        for (const WeightedCluster& target : path.clusters) {
+        for (const WeightedCluster& target : *path.clusters) {
           if (!own.contains(target.name) && !defined.contains(target.name))
             missing.insert(target.name);
         }

@@ -266,6 +266,33 @@ TEST(ConfigLoader, PathsThatAnswerAlikeShareOneResponseAndTheRestKeepTheirOwn) {
   EXPECT_EQ(*result.config.routes[1].paths[2].extras->name, "");
 }
 
+// Paths that forward alike share one cluster list as they are read: a list with other weights,
+// or the same clusters in another order, stays the path's own.
+TEST(ConfigLoader, PathsThatForwardAlikeShareOneClusterListAndTheRestKeepTheirOwn) {
+  ConfigResult result = load_config_text(
+      "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n"
+      "routes:\n"
+      "  - hosts: [a.test]\n"
+      "    paths:\n"
+      "      - { prefix: /1, clusters: [{ name: a, weight: 1 }, { name: b, weight: 3 }] }\n"
+      "      - { prefix: /2, clusters: [{ name: a, weight: 3 }, { name: b, weight: 1 }] }\n"
+      "      - { prefix: /3, clusters: [{ name: b, weight: 1 }, { name: a, weight: 3 }] }\n"
+      "      - { prefix: /4, clusters: [{ name: a, weight: 1 }, { name: b, weight: 3 }] }\n"
+      "clusters: [{ name: a, endpoints: [127.0.0.1:1] }, { name: b, endpoints: [127.0.0.1:2] }]\n",
+      "p.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors.front();
+  auto listed = [&](size_t i) {
+    std::string text;
+    for (const WeightedCluster& cluster : *result.config.routes[0].paths[i].clusters)
+      text += cluster.name + "=" + std::to_string(cluster.weight) + " ";
+    return text;
+  };
+  EXPECT_EQ(listed(0), "a=1 b=3 ");
+  EXPECT_EQ(listed(1), "a=3 b=1 ");
+  EXPECT_EQ(listed(2), "b=1 a=3 ");
+  EXPECT_EQ(listed(3), "a=1 b=3 ");
+}
+
 TEST(ConfigLoader, InvalidRegexIsRefusedWithRe2sReason) {
   auto errors = errors_for_path("      - { regex: \"/a(\", cluster: a }\n");
   ASSERT_EQ(errors.size(), 1u);
