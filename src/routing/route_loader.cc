@@ -645,6 +645,7 @@ void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>&
   yaml::Node items = r.sequence(node, "routes");
   // Sized once: a growing list would leave its earlier copies as holes among the routes.
   config.routes.reserve(config.routes.size() + items.size());
+  hosts_seen.reserve(hosts_seen.size() + items.size());  // a host or more each, without rehashes
   for (const yaml::Node& item : items) {
     if (!r.check_map(item, "route", {"hosts", "paths"})) continue;
     RouteConfig& route = config.routes.emplace_back();
