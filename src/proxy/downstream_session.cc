@@ -948,7 +948,7 @@ void DownstreamSession::answer_from_route() {
     out.append("Location: ");
     routing::append_redirect_location(out, route, exchange.host, exchange.path, exchange.query);
     out.append("\r\n");
-    body = route.redirect_body;
+    body = route.redirect_body();
   }
   for (const auto& [name, value] : route.settings->extras->response_headers->add) {
     has_type = has_type || http::equals_ignore_case(name, "content-type");

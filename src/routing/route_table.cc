@@ -79,10 +79,8 @@ class RegexCache {
   std::unordered_map<std::string, std::shared_ptr<const RE2>> compiled_;
 };
 
-std::string redirect_body(const PathConfig& path) {
-  return std::to_string(path.extras->redirect->code) + " " +
-         std::string(http::reason_phrase(path.extras->redirect->code)) + "\n";
-}
+// The codes a redirect may have (route_loader.cc refuses others).
+constexpr std::array<uint16_t, 5> kRedirectCodes = {301, 302, 303, 307, 308};
 
 // The access log's name for a path that has no `name:` and is not a path alone.
 bool needs_joined_log_name(const RouteConfig& route, const PathConfig& path) {
@@ -138,7 +136,6 @@ RouteAction RouteTable::compile_action(
       break;
     case PathConfig::Action::kRedirect:
       action.kind = RouteAction::Kind::kRedirect;
-      action.redirect_body = keep_text(group, redirect_body(path));
       break;
     case PathConfig::Action::kRespond:
       action.kind = RouteAction::Kind::kRespond;
@@ -223,6 +220,23 @@ bool retries_status(const RouteAction& route, uint16_t status) {
          (status == 504 && (route.retry_on & kRetry504));
 }
 
+std::string_view RouteAction::redirect_body() const {
+  // One text per code, made once: a table of many redirects holds none of its own.
+  static const std::array<std::string, kRedirectCodes.size()> kBodies = [] {
+    std::array<std::string, kRedirectCodes.size()> bodies;
+    for (size_t i = 0; i < kRedirectCodes.size(); ++i) {
+      bodies[i] = std::to_string(kRedirectCodes[i]) + " " +
+                  std::string(http::reason_phrase(kRedirectCodes[i])) + "\n";
+    }
+    return bodies;
+  }();
+  const uint16_t code = settings->extras->redirect->code;
+  for (size_t i = 0; i < kRedirectCodes.size(); ++i) {
+    if (kRedirectCodes[i] == code) return kBodies[i];
+  }
+  return kBodies[0];
+}
+
 bool RouteAction::admits(const std::array<uint8_t, 16>& client) const {
   const std::vector<AddressRange>& ranges = *settings->extras->allow_from;
   return ranges.empty() ||
@@ -263,7 +277,6 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
       if (needs_joined_log_name(route, path)) {
         text_bytes += route.hosts.front().size() + path.path.size();
       }
-      if (path.action == PathConfig::Action::kRedirect) text_bytes += redirect_body(path).size();
       cluster_count += path.clusters->size();
     }
   }

@@ -142,6 +142,24 @@ TEST(RouteActions, RedirectPrefixReplacesTheMatchedPrefix) {
   EXPECT_EQ(redirect_location(*action, "h", "/old/page", "?q"), "http://h/new/page?q");
 }
 
+TEST(RouteActions, RedirectBodyNamesItsOwnCode) {
+  auto snapshot = snapshot_with_path(
+      "      - { prefix: /a, redirect: { path: /x } }\n"
+      "      - { prefix: /b, redirect: { path: /x, code: 302 } }\n"
+      "      - { prefix: /c, redirect: { path: /x, code: 303 } }\n"
+      "      - { prefix: /d, redirect: { path: /x, code: 307 } }\n"
+      "      - { prefix: /e, redirect: { path: /x, code: 308 } }\n");
+  auto body = [&](std::string_view target) {
+    const RouteAction* action = snapshot->routes.match("h", target);
+    return action ? std::string(action->redirect_body()) : "none";
+  };
+  EXPECT_EQ(body("/a"), "301 Moved Permanently\n");
+  EXPECT_EQ(body("/b"), "302 Found\n");
+  EXPECT_EQ(body("/c"), "303 See Other\n");
+  EXPECT_EQ(body("/d"), "307 Temporary Redirect\n");
+  EXPECT_EQ(body("/e"), "308 Permanent Redirect\n");
+}
+
 TEST(RouteActions, RespondCarriesStatusBodyAndHeaders) {
   auto snapshot = snapshot_with_path(
       "      - { exact: /healthz, respond: { status: 200, body: \"ok\\n\", headers: { X-A: b } } "
