@@ -14,7 +14,7 @@ PathConfig forward_path(PathConfig::Match match, std::string path) {
   PathConfig config;
   config.match = match;
   config.path = std::move(path);
-  config.clusters.push_back(WeightedCluster{"web", 1});
+  config.clusters.edit().push_back(WeightedCluster{"web", 1});
   return config;
 }
 

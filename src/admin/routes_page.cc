@@ -63,11 +63,11 @@ void write_header_edits(JsonWriter& out, std::string_view key, const http::Heade
 void write_action(JsonWriter& out, const PathConfig& path) {
   switch (path.action) {
     case PathConfig::Action::kForward:
-      if (path.clusters.size() == 1) {
-        out.member("cluster", path.clusters.front().name);
+      if (path.clusters->size() == 1) {
+        out.member("cluster", path.clusters->front().name);
       } else {
         out.key("clusters").begin_array();
-        for (const routing::WeightedCluster& cluster : path.clusters) {
+        for (const routing::WeightedCluster& cluster : *path.clusters) {
           out.begin_object()
               .member("name", cluster.name)
               .member("weight", cluster.weight)
@@ -79,14 +79,14 @@ void write_action(JsonWriter& out, const PathConfig& path) {
     case PathConfig::Action::kRespond:
       out.key("respond")
           .begin_object()
-          .member("status", path.respond->status)
-          .member("body", path.respond->body)
+          .member("status", path.extras->respond->status)
+          .member("body", path.extras->respond->body)
           .key("headers");
-      write_fields(out, path.respond->headers);
+      write_fields(out, path.extras->respond->headers);
       out.end_object();
       break;
     case PathConfig::Action::kRedirect: {
-      const routing::RedirectConfig& redirect = *path.redirect;
+      const routing::RedirectConfig& redirect = *path.extras->redirect;
       out.key("redirect").begin_object();
       if (redirect.scheme) out.member("scheme", *redirect.scheme);
       if (redirect.host) out.member("host", *redirect.host);
@@ -101,24 +101,25 @@ void write_action(JsonWriter& out, const PathConfig& path) {
 
 // What a forwarding route does to a request on its way: rewrites, limits, retries, upgrades.
 void write_forwarding(JsonWriter& out, const PathConfig& path) {
-  if (path.rewrite->prefix || path.rewrite->host) {
+  if (path.extras->rewrite->prefix || path.extras->rewrite->host) {
     out.key("rewrite").begin_object();
-    if (path.rewrite->prefix) out.member("prefix", *path.rewrite->prefix);
-    if (path.rewrite->host) out.member("host", *path.rewrite->host);
+    if (path.extras->rewrite->prefix) out.member("prefix", *path.extras->rewrite->prefix);
+    if (path.extras->rewrite->host) out.member("host", *path.extras->rewrite->host);
     out.end_object();
   }
-  if (path.limits->timeout_ms) out.member("timeout_ms", *path.limits->timeout_ms);
-  if (path.limits->max_body_bytes) out.member("max_body_bytes", *path.limits->max_body_bytes);
-  out.key("retry").begin_object().member("attempts", path.retry->attempts);
-  out.key("on").array_of(path.retry->on);
-  out.member("per_try_timeout_ms", path.retry->per_try_timeout_ms).end_object();
-  out.key("upgrades").array_of(path.upgrades->protocols);
+  if (path.extras->limits->timeout_ms) out.member("timeout_ms", *path.extras->limits->timeout_ms);
+  if (path.extras->limits->max_body_bytes)
+    out.member("max_body_bytes", *path.extras->limits->max_body_bytes);
+  out.key("retry").begin_object().member("attempts", path.extras->retry->attempts);
+  out.key("on").array_of(path.extras->retry->on);
+  out.member("per_try_timeout_ms", path.extras->retry->per_try_timeout_ms).end_object();
+  out.key("upgrades").array_of(path.extras->upgrades->protocols);
 }
 
 // `rate_limit`, when the path has one, as it was written: the bucket every client shares, and
 // `per_client`.
 void write_rate_limit(JsonWriter& out, const PathConfig& path) {
-  const routing::PathRateLimits& limits = *path.rate_limits;
+  const routing::PathRateLimits& limits = *path.extras->rate_limits;
   if (!limits.route.enabled() && !limits.client.enabled()) return;
   out.key("rate_limit").begin_object();
   if (limits.route.enabled()) {
@@ -138,14 +139,14 @@ void write_rate_limit(JsonWriter& out, const PathConfig& path) {
 void write_path(JsonWriter& out, const PathConfig& path) {
   out.begin_object().member("match", match_name(path.match)).member("value", path.path);
   if (path.match == PathConfig::Match::kPrefix) out.member("segments", path.segments);
-  const routing::RequestMatchers& conditions = *path.matchers;
+  const routing::RequestMatchers& conditions = *path.extras->matchers;
   if (!conditions.methods.empty()) out.key("methods").array_of(conditions.methods);
   write_matchers(out, "headers", conditions.headers);
   write_matchers(out, "query", conditions.query);
   write_action(out, path);
   if (path.action == PathConfig::Action::kForward) write_forwarding(out, path);
-  write_header_edits(out, "request_headers", *path.request_headers);
-  write_header_edits(out, "response_headers", *path.response_headers);
+  write_header_edits(out, "request_headers", *path.extras->request_headers);
+  write_header_edits(out, "response_headers", *path.extras->response_headers);
   write_rate_limit(out, path);
   out.end_object();
 }

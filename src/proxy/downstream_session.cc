@@ -242,7 +242,7 @@ void DownstreamSession::start_exchange() {
   }
 
   // What goes upstream: the normalised path (rewritten when the route says so) and the query.
-  if (route.settings->rewrite->prefix) {
+  if (route.settings->extras->rewrite->prefix) {
     exchange.target_buffer.clear();
     routing::append_rewritten_target(exchange.target_buffer, route, exchange.path, exchange.query);
     exchange.target = exchange.target_buffer;
@@ -254,7 +254,7 @@ void DownstreamSession::start_exchange() {
   // per-hop header) and the request goes on as plain HTTP.
   exchange.upgrade =
       request.upgrade && upgrade_allowed(request.find(http::HeaderId::kUpgrade).value_or(""),
-                                         route.settings->upgrades->protocols);
+                                         route.settings->extras->upgrades->protocols);
   exchange.expect_continue =
       !request.is_http10() && has_body(request) &&
       http::has_token(request.find(http::HeaderId::kExpect).value_or(""), "100-continue");
@@ -501,12 +501,14 @@ void DownstreamSession::on_upstream_ready() {
   context.target = exchange.target;
   // Exactly one Host: the route's, the one the client addressed, or (HTTP/1.0 without one) the
   // endpoint's address.
-  context.host = route.settings->rewrite->host ? std::string_view(*route.settings->rewrite->host)
-                 : exchange.host.empty()       ? std::string_view(exchange.endpoint)
-                                               : exchange.host;
+  context.host = route.settings->extras->rewrite->host
+                     ? std::string_view(*route.settings->extras->rewrite->host)
+                 : exchange.host.empty() ? std::string_view(exchange.endpoint)
+                                         : exchange.host;
   context.forwarded_host = exchange.host;
   context.client_cert_subject = client_cert_subject();
-  if (!route.settings->request_headers->empty()) context.edits = &*route.settings->request_headers;
+  if (!route.settings->extras->request_headers->empty())
+    context.edits = &*route.settings->extras->request_headers;
   std::string& head = worker_.scratch();
   head.clear();
   http::append_upstream_request_head(head, request, context);
@@ -651,8 +653,8 @@ void DownstreamSession::on_upstream_head(http::MessageHead& response) {
   if (!keep_alive() || framing.framing == http::BodyFraming::kUntilClose) close_after_response();
   bool close = !keep_alive();
   framing.upgrade = switching;
-  if (!exchange.route->settings->response_headers->empty())
-    framing.edits = &*exchange.route->settings->response_headers;
+  if (!exchange.route->settings->extras->response_headers->empty())
+    framing.edits = &*exchange.route->settings->extras->response_headers;
   framing.close = close && !switching;
   framing.keep_alive_10 = request.is_http10() && !close;
   exchange.response_framing = bodiless ? http::BodyFraming::kNone : framing.framing;
@@ -932,25 +934,26 @@ void DownstreamSession::answer_from_route() {
   Exchange& exchange = *exchange_;
   const routing::RouteAction& route = *exchange.route;
   bool respond = route.kind == routing::RouteAction::Kind::kRespond;
-  exchange.status = respond ? route.settings->respond->status : route.settings->redirect->code;
+  exchange.status =
+      respond ? route.settings->extras->respond->status : route.settings->extras->redirect->code;
   std::string& out = worker_.scratch();
   out.clear();
   http::append_status_line(out, exchange.status);
   bool has_type = false;
   std::string_view body;
   if (respond) {
-    for (const auto& [name, value] : route.settings->respond->headers) {
+    for (const auto& [name, value] : route.settings->extras->respond->headers) {
       has_type = has_type || http::equals_ignore_case(name, "content-type");
       http::append_header(out, name, value);
     }
-    body = route.settings->respond->body;
+    body = route.settings->extras->respond->body;
   } else {
     out.append("Location: ");
     routing::append_redirect_location(out, route, exchange.host, exchange.path, exchange.query);
     out.append("\r\n");
-    body = route.redirect_body;
+    body = route.redirect_body();
   }
-  for (const auto& [name, value] : route.settings->response_headers->add) {
+  for (const auto& [name, value] : route.settings->extras->response_headers->add) {
     has_type = has_type || http::equals_ignore_case(name, "content-type");
     http::append_header(out, name, value);
   }

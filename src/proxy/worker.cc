@@ -336,7 +336,7 @@ uint64_t Worker::take_rate_limit(const routing::RouteAction& route, const Client
   // The client's own bucket first: a client over its limit spends nothing of the route's.
   if (route.client_rate_limit_slot != 0) {
     uint64_t wait_ns = client_buckets_.take(route.client_rate_limit_slot, client,
-                                            route.settings->rate_limits->client, now_ns);
+                                            route.settings->extras->rate_limits->client, now_ns);
     if (wait_ns != 0) {
       add(metrics_.rate_limited[static_cast<size_t>(RateLimitScope::kClient)], 1);
       return wait_ns;
@@ -345,8 +345,8 @@ uint64_t Worker::take_rate_limit(const routing::RouteAction& route, const Client
   if (route.rate_limit_slot != 0) {
     if (route.rate_limit_slot >= route_buckets_.size())
       route_buckets_.resize(route.rate_limit_slot + 1);
-    uint64_t wait_ns =
-        route_buckets_[route.rate_limit_slot].take(route.settings->rate_limits->route, now_ns);
+    uint64_t wait_ns = route_buckets_[route.rate_limit_slot].take(
+        route.settings->extras->rate_limits->route, now_ns);
     if (wait_ns != 0) {
       add(metrics_.rate_limited[static_cast<size_t>(RateLimitScope::kRoute)], 1);
       return wait_ns;

@@ -52,7 +52,12 @@ std::optional<EndpointConfig> parse_endpoint(const std::string& text) {
 // A source's value: one map, or a list of maps.
 std::vector<yaml::Node> one_or_more(Reader& r, const yaml::Node& node, const std::string& what) {
   if (node.IsMap()) return {node};
-  if (node.IsSequence()) return r.sequence(node, what);
+  if (node.IsSequence()) {
+    std::vector<yaml::Node> items;
+    for (const yaml::Node& item : node)
+      items.push_back(item);
+    return items;
+  }
   r.error(node, what + " must be a mapping or a list of mappings");
   return {};
 }

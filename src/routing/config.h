@@ -129,6 +129,7 @@ struct ValueMatcher {
 struct WeightedCluster {
   std::string name;
   uint32_t weight = 1;
+  bool operator==(const WeightedCluster&) const = default;
 };
 
 struct RedirectConfig {
@@ -144,6 +145,7 @@ struct RespondConfig {
   uint16_t status = 200;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  bool operator==(const RespondConfig&) const = default;
 };
 
 // A route's retries. Without a `retry` key a route retries what is always safe: a connect that
@@ -186,23 +188,13 @@ struct PathLimits {
   std::optional<uint64_t> max_body_bytes;
 };
 
-struct PathConfig {
-  enum class Match : uint8_t { kPrefix, kExact, kRegex };
-  enum class Action : uint8_t { kForward, kRedirect, kRespond };
-
-  // A config of 100,000 hosts holds several paths for each: the parts few paths set are held
-  // apart (SharedOrDefault), so that a path that leaves them alone costs a pointer for each.
+// What few paths set, each part apart (SharedOrDefault): a path that leaves a part alone shares
+// the default, and paths whose parts are the same blocks share one PathExtras (see read_routes).
+struct PathExtras {
   SharedOrDefault<std::string> name;  // `name:`, for the access log; empty: none given
-  std::string path;                   // the prefix, exact path or regex
-  Match match = Match::kPrefix;
-  bool segments = false;
-  Action action = Action::kForward;
   SharedOrDefault<RequestMatchers> matchers;
   // `allow_from:`: only clients in these ranges; others are answered 403. Empty: every client.
   SharedOrDefault<std::vector<AddressRange>> allow_from;
-
-  std::vector<WeightedCluster>
-      clusters;  // kForward: one entry for `cluster`, several for `clusters`
   SharedOrDefault<RedirectConfig> redirect;
   SharedOrDefault<RespondConfig> respond;
   SharedOrDefault<RewriteConfig> rewrite;
@@ -212,6 +204,22 @@ struct PathConfig {
   SharedOrDefault<RetryConfig> retry;
   SharedOrDefault<UpgradesConfig> upgrades;
   SharedOrDefault<PathRateLimits> rate_limits;
+};
+
+struct PathConfig {
+  enum class Match : uint8_t { kPrefix, kExact, kRegex };
+  enum class Action : uint8_t { kForward, kRedirect, kRespond };
+
+  // A config of 100,000 hosts holds several paths for each: what most paths leave out is one
+  // pointer (extras), and paths that forward alike share their cluster list, so a path costs 56
+  // bytes.
+  std::string path;  // the prefix, exact path or regex
+  // kForward: one entry for `cluster`, several for `clusters`.
+  SharedOrDefault<std::vector<WeightedCluster>> clusters;
+  SharedOrDefault<PathExtras> extras;
+  Match match = Match::kPrefix;
+  bool segments = false;
+  Action action = Action::kForward;
 };
 
 struct RouteConfig {

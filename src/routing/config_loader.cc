@@ -500,7 +500,7 @@ ConfigResult load(const std::string& text, const std::string& source_name,
     read_clusters(document.reader, document.root["clusters"], base_directory, cluster_names, config,
                   taken.clusters);
   }
-  std::set<std::string> hosts_seen;
+  HostsSeen hosts_seen;
   for (Document& document : documents) {
     if (!document.ok || !document.root.IsMap() || !document.root["routes"]) continue;
     read_routes(document.reader, document.root["routes"], cluster_names, hosts_seen, config,

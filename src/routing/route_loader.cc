@@ -8,6 +8,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <tuple>
 
 #include "http/field_syntax.h"
 
@@ -215,7 +216,7 @@ void read_forward(Reader& r, const yaml::Node& item, const char* key,
   if (std::string_view(key) == "cluster") {
     if (auto name = r.string(item["cluster"], "cluster")) {
       check_cluster(item["cluster"], *name);
-      path.clusters.push_back(WeightedCluster{*name, 1});
+      path.clusters.edit().push_back(WeightedCluster{*name, 1});
     }
     return;
   }
@@ -232,15 +233,15 @@ void read_forward(Reader& r, const yaml::Node& item, const char* key,
       auto weight = r.count_between(entry["weight"], "weight", 1, 1'000'000);
       if (weight) weighted.weight = static_cast<uint32_t>(*weight);
     }
-    path.clusters.push_back(std::move(weighted));
+    path.clusters.edit().push_back(std::move(weighted));
   }
-  if (item["clusters"].IsSequence() && path.clusters.empty()) {
+  if (item["clusters"].IsSequence() && path.clusters->empty()) {
     r.error(item["clusters"], "clusters must not be empty");
   }
 }
 
 void read_redirect(Reader& r, const yaml::Node& node, PathConfig& path) {
-  RedirectConfig& redirect = path.redirect.edit();
+  RedirectConfig& redirect = path.extras.edit().redirect.edit();
   if (!r.check_map(node, "redirect", {"scheme", "host", "port", "path", "prefix", "code"})) return;
   if (node["scheme"]) {
     redirect.scheme = r.string(node["scheme"], "scheme");
@@ -284,7 +285,7 @@ void read_redirect(Reader& r, const yaml::Node& node, PathConfig& path) {
 }
 
 void read_respond(Reader& r, const yaml::Node& node, PathConfig& path) {
-  RespondConfig& respond = path.respond.edit();
+  RespondConfig& respond = path.extras.edit().respond.edit();
   if (!r.check_map(node, "respond", {"status", "body", "headers"})) return;
   if (node["status"]) {
     auto status = r.count_between(node["status"], "status", 200, 599);
@@ -369,13 +370,14 @@ void read_rate_limit(Reader& r, const yaml::Node& node, PathConfig& path) {
     return;
   }
   if (node["requests_per_second"]) {
-    read_bucket(r, node, "rate_limit", path.rate_limits.edit().route);
+    read_bucket(r, node, "rate_limit", path.extras.edit().rate_limits.edit().route);
   } else if (node["burst"]) {
     r.error(node["burst"], "rate_limit.burst needs rate_limit.requests_per_second");
   }
   if (const yaml::Node& per_client = node["per_client"]) {
     if (r.check_map(per_client, "rate_limit.per_client", {"requests_per_second", "burst"})) {
-      read_bucket(r, per_client, "rate_limit.per_client", path.rate_limits.edit().client);
+      read_bucket(r, per_client, "rate_limit.per_client",
+                  path.extras.edit().rate_limits.edit().client);
     }
   }
 }
@@ -416,7 +418,7 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
   if (const yaml::Node& name = item["name"]) {
     auto text = r.string(name, "name");
     if (text && text->empty()) r.error(name, "a path's name must not be empty");
-    if (text) path.name.edit() = *text;
+    if (text) path.extras.edit().name.edit() = *text;
   }
   if (const char* key = one_of(r, item, {"prefix", "exact", "regex"}, "a path")) {
     std::string_view which = key;
@@ -448,24 +450,25 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
       if (method_id(upper) < 0) {
         r.error(method, "unknown method " + quoted_value(*name));
       } else {
-        path.matchers.edit().methods.push_back(upper);
+        path.extras.edit().matchers.edit().methods.push_back(upper);
       }
     }
   }
   if (item["headers"]) {
-    path.matchers.edit().headers = read_matchers(r, item["headers"], "headers", true);
+    path.extras.edit().matchers.edit().headers = read_matchers(r, item["headers"], "headers", true);
   }
-  if (item["query"]) path.matchers.edit().query = read_matchers(r, item["query"], "query", false);
+  if (item["query"])
+    path.extras.edit().matchers.edit().query = read_matchers(r, item["query"], "query", false);
   if (const yaml::Node& scheme = item["scheme"]) {
     auto text = r.string(scheme, "scheme");
     if (text && *text != "http" && *text != "https") {
       r.error(scheme, "scheme must be http or https");
     } else if (text) {
-      path.matchers.edit().over_tls = *text == "https";
+      path.extras.edit().matchers.edit().over_tls = *text == "https";
     }
   }
   if (const yaml::Node& allow_from = item["allow_from"]) {
-    std::vector<AddressRange>& ranges = path.allow_from.edit();
+    std::vector<AddressRange>& ranges = path.extras.edit().allow_from.edit();
     for (const yaml::Node& entry : r.sequence(allow_from, "allow_from")) {
       auto text = r.string(entry, "allow_from entry");
       if (!text) continue;
@@ -501,7 +504,7 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
     if (!forwards) r.error(rewrite, "rewrite applies to cluster or clusters only");
     if (r.check_map(rewrite, "rewrite", {"prefix", "host"})) {
       if (rewrite["prefix"]) {
-        std::optional<std::string>& prefix = path.rewrite.edit().prefix;
+        std::optional<std::string>& prefix = path.extras.edit().rewrite.edit().prefix;
         prefix = r.string(rewrite["prefix"], "rewrite prefix");
         if (path.match != PathConfig::Match::kPrefix) {
           r.error(rewrite["prefix"], "rewrite prefix needs a prefix path match");
@@ -510,7 +513,7 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
         }
       }
       if (rewrite["host"]) {
-        std::optional<std::string>& host = path.rewrite.edit().host;
+        std::optional<std::string>& host = path.extras.edit().rewrite.edit().host;
         host = r.string(rewrite["host"], "rewrite host");
         if (host && !http::parse_authority(*host)) {
           r.error(rewrite["host"], "rewrite host " + quoted_value(*host) +
@@ -523,24 +526,26 @@ PathConfig read_path(Reader& r, const yaml::Node& item, const std::set<std::stri
   if (item["request_headers"]) {
     if (!forwards)
       r.error(item["request_headers"], "request_headers applies to cluster or clusters only");
-    path.request_headers.edit() = read_header_edits(r, item["request_headers"], "request_headers");
+    path.extras.edit().request_headers.edit() =
+        read_header_edits(r, item["request_headers"], "request_headers");
   }
   if (item["response_headers"]) {
-    path.response_headers.edit() =
+    path.extras.edit().response_headers.edit() =
         read_header_edits(r, item["response_headers"], "response_headers");
   }
   if (item["timeout"]) {
     std::optional<uint64_t> timeout_ms = r.duration(item["timeout"], "timeout");
     if (timeout_ms == 0u) r.error(item["timeout"], "timeout must be greater than zero");
-    path.limits.edit().timeout_ms = timeout_ms;
+    path.extras.edit().limits.edit().timeout_ms = timeout_ms;
   }
   if (item["max_body_bytes"])
-    path.limits.edit().max_body_bytes = r.size(item["max_body_bytes"], "max_body_bytes");
-  if (item["retry"]) read_retry(r, item["retry"], path.retry.edit());
+    path.extras.edit().limits.edit().max_body_bytes =
+        r.size(item["max_body_bytes"], "max_body_bytes");
+  if (item["retry"]) read_retry(r, item["retry"], path.extras.edit().retry.edit());
   if (item["rate_limit"]) read_rate_limit(r, item["rate_limit"], path);
   if (const yaml::Node& upgrades = item["upgrades"]) {
     if (!forwards) r.error(upgrades, "upgrades applies to cluster or clusters only");
-    path.upgrades.edit().protocols = read_upgrades(r, upgrades);
+    path.extras.edit().upgrades.edit().protocols = read_upgrades(r, upgrades);
   }
   return path;
 }
@@ -571,39 +576,117 @@ bool managed_on_remove(std::string_view header_name) {
   return names_one_of(std::string(header_name), kManagedOnRemove);
 }
 
+namespace {
+
+// For SharedOrDefaultPool: responses told apart by their status and body (headers are rare).
+struct RespondHash {
+  size_t operator()(const RespondConfig& respond) const {
+    return std::hash<std::string>{}(respond.body) ^ (size_t{respond.status} << 20);
+  }
+};
+
+// For SharedOrDefaultPool: cluster lists told apart by their clusters' names and weights.
+struct ClustersHash {
+  size_t operator()(const std::vector<WeightedCluster>& clusters) const {
+    size_t hash = clusters.size();
+    for (const WeightedCluster& cluster : clusters)
+      hash = hash * 31 + (std::hash<std::string>{}(cluster.name) ^ cluster.weight);
+    return hash;
+  }
+};
+
+// A path's extras are alike when each part is the same block: the parts were made one before
+// (responses) or are the path's own (then no other path holds them).
+auto extras_parts(const PathExtras& extras) {
+  return std::tie(extras.name, extras.matchers, extras.allow_from, extras.redirect, extras.respond,
+                  extras.rewrite, extras.request_headers, extras.response_headers, extras.limits,
+                  extras.retry, extras.upgrades, extras.rate_limits);
+}
+
+struct ExtrasHash {
+  size_t operator()(const PathExtras& extras) const {
+    return std::apply(
+        [](const auto&... part) {
+          size_t hash = 0;
+          ((hash = hash * 31 + part.block_hash()), ...);
+          return hash;
+        },
+        extras_parts(extras));
+  }
+};
+
+struct ExtrasEqual {
+  bool operator()(const PathExtras& a, const PathExtras& b) const {
+    return std::apply(
+        [&b](const auto&... a_part) {
+          return std::apply(
+              [&](const auto&... b_part) { return (a_part.shares_with(b_part) && ...); },
+              extras_parts(b));
+        },
+        extras_parts(a));
+  }
+};
+
+// Only extras made of shared parts can be alike: the others would fill the pool for nothing.
+bool only_shared_parts(const PathExtras& extras) {
+  PathExtras without_shared = extras;
+  without_shared.respond = {};
+  return ExtrasEqual{}(without_shared, PathExtras{});
+}
+
+}  // namespace
+
 void read_routes(Reader& r, const yaml::Node& node, const std::set<std::string>& clusters,
-                 std::set<std::string>& hosts_seen, Config& config, const NameClaims& taken) {
-  for (const yaml::Node& item : r.sequence(node, "routes")) {
+                 HostsSeen& hosts_seen, Config& config, const NameClaims& taken) {
+  SharedOrDefaultPool<RespondConfig, RespondHash> responses;
+  // Cluster names are kept once for every path that forwards to the same clusters alike.
+  SharedOrDefaultPool<std::vector<WeightedCluster>, ClustersHash> cluster_lists;
+  SharedOrDefaultPool<PathExtras, ExtrasHash, ExtrasEqual> extras;
+  yaml::Node items = r.sequence(node, "routes");
+  // Sized once: a growing list would leave its earlier copies as holes among the routes.
+  config.routes.reserve(config.routes.size() + items.size());
+  hosts_seen.reserve(hosts_seen.size() + items.size());  // a host or more each, without rehashes
+  for (const yaml::Node& item : items) {
     if (!r.check_map(item, "route", {"hosts", "paths"})) continue;
-    RouteConfig route;
+    RouteConfig& route = config.routes.emplace_back();
     if (!item["hosts"]) {
       r.error(item, "a route needs hosts");
     } else {
-      for (const yaml::Node& host_node : r.sequence(item["hosts"], "hosts")) {
-        auto host = r.string(host_node, "host");
-        if (!host) continue;
-        std::string lowered = lower(*host);
+      yaml::Node host_nodes = r.sequence(item["hosts"], "hosts");
+      // Reserved, so the names (short ones are kept inside the list) stay where hosts_seen saw
+      // them.
+      route.hosts.reserve(host_nodes.size());
+      for (const yaml::Node& host_node : host_nodes) {
+        if (!host_node.IsScalar()) {
+          r.error(host_node, "host must be a string");
+          continue;
+        }
+        std::string_view host = host_node.Scalar();
+        std::string& lowered = route.hosts.emplace_back(host);
+        for (char& c : lowered)
+          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (!valid_host_pattern(lowered)) {
-          r.error(host_node, "host " + quoted_value(*host) + " must be a name, '*.suffix' or '*'");
+          r.error(host_node, "host " + quoted_value(host) + " must be a name, '*.suffix' or '*'");
         } else if (!hosts_seen.insert(lowered).second) {
-          r.error(host_node, "host " + quoted_value(*host) + " is listed by two routes");
+          r.error(host_node, "host " + quoted_value(host) + " is listed by two routes");
         } else if (const std::string* owner = taken.owner(lowered, r.source())) {
-          r.error(host_node, "host " + quoted_value(*host) + " is already routed by " + *owner +
+          r.error(host_node, "host " + quoted_value(host) + " is already routed by " + *owner +
                                  "; " + r.source() + " may not route it too");
         }
-        route.hosts.push_back(lowered);
       }
     }
     if (!item["paths"]) {
       r.error(item, "a route needs paths");
     } else {
-      std::vector<yaml::Node> path_nodes = r.sequence(item["paths"], "paths");
+      yaml::Node path_nodes = r.sequence(item["paths"], "paths");
       route.paths.reserve(path_nodes.size());
       for (const yaml::Node& path_node : path_nodes) {
-        route.paths.push_back(read_path(r, path_node, clusters));
+        PathConfig& path = route.paths.emplace_back(read_path(r, path_node, clusters));
+        if (!path.extras->respond.is_default()) responses.share(path.extras.edit().respond);
+        if (only_shared_parts(*path.extras)) extras.share(path.extras);
+        cluster_lists.share(path.clusters);
       }
     }
-    config.routes.push_back(std::move(route));
   }
 }
 

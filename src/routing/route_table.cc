@@ -79,14 +79,12 @@ class RegexCache {
   std::unordered_map<std::string, std::shared_ptr<const RE2>> compiled_;
 };
 
-std::string redirect_body(const PathConfig& path) {
-  return std::to_string(path.redirect->code) + " " +
-         std::string(http::reason_phrase(path.redirect->code)) + "\n";
-}
+// The codes a redirect may have (route_loader.cc refuses others).
+constexpr std::array<uint16_t, 5> kRedirectCodes = {301, 302, 303, 307, 308};
 
 // The access log's name for a path that has no `name:` and is not a path alone.
 bool needs_joined_log_name(const RouteConfig& route, const PathConfig& path) {
-  return path.name->empty() && !route.hosts.empty();
+  return path.extras->name->empty() && !route.hosts.empty();
 }
 
 // What names a path for its rate-limit buckets: its first host, how it matches, its path and
@@ -95,7 +93,7 @@ std::string bucket_key(const RouteConfig& route, const PathConfig& path,
                        std::unordered_set<std::string>& taken) {
   std::string key = route.hosts.empty() ? std::string() : route.hosts.front();
   key.append(1, '\0').append(std::to_string(static_cast<int>(path.match))).append(path.path);
-  key.append(1, '\0').append(*path.name);
+  key.append(1, '\0').append(*path.extras->name);
   std::string unique = key;
   for (int seen = 2; !taken.insert(unique).second; ++seen)
     unique = key + "#" + std::to_string(seen);
@@ -124,7 +122,7 @@ RouteAction RouteTable::compile_action(
   RouteAction action;
   action.settings = &path;
   if (!needs_joined_log_name(route, path)) {
-    action.log_name = path.name->empty() ? path.path : *path.name;
+    action.log_name = path.extras->name->empty() ? path.path : *path.extras->name;
   } else {
     std::string_view host = route.hosts.front();
     size_t offset = group.texts.size();
@@ -138,24 +136,24 @@ RouteAction RouteTable::compile_action(
       break;
     case PathConfig::Action::kRedirect:
       action.kind = RouteAction::Kind::kRedirect;
-      action.redirect_body = keep_text(group, redirect_body(path));
       break;
     case PathConfig::Action::kRespond:
       action.kind = RouteAction::Kind::kRespond;
       break;
   }
   size_t first = group.cluster_choices.size();
-  for (const WeightedCluster& weighted : path.clusters) {
+  for (const WeightedCluster& weighted : *path.clusters) {
     action.total_weight += weighted.weight;
     group.cluster_choices.push_back({cluster_index.at(weighted.name), action.total_weight});
   }
-  action.clusters = {group.cluster_choices.data() + first, path.clusters.size()};
+  action.clusters = {group.cluster_choices.data() + first, path.clusters->size()};
   action.upstream_response_ms =
-      path.limits->timeout_ms.value_or(config.timeouts.upstream_response_ms);
-  action.max_body_bytes = path.limits->max_body_bytes.value_or(config.limits.max_body_bytes);
-  action.retry_attempts = path.retry->attempts;
-  action.per_try_timeout_ms = path.retry->per_try_timeout_ms;
-  for (const std::string& condition : path.retry->on) {
+      path.extras->limits->timeout_ms.value_or(config.timeouts.upstream_response_ms);
+  action.max_body_bytes =
+      path.extras->limits->max_body_bytes.value_or(config.limits.max_body_bytes);
+  action.retry_attempts = path.extras->retry->attempts;
+  action.per_try_timeout_ms = path.extras->retry->per_try_timeout_ms;
+  for (const std::string& condition : path.extras->retry->on) {
     if (condition == "connect-failure") action.retry_on |= kRetryConnectFailure;
     if (condition == "reset") action.retry_on |= kRetryReset;
     if (condition == "timeout") action.retry_on |= kRetryTimeout;
@@ -169,7 +167,7 @@ RouteAction RouteTable::compile_action(
 
 void append_rewritten_target(std::string& out, const RouteAction& route, std::string_view path,
                              std::string_view query) {
-  const std::optional<std::string>& rewrite = route.settings->rewrite->prefix;
+  const std::optional<std::string>& rewrite = route.settings->extras->rewrite->prefix;
   std::string_view prefix = rewrite ? std::string_view(*rewrite) : std::string_view();
   std::string_view rest = path.substr(std::min(route.matched_prefix().size(), path.size()));
   out.append(prefix);
@@ -181,7 +179,7 @@ void append_rewritten_target(std::string& out, const RouteAction& route, std::st
 
 void append_redirect_location(std::string& out, const RouteAction& route, std::string_view host,
                               std::string_view path, std::string_view query) {
-  const RedirectConfig& redirect = *route.settings->redirect;
+  const RedirectConfig& redirect = *route.settings->extras->redirect;
   // Without a host to name (HTTP/1.0 without Host), the Location is a path on the same host.
   if (redirect.host || !host.empty()) {
     out.append(redirect.scheme.value_or("http")).append("://");
@@ -222,8 +220,25 @@ bool retries_status(const RouteAction& route, uint16_t status) {
          (status == 504 && (route.retry_on & kRetry504));
 }
 
+std::string_view RouteAction::redirect_body() const {
+  // One text per code, made once: a table of many redirects holds none of its own.
+  static const std::array<std::string, kRedirectCodes.size()> kBodies = [] {
+    std::array<std::string, kRedirectCodes.size()> bodies;
+    for (size_t i = 0; i < kRedirectCodes.size(); ++i) {
+      bodies[i] = std::to_string(kRedirectCodes[i]) + " " +
+                  std::string(http::reason_phrase(kRedirectCodes[i])) + "\n";
+    }
+    return bodies;
+  }();
+  const uint16_t code = settings->extras->redirect->code;
+  for (size_t i = 0; i < kRedirectCodes.size(); ++i) {
+    if (kRedirectCodes[i] == code) return kBodies[i];
+  }
+  return kBodies[0];
+}
+
 bool RouteAction::admits(const std::array<uint8_t, 16>& client) const {
-  const std::vector<AddressRange>& ranges = *settings->allow_from;
+  const std::vector<AddressRange>& ranges = *settings->extras->allow_from;
   return ranges.empty() ||
          std::any_of(ranges.begin(), ranges.end(),
                      [&](const AddressRange& range) { return range.contains(client); });
@@ -262,8 +277,7 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
       if (needs_joined_log_name(route, path)) {
         text_bytes += route.hosts.front().size() + path.path.size();
       }
-      if (path.action == PathConfig::Action::kRedirect) text_bytes += redirect_body(path).size();
-      cluster_count += path.clusters.size();
+      cluster_count += path.clusters->size();
     }
   }
   group->rules.reserve(path_count);
@@ -274,7 +288,7 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
                       static_cast<uint32_t>(route.paths.size())};
     for (const PathConfig& path : route.paths) {
       PathRule rule;
-      const RequestMatchers& conditions = *path.matchers;
+      const RequestMatchers& conditions = *path.extras->matchers;
       for (const std::string& method : conditions.methods)
         rule.methods |= uint64_t{1} << method_id(method);
       if (path.match == PathConfig::Match::kRegex || !conditions.headers.empty() ||
@@ -295,7 +309,7 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
         rule.matchers = std::move(matchers);
       }
       rule.action = compile_action(*group, config, route, path, cluster_index);
-      const PathRateLimits& limits = *path.rate_limits;
+      const PathRateLimits& limits = *path.extras->rate_limits;
       if (limits.route.enabled() || limits.client.enabled()) {
         std::string key = bucket_key(route, path, bucket_keys);
         if (limits.route.enabled()) {
@@ -307,7 +321,8 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
               name_slots.bucket_slot_for(key + limit_key("client", limits.client));
         }
       }
-      if (!path.name->empty()) rule.action.metrics_slot = name_slots.slot_for(*path.name);
+      if (!path.extras->name->empty())
+        rule.action.metrics_slot = name_slots.slot_for(*path.extras->name);
       group->rules.push_back(std::move(rule));
     }
     group->hosts.push_back(vhost);
@@ -341,9 +356,9 @@ void RouteTable::count_names(NamedRoutes& named, const std::vector<RouteConfig>&
                              RouteNameSlots& name_slots) {
   for (const RouteConfig& route : routes) {
     for (const PathConfig& path : route.paths) {
-      if (path.name->empty()) continue;
-      auto& [name, paths] = named.paths_by_slot[name_slots.slot_for(*path.name)];
-      name = *path.name;
+      if (path.extras->name->empty()) continue;
+      auto& [name, paths] = named.paths_by_slot[name_slots.slot_for(*path.extras->name)];
+      name = *path.extras->name;
       paths += delta;
     }
   }
@@ -394,7 +409,7 @@ RouteTable::RouteTable(const RouteTable& previous, std::span<const RouteEntryCha
   auto recount = [&](const std::vector<RouteConfig>& routes, int delta) {
     bool any = std::any_of(routes.begin(), routes.end(), [](const RouteConfig& route) {
       return std::any_of(route.paths.begin(), route.paths.end(),
-                         [](const PathConfig& path) { return !path.name->empty(); });
+                         [](const PathConfig& path) { return !path.extras->name->empty(); });
     });
     if (!any) return;
     if (!named) named = std::make_shared<NamedRoutes>(*named_);

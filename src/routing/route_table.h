@@ -46,6 +46,8 @@ struct RouteAction {
   uint32_t cluster_for(uint32_t pick) const;
   // Whether the path's `allow_from` admits a client at this address (IPv4 as IPv4-mapped IPv6).
   bool admits(const std::array<uint8_t, 16>& client) const;
+  // A redirect's body: "301 Moved Permanently\n" (one text per code, not one per route).
+  std::string_view redirect_body() const;
   // A prefix match's prefix, for rewrites; empty for other matches.
   std::string_view matched_prefix() const {
     return settings->match == PathConfig::Match::kPrefix ? std::string_view(settings->path)
@@ -63,7 +65,6 @@ struct RouteAction {
   // ("api.example.com/v1/").
   std::string_view log_name;
   std::span<const ClusterChoice> clusters;
-  std::string_view redirect_body;  // redirects only: "301 Moved Permanently\n"
   uint64_t upstream_response_ms = 0;
   uint64_t max_body_bytes = 0;      // 0: unlimited
   uint64_t per_try_timeout_ms = 0;  // 0: none
@@ -198,7 +199,7 @@ class RouteTable {
   // table that has that source as it was; the host index's entries keep it alive.
   struct Group {
     std::shared_ptr<const void> source;  // holds the RouteConfigs the rules point into
-    // What the actions view: their log names and redirect bodies, and their cluster lists. Sized
+    // What the actions view: their log names, and their cluster lists. Sized
     // before the first action is made, so they never move.
     std::vector<char> texts;
     std::vector<RouteAction::ClusterChoice> cluster_choices;

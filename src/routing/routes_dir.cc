@@ -57,7 +57,7 @@ std::vector<std::string> RoutesDir::conflicts_with(const Config& base,
     std::set<std::string> missing;
     for (const RouteConfig& route : file.route_list()) {
       for (const PathConfig& path : route.paths) {
-        for (const WeightedCluster& target : path.clusters) {
+        for (const WeightedCluster& target : *path.clusters) {
           if (!own.contains(target.name) && !defined.contains(target.name))
             missing.insert(target.name);
         }
@@ -99,7 +99,7 @@ RoutesDir::Parsed RoutesDir::parse(const std::string& name, const std::string& t
   // A file's routes name its own clusters or the base's: so no file depends on another.
   std::set<std::string> known = base_clusters_;
   known.insert(own_clusters.begin(), own_clusters.end());
-  std::set<std::string> hosts_seen;
+  HostsSeen hosts_seen;
   if (root["routes"]) {
     read_routes(r, root["routes"], known, hosts_seen, read, NameClaims{{&hosts_, &base_hosts_}});
   }

@@ -4,7 +4,10 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <unordered_map>
 #include <utility>
 
 namespace waygate::routing {
@@ -35,6 +38,9 @@ class SharedOrDefault {
     return block_->value;
   }
   bool is_default() const { return !block_; }
+  // Whether both hold the same block (or both the default), and a hash of which block it is.
+  bool shares_with(const SharedOrDefault& other) const { return block_ == other.block_; }
+  size_t block_hash() const { return std::hash<const void*>{}(block_); }
 
  private:
   // One pointer, not a std::shared_ptr's two: a path holds several of these. Copies share the
@@ -58,6 +64,28 @@ class SharedOrDefault {
   }
 
   Block* block_ = nullptr;
+};
+
+// Makes equal parts one while a config is read: a part equal to one given before becomes a copy
+// of that one, sharing its block. 100,000 paths that answer /health alike then hold one response,
+// not 100,000 allocations of it. `Hash` hashes a T, `Equal` compares two.
+template <typename T, typename Hash, typename Equal = std::equal_to<T>>
+class SharedOrDefaultPool {
+ public:
+  void share(SharedOrDefault<T>& part) {
+    if (part.is_default()) return;
+    auto [first, last] = seen_.equal_range(Hash{}(*part));
+    for (auto it = first; it != last; ++it) {
+      if (Equal{}(*it->second, *part)) {
+        part = it->second;
+        return;
+      }
+    }
+    seen_.emplace(Hash{}(*part), part);
+  }
+
+ private:
+  std::unordered_multimap<size_t, SharedOrDefault<T>> seen_;
 };
 
 }  // namespace waygate::routing

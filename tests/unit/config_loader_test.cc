@@ -42,7 +42,7 @@ TEST(ConfigLoader, ReadsAValidConfig) {
   ASSERT_EQ(config.routes.size(), 1u);
   EXPECT_EQ(config.routes[0].hosts[0], "api.example.com");
   ASSERT_EQ(config.routes[0].paths.size(), 2u);
-  EXPECT_EQ(config.routes[0].paths[0].limits->timeout_ms, 15000u);
+  EXPECT_EQ(config.routes[0].paths[0].extras->limits->timeout_ms, 15000u);
   EXPECT_EQ(config.routes[0].paths[1].match, PathConfig::Match::kExact);
   ASSERT_EQ(config.clusters[0].endpoints.size(), 2u);
 }
@@ -66,7 +66,8 @@ TEST(ConfigLoader, NewKeysHaveTheirDefaults) {
   EXPECT_EQ(config.limits.max_idle_upstream_per_endpoint, 0u);
   EXPECT_TRUE(config.normalize_paths.merge_slashes);
   EXPECT_EQ(config.normalize_paths.escaped_slashes, http::EscapedSlashes::kReject);
-  EXPECT_EQ(config.routes[0].paths[0].upgrades->protocols, std::vector<std::string>{"websocket"});
+  EXPECT_EQ(config.routes[0].paths[0].extras->upgrades->protocols,
+            std::vector<std::string>{"websocket"});
 }
 
 TEST(ConfigLoader, ReadsLimitsPathNormalisationAndUpgrades) {
@@ -91,9 +92,9 @@ clusters: [{ name: a, endpoints: [127.0.0.1:1] }]
   EXPECT_EQ(config.limits.max_idle_upstream_per_endpoint, 8u);
   EXPECT_FALSE(config.normalize_paths.merge_slashes);
   EXPECT_EQ(config.normalize_paths.escaped_slashes, http::EscapedSlashes::kUnescape);
-  EXPECT_EQ(config.routes[0].paths[0].upgrades->protocols,
+  EXPECT_EQ(config.routes[0].paths[0].extras->upgrades->protocols,
             (std::vector<std::string>{"websocket", "x-custom"}));
-  EXPECT_TRUE(config.routes[0].paths[1].upgrades->protocols.empty());
+  EXPECT_TRUE(config.routes[0].paths[1].extras->upgrades->protocols.empty());
 }
 
 // HTTP/2: on by default only where a client asks for it knowingly (ALPN on TLS); h2c prior
@@ -232,6 +233,64 @@ std::vector<std::string> errors_for_path(const std::string& path) {
       "    paths:\n" +
       path + "clusters: [{ name: a, endpoints: [127.0.0.1:1] }]\n";
   return load_config_text(text, "p.yaml").errors;
+}
+
+// Paths that answer alike share one response as they are read: each path still answers with its
+// own status, body and headers when they differ in only one of them.
+TEST(ConfigLoader, PathsThatAnswerAlikeShareOneResponseAndTheRestKeepTheirOwn) {
+  ConfigResult result = load_config_text(
+      "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n"
+      "routes:\n"
+      "  - hosts: [a.test]\n"
+      "    paths:\n"
+      "      - { exact: /one, respond: { status: 200, body: ok } }\n"
+      "      - { exact: /two, respond: { status: 200, body: ok, headers: { x-a: b } } }\n"
+      "      - { exact: /three, respond: { status: 503, body: ok } }\n"
+      "  - hosts: [b.test]\n"
+      "    paths:\n"
+      "      - { exact: /one, respond: { status: 200, body: ok } }\n"
+      "      - { exact: /named, name: health, respond: { status: 200, body: ok } }\n"
+      "      - { exact: /unnamed, respond: { status: 200, body: ok } }\n",
+      "p.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors.front();
+  const std::vector<PathConfig>& a = result.config.routes[0].paths;
+  const PathConfig& b_one = result.config.routes[1].paths[0];
+  EXPECT_TRUE(a[0].extras->respond->headers.empty());
+  ASSERT_EQ(a[1].extras->respond->headers.size(), 1u);
+  EXPECT_EQ(a[1].extras->respond->headers[0].first, "x-a");
+  EXPECT_EQ(a[2].extras->respond->status, 503);
+  EXPECT_EQ(a[0].extras->respond->status, 200);
+  EXPECT_EQ(b_one.extras->respond->body, "ok");
+  EXPECT_TRUE(b_one.extras->respond->headers.empty());
+  EXPECT_EQ(*result.config.routes[1].paths[1].extras->name, "health");
+  EXPECT_EQ(*result.config.routes[1].paths[2].extras->name, "");
+}
+
+// Paths that forward alike share one cluster list as they are read: a list with other weights,
+// or the same clusters in another order, stays the path's own.
+TEST(ConfigLoader, PathsThatForwardAlikeShareOneClusterListAndTheRestKeepTheirOwn) {
+  ConfigResult result = load_config_text(
+      "listeners: [{ name: web, address: 127.0.0.1:8080 }]\n"
+      "routes:\n"
+      "  - hosts: [a.test]\n"
+      "    paths:\n"
+      "      - { prefix: /1, clusters: [{ name: a, weight: 1 }, { name: b, weight: 3 }] }\n"
+      "      - { prefix: /2, clusters: [{ name: a, weight: 3 }, { name: b, weight: 1 }] }\n"
+      "      - { prefix: /3, clusters: [{ name: b, weight: 1 }, { name: a, weight: 3 }] }\n"
+      "      - { prefix: /4, clusters: [{ name: a, weight: 1 }, { name: b, weight: 3 }] }\n"
+      "clusters: [{ name: a, endpoints: [127.0.0.1:1] }, { name: b, endpoints: [127.0.0.1:2] }]\n",
+      "p.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors.front();
+  auto listed = [&](size_t i) {
+    std::string text;
+    for (const WeightedCluster& cluster : *result.config.routes[0].paths[i].clusters)
+      text += cluster.name + "=" + std::to_string(cluster.weight) + " ";
+    return text;
+  };
+  EXPECT_EQ(listed(0), "a=1 b=3 ");
+  EXPECT_EQ(listed(1), "a=3 b=1 ");
+  EXPECT_EQ(listed(2), "b=1 a=3 ");
+  EXPECT_EQ(listed(3), "a=1 b=3 ");
 }
 
 TEST(ConfigLoader, InvalidRegexIsRefusedWithRe2sReason) {

@@ -95,7 +95,7 @@ class Routed {
     if (!action) return "none";
     if (action->kind == routing::RouteAction::Kind::kRedirect) return "redirect";
     if (action->kind == routing::RouteAction::Kind::kRespond) {
-      return "respond " + std::to_string(action->settings->respond->status);
+      return "respond " + std::to_string(action->settings->extras->respond->status);
     }
     return snapshot_->clusters[action->cluster_for(0)].name;
   }
@@ -296,14 +296,15 @@ TEST(GatewayRoutes, FiltersBecomeRedirectsHeaderEditsAndRewrites) {
   std::string location;
   routing::append_redirect_location(location, *moved, "shop.test:8080", "/old/x", "?q");
   EXPECT_EQ(location, "https://secure.test/old/x?q");
-  EXPECT_EQ(moved->settings->redirect->code, 301);
+  EXPECT_EQ(moved->settings->extras->redirect->code, 301);
 
   const routing::RouteAction* edited = routed.match("shop.test", "/edit");
   ASSERT_NE(edited, nullptr);
-  EXPECT_EQ(edited->settings->request_headers->remove,
+  EXPECT_EQ(edited->settings->extras->request_headers->remove,
             (std::vector<std::string>{"X-Env", "X-Debug"}));
-  EXPECT_EQ(edited->settings->request_headers->add.size(), 2u);
-  EXPECT_EQ(edited->settings->response_headers->remove, (std::vector<std::string>{"Server"}));
+  EXPECT_EQ(edited->settings->extras->request_headers->add.size(), 2u);
+  EXPECT_EQ(edited->settings->extras->response_headers->remove,
+            (std::vector<std::string>{"Server"}));
 
   // ReplacePrefixMatch replaces whole path elements: /strip/a is /a, /strip is /.
   for (auto [path, sent] :
@@ -313,7 +314,7 @@ TEST(GatewayRoutes, FiltersBecomeRedirectsHeaderEditsAndRewrites) {
     std::string target;
     routing::append_rewritten_target(target, *stripped, path, "");
     EXPECT_EQ(target, sent) << path;
-    EXPECT_EQ(stripped->settings->rewrite->host, "inner.test");
+    EXPECT_EQ(stripped->settings->extras->rewrite->host, "inner.test");
   }
 }
 

@@ -38,8 +38,8 @@ TEST(RateLimitConfig, NoneByDefault) {
   ConfigResult result = load("");
   ASSERT_TRUE(result.ok()) << first_error(result);
   const PathConfig& path = result.config.routes[0].paths[0];
-  EXPECT_FALSE(path.rate_limits->route.enabled());
-  EXPECT_FALSE(path.rate_limits->client.enabled());
+  EXPECT_FALSE(path.extras->rate_limits->route.enabled());
+  EXPECT_FALSE(path.extras->rate_limits->client.enabled());
   EXPECT_EQ(result.config.limits.max_connections_per_client, 0u);
 }
 
@@ -51,10 +51,10 @@ TEST(RateLimitConfig, RouteAndPerClientBuckets) {
       "          per_client: { requests_per_second: 0.5, burst: 3 }\n");
   ASSERT_TRUE(result.ok()) << first_error(result);
   const PathConfig& path = result.config.routes[0].paths[0];
-  EXPECT_EQ(path.rate_limits->route.requests_per_second, 100);
-  EXPECT_EQ(path.rate_limits->route.burst, 200u);
-  EXPECT_EQ(path.rate_limits->client.requests_per_second, 0.5);
-  EXPECT_EQ(path.rate_limits->client.burst, 3u);
+  EXPECT_EQ(path.extras->rate_limits->route.requests_per_second, 100);
+  EXPECT_EQ(path.extras->rate_limits->route.burst, 200u);
+  EXPECT_EQ(path.extras->rate_limits->client.requests_per_second, 0.5);
+  EXPECT_EQ(path.extras->rate_limits->client.burst, 3u);
 }
 
 TEST(RateLimitConfig, BurstDefaultsToOneSecondsWorthAndAtLeastOne) {
@@ -63,9 +63,9 @@ TEST(RateLimitConfig, BurstDefaultsToOneSecondsWorthAndAtLeastOne) {
       "}\n");
   ASSERT_TRUE(result.ok()) << first_error(result);
   const PathConfig& path = result.config.routes[0].paths[0];
-  EXPECT_EQ(path.rate_limits->route.burst, 3u);
-  EXPECT_EQ(path.rate_limits->client.burst, 1u);
-  EXPECT_FALSE(result.config.routes[0].paths[1].rate_limits->route.enabled())
+  EXPECT_EQ(path.extras->rate_limits->route.burst, 3u);
+  EXPECT_EQ(path.extras->rate_limits->client.burst, 1u);
+  EXPECT_FALSE(result.config.routes[0].paths[1].extras->rate_limits->route.enabled())
       << "only the path's own";
 }
 

@@ -98,11 +98,11 @@ TEST(RouteActions, HostRewriteAndHeaderEditsAreCompiled) {
       "        response_headers: { add: { Cache-Control: no-store }, remove: [Server] }\n");
   const RouteAction* action = snapshot->routes.match("h", "/");
   ASSERT_NE(action, nullptr);
-  EXPECT_EQ(action->settings->rewrite->host, "api.internal");
-  ASSERT_EQ(action->settings->request_headers->add.size(), 1u);
-  EXPECT_EQ(action->settings->request_headers->add[0].first, "X-Env");
-  EXPECT_EQ(action->settings->request_headers->remove, std::vector<std::string>{"X-Debug"});
-  EXPECT_EQ(action->settings->response_headers->remove, std::vector<std::string>{"Server"});
+  EXPECT_EQ(action->settings->extras->rewrite->host, "api.internal");
+  ASSERT_EQ(action->settings->extras->request_headers->add.size(), 1u);
+  EXPECT_EQ(action->settings->extras->request_headers->add[0].first, "X-Env");
+  EXPECT_EQ(action->settings->extras->request_headers->remove, std::vector<std::string>{"X-Debug"});
+  EXPECT_EQ(action->settings->extras->response_headers->remove, std::vector<std::string>{"Server"});
 }
 
 TEST(RouteActions, RedirectReplacesSchemeHostAndPathKeepingTheQuery) {
@@ -113,7 +113,7 @@ TEST(RouteActions, RedirectReplacesSchemeHostAndPathKeepingTheQuery) {
   const RouteAction* action = snapshot->routes.match("h", "/old?a=1");
   ASSERT_NE(action, nullptr);
   EXPECT_EQ(action->kind, RouteAction::Kind::kRedirect);
-  EXPECT_EQ(action->settings->redirect->code, 308);
+  EXPECT_EQ(action->settings->extras->redirect->code, 308);
   EXPECT_EQ(redirect_location(*action, "example.com:8080", "/old", "?a=1"),
             "https://www.example.com/new?a=1");
 }
@@ -122,7 +122,7 @@ TEST(RouteActions, RedirectByDefaultKeepsHostAndPath) {
   auto snapshot = snapshot_with_path("      - { prefix: /, redirect: { scheme: https } }\n");
   const RouteAction* action = snapshot->routes.match("h", "/a/b");
   ASSERT_NE(action, nullptr);
-  EXPECT_EQ(action->settings->redirect->code, 301);
+  EXPECT_EQ(action->settings->extras->redirect->code, 301);
   EXPECT_EQ(redirect_location(*action, "example.com", "/a/b", ""), "https://example.com/a/b");
 }
 
@@ -142,6 +142,24 @@ TEST(RouteActions, RedirectPrefixReplacesTheMatchedPrefix) {
   EXPECT_EQ(redirect_location(*action, "h", "/old/page", "?q"), "http://h/new/page?q");
 }
 
+TEST(RouteActions, RedirectBodyNamesItsOwnCode) {
+  auto snapshot = snapshot_with_path(
+      "      - { prefix: /a, redirect: { path: /x } }\n"
+      "      - { prefix: /b, redirect: { path: /x, code: 302 } }\n"
+      "      - { prefix: /c, redirect: { path: /x, code: 303 } }\n"
+      "      - { prefix: /d, redirect: { path: /x, code: 307 } }\n"
+      "      - { prefix: /e, redirect: { path: /x, code: 308 } }\n");
+  auto body = [&](std::string_view target) {
+    const RouteAction* action = snapshot->routes.match("h", target);
+    return action ? std::string(action->redirect_body()) : "none";
+  };
+  EXPECT_EQ(body("/a"), "301 Moved Permanently\n");
+  EXPECT_EQ(body("/b"), "302 Found\n");
+  EXPECT_EQ(body("/c"), "303 See Other\n");
+  EXPECT_EQ(body("/d"), "307 Temporary Redirect\n");
+  EXPECT_EQ(body("/e"), "308 Permanent Redirect\n");
+}
+
 TEST(RouteActions, RespondCarriesStatusBodyAndHeaders) {
   auto snapshot = snapshot_with_path(
       "      - { exact: /healthz, respond: { status: 200, body: \"ok\\n\", headers: { X-A: b } } "
@@ -149,9 +167,9 @@ TEST(RouteActions, RespondCarriesStatusBodyAndHeaders) {
   const RouteAction* action = snapshot->routes.match("h", "/healthz");
   ASSERT_NE(action, nullptr);
   EXPECT_EQ(action->kind, RouteAction::Kind::kRespond);
-  EXPECT_EQ(action->settings->respond->status, 200);
-  EXPECT_EQ(action->settings->respond->body, "ok\n");
-  ASSERT_EQ(action->settings->respond->headers.size(), 1u);
+  EXPECT_EQ(action->settings->extras->respond->status, 200);
+  EXPECT_EQ(action->settings->extras->respond->body, "ok\n");
+  ASSERT_EQ(action->settings->extras->respond->headers.size(), 1u);
 }
 
 TEST(RouteActions, RedirectWithoutAHostToNameIsAPathOnTheSameHost) {

@@ -67,6 +67,11 @@ Entry Iterator::operator*() const {
 
 Builder::Builder(std::string_view source) : storage_(std::make_unique<Storage>()) {
   storage_->source = source;
+  // Config text runs 7 to 9 bytes to a node. Sized for 6 at once, the lists are not copied
+  // as they grow: a config of 100,000 hosts has 2.5 million nodes, and each doubling held the
+  // old list and the new one together.
+  storage_->nodes.reserve(source.size() / 6);
+  storage_->children.reserve(source.size() / 6);
 }
 
 uint32_t Builder::add(Kind kind, Mark mark, uint32_t offset, uint32_t count) {
