@@ -48,7 +48,7 @@ ClusterConfig cluster_with_keys(const std::string& keys) {
 RetryConfig retry_with_keys(const std::string& keys) {
   ConfigResult result = load_config_text(config_with_path_keys(keys), "r.yaml");
   EXPECT_TRUE(result.ok()) << first_error(result);
-  return result.ok() ? *result.config.routes.at(0).paths.at(0).retry : RetryConfig{};
+  return result.ok() ? *result.config.routes.at(0).paths.at(0).extras->retry : RetryConfig{};
 }
 
 std::vector<std::string> errors_for_cluster_keys(const std::string& keys) {
