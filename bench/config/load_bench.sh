@@ -52,11 +52,13 @@ for size in $SIZES; do
     curl -fs -X POST "http://127.0.0.1:$ADMIN_PORT/reload" >/dev/null
     took=$(echo "$(now) - $start" | bc)
     rss=$(rss_kb "$PID")
-    [[ -z $first_rss ]] && first_rss=$rss &&
-      printf 'one reload:        %.2f s, resident after %s KB\n' "$took" "$rss"
+    [[ -n $first_rss ]] || first_rss=$rss
+    printf 'reload %2d:         %.2f s, resident after %s KB\n' "$i" "$took" "$rss"
   done
   printf 'after %d reloads:  resident %s KB (%+d KB since the first), peak %s KB, last took %.2f s\n' \
     "$RELOADS" "$(rss_kb "$PID")" "$(($(rss_kb "$PID") - first_rss))" "$(hwm_kb "$PID")" "$took"
+  sleep 3  # the control thread frees the last table replaced within a second (sweep timer)
+  printf 'settled:           resident %s KB\n' "$(rss_kb "$PID")"
   kill "$PID"
   wait "$PID" 2>/dev/null || true
   PID=

@@ -50,6 +50,17 @@ bool names_entries(const routing::Config& config, const routing::RoutesDir& dir)
   return config.routes_dir == dir.directory();
 }
 
+// The bytes of the files at `paths`, in order, hashed; nullopt if one cannot be read.
+std::optional<uint64_t> files_bytes_hash(const std::vector<std::string>& paths) {
+  std::string all;
+  for (const std::string& path : paths) {
+    std::optional<std::string> bytes = read_file_bytes(path);
+    if (!bytes) return std::nullopt;
+    all.append(path).append(1, '\0').append(std::to_string(bytes->size())).append(*bytes);
+  }
+  return routing::content_hash(all);
+}
+
 }  // namespace
 
 Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
@@ -130,9 +141,23 @@ const routing::Config& Reloader::config() const {
   return *running_;
 }
 
+bool Reloader::unchanged_on_disk(const std::vector<routing::ConfigSource>& extras,
+                                 std::optional<uint64_t> tls_bytes_hash) const {
+  if (routes_dir_ || !running_tls_bytes_hash_ || tls_bytes_hash != running_tls_bytes_hash_) {
+    return false;
+  }
+  std::optional<std::string> text = read_file_bytes(path_);
+  return text && routing::config_text_hash(std::move(*text), extras) == running_hash_;
+}
+
 Reloader::Outcome Reloader::reload(std::string_view trigger) {
   std::vector<routing::ConfigSource> extras;
   if (extra_) extras.push_back(*extra_);
+  // Read before the file is parsed: a TLS file that changes after this makes the next reload
+  // parse again, never skip.
+  std::vector<std::string> tls_files_before = running_->tls_files;
+  std::optional<uint64_t> tls_bytes_hash = files_bytes_hash(tls_files_before);
+  if (unchanged_on_disk(extras, tls_bytes_hash)) return skip_unchanged(trigger);
   // The routes_dir's files keep their hosts and clusters: the file may not take them.
   routing::TakenNames taken = routes_dir_ ? routes_dir_->taken() : routing::TakenNames{};
   routing::ConfigResult loaded = routing::load_config_file(path_, extras, taken);
@@ -175,9 +200,8 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   }
   uint64_t hash = loaded.text_hash;
   if (hash == running_hash_ && loaded.tls_files_hash == running_tls_hash_ && !dir_changed) {
-    WG_LOG_INFO("reload (%.*s) skipped: %s is unchanged", static_cast<int>(trigger.size()),
-                trigger.data(), path_.c_str());
-    return {Result::kUnchanged, ""};
+    running_tls_bytes_hash_ = tls_bytes_hash;  // the same files, read before the parse
+    return skip_unchanged(trigger);
   }
   bool restart_settings_changed = next.workers != running_->workers ||
                                   next.admin.address_text != running_->admin.address_text ||
@@ -212,6 +236,9 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   if (!same_dir) routes_dir_ = std::move(fresh_dir);
   running_hash_ = hash;
   running_tls_hash_ = loaded.tls_files_hash;
+  // The hash read before the parse stands for the files the new config names only if it names
+  // the same ones.
+  running_tls_bytes_hash_ = shared->tls_files == tls_files_before ? tls_bytes_hash : std::nullopt;
   ++applied_;
   WG_LOG_INFO("reloaded %s (%.*s)", path_.c_str(), static_cast<int>(trigger.size()),
               trigger.data());
@@ -324,6 +351,12 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
         clusters.size(), removed.size(), elapsed_ms);
   }
   return outcomes;
+}
+
+Reloader::Outcome Reloader::skip_unchanged(std::string_view trigger) {
+  WG_LOG_INFO("reload (%.*s) skipped: %s is unchanged", static_cast<int>(trigger.size()),
+              trigger.data(), path_.c_str());
+  return {Result::kUnchanged, ""};
 }
 
 void Reloader::refuse_file(std::string_view trigger, const routing::RoutesDir& dir,

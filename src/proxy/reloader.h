@@ -93,6 +93,7 @@ class Reloader {
 
  private:
   Outcome refuse(std::string_view trigger, const std::vector<std::string>& errors);
+  Outcome skip_unchanged(std::string_view trigger);
   // Logs and counts a routes_dir file that was refused alone.
   void refuse_file(std::string_view trigger, const routing::RoutesDir& dir,
                    const std::string& name);
@@ -107,6 +108,12 @@ class Reloader {
   std::string publish_entry_clusters(std::span<const routing::ClusterConfig* const> clusters,
                                      std::span<const std::string> removed,
                                      std::span<const routing::RouteEntryChange> changes);
+  // Whether the file, with `extras`, and the TLS files are those running: known without parsing,
+  // so the file watcher and a SIGHUP or POST /reload for the same edit parse it once. Not with
+  // route entries, whose sources reload() reads again in any case.
+  // `tls_bytes_hash`: the running config's TLS files as they are now (files_bytes_hash).
+  bool unchanged_on_disk(const std::vector<routing::ConfigSource>& extras,
+                         std::optional<uint64_t> tls_bytes_hash) const;
   // Logs each TLS listener whose certificate files changed, and remembers them all.
   void log_certificate_changes(const routing::Config& next);
 
@@ -124,6 +131,9 @@ class Reloader {
   std::unique_ptr<routing::RoutesDir> routes_dir_;
   uint64_t running_hash_;
   uint64_t running_tls_hash_;
+  // The bytes of the running config's TLS files (routing::Config::tls_files), as read before it
+  // was loaded; unknown until the first reload, which therefore always parses.
+  std::optional<uint64_t> running_tls_bytes_hash_;
   std::unordered_map<std::string, uint64_t> certificate_hashes_;  // by TLS listener name
   uint64_t applied_ = 0;
   uint64_t refused_ = 0;

@@ -541,14 +541,14 @@ ConfigResult load_config_file(const std::string& path, const std::vector<ConfigS
     if (cluster.tls) append(cluster.tls->identity);
   }
   if (!hashes.empty()) result.tls_files_hash = content_hash(hashes);
-  if (extras.empty()) {
-    result.text_hash = content_hash(*text);
-  } else {
-    for (const ConfigSource& extra : extras)
-      text->append("\n# ").append(extra.name).append("\n").append(extra.text);
-    result.text_hash = content_hash(*text);
-  }
+  result.text_hash = config_text_hash(std::move(*text), extras);
   return result;
+}
+
+uint64_t config_text_hash(std::string text, const std::vector<ConfigSource>& extras) {
+  for (const ConfigSource& extra : extras)
+    text.append("\n# ").append(extra.name).append("\n").append(extra.text);
+  return content_hash(text);
 }
 
 }  // namespace waygate::routing

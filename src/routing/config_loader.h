@@ -39,6 +39,8 @@ struct TakenNames {
 
 ConfigResult load_config_file(const std::string& path, const std::vector<ConfigSource>& extras = {},
                               const TakenNames& taken = {});
+// ConfigResult::text_hash of a file's text with these extras, without loading it.
+uint64_t config_text_hash(std::string text, const std::vector<ConfigSource>& extras);
 // The same, from text already in memory (`source_name` stands for the file in messages).
 ConfigResult load_config_text(const std::string& text, const std::string& source_name,
                               const std::vector<ConfigSource>& extras = {},

@@ -15,6 +15,7 @@ them. Listener configs name their files relative to the config's directory, as u
 import os
 import re
 import shutil
+import signal
 import ssl
 import subprocess
 import tempfile
@@ -485,6 +486,17 @@ class CertificateReloadTest(TlsTestCase):
             peer = conn.sock.getpeercert()
         self.assertEqual(int(peer["serialNumber"], 16), renewed.serial)
         self.assertIn((("organizationName", "Renewed"),), peer["subject"])
+
+    def test_renewed_files_are_read_after_a_reload_that_found_nothing_changed(self):
+        """A reload that finds the config and its files unchanged skips the next one without
+        parsing when they are still the same; renewed certificate files, with the config's text
+        the same, are read all the same."""
+        self.start()
+        self.wg.proc.send_signal(signal.SIGHUP)
+        self.wg.wait_for_stderr(r"reload \(SIGHUP\) skipped: .* is unchanged")
+        replace_files(self.wg.certs["example"], certs.get("example_renewed"))
+        self.wg.wait_for_stderr(CERTS_RELOADED)
+        self.wait_until_served("example_renewed")
 
     def test_broken_certificate_is_refused_and_the_old_one_keeps_serving(self):
         self.start()
