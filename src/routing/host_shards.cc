@@ -4,25 +4,69 @@
 #include <bit>
 #include <unordered_map>
 
+#include "routing/table_memory.h"
+
 namespace waygate::routing {
 
-std::shared_ptr<const HostShards::Shard> HostShards::make_shard(std::vector<Entry> entries) {
-  if (entries.empty()) return nullptr;
-  auto shard = std::make_shared<Shard>();
-  shard->index.reserve(entries.size());
-  shard->entries.reserve(entries.size());
-  for (Entry& entry : entries) {
-    size_t before = shard->index.size();
-    shard->index.insert(entry.name, entry.value, entry.count);
-    if (shard->index.size() != before) shard->entries.push_back(std::move(entry));
+std::vector<std::shared_ptr<const HostShards::Shard>> HostShards::make_shards(
+    std::span<const std::vector<Entry>> split) {
+  std::vector<HostIndex::Entry> keys;
+  auto keys_of = [&keys](const std::vector<Entry>& entries) {
+    keys.clear();
+    for (const Entry& entry : entries)
+      keys.push_back({entry.name, entry.value, entry.count});
+    return std::span<const HostIndex::Entry>(keys);
+  };
+  std::vector<size_t> offsets;
+  offsets.reserve(split.size() + 1);
+  offsets.push_back(0);
+  for (const std::vector<Entry>& entries : split)
+    offsets.push_back(offsets.back() + HostIndex::bytes_for(keys_of(entries)));
+  std::shared_ptr<std::byte[]> memory = table_memory(offsets.back());
+  std::vector<std::shared_ptr<const Shard>> shards(split.size());
+  std::vector<uint32_t> slot_of;
+  for (size_t i = 0; i < split.size(); ++i) {
+    const std::vector<Entry>& entries = split[i];
+    if (entries.empty()) continue;
+    auto shard = std::make_shared<Shard>();
+    slot_of.assign(entries.size(), HostIndex::kNotKept);
+    shard->index =
+        HostIndex(keys_of(entries),
+                  std::span(memory.get() + offsets[i], offsets[i + 1] - offsets[i]), slot_of);
+    shard->memory = memory;
+    shard->owner_of.assign(shard->index.slots().size(), 0);
+    for (size_t j = 0; j < entries.size(); ++j) {
+      if (slot_of[j] == HostIndex::kNotKept) continue;
+      auto& owners = shard->owners;
+      auto known = std::find(owners.rbegin(), owners.rend(), entries[j].owner);
+      if (known == owners.rend()) {
+        owners.push_back(entries[j].owner);
+        known = owners.rbegin();
+      }
+      shard->owner_of[slot_of[j]] = static_cast<uint32_t>(owners.rend() - known - 1);
+    }
+    shards[i] = std::move(shard);
   }
-  return shard;
+  return shards;
+}
+
+std::vector<HostShards::Entry> HostShards::entries_of(const Shard& shard) {
+  std::vector<Entry> entries;
+  entries.reserve(shard.index.size());
+  std::span<const HostIndex::Slot> slots = shard.index.slots();
+  for (size_t at = 0; at < slots.size(); ++at) {
+    const HostIndex::Slot& slot = slots[at];
+    if (!slot.name) continue;
+    entries.push_back(Entry{std::string_view(slot.name, slot.length), slot.value, slot.count,
+                            shard.owners[shard.owner_of[at]]});
+  }
+  return entries;
 }
 
 void HostShards::set_shard(size_t at, std::shared_ptr<const Shard> shard) {
-  if (shards_[at]) size_ -= shards_[at]->entries.size();
+  if (shards_[at]) size_ -= shards_[at]->index.size();
   views_[at] = shard ? shard->index.slots() : std::span<const HostIndex::Slot>();
-  if (shard) size_ += shard->entries.size();
+  if (shard) size_ += shard->index.size();
   shards_[at] = std::move(shard);
 }
 
@@ -34,8 +78,9 @@ HostShards::HostShards(std::vector<Entry> entries)
   std::vector<std::vector<Entry>> split(shards_.size());
   for (Entry& entry : entries)
     split[shard_of(HostIndex::hash(entry.name))].push_back(std::move(entry));
-  for (size_t i = 0; i < shards_.size(); ++i)
-    set_shard(i, make_shard(std::move(split[i])));
+  std::vector<std::shared_ptr<const Shard>> shards = make_shards(split);
+  for (size_t i = 0; i < shards.size(); ++i)
+    set_shard(i, std::move(shards[i]));
 }
 
 HostShards HostShards::patched(std::span<const std::string_view> dropped,
@@ -47,8 +92,10 @@ HostShards HostShards::patched(std::span<const std::string_view> dropped,
     entries.reserve(size_ + added.size());
     for (const std::shared_ptr<const Shard>& shard : shards_) {
       if (!shard) continue;
-      for (const Entry& entry : shard->entries) {
-        if (!std::binary_search(gone.begin(), gone.end(), entry.name)) entries.push_back(entry);
+      for (Entry& entry : entries_of(*shard)) {
+        if (!std::binary_search(gone.begin(), gone.end(), entry.name)) {
+          entries.push_back(std::move(entry));
+        }
       }
     }
     for (Entry& entry : added)
@@ -74,22 +121,24 @@ HostShards HostShards::patched(std::span<const std::string_view> dropped,
     touch(name).dropped.push_back(name);
   for (Entry& entry : added)
     touch(entry.name).added.push_back(std::move(entry));
-  for (Touched& change : touched) {
-    const Shard* old = shards_[change.shard].get();
-    std::vector<Entry> entries;
-    if (old) {
-      entries.reserve(old->entries.size() + change.added.size());
+  std::vector<std::vector<Entry>> split(touched.size());
+  for (size_t i = 0; i < touched.size(); ++i) {
+    Touched& change = touched[i];
+    std::vector<Entry>& entries = split[i];
+    if (const Shard* old = shards_[change.shard].get()) {
       std::sort(change.dropped.begin(), change.dropped.end());
-      for (const Entry& entry : old->entries) {
+      for (Entry& entry : entries_of(*old)) {
         if (!std::binary_search(change.dropped.begin(), change.dropped.end(), entry.name)) {
-          entries.push_back(entry);
+          entries.push_back(std::move(entry));
         }
       }
     }
     for (Entry& entry : change.added)
       entries.push_back(std::move(entry));
-    next.set_shard(change.shard, make_shard(std::move(entries)));
   }
+  std::vector<std::shared_ptr<const Shard>> shards = make_shards(split);
+  for (size_t i = 0; i < touched.size(); ++i)
+    next.set_shard(touched[i].shard, std::move(shards[i]));
   return next;
 }
 

@@ -43,17 +43,25 @@ class HostShards {
   size_t size() const { return size_; }
 
  private:
-  // The index views the names of `entries`, whose owners keep them and the values alive.
+  // The index holds copies of the names; the owners keep the values alive. The index's block is
+  // shared by the shards built together, so that a table built whole sits on a few huge pages.
   struct Shard {
     HostIndex index;
-    std::vector<Entry> entries;
+    std::shared_ptr<std::byte[]> memory;
+    std::vector<std::shared_ptr<const void>> owners;  // each once
+    std::vector<uint32_t> owner_of;                   // per slot of the index: its owner's place
   };
   // Small shards: a change to a name rebuilds a few dozen. At most 65,536 of them, taking the hash
   // bits above those HostIndex places a name by and below its tag.
   static constexpr size_t kEntriesPerShard = 32;
   static constexpr size_t kMaxShards = size_t{1} << 16;
   size_t shard_of(uint64_t hash) const { return (hash >> 32) & mask_; }
-  static std::shared_ptr<const Shard> make_shard(std::vector<Entry> entries);
+  // The shards of `split` (entries by shard, of two with one name the first winning), their
+  // indexes in one block of table_memory.
+  static std::vector<std::shared_ptr<const Shard>> make_shards(
+      std::span<const std::vector<Entry>> split);
+  // The entries of a shard, their names viewing its index.
+  static std::vector<Entry> entries_of(const Shard& shard);
   void set_shard(size_t at, std::shared_ptr<const Shard> shard);
 
   std::vector<std::span<const HostIndex::Slot>> views_;  // each shard's slots; empty: no names

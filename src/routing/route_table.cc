@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <unordered_set>
 
 #include "http/header_names.h"
 #include "http/status.h"
 #include "routing/route_loader.h"
+#include "routing/table_memory.h"
 
 namespace waygate::routing {
 namespace {
@@ -267,10 +270,13 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
     }
   }
   group->rules.reserve(path_count);
+  group->key_memory = table_memory(path_count * sizeof(PathKey));
+  group->keys = std::span(reinterpret_cast<PathKey*>(group->key_memory.get()), path_count);
+  std::uninitialized_value_construct_n(group->keys.data(), path_count);
   group->texts.reserve(text_bytes);
   group->cluster_choices.reserve(cluster_count);
   for (const RouteConfig& route : routes) {
-    VirtualHost vhost{group->rules.data() + group->rules.size(),
+    VirtualHost vhost{group->keys.data() + group->rules.size(),
                       static_cast<uint32_t>(route.paths.size())};
     for (const PathConfig& path : route.paths) {
       PathRule rule;
@@ -309,6 +315,7 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
       }
       if (!path.name->empty()) rule.action.metrics_slot = name_slots.slot_for(*path.name);
       group->rules.push_back(std::move(rule));
+      group->keys[group->rules.size() - 1] = key_for(group->rules.back());
     }
     group->hosts.push_back(vhost);
   }
@@ -463,21 +470,44 @@ const HostIndex::Slot* RouteTable::find_host(std::string_view host) const {
   return catch_all_.name ? &catch_all_ : nullptr;
 }
 
+RouteTable::PathKey RouteTable::key_for(const PathRule& rule) {
+  const PathConfig& settings = *rule.action.settings;
+  PathKey key;
+  key.rule = &rule;
+  key.flags = static_cast<uint8_t>(static_cast<uint8_t>(settings.match) & PathKey::kMatchBits);
+  if (settings.segments) key.flags |= PathKey::kSegments;
+  if (rule.methods != 0 || rule.matchers) key.flags |= PathKey::kMoreToCheck;
+  if (settings.path.size() > PathKey::kInlineText) {
+    key.flags |= PathKey::kTextInRule;
+  } else {
+    std::memcpy(key.text, settings.path.data(), settings.path.size());
+    key.length = static_cast<uint8_t>(settings.path.size());
+  }
+  return key;
+}
+
+bool RouteTable::text_matches(PathConfig::Match match, bool segments, std::string_view wanted,
+                              std::string_view path) {
+  if (match == PathConfig::Match::kExact) return path == wanted;
+  if (!path.starts_with(wanted)) return false;
+  // Segment-aware: /v1 takes /v1 and /v1/x, never /v1x.
+  return !segments || path.size() == wanted.size() || wanted.ends_with('/') ||
+         path[wanted.size()] == '/';
+}
+
 bool RouteTable::path_matches(const PathRule& rule, std::string_view path) {
   const PathConfig& settings = *rule.action.settings;
-  const std::string& wanted = settings.path;
-  switch (settings.match) {
-    case PathConfig::Match::kExact:
-      return path == wanted;
-    case PathConfig::Match::kPrefix:
-      if (!path.starts_with(wanted)) return false;
-      // Segment-aware: /v1 takes /v1 and /v1/x, never /v1x.
-      return !settings.segments || path.size() == wanted.size() || wanted.ends_with('/') ||
-             path[wanted.size()] == '/';
-    case PathConfig::Match::kRegex:
-      return RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *rule.matchers->regex);
+  if (settings.match == PathConfig::Match::kRegex) {
+    return RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *rule.matchers->regex);
   }
-  return false;
+  return text_matches(settings.match, settings.segments, settings.path, path);
+}
+
+bool RouteTable::key_matches(const PathKey& key, std::string_view path) {
+  if ((key.flags & PathKey::kTextInRule) != 0) return path_matches(*key.rule, path);
+  return text_matches(static_cast<PathConfig::Match>(key.flags & PathKey::kMatchBits),
+                      (key.flags & PathKey::kSegments) != 0, std::string_view(key.text, key.length),
+                      path);
 }
 
 bool RouteTable::headers_match(const RareMatchers& matchers, const http::MessageHead* request) {
@@ -523,20 +553,24 @@ bool RouteTable::query_matches(const RareMatchers& matchers, std::string_view qu
   return true;
 }
 
+bool RouteTable::rule_matches(const PathRule& rule, const MatchInput& request) {
+  if (rule.methods != 0 && (rule.methods & (uint64_t{1} << request.method)) == 0) return false;
+  if (!path_matches(rule, request.path)) return false;
+  if (rule.matchers) {
+    const RareMatchers& matchers = *rule.matchers;
+    if (matchers.over_tls && *matchers.over_tls != request.over_tls) return false;
+    return headers_match(matchers, request.head) && query_matches(matchers, request.query);
+  }
+  return true;
+}
+
 const RouteAction* RouteTable::match(const MatchInput& request) const {
   const HostIndex::Slot* host = find_host(request.host);
   if (!host) return nullptr;
-  for (const PathRule& rule : std::span(static_cast<const PathRule*>(host->value), host->count)) {
-    if (rule.methods != 0 && (rule.methods & (uint64_t{1} << request.method)) == 0) continue;
-    if (!path_matches(rule, request.path)) continue;
-    if (rule.matchers) {
-      const RareMatchers& matchers = *rule.matchers;
-      if (matchers.over_tls && *matchers.over_tls != request.over_tls) continue;
-      if (!headers_match(matchers, request.head) || !query_matches(matchers, request.query)) {
-        continue;
-      }
-    }
-    return &rule.action;
+  for (const PathKey& key : std::span(static_cast<const PathKey*>(host->value), host->count)) {
+    bool matches = (key.flags & PathKey::kMoreToCheck) != 0 ? rule_matches(*key.rule, request)
+                                                            : key_matches(key, request.path);
+    if (matches) return &key.rule->action;
   }
   return nullptr;
 }

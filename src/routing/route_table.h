@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -189,9 +190,23 @@ class RouteTable {
     uint64_t methods = 0;                          // bit per llhttp method; 0: any
     RouteAction action;                            // action.settings: the path's matchers too
   };
+  // What a lookup reads of a path, in 24 bytes beside its host's other paths: the match and its
+  // text, so that a host's paths cost one or two cache lines and no walk through the rules and
+  // the config; the rule only when the path has more to check or a longer text.
+  struct PathKey {
+    static constexpr size_t kInlineText = 14;
+    static constexpr uint8_t kMatchBits = 0x3;       // PathConfig::Match
+    static constexpr uint8_t kSegments = 1 << 2;     // PathConfig::segments
+    static constexpr uint8_t kTextInRule = 1 << 3;   // longer than kInlineText
+    static constexpr uint8_t kMoreToCheck = 1 << 4;  // methods or rare matchers: the whole rule
+    const PathRule* rule = nullptr;
+    char text[kInlineText] = {};
+    uint8_t length = 0;
+    uint8_t flags = 0;
+  };
   // A route's paths.
   struct VirtualHost {
-    const PathRule* first = nullptr;
+    const PathKey* first = nullptr;
     uint32_t count = 0;
   };
   // The compiled routes of one source: the config's own, or one route entry's. Shared by every
@@ -203,6 +218,9 @@ class RouteTable {
     std::vector<char> texts;
     std::vector<RouteAction::ClusterChoice> cluster_choices;
     std::vector<PathRule> rules;
+    // One per rule, in order. In table_memory: the paths of many hosts are read at random.
+    std::shared_ptr<std::byte[]> key_memory;
+    std::span<PathKey> keys;
     std::vector<VirtualHost> hosts;  // one per route, in order
   };
   // The route names counted in GET /metrics, each slot with its name and how many paths bear it.
@@ -231,10 +249,15 @@ class RouteTable {
   static void count_names(NamedRoutes& named, const std::vector<RouteConfig>& routes, int delta,
                           RouteNameSlots& name_slots);
 
-  // The host's slot: its paths (value, count).
+  static PathKey key_for(const PathRule& rule);
+  // The host's slot: its path keys (value, count).
   const HostIndex::Slot* find_host(std::string_view host) const;
   void set_catch_all(const VirtualHost* vhost, std::shared_ptr<const Group> group);
   static bool path_matches(const PathRule& rule, std::string_view path);
+  static bool text_matches(PathConfig::Match match, bool segments, std::string_view wanted,
+                           std::string_view path);
+  static bool key_matches(const PathKey& key, std::string_view path);
+  static bool rule_matches(const PathRule& rule, const MatchInput& request);
   static bool headers_match(const RareMatchers& matchers, const http::MessageHead* request);
   static bool query_matches(const RareMatchers& matchers, std::string_view query);
 
