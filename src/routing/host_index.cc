@@ -11,18 +11,23 @@ size_t slot_count_for(size_t entries) {
   return entries == 0 ? 0 : std::bit_ceil(std::max<size_t>(entries * 2, 8));
 }
 
+// Values copied beside their names start 8-aligned.
+size_t aligned(size_t bytes) {
+  return (bytes + 7) / 8 * 8;
+}
+
 }  // namespace
 
-size_t HostIndex::bytes_for(std::span<const Entry> entries) {
-  size_t names = 0;
+size_t HostIndex::bytes_for(std::span<const Entry> entries, size_t value_bytes) {
+  size_t bytes = slot_count_for(entries.size()) * sizeof(Slot);
   for (const Entry& entry : entries)
-    names += entry.name.size();
-  size_t bytes = slot_count_for(entries.size()) * sizeof(Slot) + names;
-  return (bytes + alignof(Slot) - 1) / alignof(Slot) * alignof(Slot);
+    bytes += value_bytes == 0 ? entry.name.size()
+                              : aligned(entry.name.size()) + entry.count * value_bytes;
+  return aligned(bytes);
 }
 
 HostIndex::HostIndex(std::span<const Entry> entries, std::span<std::byte> memory,
-                     std::span<uint32_t> slot_of) {
+                     size_t value_bytes, std::span<uint32_t> slot_of) {
   size_t count = slot_count_for(entries.size());
   if (count == 0) return;
   auto* slots = reinterpret_cast<Slot*>(memory.data());
@@ -37,9 +42,18 @@ HostIndex::HostIndex(std::span<const Entry> entries, std::span<std::byte> memory
     for (size_t at = h & mask;; at = (at + 1) & mask) {
       Slot& slot = slots[at];
       if (!slot.name) {
-        if (!entry.name.empty()) std::memcpy(names, entry.name.data(), entry.name.size());
-        slot = Slot{names, entry.value, entry.count, static_cast<uint16_t>(entry.name.size()), tag};
-        names += entry.name.size();
+        char* name = names;
+        if (!entry.name.empty()) std::memcpy(name, entry.name.data(), entry.name.size());
+        const void* value = entry.value;
+        if (value_bytes == 0) {
+          names += entry.name.size();
+        } else {
+          char* copy = name + aligned(entry.name.size());
+          if (entry.count != 0) std::memcpy(copy, entry.value, entry.count * value_bytes);
+          value = copy;
+          names = copy + entry.count * value_bytes;
+        }
+        slot = Slot{name, value, entry.count, static_cast<uint16_t>(entry.name.size()), tag};
         placed = static_cast<uint32_t>(at);
         ++size_;
         break;

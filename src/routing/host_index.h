@@ -1,7 +1,7 @@
 // Host names to what they lead to, for the route table: an open-addressed table of slots built
-// once, with its names copied right behind its slots in one block, so a lookup among a million
-// names costs one probe of one cache line and a comparison with a name on the same page, where a
-// node-based map chases a pointer per step.
+// once, with its names, and the values beside them, copied behind its slots in one block, so a
+// lookup among a million names costs one probe of one cache line, then a name and its value in
+// adjacent lines of the same page, where a node-based map chases a pointer per step.
 #pragma once
 
 #include <cstddef>
@@ -30,13 +30,15 @@ class HostIndex {
 
   // An index of nothing.
   HostIndex() = default;
-  // The bytes an index of `entries` takes (a multiple of alignof(Slot)).
-  static size_t bytes_for(std::span<const Entry> entries);
-  // An index of `entries` built in `memory` (bytes_for(entries) bytes, aligned for a Slot), which
-  // must outlive it; the names are copied there. Of two entries with one name, the first wins.
+  // The bytes an index of `entries` takes (a multiple of alignof(Slot)); `value_bytes` as below.
+  static size_t bytes_for(std::span<const Entry> entries, size_t value_bytes = 0);
+  // An index of `entries` built in `memory` (bytes_for(entries, value_bytes) bytes, aligned for a
+  // Slot), which must outlive it; the names are copied there. With `value_bytes` (a multiple of
+  // 8), a value is an array of `count` trivially copyable elements of that size, copied beside its
+  // name, and the slot's value is the copy. Of two entries with one name, the first wins.
   // `slot_of`, if given, is as long as `entries` and learns each entry's slot (kNotKept: a name
   // before it had it).
-  HostIndex(std::span<const Entry> entries, std::span<std::byte> memory,
+  HostIndex(std::span<const Entry> entries, std::span<std::byte> memory, size_t value_bytes = 0,
             std::span<uint32_t> slot_of = {});
 
   // The value of `name`, or null.

@@ -9,7 +9,7 @@
 namespace waygate::routing {
 
 std::vector<std::shared_ptr<const HostShards::Shard>> HostShards::make_shards(
-    std::span<const std::vector<Entry>> split) {
+    std::span<const std::vector<Entry>> split, size_t value_bytes) {
   std::vector<HostIndex::Entry> keys;
   auto keys_of = [&keys](const std::vector<Entry>& entries) {
     keys.clear();
@@ -21,7 +21,7 @@ std::vector<std::shared_ptr<const HostShards::Shard>> HostShards::make_shards(
   offsets.reserve(split.size() + 1);
   offsets.push_back(0);
   for (const std::vector<Entry>& entries : split)
-    offsets.push_back(offsets.back() + HostIndex::bytes_for(keys_of(entries)));
+    offsets.push_back(offsets.back() + HostIndex::bytes_for(keys_of(entries), value_bytes));
   std::shared_ptr<std::byte[]> memory = table_memory(offsets.back());
   std::vector<std::shared_ptr<const Shard>> shards(split.size());
   std::vector<uint32_t> slot_of;
@@ -30,9 +30,9 @@ std::vector<std::shared_ptr<const HostShards::Shard>> HostShards::make_shards(
     if (entries.empty()) continue;
     auto shard = std::make_shared<Shard>();
     slot_of.assign(entries.size(), HostIndex::kNotKept);
-    shard->index =
-        HostIndex(keys_of(entries),
-                  std::span(memory.get() + offsets[i], offsets[i + 1] - offsets[i]), slot_of);
+    shard->index = HostIndex(keys_of(entries),
+                             std::span(memory.get() + offsets[i], offsets[i + 1] - offsets[i]),
+                             value_bytes, slot_of);
     shard->memory = memory;
     shard->owner_of.assign(shard->index.slots().size(), 0);
     for (size_t j = 0; j < entries.size(); ++j) {
@@ -70,15 +70,16 @@ void HostShards::set_shard(size_t at, std::shared_ptr<const Shard> shard) {
   shards_[at] = std::move(shard);
 }
 
-HostShards::HostShards(std::vector<Entry> entries)
+HostShards::HostShards(std::vector<Entry> entries, size_t value_bytes)
     : views_(std::min(kMaxShards,
                       std::bit_ceil(std::max<size_t>(1, entries.size() / kEntriesPerShard)))),
       shards_(views_.size()),
-      mask_(views_.size() - 1) {
+      mask_(views_.size() - 1),
+      value_bytes_(value_bytes) {
   std::vector<std::vector<Entry>> split(shards_.size());
   for (Entry& entry : entries)
     split[shard_of(HostIndex::hash(entry.name))].push_back(std::move(entry));
-  std::vector<std::shared_ptr<const Shard>> shards = make_shards(split);
+  std::vector<std::shared_ptr<const Shard>> shards = make_shards(split, value_bytes_);
   for (size_t i = 0; i < shards.size(); ++i)
     set_shard(i, std::move(shards[i]));
 }
@@ -100,7 +101,7 @@ HostShards HostShards::patched(std::span<const std::string_view> dropped,
     }
     for (Entry& entry : added)
       entries.push_back(std::move(entry));
-    return HostShards(std::move(entries));
+    return HostShards(std::move(entries), value_bytes_);
   }
   HostShards next = *this;
   // The shards touched, each with the names it loses and gains.
@@ -136,7 +137,7 @@ HostShards HostShards::patched(std::span<const std::string_view> dropped,
     for (Entry& entry : change.added)
       entries.push_back(std::move(entry));
   }
-  std::vector<std::shared_ptr<const Shard>> shards = make_shards(split);
+  std::vector<std::shared_ptr<const Shard>> shards = make_shards(split, value_bytes_);
   for (size_t i = 0; i < touched.size(); ++i)
     next.set_shard(touched[i].shard, std::move(shards[i]));
   return next;

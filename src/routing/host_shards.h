@@ -25,8 +25,10 @@ class HostShards {
   };
 
   HostShards() : views_(1), shards_(1) {}
-  // An index of `entries`; of two with one name, the first wins.
-  explicit HostShards(std::vector<Entry> entries);
+  // An index of `entries`; of two with one name, the first wins. With `value_bytes`, the values
+  // are copied beside the names (HostIndex), so that the slot, the name and the value of a lookup
+  // sit on one page.
+  explicit HostShards(std::vector<Entry> entries, size_t value_bytes = 0);
   // This index without the names `dropped` and with `added` (a name that is there already keeps
   // its value). Costs the shards these names fall in, and a copy of the shard pointers; once the
   // shards have grown to twice their size, the whole index is built again (amortised: it takes
@@ -59,7 +61,7 @@ class HostShards {
   // The shards of `split` (entries by shard, of two with one name the first winning), their
   // indexes in one block of table_memory.
   static std::vector<std::shared_ptr<const Shard>> make_shards(
-      std::span<const std::vector<Entry>> split);
+      std::span<const std::vector<Entry>> split, size_t value_bytes);
   // The entries of a shard, their names viewing its index.
   static std::vector<Entry> entries_of(const Shard& shard);
   void set_shard(size_t at, std::shared_ptr<const Shard> shard);
@@ -68,6 +70,7 @@ class HostShards {
   std::vector<std::shared_ptr<const Shard>> shards_;     // as many, a power of two; null: none
   size_t mask_ = 0;                                      // their number less one
   size_t size_ = 0;
+  size_t value_bytes_ = 0;
 };
 
 }  // namespace waygate::routing

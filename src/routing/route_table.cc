@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <unordered_set>
 
 #include "http/header_names.h"
@@ -380,8 +381,8 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
   for (const SharedRoutes& entry : entries) {
     if (entry) add(entry, *entry);
   }
-  exact_ = HostShards(std::move(hosts.exact));
-  suffixes_ = HostShards(std::move(hosts.suffixes));
+  exact_ = HostShards(std::move(hosts.exact), sizeof(PathKey));
+  suffixes_ = HostShards(std::move(hosts.suffixes), sizeof(PathKey));
   named_ = std::move(named);
   route_slot_count_ = name_slots->count();
 }
@@ -471,6 +472,8 @@ const HostIndex::Slot* RouteTable::find_host(std::string_view host) const {
 }
 
 RouteTable::PathKey RouteTable::key_for(const PathRule& rule) {
+  // The host index copies a host's keys beside its name (HostShards' value_bytes).
+  static_assert(std::is_trivially_copyable_v<PathKey> && sizeof(PathKey) % 8 == 0);
   const PathConfig& settings = *rule.action.settings;
   PathKey key;
   key.rule = &rule;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,7 +16,7 @@ namespace {
 HostIndex index_of(const std::vector<HostIndex::Entry>& entries, std::vector<std::byte>& memory,
                    std::span<uint32_t> slot_of = {}) {
   memory.resize(HostIndex::bytes_for(entries));
-  return HostIndex(entries, memory, slot_of);
+  return HostIndex(entries, memory, 0, slot_of);
 }
 
 TEST(HostIndex, FindsEveryNameGiven) {
@@ -52,6 +54,24 @@ TEST(HostIndex, FirstOfANameAddedTwiceWins) {
   EXPECT_EQ(index.size(), 1U);
   EXPECT_NE(slot_of[0], HostIndex::kNotKept);
   EXPECT_EQ(slot_of[1], HostIndex::kNotKept);
+}
+
+TEST(HostIndex, KeepsCopiesOfValuesGivenWithTheirSize) {
+  std::vector<std::string> names = {"a.example.com", "bb.example.com", "ccc.example.com"};
+  std::vector<std::vector<uint64_t>> values = {{1, 2}, {3}, {4, 5}};
+  std::vector<HostIndex::Entry> entries;
+  for (size_t i = 0; i < names.size(); ++i)
+    entries.push_back({names[i], values[i].data(), static_cast<uint32_t>(values[i].size())});
+  std::vector<std::byte> memory(HostIndex::bytes_for(entries, sizeof(uint64_t)));
+  HostIndex index(entries, memory, sizeof(uint64_t));
+  for (std::vector<uint64_t>& value : values)
+    std::fill(value.begin(), value.end(), 0);  // the index holds copies
+  EXPECT_EQ(*static_cast<const uint64_t*>(index.find("a.example.com")), 1U);
+  const auto* bb = static_cast<const uint64_t*>(index.find("bb.example.com"));
+  EXPECT_EQ(bb[0], 3U);
+  const auto* ccc = static_cast<const uint64_t*>(index.find("ccc.example.com"));
+  EXPECT_EQ(ccc[0], 4U);
+  EXPECT_EQ(ccc[1], 5U);
 }
 
 TEST(HostIndex, EmptyIndexFindsNothing) {
