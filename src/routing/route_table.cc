@@ -14,7 +14,6 @@
 #include "http/header_names.h"
 #include "http/status.h"
 #include "routing/route_loader.h"
-#include "routing/table_memory.h"
 
 namespace waygate::routing {
 namespace {
@@ -271,13 +270,10 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
     }
   }
   group->rules.reserve(path_count);
-  group->key_memory = table_memory(path_count * sizeof(PathKey));
-  group->keys = std::span(reinterpret_cast<PathKey*>(group->key_memory.get()), path_count);
-  std::uninitialized_value_construct_n(group->keys.data(), path_count);
   group->texts.reserve(text_bytes);
   group->cluster_choices.reserve(cluster_count);
   for (const RouteConfig& route : routes) {
-    VirtualHost vhost{group->keys.data() + group->rules.size(),
+    VirtualHost vhost{group->rules.data() + group->rules.size(),
                       static_cast<uint32_t>(route.paths.size())};
     for (const PathConfig& path : route.paths) {
       PathRule rule;
@@ -316,7 +312,6 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
       }
       if (!path.name->empty()) rule.action.metrics_slot = name_slots.slot_for(*path.name);
       group->rules.push_back(std::move(rule));
-      group->keys[group->rules.size() - 1] = key_for(group->rules.back());
     }
     group->hosts.push_back(vhost);
   }
@@ -325,23 +320,36 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
 
 void RouteTable::index_hosts(const std::shared_ptr<const Group>& group,
                              const std::vector<RouteConfig>& routes, HostEntries& entries) {
+  std::vector<PathKey>& keys = entries.keys.emplace_back();
+  keys.reserve(group->rules.size());
+  for (const PathRule& rule : group->rules)
+    keys.push_back(key_for(rule));
   for (size_t i = 0; i < routes.size(); ++i) {
-    const VirtualHost* vhost = &group->hosts[i];
+    const VirtualHost& vhost = group->hosts[i];
+    std::span<const PathKey> host_keys(keys.data() + (vhost.first - group->rules.data()),
+                                       vhost.count);
     for (const std::string& host : routes[i].hosts) {
       if (host == "*") {
-        if (!catch_all_.name) set_catch_all(vhost, group);
+        if (!catch_all_.name) set_catch_all(host_keys, group);
       } else if (host.starts_with("*.")) {
         entries.suffixes.push_back(
-            {std::string_view(host).substr(1), vhost->first, vhost->count, group});
+            {std::string_view(host).substr(1), host_keys.data(), vhost.count, group});
       } else {
-        entries.exact.push_back({host, vhost->first, vhost->count, group});
+        entries.exact.push_back({host, host_keys.data(), vhost.count, group});
       }
     }
   }
 }
 
-void RouteTable::set_catch_all(const VirtualHost* vhost, std::shared_ptr<const Group> group) {
-  catch_all_ = vhost ? HostIndex::Slot{"*", vhost->first, vhost->count, 1, 0} : HostIndex::Slot{};
+void RouteTable::set_catch_all(std::span<const PathKey> keys, std::shared_ptr<const Group> group) {
+  if (group) {
+    catch_all_keys_ = std::make_shared<const std::vector<PathKey>>(keys.begin(), keys.end());
+    catch_all_ =
+        HostIndex::Slot{"*", catch_all_keys_->data(), static_cast<uint32_t>(keys.size()), 1, 0};
+  } else {
+    catch_all_keys_ = nullptr;
+    catch_all_ = HostIndex::Slot{};
+  }
   catch_all_group_ = std::move(group);
 }
 
@@ -393,6 +401,7 @@ RouteTable::RouteTable(const RouteTable& previous, std::span<const RouteEntryCha
     : config_(previous.config_),
       base_(previous.base_),
       catch_all_(previous.catch_all_),
+      catch_all_keys_(previous.catch_all_keys_),
       catch_all_group_(previous.catch_all_group_),
       named_(previous.named_),
       route_count_(previous.route_count_) {
@@ -421,7 +430,7 @@ RouteTable::RouteTable(const RouteTable& previous, std::span<const RouteEntryCha
       }
     }
     if (catch_all_group_ && catch_all_group_->source == change.before) {
-      set_catch_all(nullptr, nullptr);
+      set_catch_all({}, nullptr);
     }
     recount(*change.before, -1);
     route_count_ -= change.before->size();

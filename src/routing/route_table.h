@@ -206,7 +206,7 @@ class RouteTable {
   };
   // A route's paths.
   struct VirtualHost {
-    const PathKey* first = nullptr;
+    const PathRule* first = nullptr;
     uint32_t count = 0;
   };
   // The compiled routes of one source: the config's own, or one route entry's. Shared by every
@@ -218,9 +218,6 @@ class RouteTable {
     std::vector<char> texts;
     std::vector<RouteAction::ClusterChoice> cluster_choices;
     std::vector<PathRule> rules;
-    // One per rule, in order. In table_memory: the paths of many hosts are read at random.
-    std::shared_ptr<std::byte[]> key_memory;
-    std::span<PathKey> keys;
     std::vector<VirtualHost> hosts;  // one per route, in order
   };
   // The route names counted in GET /metrics, each slot with its name and how many paths bear it.
@@ -232,6 +229,9 @@ class RouteTable {
   struct HostEntries {
     std::vector<HostShards::Entry> exact;
     std::vector<HostShards::Entry> suffixes;
+    // The keys of each group's rules, in order, that the entries' values point to: the indexes
+    // keep copies, so these go once the indexes are built.
+    std::vector<std::vector<PathKey>> keys;
   };
 
   static std::shared_ptr<const Group> compile(
@@ -252,7 +252,7 @@ class RouteTable {
   static PathKey key_for(const PathRule& rule);
   // The host's slot: its path keys (value, count).
   const HostIndex::Slot* find_host(std::string_view host) const;
-  void set_catch_all(const VirtualHost* vhost, std::shared_ptr<const Group> group);
+  void set_catch_all(std::span<const PathKey> keys, std::shared_ptr<const Group> group);
   static bool path_matches(const PathRule& rule, std::string_view path);
   static bool text_matches(PathConfig::Match match, bool segments, std::string_view wanted,
                            std::string_view path);
@@ -267,6 +267,7 @@ class RouteTable {
   HostShards exact_;           // "api.example.com"
   HostShards suffixes_;        // "*.example.com" stored as ".example.com"
   HostIndex::Slot catch_all_;  // "*": a slot as the indexes', name null while none routes it
+  std::shared_ptr<const std::vector<PathKey>> catch_all_keys_;  // the slot's value
   std::shared_ptr<const Group> catch_all_group_;
   std::shared_ptr<const NamedRoutes> named_;
   uint32_t route_slot_count_ = 1;

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <cstdint>
+#include <new>
 
 namespace waygate::routing {
 namespace {
@@ -19,12 +20,10 @@ std::shared_ptr<std::byte[]> table_memory(size_t bytes) {
       mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mapped == MAP_FAILED) throw std::bad_alloc();
   auto start = reinterpret_cast<uintptr_t>(mapped);
-  uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
-  if (aligned > start) munmap(mapped, aligned - start);
-  if (size_t tail = start + kHugePage - aligned; tail > 0) {
-    munmap(reinterpret_cast<void*>(aligned + size), tail);
-  }
-  auto* memory = reinterpret_cast<std::byte*>(aligned);
+  size_t head = ((start + kHugePage - 1) & ~(kHugePage - 1)) - start;
+  std::byte* memory = static_cast<std::byte*>(mapped) + head;
+  if (head > 0) munmap(mapped, head);
+  if (size_t tail = kHugePage - head; tail > 0) munmap(memory + size, tail);
   madvise(memory, size, MADV_HUGEPAGE);  // advice: without it the table still works
   return std::shared_ptr<std::byte[]>(memory, [size](std::byte* at) { munmap(at, size); });
 }
