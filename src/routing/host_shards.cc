@@ -34,16 +34,23 @@ std::vector<std::shared_ptr<const HostShards::Shard>> HostShards::make_shards(
                              std::span(memory.get() + offsets[i], offsets[i + 1] - offsets[i]),
                              value_bytes, slot_of);
     shard->memory = memory;
-    shard->owner_of.assign(shard->index.slots().size(), 0);
+    // Most shards hold the names of one group (the config file's): they need no owner per slot.
+    std::vector<std::shared_ptr<const void>>& owners = shard->owners;
+    auto owner_at = [&owners](const std::shared_ptr<const void>& owner) {
+      auto known = std::find(owners.rbegin(), owners.rend(), owner);
+      if (known != owners.rend()) return static_cast<uint32_t>(owners.rend() - known - 1);
+      owners.push_back(owner);
+      return static_cast<uint32_t>(owners.size() - 1);
+    };
     for (size_t j = 0; j < entries.size(); ++j) {
-      if (slot_of[j] == HostIndex::kNotKept) continue;
-      auto& owners = shard->owners;
-      auto known = std::find(owners.rbegin(), owners.rend(), entries[j].owner);
-      if (known == owners.rend()) {
-        owners.push_back(entries[j].owner);
-        known = owners.rbegin();
+      if (slot_of[j] != HostIndex::kNotKept) owner_at(entries[j].owner);
+    }
+    if (owners.size() > 1) {
+      shard->owner_of.resize(shard->index.slots().size());
+      for (size_t j = 0; j < entries.size(); ++j) {
+        if (slot_of[j] != HostIndex::kNotKept)
+          shard->owner_of[slot_of[j]] = owner_at(entries[j].owner);
       }
-      shard->owner_of[slot_of[j]] = static_cast<uint32_t>(owners.rend() - known - 1);
     }
     shards[i] = std::move(shard);
   }
@@ -58,7 +65,7 @@ std::vector<HostShards::Entry> HostShards::entries_of(const Shard& shard) {
     const HostIndex::Slot& slot = slots[at];
     if (!slot.name) continue;
     entries.push_back(Entry{std::string_view(slot.name, slot.length), slot.value, slot.count,
-                            shard.owners[shard.owner_of[at]]});
+                            shard.owners[shard.owner_of.empty() ? 0 : shard.owner_of[at]]});
   }
   return entries;
 }

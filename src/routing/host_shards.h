@@ -51,7 +51,7 @@ class HostShards {
     HostIndex index;
     std::shared_ptr<std::byte[]> memory;
     std::vector<std::shared_ptr<const void>> owners;  // each once
-    std::vector<uint32_t> owner_of;                   // per slot of the index: its owner's place
+    std::vector<uint32_t> owner_of;  // per slot of the index, its owner's place; empty: one owner
   };
   // Small shards: a change to a name rebuilds a few dozen. At most 65,536 of them, taking the hash
   // bits above those HostIndex places a name by and below its tag.
