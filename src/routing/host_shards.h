@@ -46,7 +46,9 @@ class HostShards {
 
  private:
   // The index holds copies of the names; the owners keep the values alive. The index's block is
-  // shared by the shards built together, so that a table built whole sits on a few huge pages.
+  // shared by the shards built together, so that a table built whole sits on a few huge pages;
+  // the price: a shard a change rebuilds leaves its old place in the block taken until the block's
+  // last shard goes (at most the index's size again, until the next whole build).
   struct Shard {
     HostIndex index;
     std::shared_ptr<std::byte[]> memory;

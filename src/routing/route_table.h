@@ -190,9 +190,10 @@ class RouteTable {
     uint64_t methods = 0;                          // bit per llhttp method; 0: any
     RouteAction action;                            // action.settings: the path's matchers too
   };
-  // What a lookup reads of a path, in 24 bytes beside its host's other paths: the match and its
-  // text, so that a host's paths cost one or two cache lines and no walk through the rules and
-  // the config; the rule only when the path has more to check or a longer text.
+  // What a lookup reads of a path, in 24 bytes that the host index copies beside the host's name
+  // with its other paths': the match and its text, so that a host's paths cost one or two cache
+  // lines next to its name and no walk through the rules and the config; the rule is read only
+  // when the path has more to check or a longer text.
   struct PathKey {
     static constexpr size_t kInlineText = 14;
     static constexpr uint8_t kMatchBits = 0x3;       // PathConfig::Match
