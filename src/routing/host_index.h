@@ -1,31 +1,46 @@
 // Host names to what they lead to, for the route table: an open-addressed table of slots built
-// once, so a lookup among a million names costs one probe of one cache line and one comparison
-// with the name, where a node-based map chases a pointer per step.
+// once, with its names, and the values beside them, copied behind its slots in one block, so a
+// lookup among a million names costs one probe of one cache line, then a name and its value in
+// adjacent lines of the same page, where a node-based map chases a pointer per step.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
 #include <string_view>
-#include <vector>
 
 namespace waygate::routing {
 
 class HostIndex {
  public:
   struct Slot {
-    const char* name = nullptr;  // null: empty
+    const char* name = nullptr;  // null: empty; else in the index's block
     const void* value = nullptr;
     uint32_t count = 0;  // the value's, if it is an array (a host's paths): no other lookup for it
     uint16_t length = 0;
     uint16_t tag = 0;  // hash bits the slot's position does not use: most misses end here
   };
+  struct Entry {
+    std::string_view name;  // at most 65,535 bytes (host names are at most 253)
+    const void* value = nullptr;
+    uint32_t count = 0;  // Slot::count
+  };
+  static constexpr uint32_t kNotKept = UINT32_MAX;
 
-  // Room for `count` names without growing (a table of many hosts is sized once).
-  void reserve(size_t count);
-  // Adds `name` (viewed, not copied: it must outlive the index) unless it is there already: the
-  // first one added wins. Names are at most 65,535 bytes (host names are at most 253).
-  void insert(std::string_view name, const void* value, uint32_t count = 0);
+  // An index of nothing.
+  HostIndex() = default;
+  // The bytes an index of `entries` takes (a multiple of alignof(Slot)); `value_bytes` as below.
+  static size_t bytes_for(std::span<const Entry> entries, size_t value_bytes = 0);
+  // An index of `entries` built in `memory` (bytes_for(entries, value_bytes) bytes, aligned for a
+  // Slot), which must outlive it; the names are copied there. With `value_bytes` (a multiple of
+  // 8), a value is an array of `count` trivially copyable elements of that size, copied beside its
+  // name, and the slot's value is the copy. Of two entries with one name, the first wins.
+  // `slot_of`, if given, is as long as `entries` and learns each entry's slot (kNotKept: a name
+  // before it had it).
+  HostIndex(std::span<const Entry> entries, std::span<std::byte> memory, size_t value_bytes = 0,
+            std::span<uint32_t> slot_of = {});
+
   // The value of `name`, or null.
   const void* find(std::string_view name) const {
     const Slot* slot = find(slots_, name, hash(name));
@@ -52,9 +67,7 @@ class HostIndex {
   static uint64_t hash(std::string_view name) { return std::hash<std::string_view>{}(name); }
 
  private:
-  void grow();
-
-  std::vector<Slot> slots_;  // a power of two, at most half full
+  std::span<const Slot> slots_;  // a power of two, at most half full
   size_t size_ = 0;
 };
 

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
+#include <memory>
+#include <type_traits>
 #include <unordered_set>
 
 #include "http/header_names.h"
@@ -332,23 +335,36 @@ std::shared_ptr<const RouteTable::Group> RouteTable::compile(
 
 void RouteTable::index_hosts(const std::shared_ptr<const Group>& group,
                              const std::vector<RouteConfig>& routes, HostEntries& entries) {
+  std::vector<PathKey>& keys = entries.keys.emplace_back();
+  keys.reserve(group->rules.size());
+  for (const PathRule& rule : group->rules)
+    keys.push_back(key_for(rule));
   for (size_t i = 0; i < routes.size(); ++i) {
-    const VirtualHost* vhost = &group->hosts[i];
+    const VirtualHost& vhost = group->hosts[i];
+    std::span<const PathKey> host_keys(keys.data() + (vhost.first - group->rules.data()),
+                                       vhost.count);
     for (const std::string& host : routes[i].hosts) {
       if (host == "*") {
-        if (!catch_all_.name) set_catch_all(vhost, group);
+        if (!catch_all_.name) set_catch_all(host_keys, group);
       } else if (host.starts_with("*.")) {
         entries.suffixes.push_back(
-            {std::string_view(host).substr(1), vhost->first, vhost->count, group});
+            {std::string_view(host).substr(1), host_keys.data(), vhost.count, group});
       } else {
-        entries.exact.push_back({host, vhost->first, vhost->count, group});
+        entries.exact.push_back({host, host_keys.data(), vhost.count, group});
       }
     }
   }
 }
 
-void RouteTable::set_catch_all(const VirtualHost* vhost, std::shared_ptr<const Group> group) {
-  catch_all_ = vhost ? HostIndex::Slot{"*", vhost->first, vhost->count, 1, 0} : HostIndex::Slot{};
+void RouteTable::set_catch_all(std::span<const PathKey> keys, std::shared_ptr<const Group> group) {
+  if (group) {
+    catch_all_keys_ = std::make_shared<const std::vector<PathKey>>(keys.begin(), keys.end());
+    catch_all_ =
+        HostIndex::Slot{"*", catch_all_keys_->data(), static_cast<uint32_t>(keys.size()), 1, 0};
+  } else {
+    catch_all_keys_ = nullptr;
+    catch_all_ = HostIndex::Slot{};
+  }
   catch_all_group_ = std::move(group);
 }
 
@@ -388,8 +404,8 @@ RouteTable::RouteTable(std::shared_ptr<const Config> config,
   for (const SharedRoutes& entry : entries) {
     if (entry) add(entry, *entry);
   }
-  exact_ = HostShards(std::move(hosts.exact));
-  suffixes_ = HostShards(std::move(hosts.suffixes));
+  exact_ = HostShards(std::move(hosts.exact), sizeof(PathKey));
+  suffixes_ = HostShards(std::move(hosts.suffixes), sizeof(PathKey));
   named_ = std::move(named);
   route_slot_count_ = name_slots->count();
 }
@@ -400,6 +416,7 @@ RouteTable::RouteTable(const RouteTable& previous, std::span<const RouteEntryCha
     : config_(previous.config_),
       base_(previous.base_),
       catch_all_(previous.catch_all_),
+      catch_all_keys_(previous.catch_all_keys_),
       catch_all_group_(previous.catch_all_group_),
       named_(previous.named_),
       route_count_(previous.route_count_) {
@@ -428,7 +445,7 @@ RouteTable::RouteTable(const RouteTable& previous, std::span<const RouteEntryCha
       }
     }
     if (catch_all_group_ && catch_all_group_->source == change.before) {
-      set_catch_all(nullptr, nullptr);
+      set_catch_all({}, nullptr);
     }
     recount(*change.before, -1);
     route_count_ -= change.before->size();
@@ -478,21 +495,46 @@ const HostIndex::Slot* RouteTable::find_host(std::string_view host) const {
   return catch_all_.name ? &catch_all_ : nullptr;
 }
 
+RouteTable::PathKey RouteTable::key_for(const PathRule& rule) {
+  // The host index copies a host's keys beside its name (HostShards' value_bytes).
+  static_assert(std::is_trivially_copyable_v<PathKey> && sizeof(PathKey) % 8 == 0);
+  const PathConfig& settings = *rule.action.settings;
+  PathKey key;
+  key.rule = &rule;
+  key.flags = static_cast<uint8_t>(static_cast<uint8_t>(settings.match) & PathKey::kMatchBits);
+  if (settings.segments) key.flags |= PathKey::kSegments;
+  if (rule.methods != 0 || rule.matchers) key.flags |= PathKey::kMoreToCheck;
+  if (settings.path.size() > PathKey::kInlineText) {
+    key.flags |= PathKey::kTextInRule;
+  } else {
+    std::memcpy(key.text, settings.path.data(), settings.path.size());
+    key.length = static_cast<uint8_t>(settings.path.size());
+  }
+  return key;
+}
+
+bool RouteTable::text_matches(PathConfig::Match match, bool segments, std::string_view wanted,
+                              std::string_view path) {
+  if (match == PathConfig::Match::kExact) return path == wanted;
+  if (!path.starts_with(wanted)) return false;
+  // Segment-aware: /v1 takes /v1 and /v1/x, never /v1x.
+  return !segments || path.size() == wanted.size() || wanted.ends_with('/') ||
+         path[wanted.size()] == '/';
+}
+
 bool RouteTable::path_matches(const PathRule& rule, std::string_view path) {
   const PathConfig& settings = *rule.action.settings;
-  const std::string& wanted = settings.path;
-  switch (settings.match) {
-    case PathConfig::Match::kExact:
-      return path == wanted;
-    case PathConfig::Match::kPrefix:
-      if (!path.starts_with(wanted)) return false;
-      // Segment-aware: /v1 takes /v1 and /v1/x, never /v1x.
-      return !settings.segments || path.size() == wanted.size() || wanted.ends_with('/') ||
-             path[wanted.size()] == '/';
-    case PathConfig::Match::kRegex:
-      return RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *rule.matchers->regex);
+  if (settings.match == PathConfig::Match::kRegex) {
+    return RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *rule.matchers->regex);
   }
-  return false;
+  return text_matches(settings.match, settings.segments, settings.path, path);
+}
+
+bool RouteTable::key_matches(const PathKey& key, std::string_view path) {
+  if ((key.flags & PathKey::kTextInRule) != 0) return path_matches(*key.rule, path);
+  return text_matches(static_cast<PathConfig::Match>(key.flags & PathKey::kMatchBits),
+                      (key.flags & PathKey::kSegments) != 0, std::string_view(key.text, key.length),
+                      path);
 }
 
 bool RouteTable::headers_match(const RareMatchers& matchers, const http::MessageHead* request) {
@@ -538,20 +580,24 @@ bool RouteTable::query_matches(const RareMatchers& matchers, std::string_view qu
   return true;
 }
 
+bool RouteTable::rule_matches(const PathRule& rule, const MatchInput& request) {
+  if (rule.methods != 0 && (rule.methods & (uint64_t{1} << request.method)) == 0) return false;
+  if (!path_matches(rule, request.path)) return false;
+  if (rule.matchers) {
+    const RareMatchers& matchers = *rule.matchers;
+    if (matchers.over_tls && *matchers.over_tls != request.over_tls) return false;
+    return headers_match(matchers, request.head) && query_matches(matchers, request.query);
+  }
+  return true;
+}
+
 const RouteAction* RouteTable::match(const MatchInput& request) const {
   const HostIndex::Slot* host = find_host(request.host);
   if (!host) return nullptr;
-  for (const PathRule& rule : std::span(static_cast<const PathRule*>(host->value), host->count)) {
-    if (rule.methods != 0 && (rule.methods & (uint64_t{1} << request.method)) == 0) continue;
-    if (!path_matches(rule, request.path)) continue;
-    if (rule.matchers) {
-      const RareMatchers& matchers = *rule.matchers;
-      if (matchers.over_tls && *matchers.over_tls != request.over_tls) continue;
-      if (!headers_match(matchers, request.head) || !query_matches(matchers, request.query)) {
-        continue;
-      }
-    }
-    return &rule.action;
+  for (const PathKey& key : std::span(static_cast<const PathKey*>(host->value), host->count)) {
+    bool matches = (key.flags & PathKey::kMoreToCheck) != 0 ? rule_matches(*key.rule, request)
+                                                            : key_matches(key, request.path);
+    if (matches) return &key.rule->action;
   }
   return nullptr;
 }

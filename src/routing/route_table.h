@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -190,6 +191,21 @@ class RouteTable {
     uint64_t methods = 0;                          // bit per llhttp method; 0: any
     RouteAction action;                            // action.settings: the path's matchers too
   };
+  // What a lookup reads of a path, in 24 bytes that the host index copies beside the host's name
+  // with its other paths': the match and its text, so that a host's paths cost one or two cache
+  // lines next to its name and no walk through the rules and the config; the rule is read only
+  // when the path has more to check or a longer text.
+  struct PathKey {
+    static constexpr size_t kInlineText = 14;
+    static constexpr uint8_t kMatchBits = 0x3;       // PathConfig::Match
+    static constexpr uint8_t kSegments = 1 << 2;     // PathConfig::segments
+    static constexpr uint8_t kTextInRule = 1 << 3;   // longer than kInlineText
+    static constexpr uint8_t kMoreToCheck = 1 << 4;  // methods or rare matchers: the whole rule
+    const PathRule* rule = nullptr;
+    char text[kInlineText] = {};
+    uint8_t length = 0;
+    uint8_t flags = 0;
+  };
   // A route's paths.
   struct VirtualHost {
     const PathRule* first = nullptr;
@@ -215,6 +231,9 @@ class RouteTable {
   struct HostEntries {
     std::vector<HostShards::Entry> exact;
     std::vector<HostShards::Entry> suffixes;
+    // The keys of each group's rules, in order, that the entries' values point to: the indexes
+    // keep copies, so these go once the indexes are built.
+    std::vector<std::vector<PathKey>> keys;
   };
 
   static std::shared_ptr<const Group> compile(
@@ -232,10 +251,15 @@ class RouteTable {
   static void count_names(NamedRoutes& named, const std::vector<RouteConfig>& routes, int delta,
                           RouteNameSlots& name_slots);
 
-  // The host's slot: its paths (value, count).
+  static PathKey key_for(const PathRule& rule);
+  // The host's slot: its path keys (value, count).
   const HostIndex::Slot* find_host(std::string_view host) const;
-  void set_catch_all(const VirtualHost* vhost, std::shared_ptr<const Group> group);
+  void set_catch_all(std::span<const PathKey> keys, std::shared_ptr<const Group> group);
   static bool path_matches(const PathRule& rule, std::string_view path);
+  static bool text_matches(PathConfig::Match match, bool segments, std::string_view wanted,
+                           std::string_view path);
+  static bool key_matches(const PathKey& key, std::string_view path);
+  static bool rule_matches(const PathRule& rule, const MatchInput& request);
   static bool headers_match(const RareMatchers& matchers, const http::MessageHead* request);
   static bool query_matches(const RareMatchers& matchers, std::string_view query);
 
@@ -245,6 +269,7 @@ class RouteTable {
   HostShards exact_;           // "api.example.com"
   HostShards suffixes_;        // "*.example.com" stored as ".example.com"
   HostIndex::Slot catch_all_;  // "*": a slot as the indexes', name null while none routes it
+  std::shared_ptr<const std::vector<PathKey>> catch_all_keys_;  // the slot's value
   std::shared_ptr<const Group> catch_all_group_;
   std::shared_ptr<const NamedRoutes> named_;
   uint32_t route_slot_count_ = 1;

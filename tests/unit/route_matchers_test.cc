@@ -57,6 +57,23 @@ TEST(RouteMatchers, SegmentPrefixMatchesWholeSegmentsOnly) {
   EXPECT_EQ(routed(*snapshot, request("GET", "/v1x")), "none");
 }
 
+// The lookup keeps short path texts beside the host and reads longer ones from the route: both
+// kinds match alike.
+TEST(RouteMatchers, LongAndShortPathsMatchAlike) {
+  auto snapshot = snapshot_with_paths(
+      "      - { exact: /api/v1/users/settings, cluster: a }\n"
+      "      - { prefix: /api/v1/accounts, segments: true, cluster: b }\n"
+      "      - { prefix: /static/assets/, cluster: c }\n"
+      "      - { prefix: /s, segments: true, cluster: a }\n");
+  EXPECT_EQ(routed(*snapshot, request("GET", "/api/v1/users/settings")), "a");
+  EXPECT_EQ(routed(*snapshot, request("GET", "/api/v1/users/settings/x")), "none");
+  EXPECT_EQ(routed(*snapshot, request("GET", "/api/v1/accounts/7")), "b");
+  EXPECT_EQ(routed(*snapshot, request("GET", "/api/v1/accountsx")), "none");
+  EXPECT_EQ(routed(*snapshot, request("GET", "/static/assets/logo.png")), "c");
+  EXPECT_EQ(routed(*snapshot, request("GET", "/s/x")), "a");
+  EXPECT_EQ(routed(*snapshot, request("GET", "/sx")), "none");
+}
+
 TEST(RouteMatchers, PlainPrefixMatchesAnyContinuation) {
   auto snapshot = snapshot_with_paths("      - { prefix: /v1, cluster: a }\n");
   EXPECT_EQ(routed(*snapshot, request("GET", "/v1x")), "a");
