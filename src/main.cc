@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "discovery/discovery_manager.h"
 #include "routing/config_loader.h"
-#include "routing/routes_dir.h"
+#include "routing/route_entries.h"
 
 #ifndef WAYGATE_VERSION
 #define WAYGATE_VERSION "0.0.0"
@@ -40,12 +40,12 @@ std::vector<std::string> routes_dir_errors(const routing::Config& config, const 
   std::vector<std::string> errors;
   if (config.routes_dir.empty()) return errors;
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  routing::RoutesDir dir(config.routes_dir, parent.empty() ? "." : parent.string());
+  routing::RouteEntries dir(config.routes_dir, parent.empty() ? "." : parent.string());
   dir.set_base(config, path);
   std::string error;
   dir.rescan(&error);
   if (!error.empty()) errors.push_back(path + ":1:1: routes_dir " + error);
-  for (const auto& [name, file] : dir.files())
+  for (const auto& [name, file] : dir.entries())
     errors.insert(errors.end(), file.errors.begin(), file.errors.end());
   return errors;
 }

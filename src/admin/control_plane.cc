@@ -75,7 +75,7 @@ ControlPlane::~ControlPlane() {
 
 int ControlPlane::run(routing::ConfigResult loaded) {
   // A routes_dir's files are merged with the file's routes: the file alone is kept as the base.
-  std::unique_ptr<routing::RoutesDir> routes_dir =
+  std::unique_ptr<routing::RouteEntries> routes_dir =
       proxy::Reloader::read_routes_dir(loaded.config, config_path_);
   routing::Config base;
   if (routes_dir) base = loaded.config;
@@ -225,13 +225,13 @@ std::optional<AdminResponse> ControlPlane::answer_page(const AdminRequest& reque
   if (!reloader_) return AdminResponse::text(503, "starting\n");
   const routing::Config& config = reloader_->config();
   std::vector<routing::SharedRoutes> entries;
-  if (reloader_->routes_dir()) entries = reloader_->routes_dir()->entry_routes();
+  if (reloader_->route_entries()) entries = reloader_->route_entries()->entry_routes();
   if (path == "/routes") return AdminResponse::json(200, render_routes(config, entries));
   if (path == "/routes_dir") {
-    if (!reloader_->routes_dir()) {
+    if (!reloader_->route_entries()) {
       return AdminResponse::json(404, "{\"error\":\"the config names no routes_dir\"}\n");
     }
-    return AdminResponse::json(200, render_routes_dir(*reloader_->routes_dir()));
+    return AdminResponse::json(200, render_routes_dir(*reloader_->route_entries()));
   }
   if (path == "/clusters") {
     return AdminResponse::json(200, render_clusters(config, server_, discovery_));
@@ -359,8 +359,8 @@ void ControlPlane::reload_routes_files(std::vector<proxy::Reloader::FileContent>
 }
 
 void ControlPlane::follow_routes_dir() {
-  const routing::RoutesDir* dir = reloader_->routes_dir();
-  bool files = dir && dir->backend() == routing::RoutesDir::Backend::kDirectory;
+  const routing::RouteEntries* dir = reloader_->route_entries();
+  bool files = dir && dir->backend() == routing::RouteEntries::Backend::kDirectory;
   std::string wanted = files ? dir->directory() : std::string();
   std::string watched = routes_dir_watcher_ ? routes_dir_watcher_->directory() : std::string();
   if (wanted == watched) return;
@@ -368,7 +368,7 @@ void ControlPlane::follow_routes_dir() {
   if (wanted.empty()) return;
   routes_dir_watcher_ = std::make_unique<routing::RoutesDirWatcher>(
       loop_, wanted, [this](const std::vector<std::string>& names, bool everything) {
-        const routing::RoutesDir* running = reloader_->routes_dir();
+        const routing::RouteEntries* running = reloader_->route_entries();
         if (stopping_ || !running) return;
         std::vector<proxy::Reloader::FileContent> changes;
         changes.reserve(names.size());
@@ -413,8 +413,8 @@ void ControlPlane::follow_routes_prefix() {
 void ControlPlane::on_prefix_update(const discovery::EtcdWatcher::Keys& keys,
                                     const std::vector<discovery::EtcdWatcher::Change>& changes,
                                     bool relisted) {
-  const routing::RoutesDir* entries = reloader_->routes_dir();
-  if (stopping_ || !entries || entries->backend() != routing::RoutesDir::Backend::kEtcd) return;
+  const routing::RouteEntries* entries = reloader_->route_entries();
+  if (stopping_ || !entries || entries->backend() != routing::RouteEntries::Backend::kEtcd) return;
   const std::string& prefix = routes_prefix_->key;
   auto content_of = [&](const std::string& key) {
     proxy::Reloader::FileContent content{key.substr(prefix.size()), std::nullopt, 0};
@@ -430,7 +430,7 @@ void ControlPlane::on_prefix_update(const discovery::EtcdWatcher::Keys& keys,
     // A whole view: an entry read before it (by an earlier watcher, or before a compaction) that
     // it does not hold was deleted meanwhile.
     prefix_synced_ = true;
-    for (const auto& [name, file] : entries->files()) {
+    for (const auto& [name, file] : entries->entries()) {
       if (!keys.contains(prefix + name)) contents.push_back({name, std::nullopt, 0});
     }
     for (const auto& [key, value] : keys)
@@ -580,8 +580,8 @@ void ControlPlane::follow_ingresses() {
     }
   };
   add_file_hosts(config.routes);
-  if (reloader_->routes_dir()) {
-    for (const routing::SharedRoutes& entry : reloader_->routes_dir()->entry_routes())
+  if (reloader_->route_entries()) {
+    for (const routing::SharedRoutes& entry : reloader_->route_entries()->entry_routes())
       add_file_hosts(*entry);
   }
   // The Ingresses first: telling them may reload, and change the hosts they route.

@@ -71,12 +71,12 @@ std::string entity_tag(std::string_view bytes) {
   return tag_of_hash(routing::content_hash(bytes));
 }
 
-std::string render_routes_dir(const routing::RoutesDir& dir) {
-  bool etcd = dir.backend() == routing::RoutesDir::Backend::kEtcd;
+std::string render_routes_dir(const routing::RouteEntries& dir) {
+  bool etcd = dir.backend() == routing::RouteEntries::Backend::kEtcd;
   JsonWriter out;
   out.begin_object().member(etcd ? "prefix" : "directory", dir.directory());
   out.key("files").begin_array();
-  for (const auto& [name, file] : dir.files()) {
+  for (const auto& [name, file] : dir.entries()) {
     size_t hosts = 0;
     for (const routing::RouteConfig& route : file.route_list())
       hosts += route.hosts.size();
@@ -97,7 +97,8 @@ std::string render_routes_dir(const routing::RoutesDir& dir) {
   return out.take() + "\n";
 }
 
-std::optional<std::string> routes_file_for(std::string_view name, const routing::RoutesDir& dir) {
+std::optional<std::string> routes_file_for(std::string_view name,
+                                           const routing::RouteEntries& dir) {
   if (name.empty() || name.front() == '.' || name.size() > 200) return std::nullopt;
   for (char c : name) {
     if (!valid_name_character(c)) return std::nullopt;
@@ -120,12 +121,12 @@ AdminResponse answer_routes_file(const AdminRequest& request, std::string_view n
     response.headers.emplace_back("Allow", "GET, HEAD, PUT, DELETE");
     return response;
   }
-  const routing::RoutesDir* dir = reloader.routes_dir();
+  const routing::RouteEntries* dir = reloader.route_entries();
   if (!dir) {
     return json_error(read ? 404 : 409,
                       "the config names no routes_dir: routes are edited in its file");
   }
-  if (dir->backend() == routing::RoutesDir::Backend::kEtcd) {
+  if (dir->backend() == routing::RouteEntries::Backend::kEtcd) {
     // The name is the rest of the key: no extension is added.
     if (!routes_file_for(std::string(name) + ".yaml", *dir)) {
       return json_error(400,

@@ -12,13 +12,13 @@
 
 #include "admin/admin_server.h"
 #include "proxy/reloader.h"
-#include "routing/routes_dir.h"
+#include "routing/route_entries.h"
 
 namespace waygate::admin {
 
 // {"directory": ..., "files": [{"name", "serving", "version", "routes", "clusters", "errors"}]};
 // "prefix" instead of "directory" for an etcd prefix's entries.
-std::string render_routes_dir(const routing::RoutesDir& dir);
+std::string render_routes_dir(const routing::RouteEntries& dir);
 
 // The entity tag of a file's bytes, quoted as an ETag header wants it.
 std::string entity_tag(std::string_view bytes);
@@ -26,7 +26,7 @@ std::string entity_tag(std::string_view bytes);
 // The file that /routes/NAME stands for: NAME itself when it ends in .yaml or .yml, otherwise
 // NAME.yml when only that exists, else NAME.yaml; nullopt when it cannot be a route file's name
 // (hidden, a path, a character other than letters, digits, '.', '-' and '_').
-std::optional<std::string> routes_file_for(std::string_view name, const routing::RoutesDir& dir);
+std::optional<std::string> routes_file_for(std::string_view name, const routing::RouteEntries& dir);
 
 // Answers GET, PUT and DELETE /routes/NAME. A PUT or DELETE is validated, written to the directory
 // (a temporary file renamed into place) and applied through the reloader; `record` is told each

@@ -132,7 +132,7 @@ std::string revision_tag(uint64_t revision) {
 
 AdminResponse answer_routes_entry_in_etcd(const AdminRequest& request, std::string_view name,
                                           proxy::Reloader& reloader, const RecordOutcomes& record) {
-  const routing::RoutesDir& entries = *reloader.routes_dir();
+  const routing::RouteEntries& entries = *reloader.route_entries();
   std::vector<std::string> endpoints = reloader.config().routes_prefix->endpoints;
   std::string entry(name);
   std::string key = entries.directory() + entry;
@@ -185,8 +185,8 @@ AdminResponse answer_routes_entry_in_etcd(const AdminRequest& request, std::stri
         // A client that left (or a server that closed its admin port to stop) applies nothing:
         // the write is in etcd, and the watch, while it runs, brings it.
         if (!reply.wanted()) return;
-        const routing::RoutesDir* now = reloader.routes_dir();
-        if (!now || now->backend() != routing::RoutesDir::Backend::kEtcd) {
+        const routing::RouteEntries* now = reloader.route_entries();
+        if (!now || now->backend() != routing::RouteEntries::Backend::kEtcd) {
           return reply(json_error(409,
                                   "written to etcd, but a reload took the routes_source "
                                   "etcd prefix away meanwhile: not applied"));

@@ -30,33 +30,47 @@ std::string joined_lines(const std::vector<std::string>& lines) {
 }
 
 // The route entries a config names, not read yet: a routes_dir's, an etcd prefix's, or none.
-std::unique_ptr<routing::RoutesDir> new_entries(const routing::Config& config,
-                                                const std::string& path) {
+std::unique_ptr<routing::RouteEntries> new_entries(const routing::Config& config,
+                                                   const std::string& path) {
   if (!config.routes_dir.empty()) {
-    return std::make_unique<routing::RoutesDir>(config.routes_dir, directory_of(path));
+    return std::make_unique<routing::RouteEntries>(config.routes_dir, directory_of(path));
   }
   if (config.routes_prefix) {
-    return std::make_unique<routing::RoutesDir>(routing::RoutesDir::Backend::kEtcd,
-                                                config.routes_prefix->key, directory_of(path));
+    return std::make_unique<routing::RouteEntries>(routing::RouteEntries::Backend::kEtcd,
+                                                   config.routes_prefix->key, directory_of(path));
   }
   return nullptr;
 }
 
 // Whether `config` names the entries `dir` holds: they are kept across its reload.
-bool names_entries(const routing::Config& config, const routing::RoutesDir& dir) {
-  if (dir.backend() == routing::RoutesDir::Backend::kEtcd) {
+bool names_entries(const routing::Config& config, const routing::RouteEntries& dir) {
+  if (dir.backend() == routing::RouteEntries::Backend::kEtcd) {
     return config.routes_prefix && config.routes_prefix->key == dir.directory();
   }
   return config.routes_dir == dir.directory();
 }
 
-// The bytes of the files at `paths`, in order, hashed; nullopt if one cannot be read.
-std::optional<uint64_t> files_bytes_hash(const std::vector<std::string>& paths) {
+// What the TLS contexts are made of besides the config's text: the bytes of the files at `paths`
+// and the certificates `extras` bring (Kubernetes TLS Secrets), hashed; nullopt if a file cannot
+// be read.
+std::optional<uint64_t> tls_inputs_hash(const std::vector<std::string>& paths,
+                                        const std::vector<routing::ConfigSource>& extras) {
   std::string all;
+  auto append = [&all](std::string_view part) {
+    all.append(std::to_string(part.size())).append(1, ':').append(part);
+  };
   for (const std::string& path : paths) {
     std::optional<std::string> bytes = read_file_bytes(path);
     if (!bytes) return std::nullopt;
-    all.append(path).append(1, '\0').append(std::to_string(bytes->size())).append(*bytes);
+    append(path);
+    append(*bytes);
+  }
+  for (const routing::ConfigSource& extra : extras) {
+    for (const routing::PemCertificate& certificate : extra.certificates) {
+      append(certificate.name);
+      append(certificate.cert_pem);
+      append(certificate.key_pem);
+    }
   }
   return routing::content_hash(all);
 }
@@ -65,28 +79,28 @@ std::optional<uint64_t> files_bytes_hash(const std::vector<std::string>& paths) 
 
 Reloader::Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
                    std::shared_ptr<const routing::Config> running, routing::Config base,
-                   std::unique_ptr<routing::RoutesDir> routes_dir, uint64_t text_hash,
+                   std::unique_ptr<routing::RouteEntries> routes_dir, uint64_t text_hash,
                    uint64_t tls_files_hash)
     : path_(std::move(path)),
       server_(server),
       discovery_(discovery),
       running_(std::move(running)),
       base_(std::move(base)),
-      routes_dir_(std::move(routes_dir)),
+      route_entries_(std::move(routes_dir)),
       running_hash_(text_hash),
       running_tls_hash_(tls_files_hash) {
   log_certificate_changes(*running_);
 }
 
-std::unique_ptr<routing::RoutesDir> Reloader::read_routes_dir(const routing::Config& base,
-                                                              const std::string& path) {
-  std::unique_ptr<routing::RoutesDir> dir = new_entries(base, path);
+std::unique_ptr<routing::RouteEntries> Reloader::read_routes_dir(const routing::Config& base,
+                                                                 const std::string& path) {
+  std::unique_ptr<routing::RouteEntries> dir = new_entries(base, path);
   if (!dir) return nullptr;
   dir->set_base(base, path);
   std::string error;
   dir->rescan(&error);
   if (!error.empty()) WG_LOG_ERROR("routes_dir %s", error.c_str());
-  for (const auto& [name, file] : dir->files()) {
+  for (const auto& [name, file] : dir->entries()) {
     for (const std::string& line : file.errors)
       WG_LOG_ERROR("routes_dir file refused: %s", line.c_str());
   }
@@ -94,7 +108,7 @@ std::unique_ptr<routing::RoutesDir> Reloader::read_routes_dir(const routing::Con
 }
 
 std::string Reloader::publish(std::shared_ptr<const routing::Config> next,
-                              const routing::RoutesDir* entries) {
+                              const routing::RouteEntries* entries) {
   std::string error;
   std::vector<std::string> errors;
   routing::EndpointsByCluster endpoints = discovery_.prepare(*next, &errors);
@@ -133,9 +147,9 @@ std::string Reloader::publish_entry_clusters(
 }
 
 const routing::Config& Reloader::config() const {
-  if (clusters_stale_ && routes_dir_) {
+  if (clusters_stale_ && route_entries_) {
     // As a whole publish would have it: the base's clusters, then each entry's in name order.
-    running_ = std::make_shared<const routing::Config>(routes_dir_->merged(base_));
+    running_ = std::make_shared<const routing::Config>(route_entries_->merged(base_));
   }
   clusters_stale_ = false;
   return *running_;
@@ -143,7 +157,7 @@ const routing::Config& Reloader::config() const {
 
 bool Reloader::unchanged_on_disk(const std::vector<routing::ConfigSource>& extras,
                                  std::optional<uint64_t> tls_bytes_hash) const {
-  if (routes_dir_ || !running_tls_bytes_hash_ || tls_bytes_hash != running_tls_bytes_hash_) {
+  if (route_entries_ || !running_tls_bytes_hash_ || tls_bytes_hash != running_tls_bytes_hash_) {
     return false;
   }
   std::optional<std::string> text = read_file_bytes(path_);
@@ -156,10 +170,10 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   // Read before the file is parsed: a TLS file that changes after this makes the next reload
   // parse again, never skip.
   std::vector<std::string> tls_files_before = running_->tls_files;
-  std::optional<uint64_t> tls_bytes_hash = files_bytes_hash(tls_files_before);
+  std::optional<uint64_t> tls_bytes_hash = tls_inputs_hash(tls_files_before, extras);
   if (unchanged_on_disk(extras, tls_bytes_hash)) return skip_unchanged(trigger);
   // The routes_dir's files keep their hosts and clusters: the file may not take them.
-  routing::TakenNames taken = routes_dir_ ? routes_dir_->taken() : routing::TakenNames{};
+  routing::TakenNames taken = route_entries_ ? route_entries_->taken() : routing::TakenNames{};
   routing::ConfigResult loaded = routing::load_config_file(path_, extras, taken);
   // The file no longer names the routes_source the value came from: read it alone.
   if (extra_ && loaded.ok() && routing::routes_source_name(loaded.config) != extra_->name) {
@@ -168,30 +182,30 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
     loaded = routing::load_config_file(path_, extras, taken);
   }
   // It names another routes_dir (or none): that directory's files are read afresh below.
-  bool same_dir = routes_dir_ && loaded.ok() && names_entries(loaded.config, *routes_dir_);
-  if (routes_dir_ && loaded.ok() && !same_dir) loaded = routing::load_config_file(path_, extras);
+  bool same_dir = route_entries_ && loaded.ok() && names_entries(loaded.config, *route_entries_);
+  if (route_entries_ && loaded.ok() && !same_dir) loaded = routing::load_config_file(path_, extras);
   if (!loaded.ok()) return refuse(trigger, loaded.errors);
   routing::Config& next = loaded.config;
   if (same_dir) {
-    std::vector<std::string> conflicts = routes_dir_->conflicts_with(next, path_);
+    std::vector<std::string> conflicts = route_entries_->conflicts_with(next, path_);
     if (!conflicts.empty()) return refuse(trigger, conflicts);
   }
   // The routes_dir's files are read again (only those whose bytes changed are parsed), so SIGHUP
   // and POST /reload catch up with every source.
-  std::unique_ptr<routing::RoutesDir> fresh_dir;
-  routing::RoutesDir* dir = same_dir ? routes_dir_.get() : nullptr;
+  std::unique_ptr<routing::RouteEntries> fresh_dir;
+  routing::RouteEntries* dir = same_dir ? route_entries_.get() : nullptr;
   if (!same_dir) {
     fresh_dir = new_entries(next, path_);
     dir = fresh_dir.get();
   }
-  bool dir_changed = !same_dir && (routes_dir_ || fresh_dir);
+  bool dir_changed = !same_dir && (route_entries_ || fresh_dir);
   if (dir) {
     dir->set_base(next, path_);
     std::string error;
     std::vector<std::string> changed = dir->rescan(&error);
     if (!error.empty()) WG_LOG_ERROR("routes_dir %s", error.c_str());
     for (const std::string& name : changed) {
-      if (!dir->files().contains(name) || dir->files().at(name).errors.empty()) {
+      if (!dir->entries().contains(name) || dir->entries().at(name).errors.empty()) {
         dir_changed = true;
       } else {
         refuse_file(trigger, *dir, name);
@@ -218,7 +232,7 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
     shared = std::make_shared<const routing::Config>(std::move(next));
   }
   if (std::string error = publish(shared, dir); !error.empty()) {
-    if (same_dir) routes_dir_->set_base(base_, path_);
+    if (same_dir) route_entries_->set_base(base_, path_);
     return refuse(trigger, {error.substr(0, error.size() - 1)});
   }
   if (restart_settings_changed) {
@@ -233,7 +247,7 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
     base_.routes = {};  // what is left of an earlier routes_dir's base: nothing big is kept
     base_.clusters = {};
   }
-  if (!same_dir) routes_dir_ = std::move(fresh_dir);
+  if (!same_dir) route_entries_ = std::move(fresh_dir);
   running_hash_ = hash;
   running_tls_hash_ = loaded.tls_files_hash;
   // The hash read before the parse stands for the files the new config names only if it names
@@ -249,11 +263,11 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
                                                                  bool everything,
                                                                  std::string_view trigger) {
   std::vector<FileOutcome> outcomes;
-  if (!routes_dir_) return outcomes;
+  if (!route_entries_) return outcomes;
   uint64_t started = uv_hrtime();
-  routing::RoutesDir& dir = *routes_dir_;
+  routing::RouteEntries& dir = *route_entries_;
   // The etcd backend's watcher hands on every change: there is nothing to list.
-  if (everything && dir.backend() == routing::RoutesDir::Backend::kDirectory) {
+  if (everything && dir.backend() == routing::RouteEntries::Backend::kDirectory) {
     std::string error;
     std::vector<std::string> names = dir.list(&error);
     if (!error.empty()) {
@@ -262,7 +276,7 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
       return outcomes;
     }
     std::set<std::string> wanted(names.begin(), names.end());
-    for (const auto& [name, file] : dir.files())
+    for (const auto& [name, file] : dir.entries())
       wanted.insert(name);
     for (const FileContent& change : changes)
       wanted.erase(change.name);
@@ -270,20 +284,20 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
       changes.push_back({name, read_file_bytes(dir.path_of(name))});
   }
   // What each applied file was, to put back if the whole cannot be published.
-  std::vector<std::pair<std::string, std::optional<routing::RoutesDir::File>>> previous;
+  std::vector<std::pair<std::string, std::optional<routing::RouteEntries::Entry>>> previous;
   for (FileContent& change : changes) {
-    auto found = dir.files().find(change.name);
-    std::optional<routing::RoutesDir::File> before;
-    if (found != dir.files().end()) before = found->second;
+    auto found = dir.entries().find(change.name);
+    std::optional<routing::RouteEntries::Entry> before;
+    if (found != dir.entries().end()) before = found->second;
     switch (dir.update(change.name, change.text, change.revision)) {
-      case routing::RoutesDir::Change::kNone:
+      case routing::RouteEntries::Change::kNone:
         break;
-      case routing::RoutesDir::Change::kRefused:
+      case routing::RouteEntries::Change::kRefused:
         refuse_file(trigger, dir, change.name);
         outcomes.push_back(
-            {change.name, Result::kRefused, joined_lines(dir.files().at(change.name).errors)});
+            {change.name, Result::kRefused, joined_lines(dir.entries().at(change.name).errors)});
         break;
-      case routing::RoutesDir::Change::kApplied:
+      case routing::RouteEntries::Change::kApplied:
         previous.emplace_back(change.name, std::move(before));
         outcomes.push_back({change.name, Result::kReloaded, ""});
         break;
@@ -299,8 +313,8 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
   std::set<std::string> seen;
   for (const auto& [name, before] : previous) {
     if (!seen.insert(name).second) continue;  // changed twice: the first `before` is the one
-    auto now = dir.files().find(name);
-    const routing::RoutesDir::File* after = now == dir.files().end() ? nullptr : &now->second;
+    auto now = dir.entries().find(name);
+    const routing::RouteEntries::Entry* after = now == dir.entries().end() ? nullptr : &now->second;
     if (before) {
       for (const routing::ClusterConfig& cluster : before->clusters)
         defined_before.insert(cluster.name);
@@ -341,7 +355,7 @@ std::vector<Reloader::FileOutcome> Reloader::reload_routes_files(std::vector<Fil
   for (FileOutcome& outcome : outcomes) {
     if (outcome.result != Result::kReloaded) continue;
     std::string path = dir.path_of(outcome.name);
-    bool deleted = !dir.files().contains(outcome.name);
+    bool deleted = !dir.entries().contains(outcome.name);
     outcome.message = (deleted ? "removed " : "applied ") + path;
     WG_LOG_INFO(
         "reloaded %s (%.*s %s%s): serving %zu routes, %s (%zu clusters set, %zu removed), "
@@ -359,17 +373,17 @@ Reloader::Outcome Reloader::skip_unchanged(std::string_view trigger) {
   return {Result::kUnchanged, ""};
 }
 
-void Reloader::refuse_file(std::string_view trigger, const routing::RoutesDir& dir,
+void Reloader::refuse_file(std::string_view trigger, const routing::RouteEntries& dir,
                            const std::string& name) {
   ++refused_;
-  const routing::RoutesDir::File& file = dir.files().at(name);
+  const routing::RouteEntries::Entry& file = dir.entries().at(name);
   for (const std::string& error : file.errors) {
     WG_LOG_ERROR("reload (%.*s) refused: %s", static_cast<int>(trigger.size()), trigger.data(),
                  error.c_str());
   }
   WG_LOG_ERROR("%s refused alone: %s; every other %s keeps serving", dir.path_of(name).c_str(),
                file.accepted ? "its previous version keeps serving" : "it never served",
-               dir.backend() == routing::RoutesDir::Backend::kEtcd ? "entry" : "file");
+               dir.backend() == routing::RouteEntries::Backend::kEtcd ? "entry" : "file");
 }
 
 void Reloader::log_certificate_changes(const routing::Config& next) {

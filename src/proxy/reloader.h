@@ -17,8 +17,8 @@
 #include "discovery/discovery_manager.h"
 #include "routing/config.h"
 #include "routing/config_loader.h"
+#include "routing/route_entries.h"
 #include "routing/route_table.h"
-#include "routing/routes_dir.h"
 
 namespace waygate::proxy {
 
@@ -51,14 +51,14 @@ class Reloader {
   // those of base's ConfigResult.
   Reloader(std::string path, Server& server, discovery::DiscoveryManager& discovery,
            std::shared_ptr<const routing::Config> running, routing::Config base,
-           std::unique_ptr<routing::RoutesDir> routes_dir, uint64_t text_hash,
+           std::unique_ptr<routing::RouteEntries> routes_dir, uint64_t text_hash,
            uint64_t tls_files_hash);
 
   // Reads the routes_dir a freshly loaded config names, every file (a refused one is logged and
   // left out); for a routes_source.etcd.prefix, its entries, empty until its watcher reads them;
   // nullptr without either.
-  static std::unique_ptr<routing::RoutesDir> read_routes_dir(const routing::Config& base,
-                                                             const std::string& path);
+  static std::unique_ptr<routing::RouteEntries> read_routes_dir(const routing::Config& base,
+                                                                const std::string& path);
 
   // Runs on the control thread. `trigger` names the cause in the log ("SIGHUP", "file", "admin").
   // Reads the file, the routes_source value and the routes_dir files that changed.
@@ -69,13 +69,13 @@ class Reloader {
   std::vector<FileOutcome> reload_routes_files(std::vector<FileContent> changes, bool everything,
                                                std::string_view trigger);
   // The route entries in force (a routes_dir, or an etcd prefix's); nullptr without.
-  const routing::RoutesDir* routes_dir() const { return routes_dir_.get(); }
+  const routing::RouteEntries* route_entries() const { return route_entries_.get(); }
 
   // The routes_source value to merge with the file from now on (nullopt: none).
   void set_extra_source(std::optional<routing::ConfigSource> source) { extra_ = std::move(source); }
   // The config in force: the last one applied, with the settings only a restart changes
   // (workers, access_log, admin) as the process started with them. Its routes are the file's (and
-  // routes_source's): the route entries' are in routes_dir().
+  // routes_source's): the route entries' are in route_entries().
   // After a change to route entries' clusters, its cluster list is brought up to date here, on
   // the first read: a change costs what it changed, and a read of every cluster pays for them.
   const routing::Config& config() const;
@@ -95,12 +95,12 @@ class Reloader {
   Outcome refuse(std::string_view trigger, const std::vector<std::string>& errors);
   Outcome skip_unchanged(std::string_view trigger);
   // Logs and counts a routes_dir file that was refused alone.
-  void refuse_file(std::string_view trigger, const routing::RoutesDir& dir,
+  void refuse_file(std::string_view trigger, const routing::RouteEntries& dir,
                    const std::string& name);
   // Hands `next` to discovery and the workers, with the routes of `entries` (null: none); an
   // error text, or empty once it serves.
   std::string publish(std::shared_ptr<const routing::Config> next,
-                      const routing::RoutesDir* entries);
+                      const routing::RouteEntries* entries);
   // Hands discovery, the topology and the workers a change to route entries that define clusters:
   // `clusters` added or changed, `removed` gone, and the entries' routes (`changes`) patched in,
   // each at the cost of what changed. An error text (a source that cannot work), or empty once it
@@ -111,7 +111,8 @@ class Reloader {
   // Whether the file, with `extras`, and the TLS files are those running: known without parsing,
   // so the file watcher and a SIGHUP or POST /reload for the same edit parse it once. Not with
   // route entries, whose sources reload() reads again in any case.
-  // `tls_bytes_hash`: the running config's TLS files as they are now (files_bytes_hash).
+  // `tls_bytes_hash`: the running config's TLS files and the extras' certificates as they are
+  // now (tls_inputs_hash).
   bool unchanged_on_disk(const std::vector<routing::ConfigSource>& extras,
                          std::optional<uint64_t> tls_bytes_hash) const;
   // Logs each TLS listener whose certificate files changed, and remembers them all.
@@ -128,11 +129,12 @@ class Reloader {
   mutable std::shared_ptr<const routing::Config> running_;
   mutable bool clusters_stale_ = false;
   routing::Config base_;  // the file and routes_source, before the routes_dir files are merged
-  std::unique_ptr<routing::RoutesDir> routes_dir_;
+  std::unique_ptr<routing::RouteEntries> route_entries_;
   uint64_t running_hash_;
   uint64_t running_tls_hash_;
-  // The bytes of the running config's TLS files (routing::Config::tls_files), as read before it
-  // was loaded; unknown until the first reload, which therefore always parses.
+  // The bytes of the running config's TLS files (routing::Config::tls_files) and its extras'
+  // certificates, as read before it was loaded; unknown until the first reload, which therefore
+  // always parses.
   std::optional<uint64_t> running_tls_bytes_hash_;
   std::unordered_map<std::string, uint64_t> certificate_hashes_;  // by TLS listener name
   uint64_t applied_ = 0;

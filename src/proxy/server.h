@@ -36,7 +36,7 @@ class Server {
 
   // Binds and starts, with each cluster's endpoints as discovery has them. On failure returns
   // false with *error naming the listener and the cause. The snapshot keeps the config.
-  // `entries`: the route entries' routes (routing::RoutesDir::entry_routes), routed after the
+  // `entries`: the route entries' routes (routing::RouteEntries::entry_routes), routed after the
   // config's own.
   bool start(std::shared_ptr<const routing::Config> config,
              const routing::EndpointsByCluster& endpoints, std::string* error,

@@ -410,13 +410,13 @@ struct Config {
   std::string dns_resolver;  // the default resolver for every lookup; empty: the system's
   std::optional<EtcdSourceConfig> routes_source;  // routes (and clusters) kept in one etcd key
   // Or route entries kept one per etcd key under a prefix (`routes_source.etcd.prefix`), each
-  // validated alone like a routes_dir file (see routing/routes_dir.h).
+  // validated alone like a routes_dir file (see routing/route_entries.h).
   std::optional<EtcdSourceConfig> routes_prefix;
   std::optional<IngressSourceConfig> ingress_source;  // or made from Kubernetes Ingresses
   // The certificates the routes_source gave (ConfigSource::certificates), while it is read.
   std::vector<PemCertificate> source_certificates;
   KubernetesConfig kubernetes;
-  std::string routes_dir;  // `routes_dir:`, resolved; empty: none (see routing/routes_dir.h)
+  std::string routes_dir;  // `routes_dir:`, resolved; empty: none (see routing/route_entries.h)
   AccessLogConfig access_log;
   LogLevel log_level = LogLevel::kInfo;
   Timeouts timeouts;

@@ -371,7 +371,7 @@ void read_kubernetes(Reader& r, const yaml::Node& node, const std::string& base_
   config.kubernetes.kubeconfig = resolved.lexically_normal().string();
 }
 
-// A directory of route files (see routing/routes_dir.h), relative to the config's directory.
+// A directory of route files (see routing/route_entries.h), relative to the config's directory.
 void read_routes_dir(Reader& r, const yaml::Node& node, const std::string& base_directory,
                      Config& config) {
   auto path = r.string(node, "routes_dir");

@@ -150,7 +150,7 @@ class RouteTable {
              RouteNameSlots* name_slots = nullptr);
   // `previous` with the routes of some route entries changed, and nothing else (the config, the
   // clusters and their indexes are as they were). Gives the lookups a table built whole would,
-  // as no host is routed by two entries, nor by an entry and the config (RoutesDir claims each
+  // as no host is routed by two entries, nor by an entry and the config (RouteEntries claims each
   // host once). Costs what the changed entries route, not what the table holds: the other
   // entries' compiled routes and the parts of the host index their hosts fall in are shared.
   RouteTable(const RouteTable& previous, std::span<const RouteEntryChange> changes,

@@ -3,7 +3,7 @@
 #include <string_view>
 
 #include "core/log.h"
-#include "routing/routes_dir.h"
+#include "routing/route_entries.h"
 
 namespace waygate::routing {
 namespace {

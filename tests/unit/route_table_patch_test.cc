@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "routing/config_loader.h"
+#include "routing/route_entries.h"
 #include "routing/route_table.h"
-#include "routing/routes_dir.h"
 
 namespace waygate::routing {
 namespace {
@@ -45,7 +45,7 @@ std::string entry(const std::vector<std::string>& hosts, const std::string& clus
 
 class RouteTablePatch : public ::testing::Test {
  protected:
-  RouteTablePatch() : entries_(RoutesDir::Backend::kEtcd, "/routes/", "/etc") {
+  RouteTablePatch() : entries_(RouteEntries::Backend::kEtcd, "/routes/", "/etc") {
     ConfigResult loaded = load_config_text(kBase, "waygate.yaml");
     EXPECT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors.front());
     config_ = std::make_shared<const Config>(std::move(loaded.config));
@@ -60,11 +60,12 @@ class RouteTablePatch : public ::testing::Test {
   void change(const std::map<std::string, std::optional<std::string>>& changes) {
     std::vector<RouteEntryChange> changed;
     for (const auto& [name, text] : changes) {
-      auto found = entries_.files().find(name);
-      SharedRoutes before = found == entries_.files().end() ? nullptr : found->second.routes;
-      ASSERT_EQ(entries_.update(name, text), RoutesDir::Change::kApplied) << name;
-      found = entries_.files().find(name);
-      changed.push_back({before, found == entries_.files().end() ? nullptr : found->second.routes});
+      auto found = entries_.entries().find(name);
+      SharedRoutes before = found == entries_.entries().end() ? nullptr : found->second.routes;
+      ASSERT_EQ(entries_.update(name, text), RouteEntries::Change::kApplied) << name;
+      found = entries_.entries().find(name);
+      changed.push_back(
+          {before, found == entries_.entries().end() ? nullptr : found->second.routes});
     }
     patched_ = std::make_unique<RouteTable>(*patched_, changed, cluster_index_, slots_);
     for (const SharedRoutes& routes : entries_.entry_routes()) {
@@ -114,7 +115,7 @@ class RouteTablePatch : public ::testing::Test {
 
   std::shared_ptr<const Config> config_;
   std::unordered_map<std::string, uint32_t> cluster_index_;
-  RoutesDir entries_;
+  RouteEntries entries_;
   // One record of slots, as in a process: a path keeps its slots whichever table names it.
   RouteNameSlots slots_;
   std::unique_ptr<RouteTable> patched_;

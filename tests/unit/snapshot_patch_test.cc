@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "routing/config_loader.h"
-#include "routing/routes_dir.h"
+#include "routing/route_entries.h"
 #include "routing/snapshot.h"
 #include "routing/topology.h"
 
@@ -44,7 +44,7 @@ std::string entry(const std::string& host, const std::string& cluster,
 
 class SnapshotPatch : public ::testing::Test {
  protected:
-  SnapshotPatch() : entries_(RoutesDir::Backend::kEtcd, "/routes/", "/etc") {
+  SnapshotPatch() : entries_(RouteEntries::Backend::kEtcd, "/routes/", "/etc") {
     ConfigResult loaded = load_config_text(kBase, "waygate.yaml");
     EXPECT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors.front());
     base_ = std::move(loaded.config);
@@ -63,20 +63,21 @@ class SnapshotPatch : public ::testing::Test {
     std::set<std::string> before_names;
     std::set<std::string> now_names;
     for (const auto& [name, text] : changes) {
-      auto found = entries_.files().find(name);
+      auto found = entries_.entries().find(name);
       SharedRoutes before;
-      if (found != entries_.files().end()) {
+      if (found != entries_.entries().end()) {
         before = found->second.routes;
         for (const ClusterConfig& cluster : found->second.clusters)
           before_names.insert(cluster.name);
       }
-      ASSERT_EQ(entries_.update(name, text), RoutesDir::Change::kApplied) << name;
-      found = entries_.files().find(name);
-      changed.push_back({before, found == entries_.files().end() ? nullptr : found->second.routes});
+      ASSERT_EQ(entries_.update(name, text), RouteEntries::Change::kApplied) << name;
+      found = entries_.entries().find(name);
+      changed.push_back(
+          {before, found == entries_.entries().end() ? nullptr : found->second.routes});
     }
     for (const auto& [name, text] : changes) {
-      auto found = entries_.files().find(name);
-      if (found == entries_.files().end()) continue;
+      auto found = entries_.entries().find(name);
+      if (found == entries_.entries().end()) continue;
       for (const ClusterConfig& cluster : found->second.clusters) {
         clusters.push_back(&cluster);
         now_names.insert(cluster.name);
@@ -125,7 +126,7 @@ class SnapshotPatch : public ::testing::Test {
   }
 
   Config base_;
-  RoutesDir entries_;
+  RouteEntries entries_;
   Topology topology_;
   RouteNameSlots slots_;
   std::shared_ptr<const Snapshot> patched_;

@@ -1,6 +1,6 @@
-// RoutesDir: each file validated alone, refused alone, merged in name order; hosts and clusters
+// RouteEntries: each file validated alone, refused alone, merged in name order; hosts and clusters
 // claimed once across the files and the config file; the same entries from an etcd prefix.
-#include "routing/routes_dir.h"
+#include "routing/route_entries.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -20,7 +20,7 @@ std::string route_to(const std::string& host, const std::string& cluster) {
 }
 
 // The hosts routed: the base's, then each entry's in name order (as the route table takes them).
-std::vector<std::string> hosts_of(const Config& base, const RoutesDir& dir) {
+std::vector<std::string> hosts_of(const Config& base, const RouteEntries& dir) {
   std::vector<std::string> hosts;
   for (const RouteConfig& route : base.routes)
     hosts.insert(hosts.end(), route.hosts.begin(), route.hosts.end());
@@ -44,7 +44,7 @@ class RoutesDirTest : public ::testing::Test {
   }
 
   Config base_;
-  RoutesDir dir_;
+  RouteEntries dir_;
 };
 
 TEST(RoutesFileName, OnlyVisibleYamlFilesThatAreNoBackups) {
@@ -60,10 +60,10 @@ TEST(RoutesFileName, OnlyVisibleYamlFilesThatAreNoBackups) {
 }
 
 TEST_F(RoutesDirTest, FilesAreMergedAfterTheBaseInNameOrder) {
-  EXPECT_EQ(dir_.update("b.yaml", route_to("b.test", "shared")), RoutesDir::Change::kApplied);
+  EXPECT_EQ(dir_.update("b.yaml", route_to("b.test", "shared")), RouteEntries::Change::kApplied);
   EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "own") +
                                       "clusters:\n  - { name: own, endpoints: [127.0.0.1:1] }\n"),
-            RoutesDir::Change::kApplied);
+            RouteEntries::Change::kApplied);
   Config merged = dir_.merged(base_);
   EXPECT_EQ(hosts_of(base_, dir_), (std::vector<std::string>{"main.test", "a.test", "b.test"}));
   ASSERT_EQ(merged.clusters.size(), 2u);
@@ -71,14 +71,14 @@ TEST_F(RoutesDirTest, FilesAreMergedAfterTheBaseInNameOrder) {
 }
 
 TEST_F(RoutesDirTest, TheSameBytesAgainAreNoChange) {
-  EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "shared")), RoutesDir::Change::kApplied);
-  EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "shared")), RoutesDir::Change::kNone);
+  EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "shared")), RouteEntries::Change::kApplied);
+  EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "shared")), RouteEntries::Change::kNone);
 }
 
 TEST_F(RoutesDirTest, ABrokenFileKeepsItsLastGoodVersion) {
   dir_.update("a.yaml", route_to("a.test", "shared"));
-  EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "nowhere")), RoutesDir::Change::kRefused);
-  const RoutesDir::File& file = dir_.files().at("a.yaml");
+  EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "nowhere")), RouteEntries::Change::kRefused);
+  const RouteEntries::Entry& file = dir_.entries().at("a.yaml");
   ASSERT_EQ(file.errors.size(), 1u);
   EXPECT_EQ(file.errors[0], "/routes.d/a.yaml:4:31: unknown cluster 'nowhere'");
   EXPECT_TRUE(file.accepted);
@@ -86,57 +86,58 @@ TEST_F(RoutesDirTest, ABrokenFileKeepsItsLastGoodVersion) {
 }
 
 TEST_F(RoutesDirTest, AFileNeverGoodRoutesNothing) {
-  EXPECT_EQ(dir_.update("a.yaml", "routes: [1"), RoutesDir::Change::kRefused);
-  EXPECT_FALSE(dir_.files().at("a.yaml").accepted);
+  EXPECT_EQ(dir_.update("a.yaml", "routes: [1"), RouteEntries::Change::kRefused);
+  EXPECT_FALSE(dir_.entries().at("a.yaml").accepted);
   EXPECT_EQ(hosts_of(base_, dir_), (std::vector<std::string>{"main.test"}));
 }
 
 TEST_F(RoutesDirTest, AHostAnotherFileRoutesIsRefusedNamingBoth) {
   dir_.update("a.yaml", route_to("a.test", "shared"));
-  EXPECT_EQ(dir_.update("z.yaml", route_to("A.test", "shared")), RoutesDir::Change::kRefused);
-  EXPECT_EQ(dir_.files().at("z.yaml").errors,
+  EXPECT_EQ(dir_.update("z.yaml", route_to("A.test", "shared")), RouteEntries::Change::kRefused);
+  EXPECT_EQ(dir_.entries().at("z.yaml").errors,
             (std::vector<std::string>{"/routes.d/z.yaml:2:13: host 'A.test' is already routed by "
                                       "/routes.d/a.yaml; /routes.d/z.yaml may not route it too"}));
   // The config file's hosts are taken as well.
-  EXPECT_EQ(dir_.update("z.yaml", route_to("main.test", "shared")), RoutesDir::Change::kRefused);
-  EXPECT_NE(dir_.files().at("z.yaml").errors.at(0).find("already routed by /etc/waygate.yaml"),
+  EXPECT_EQ(dir_.update("z.yaml", route_to("main.test", "shared")), RouteEntries::Change::kRefused);
+  EXPECT_NE(dir_.entries().at("z.yaml").errors.at(0).find("already routed by /etc/waygate.yaml"),
             std::string::npos);
   // A file may keep its own hosts when it changes.
   EXPECT_EQ(dir_.update("a.yaml", route_to("a.test", "shared") + "# changed\n"),
-            RoutesDir::Change::kApplied);
+            RouteEntries::Change::kApplied);
 }
 
 TEST_F(RoutesDirTest, AClusterAnotherFileDefinesIsRefused) {
   std::string own = "clusters:\n  - { name: own, endpoints: [127.0.0.1:1] }\n";
   dir_.update("a.yaml", own);
-  EXPECT_EQ(dir_.update("b.yaml", own), RoutesDir::Change::kRefused);
-  EXPECT_NE(dir_.files().at("b.yaml").errors.at(0).find("already defined by /routes.d/a.yaml"),
+  EXPECT_EQ(dir_.update("b.yaml", own), RouteEntries::Change::kRefused);
+  EXPECT_NE(dir_.entries().at("b.yaml").errors.at(0).find("already defined by /routes.d/a.yaml"),
             std::string::npos);
   // A file's routes may not name another file's clusters: each file stands alone.
-  EXPECT_EQ(dir_.update("c.yaml", route_to("c.test", "own")), RoutesDir::Change::kRefused);
+  EXPECT_EQ(dir_.update("c.yaml", route_to("c.test", "own")), RouteEntries::Change::kRefused);
 }
 
 TEST_F(RoutesDirTest, DeletingAFileFreesItsNames) {
   dir_.update("a.yaml", route_to("a.test", "shared"));
-  EXPECT_EQ(dir_.update("a.yaml", std::nullopt), RoutesDir::Change::kApplied);
-  EXPECT_TRUE(dir_.files().empty());
-  EXPECT_EQ(dir_.update("b.yaml", route_to("a.test", "shared")), RoutesDir::Change::kApplied);
-  EXPECT_EQ(dir_.update("gone.yaml", std::nullopt), RoutesDir::Change::kNone);
+  EXPECT_EQ(dir_.update("a.yaml", std::nullopt), RouteEntries::Change::kApplied);
+  EXPECT_TRUE(dir_.entries().empty());
+  EXPECT_EQ(dir_.update("b.yaml", route_to("a.test", "shared")), RouteEntries::Change::kApplied);
+  EXPECT_EQ(dir_.update("gone.yaml", std::nullopt), RouteEntries::Change::kNone);
 }
 
 TEST_F(RoutesDirTest, RestorePutsBackTheVersionBeforeAnUpdate) {
   dir_.update("a.yaml", route_to("a.test", "shared"));
-  std::optional<RoutesDir::File> before = dir_.files().at("a.yaml");
+  std::optional<RouteEntries::Entry> before = dir_.entries().at("a.yaml");
   dir_.update("a.yaml", route_to("other.test", "shared"));
   dir_.restore("a.yaml", before);
   EXPECT_EQ(hosts_of(base_, dir_), (std::vector<std::string>{"main.test", "a.test"}));
-  EXPECT_EQ(dir_.update("b.yaml", route_to("other.test", "shared")), RoutesDir::Change::kApplied);
+  EXPECT_EQ(dir_.update("b.yaml", route_to("other.test", "shared")),
+            RouteEntries::Change::kApplied);
 }
 
 TEST_F(RoutesDirTest, ValidateChangesNothing) {
   EXPECT_FALSE(dir_.validate("a.yaml", "routes: 7\n").empty());
   EXPECT_TRUE(dir_.validate("a.yaml", route_to("a.test", "shared")).empty());
-  EXPECT_TRUE(dir_.files().empty());
+  EXPECT_TRUE(dir_.entries().empty());
 }
 
 TEST_F(RoutesDirTest, ABaseThatDropsAClusterAFileNamesConflicts) {
@@ -155,7 +156,7 @@ TEST(RoutesDirScan, RescanReadsNewChangedAndGoneFiles) {
   auto write = [&](const std::string& name, const std::string& text) {
     std::ofstream(root / name, std::ios::binary | std::ios::trunc) << text;
   };
-  RoutesDir dir(root.string(), root.string());
+  RouteEntries dir(root.string(), root.string());
   Config base;
   ClusterConfig cluster;
   cluster.name = "c";
@@ -179,22 +180,22 @@ TEST(RoutesDirScan, RescanReadsNewChangedAndGoneFiles) {
 }
 
 TEST(RoutesEtcdEntries, KeysUnderThePrefixAreEntriesNamedByTheirKeys) {
-  RoutesDir entries(RoutesDir::Backend::kEtcd, "/waygate/routes/", "/etc");
+  RouteEntries entries(RouteEntries::Backend::kEtcd, "/waygate/routes/", "/etc");
   Config base;
   entries.set_base(base, "/etc/waygate.yaml");
   std::string own =
       route_to("a.test", "own") + "clusters:\n  - { name: own, endpoints: [127.0.0.1:1] }\n";
-  EXPECT_EQ(entries.update("a", own, 7), RoutesDir::Change::kApplied);
-  EXPECT_EQ(entries.files().at("a").accepted_revision, 7u);
+  EXPECT_EQ(entries.update("a", own, 7), RouteEntries::Change::kApplied);
+  EXPECT_EQ(entries.entries().at("a").accepted_revision, 7u);
   // The same bytes written again: no change, but the version serving is the later write's.
-  EXPECT_EQ(entries.update("a", own, 9), RoutesDir::Change::kNone);
-  EXPECT_EQ(entries.files().at("a").accepted_revision, 9u);
-  EXPECT_EQ(entries.update("b", route_to("a.test", "own"), 10), RoutesDir::Change::kRefused);
-  EXPECT_EQ(entries.files().at("b").errors.at(0),
+  EXPECT_EQ(entries.update("a", own, 9), RouteEntries::Change::kNone);
+  EXPECT_EQ(entries.entries().at("a").accepted_revision, 9u);
+  EXPECT_EQ(entries.update("b", route_to("a.test", "own"), 10), RouteEntries::Change::kRefused);
+  EXPECT_EQ(entries.entries().at("b").errors.at(0),
             "etcd:/waygate/routes/b:2:13: host 'a.test' is already routed by "
             "etcd:/waygate/routes/a; etcd:/waygate/routes/b may not route it too");
-  EXPECT_EQ(entries.update("c", "paths: []\n", 11), RoutesDir::Change::kRefused);
-  EXPECT_NE(entries.files().at("c").errors.at(0).find("a routes_source.etcd.prefix entry"),
+  EXPECT_EQ(entries.update("c", "paths: []\n", 11), RouteEntries::Change::kRefused);
+  EXPECT_NE(entries.entries().at("c").errors.at(0).find("a routes_source.etcd.prefix entry"),
             std::string::npos);
   // Nothing to read from a directory: the watcher brings every change.
   std::string error;

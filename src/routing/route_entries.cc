@@ -1,4 +1,4 @@
-#include "routing/routes_dir.h"
+#include "routing/route_entries.h"
 
 #include <dirent.h>
 
@@ -22,15 +22,15 @@ bool is_routes_file_name(std::string_view name) {
   return yaml || yml;
 }
 
-RoutesDir::RoutesDir(std::string directory, std::string base_directory)
-    : RoutesDir(Backend::kDirectory, std::move(directory), std::move(base_directory)) {}
+RouteEntries::RouteEntries(std::string directory, std::string base_directory)
+    : RouteEntries(Backend::kDirectory, std::move(directory), std::move(base_directory)) {}
 
-RoutesDir::RoutesDir(Backend backend, std::string location, std::string base_directory)
+RouteEntries::RouteEntries(Backend backend, std::string location, std::string base_directory)
     : backend_(backend),
       directory_(std::move(location)),
       base_directory_(std::move(base_directory)) {}
 
-void RoutesDir::set_base(const Config& base, const std::string& base_name) {
+void RouteEntries::set_base(const Config& base, const std::string& base_name) {
   base_clusters_.clear();
   base_hosts_.clear();
   base_cluster_owners_.clear();
@@ -44,18 +44,18 @@ void RoutesDir::set_base(const Config& base, const std::string& base_name) {
   }
 }
 
-std::vector<std::string> RoutesDir::conflicts_with(const Config& base,
-                                                   const std::string& base_name) const {
+std::vector<std::string> RouteEntries::conflicts_with(const Config& base,
+                                                      const std::string& base_name) const {
   std::set<std::string> defined;
   for (const ClusterConfig& cluster : base.clusters)
     defined.insert(cluster.name);
   std::vector<std::string> errors;
-  for (const auto& [name, file] : files_) {
+  for (const auto& [name, entry] : entries_) {
     std::set<std::string> own;
-    for (const ClusterConfig& cluster : file.clusters)
+    for (const ClusterConfig& cluster : entry.clusters)
       own.insert(cluster.name);
     std::set<std::string> missing;
-    for (const RouteConfig& route : file.route_list()) {
+    for (const RouteConfig& route : entry.route_list()) {
       for (const PathConfig& path : route.paths) {
         for (const WeightedCluster& target : *path.clusters) {
           if (!own.contains(target.name) && !defined.contains(target.name))
@@ -72,7 +72,7 @@ std::vector<std::string> RoutesDir::conflicts_with(const Config& base,
   return errors;
 }
 
-RoutesDir::Parsed RoutesDir::parse(const std::string& name, const std::string& text) const {
+RouteEntries::Parsed RouteEntries::parse(const std::string& name, const std::string& text) const {
   Parsed parsed;
   std::string source = path_of(name);
   Reader r(source);
@@ -109,80 +109,81 @@ RoutesDir::Parsed RoutesDir::parse(const std::string& name, const std::string& t
   return parsed;
 }
 
-std::vector<std::string> RoutesDir::validate(const std::string& name,
-                                             const std::string& text) const {
+std::vector<std::string> RouteEntries::validate(const std::string& name,
+                                                const std::string& text) const {
   return parse(name, text).errors;
 }
 
-void RoutesDir::claim(const std::string& name, const File& file) {
+void RouteEntries::claim(const std::string& name, const Entry& entry) {
   std::string owner = path_of(name);
-  for (const RouteConfig& route : file.route_list()) {
+  for (const RouteConfig& route : entry.route_list()) {
     for (const std::string& host : route.hosts)
       hosts_[host] = owner;
   }
-  for (const ClusterConfig& cluster : file.clusters)
+  for (const ClusterConfig& cluster : entry.clusters)
     clusters_[cluster.name] = owner;
 }
 
-void RoutesDir::release(const File& file) {
-  for (const RouteConfig& route : file.route_list()) {
+void RouteEntries::release(const Entry& entry) {
+  for (const RouteConfig& route : entry.route_list()) {
     for (const std::string& host : route.hosts)
       hosts_.erase(host);
   }
-  for (const ClusterConfig& cluster : file.clusters)
+  for (const ClusterConfig& cluster : entry.clusters)
     clusters_.erase(cluster.name);
 }
 
-RoutesDir::Change RoutesDir::update(const std::string& name, const std::optional<std::string>& text,
-                                    uint64_t revision) {
-  auto found = files_.find(name);
+RouteEntries::Change RouteEntries::update(const std::string& name,
+                                          const std::optional<std::string>& text,
+                                          uint64_t revision) {
+  auto found = entries_.find(name);
   if (!text) {
-    if (found == files_.end()) return Change::kNone;
+    if (found == entries_.end()) return Change::kNone;
     release(found->second);
-    files_.erase(found);
+    entries_.erase(found);
     return Change::kApplied;
   }
   uint64_t hash = content_hash(*text);
-  if (found != files_.end() && found->second.read_hash == hash) {
+  if (found != entries_.end() && found->second.read_hash == hash) {
     // The same bytes written again: the version serving is the later write.
     if (found->second.accepted && found->second.accepted_hash == hash) {
       found->second.accepted_revision = std::max(found->second.accepted_revision, revision);
     }
     return Change::kNone;
   }
-  File& file = files_[name];
-  file.read_hash = hash;
+  Entry& entry = entries_[name];
+  entry.read_hash = hash;
   Parsed parsed = parse(name, *text);
   if (!parsed.errors.empty()) {
-    file.errors = std::move(parsed.errors);
+    entry.errors = std::move(parsed.errors);
     return Change::kRefused;
   }
-  release(file);
-  file.accepted = true;
-  file.accepted_hash = hash;
-  file.accepted_revision = revision;
-  file.errors.clear();
-  file.routes = std::make_shared<const std::vector<RouteConfig>>(std::move(parsed.routes));
-  file.clusters = std::move(parsed.clusters);
-  claim(name, file);
+  release(entry);
+  entry.accepted = true;
+  entry.accepted_hash = hash;
+  entry.accepted_revision = revision;
+  entry.errors.clear();
+  entry.routes = std::make_shared<const std::vector<RouteConfig>>(std::move(parsed.routes));
+  entry.clusters = std::move(parsed.clusters);
+  claim(name, entry);
   return Change::kApplied;
 }
 
-void RoutesDir::restore(const std::string& name, std::optional<File> previous) {
-  auto found = files_.find(name);
-  if (found != files_.end()) {
+void RouteEntries::restore(const std::string& name, std::optional<Entry> previous) {
+  auto found = entries_.find(name);
+  if (found != entries_.end()) {
     release(found->second);
-    files_.erase(found);
+    entries_.erase(found);
   }
   if (!previous) return;
   claim(name, *previous);
-  files_.emplace(name, std::move(*previous));
+  entries_.emplace(name, std::move(*previous));
 }
 
-std::vector<std::string> RoutesDir::list(std::string* error) const {
+std::vector<std::string> RouteEntries::list(std::string* error) const {
   std::vector<std::string> names;
   if (backend_ == Backend::kEtcd) {
-    for (const auto& [name, file] : files_)
+    for (const auto& [name, entry] : entries_)
       names.push_back(name);
     return names;
   }
@@ -199,14 +200,14 @@ std::vector<std::string> RoutesDir::list(std::string* error) const {
   return names;
 }
 
-std::vector<std::string> RoutesDir::rescan(std::string* error) {
+std::vector<std::string> RouteEntries::rescan(std::string* error) {
   std::vector<std::string> changed;
   if (backend_ == Backend::kEtcd) return changed;
   std::vector<std::string> names = list(error);
   if (!error->empty()) return changed;
   std::set<std::string> present(names.begin(), names.end());
   std::vector<std::string> gone;
-  for (const auto& [name, file] : files_) {
+  for (const auto& [name, entry] : entries_) {
     if (!present.contains(name)) gone.push_back(name);
   }
   for (const std::string& name : gone) {
@@ -219,22 +220,22 @@ std::vector<std::string> RoutesDir::rescan(std::string* error) {
   return changed;
 }
 
-Config RoutesDir::merged(const Config& base) const {
+Config RouteEntries::merged(const Config& base) const {
   Config config = base;
   size_t clusters = config.clusters.size();
-  for (const auto& [name, file] : files_)
-    clusters += file.clusters.size();
+  for (const auto& [name, entry] : entries_)
+    clusters += entry.clusters.size();
   config.clusters.reserve(clusters);
-  for (const auto& [name, file] : files_)
-    config.clusters.insert(config.clusters.end(), file.clusters.begin(), file.clusters.end());
+  for (const auto& [name, entry] : entries_)
+    config.clusters.insert(config.clusters.end(), entry.clusters.begin(), entry.clusters.end());
   return config;
 }
 
-std::vector<SharedRoutes> RoutesDir::entry_routes() const {
+std::vector<SharedRoutes> RouteEntries::entry_routes() const {
   std::vector<SharedRoutes> routes;
-  routes.reserve(files_.size());
-  for (const auto& [name, file] : files_) {
-    if (file.routes) routes.push_back(file.routes);
+  routes.reserve(entries_.size());
+  for (const auto& [name, entry] : entries_) {
+    if (entry.routes) routes.push_back(entry.routes);
   }
   return routes;
 }
