@@ -67,18 +67,14 @@ ssize_t read_response_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t l
 }  // namespace
 
 Http2Stream::Http2Stream(Http2Connection& connection, int32_t id, size_t max_header_bytes)
-    : connection_(connection), id_(id), max_header_bytes_(max_header_bytes) {
-  Http2StreamBuffers buffers = connection.take_spare_buffers();
-  request_ = std::move(buffers.request);
-  held_fields_ = std::move(buffers.held_fields);
-  held_lengths_ = std::move(buffers.held_lengths);
-  outbound_ = std::move(buffers.outbound);
-}
-
-Http2StreamBuffers Http2Stream::take_buffers() {
-  return {std::move(request_), std::move(held_fields_), std::move(held_lengths_),
-          std::move(outbound_)};
-}
+    : connection_(connection),
+      id_(id),
+      max_header_bytes_(max_header_bytes),
+      buffers_(connection.take_spare_buffers()),
+      request_(buffers_->request),
+      held_fields_(buffers_->held_fields),
+      held_lengths_(buffers_->held_lengths),
+      outbound_(buffers_->outbound) {}
 
 Http2Stream::~Http2Stream() = default;
 
