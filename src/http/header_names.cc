@@ -112,22 +112,6 @@ HeaderId classify_header(std::string_view name) {
   return HeaderId::kOther;
 }
 
-bool is_per_hop(HeaderId id) {
-  switch (id) {
-    case HeaderId::kConnection:
-    case HeaderId::kKeepAlive:
-    case HeaderId::kProxyConnection:
-    case HeaderId::kTe:
-    case HeaderId::kTrailer:
-    case HeaderId::kTransferEncoding:
-    case HeaderId::kUpgrade:
-    case HeaderId::kContentLength:
-      return true;
-    default:
-      return false;
-  }
-}
-
 bool is_per_hop(std::string_view name) {
   return is_per_hop(classify_header(name));
 }

@@ -31,10 +31,8 @@ bool removed_by(const HeaderEdits* edits, std::string_view name) {
 
 }  // namespace
 
-bool is_dropped(const MessageHead& message, const HeaderField& field, std::string_view connection,
-                const HeaderEdits* edits) {
-  if (is_per_hop(field.id)) return true;
-  std::string_view name = message.name(field);
+bool is_named_or_removed(std::string_view name, std::string_view connection,
+                         const HeaderEdits* edits) {
   if (!connection.empty()) {
     // Most messages name one option ("keep-alive", "close"), and this runs for every field of
     // every message: a name longer than the whole list cannot be in it.
