@@ -23,10 +23,25 @@ constexpr std::array<bool, 256> make_token_table() {
 
 constexpr std::array<bool, 256> kTokenChars = make_token_table();
 
+// unreserved / sub-delims (RFC 3986 2.2, 2.3); '%' starts a pct-encoded triplet, checked apart.
+// A table: a Host is checked on every request.
+constexpr std::array<bool, 256> make_reg_name_table() {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c)
+    table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c)
+    table[c] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;="))
+    table[static_cast<unsigned char>(c)] = true;
+  return table;
+}
+
+constexpr std::array<bool, 256> kRegNameChars = make_reg_name_table();
+
 bool is_reg_name_char(char c) {
-  // unreserved / sub-delims (RFC 3986 2.2, 2.3); '%' starts a pct-encoded triplet, checked below.
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+  return kRegNameChars[static_cast<unsigned char>(c)];
 }
 
 bool is_hex(char c) {

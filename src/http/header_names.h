@@ -37,7 +37,22 @@ HeaderId classify_header(std::string_view name);
 
 // Headers never copied to the next hop: the hop-by-hop set of RFC 9110 7.6.1, plus the framing
 // headers (Content-Length, Transfer-Encoding) that the proxy writes anew for each hop.
-bool is_per_hop(HeaderId id);
+// Inline: it runs for every field of every message.
+inline bool is_per_hop(HeaderId id) {
+  switch (id) {
+    case HeaderId::kConnection:
+    case HeaderId::kKeepAlive:
+    case HeaderId::kProxyConnection:
+    case HeaderId::kTe:
+    case HeaderId::kTrailer:
+    case HeaderId::kTransferEncoding:
+    case HeaderId::kUpgrade:
+    case HeaderId::kContentLength:
+      return true;
+    default:
+      return false;
+  }
+}
 bool is_per_hop(std::string_view name);
 
 // Whether `visit` holds for an item of a comma-separated header value (Connection, If-Match), each

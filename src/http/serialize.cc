@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "http/head_writer.h"
 #include "http/header_names.h"
 #include "http/status.h"
 
@@ -28,18 +29,10 @@ bool removed_by(const HeaderEdits* edits, std::string_view name) {
   return false;
 }
 
-void append_added(std::string& out, const HeaderEdits* edits) {
-  if (!edits) return;
-  for (const auto& [name, value] : edits->add)
-    append_header(out, name, value);
-}
-
 }  // namespace
 
-bool is_dropped(const MessageHead& message, const HeaderField& field, std::string_view connection,
-                const HeaderEdits* edits) {
-  if (is_per_hop(field.id)) return true;
-  std::string_view name = message.name(field);
+bool is_named_or_removed(std::string_view name, std::string_view connection,
+                         const HeaderEdits* edits) {
   if (!connection.empty()) {
     // Most messages name one option ("keep-alive", "close"), and this runs for every field of
     // every message: a name longer than the whole list cannot be in it.
@@ -50,11 +43,18 @@ bool is_dropped(const MessageHead& message, const HeaderField& field, std::strin
 
 void append_upstream_request_head(std::string& out, const MessageHead& request,
                                   const ForwardContext& context) {
-  out.append(llhttp_method_name(static_cast<llhttp_method_t>(request.method)));
-  out.push_back(' ');
-  out.append(context.target);
-  out.append(" HTTP/1.1\r\n");
-  append_header(out, "Host", context.host);
+  // Room for every field as it came ("name: value\r\n"), the strings added here, and the
+  // fixed text around them.
+  size_t expected = request.bytes.size() + 4 * request.fields.size() + context.target.size() +
+                    context.host.size() + context.client_address.size() +
+                    context.forwarded_host.size() + context.request_id.size() +
+                    context.client_cert_subject.size() + 256;
+  HeadWriter head(out, expected);
+  head.put(llhttp_method_name(static_cast<llhttp_method_t>(request.method)));
+  head.put(' ');
+  head.put(context.target);
+  head.put(" HTTP/1.1\r\n");
+  head.header("Host", context.host);
 
   std::string_view connection = request.find(HeaderId::kConnection).value_or("");
   bool has_request_id = false;
@@ -87,44 +87,51 @@ void append_upstream_request_head(std::string& out, const MessageHead& request,
       default:
         break;
     }
-    append_header(out, request.name(field), request.value(field));
+    head.header(request.name(field), request.value(field));
   }
-  append_added(out, context.edits);
-  out.append("X-Forwarded-For: ");
+  if (context.edits) {
+    for (const auto& [name, value] : context.edits->add)
+      head.header(name, value);
+  }
+  head.put("X-Forwarded-For: ");
   if (has_forwarded_for) {
     for (const HeaderField& field : request.fields) {
       if (field.id != HeaderId::kXForwardedFor) continue;
-      out.append(request.value(field)).append(", ");
+      head.put(request.value(field));
+      head.put(", ");
     }
   }
-  out.append(context.client_address).append("\r\n");
-  append_header(out, "X-Forwarded-Proto", context.proto);
+  head.put(context.client_address);
+  head.put("\r\n");
+  head.header("X-Forwarded-Proto", context.proto);
   if (!context.forwarded_host.empty()) {
-    append_header(out, "X-Forwarded-Host", context.forwarded_host);
+    head.header("X-Forwarded-Host", context.forwarded_host);
   }
   if (!has_request_id && !context.request_id.empty()) {
-    append_header(out, "X-Request-Id", context.request_id);
+    head.header("X-Request-Id", context.request_id);
   }
   if (!context.client_cert_subject.empty()) {
-    append_header(out, "X-Client-Cert-Subject", context.client_cert_subject);
+    head.header("X-Client-Cert-Subject", context.client_cert_subject);
   }
   // A sender of TE names it in Connection too (RFC 9110 10.1.4).
   te_trailers = te_trailers && !removed_by(context.edits, "te");
-  if (te_trailers) out.append("TE: trailers\r\n");
+  if (te_trailers) head.put("TE: trailers\r\n");
   if (context.upgrade) {
-    out.append(te_trailers ? "Connection: upgrade, te\r\n" : "Connection: upgrade\r\n");
-    append_header(out, "Upgrade", request.find(HeaderId::kUpgrade).value_or(""));
+    head.put(te_trailers ? "Connection: upgrade, te\r\n" : "Connection: upgrade\r\n");
+    head.header("Upgrade", request.find(HeaderId::kUpgrade).value_or(""));
   } else if (te_trailers) {
-    out.append("Connection: te\r\n");
+    head.put("Connection: te\r\n");
   }
   if (request.chunked) {
-    out.append("Transfer-Encoding: chunked\r\n");
+    head.put("Transfer-Encoding: chunked\r\n");
   } else if (request.has_content_length) {
-    out.append("Content-Length: ");
-    append_number(out, request.content_length);
-    out.append("\r\n");
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), request.content_length);
+    head.put("Content-Length: ");
+    head.put(std::string_view(digits, static_cast<size_t>(end - digits)));
+    head.put("\r\n");
   }
-  out.append("\r\n");
+  head.put("\r\n");
 }
 
 void append_downstream_response_head(std::string& out, const MessageHead& response,

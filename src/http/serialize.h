@@ -60,10 +60,20 @@ struct ResponseFraming {
 void append_downstream_response_head(std::string& out, const MessageHead& response,
                                      const ResponseFraming& framing);
 
+// Whether a header of this name is named in a message's Connection header (`connection`) or
+// removed by the route.
+bool is_named_or_removed(std::string_view name, std::string_view connection,
+                         const HeaderEdits* edits);
+
 // Whether a field of `message` stays behind at this hop: per-hop by definition, named in its
-// Connection header (`connection`), or removed by the route.
-bool is_dropped(const MessageHead& message, const HeaderField& field, std::string_view connection,
-                const HeaderEdits* edits);
+// Connection header (`connection`), or removed by the route. Inline: it runs for every field of
+// every message, and most have neither a Connection header nor edits.
+inline bool is_dropped(const MessageHead& message, const HeaderField& field,
+                       std::string_view connection, const HeaderEdits* edits) {
+  if (is_per_hop(field.id)) return true;
+  if (connection.empty() && !edits) return false;
+  return is_named_or_removed(message.name(field), connection, edits);
+}
 
 // The response head's fields as they go downstream, in order, whatever the codec writes them as
 // (HTTP/1.1 text, or HTTP/2 HEADERS): `emit(HeaderId id, std::string_view name,

@@ -87,34 +87,34 @@ void Http2Connection::erase(int32_t id) {
   if (last_found_ && last_found_->id() == id) last_found_ = nullptr;
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
-  Http2StreamBuffers buffers = it->second->take_buffers();
+  std::unique_ptr<Http2StreamBuffers> buffers = it->second->take_buffers();
   streams_.erase(it);
   // Not on a dead connection, whose unsent frames may still point into them; and not buffers a
   // large message grew (as Exchange::reset keeps none).
   if (dead_ || spare_buffers_.size() >= max_streams_ ||
-      buffers.request.bytes.capacity() > kMaxSpareBytes ||
-      buffers.request.fields.capacity() > kMaxSpareFields ||
-      buffers.held_fields.capacity() > kMaxSpareBytes ||
-      buffers.held_lengths.capacity() > 2 * kMaxSpareFields ||
-      buffers.outbound.capacity() > kMaxSpareBytes) {
+      buffers->request.bytes.capacity() > kMaxSpareBytes ||
+      buffers->request.fields.capacity() > kMaxSpareFields ||
+      buffers->held_fields.capacity() > kMaxSpareBytes ||
+      buffers->held_lengths.capacity() > 2 * kMaxSpareFields ||
+      buffers->outbound.capacity() > kMaxSpareBytes) {
     return;
   }
-  buffers.request.clear();
-  buffers.held_fields.clear();
-  buffers.held_lengths.clear();
-  buffers.outbound.clear();
+  buffers->request.clear();
+  buffers->held_fields.clear();
+  buffers->held_lengths.clear();
+  buffers->outbound.clear();
   spare_buffers_.push_back(std::move(buffers));
 }
 
-Http2StreamBuffers Http2Connection::take_spare_buffers() {
+std::unique_ptr<Http2StreamBuffers> Http2Connection::take_spare_buffers() {
   if (spare_buffers_.empty()) {
-    Http2StreamBuffers buffers;
+    auto buffers = std::make_unique<Http2StreamBuffers>();
     // Room for a usual head at once, rather than growing field by field.
-    buffers.request.bytes.reserve(256);
-    buffers.request.fields.reserve(16);
+    buffers->request.bytes.reserve(256);
+    buffers->request.fields.reserve(16);
     return buffers;
   }
-  Http2StreamBuffers buffers = std::move(spare_buffers_.back());
+  std::unique_ptr<Http2StreamBuffers> buffers = std::move(spare_buffers_.back());
   spare_buffers_.pop_back();
   return buffers;
 }

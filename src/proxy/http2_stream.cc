@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "http/head_writer.h"
 #include "http/header_names.h"
 #include "proxy/downstream_session.h"
 #include "proxy/http2_connection.h"
@@ -66,18 +67,14 @@ ssize_t read_response_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t l
 }  // namespace
 
 Http2Stream::Http2Stream(Http2Connection& connection, int32_t id, size_t max_header_bytes)
-    : connection_(connection), id_(id), max_header_bytes_(max_header_bytes) {
-  Http2StreamBuffers buffers = connection.take_spare_buffers();
-  request_ = std::move(buffers.request);
-  held_fields_ = std::move(buffers.held_fields);
-  held_lengths_ = std::move(buffers.held_lengths);
-  outbound_ = std::move(buffers.outbound);
-}
-
-Http2StreamBuffers Http2Stream::take_buffers() {
-  return {std::move(request_), std::move(held_fields_), std::move(held_lengths_),
-          std::move(outbound_)};
-}
+    : connection_(connection),
+      id_(id),
+      max_header_bytes_(max_header_bytes),
+      buffers_(connection.take_spare_buffers()),
+      request_(buffers_->request),
+      held_fields_(buffers_->held_fields),
+      held_lengths_(buffers_->held_lengths),
+      outbound_(buffers_->outbound) {}
 
 Http2Stream::~Http2Stream() = default;
 
@@ -364,19 +361,22 @@ void Http2Stream::hold_response_head(const http::MessageHead& response,
   if (raw_body_) return;  // the head went: nghttp2 may still read held_fields_
   held_fields_.clear();
   held_lengths_.clear();
-  // Room for it all at once: growing step by step costs more than the rest.
-  held_fields_.reserve(response.bytes.size() + 256);
   held_lengths_.reserve(2 * response.fields.size() + 16);
-  http::for_each_downstream_response_field(
-      response, framing, [this](http::HeaderId id, std::string_view name, std::string_view value) {
-        if (connection_specific(id)) return;
-        size_t at = held_fields_.size();
-        held_fields_.append(name);
-        lowercase(held_fields_, at);  // RFC 9113 8.2.1
-        held_fields_.append(value);
-        held_lengths_.push_back(static_cast<uint32_t>(name.size()));
-        held_lengths_.push_back(static_cast<uint32_t>(value.size()));
-      });
+  {
+    // Room for it all at once: the fields as they came, and a few of waygate's own.
+    http::HeadWriter held(held_fields_, response.bytes.size() + 256);
+    http::for_each_downstream_response_field(
+        response, framing,
+        [this, &held](http::HeaderId id, std::string_view name, std::string_view value) {
+          if (connection_specific(id)) return;
+          size_t at = held.size();
+          held.put(name);
+          held.lowercase_from(at);  // RFC 9113 8.2.1
+          held.put(value);
+          held_lengths_.push_back(static_cast<uint32_t>(name.size()));
+          held_lengths_.push_back(static_cast<uint32_t>(value.size()));
+        });
+  }
   held_status_ = response.status;
   // A response with no body ends its stream with its head (see on_headers_complete).
   held_bodiless_ =

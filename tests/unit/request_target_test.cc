@@ -5,6 +5,8 @@
 #include <iterator>
 #include <string>
 
+#include "http/field_syntax.h"
+
 namespace waygate::http {
 namespace {
 
@@ -410,6 +412,26 @@ TEST(ParseRequestTarget, AsteriskFormIsExactlyAnAsterisk) {
   EXPECT_EQ(parsed.target.path, "*");
   for (std::string_view text : {"**", "*x", "*?q", "*#f"}) {
     EXPECT_FALSE(parse(text).ok) << text;
+  }
+}
+
+}  // namespace
+}  // namespace waygate::http
+
+namespace waygate::http {
+namespace {
+
+TEST(ParseAuthority, RegNameTakesUnreservedSubDelimsAndEscapes) {
+  for (std::string_view host : {"a.example", "127.0.0.1:8080", "a-b_c~d.example:80",
+                                "a!$&'()*+,;=b", "A%41z", "[::1]:443"}) {
+    EXPECT_TRUE(parse_authority(host)) << host;
+  }
+}
+
+TEST(ParseAuthority, OtherBytesInAHostAreRefused) {
+  for (std::string_view host : {"a b", "a/b", "a\"b", "a<b", "a{b", "a\\b", "a@b", "a%4", "a%zz",
+                                "a\x7f", "a\x80", "", ":80", "a:99999", "a:x"}) {
+    EXPECT_FALSE(parse_authority(host)) << host;
   }
 }
 

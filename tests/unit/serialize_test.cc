@@ -95,6 +95,29 @@ TEST(UpstreamRequestHead, TeTrailersIsDroppedWhenTheRouteRemovesTe) {
   EXPECT_EQ(out.find("Connection:"), std::string::npos) << out;
 }
 
+// The head is written into room made for the request's own size: headers a route adds past that
+// room must still go whole, after whatever the buffer held before.
+TEST(UpstreamRequestHead, RouteHeadersLargerThanTheRequestGoWhole) {
+  HeaderEdits edits;
+  for (char c : {'a', 'b', 'c'})
+    edits.add.emplace_back(std::string("X-Big-") + c, std::string(3000, c));
+  MessageHead request = parse(HTTP_REQUEST, "GET /x HTTP/1.1\r\nHost: a.example\r\n\r\n");
+  ForwardContext context;
+  context.client_address = "10.1.2.3";
+  context.proto = "http";
+  context.target = request.target();
+  context.host = "a.example";
+  context.edits = &edits;
+  std::string out = "kept";
+  append_upstream_request_head(out, request, context);
+  EXPECT_TRUE(out.starts_with("keptGET /x HTTP/1.1\r\nHost: a.example\r\n")) << out;
+  for (const auto& [name, value] : edits.add) {
+    EXPECT_NE(out.find(name + ": " + value + "\r\n"), std::string::npos) << name;
+  }
+  EXPECT_TRUE(out.ends_with("X-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Proto: http\r\n\r\n"))
+      << out.substr(out.size() - 100);
+}
+
 TEST(UpstreamRequestHead, ForwardedHeadersAreSetAndForAppended) {
   std::string out = upstream_head(
       "GET / HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 1.1.1.1\r\n"
