@@ -83,6 +83,10 @@ Worker::~Worker() {
 
 void Worker::start() {
   thread_ = std::thread([this] { run(); });
+  // `top -H`, `ps -L` and perf show the thread as "worker N": which worker is busy, at a glance.
+  // Named here, not by the thread itself: it has its name before waygate reports ready.
+  std::string name = "worker " + std::to_string(index_);
+  pthread_setname_np(thread_.native_handle(), name.c_str());
 }
 
 void Worker::join() {
@@ -90,9 +94,6 @@ void Worker::join() {
 }
 
 void Worker::run() {
-  // `top -H`, `ps -L` and perf show the thread as "worker N": which worker is busy, at a glance.
-  std::string name = "worker " + std::to_string(index_);
-  pthread_setname_np(pthread_self(), name.c_str());
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Everything is closed; run once more so the last close callbacks free their memory.
   uv_run(&loop_, UV_RUN_NOWAIT);
