@@ -8,7 +8,8 @@
 namespace waygate::http {
 namespace {
 
-constexpr std::array<bool, 256> make_token_table() {
+// A byte table: the letters and digits, and `more`.
+constexpr std::array<bool, 256> alphanumerics_and(std::string_view more) {
   std::array<bool, 256> table{};
   for (int c = '0'; c <= '9'; ++c)
     table[c] = true;
@@ -16,29 +17,16 @@ constexpr std::array<bool, 256> make_token_table() {
     table[c] = true;
   for (int c = 'A'; c <= 'Z'; ++c)
     table[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+  for (char c : more)
     table[static_cast<unsigned char>(c)] = true;
   return table;
 }
 
-constexpr std::array<bool, 256> kTokenChars = make_token_table();
+constexpr std::array<bool, 256> kTokenChars = alphanumerics_and("!#$%&'*+-.^_`|~");
 
 // unreserved / sub-delims (RFC 3986 2.2, 2.3); '%' starts a pct-encoded triplet, checked apart.
 // A table: a Host is checked on every request.
-constexpr std::array<bool, 256> make_reg_name_table() {
-  std::array<bool, 256> table{};
-  for (int c = '0'; c <= '9'; ++c)
-    table[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c)
-    table[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c)
-    table[c] = true;
-  for (char c : std::string_view("-._~!$&'()*+,;="))
-    table[static_cast<unsigned char>(c)] = true;
-  return table;
-}
-
-constexpr std::array<bool, 256> kRegNameChars = make_reg_name_table();
+constexpr std::array<bool, 256> kRegNameChars = alphanumerics_and("-._~!$&'()*+,;=");
 
 bool is_reg_name_char(char c) {
   return kRegNameChars[static_cast<unsigned char>(c)];
