@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
   // A fixed threshold: every block of 1 MiB or more (a config file's bytes, a parsed document's
   // node lists) is mapped and unmapped alone. glibc would otherwise raise the threshold after the
   // first such block is freed, and keep the next ones' memory resident in its heap after a reload.
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  // (The NOLINT: no other thread runs yet.)
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);  // NOLINT(concurrency-mt-unsafe)
   std::string flag = argc >= 2 ? argv[1] : "";
   if (argc == 2 && flag == "--version") {
     std::printf("waygate %s\n", WAYGATE_VERSION);
