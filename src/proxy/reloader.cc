@@ -155,13 +155,11 @@ const routing::Config& Reloader::config() const {
   return *running_;
 }
 
-bool Reloader::unchanged_on_disk(const std::vector<routing::ConfigSource>& extras,
+bool Reloader::unchanged_on_disk(const std::optional<std::string>& text,
+                                 const std::vector<routing::ConfigSource>& extras,
                                  std::optional<uint64_t> tls_bytes_hash) const {
-  if (route_entries_ || !running_tls_bytes_hash_ || tls_bytes_hash != running_tls_bytes_hash_) {
-    return false;
-  }
-  std::optional<std::string> text = read_file_bytes(path_);
-  return text && routing::config_text_hash(std::move(*text), extras) == running_hash_;
+  return !route_entries_ && running_tls_bytes_hash_ && tls_bytes_hash == running_tls_bytes_hash_ &&
+         text && routing::config_text_hash(*text, extras) == running_hash_;
 }
 
 Reloader::Outcome Reloader::reload(std::string_view trigger) {
@@ -171,10 +169,11 @@ Reloader::Outcome Reloader::reload(std::string_view trigger) {
   // parse again, never skip.
   std::vector<std::string> tls_files_before = running_->tls_files;
   std::optional<uint64_t> tls_bytes_hash = tls_inputs_hash(tls_files_before, extras);
-  if (unchanged_on_disk(extras, tls_bytes_hash)) return skip_unchanged(trigger);
+  std::optional<std::string> text = read_file_bytes(path_);
+  if (unchanged_on_disk(text, extras, tls_bytes_hash)) return skip_unchanged(trigger);
   // The routes_dir's files keep their hosts and clusters: the file may not take them.
   routing::TakenNames taken = route_entries_ ? route_entries_->taken() : routing::TakenNames{};
-  routing::ConfigResult loaded = routing::load_config_file(path_, extras, taken);
+  routing::ConfigResult loaded = routing::load_config_bytes(std::move(text), path_, extras, taken);
   // The file no longer names the routes_source the value came from: read it alone.
   if (extra_ && loaded.ok() && routing::routes_source_name(loaded.config) != extra_->name) {
     extra_.reset();

@@ -108,12 +108,14 @@ class Reloader {
   std::string publish_entry_clusters(std::span<const routing::ClusterConfig* const> clusters,
                                      std::span<const std::string> removed,
                                      std::span<const routing::RouteEntryChange> changes);
-  // Whether the file, with `extras`, and the TLS files are those running: known without parsing,
-  // so the file watcher and a SIGHUP or POST /reload for the same edit parse it once. Not with
-  // route entries, whose sources reload() reads again in any case.
+  // Whether the file (its bytes `text`, read once for this and the parse), with `extras`, and the
+  // TLS files are those running: known without parsing, so the file watcher and a SIGHUP or POST
+  // /reload for the same edit parse it once. Not with route entries, whose sources reload() reads
+  // again in any case.
   // `tls_bytes_hash`: the running config's TLS files and the extras' certificates as they are
   // now (tls_inputs_hash).
-  bool unchanged_on_disk(const std::vector<routing::ConfigSource>& extras,
+  bool unchanged_on_disk(const std::optional<std::string>& text,
+                         const std::vector<routing::ConfigSource>& extras,
                          std::optional<uint64_t> tls_bytes_hash) const;
   // Logs each TLS listener whose certificate files changed, and remembers them all.
   void log_certificate_changes(const routing::Config& next);

@@ -522,7 +522,11 @@ ConfigResult load_config_text(const std::string& text, const std::string& source
 
 ConfigResult load_config_file(const std::string& path, const std::vector<ConfigSource>& extras,
                               const TakenNames& taken) {
-  std::optional<std::string> text = read_file_bytes(path);
+  return load_config_bytes(read_file_bytes(path), path, extras, taken);
+}
+
+ConfigResult load_config_bytes(std::optional<std::string> text, const std::string& path,
+                               const std::vector<ConfigSource>& extras, const TakenNames& taken) {
   if (!text) {
     ConfigResult result;
     result.errors.push_back(path + ":1:1: cannot open the file");
@@ -541,14 +545,16 @@ ConfigResult load_config_file(const std::string& path, const std::vector<ConfigS
     if (cluster.tls) append(cluster.tls->identity);
   }
   if (!hashes.empty()) result.tls_files_hash = content_hash(hashes);
-  result.text_hash = config_text_hash(std::move(*text), extras);
+  result.text_hash = config_text_hash(*text, extras);
   return result;
 }
 
-uint64_t config_text_hash(std::string text, const std::vector<ConfigSource>& extras) {
+uint64_t config_text_hash(std::string_view text, const std::vector<ConfigSource>& extras) {
+  if (extras.empty()) return content_hash(text);
+  std::string whole(text);
   for (const ConfigSource& extra : extras)
-    text.append("\n# ").append(extra.name).append("\n").append(extra.text);
-  return content_hash(text);
+    whole.append("\n# ").append(extra.name).append("\n").append(extra.text);
+  return content_hash(whole);
 }
 
 }  // namespace waygate::routing

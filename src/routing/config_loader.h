@@ -2,7 +2,10 @@
 // once, so `waygate --check` shows a user the whole list.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "routing/config.h"
@@ -39,8 +42,12 @@ struct TakenNames {
 
 ConfigResult load_config_file(const std::string& path, const std::vector<ConfigSource>& extras = {},
                               const TakenNames& taken = {});
+// The same, with the file's bytes read already (read_file_bytes(path); nullopt: it could not be).
+ConfigResult load_config_bytes(std::optional<std::string> text, const std::string& path,
+                               const std::vector<ConfigSource>& extras = {},
+                               const TakenNames& taken = {});
 // ConfigResult::text_hash of a file's text with these extras, without loading it.
-uint64_t config_text_hash(std::string text, const std::vector<ConfigSource>& extras);
+uint64_t config_text_hash(std::string_view text, const std::vector<ConfigSource>& extras);
 // The same, from text already in memory (`source_name` stands for the file in messages).
 ConfigResult load_config_text(const std::string& text, const std::string& source_name,
                               const std::vector<ConfigSource>& extras = {},
