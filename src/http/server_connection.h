@@ -142,6 +142,10 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   // A 1xx response that does not start the final one (100 Continue).
   int send_interim(std::string_view bytes);
   size_t pending_output() const { return transport_->pending_bytes(); }
+  // More output is queued than a client should be sent ahead of its reading: the source of it
+  // waits for on_output_drained. Below the mark it goes on, so a response that is read in one go
+  // does not stop and restart its source (two epoll_ctl calls per request, for nothing).
+  bool output_backed_up() const { return pending_output() > kMaxPendingOutput; }
   // Whether the response may keep the connection open: the request asked for it, it was (or can
   // still be) read to its end, and the connection is not draining.
   bool keep_alive() const;

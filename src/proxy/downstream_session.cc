@@ -724,7 +724,7 @@ void DownstreamSession::on_upstream_body(std::string_view bytes) {
   }
   // Backpressure: stop reading the upstream until the client has taken what we hold. The
   // upstream's response timeout waits meanwhile; the client's idle timeout governs.
-  if (!closing() && pending_output() > 0 && exchange.upstream) exchange.upstream->pause_reading();
+  if (!closing() && output_backed_up() && exchange.upstream) exchange.upstream->pause_reading();
 }
 
 void DownstreamSession::on_output_drained() {
@@ -1137,7 +1137,7 @@ void DownstreamSession::on_tunnel_input(std::string_view bytes) {
 void DownstreamSession::on_upstream_raw(std::string_view bytes) {
   touch();
   send(bytes);
-  if (!closing() && pending_output() > 0 && exchange_ && exchange_->upstream) {
+  if (!closing() && output_backed_up() && exchange_ && exchange_->upstream) {
     exchange_->upstream->pause_reading();
   }
 }

@@ -27,6 +27,8 @@ Http2Connection::Http2Connection(DownstreamSession& parent, Worker& worker)
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks,
                                                           &Http2Connection::on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, &Http2Connection::on_header);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks,
+                                                        &Http2Connection::on_begin_frame);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Http2Connection::on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks,
                                                             &Http2Connection::on_data_chunk);
@@ -48,6 +50,9 @@ Http2Connection::Http2Connection(DownstreamSession& parent, Worker& worker)
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, static_cast<uint32_t>(max_streams_)},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(max_header_bytes_)},
+      // RFC 9218: the priority tree of RFC 7540 is not kept, which costs nghttp2 work on every
+      // stream; PRIORITY frames are then only counted (on_begin_frame).
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   // The connection's window is acknowledged on receipt (each stream's bounds what is held), and
@@ -126,6 +131,13 @@ int Http2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* fra
   ++connection->streams_opened_;
   connection->streams_.emplace(
       id, std::make_unique<Http2Stream>(*connection, id, connection->max_header_bytes_));
+  return 0;
+}
+
+// Every frame's header, before its payload: PRIORITY frames are counted here, since nghttp2 skips
+// them unread once RFC 7540 priorities are off.
+int Http2Connection::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* header, void* self) {
+  if (header->type == NGHTTP2_PRIORITY) static_cast<Http2Connection*>(self)->count_priority_frame();
   return 0;
 }
 
@@ -208,17 +220,18 @@ void Http2Connection::count_early_reset() {
 // Frames that are cheap to send and not to receive, counted as Envoy counts them: too many, and
 // the connection gets GOAWAY (ENHANCE_YOUR_CALM). PING and SETTINGS floods and endless
 // CONTINUATION frames are nghttp2's own to refuse (see fail).
+void Http2Connection::count_priority_frame() {
+  if (going_away_) return;
+  if (++priority_frames_ <= kPriorityFramesPerStream * (streams_opened_ + 1)) return;
+  WG_LOG_WARN(
+      "http2: %s sent %llu PRIORITY frames for %llu streams (a flood): closing the connection",
+      parent_.client_ip(), static_cast<unsigned long long>(priority_frames_),
+      static_cast<unsigned long long>(streams_opened_));
+  calm_down();
+}
+
 void Http2Connection::count_frame(const nghttp2_frame& frame) {
   if (going_away_) return;
-  if (frame.hd.type == NGHTTP2_PRIORITY) {
-    if (++priority_frames_ <= kPriorityFramesPerStream * (streams_opened_ + 1)) return;
-    WG_LOG_WARN(
-        "http2: %s sent %llu PRIORITY frames for %llu streams (a flood): closing the "
-        "connection",
-        parent_.client_ip(), static_cast<unsigned long long>(priority_frames_),
-        static_cast<unsigned long long>(streams_opened_));
-    return calm_down();
-  }
   bool empty_data = frame.hd.type == NGHTTP2_DATA && frame.hd.length == 0 &&
                     (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) == 0;
   if (!empty_data) {

@@ -73,6 +73,7 @@ class Http2Connection {
  private:
   static ssize_t on_send(nghttp2_session*, const uint8_t* data, size_t length, int, void* self);
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* header, void* self);
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                        size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
                        void* self);
@@ -87,6 +88,7 @@ class Http2Connection {
   void abort_streams();
   void count_early_reset();
   void count_frame(const nghttp2_frame& frame);
+  void count_priority_frame();
   // GOAWAY with ENHANCE_YOUR_CALM, then the connection closes once it has left.
   void calm_down();
   void flush();
