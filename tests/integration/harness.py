@@ -38,6 +38,7 @@ UPSTREAM_PY = os.path.join(HERE, "upstream.py")
 sys.path.insert(0, HERE)
 
 import certs  # noqa: E402
+from ports import free_port, free_ports  # noqa: E402  (see ports.py for why not port 0)
 from upstream import pattern, PATTERN_PERIOD  # noqa: E402  (shared with the upstream)
 
 WAYGATE_BIN = os.environ.get("WAYGATE_BIN", "/work/main/build/src/waygate")
@@ -90,34 +91,14 @@ def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
         time.sleep(interval)
 
 
-def free_port():
-    """A loopback port that was free a moment ago (used for waygate and refused endpoints)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def free_ports(count):
-    """count distinct loopback ports that were free a moment ago (all bound at once, so no two
-    are the same)."""
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 # Sockets that hold refusing ports for the life of the test process.
 _refusing_sockets = []
 
 
 def refusing_address():
     """A loopback address that refuses connections for the life of the test process: its port
-    is bound (without SO_REUSEADDR) and never listened on, so no other test running beside this
-    one can take it, as one from free_port() could be."""
+    is bound (without SO_REUSEADDR) and never listened on, so nothing can listen on it while
+    the test runs."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind((HOST, 0))
     _refusing_sockets.append(s)

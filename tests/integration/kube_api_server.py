@@ -336,10 +336,12 @@ def _selector_matches(selector, labels):
 
 class KubeApiServer:
     def __init__(self, token="test-token", cert=None, port=0, expired_as="event"):
-        """cert: a certs.Cert to serve TLS with, or None for plain HTTP."""
+        """cert: a certs.Cert to serve TLS with, or None for plain HTTP. port: 0 for one from
+        free_port(), not a bind to port 0: start() after stop() binds the same port again, and
+        one the kernel picked could be taken in between by anyone."""
         self.token = token
         self.cert = cert
-        self.port = port
+        self.port = port or free_port()
         self.expired_as = expired_as
         self.lock = threading.Condition()
         self.objects = {}  # (kind, namespace, name) -> the object as stored ("" namespace: none)
