@@ -125,7 +125,8 @@ class DownstreamSession final : public http::ServerConnection {
   void drop_exchange(const char* reason);
   void write_access_log();
 
-  using Pool = BlockPool<DownstreamSession, 256>;
+  // Blocks for the streams ten HTTP/2 connections have in flight at the default limit of 100.
+  using Pool = BlockPool<DownstreamSession, 1024>;
 
   // HTTP/2: the last stream's session closed after the connection's handles did.
   void on_http2_streams_gone();

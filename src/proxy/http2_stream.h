@@ -103,7 +103,8 @@ class Http2Stream final : public Transport, private http::ParserSink {
   bool secure() const override;
 
  private:
-  using Pool = BlockPool<Http2Stream, 256>;
+  // Blocks for the streams ten HTTP/2 connections have in flight at the default limit of 100.
+  using Pool = BlockPool<Http2Stream, 1024>;
 
   // http::ParserSink: waygate's own answers, which the session writes as HTTP/1.1, turned into
   // HTTP/2 (a proxied response comes as fields: hold_response_head).

@@ -18,10 +18,11 @@
 namespace waygate::proxy {
 namespace {
 
-// Exchanges kept for reuse: enough for the requests in flight on a busy worker's loop turn (a
-// few HTTP/2 connections bring 100 streams each by default), few enough that a burst of clients
-// leaves little behind (an exchange keeps at most Exchange::kMaxKeptBufferBytes per buffer).
-constexpr size_t kMaxPooledExchanges = 512;
+// Exchanges kept for reuse: as many as were in use at once since the last trim interval but one,
+// so that a steady load (8 HTTP/2 connections bring 800 streams by default) makes none, and at
+// least this many. After a burst the rest are freed within two intervals (an exchange keeps at
+// most Exchange::kMaxKeptBufferBytes per buffer).
+constexpr size_t kMinPooledExchanges = 512;
 // After a burst, freed memory sits in the allocator's free lists; once this many connections and
 // requests in flight are gone since the peak, it is handed back to the system (malloc_trim).
 constexpr size_t kTrimAfterConnections = 1024;
@@ -393,6 +394,15 @@ void Worker::on_trim_timer(uv_timer_t* timer) {
     malloc_trim(0);
   }
   self->connections_peak_ = now;
+  // Exchanges past what the last two intervals' peaks used go (pooled_exchanges_cap).
+  self->exchanges_peak_before_ = self->exchanges_peak_;
+  self->exchanges_peak_ = self->exchanges_in_use_;
+  size_t cap = self->pooled_exchanges_cap();
+  if (self->free_exchanges_.size() > cap) self->free_exchanges_.resize(cap);
+}
+
+size_t Worker::pooled_exchanges_cap() const {
+  return std::max({kMinPooledExchanges, exchanges_peak_, exchanges_peak_before_});
 }
 
 void Worker::destroy_session(DownstreamSession& session) {
@@ -490,7 +500,7 @@ uint64_t Worker::next_random64() {
 }
 
 std::unique_ptr<Exchange> Worker::acquire_exchange() {
-  ++exchanges_in_use_;
+  exchanges_peak_ = std::max(exchanges_peak_, ++exchanges_in_use_);
   if (free_exchanges_.empty()) {
     note_connections();
     return std::make_unique<Exchange>();
@@ -514,7 +524,8 @@ void Worker::release_exchange(std::unique_ptr<Exchange> exchange) {
     if (exchange->counted_retry) --load.retries;
   }
   exchange->reset();
-  if (free_exchanges_.size() < kMaxPooledExchanges) free_exchanges_.push_back(std::move(exchange));
+  if (free_exchanges_.size() < pooled_exchanges_cap())
+    free_exchanges_.push_back(std::move(exchange));
 }
 
 uint32_t Worker::next_random() {

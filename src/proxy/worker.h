@@ -186,6 +186,7 @@ class Worker {
   static void on_trim_timer(uv_timer_t* timer);
   static void on_lag_probe(uv_timer_t* timer);
   void note_connections();
+  size_t pooled_exchanges_cap() const;
   // What holds memory per connection or request: sessions, upstream connections, exchanges.
   size_t memory_users() const;
 
@@ -230,7 +231,9 @@ class Worker {
   uint64_t id_state_[2];
   size_t upstream_connections_ = 0;
   size_t exchanges_in_use_ = 0;
-  size_t connections_peak_ = 0;  // memory_users(), highest since the last trim
+  size_t exchanges_peak_ = 0;         // in use at once, highest in this trim interval
+  size_t exchanges_peak_before_ = 0;  // and in the one before
+  size_t connections_peak_ = 0;       // memory_users(), highest since the last trim
   bool draining_ = false;
   bool drained_ = false;
 
