@@ -1,6 +1,10 @@
 #include "http/parser.h"
 
-#include <cstring>
+#include <bit>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "http/field_syntax.h"
 #include "http/header_names.h"
@@ -106,20 +110,30 @@ Parser::Result Parser::finish() {
 
 namespace {
 
-// The first CR or LF in [from, end), or end: two memchr calls, which scan many bytes at once, where
-// a loop over the line's bytes would look at each.
+// The first CR or LF in [from, end), or end: sixteen bytes at a time where SSE2 is there (every
+// x86-64), where a loop would look at each byte and memchr finds one of the two only.
 const char* line_break(const char* from, const char* end) {
-  const void* lf = std::memchr(from, '\n', static_cast<size_t>(end - from));
-  const char* limit = lf ? static_cast<const char*>(lf) : end;
-  const void* cr = std::memchr(from, '\r', static_cast<size_t>(limit - from));
-  return cr ? static_cast<const char*>(cr) : limit;
+#if defined(__SSE2__)
+  const __m128i cr = _mm_set1_epi8('\r');
+  const __m128i lf = _mm_set1_epi8('\n');
+  for (; end - from >= 16; from += 16) {
+    __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from));
+    auto found = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(block, cr), _mm_cmpeq_epi8(block, lf))));
+    if (found != 0) return from + std::countr_zero(found);
+  }
+#endif
+  for (; from < end; ++from) {
+    if (*from == '\r' || *from == '\n') return from;
+  }
+  return end;
 }
 
 }  // namespace
 
 // Returns why the head is malformed, with *bad_at on the offending byte; null when it is not (so
 // far: the head may go on in the next bytes). Only a line's first byte and its line break can be
-// malformed here; the bytes between are skipped whole.
+// malformed here; the bytes between are skipped whole, and a CRLF after text in one step.
 const char* Parser::scan_head(std::string_view bytes, size_t* bad_at) {
   HeadScan& scan = head_scan_;
   const char* begin = bytes.data();
@@ -147,6 +161,10 @@ const char* Parser::scan_head(std::string_view bytes, size_t* bad_at) {
     }
     scan.started = scan.line_has_text = true;
     at = line_break(at + 1, end);
+    if (end - at >= 2 && at[0] == '\r' && at[1] == '\n') {
+      scan.line_has_text = false;  // the usual end of a line with text: the next one starts
+      at += 2;
+    }
   }
   return nullptr;
 }

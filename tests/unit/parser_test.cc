@@ -263,6 +263,30 @@ TEST(Parser, BareCrInsideAFieldLineIsRefusedWhereverTheReadsSplitIt) {
   }
 }
 
+// Line breaks are looked for sixteen bytes at a time: after a field line of every length up to
+// three blocks, the next line is still seen where it starts (an obs-fold, or a bare CR where the
+// head should end, is refused), and the head whole is taken as it is.
+TEST(Parser, LinesAfterLongLinesAreCheckedWhereTheyStart) {
+  for (size_t length = 0; length <= 48; ++length) {
+    std::string line = "X-V: " + std::string(length, 'v') + "\r\n";
+    std::string head = "GET / HTTP/1.1\r\nHost: a\r\n" + line;
+    for (const std::string& bad :
+         {head + " folded\r\n\r\n", head + "\rXGET /hidden HTTP/1.1\r\nHost: a\r\n\r\n"}) {
+      Recorder recorder;
+      Parser parser(HTTP_REQUEST, recorder);
+      size_t consumed = 0;
+      EXPECT_EQ(parser.execute(bad, &consumed), Parser::Result::kError) << "after " << length;
+    }
+    Recorder recorder;
+    Parser parser(HTTP_REQUEST, recorder);
+    size_t consumed = 0;
+    EXPECT_EQ(parser.execute(head + "X-W: w\r\n\r\n", &consumed), Parser::Result::kOk);
+    ASSERT_EQ(recorder.heads.size(), 1u);
+    EXPECT_EQ(recorder.heads[0].find("x-v"), std::string(length, 'v'));
+    EXPECT_EQ(recorder.heads[0].find("x-w"), "w");
+  }
+}
+
 // Values are checked many bytes at a time: a control character is refused at every position of
 // a long value, while a tab and obs-text (bytes from 0x80) are taken anywhere.
 TEST(Parser, ControlCharacterAnywhereInALongValueIsRefused) {
