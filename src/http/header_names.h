@@ -33,6 +33,8 @@ enum class HeaderId : uint8_t {
   kGrpcTimeout,         // a gRPC call's deadline, which caps the upstream response timeout
 };
 
+// A name that is not kOther is one of the known names but for the case of its letters, so it
+// is a token too (the parser checks only other names' bytes).
 HeaderId classify_header(std::string_view name);
 
 // Headers never copied to the next hop: the hop-by-hop set of RFC 9110 7.6.1, plus the framing

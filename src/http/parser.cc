@@ -258,8 +258,10 @@ int Parser::on_header_field_complete(llhttp_t* p) {
   if (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
     return parser.reject(400, "whitespace before a header colon");
   }
-  if (!is_token(name)) return parser.reject(400, "header name is not a token");
   field.id = classify_header(name);
+  if (field.id == HeaderId::kOther && !is_token(name)) {
+    return parser.reject(400, "header name is not a token");
+  }
   return 0;
 }
 

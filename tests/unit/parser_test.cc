@@ -342,6 +342,14 @@ TEST(Parser, WhitespaceBeforeColonIsRefused) {
   expect_rejected("GET / HTTP/1.1\r\nHost : a\r\n\r\n");
 }
 
+// llhttp takes a space inside a name; a name is a token (RFC 9110 5.1), and one that is a known
+// name but for a byte is checked as any other name is.
+TEST(Parser, NameWithASpaceIsRefused) {
+  expect_rejected("GET / HTTP/1.1\r\nHost: a\r\nX Debug: 1\r\n\r\n");
+  expect_rejected("GET / HTTP/1.1\r\nHost: a\r\nContent Length: 5\r\n\r\nabcde");
+  expect_rejected("GET / HTTP/1.1\r\nHost: a\r\nTransfer Encoding: chunked\r\n\r\n0\r\n\r\n");
+}
+
 TEST(Parser, TransferEncodingNotEndingInChunkedIsRefused) {
   expect_rejected("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc");
 }
