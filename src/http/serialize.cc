@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "http/field_syntax.h"
 #include "http/head_writer.h"
 #include "http/header_names.h"
 #include "http/status.h"
@@ -18,8 +19,20 @@ void append_number(std::string& out, uint64_t value) {
   out.append(digits, end);
 }
 
-// A header that must not reach the next hop: per-hop by definition, named in Connection, or
-// removed by the route.
+}  // namespace
+
+ConnectionOptions::ConnectionOptions(const MessageHead& message) {
+  std::string_view value = message.find(HeaderId::kConnection).value_or("");
+  if (value.find(',') == std::string_view::npos) {
+    // The parser has trimmed it; a value from an HTTP/2 field may not have been.
+    bool padded = !value.empty() && (value.front() == ' ' || value.front() == '\t' ||
+                                     value.back() == ' ' || value.back() == '\t');
+    only_ = padded ? trim_whitespace(value) : value;
+  } else {
+    list_ = value;
+  }
+}
+
 bool removed_by(const HeaderEdits* edits, std::string_view name) {
   if (edits) {
     for (const std::string& removed : edits->remove) {
@@ -27,18 +40,6 @@ bool removed_by(const HeaderEdits* edits, std::string_view name) {
     }
   }
   return false;
-}
-
-}  // namespace
-
-bool is_named_or_removed(std::string_view name, std::string_view connection,
-                         const HeaderEdits* edits) {
-  if (!connection.empty()) {
-    // Most messages name one option ("keep-alive", "close"), and this runs for every field of
-    // every message: a name longer than the whole list cannot be in it.
-    if (name.size() <= connection.size() && has_token(connection, name)) return true;
-  }
-  return removed_by(edits, name);
 }
 
 void append_upstream_request_head(std::string& out, const MessageHead& request,
@@ -56,7 +57,7 @@ void append_upstream_request_head(std::string& out, const MessageHead& request,
   head.put(" HTTP/1.1\r\n");
   head.header("Host", context.host);
 
-  std::string_view connection = request.find(HeaderId::kConnection).value_or("");
+  ConnectionOptions connection(request);
   bool has_request_id = false;
   bool has_forwarded_for = false;
   bool te_trailers = false;

@@ -60,19 +60,35 @@ struct ResponseFraming {
 void append_downstream_response_head(std::string& out, const MessageHead& response,
                                      const ResponseFraming& framing);
 
-// Whether a header of this name is named in a message's Connection header (`connection`) or
-// removed by the route.
-bool is_named_or_removed(std::string_view name, std::string_view connection,
-                         const HeaderEdits* edits);
+// The names a message's Connection header lists (RFC 9110 7.6.1): fields of those names stay
+// behind at this hop. Read once per message, since it is asked about every field: most messages
+// list one option ("keep-alive", "close"), which a name is compared with by its length first.
+class ConnectionOptions {
+ public:
+  explicit ConnectionOptions(const MessageHead& message);
+  bool empty() const { return only_.empty() && list_.empty(); }
+  bool lists(std::string_view name) const {
+    if (list_.empty()) return name.size() == only_.size() && equals_ignore_case(name, only_);
+    return name.size() <= list_.size() && has_token(list_, name);
+  }
 
-// Whether a field of `message` stays behind at this hop: per-hop by definition, named in its
-// Connection header (`connection`), or removed by the route. Inline: it runs for every field of
-// every message, and most have neither a Connection header nor edits.
+ private:
+  std::string_view only_;  // the one option, when the header lists one
+  std::string_view list_;  // the header's value, when it lists more
+};
+
+// Whether the route removes headers of this name (none when it has no edits).
+bool removed_by(const HeaderEdits* edits, std::string_view name);
+
+// Whether a field of `message` stays behind at this hop: per-hop by definition, listed in its
+// Connection header, or removed by the route. Inline: it runs for every field of every message,
+// and most have neither a Connection header nor edits.
 inline bool is_dropped(const MessageHead& message, const HeaderField& field,
-                       std::string_view connection, const HeaderEdits* edits) {
+                       const ConnectionOptions& connection, const HeaderEdits* edits) {
   if (is_per_hop(field.id)) return true;
   if (connection.empty() && !edits) return false;
-  return is_named_or_removed(message.name(field), connection, edits);
+  std::string_view name = message.name(field);
+  return connection.lists(name) || (edits && removed_by(edits, name));
 }
 
 // The response head's fields as they go downstream, in order, whatever the codec writes them as
@@ -81,7 +97,7 @@ inline bool is_dropped(const MessageHead& message, const HeaderField& field,
 template <typename Emit>
 void for_each_downstream_response_field(const MessageHead& response, const ResponseFraming& framing,
                                         Emit&& emit) {
-  std::string_view connection = response.find(HeaderId::kConnection).value_or("");
+  ConnectionOptions connection(response);
   for (const HeaderField& field : response.fields) {
     if (is_dropped(response, field, connection, framing.edits)) continue;
     emit(field.id, response.name(field), response.value(field));

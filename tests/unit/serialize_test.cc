@@ -182,6 +182,19 @@ TEST(DownstreamResponseHead, ChunkedUpstreamIsReframedAndConnectionNamedHeadersD
   EXPECT_NE(out.find("Content-Type: text/plain\r\n"), std::string::npos);
 }
 
+// One option is compared whole with each name, whatever its case and the spaces around it; a
+// name it only starts, or that only starts it, goes on.
+TEST(DownstreamResponseHead, TheOneConnectionOptionDropsOnlyTheFieldItNames) {
+  MessageHead response = parse(HTTP_RESPONSE,
+                               "HTTP/1.1 200 OK\r\nConnection:  x-internal \r\nX-Internal: 1\r\n"
+                               "X-Internals: 2\r\nX-Intern: 3\r\nContent-Length: 0\r\n\r\n");
+  std::string out;
+  append_downstream_response_head(out, response, framing(BodyFraming::kContentLength, 0));
+  EXPECT_EQ(out.find("X-Internal:"), std::string::npos) << out;
+  EXPECT_NE(out.find("X-Internals: 2\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("X-Intern: 3\r\n"), std::string::npos) << out;
+}
+
 TEST(DownstreamResponseHead, CloseAndHttp10KeepAliveAreAnnounced) {
   MessageHead response = parse(HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
   std::string closing;
