@@ -16,7 +16,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -41,7 +40,7 @@ constexpr int kInFlight = kConnections * kStreamsPerConnection;
 // new peak allocates in one window, while a pool too small for the load allocates in every one.
 constexpr int kWarmUpRequests = 10 * kInFlight;
 constexpr int kWindowRequests = 10 * kInFlight;
-constexpr int kMaxWindows = 5;
+constexpr int kMaxWindows = 10;
 
 constexpr std::string_view kResponseBody = "hello\n";
 
@@ -50,7 +49,7 @@ void set_nonblocking(int fd) {
 }
 
 // The proxy opens an upstream connection for each stream in flight, and the upstream here accepts
-// each: with the client's, over two thousand descriptors in this one process.
+// each: both ends of those and of the client's connections are descriptors of this one process.
 bool raise_descriptor_limit(rlim_t needed) {
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);
