@@ -23,10 +23,6 @@ std::atomic<uint64_t> g_allocations{0};
 // Read inside malloc: a plain thread_local of the executable, which needs no allocation itself.
 thread_local bool t_excluded = false;
 
-}  // namespace
-
-namespace {
-
 void note_allocation() {
   if (!g_counting.load(std::memory_order_relaxed) || t_excluded) return;
   g_allocations.fetch_add(1, std::memory_order_relaxed);
@@ -53,7 +49,8 @@ void exclude_this_thread_from_counting() {
 #ifndef WAYGATE_SANITIZER_OWNS_MALLOC
 
 // glibc's allocator under its own names: the replacements below count, then hand over to it, so
-// that glibc's free (not replaced) frees what they return.
+// that glibc's free (not replaced) frees what they return. posix_memalign, memalign and valloc
+// stay glibc's, uncounted: nothing waygate runs per request calls them.
 extern "C" {
 void* __libc_malloc(size_t size) noexcept;
 void* __libc_calloc(size_t count, size_t size) noexcept;
