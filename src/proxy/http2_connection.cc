@@ -73,6 +73,11 @@ Http2Connection::~Http2Connection() {
 
 void Http2Connection::on_input(std::string_view bytes) {
   if (dead_) return;
+  // Streams whose sessions closed are freed before these bytes open new ones: otherwise, when the
+  // loop reads a client's next requests before its idle turn (as it does under load), the
+  // connection holds its closed streams beside as many new ones, twice the streams in flight, and
+  // the pools sized for the streams in flight (BlockPool, spare buffers, nghttp2's blocks) churn.
+  if (!closing_.empty()) finish_session_closes();  // never frees a live connection
   ssize_t rc = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()),
                                         bytes.size());
   if (rc < 0) return fail("reading", static_cast<int>(rc));
@@ -93,7 +98,9 @@ void Http2Connection::erase(int32_t id) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   std::unique_ptr<Http2StreamBuffers> buffers = it->second->take_buffers();
-  streams_.erase(it);
+  StreamMap::node_type node = streams_.extract(it);
+  node.mapped().reset();  // frees the stream
+  if (spare_nodes_.size() < max_streams_) spare_nodes_.push_back(std::move(node));
   // Not on a dead connection, whose unsent frames may still point into them; and not buffers a
   // large message grew (as Exchange::reset keeps none).
   if (dead_ || spare_buffers_.size() >= max_streams_ ||
@@ -129,9 +136,21 @@ int Http2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* fra
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   int32_t id = frame->hd.stream_id;
   ++connection->streams_opened_;
-  connection->streams_.emplace(
-      id, std::make_unique<Http2Stream>(*connection, id, connection->max_header_bytes_));
+  connection->add_stream(id);
   return 0;
+}
+
+void Http2Connection::add_stream(int32_t id) {
+  auto stream = std::make_unique<Http2Stream>(*this, id, max_header_bytes_);
+  if (spare_nodes_.empty()) {
+    streams_.emplace(id, std::move(stream));
+    return;
+  }
+  StreamMap::node_type node = std::move(spare_nodes_.back());
+  spare_nodes_.pop_back();
+  node.key() = id;
+  node.mapped() = std::move(stream);
+  streams_.insert(std::move(node));
 }
 
 // Every frame's header, before its payload: PRIORITY frames are counted here, since nghttp2 skips

@@ -15,8 +15,10 @@ constexpr size_t kClasses = 8;
 constexpr size_t kMinBlockShift = 5;
 constexpr size_t kMaxBlockBytes = size_t{1} << (kMinBlockShift + kClasses - 1);
 constexpr uint32_t kUnpooled = kClasses;
-// Kept per class and thread: what a burst leaves behind is bounded.
-constexpr size_t kMaxKeptBytesPerClass = 256 * 1024;
+// Kept per class and thread: what a burst leaves behind is bounded. A stream in flight holds
+// about four 256-byte blocks (its nghttp2_stream, its response's fields and frames): room for the
+// 1024 streams whose blocks BlockPool keeps (Http2Stream).
+constexpr size_t kMaxKeptBytesPerClass = 1024 * 1024;
 
 // Before each block: what it is (nghttp2's free gives no size). 16 bytes keep the alignment.
 struct alignas(16) BlockHeader {

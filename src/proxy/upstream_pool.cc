@@ -172,10 +172,11 @@ void UpstreamPool::on_purge(uv_timer_t* timer) {
   // The bottom idle_low_water_ connections of the stack were not taken once this period: they
   // are surplus to what the load needed. Half of them go (oldest first).
   auto surplus = static_cast<std::ptrdiff_t>(self->idle_low_water_ / 2);
-  std::vector<UpstreamConnection*> closing(self->idle_.begin(), self->idle_.begin() + surplus);
+  self->purging_.assign(self->idle_.begin(), self->idle_.begin() + surplus);
   self->idle_.erase(self->idle_.begin(), self->idle_.begin() + surplus);
-  for (UpstreamConnection* connection : closing)
+  for (UpstreamConnection* connection : self->purging_)
     connection->close();
+  self->purging_.clear();
   self->idle_low_water_ = self->idle_.size();
   if (self->idle_.empty()) self->purge_timer_.reset();
 }

@@ -109,6 +109,7 @@ class UpstreamPool {
   routing::TlsPeerNames tls_names_;
   IntrusiveList<UpstreamConnection, &UpstreamConnection::link> connections_;
   std::vector<UpstreamConnection*> idle_;
+  std::vector<UpstreamConnection*> purging_;  // on_purge's, kept so that a purge allocates nothing
   // HTTP/2: the shared connections, oldest first (filled first), and the one-stream
   // UpstreamConnections that ride on them (declared after: freed first).
   bool http2_;
