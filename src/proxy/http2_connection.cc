@@ -77,7 +77,7 @@ void Http2Connection::on_input(std::string_view bytes) {
   // loop reads a client's next requests before its idle turn (as it does under load), the
   // connection holds its closed streams beside as many new ones, twice the streams in flight, and
   // the pools sized for the streams in flight (BlockPool, spare buffers, nghttp2's blocks) churn.
-  if (!closing_.empty()) finish_session_closes();  // never frees a live connection
+  if (!closing_.empty() && finish_session_closes()) return;
   ssize_t rc = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()),
                                         bytes.size());
   if (rc < 0) return fail("reading", static_cast<int>(rc));
