@@ -74,11 +74,16 @@ bool is_token_char(char c) {
 }
 
 bool is_token(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    if (!is_token_char(c)) return false;
+  // Four bytes a step, without a branch for each: every header name is checked.
+  const auto* at = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = at + text.size();
+  bool token = !text.empty();
+  for (; end - at >= 4; at += 4) {
+    token &= kTokenChars[at[0]] & kTokenChars[at[1]] & kTokenChars[at[2]] & kTokenChars[at[3]];
   }
-  return true;
+  for (; at < end; ++at)
+    token &= kTokenChars[*at];
+  return token;
 }
 
 bool is_field_value(std::string_view text) {
