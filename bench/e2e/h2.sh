@@ -198,11 +198,7 @@ start_upstream
 log "proxies on core $PROXY_CPU; h2load, upstream and this script on core $LOAD_CPU;" \
   "${DURATION}s runs of h2load -t1 -c$CONNECTIONS -m$STREAMS, $ROUNDS round(s)"
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for ((round = 0; round < ROUNDS; round++)); do
-  for name in $(rotation "$round"); do
-    [[ -n ${FAILED[$name]:-} ]] || measured "$name" "$round"
-  done
-done
+measure_rounds measured
 is_running "$UP_PID" || die "the upstream died during the run"
 log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -332,8 +332,8 @@ frontend fe
 ${bind}${frontend}    default_backend be
 
 backend be
-${backend}
 EOF
+  printf '%s' "$backend"
 }
 
 # waygate_listener NAME PORT [tls] [http2]: one listener for waygate_proxy_conf. tls: with the
@@ -387,8 +387,8 @@ ${listeners}routes:
 ${path}clusters:
   - name: up
     endpoints: [$endpoints]
-${cluster}${top}
 EOF
+  printf '%s' "$cluster$top"
 }
 
 # check_peer_configs NGINX_CFG HAPROXY_CFG WHAT: nginx and HAProxy must accept their configs before
@@ -467,4 +467,16 @@ note_args() {  # note_args: NOTES as the report's --note options, in NOTE_ARGS
   local n
   NOTE_ARGS=()
   for n in "${NOTES[@]}"; do NOTE_ARGS+=(--note "$n"); done
+}
+
+# measure_rounds MEASURE: ROUNDS rounds over RUN in rotation: MEASURE NAME ROUND for each proxy
+# that has not failed yet (FAILED, an associative array: NAME -> why). MEASURE runs with errexit,
+# not beside a condition, so a failing step inside it stops the script instead of passing unseen.
+measure_rounds() {
+  local round name
+  for ((round = 0; round < ROUNDS; round++)); do
+    for name in $(rotation "$round"); do
+      if [[ -z ${FAILED[$name]:-} ]]; then "$1" "$name" "$round"; fi
+    done
+  done
 }

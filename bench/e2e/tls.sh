@@ -235,11 +235,7 @@ log "proxies on core $PROXY_CPU; clients, upstream and this script on core $LOAD
   "-c$CONNECTIONS, $ROUNDS round(s)"
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-for ((round = 0; round < ROUNDS; round++)); do
-  for name in $(rotation "$round"); do
-    [[ -n ${FAILED[$name]:-} ]] || measured "$name" "$round"
-  done
-done
+measure_rounds measured
 is_running "$UP_PID" || die "the upstream died during the run"
 log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
