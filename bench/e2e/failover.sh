@@ -49,28 +49,21 @@ usage: $0 [options]          (each option also reads the environment variable in
 EOF
 }
 
+# The options all scripts take are harness.sh's (common_option): it comes first.
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+source "$HERE/harness.sh"
 while (($#)); do
   case $1 in
-    -d | --duration) DURATION=$2; shift 2 ;;
     --kill-at) KILL_AT=$2; shift 2 ;;
     --restart-at) RESTART_AT=$2; shift 2 ;;
-    -c | --connections) CONNECTIONS=$2; shift 2 ;;
     --sample-ms) SAMPLE_MS=$2; shift 2 ;;
-    -r | --rounds) ROUNDS=$2; shift 2 ;;
-    -p | --proxies) PROXIES=$2; shift 2 ;;
-    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
-    --base-port) BASE_PORT=$2; shift 2 ;;
-    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
     --no-netns) NETNS=0; shift ;;
-    -o | --out) OUT=$2; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+    *) common_option "$@"; shift 2 ;;
   esac
 done
 # wrk takes whole seconds, and each window is one wrk run.
-for v in DURATION KILL_AT RESTART_AT CONNECTIONS SAMPLE_MS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
-done
+require_whole_numbers DURATION KILL_AT RESTART_AT CONNECTIONS SAMPLE_MS ROUNDS BASE_PORT PROXY_CPU \
+  LOAD_CPU QUIET_WAIT
 ((0 < KILL_AT && KILL_AT < RESTART_AT && RESTART_AT < DURATION)) ||
   { echo "need 0 < kill-at < restart-at < duration (seconds)" >&2; exit 2; }
 ((CONNECTIONS > 0 && ROUNDS > 0)) || { echo "connections and rounds must be > 0" >&2; exit 2; }
@@ -91,8 +84,6 @@ if ((NETNS)) && [[ -z ${FAILOVER_NETNS:-} ]]; then
   NETNS=0
 fi
 
-# shellcheck source-path=SCRIPTDIR source=harness.sh
-source "$HERE/harness.sh"
 harness_init
 
 CONN_LIMIT=4096   # each proxy's and backend's connection limit: far above what wrk opens

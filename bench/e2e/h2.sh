@@ -40,25 +40,17 @@ Cores: proxies on PROXY_CPU ($PROXY_CPU); h2load, upstream and this script on LO
 EOF
 }
 
+# The options all scripts take are harness.sh's (common_option): it comes first.
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+source "$HERE/harness.sh"
 while (($#)); do
   case $1 in
-    -d | --duration) DURATION=$2; shift 2 ;;
-    -c | --connections) CONNECTIONS=$2; shift 2 ;;
     -m | --streams) STREAMS=$2; shift 2 ;;
     --modes) MODES=$2; shift 2 ;;
-    -r | --rounds) ROUNDS=$2; shift 2 ;;
-    -p | --proxies) PROXIES=$2; shift 2 ;;
-    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
-    --base-port) BASE_PORT=$2; shift 2 ;;
-    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
-    -o | --out) OUT=$2; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+    *) common_option "$@"; shift 2 ;;
   esac
 done
-for v in DURATION CONNECTIONS STREAMS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
-done
+require_whole_numbers DURATION CONNECTIONS STREAMS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT
 ((DURATION > 0 && CONNECTIONS > 0 && STREAMS > 0 && ROUNDS > 0)) ||
   { echo "duration, connections, streams and rounds must be > 0" >&2; exit 2; }
 IFS=, read -ra WANTED_MODES <<<"$MODES"
@@ -66,8 +58,6 @@ for mode in "${WANTED_MODES[@]}"; do
   [[ $mode == h2c || $mode == tls ]] || { echo "a mode is h2c or tls, not '$mode'" >&2; exit 2; }
 done
 
-# shellcheck source-path=SCRIPTDIR source=harness.sh
-source "$HERE/harness.sh"
 H2_MEASURE=(python3 "$HERE/h2_measure.py")
 
 EXTRA_TOOLS=(openssl:openssl h2load:nghttp2-client nghttpx:nghttp2-proxy)

@@ -1,4 +1,5 @@
-# Plumbing shared by the e2e scripts, sourced after their options are parsed: tools, cores, the
+# Plumbing shared by the e2e scripts, sourced before their options are parsed: options, tools,
+# cores, the
 # temp dir and the processes started in it (stopped on exit, also on Ctrl-C), the nginx upstream,
 # the proxies' configs and their start, which proxies run in which order.
 # Every script sources it (failover.sh starts backends of its own, not the upstream).
@@ -9,16 +10,41 @@
 
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MEASURE=(python3 "$HARNESS_DIR/measure.py")
-UP_PORT=$BASE_PORT
-[[ -v EXTRA_TOOLS ]] || EXTRA_TOOLS=()
 
 log() { printf '[%s %s] %s\n' "${LOG_TAG:-e2e}" "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# common_option OPTION VALUE: an option every benchmark script takes (its usage lists them), into its
+# variable; the caller shifts both away. -h prints the script's usage; anything else is unknown.
+# shellcheck disable=SC2034  # the scripts read the variables
+common_option() {
+  case $1 in
+    -d | --duration) DURATION=$2 ;;
+    -c | --connections) CONNECTIONS=$2 ;;
+    -r | --rounds) ROUNDS=$2 ;;
+    -p | --proxies) PROXIES=$2 ;;
+    -w | --waygate-bin) WAYGATE_BIN=$2 ;;
+    --base-port) BASE_PORT=$2 ;;
+    --quiet-wait) QUIET_WAIT=$2 ;;
+    -o | --out) OUT=$2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+  esac
+}
+
+require_whole_numbers() {  # require_whole_numbers VAR...: each variable's value, or exit 2
+  local v
+  for v; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
+  done
+}
 
 # harness_init: install missing tools (the common ones and EXTRA_TOOLS), pin this shell to LOAD_CPU,
 # create WORK, set the traps.
 harness_init() {
   local missing=() tool ncpu
+  UP_PORT=$BASE_PORT
+  [[ -v EXTRA_TOOLS ]] || EXTRA_TOOLS=()
   for tool in wrk:wrk nginx:nginx-light haproxy:haproxy taskset:util-linux curl:curl python3:python3 \
     "${EXTRA_TOOLS[@]}"; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")

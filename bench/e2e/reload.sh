@@ -38,29 +38,20 @@ usage: $0 [options]          (each option also reads the environment variable in
 EOF
 }
 
-while (($#)); do
-  case $1 in
-    -d | --duration) DURATION=$2; shift 2 ;;
-    -c | --connections) CONNECTIONS=$2; shift 2 ;;
-    -n | --reloads) RELOADS=$2; shift 2 ;;
-    -r | --rounds) ROUNDS=$2; shift 2 ;;
-    -p | --proxies) PROXIES=$2; shift 2 ;;
-    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
-    --base-port) BASE_PORT=$2; shift 2 ;;
-    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
-    --retries) RETRIES=$2; shift 2 ;;
-    -o | --out) OUT=$2; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
-  esac
-done
-for v in DURATION CONNECTIONS RELOADS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT RETRIES; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
-done
-((DURATION > 0 && RELOADS > 0 && ROUNDS > 0)) || { echo "duration, reloads and rounds must be > 0" >&2; exit 2; }
-
+# The options all scripts take are harness.sh's (common_option): it comes first.
 # shellcheck source-path=SCRIPTDIR source=harness.sh
 source "$HERE/harness.sh"
+while (($#)); do
+  case $1 in
+    -n | --reloads) RELOADS=$2; shift 2 ;;
+    --retries) RETRIES=$2; shift 2 ;;
+    *) common_option "$@"; shift 2 ;;
+  esac
+done
+require_whole_numbers DURATION CONNECTIONS RELOADS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT \
+  RETRIES
+((DURATION > 0 && RELOADS > 0 && ROUNDS > 0)) || { echo "duration, reloads and rounds must be > 0" >&2; exit 2; }
+
 harness_init
 
 CONN_LIMIT=4096   # each proxy's connection limit: far above what wrk and the probes open

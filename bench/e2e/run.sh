@@ -50,28 +50,21 @@ usage: $0 [options]          (each option also reads the environment variable in
 EOF
 }
 
+# The options all scripts take are harness.sh's (common_option): it comes first.
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+source "$HERE/harness.sh"
 while (($#)); do
   case $1 in
-    -d | --duration) DURATION=$2; shift 2 ;;
-    -c | --connections) CONNECTIONS=$2; shift 2 ;;
     --access-log) ACCESS_LOG=$2; shift 2 ;;
     --big-connections) BIG_CONNECTIONS=$2; shift 2 ;;
     -i | --idle) IDLE_CONNS=$2; shift 2 ;;
     -b | --burst) BURST_CONNS=$2; shift 2 ;;
-    -r | --rounds) ROUNDS=$2; shift 2 ;;
-    -p | --proxies) PROXIES=$2; shift 2 ;;
     --waygate-tuned) WAYGATE_TUNED=1; shift ;;
-    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
-    --base-port) BASE_PORT=$2; shift 2 ;;
-    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
-    -o | --out) OUT=$2; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+    *) common_option "$@"; shift 2 ;;
   esac
 done
-for v in DURATION BIG_CONNECTIONS IDLE_CONNS BURST_CONNS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
-done
+require_whole_numbers DURATION BIG_CONNECTIONS IDLE_CONNS BURST_CONNS ROUNDS BASE_PORT PROXY_CPU \
+  LOAD_CPU QUIET_WAIT
 ((DURATION > 0 && ROUNDS > 0 && BIG_CONNECTIONS > 0)) ||
   { echo "duration, rounds and big connections must be > 0" >&2; exit 2; }
 [[ $CONNECTIONS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
@@ -81,9 +74,6 @@ done
 [[ $WAYGATE_TUNED == [01] ]] || { echo "WAYGATE_TUNED must be 0 or 1" >&2; exit 2; }
 IFS=, read -ra CONN_COUNTS <<<"$CONNECTIONS"
 IFS=, read -ra MODES <<<"$ACCESS_LOG"
-
-# shellcheck source-path=SCRIPTDIR source=harness.sh
-source "$HERE/harness.sh"
 
 # The idle and burst probes hold up to that many sockets and so does the proxy, plus, during the
 # burst, one upstream connection per request in flight. Each proxy's connection limit leaves room

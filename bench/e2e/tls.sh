@@ -49,22 +49,16 @@ Cores: proxies on PROXY_CPU ($PROXY_CPU); clients, upstream and this script on L
 EOF
 }
 
+# The options all scripts take are harness.sh's (common_option): it comes first.
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+source "$HERE/harness.sh"
 while (($#)); do
   case $1 in
-    -d | --duration) DURATION=$2; shift 2 ;;
     --hs-client) HS_CLIENT=$2; shift 2 ;;
     -n | --clients) CLIENTS=$2; shift 2 ;;
-    -c | --connections) CONNECTIONS=$2; shift 2 ;;
     -t | --threads) THREADS=$2; shift 2 ;;
-    -r | --rounds) ROUNDS=$2; shift 2 ;;
-    -p | --proxies) PROXIES=$2; shift 2 ;;
-    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
-    --base-port) BASE_PORT=$2; shift 2 ;;
-    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
     --retries) RETRIES=$2; shift 2 ;;
-    -o | --out) OUT=$2; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+    *) common_option "$@"; shift 2 ;;
   esac
 done
 [[ $HS_CLIENT == hey || $HS_CLIENT == s_time ]] ||
@@ -72,16 +66,12 @@ done
 if [[ -z $CLIENTS ]]; then
   if [[ $HS_CLIENT == hey ]]; then CLIENTS=16; else CLIENTS=4; fi
 fi
-for v in DURATION CLIENTS CONNECTIONS THREADS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT \
-  RETRIES; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
-done
+require_whole_numbers DURATION CLIENTS CONNECTIONS THREADS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU \
+  QUIET_WAIT RETRIES
 ((DURATION > 0 && CLIENTS > 0 && CONNECTIONS > 0 && THREADS > 0 && ROUNDS > 0)) ||
   { echo "duration, clients, connections, threads and rounds must be > 0" >&2; exit 2; }
 ((CONNECTIONS >= THREADS)) || { echo "wrk needs at least one connection per thread" >&2; exit 2; }
 
-# shellcheck source-path=SCRIPTDIR source=harness.sh
-source "$HERE/harness.sh"
 TLS_MEASURE=(python3 "$HERE/tls_measure.py")
 
 EXTRA_TOOLS=(openssl:openssl hey:hey)
