@@ -1,7 +1,7 @@
-# Plumbing shared by the e2e scripts, sourced before their options are parsed: options, tools,
-# cores, the
-# temp dir and the processes started in it (stopped on exit, also on Ctrl-C), the nginx upstream,
-# the proxies' configs and their start, which proxies run in which order.
+# Plumbing shared by the e2e scripts, sourced before their options are parsed: the options they
+# share, tools, cores, the temp dir and the processes started in it (stopped on exit, also on
+# Ctrl-C), the nginx upstream, the proxies' configs and their start, which proxies run in which
+# order.
 # Every script sources it (failover.sh starts backends of its own, not the upstream).
 # Reads PROXY_CPU, LOAD_CPU, BASE_PORT, LOG_TAG, QUIET_WAIT, UP_CONN_LIMIT (optional),
 # EXTRA_TOOLS (optional: more TOOL:PACKAGE pairs to install when missing), PROXIES and WAYGATE_BIN;
