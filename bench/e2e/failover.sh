@@ -49,28 +49,21 @@ usage: $0 [options]          (each option also reads the environment variable in
 EOF
 }
 
+# The options all scripts take are harness.sh's (common_option): it comes first.
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+source "$HERE/harness.sh"
 while (($#)); do
   case $1 in
-    -d | --duration) DURATION=$2; shift 2 ;;
     --kill-at) KILL_AT=$2; shift 2 ;;
     --restart-at) RESTART_AT=$2; shift 2 ;;
-    -c | --connections) CONNECTIONS=$2; shift 2 ;;
     --sample-ms) SAMPLE_MS=$2; shift 2 ;;
-    -r | --rounds) ROUNDS=$2; shift 2 ;;
-    -p | --proxies) PROXIES=$2; shift 2 ;;
-    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
-    --base-port) BASE_PORT=$2; shift 2 ;;
-    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
     --no-netns) NETNS=0; shift ;;
-    -o | --out) OUT=$2; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+    *) common_option "$@"; shift 2 ;;
   esac
 done
 # wrk takes whole seconds, and each window is one wrk run.
-for v in DURATION KILL_AT RESTART_AT CONNECTIONS SAMPLE_MS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
-done
+require_whole_numbers DURATION KILL_AT RESTART_AT CONNECTIONS SAMPLE_MS ROUNDS BASE_PORT PROXY_CPU \
+  LOAD_CPU QUIET_WAIT
 ((0 < KILL_AT && KILL_AT < RESTART_AT && RESTART_AT < DURATION)) ||
   { echo "need 0 < kill-at < restart-at < duration (seconds)" >&2; exit 2; }
 ((CONNECTIONS > 0 && ROUNDS > 0)) || { echo "connections and rounds must be > 0" >&2; exit 2; }
@@ -91,8 +84,6 @@ if ((NETNS)) && [[ -z ${FAILOVER_NETNS:-} ]]; then
   NETNS=0
 fi
 
-# shellcheck source-path=SCRIPTDIR source=harness.sh
-source "$HERE/harness.sh"
 harness_init
 
 CONN_LIMIT=4096   # each proxy's and backend's connection limit: far above what wrk opens
@@ -144,103 +135,54 @@ start_backend() {  # start_backend NAME: on LOAD_CPU; its pid in BACKEND_PID[NAM
 # Each with active health checks (where it has them) and retries, as its users would configure
 # failover; everything else as in run.sh.
 write_nginx_conf() {  # open source nginx: no active checks, passive ones (max_fails) instead
-  local dir=$WORK/nginx b servers=""
+  local dir=$WORK/nginx b servers=()
   for b in "${BACKENDS[@]}"; do
-    servers+="        server 127.0.0.1:${BACKEND_PORT[$b]} max_fails=1 fail_timeout=5s;"$'\n'
+    servers+=(--upstream "server 127.0.0.1:${BACKEND_PORT[$b]} max_fails=1 fail_timeout=5s;")
   done
   mkdir -p "$dir"
-  {
-    nginx_common "$dir"
-    cat <<EOF
-worker_rlimit_nofile $((CONN_LIMIT * 2));
-events { worker_connections $CONN_LIMIT; }
-http {
-$(nginx_temp_paths "$dir")
-    access_log off;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000;   # default 1000 would close wrk's connections mid-run
-    upstream app {
-$servers        keepalive 128;
-        keepalive_requests 1000000;
-        keepalive_timeout 300s;
-    }
-    server {
-        listen 127.0.0.1:${PORT[nginx]} backlog=4096;
-        location / {
-            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries 3;
-            proxy_connect_timeout 500ms;
-        }
-    }
-}
-EOF
-  } >"$dir/nginx.conf"
+  nginx_proxy_conf "$dir" --rlimit $((CONN_LIMIT * 2)) --conns "$CONN_LIMIT" "${servers[@]}" \
+    --server "listen 127.0.0.1:${PORT[nginx]} backlog=4096;" \
+    --location "proxy_next_upstream error timeout http_502 http_503;" \
+    --location "proxy_next_upstream_tries 3;" --location "proxy_connect_timeout 500ms;" \
+    >"$dir/nginx.conf"
 }
 
 write_haproxy_conf() {
-  local dir=$WORK/haproxy b servers=""
+  local dir=$WORK/haproxy b servers=()
   for b in "${BACKENDS[@]}"; do
-    servers+="    server $b 127.0.0.1:${BACKEND_PORT[$b]} check"$'\n'
+    servers+=(--backend "server $b 127.0.0.1:${BACKEND_PORT[$b]} check")
   done
   mkdir -p "$dir"
-  cat >"$dir/haproxy.cfg" <<EOF
-global
-    nbthread 1
-    maxconn $CONN_LIMIT
-
-defaults
-    mode http
-    option http-keep-alive
-    http-reuse always
-    retries 3
-    option redispatch 1
-    maxconn $CONN_LIMIT
-    timeout connect 500ms
-    timeout client 300s
-    timeout server 30s
-    timeout http-request 10s
-    timeout http-keep-alive 300s
-
-frontend fe
-    bind 127.0.0.1:${PORT[haproxy]}
-    default_backend app
-
-backend app
-    balance roundrobin
-    option httpchk GET /healthz
-    default-server inter 1s fall 2 rise 2
-$servers
-EOF
+  haproxy_proxy_conf --maxconn "$CONN_LIMIT" --defaults "retries 3" --defaults "option redispatch 1" \
+    --connect-timeout 500ms --bind "127.0.0.1:${PORT[haproxy]}" --backend "balance roundrobin" \
+    --backend "option httpchk GET /healthz" --backend "default-server inter 1s fall 2 rise 2" \
+    "${servers[@]}" >"$dir/haproxy.cfg"
 }
 
 # waygate's failover keys (health_check, retry); everything else at its shipped defaults.
 write_waygate_conf() {
   local dir=$WORK/waygate
   mkdir -p "$dir"
-  cat >"$dir/waygate.yaml" <<EOF
-workers: 1
-access_log: "off"
-listeners: [{ name: web, address: 127.0.0.1:${PORT[waygate]} }]
-routes: [{ hosts: ["*"], paths: [{ prefix: /, cluster: app, retry: { attempts: 2, on: [connect-failure, reset, 502, 503] } }] }]
-clusters:
-  - name: app
-    endpoints: [127.0.0.1:${BACKEND_PORT[a]}, 127.0.0.1:${BACKEND_PORT[b]}, 127.0.0.1:${BACKEND_PORT[c]}]
-    health_check: { http: { path: /healthz }, interval: 1s, timeout: 500ms, healthy_threshold: 2, unhealthy_threshold: 2 }
-EOF
+  waygate_proxy_conf --listener "$(waygate_listener web "${PORT[waygate]}")" \
+    --path "retry: { attempts: 2, on: [connect-failure, reset, 502, 503] }" \
+    --endpoints "127.0.0.1:${BACKEND_PORT[a]}, 127.0.0.1:${BACKEND_PORT[b]}, 127.0.0.1:${BACKEND_PORT[c]}" \
+    --cluster "health_check: { http: { path: /healthz }, interval: 1s, timeout: 500ms, healthy_threshold: 2, unhealthy_threshold: 2 }" \
+    >"$dir/waygate.yaml"
+}
+
+config_path() {  # config_path NAME
+  case $1 in
+    nginx) echo "$WORK/nginx/nginx.conf" ;;
+    haproxy) echo "$WORK/haproxy/haproxy.cfg" ;;
+    waygate) echo "$WORK/waygate/waygate.yaml" ;;
+  esac
 }
 
 # start_proxy NAME: on PROXY_CPU; wait until it answers and has sent requests to all three
 # backends. Its pid in STARTED_PID.
 start_proxy() {
   local name=$1
-  case $name in
-    nginx) start nginx "$PROXY_CPU" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" ;;
-    haproxy) start haproxy "$PROXY_CPU" haproxy -db -f "$WORK/haproxy/haproxy.cfg" ;;
-    waygate) start waygate "$PROXY_CPU" "$WAYGATE_BIN" --config "$WORK/waygate/waygate.yaml" ;;
-  esac
+  launch_proxy "$name" "$(config_path "$name")"
   wait_ready "$name" "$STARTED_PID" "${PORT[$name]}" && check_balance "$name" "${PORT[$name]}"
 }
 
@@ -344,13 +286,13 @@ measure_proxy() {
   local name=$1 round=$2 b pid
   if ! start_proxy "$name"; then
     stop_pid "$STARTED_PID"
-    FAILED+=("$name")
+    FAILED[$name]="failed to start"
     NOTES+=("$name failed to start or did not reach all three backends; see the log above")
     return
   fi
   pid=$STARTED_PID   # the timeline starts more (sampler, backend), each setting STARTED_PID
   if ! measure "$name" "$round" "$pid"; then
-    FAILED+=("$name")
+    FAILED[$name]="failed during the run"
     NOTES+=("$name: failed during round $((round + 1)); see the log above. Its figures are incomplete")
   fi
   stop_pid "$pid"
@@ -359,43 +301,27 @@ measure_proxy() {
   done
 }
 
-# --- main ---------------------------------------------------------------------------------------
-IFS=, read -ra WANTED <<<"$PROXIES"
-NOTES=()
-RUN=()
-for name in "${WANTED[@]}"; do
-  case $name in
-    nginx | haproxy) RUN+=("$name") ;;
-    waygate)
-      if [[ -x $WAYGATE_BIN ]]; then
-        RUN+=(waygate)
-      else
-        log "waygate binary not found at $WAYGATE_BIN: measuring the others only"
-        NOTES+=("waygate was not measured: no binary at $WAYGATE_BIN")
-      fi
-      ;;
-    *) die "unknown proxy '$name' (nginx, haproxy, waygate)" ;;
-  esac
-done
-if [[ " ${RUN[*]} " == *" waygate "* ]]; then
-  # A copy, so a rebuild during the run cannot change the binary between rounds.
-  cp "$WAYGATE_BIN" "$WORK/waygate-bin"
-  log "waygate: $WAYGATE_BIN ($("$WORK/waygate-bin" --version), built $(date -r "$WAYGATE_BIN" '+%F %T'))"
-  WAYGATE_BIN=$WORK/waygate-bin
-fi
+# measured NAME ROUND: once the cores are quiet, start NAME and run the timeline on it.
+measured() {
+  wait_quiet
+  log "round $(($2 + 1))/$ROUNDS: $1"
+  measure_proxy "$1" "$2"
+}
 
-for port in "${BACKEND_PORT[@]}" "${PORT[@]}"; do
-  port_free "$port" || die "port $port is in use (use --base-port)"
-done
+# --- main ---------------------------------------------------------------------------------------
+NOTES=()
+declare -A FAILED=()
+pick_proxies nginx,haproxy,waygate
+((!WAYGATE_MISSING)) || NOTES+=("waygate was not measured: no binary at $WAYGATE_BIN")
+copy_waygate_bin
+require_free_ports "${BACKEND_PORT[@]}" "${PORT[@]}"
 
 write_nginx_conf
 write_haproxy_conf
 write_waygate_conf
-nginx -t -q -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" ||
-  die "nginx rejects the failover config"
-haproxy -c -q -f "$WORK/haproxy/haproxy.cfg" || die "haproxy rejects the failover config"
+check_peer_configs "$(config_path nginx)" "$(config_path haproxy)" "the failover config"
 if [[ " ${RUN[*]} " == *" waygate "* ]] &&
-  ! "$WAYGATE_BIN" --check "$WORK/waygate/waygate.yaml" >"$WORK/waygate.check" 2>&1; then
+  ! "$WAYGATE_BIN" --check "$(config_path waygate)" >"$WORK/waygate.check" 2>&1; then
   # Expected until waygate has health checks: say so, and measure the others.
   log "waygate rejects the failover config (its health_check and retry keys); not measuring it:"
   sed 's/^/    /' "$WORK/waygate.check" >&2
@@ -404,9 +330,7 @@ if [[ " ${RUN[*]} " == *" waygate "* ]] &&
   more=""
   ((count <= 1)) || more=" (and $((count - 1)) more lines)"
   NOTES+=("waygate was not measured: \`waygate --check\` rejects the failover config: $first$more")
-  kept=()
-  for name in "${RUN[@]}"; do [[ $name == waygate ]] || kept+=("$name"); done
-  RUN=("${kept[@]}")
+  unrun waygate
 fi
 ((${#RUN[@]})) || die "nothing to measure"
 
@@ -423,25 +347,15 @@ log "proxies on core $PROXY_CPU; wrk, backends and this script on core $LOAD_CPU
   "${RESTART_AT}s; $ROUNDS round(s)"
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Each proxy is started fresh for each round, alone on its core; the order rotates between rounds.
-FAILED=()
-for ((round = 0; round < ROUNDS; round++)); do
-  for ((k = 0; k < ${#RUN[@]}; k++)); do
-    name=${RUN[(k + round) % ${#RUN[@]}]}
-    [[ " ${FAILED[*]} " == *" $name "* ]] && continue
-    wait_quiet
-    log "round $((round + 1))/$ROUNDS: $name"
-    measure_proxy "$name" "$round"
-  done
-done
+# Each proxy is started fresh for each round, alone on its core.
+measure_rounds measured
 
 title="waygate e2e failover: each proxy alone on core $PROXY_CPU (1 worker, keep-alive to 3 nginx backends),"
 title+=$'\n'"wrk -t1 -c$CONNECTIONS and the backends on core $LOAD_CPU; ${DURATION}s of load, backend"
 title+=" ${BACKENDS[$VICTIM]} SIGKILLed at ${KILL_AT}s and"$'\n'"started again at ${RESTART_AT}s; $ROUNDS round(s)"
-note_args=()
-for n in "${NOTES[@]}"; do note_args+=(--note "$n"); done
+note_args
 echo
 "${MEASURE[@]}" failover-report --results "$RESULTS" --proxies "$(IFS=,; echo "${WANTED[*]}")" \
   --names "$(IFS=,; echo "${BACKENDS[*]}")" --victim "$VICTIM" --title "$title" --rounds "$ROUNDS" \
   --interval-ms "$SAMPLE_MS" --kill-lead-ms "$(awk -v s="$KILL_LEAD" 'BEGIN { print s * 1000 }')" \
-  --netns "$NETNS" --proxy-cpu "$PROXY_CPU" ${OUT:+--out "$OUT"} "${note_args[@]}"
+  --netns "$NETNS" --proxy-cpu "$PROXY_CPU" ${OUT:+--out "$OUT"} "${NOTE_ARGS[@]}"

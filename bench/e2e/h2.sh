@@ -40,25 +40,17 @@ Cores: proxies on PROXY_CPU ($PROXY_CPU); h2load, upstream and this script on LO
 EOF
 }
 
+# The options all scripts take are harness.sh's (common_option): it comes first.
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+source "$HERE/harness.sh"
 while (($#)); do
   case $1 in
-    -d | --duration) DURATION=$2; shift 2 ;;
-    -c | --connections) CONNECTIONS=$2; shift 2 ;;
     -m | --streams) STREAMS=$2; shift 2 ;;
     --modes) MODES=$2; shift 2 ;;
-    -r | --rounds) ROUNDS=$2; shift 2 ;;
-    -p | --proxies) PROXIES=$2; shift 2 ;;
-    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
-    --base-port) BASE_PORT=$2; shift 2 ;;
-    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
-    -o | --out) OUT=$2; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+    *) common_option "$@"; shift 2 ;;
   esac
 done
-for v in DURATION CONNECTIONS STREAMS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
-done
+require_whole_numbers DURATION CONNECTIONS STREAMS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT
 ((DURATION > 0 && CONNECTIONS > 0 && STREAMS > 0 && ROUNDS > 0)) ||
   { echo "duration, connections, streams and rounds must be > 0" >&2; exit 2; }
 IFS=, read -ra WANTED_MODES <<<"$MODES"
@@ -66,8 +58,6 @@ for mode in "${WANTED_MODES[@]}"; do
   [[ $mode == h2c || $mode == tls ]] || { echo "a mode is h2c or tls, not '$mode'" >&2; exit 2; }
 done
 
-# shellcheck source-path=SCRIPTDIR source=harness.sh
-source "$HERE/harness.sh"
 H2_MEASURE=(python3 "$HERE/h2_measure.py")
 
 EXTRA_TOOLS=(openssl:openssl h2load:nghttp2-client nghttpx:nghttp2-proxy)
@@ -88,66 +78,19 @@ declare -A TLS_PORT=([nginx]=$((BASE_PORT + 5)) [haproxy]=$((BASE_PORT + 6))
 config_path() { echo "$WORK/$1/$1.conf"; }
 
 write_nginx_conf() {
-  local dir=$WORK/nginx
-  mkdir -p "$dir"
-  {
-    nginx_common "$dir"
-    cat <<EOF
-events { worker_connections 4096; }
-http {
-$(nginx_temp_paths "$dir")
-    access_log off;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000;   # per connection; h2load's streams count against it too
-    upstream up {
-        server 127.0.0.1:$UP_PORT;
-        keepalive 128;
-        keepalive_requests 1000000;
-        keepalive_timeout 300s;
-    }
-    server {
-        listen 127.0.0.1:${PORT[nginx]} http2 backlog=4096;
-        listen 127.0.0.1:${TLS_PORT[nginx]} ssl http2 backlog=4096;
-        ssl_certificate $CERT;
-        ssl_certificate_key $KEY;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-EOF
-  } >"$(config_path nginx)"
+  mkdir -p "$WORK/nginx"
+  nginx_proxy_conf "$WORK/nginx" \
+    --server "listen 127.0.0.1:${PORT[nginx]} http2 backlog=4096;" \
+    --server "listen 127.0.0.1:${TLS_PORT[nginx]} ssl http2 backlog=4096;" \
+    --server "ssl_certificate $CERT;" --server "ssl_certificate_key $KEY;" \
+    --server "ssl_protocols TLSv1.2 TLSv1.3;" >"$(config_path nginx)"
 }
 
 write_haproxy_conf() {
   mkdir -p "$WORK/haproxy"
-  cat >"$(config_path haproxy)" <<EOF
-global
-    nbthread 1
-    maxconn 4096
-
-defaults
-    mode http
-    option http-keep-alive
-    http-reuse always
-    maxconn 4096
-    timeout connect 5s
-    timeout client 300s
-    timeout server 30s
-    timeout http-request 10s
-    timeout http-keep-alive 300s
-
-frontend fe
-    bind 127.0.0.1:${PORT[haproxy]} proto h2
-    bind 127.0.0.1:${TLS_PORT[haproxy]} ssl crt $TLS_DIR/haproxy.pem alpn h2,http/1.1
-    default_backend be
-
-backend be
-    server up 127.0.0.1:$UP_PORT
-EOF
+  haproxy_proxy_conf --bind "127.0.0.1:${PORT[haproxy]} proto h2" \
+    --bind "127.0.0.1:${TLS_PORT[haproxy]} ssl crt $TLS_DIR/haproxy.pem alpn h2,http/1.1" \
+    >"$(config_path haproxy)"
 }
 
 # nghttpx takes its whole config on the command line (nghttpx_args); this file is for the record.
@@ -162,27 +105,8 @@ nghttpx_args() {
 # listeners offer ALPN h2 by default.
 write_waygate_conf() {
   mkdir -p "$WORK/waygate"
-  cat >"$(config_path waygate)" <<EOF
-workers: 1
-access_log: off
-listeners:
-  - name: h2c
-    address: 127.0.0.1:${PORT[waygate]}
-    http2: true
-  - name: tls
-    address: 127.0.0.1:${TLS_PORT[waygate]}
-    tls:
-      certificates:
-        - { cert: $CERT, key: $KEY }
-routes:
-  - hosts: ["*"]
-    paths:
-      - prefix: /
-        cluster: up
-clusters:
-  - name: up
-    endpoints: [127.0.0.1:$UP_PORT]
-EOF
+  waygate_proxy_conf --listener "$(waygate_listener h2c "${PORT[waygate]}" http2)" \
+    --listener "$(waygate_listener tls "${TLS_PORT[waygate]}" tls)" >"$(config_path waygate)"
 }
 
 # start_proxy NAME: start it on PROXY_CPU and wait until it relays over both listeners; its pid in
@@ -190,19 +114,21 @@ EOF
 start_proxy() {
   local name=$1 cfg
   cfg=$(config_path "$name")
-  case $name in
-    nginx) start nginx "$PROXY_CPU" nginx -p "$WORK/nginx" -c "$cfg" -e "$WORK/nginx/error.log" ;;
-    haproxy) start haproxy "$PROXY_CPU" haproxy -db -f "$cfg" ;;
+  if [[ $name == nghttpx ]]; then
+    mkdir -p "$WORK/nghttpx"
     # shellcheck disable=SC2046  # nghttpx_args' words are meant to split
-    nghttpx) mkdir -p "$WORK/nghttpx"; start nghttpx "$PROXY_CPU" nghttpx $(nghttpx_args) ;;
-    waygate) start waygate "$PROXY_CPU" "$WAYGATE_BIN" --config "$cfg" ;;
-  esac
+    start nghttpx "$PROXY_CPU" nghttpx $(nghttpx_args)
+  else
+    launch_proxy "$name" "$cfg"
+  fi
   wait_ready "$name" "$STARTED_PID" "${PORT[$name]}" http --http2-prior-knowledge || return 1
-  check_responses "$name" "${PORT[$name]}" http --http2-prior-knowledge &&
-    check_responses "$name" "${TLS_PORT[$name]}" https --cacert "$CERT" --http2 &&
+  if ! check_responses "$name" "${PORT[$name]}" http --http2-prior-knowledge ||
+    ! check_responses "$name" "${TLS_PORT[$name]}" https --cacert "$CERT" --http2 ||
     [[ $(curl -fsS -o /dev/null -w '%{http_version}' --cacert "$CERT" --http2 \
-      "https://127.0.0.1:${TLS_PORT[$name]}/") == 2 ]] ||
-    { log "$name: does not answer HTTP/2 over TLS"; return 1; }
+      "https://127.0.0.1:${TLS_PORT[$name]}/") != 2 ]]; then
+    log "$name: does not answer HTTP/2 over TLS"
+    return 1
+  fi
 }
 
 # --- measurement --------------------------------------------------------------------------------
@@ -242,39 +168,17 @@ measured() {
 }
 
 # --- main ---------------------------------------------------------------------------------------
-IFS=, read -ra WANTED <<<"$PROXIES"
 NOTES=()
-RUN=()
 declare -A FAILED=()
-for name in "${WANTED[@]}"; do
-  case $name in
-    nginx | haproxy | nghttpx) RUN+=("$name") ;;
-    waygate)
-      if [[ -x $WAYGATE_BIN ]]; then
-        RUN+=(waygate)
-      else
-        log "waygate binary not found at $WAYGATE_BIN: measuring the others only"
-        FAILED[waygate]="not measured (no binary)"
-      fi
-      ;;
-    *) die "unknown proxy '$name' (nginx, haproxy, nghttpx, waygate)" ;;
-  esac
-done
-((${#RUN[@]})) || die "nothing to measure"
-for port in "$UP_PORT" "${PORT[@]}" "${TLS_PORT[@]}"; do
-  port_free "$port" || die "port $port is in use (use --base-port)"
-done
+pick_proxies nginx,haproxy,nghttpx,waygate
+((!WAYGATE_MISSING)) || FAILED[waygate]="not measured (no binary)"
+require_free_ports "$UP_PORT" "${PORT[@]}" "${TLS_PORT[@]}"
 
 write_nginx_conf
 write_haproxy_conf
-nginx -t -q -p "$WORK/nginx" -c "$(config_path nginx)" -e "$WORK/nginx/error.log" ||
-  die "nginx rejects the benchmark config"
-haproxy -c -q -f "$(config_path haproxy)" || die "haproxy rejects the benchmark config"
+check_peer_configs "$(config_path nginx)" "$(config_path haproxy)" "the benchmark config"
 if [[ " ${RUN[*]} " == *" waygate "* ]]; then
-  cp "$WAYGATE_BIN" "$WORK/waygate-bin"   # a rebuild during the run cannot change it
-  log "waygate: $WAYGATE_BIN ($("$WORK/waygate-bin" --version)," \
-    "built $(date -r "$WAYGATE_BIN" '+%F %T'))"
-  WAYGATE_BIN=$WORK/waygate-bin
+  copy_waygate_bin
   write_waygate_conf
   timeout 10 "$WAYGATE_BIN" --check "$(config_path waygate)" >/dev/null ||
     die "waygate --check refuses the benchmark config"
@@ -284,22 +188,16 @@ start_upstream
 log "proxies on core $PROXY_CPU; h2load, upstream and this script on core $LOAD_CPU;" \
   "${DURATION}s runs of h2load -t1 -c$CONNECTIONS -m$STREAMS, $ROUNDS round(s)"
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for ((round = 0; round < ROUNDS; round++)); do
-  for ((k = 0; k < ${#RUN[@]}; k++)); do
-    name=${RUN[(k + round) % ${#RUN[@]}]}
-    [[ -n ${FAILED[$name]:-} ]] || measured "$name" "$round"
-  done
-done
+measure_rounds measured
 is_running "$UP_PID" || die "the upstream died during the run"
 log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 title="waygate e2e HTTP/2: each proxy alone on core $PROXY_CPU (1 worker, HTTP/1.1 upstream with"
 title+=" keep-alive; waygate with its shipped defaults),"$'\n'"h2load and the nginx upstream on"
 title+=" core $LOAD_CPU; ${DURATION}s runs; median of $ROUNDS round(s)"
-report_args=()
-for n in "${NOTES[@]}"; do report_args+=(--note "$n"); done
-for name in "${!FAILED[@]}"; do report_args+=(--failed "$name=${FAILED[$name]}"); done
+note_args
+for name in "${!FAILED[@]}"; do NOTE_ARGS+=(--failed "$name=${FAILED[$name]}"); done
 echo
 "${H2_MEASURE[@]}" report --results "$RESULTS" --proxies "$PROXIES" --title "$title" \
   --conns "$CONNECTIONS" --streams "$STREAMS" --proxy-cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU" \
-  ${OUT:+--out "$OUT"} "${report_args[@]}"
+  ${OUT:+--out "$OUT"} "${NOTE_ARGS[@]}"

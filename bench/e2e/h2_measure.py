@@ -1,17 +1,16 @@
 #!/usr/bin/env python3
 """Measurement helpers for bench/e2e/h2.sh: one h2load run through a proxy (h2c by prior knowledge
 or TLS with ALPN h2) with the proxy's CPU per request, and the table.
-Standard library only; the /proc readings come from tls_measure.py, the table layout from
-measure.py."""
+Standard library only; the /proc readings and the report's medians come from timed_run.py, the
+table layout from measure.py."""
 
 import argparse
-import os
 import re
-import statistics
 import subprocess
 
-from measure import _ratio_cell, _table, emit_report, load_results
-from tls_measure import _core_figures, _emit, _sample
+from measure import _table, emit_report
+from timed_run import (add_report_args, add_run_args, core_figures, emit, report_medians, sample,
+                       table_rows, waygate_best_lines)
 
 MODES = ("h2c", "tls")
 
@@ -44,20 +43,20 @@ def cmd_run(args):
     h2load = ["h2load", "-t1", f"-c{args.conns}", f"-m{args.streams}",
               f"{scheme}://127.0.0.1:{args.port}/"]
     subprocess.run(h2load + ["-D1"], capture_output=True, check=True)
-    before = _sample(args.pid, args.cpu, args.load_cpu)
+    before = sample(args.pid, args.cpu, args.load_cpu)
     run = subprocess.run(h2load + [f"-D{args.seconds}"], capture_output=True, text=True,
                          check=True)
-    after = _sample(args.pid, args.cpu, args.load_cpu)
+    after = sample(args.pid, args.cpu, args.load_cpu)
     with open(args.out, "w") as out:
         out.write(run.stdout + run.stderr)
     h = parse_h2load(run.stdout)
     if h["alpn"] != "h2" and args.mode == "tls":
         raise SystemExit(f"{args.proxy}: TLS negotiated {h['alpn']}, not h2")
     m = args.mode
-    _emit(args.proxy, f"{m}.rps", h["rps"])
-    _emit(args.proxy, f"{m}.requests", h["done"])
-    _emit(args.proxy, f"{m}.errors", h["failed"])
-    _core_figures(args.proxy, m, before, after, h["done"])
+    emit(args.proxy, f"{m}.rps", h["rps"])
+    emit(args.proxy, f"{m}.requests", h["done"])
+    emit(args.proxy, f"{m}.errors", h["failed"])
+    core_figures(args.proxy, m, before, after, h["done"])
 
 
 # (metric suffix, header, format, higher is better; None: no ratio)
@@ -69,35 +68,14 @@ COLUMNS = [
 
 
 def cmd_report(args):
-    results = load_results(args.results) if os.path.getsize(args.results) else {}
-    med = {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in results.items()}
-    order = [p for p in args.proxies.split(",") if p]
-    failed = dict(f.split("=", 1) for f in args.failed or [])
-    for p in failed:
-        med.pop(p, None)
-    peers = [p for p in order if p != "waygate" and p in med]
+    _, med, order, failed, peers = report_medians(args)
     metrics = [(f"{mode}.{c[0]}", *c[1:]) for mode in MODES for c in COLUMNS]
-
-    rows = [["proxy"] + [c[1] for c in metrics]]
-    for p in order:
-        m = med.get(p, {})
-        rows.append([f"{p}: {failed[p]}" if p in failed else p]
-                    + [c[2].format(m[c[0]]) if c[0] in m else "-" for c in metrics])
-    if "waygate" in order:
-        w = med.get("waygate", {})
-        cells = []
-        for metric, _, _, higher in metrics:
-            vals = [med[p][metric] for p in peers if metric in med[p]]
-            best = (max(vals) if higher else min(vals)) if vals and higher is not None else None
-            cells.append("" if higher is None else _ratio_cell(w.get(metric), best))
-        rows.append(["waygate/best"] + cells)
+    rows = table_rows(med, order, failed, peers, metrics)
     width = len(COLUMNS)
     groups = [(f"h2c prior knowledge (h2load -c{args.conns} -m{args.streams})", 1, width),
               (f"TLS 1.3, ALPN h2 (h2load -c{args.conns} -m{args.streams})", 1 + width, width)]
     lines = [args.title, ""] + _table(rows, groups) + [""]
-    if "waygate" in order:
-        lines.append(f"waygate/best: waygate's figure / the best of "
-                     f"{' and '.join(peers) or 'none'} (max for req/s, min for CPU).")
+    lines += waygate_best_lines(order, peers, "max for req/s, min for CPU")
     lines.append(f"proxy %: the proxy's utime+stime in % of its core {args.proxy_cpu} (near 100: "
                  "the proxy set the rate; lower: the client's core did).")
     notes = []
@@ -123,28 +101,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="one h2load run through a proxy; its figures on stdout")
-    p.add_argument("--proxy", required=True)
+    add_run_args(p)
     p.add_argument("--mode", choices=MODES, required=True)
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--pid", type=int, required=True)
-    p.add_argument("--cpu", type=int, required=True)
-    p.add_argument("--load-cpu", type=int, required=True)
-    p.add_argument("--seconds", type=int, required=True)
     p.add_argument("--conns", type=int, required=True)
     p.add_argument("--streams", type=int, required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("report", help="print the table (median over rounds)")
-    p.add_argument("--results", required=True)
-    p.add_argument("--proxies", required=True)
-    p.add_argument("--title", required=True)
+    add_report_args(p)
     p.add_argument("--conns", type=int, required=True)
     p.add_argument("--streams", type=int, required=True)
-    p.add_argument("--proxy-cpu", type=int, required=True)
-    p.add_argument("--load-cpu", type=int, required=True)
-    p.add_argument("--failed", action="append")
-    p.add_argument("--note", action="append")
-    p.add_argument("--out")
     p.set_defaults(func=cmd_report)
     args = ap.parse_args()
     args.func(args)

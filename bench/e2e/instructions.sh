@@ -125,29 +125,12 @@ EOF
       echo haproxy -db -f "$dir/conf"
       ;;
     waygate)
-      local tls="" access_log=off
-      [[ $SCHEME == http ]] || tls="
-    tls:
-      certificates:
-        - { cert: $CERT, key: $KEY }"
+      local with=() access_log=off
+      [[ $SCHEME == http ]] || with=(tls)
+      [[ -z $H2 ]] || with=(http2)
       [[ $ACCESS_LOG == off ]] || access_log="{ path: $log, format: json }"
-      [[ -z $H2 ]] || tls="
-    http2: true"
-      cat >"$dir/conf" <<EOF
-workers: 1
-access_log: $access_log
-listeners:
-  - name: web
-    address: 127.0.0.1:${PORT[waygate]}$tls
-routes:
-  - hosts: ["*"]
-    paths:
-      - prefix: /
-        cluster: up
-clusters:
-  - name: up
-    endpoints: [127.0.0.1:$UP_PORT]
-EOF
+      waygate_proxy_conf --access-log "$access_log" \
+        --listener "$(waygate_listener web "${PORT[waygate]}" "${with[@]}")" >"$dir/conf"
       echo "$WAYGATE_BIN" --config "$dir/conf"
       ;;
     nghttpx)

@@ -431,6 +431,12 @@ def load_results(path):
     return results
 
 
+def load_medians(path):
+    """load_results (empty when no proxy got measured) and {proxy: {metric: median over rounds}}."""
+    results = load_results(path) if os.path.getsize(path) else {}
+    return results, {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in results.items()}
+
+
 def _table(rows, groups=()):
     """Text table lines: the first column left-aligned, the others right-aligned, two spaces apart.
     A row of one cell is a section label. groups: (label, first column, column count), printed
@@ -468,14 +474,19 @@ def _ratio_cell(value, best):
 
 
 def _ratio_rows(med, waygates, peers, metrics):
-    """A "<waygate row>/best" row per waygate row: its figure / the peers' best, per column."""
+    """A "<waygate row>/best" row per waygate row: its figure / the peers' best, per column; higher
+    is True, False, or None for a column without a ratio (an empty cell). A waygate row without
+    figures (it failed) gets "-" cells."""
     rows = []
     for w in waygates:
         cells = [f"{w}/best"]
         for metric, higher in metrics:
+            if higher is None:
+                cells.append("")
+                continue
             vals = [med[p][metric] for p in peers if metric in med[p]]
             best = (max(vals) if higher else min(vals)) if vals else None
-            cells.append(_ratio_cell(med[w].get(metric), best))
+            cells.append(_ratio_cell(med.get(w, {}).get(metric), best))
         rows.append(cells)
     return rows
 
@@ -485,8 +496,7 @@ def _cell(m, metric, form):
 
 
 def cmd_report(args):
-    results = load_results(args.results) if os.path.getsize(args.results) else {}
-    med = {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in results.items()}
+    results, med = load_medians(args.results)
     order = [p for p in args.proxies.split(",") if p]
     modes = [m for m in args.modes.split(",") if m]
     conns = [c for c in args.conns.split(",") if c]
@@ -737,9 +747,8 @@ _RELOAD_COLUMNS = ["reloads", "steady p99 ms", "reload p99 ms", "reload/steady",
 
 
 def cmd_reload_report(args):
-    results = load_results(args.results) if os.path.getsize(args.results) else {}
+    results, med = load_medians(args.results)
     order = [p for p in args.proxies.split(",") if p]
-    med = {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in results.items()}
     tot = {p: {m: sum(v) for m, v in ms.items()} for p, ms in results.items()}
 
     def ratio(p):
@@ -1081,9 +1090,8 @@ _WINDOWS = (("before", "before the kill"), ("down", "kill..restart"), ("after", 
 
 
 def cmd_failover_report(args):
-    results = load_results(args.results) if os.path.getsize(args.results) else {}
+    results, med = load_medians(args.results)
     order = [p for p in args.proxies.split(",") if p]
-    med = {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in results.items()}
     tot = {p: {m: sum(v) for m, v in ms.items()} for p, ms in results.items()}
     peers = [p for p in order if p != "waygate" and "rps" in med.get(p, {})]
     compare = "rps" in med.get("waygate", {}) and peers
@@ -1123,8 +1131,8 @@ def cmd_failover_report(args):
         f"  {'benchmark' if args.netns else 'MACHINE'}'s network namespace, less the sampler's own); "
         "a health check makes at most one per interval,",
         "  so more is live traffic. \"never\": still trying at the restart.",
-        f"rejoined: from the restart command to the end of the first sampling interval in which the "
-        f"restarted backend",
+        "rejoined: from the restart command to the end of the first sampling interval in which the "
+        "restarted backend",
         f"  served 1/3 ± {100 * args.tolerance:.0f}% of the requests (each backend's nginx "
         "stub_status counter, less our reads).",
         f"settled and rejoined are medians over rounds, to within one sampling interval "

@@ -38,29 +38,20 @@ usage: $0 [options]          (each option also reads the environment variable in
 EOF
 }
 
-while (($#)); do
-  case $1 in
-    -d | --duration) DURATION=$2; shift 2 ;;
-    -c | --connections) CONNECTIONS=$2; shift 2 ;;
-    -n | --reloads) RELOADS=$2; shift 2 ;;
-    -r | --rounds) ROUNDS=$2; shift 2 ;;
-    -p | --proxies) PROXIES=$2; shift 2 ;;
-    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
-    --base-port) BASE_PORT=$2; shift 2 ;;
-    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
-    --retries) RETRIES=$2; shift 2 ;;
-    -o | --out) OUT=$2; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
-  esac
-done
-for v in DURATION CONNECTIONS RELOADS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT RETRIES; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
-done
-((DURATION > 0 && RELOADS > 0 && ROUNDS > 0)) || { echo "duration, reloads and rounds must be > 0" >&2; exit 2; }
-
+# The options all scripts take are harness.sh's (common_option): it comes first.
 # shellcheck source-path=SCRIPTDIR source=harness.sh
 source "$HERE/harness.sh"
+while (($#)); do
+  case $1 in
+    -n | --reloads) RELOADS=$2; shift 2 ;;
+    --retries) RETRIES=$2; shift 2 ;;
+    *) common_option "$@"; shift 2 ;;
+  esac
+done
+require_whole_numbers DURATION CONNECTIONS RELOADS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT \
+  RETRIES
+((DURATION > 0 && RELOADS > 0 && ROUNDS > 0)) || { echo "duration, reloads and rounds must be > 0" >&2; exit 2; }
+
 harness_init
 
 CONN_LIMIT=4096   # each proxy's connection limit: far above what wrk and the probes open
@@ -81,35 +72,10 @@ HEADER=X-Bench-Config
 write_nginx_conf() {  # write_nginx_conf VARIANT: the proxy of run.sh, plus the header
   local variant=$1 dir=$WORK/nginx
   mkdir -p "$dir"
-  {
-    nginx_common "$dir"
-    cat <<EOF
-worker_rlimit_nofile $((CONN_LIMIT * 2));
-events { worker_connections $CONN_LIMIT; }
-http {
-$(nginx_temp_paths "$dir")
-    access_log off;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000;   # default 1000 would close wrk's connections mid-run
-    upstream up {
-        server 127.0.0.1:$UP_PORT;
-        keepalive 128;
-        keepalive_requests 1000000;
-        keepalive_timeout 300s;
-    }
-    server {
-        listen 127.0.0.1:${PORT[nginx]} backlog=4096;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_max_temp_file_size 0;
-            add_header $HEADER $variant;
-        }
-    }
-}
-EOF
-  } >"$dir/nginx-$variant.conf"
+  nginx_proxy_conf "$dir" --rlimit $((CONN_LIMIT * 2)) --conns "$CONN_LIMIT" \
+    --server "listen 127.0.0.1:${PORT[nginx]} backlog=4096;" \
+    --location "proxy_max_temp_file_size 0;" --location "add_header $HEADER $variant;" \
+    >"$dir/nginx-$variant.conf"
 }
 
 write_haproxy_conf() {  # write_haproxy_conf VARIANT
@@ -119,52 +85,17 @@ write_haproxy_conf() {  # write_haproxy_conf VARIANT
   # the listeners to the new worker over its own socketpair (management guide, "-x").
   # hard-stop-after bounds how long an old worker may linger with connections that never go idle;
   # under this load old workers are gone well before it.
-  cat >"$dir/haproxy-$variant.cfg" <<EOF
-global
-    nbthread 1
-    maxconn $CONN_LIMIT
-    hard-stop-after 30s
-
-defaults
-    mode http
-    option http-keep-alive
-    http-reuse always
-    maxconn $CONN_LIMIT
-    timeout connect 5s
-    timeout client 300s
-    timeout server 30s
-    timeout http-request 10s
-    timeout http-keep-alive 300s
-
-frontend fe
-    bind 127.0.0.1:${PORT[haproxy]}
-    default_backend be
-
-backend be
-    http-response set-header $HEADER $variant
-    server up 127.0.0.1:$UP_PORT
-EOF
+  haproxy_proxy_conf --maxconn "$CONN_LIMIT" --global "hard-stop-after 30s" \
+    --bind "127.0.0.1:${PORT[haproxy]}" \
+    --backend "http-response set-header $HEADER $variant" --backend "server up 127.0.0.1:$UP_PORT" \
+    >"$dir/haproxy-$variant.cfg"
 }
 
 write_waygate_conf() {  # write_waygate_conf VARIANT: shipped defaults, as in run.sh, plus the header
   local variant=$1 dir=$WORK/waygate
   mkdir -p "$dir"
-  cat >"$dir/waygate-$variant.yaml" <<EOF
-workers: 1
-access_log: off
-listeners:
-  - name: web
-    address: 127.0.0.1:${PORT[waygate]}
-routes:
-  - hosts: ["*"]
-    paths:
-      - prefix: /
-        cluster: up
-        response_headers: { add: { $HEADER: $variant } }
-clusters:
-  - name: up
-    endpoints: [127.0.0.1:$UP_PORT]
-EOF
+  waygate_proxy_conf --listener "$(waygate_listener web "${PORT[waygate]}")" \
+    --path "response_headers: { add: { $HEADER: $variant } }" >"$dir/waygate-$variant.yaml"
 }
 
 # config_path NAME VARIANT
@@ -178,11 +109,7 @@ config_path() {
 start_proxy() {
   local name=$1 live=$WORK/$1/${LIVE[$1]} value
   cp "$(config_path "$name" a)" "$live"
-  case $name in
-    nginx) start nginx "$PROXY_CPU" nginx -p "$WORK/nginx" -c "$live" -e "$WORK/nginx/error.log" ;;
-    haproxy) start haproxy "$PROXY_CPU" haproxy -W -db -f "$live" ;;
-    waygate) start waygate "$PROXY_CPU" "$WAYGATE_BIN" --config "$live" ;;
-  esac
+  launch_proxy "$name" "$live" -W   # -W: HAProxy as master and worker, so it can reload
   wait_ready "$name" "$STARTED_PID" "${PORT[$name]}" && check_responses "$name" "${PORT[$name]}" || return 1
   value=$(curl -fsS --max-time 5 -o /dev/null -D - "http://127.0.0.1:${PORT[$name]}/" |
     tr -d '\r' | awk -F': ' -v h="${HEADER,,}" 'tolower($1) == h { print $2 }')
@@ -262,43 +189,45 @@ measure_proxy() {
   MEASURED=1
 }
 
-# --- main ---------------------------------------------------------------------------------------
-IFS=, read -ra WANTED <<<"$PROXIES"
-NOTES=()
-RUN=()
-for name in "${WANTED[@]}"; do
-  case $name in
-    nginx | haproxy) RUN+=("$name") ;;
-    waygate)
-      if [[ -x $WAYGATE_BIN ]]; then
-        RUN+=(waygate)
-      else
-        log "waygate binary not found at $WAYGATE_BIN: measuring the others only"
-        NOTES+=("waygate was not measured: no binary at $WAYGATE_BIN")
-      fi
-      ;;
-    *) die "unknown proxy '$name' (nginx, haproxy, waygate)" ;;
-  esac
-done
-((${#RUN[@]})) || die "nothing to measure"
-if [[ " ${RUN[*]} " == *" waygate "* ]]; then
-  # A copy, so a rebuild during the run cannot change the binary between rounds.
-  cp "$WAYGATE_BIN" "$WORK/waygate-bin"
-  log "waygate: $WAYGATE_BIN ($("$WORK/waygate-bin" --version), built $(date -r "$WAYGATE_BIN" '+%F %T'))"
-  WAYGATE_BIN=$WORK/waygate-bin
-fi
+# measured NAME ROUND: measure NAME, again on a fresh process (up to RETRIES times) when other work
+# used more than 5% of its core; the last measurement counts. One that failed marks NAME failed.
+measured() {
+  local name=$1 round=$2 attempt other
+  for ((attempt = 0; ; attempt++)); do
+    wait_quiet
+    log "round $((round + 1))/$ROUNDS: $name$( ((attempt == 0)) || echo " (attempt $((attempt + 1)))")"
+    measure_proxy "$name" "$round"
+    if ((!MEASURED)); then
+      FAILED[$name]="failed"
+      cat "$TRY" >>"$RESULTS"
+      return
+    fi
+    # The busiest the proxy's core was with other work in either run, in percent.
+    other=$(awk -F'\t' '$2 ~ /_core_other_pct$/ && $3 > m { m = $3 } END { printf "%.0f", m }' "$TRY")
+    if ((other <= 5 || attempt >= RETRIES)); then
+      cat "$TRY" >>"$RESULTS"
+      ((attempt == 0)) ||
+        NOTES+=("$name round $((round + 1)): measured $((attempt + 1)) times; other work used its core before")
+      return
+    fi
+    log "$name: something else used ${other}% of core $PROXY_CPU; measuring again"
+  done
+}
 
-for port in "$UP_PORT" "${PORT[@]}"; do
-  port_free "$port" || die "port $port is in use (use --base-port)"
-done
+# --- main ---------------------------------------------------------------------------------------
+NOTES=()
+declare -A FAILED=()
+pick_proxies nginx,haproxy,waygate
+((!WAYGATE_MISSING)) || NOTES+=("waygate was not measured: no binary at $WAYGATE_BIN")
+copy_waygate_bin
+require_free_ports "$UP_PORT" "${PORT[@]}"
 
 for variant in a b; do
   write_nginx_conf "$variant"
   write_haproxy_conf "$variant"
   write_waygate_conf "$variant"
-  nginx -t -q -p "$WORK/nginx" -c "$(config_path nginx "$variant")" -e "$WORK/nginx/error.log" ||
-    die "nginx rejects the benchmark config (variant $variant)"
-  haproxy -c -q -f "$(config_path haproxy "$variant")" || die "haproxy rejects the benchmark config (variant $variant)"
+  check_peer_configs "$(config_path nginx "$variant")" "$(config_path haproxy "$variant")" \
+    "the benchmark config (variant $variant)"
   if [[ " ${RUN[*]} " == *" waygate "* ]] &&
     ! "$WAYGATE_BIN" --check "$(config_path waygate "$variant")" >"$WORK/waygate.check" 2>&1; then
     cat "$WORK/waygate.check" >&2
@@ -312,42 +241,16 @@ log "proxies on core $PROXY_CPU; wrk, upstream and this script on core $LOAD_CPU
   "$CONNECTIONS connections, $RELOADS reloads, $ROUNDS round(s)"
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Each proxy is started fresh for each round, alone on its core; the order rotates between rounds.
-failed=()
-for ((round = 0; round < ROUNDS; round++)); do
-  for ((k = 0; k < ${#RUN[@]}; k++)); do
-    name=${RUN[(k + round) % ${#RUN[@]}]}
-    [[ " ${failed[*]} " == *" $name "* ]] && continue
-    for ((attempt = 0; ; attempt++)); do
-      wait_quiet
-      log "round $((round + 1))/$ROUNDS: $name$( ((attempt == 0)) || echo " (attempt $((attempt + 1)))")"
-      measure_proxy "$name" "$round"
-      if ((!MEASURED)); then
-        failed+=("$name")
-        cat "$TRY" >>"$RESULTS"
-        break
-      fi
-      # The busiest the proxy's core was with other work in either run, in percent.
-      other=$(awk -F'\t' '$2 ~ /_core_other_pct$/ && $3 > m { m = $3 } END { printf "%.0f", m }' "$TRY")
-      if ((other <= 5 || attempt >= RETRIES)); then
-        cat "$TRY" >>"$RESULTS"
-        ((attempt == 0)) ||
-          NOTES+=("$name round $((round + 1)): measured $((attempt + 1)) times; other work used its core before")
-        break
-      fi
-      log "$name: something else used ${other}% of core $PROXY_CPU; measuring again"
-    done
-  done
-done
+# Each proxy is started fresh for each round, alone on its core.
+measure_rounds measured
 
 is_running "$UP_PID" || die "the upstream died during the run"
 
 title="waygate e2e reload: each proxy alone on core $PROXY_CPU (1 worker, access log off, upstream keep-alive),"
 title+=$'\n'"wrk and the nginx upstream on core $LOAD_CPU; $CONNECTIONS keep-alive conns; ${DURATION}s steady, then"
 title+=" ${DURATION}s with $RELOADS reloads; $ROUNDS round(s)"
-note_args=()
-for n in "${NOTES[@]}"; do note_args+=(--note "$n"); done
+note_args
 echo
 "${MEASURE[@]}" reload-report --results "$RESULTS" --proxies "$(IFS=,; echo "${WANTED[*]}")" \
   --title "$title" --rounds "$ROUNDS" --proxy-cpu "$PROXY_CPU" \
-  ${OUT:+--out "$OUT"} "${note_args[@]}"
+  ${OUT:+--out "$OUT"} "${NOTE_ARGS[@]}"

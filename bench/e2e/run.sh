@@ -50,28 +50,21 @@ usage: $0 [options]          (each option also reads the environment variable in
 EOF
 }
 
+# The options all scripts take are harness.sh's (common_option): it comes first.
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+source "$HERE/harness.sh"
 while (($#)); do
   case $1 in
-    -d | --duration) DURATION=$2; shift 2 ;;
-    -c | --connections) CONNECTIONS=$2; shift 2 ;;
     --access-log) ACCESS_LOG=$2; shift 2 ;;
     --big-connections) BIG_CONNECTIONS=$2; shift 2 ;;
     -i | --idle) IDLE_CONNS=$2; shift 2 ;;
     -b | --burst) BURST_CONNS=$2; shift 2 ;;
-    -r | --rounds) ROUNDS=$2; shift 2 ;;
-    -p | --proxies) PROXIES=$2; shift 2 ;;
     --waygate-tuned) WAYGATE_TUNED=1; shift ;;
-    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
-    --base-port) BASE_PORT=$2; shift 2 ;;
-    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
-    -o | --out) OUT=$2; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+    *) common_option "$@"; shift 2 ;;
   esac
 done
-for v in DURATION BIG_CONNECTIONS IDLE_CONNS BURST_CONNS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
-done
+require_whole_numbers DURATION BIG_CONNECTIONS IDLE_CONNS BURST_CONNS ROUNDS BASE_PORT PROXY_CPU \
+  LOAD_CPU QUIET_WAIT
 ((DURATION > 0 && ROUNDS > 0 && BIG_CONNECTIONS > 0)) ||
   { echo "duration, rounds and big connections must be > 0" >&2; exit 2; }
 [[ $CONNECTIONS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
@@ -81,9 +74,6 @@ done
 [[ $WAYGATE_TUNED == [01] ]] || { echo "WAYGATE_TUNED must be 0 or 1" >&2; exit 2; }
 IFS=, read -ra CONN_COUNTS <<<"$CONNECTIONS"
 IFS=, read -ra MODES <<<"$ACCESS_LOG"
-
-# shellcheck source-path=SCRIPTDIR source=harness.sh
-source "$HERE/harness.sh"
 
 # The idle and burst probes hold up to that many sockets and so does the proxy, plus, during the
 # burst, one upstream connection per request in flight. Each proxy's connection limit leaves room
@@ -119,115 +109,52 @@ write_nginx_conf() {  # write_nginx_conf MODE
     json) log_line="$(nginx_json_format)"$'\n'"    access_log $(access_log_path nginx) json;" ;;
   esac
   mkdir -p "$dir"
-  {
-    nginx_common "$dir"
-    cat <<EOF
-worker_rlimit_nofile $((CONN_LIMIT * 2 + 64));
-events { worker_connections $((CONN_LIMIT * 2)); }
-http {
-$(nginx_temp_paths "$dir")
-    $log_line
-    keepalive_timeout 300s;
-    keepalive_requests 1000000;   # default 1000 would close wrk's connections mid-run
-    upstream up {
-        server 127.0.0.1:$UP_PORT;
-        keepalive 128;
-        keepalive_requests 1000000;
-        keepalive_timeout 300s;
-    }
-    server {
-        listen 127.0.0.1:${PORT[nginx]} backlog=4096;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            # Stream what does not fit the buffers instead of spooling it to a temp file: the
-            # other two never touch the disk, and nor should the 1 MiB figure here.
-            proxy_max_temp_file_size 0;
-        }
-    }
-}
-EOF
-  } >"$(config_path nginx "$mode")"
+  # proxy_max_temp_file_size 0: stream what does not fit the buffers instead of spooling it to a
+  # temp file: the other two never touch the disk, and nor should the 1 MiB figure here.
+  nginx_proxy_conf "$dir" --rlimit $((CONN_LIMIT * 2 + 64)) --conns $((CONN_LIMIT * 2)) \
+    --access-log "$log_line" --server "listen 127.0.0.1:${PORT[nginx]} backlog=4096;" \
+    --location "proxy_max_temp_file_size 0;" >"$(config_path nginx "$mode")"
 }
 
 write_haproxy_conf() {  # write_haproxy_conf MODE
-  local mode=$1 dir=$WORK/haproxy global_log="" defaults_log="" frontend_capture=""
+  local mode=$1 format
+  local opts=(--maxconn "$CONN_LIMIT" --bind "127.0.0.1:${PORT[haproxy]}")
   # Access log off: no "log" line anywhere, so HAProxy logs nothing. File: one raw httplog line per
   # request written to stdout, which start_proxy points at the file: a write per request, as nginx.
   # JSON: the same, with a log-format holding waygate's JSON fields. HAProxy 2.6 cannot escape for
   # JSON (its named, encoded fields came in 2.7), so its values go in unescaped.
-  if [[ $mode == file ]]; then
-    global_log="    log stdout format raw local0"
-    defaults_log=$'    log global\n    option httplog'
-  elif [[ $mode == json ]]; then
-    global_log="    log stdout format raw local0"
-    frontend_capture="    http-request capture req.hdr(host) len 100"
-    # shellcheck disable=SC2016
-    defaults_log=$'    log global\n    unique-id-format %{+X}o%ci%cp%fi%fp%Ts%rt%pid'
-    defaults_log+=$'\n    log-format \'{"time":"%tr","request_id":"%ID","client":"%ci:%cp","method":"%HM",'
-    defaults_log+='"target":"%HU","protocol":"%HV","status":%ST,"bytes_sent":%B,"bytes_received":%U,'
-    defaults_log+='"duration_ms":%Ta,"upstream_connect_ms":%Tc,"upstream_response_ms":%Tr,'
-    defaults_log+='"host":"%[capture.req.hdr(0)]","listener":"%f","route":"/","cluster":"%b",'
-    defaults_log+=$'"endpoint":"%si:%sp","error":null}\''
-  fi
-  mkdir -p "$dir"
-  cat >"$(config_path haproxy "$mode")" <<EOF
-global
-    nbthread 1
-    maxconn $CONN_LIMIT
-$global_log
-
-defaults
-    mode http
-$defaults_log
-    option http-keep-alive
-    http-reuse always
-    maxconn $CONN_LIMIT
-    timeout connect 5s
-    timeout client 300s
-    timeout server 30s
-    timeout http-request 10s
-    timeout http-keep-alive 300s
-
-frontend fe
-    bind 127.0.0.1:${PORT[haproxy]}
-$frontend_capture
-    default_backend be
-
-backend be
-    server up 127.0.0.1:$UP_PORT
-EOF
+  case $mode in
+    file) opts+=(--global "log stdout format raw local0" --defaults "log global" --defaults "option httplog") ;;
+    json)
+      # shellcheck disable=SC2016
+      format=$'\'{"time":"%tr","request_id":"%ID","client":"%ci:%cp","method":"%HM",'
+      format+='"target":"%HU","protocol":"%HV","status":%ST,"bytes_sent":%B,"bytes_received":%U,'
+      format+='"duration_ms":%Ta,"upstream_connect_ms":%Tc,"upstream_response_ms":%Tr,'
+      format+='"host":"%[capture.req.hdr(0)]","listener":"%f","route":"/","cluster":"%b",'
+      format+=$'"endpoint":"%si:%sp","error":null}\''
+      opts+=(--global "log stdout format raw local0" --defaults "log global"
+        --defaults "unique-id-format %{+X}o%ci%cp%fi%fp%Ts%rt%pid" --defaults "log-format $format"
+        --frontend "http-request capture req.hdr(host) len 100")
+      ;;
+  esac
+  mkdir -p "$WORK/haproxy"
+  haproxy_proxy_conf "${opts[@]}" >"$(config_path haproxy "$mode")"
 }
 
-# write_waygate_conf NAME MODE: shipped defaults, so only what every user must write: one worker
-# (as the others), the listener, one route, one cluster, and the access log of the mode. The
-# waygate-tuned row adds its tuning, and nothing else.
+# write_waygate_conf NAME MODE: shipped defaults (waygate_proxy_conf) with the access log of the
+# mode. The waygate-tuned row adds its tuning, and nothing else.
 write_waygate_conf() {
-  local name=$1 mode=$2 dir=$WORK/$1 access_log=off
+  local name=$1 mode=$2 access_log=off tuning=()
   case $mode in
     file) access_log=$(access_log_path "$name") ;;
     json) access_log="{ path: $(access_log_path "$name"), format: json }" ;;
   esac
-  mkdir -p "$dir"
-  {
-    cat <<EOF
-workers: 1
-access_log: $access_log
-listeners:
-  - name: web
-    address: 127.0.0.1:${PORT[$name]}
-routes:
-  - hosts: ["*"]
-    paths:
-      - prefix: /
-        cluster: up
-clusters:
-  - name: up
-    endpoints: [127.0.0.1:$UP_PORT]
-EOF
-    [[ $name != waygate-tuned ]] || echo "limits: { max_idle_upstream_per_endpoint: 128 }   # as nginx's keepalive 128"
-  } >"$(config_path "$name" "$mode")"
+  [[ $name != waygate-tuned ]] ||
+    tuning=(--top "limits: { max_idle_upstream_per_endpoint: 128 }   # as nginx's keepalive 128")
+  mkdir -p "$WORK/$name"
+  waygate_proxy_conf --access-log "$access_log" \
+    --listener "$(waygate_listener web "${PORT[$name]}")" "${tuning[@]}" \
+    >"$(config_path "$name" "$mode")"
 }
 
 # start_proxy NAME MODE: start it on PROXY_CPU with an empty access log and wait until it relays
@@ -237,14 +164,13 @@ start_proxy() {
   cfg=$(config_path "$1" "$2")
   log=$(access_log_path "$name")
   rm -f "$log"
-  case $name in
-    nginx) start nginx "$PROXY_CPU" nginx -p "$WORK/nginx" -c "$cfg" -e "$WORK/nginx/error.log" ;;
-    haproxy)
-      # HAProxy's stdout is its access log in file mode; `exec` keeps the pid HAProxy's own.
-      # shellcheck disable=SC2016
-      start haproxy "$PROXY_CPU" sh -c 'log=$1; shift; exec "$@" >"$log"' sh "$log" haproxy -db -f "$cfg" ;;
-    waygate*) start "$name" "$PROXY_CPU" "$WAYGATE_BIN" --config "$cfg" ;;
-  esac
+  if [[ $name == haproxy ]]; then
+    # HAProxy's stdout is its access log in file mode; `exec` keeps the pid HAProxy's own.
+    # shellcheck disable=SC2016
+    start haproxy "$PROXY_CPU" sh -c 'log=$1; shift; exec "$@" >"$log"' sh "$log" haproxy -db -f "$cfg"
+  else
+    launch_proxy "$name" "$cfg"
+  fi
   wait_ready "$name" "$STARTED_PID" "${PORT[$name]}" && check_responses "$name" "${PORT[$name]}"
 }
 
@@ -324,7 +250,7 @@ measured() {
   log "round $((round + 1))/$ROUNDS: $name, $what, access log $mode"
   if ! start_proxy "$name" "$mode"; then
     stop_pid "$STARTED_PID"
-    FAILED+=("$name")
+    FAILED[$name]="failed to start"
     NOTES+=("$name failed to start or relayed wrongly (access log $mode); see the log above")
     return
   fi
@@ -334,53 +260,50 @@ measured() {
   rc=$?
   set -e
   if ((rc != 0)) || ! is_running "$STARTED_PID"; then
-    FAILED+=("$name")
+    FAILED[$name]="failed during the run"
     NOTES+=("$name failed during round $((round + 1)), $what, access log $mode (exit $rc); its figures are incomplete")
   fi
   stop_pid "$STARTED_PID"
   rm -f "$(access_log_path "$name")"   # up to a few hundred MB; its line counts are kept
 }
 
-# --- main ---------------------------------------------------------------------------------------
-IFS=, read -ra WANTED <<<"$PROXIES"
-NOTES=()
-RUN=()
-ROWS=()
-for name in "${WANTED[@]}"; do
-  case $name in
-    nginx | haproxy) RUN+=("$name"); ROWS+=("$name") ;;
-    waygate)
-      ROWS+=(waygate)
-      ((WAYGATE_TUNED)) && ROWS+=(waygate-tuned)
-      if [[ -x $WAYGATE_BIN ]]; then
-        RUN+=(waygate)
-        ((WAYGATE_TUNED)) && RUN+=(waygate-tuned)
-      else
-        log "waygate binary not found at $WAYGATE_BIN: measuring the others only"
-        NOTES+=("waygate was not measured: no binary at $WAYGATE_BIN")
-      fi
-      ;;
-    *) die "unknown proxy '$name' (nginx, haproxy, waygate)" ;;
-  esac
-done
-((${#RUN[@]})) || die "nothing to measure"
-if [[ " ${RUN[*]} " == *" waygate "* ]]; then
-  # A copy, so a rebuild during the run cannot change the binary between proxies or rounds.
-  cp "$WAYGATE_BIN" "$WORK/waygate-bin"
-  log "waygate: $WAYGATE_BIN ($("$WORK/waygate-bin" --version), built $(date -r "$WAYGATE_BIN" '+%F %T'))"
-  WAYGATE_BIN=$WORK/waygate-bin
-fi
+# measured_modes NAME ROUND: NAME in each access log mode, then for the idle figure, each on a fresh
+# process, until it fails.
+measured_modes() {
+  local name=$1 round=$2 mode
+  for mode in "${MODES[@]}"; do
+    if [[ -z ${FAILED[$name]:-} ]]; then measured "$name" "$round" load "$mode"; fi
+  done
+  if ((IDLE_CONNS > 0)) && [[ -z ${FAILED[$name]:-} ]]; then
+    measured "$name" "$round" idle "${MODES[0]}"
+  fi
+}
 
-for port in "$UP_PORT" "${PORT[@]}"; do
-  port_free "$port" || die "port $port is in use (use --base-port)"
-done
+# with_tuned NAME...: the names, with waygate-tuned after waygate when it is measured too: a row
+# beside waygate's, never instead of it.
+with_tuned() {
+  local name
+  for name; do
+    echo "$name"
+    if [[ $name == waygate ]] && ((WAYGATE_TUNED)); then echo waygate-tuned; fi
+  done
+}
+
+# --- main ---------------------------------------------------------------------------------------
+NOTES=()
+declare -A FAILED=()
+pick_proxies nginx,haproxy,waygate
+((!WAYGATE_MISSING)) || NOTES+=("waygate was not measured: no binary at $WAYGATE_BIN")
+mapfile -t ROWS < <(with_tuned "${WANTED[@]}")
+mapfile -t RUN < <(with_tuned "${RUN[@]}")
+copy_waygate_bin
+require_free_ports "$UP_PORT" "${PORT[@]}"
 
 for mode in "${MODES[@]}"; do
   write_nginx_conf "$mode"
   write_haproxy_conf "$mode"
-  nginx -t -q -p "$WORK/nginx" -c "$(config_path nginx "$mode")" -e "$WORK/nginx/error.log" ||
-    die "nginx rejects the benchmark config (access log $mode)"
-  haproxy -c -q -f "$(config_path haproxy "$mode")" || die "haproxy rejects the benchmark config (access log $mode)"
+  check_peer_configs "$(config_path nginx "$mode")" "$(config_path haproxy "$mode")" \
+    "the benchmark config (access log $mode)"
   for name in waygate waygate-tuned; do
     [[ " ${RUN[*]} " == *" $name "* ]] || continue
     write_waygate_conf "$name" "$mode"
@@ -398,20 +321,8 @@ log "proxies on core $PROXY_CPU; wrk, upstream and this script on core $LOAD_CPU
   "$BURST_CONNS burst, $ROUNDS round(s)"
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Each proxy is started fresh for each access log mode and for the idle figure, alone on its core,
-# and the order rotates between rounds so no proxy always goes first (e.g. into a colder upstream).
-FAILED=()
-for ((round = 0; round < ROUNDS; round++)); do
-  for ((k = 0; k < ${#RUN[@]}; k++)); do
-    name=${RUN[(k + round) % ${#RUN[@]}]}
-    for mode in "${MODES[@]}"; do
-      [[ " ${FAILED[*]} " == *" $name "* ]] || measured "$name" "$round" load "$mode"
-    done
-    if ((IDLE_CONNS > 0)) && [[ " ${FAILED[*]} " != *" $name "* ]]; then
-      measured "$name" "$round" idle "${MODES[0]}"
-    fi
-  done
-done
+# Each proxy is started fresh for each access log mode and for the idle figure, alone on its core.
+measure_rounds measured_modes
 
 is_running "$UP_PID" || die "the upstream died during the run"
 
@@ -419,9 +330,8 @@ title="waygate e2e: each proxy alone on core $PROXY_CPU (1 worker, upstream keep
 title+=$'\n'"shipped defaults), wrk and the nginx upstream on core $LOAD_CPU; ${DURATION}s runs; small responses at"
 title+=" $CONNECTIONS conns,"$'\n'"1 MiB at $BIG_CONNECTIONS conns; idle: $( ((IDLE_CONNS)) && echo "$IDLE_CONNS conns" || echo skipped);"
 title+=" burst: $( ((BURST_CONNS)) && echo "$BURST_CONNS conns" || echo skipped); median of $ROUNDS round(s)"
-note_args=()
-for n in "${NOTES[@]}"; do note_args+=(--note "$n"); done
+note_args
 echo
 "${MEASURE[@]}" report --results "$RESULTS" --proxies "$(IFS=,; echo "${ROWS[*]}")" \
   --modes "$ACCESS_LOG" --conns "$CONNECTIONS" --title "$title" --proxy-cpu "$PROXY_CPU" \
-  --load-cpu "$LOAD_CPU" --duration "$DURATION" ${OUT:+--out "$OUT"} "${note_args[@]}"
+  --load-cpu "$LOAD_CPU" --duration "$DURATION" ${OUT:+--out "$OUT"} "${NOTE_ARGS[@]}"

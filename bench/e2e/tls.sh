@@ -49,22 +49,16 @@ Cores: proxies on PROXY_CPU ($PROXY_CPU); clients, upstream and this script on L
 EOF
 }
 
+# The options all scripts take are harness.sh's (common_option): it comes first.
+# shellcheck source-path=SCRIPTDIR source=harness.sh
+source "$HERE/harness.sh"
 while (($#)); do
   case $1 in
-    -d | --duration) DURATION=$2; shift 2 ;;
     --hs-client) HS_CLIENT=$2; shift 2 ;;
     -n | --clients) CLIENTS=$2; shift 2 ;;
-    -c | --connections) CONNECTIONS=$2; shift 2 ;;
     -t | --threads) THREADS=$2; shift 2 ;;
-    -r | --rounds) ROUNDS=$2; shift 2 ;;
-    -p | --proxies) PROXIES=$2; shift 2 ;;
-    -w | --waygate-bin) WAYGATE_BIN=$2; shift 2 ;;
-    --base-port) BASE_PORT=$2; shift 2 ;;
-    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
     --retries) RETRIES=$2; shift 2 ;;
-    -o | --out) OUT=$2; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+    *) common_option "$@"; shift 2 ;;
   esac
 done
 [[ $HS_CLIENT == hey || $HS_CLIENT == s_time ]] ||
@@ -72,16 +66,12 @@ done
 if [[ -z $CLIENTS ]]; then
   if [[ $HS_CLIENT == hey ]]; then CLIENTS=16; else CLIENTS=4; fi
 fi
-for v in DURATION CLIENTS CONNECTIONS THREADS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU QUIET_WAIT \
-  RETRIES; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number, not '${!v}'" >&2; exit 2; }
-done
+require_whole_numbers DURATION CLIENTS CONNECTIONS THREADS ROUNDS BASE_PORT PROXY_CPU LOAD_CPU \
+  QUIET_WAIT RETRIES
 ((DURATION > 0 && CLIENTS > 0 && CONNECTIONS > 0 && THREADS > 0 && ROUNDS > 0)) ||
   { echo "duration, clients, connections, threads and rounds must be > 0" >&2; exit 2; }
 ((CONNECTIONS >= THREADS)) || { echo "wrk needs at least one connection per thread" >&2; exit 2; }
 
-# shellcheck source-path=SCRIPTDIR source=harness.sh
-source "$HERE/harness.sh"
 TLS_MEASURE=(python3 "$HERE/tls_measure.py")
 
 EXTRA_TOOLS=(openssl:openssl hey:hey)
@@ -107,88 +97,25 @@ declare -A PORT=([nginx]=$((BASE_PORT + 1)) [haproxy]=$((BASE_PORT + 2))
 config_path() { echo "$WORK/$1/$1.conf"; }
 
 write_nginx_conf() {  # nginx offers ALPN http/1.1 by itself on an ssl listener without http2
-  local dir=$WORK/nginx
-  mkdir -p "$dir"
-  {
-    nginx_common "$dir"
-    cat <<EOF
-events { worker_connections 4096; }
-http {
-$(nginx_temp_paths "$dir")
-    access_log off;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000;   # default 1000 would close wrk's connections mid-run
-    upstream up {
-        server 127.0.0.1:$UP_PORT;
-        keepalive 128;
-        keepalive_requests 1000000;
-        keepalive_timeout 300s;
-    }
-    server {
-        listen 127.0.0.1:${PORT[nginx]} ssl backlog=4096;
-        ssl_certificate $CERT;
-        ssl_certificate_key $KEY;
-        ssl_protocols TLSv1.2 TLSv1.3;   # 1.22's default stops at TLSv1.2; the others' start there
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-EOF
-  } >"$(config_path nginx)"
+  mkdir -p "$WORK/nginx"
+  # ssl_protocols: 1.22's default stops at TLSv1.2; the others' start there.
+  nginx_proxy_conf "$WORK/nginx" --server "listen 127.0.0.1:${PORT[nginx]} ssl backlog=4096;" \
+    --server "ssl_certificate $CERT;" --server "ssl_certificate_key $KEY;" \
+    --server "ssl_protocols TLSv1.2 TLSv1.3;" >"$(config_path nginx)"
 }
 
 write_haproxy_conf() {
   mkdir -p "$WORK/haproxy"
-  cat >"$(config_path haproxy)" <<EOF
-global
-    nbthread 1
-    maxconn 4096
-
-defaults
-    mode http
-    option http-keep-alive
-    http-reuse always
-    maxconn 4096
-    timeout connect 5s
-    timeout client 300s
-    timeout server 30s
-    timeout http-request 10s
-    timeout http-keep-alive 300s
-
-frontend fe
-    bind 127.0.0.1:${PORT[haproxy]} ssl crt $TLS_DIR/haproxy.pem alpn http/1.1
-    default_backend be
-
-backend be
-    server up 127.0.0.1:$UP_PORT
-EOF
+  haproxy_proxy_conf --bind "127.0.0.1:${PORT[haproxy]} ssl crt $TLS_DIR/haproxy.pem alpn http/1.1" \
+    >"$(config_path haproxy)"
 }
 
 # Shipped defaults: what every user must write, one worker (as the others) and the listener's
 # certificate as the TLS user contract (issue 15) has it; waygate offers ALPN http/1.1 by itself.
 write_waygate_conf() {
   mkdir -p "$WORK/waygate"
-  cat >"$(config_path waygate)" <<EOF
-workers: 1
-access_log: off
-listeners:
-  - name: web
-    address: 127.0.0.1:${PORT[waygate]}
-    tls:
-      certificates:
-        - { cert: $CERT, key: $KEY }
-routes:
-  - hosts: ["*"]
-    paths:
-      - prefix: /
-        cluster: up
-clusters:
-  - name: up
-    endpoints: [127.0.0.1:$UP_PORT]
-EOF
+  waygate_proxy_conf --listener "$(waygate_listener web "${PORT[waygate]}" tls)" \
+    >"$(config_path waygate)"
 }
 
 # start_proxy NAME: start it on PROXY_CPU and wait until it relays correctly over TLS, with our
@@ -196,11 +123,7 @@ EOF
 start_proxy() {
   local name=$1 cfg
   cfg=$(config_path "$name")
-  case $name in
-    nginx) start nginx "$PROXY_CPU" nginx -p "$WORK/nginx" -c "$cfg" -e "$WORK/nginx/error.log" ;;
-    haproxy) start haproxy "$PROXY_CPU" haproxy -db -f "$cfg" ;;
-    waygate) start waygate "$PROXY_CPU" "$WAYGATE_BIN" --config "$cfg" ;;
-  esac
+  launch_proxy "$name" "$cfg"
   if ! wait_ready "$name" "$STARTED_PID" "${PORT[$name]}" https "${CURL_TLS[@]}"; then
     # Running but not answering over TLS: say what curl sees (a handshake alert, a refused
     # certificate).
@@ -267,42 +190,20 @@ work having used core $PROXY_CPU; the last measurement counts")
 }
 
 # --- main ---------------------------------------------------------------------------------------
-IFS=, read -ra WANTED <<<"$PROXIES"
 NOTES=()
-RUN=()
 declare -A FAILED=() SEEN_NEGOTIATED=()
-for name in "${WANTED[@]}"; do
-  case $name in
-    nginx | haproxy) RUN+=("$name") ;;
-    waygate)
-      if [[ -x $WAYGATE_BIN ]]; then
-        RUN+=(waygate)
-      else
-        log "waygate binary not found at $WAYGATE_BIN: measuring the others only"
-        FAILED[waygate]="not measured (no binary)"
-        NOTES+=("waygate was not measured: no binary at $WAYGATE_BIN")
-      fi
-      ;;
-    *) die "unknown proxy '$name' (nginx, haproxy, waygate)" ;;
-  esac
-done
-((${#RUN[@]})) || die "nothing to measure"
-
-for port in "$UP_PORT" "${PORT[@]}"; do
-  port_free "$port" || die "port $port is in use (use --base-port)"
-done
+pick_proxies nginx,haproxy,waygate
+if ((WAYGATE_MISSING)); then
+  FAILED[waygate]="not measured (no binary)"
+  NOTES+=("waygate was not measured: no binary at $WAYGATE_BIN")
+fi
+require_free_ports "$UP_PORT" "${PORT[@]}"
 
 write_nginx_conf
 write_haproxy_conf
-nginx -t -q -p "$WORK/nginx" -c "$(config_path nginx)" -e "$WORK/nginx/error.log" ||
-  die "nginx rejects the benchmark config"
-haproxy -c -q -f "$(config_path haproxy)" || die "haproxy rejects the benchmark config"
+check_peer_configs "$(config_path nginx)" "$(config_path haproxy)" "the benchmark config"
 if [[ " ${RUN[*]} " == *" waygate "* ]]; then
-  # A copy, so a rebuild during the run cannot change the binary between rounds.
-  cp "$WAYGATE_BIN" "$WORK/waygate-bin"
-  log "waygate: $WAYGATE_BIN ($("$WORK/waygate-bin" --version)," \
-    "built $(date -r "$WAYGATE_BIN" '+%F %T'))"
-  WAYGATE_BIN=$WORK/waygate-bin
+  copy_waygate_bin
   write_waygate_conf
   # Expected until waygate terminates TLS: it refuses the listener's tls key. Say so, measure the
   # others. The timeout keeps a --check that hangs from holding up the run.
@@ -312,9 +213,7 @@ if [[ " ${RUN[*]} " == *" waygate "* ]]; then
     FAILED[waygate]="failed to start"
     NOTES+=("waygate failed to start: \`waygate --check\` refuses the TLS config: $(head -n 1 \
       "$WORK/waygate.check" | sed "s|$WORK/||")")
-    kept=()
-    for name in "${RUN[@]}"; do [[ $name == waygate ]] || kept+=("$name"); done
-    RUN=("${kept[@]}")
+    unrun waygate
   fi
 fi
 ((${#RUN[@]})) || die "nothing left to measure"
@@ -326,12 +225,7 @@ log "proxies on core $PROXY_CPU; clients, upstream and this script on core $LOAD
   "-c$CONNECTIONS, $ROUNDS round(s)"
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-for ((round = 0; round < ROUNDS; round++)); do
-  for ((k = 0; k < ${#RUN[@]}; k++)); do
-    name=${RUN[(k + round) % ${#RUN[@]}]}
-    [[ -n ${FAILED[$name]:-} ]] || measured "$name" "$round"
-  done
-done
+measure_rounds measured
 is_running "$UP_PID" || die "the upstream died during the run"
 log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -345,10 +239,9 @@ title="waygate e2e TLS: each proxy alone on core $PROXY_CPU (1 worker, TLS 1.3, 
 title+=" upstream keep-alive;"$'\n'"waygate with its shipped defaults), clients and the nginx"
 title+=" upstream on core $LOAD_CPU;"
 title+=" ${DURATION}s runs; median of $ROUNDS round(s)"
-report_args=()
-for n in "${NOTES[@]}"; do report_args+=(--note "$n"); done
-for name in "${!FAILED[@]}"; do report_args+=(--failed "$name=${FAILED[$name]}"); done
+note_args
+for name in "${!FAILED[@]}"; do NOTE_ARGS+=(--failed "$name=${FAILED[$name]}"); done
 echo
 "${TLS_MEASURE[@]}" report --results "$RESULTS" --proxies "$PROXIES" --title "$title" \
   --hs-client "$HS_CLIENT" --clients "$CLIENTS" --threads "$THREADS" --conns "$CONNECTIONS" \
-  --proxy-cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU" ${OUT:+--out "$OUT"} "${report_args[@]}"
+  --proxy-cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU" ${OUT:+--out "$OUT"} "${NOTE_ARGS[@]}"

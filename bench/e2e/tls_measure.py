@@ -2,20 +2,21 @@
 """Measurement helpers for bench/e2e/tls.sh: the TLS check of a proxy, the full-handshake run
 (hey without keep-alive, or parallel `openssl s_time -new`), the keep-alive HTTPS figures from wrk,
 and the table.
-Standard library only; the /proc readings, wrk parsing and table layout come from measure.py."""
+Standard library only; the /proc readings and the report's medians come from timed_run.py, wrk
+parsing and table layout from measure.py."""
 
 import argparse
 import os
 import re
 import socket
 import ssl
-import statistics
 import subprocess
 import sys
 import time
 
-from measure import (CLK_TCK, _deltas, _ratio_cell, _table, core_ticks, emit_report, load_results,
-                     parse_wrk, tree_cpu_ticks)
+from measure import _table, emit_report, parse_wrk
+from timed_run import (add_report_args, add_run_args, core_figures, emit, report_medians, sample,
+                       table_rows, waygate_best_lines)
 
 # The request each full-handshake client sends on its connections: hey's Go HTTP client (without
 # keep-alive: HTTP/1.1, Connection: close) and `openssl s_time -www /` (HTTP/1.0, no Host). Either
@@ -32,10 +33,6 @@ OFFERS = [
      "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"),
     ("Go's (hey)", "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"),
 ]
-
-
-def _emit(proxy, metric, value):
-    print(f"{proxy}\t{metric}\t{value}")
 
 
 def _suite_chosen(port, ca, offer):
@@ -74,37 +71,6 @@ def cmd_check(args):
     chosen = [(who, *_suite_chosen(args.port, args.ca, offer)) for who, offer in OFFERS]
     print(f"{version}, ALPN {alpn}, key exchange {chosen[0][2]}; suite picked from "
           + ", from ".join(f"{who} offer: {suite}" for who, suite, _ in chosen))
-
-
-def _softirq_ticks(cpu):
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith(f"cpu{cpu} "):
-                return int(line.split()[7])
-    raise SystemExit(f"cpu{cpu} not in /proc/stat")
-
-
-def _sample(pid, cpu, load_cpu):
-    """As measure.py's `sample` (proxy ticks, both cores' busy and total ticks, the time), and the
-    softirq ticks of the proxy's core."""
-    return " ".join(str(v) for v in (tree_cpu_ticks(pid), *core_ticks(cpu), *core_ticks(load_cpu),
-                                     time.monotonic(), _softirq_ticks(cpu)))
-
-
-def _core_figures(proxy, prefix, before, after, count):
-    """CPU per operation of the proxy, its share of its core, how busy both cores were, and the
-    busy time of the proxy's core that was not the proxy's: other work on the machine, or softirq
-    work the kernel did not charge to the proxy (see README.md on CPU accounting)."""
-    proxy_ticks, core_busy, core_total, load_busy, load_total, wall, softirq = (
-        _deltas(before, after))
-    _emit(proxy, f"{prefix}.cpu_us", proxy_ticks * 1e6 / CLK_TCK / max(count, 1))
-    _emit(proxy, f"{prefix}.per_core", count * CLK_TCK / max(proxy_ticks, 1))
-    _emit(proxy, f"{prefix}.proxy_busy_pct", 100.0 * proxy_ticks / (wall * CLK_TCK))
-    _emit(proxy, f"{prefix}.core_busy_pct", 100.0 * core_busy / max(core_total, 1))
-    _emit(proxy, f"{prefix}.softirq_pct", 100.0 * softirq / max(core_total, 1))   # for the notes
-    _emit(proxy, f"{prefix}.core_other_pct",
-          100.0 * max(0.0, core_busy - proxy_ticks) / max(core_total, 1))
-    _emit(proxy, f"{prefix}.load_core_pct", 100.0 * load_busy / max(load_total, 1))
 
 
 # `openssl s_time` prints a character per connection: "r" for a resumed session, else the
@@ -178,17 +144,17 @@ def cmd_handshakes(args):
     run. The handshakes counted are the connections that got a response."""
     client = CLIENTS[args.client]
     client(args.port, args.clients, 1)
-    before = _sample(args.pid, args.cpu, args.load_cpu)
+    before = sample(args.pid, args.cpu, args.load_cpu)
     run = client(args.port, args.clients, args.seconds)
-    after = _sample(args.pid, args.cpu, args.load_cpu)
-    _emit(args.proxy, "hs.rps", run["rate"])
-    _emit(args.proxy, "hs.conns", run["conns"])
+    after = sample(args.pid, args.cpu, args.load_cpu)
+    emit(args.proxy, "hs.rps", run["rate"])
+    emit(args.proxy, "hs.conns", run["conns"])
     if run["resumed"] is not None:
-        _emit(args.proxy, "hs.resumed", run["resumed"])
-    _emit(args.proxy, "hs.failures", run["failures"])
+        emit(args.proxy, "hs.resumed", run["resumed"])
+    emit(args.proxy, "hs.failures", run["failures"])
     for m in run["messages"]:
         print(f"{args.proxy}: {m}", file=sys.stderr)
-    _core_figures(args.proxy, "hs", before, after, run["conns"])
+    core_figures(args.proxy, "hs", before, after, run["conns"])
 
 
 def cmd_keepalive(args):
@@ -197,16 +163,16 @@ def cmd_keepalive(args):
            f"https://127.0.0.1:{args.port}/"]
     subprocess.run(wrk + ["-d1s"], capture_output=True, check=True)
     with open(args.out, "w") as out:
-        before = _sample(args.pid, args.cpu, args.load_cpu)
+        before = sample(args.pid, args.cpu, args.load_cpu)
         subprocess.run(wrk + [f"-d{args.seconds}s"], stdout=out, stderr=subprocess.STDOUT,
                        check=True)
-        after = _sample(args.pid, args.cpu, args.load_cpu)
+        after = sample(args.pid, args.cpu, args.load_cpu)
     w = parse_wrk(args.out)
-    _emit(args.proxy, "ka.rps", w["rps"])
-    _emit(args.proxy, "ka.p99_ms", w["p99_ms"])
-    _emit(args.proxy, "ka.requests", w["requests"])
-    _emit(args.proxy, "ka.errors", w["errors"] + w["non2xx"])
-    _core_figures(args.proxy, "ka", before, after, w["requests"])
+    emit(args.proxy, "ka.rps", w["rps"])
+    emit(args.proxy, "ka.p99_ms", w["p99_ms"])
+    emit(args.proxy, "ka.requests", w["requests"])
+    emit(args.proxy, "ka.errors", w["errors"] + w["non2xx"])
+    core_figures(args.proxy, "ka", before, after, w["requests"])
 
 
 # (metric, header, format, higher is better; None: no ratio)
@@ -275,34 +241,13 @@ def _round_notes(p, rounds):
 
 
 def cmd_report(args):
-    results = load_results(args.results) if os.path.getsize(args.results) else {}
-    med = {p: {m: statistics.median(v) for m, v in ms.items()} for p, ms in results.items()}
-    order = [p for p in args.proxies.split(",") if p]
-    failed = dict(f.split("=", 1) for f in args.failed or [])
-    for p in failed:
-        med.pop(p, None)
-    peers = [p for p in order if p != "waygate" and p in med]
-
-    rows = [["proxy"] + [c[1] for c in COLUMNS]]
-    for p in order:
-        m = med.get(p, {})
-        rows.append([f"{p}: {failed[p]}" if p in failed else p]
-                    + [_cell(m, c[0], c[2]) for c in COLUMNS])
-    if "waygate" in order:   # waygate's figure / the peers' best
-        w = med.get("waygate", {})
-        cells = []
-        for metric, _, _, higher in COLUMNS:
-            vals = [med[p][metric] for p in peers if metric in med[p]]
-            best = (max(vals) if higher else min(vals)) if vals and higher is not None else None
-            cells.append("" if higher is None else _ratio_cell(w.get(metric), best))
-        rows.append(["waygate/best"] + cells)
+    results, med, order, failed, peers = report_medians(args)
+    rows = table_rows(med, order, failed, peers, COLUMNS, _cell)
     rows.append(["better"] + [{True: "higher", False: "lower", None: ""}[c[3]] for c in COLUMNS])
     groups = [(f"full handshakes ({args.hs_client} -c{args.clients})", 1, 4),
               (f"keep-alive HTTPS (wrk -t{args.threads} -c{args.conns})", 5, 4)]
     lines = [args.title, ""] + _table(rows, groups) + [""]
-    if "waygate" in order:
-        lines.append(f"waygate/best: waygate's figure / the best of "
-                     f"{' and '.join(peers) or 'none'} (max for rates, min for the others).")
+    lines += waygate_best_lines(order, peers, "max for rates, min for the others")
     lines += [
         f"proxy %: the proxy's utime+stime over the run in % of its core {args.proxy_cpu} (near "
         "100: the proxy set the rate);",
@@ -330,41 +275,24 @@ def main():
 
     p = sub.add_parser("handshakes",
                        help="full handshakes per second, a new connection per request")
-    p.add_argument("--proxy", required=True)
+    add_run_args(p)
     p.add_argument("--client", choices=sorted(CLIENTS), required=True)
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--pid", type=int, required=True)
-    p.add_argument("--cpu", type=int, required=True)
-    p.add_argument("--load-cpu", type=int, required=True)
     p.add_argument("--clients", type=int, required=True)
-    p.add_argument("--seconds", type=int, required=True)
     p.set_defaults(func=cmd_handshakes)
 
     p = sub.add_parser("keepalive", help="keep-alive HTTPS requests per second with wrk")
-    p.add_argument("--proxy", required=True)
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--pid", type=int, required=True)
-    p.add_argument("--cpu", type=int, required=True)
-    p.add_argument("--load-cpu", type=int, required=True)
+    add_run_args(p)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--conns", type=int, required=True)
-    p.add_argument("--seconds", type=int, required=True)
     p.add_argument("--out", required=True, help="wrk's output goes here")
     p.set_defaults(func=cmd_keepalive)
 
     p = sub.add_parser("report", help="print the table (median over rounds)")
-    p.add_argument("--results", required=True)
-    p.add_argument("--proxies", required=True)
-    p.add_argument("--failed", action="append", help="PROXY=why, shown instead of its figures")
-    p.add_argument("--title", required=True)
+    add_report_args(p)
     p.add_argument("--hs-client", required=True)
     p.add_argument("--clients", type=int, required=True)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--conns", type=int, required=True)
-    p.add_argument("--proxy-cpu", type=int, required=True)
-    p.add_argument("--load-cpu", type=int, required=True)
-    p.add_argument("--out")
-    p.add_argument("--note", action="append")
     p.set_defaults(func=cmd_report)
 
     args = ap.parse_args()
