@@ -87,20 +87,17 @@ void Http2Connection::on_input(std::string_view bytes) {
 Http2Stream* Http2Connection::find(int32_t id) {
   // nghttp2 calls back for one stream many times in a row (a field each): one lookup for them all.
   if (last_found_ && last_found_->id() == id) return last_found_;
-  auto it = streams_.find(id);
-  if (it == streams_.end()) return nullptr;
-  last_found_ = it->second.get();
-  return last_found_;
+  Http2Stream* stream = streams_.find(id);
+  if (stream) last_found_ = stream;
+  return stream;
 }
 
 void Http2Connection::erase(int32_t id) {
   if (last_found_ && last_found_->id() == id) last_found_ = nullptr;
-  auto it = streams_.find(id);
-  if (it == streams_.end()) return;
-  std::unique_ptr<Http2StreamBuffers> buffers = it->second->take_buffers();
-  StreamMap::node_type node = streams_.extract(it);
-  node.mapped().reset();  // frees the stream
-  if (spare_nodes_.size() < max_streams_) spare_nodes_.push_back(std::move(node));
+  std::unique_ptr<Http2Stream> stream = streams_.take(id);
+  if (!stream) return;
+  std::unique_ptr<Http2StreamBuffers> buffers = stream->take_buffers();
+  stream.reset();
   // Not on a dead connection, whose unsent frames may still point into them; and not buffers a
   // large message grew (as Exchange::reset keeps none).
   if (dead_ || spare_buffers_.size() >= max_streams_ ||
@@ -136,21 +133,9 @@ int Http2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* fra
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   int32_t id = frame->hd.stream_id;
   ++connection->streams_opened_;
-  connection->add_stream(id);
+  connection->streams_.insert(
+      id, std::make_unique<Http2Stream>(*connection, id, connection->max_header_bytes_));
   return 0;
-}
-
-void Http2Connection::add_stream(int32_t id) {
-  auto stream = std::make_unique<Http2Stream>(*this, id, max_header_bytes_);
-  if (spare_nodes_.empty()) {
-    streams_.emplace(id, std::move(stream));
-    return;
-  }
-  StreamMap::node_type node = std::move(spare_nodes_.back());
-  spare_nodes_.pop_back();
-  node.key() = id;
-  node.mapped() = std::move(stream);
-  streams_.insert(std::move(node));
 }
 
 // Every frame's header, before its payload: PRIORITY frames are counted here, since nghttp2 skips
@@ -402,8 +387,7 @@ void Http2Connection::close() {
 }
 
 void Http2Connection::abort_streams() {
-  for (auto& [id, stream] : streams_)
-    stream->abort();
+  streams_.for_each([](Http2Stream& stream) { stream.abort(); });
 }
 
 void Http2Connection::defer_session_close(Http2Stream& stream) {
@@ -429,8 +413,7 @@ void Http2Connection::on_stream_finished(Http2Stream& stream) {
 }
 
 bool Http2Connection::idle() const {
-  return std::none_of(streams_.begin(), streams_.end(),
-                      [](const auto& entry) { return entry.second->has_session(); });
+  return !streams_.any_of([](const Http2Stream& stream) { return stream.has_session(); });
 }
 
 }  // namespace waygate::proxy

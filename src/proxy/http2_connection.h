@@ -11,11 +11,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/uv_handle.h"
 #include "proxy/http2_stream.h"
+#include "proxy/http2_stream_table.h"
 
 namespace waygate::proxy {
 
@@ -96,13 +96,11 @@ class Http2Connection {
   void update_idle_timer();
   // Finishes the closes deferred so far. Returns true when the connection was freed with them.
   bool finish_session_closes();
-  void add_stream(int32_t id);
 
   DownstreamSession& parent_;
   Worker& worker_;
   nghttp2_session* session_ = nullptr;
-  using StreamMap = std::unordered_map<int32_t, std::unique_ptr<Http2Stream>>;
-  StreamMap streams_;
+  Http2StreamTable<Http2Stream> streams_;
   Http2Stream* last_found_ = nullptr;  // find's last answer, while it is in streams_
   std::vector<int32_t> ready_;         // streams with something to pump
   std::vector<int32_t> drained_;       // streams whose held response bytes all went to nghttp2
@@ -111,10 +109,7 @@ class Http2Connection {
   std::vector<int32_t> finishing_;     // closing_, taken for one round
   std::string output_;                 // frames gathered for one write
   std::vector<nghttp2_nv> field_scratch_;
-  // What finished streams leave for the next ones, at most max_streams_ of each: their buffers,
-  // and their entries' nodes (each entry of streams_ is an allocation of its own).
-  std::vector<std::unique_ptr<Http2StreamBuffers>> spare_buffers_;
-  std::vector<StreamMap::node_type> spare_nodes_;
+  std::vector<std::unique_ptr<Http2StreamBuffers>> spare_buffers_;  // at most max_streams_
   UvHandle<uv_idle_t> idle_;
   bool flush_scheduled_ = false;
   bool dead_ = false;        // the client connection is closing: nothing more is written
