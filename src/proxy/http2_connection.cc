@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/block_pool.h"
 #include "core/log.h"
 #include "http/server_connection.h"
 #include "proxy/downstream_session.h"
@@ -13,9 +14,6 @@ namespace {
 
 // How much output nghttp2 may queue toward the client before it waits for the socket.
 constexpr size_t kMaxQueuedOutput = http::ServerConnection::kMaxPendingOutput;
-// A finished stream's buffers are kept for the next stream up to this size.
-constexpr size_t kMaxSpareBytes = 4096;
-constexpr size_t kMaxSpareFields = 64;
 
 }  // namespace
 
@@ -95,37 +93,12 @@ Http2Stream* Http2Connection::find(int32_t id) {
 void Http2Connection::erase(int32_t id) {
   if (last_found_ && last_found_->id() == id) last_found_ = nullptr;
   std::unique_ptr<Http2Stream> stream = streams_.take(id);
-  if (!stream) return;
-  std::unique_ptr<Http2StreamBuffers> buffers = stream->take_buffers();
-  stream.reset();
-  // Not on a dead connection, whose unsent frames may still point into them; and not buffers a
-  // large message grew (as Exchange::reset keeps none).
-  if (dead_ || spare_buffers_.size() >= max_streams_ ||
-      buffers->request.bytes.capacity() > kMaxSpareBytes ||
-      buffers->request.fields.capacity() > kMaxSpareFields ||
-      buffers->held_fields.capacity() > kMaxSpareBytes ||
-      buffers->held_lengths.capacity() > 2 * kMaxSpareFields ||
-      buffers->outbound.capacity() > kMaxSpareBytes) {
-    return;
-  }
-  buffers->request.clear();
-  buffers->held_fields.clear();
-  buffers->held_lengths.clear();
-  buffers->outbound.clear();
-  spare_buffers_.push_back(std::move(buffers));
-}
-
-std::unique_ptr<Http2StreamBuffers> Http2Connection::take_spare_buffers() {
-  if (spare_buffers_.empty()) {
-    auto buffers = std::make_unique<Http2StreamBuffers>();
-    // Room for a usual head at once, rather than growing field by field.
-    buffers->request.bytes.reserve(256);
-    buffers->request.fields.reserve(16);
-    return buffers;
-  }
-  std::unique_ptr<Http2StreamBuffers> buffers = std::move(spare_buffers_.back());
-  spare_buffers_.pop_back();
-  return buffers;
+  // Kept for the next stream rather than freed and made again. Not on a dead connection, whose
+  // unsent frames may still point into its buffers; and not under AddressSanitizer, which must
+  // see a finished stream freed to catch a use of it after.
+  if (!stream || !kReuseFreedBlocks || dead_ || spare_streams_.size() >= 2 * max_streams_) return;
+  stream->reset();
+  spare_streams_.push_back(std::move(stream));
 }
 
 int Http2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self) {
@@ -133,8 +106,15 @@ int Http2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* fra
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   int32_t id = frame->hd.stream_id;
   ++connection->streams_opened_;
-  connection->streams_.insert(
-      id, std::make_unique<Http2Stream>(*connection, id, connection->max_header_bytes_));
+  std::vector<std::unique_ptr<Http2Stream>>& spares = connection->spare_streams_;
+  if (spares.empty()) {
+    connection->streams_.insert(
+        id, std::make_unique<Http2Stream>(*connection, id, connection->max_header_bytes_));
+    return 0;
+  }
+  spares.back()->reopen(id);
+  connection->streams_.insert(id, std::move(spares.back()));
+  spares.pop_back();
   return 0;
 }
 

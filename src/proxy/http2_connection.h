@@ -63,8 +63,6 @@ class Http2Connection {
   void note_drained(Http2Stream& stream) { drained_.push_back(stream.id()); }
   // Fields gathered for one nghttp2_submit_* call (which copies them): reused, not allocated.
   std::vector<nghttp2_nv>& field_scratch() { return field_scratch_; }
-  // Buffers for a new stream: those a finished stream gave back, grown already.
-  std::unique_ptr<Http2StreamBuffers> take_spare_buffers();
   // The stream's session closed: its close finishes from the loop (on_idle).
   void defer_session_close(Http2Stream& stream);
   // The stream's session is gone; frees the stream when nghttp2 is done with it too.
@@ -109,7 +107,8 @@ class Http2Connection {
   std::vector<int32_t> finishing_;     // closing_, taken for one round
   std::string output_;                 // frames gathered for one write
   std::vector<nghttp2_nv> field_scratch_;
-  std::vector<std::unique_ptr<Http2StreamBuffers>> spare_buffers_;  // at most max_streams_
+  // Finished streams, reset, for the next ones to reuse (at most max_streams_; none under ASan).
+  std::vector<std::unique_ptr<Http2Stream>> spare_streams_;
   UvHandle<uv_idle_t> idle_;
   bool flush_scheduled_ = false;
   bool dead_ = false;        // the client connection is closing: nothing more is written

@@ -59,6 +59,22 @@ void append_fields(const http::MessageHead& head, std::string& names,
   }
 }
 
+// Empty, with the room it grew kept up to `max` elements.
+template <typename Buffer>
+void empty_keeping(Buffer& buffer, size_t max) {
+  if (buffer.capacity() > max) {
+    Buffer().swap(buffer);
+  } else {
+    buffer.clear();
+  }
+}
+
+void empty_keeping(http::MessageHead& head, size_t max_bytes, size_t max_fields) {
+  empty_keeping(head.bytes, max_bytes);
+  empty_keeping(head.fields, max_fields);
+  head.clear();
+}
+
 ssize_t read_response_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
                                uint32_t* data_flags, nghttp2_data_source* source, void*) {
   return static_cast<Http2Stream*>(source->ptr)->read_response(buf, length, data_flags);
@@ -67,16 +83,55 @@ ssize_t read_response_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t l
 }  // namespace
 
 Http2Stream::Http2Stream(Http2Connection& connection, int32_t id, size_t max_header_bytes)
-    : connection_(connection),
-      id_(id),
-      max_header_bytes_(max_header_bytes),
-      buffers_(connection.take_spare_buffers()),
-      request_(buffers_->request),
-      held_fields_(buffers_->held_fields),
-      held_lengths_(buffers_->held_lengths),
-      outbound_(buffers_->outbound) {}
+    : connection_(connection), max_header_bytes_(max_header_bytes), id_(id) {
+  // Room for a usual head at once, rather than growing field by field.
+  request_.bytes.reserve(256);
+  request_.fields.reserve(16);
+}
 
 Http2Stream::~Http2Stream() = default;
+
+// Every member as the constructor leaves it (in their order), the buffers emptied.
+void Http2Stream::reset() {
+  id_ = 0;
+  empty_keeping(request_, kMaxKeptBytes, kMaxKeptFields);
+  empty_keeping(held_fields_, kMaxKeptBytes);
+  empty_keeping(held_lengths_, 2 * kMaxKeptFields);
+  empty_keeping(outbound_, kMaxKeptBytes);
+  session_.reset();
+  sink_ = nullptr;
+  empty_keeping(request_trailers_, kMaxKeptBytes, kMaxKeptFields);
+  empty_keeping(method_, kMaxKeptBytes);
+  empty_keeping(cookie_, kMaxKeptBytes);
+  head_size_ = 0;
+  has_authority_ = false;
+  has_content_length_ = false;
+  head_too_large_ = false;
+  chunked_ = false;
+  head_delivered_ = false;
+  end_delivered_ = false;
+  empty_keeping(inbound_, kMaxKeptBytes);
+  empty_keeping(delivering_, kMaxKeptBytes);
+  unacknowledged_ = 0;
+  reading_ = false;
+  request_ended_ = false;
+  eof_pending_ = false;
+  parser_.reset();
+  empty_keeping(response_, kMaxKeptBytes, kMaxKeptFields);
+  outbound_offset_ = 0;
+  held_status_ = 0;
+  std::memset(status_, 0, sizeof(status_));
+  held_bodiless_ = false;
+  head_held_ = false;
+  raw_body_ = false;
+  empty_keeping(trailers_, kMaxKeptBytes, kMaxKeptFields);
+  head_request_ = false;
+  response_submitted_ = false;
+  response_ended_ = false;
+  data_deferred_ = false;
+  h2_closed_ = false;
+  client_gone_told_ = false;
+}
 
 // ---- The request, from HTTP/2 frames to a decoded head for the session ---------------------
 

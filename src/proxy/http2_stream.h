@@ -29,30 +29,25 @@ namespace waygate::proxy {
 class DownstreamSession;
 class Http2Connection;
 
-// The buffers a stream grows, handed on from a finished stream to the next one on its connection
-// rather than allocated and freed with each: as one block, so that handing them on moves a
-// pointer, not four buffers twice each way.
-struct Http2StreamBuffers {
-  http::MessageHead request;
-  std::string held_fields;
-  std::vector<uint32_t> held_lengths;
-  std::string outbound;
-};
-
 class Http2Stream final : public Transport, private http::ParserSink {
  public:
   Http2Stream(Http2Connection& connection, int32_t id, size_t max_header_bytes);
   ~Http2Stream();
   Http2Stream(const Http2Stream&) = delete;
   Http2Stream& operator=(const Http2Stream&) = delete;
-  // Made and freed with each stream: their blocks are reused (BlockPool).
+  // Made and freed with each stream that its connection does not reuse (see reset): their blocks
+  // are reused (BlockPool).
   static void* operator new(size_t size) { return Pool::take(size); }
   static void operator delete(void* block) { Pool::give(block); }
 
   int32_t id() const { return id_; }
-  // Its buffers, for the connection to give the next stream: this one is going, and must be
-  // freed next (its request_, held_fields_, held_lengths_ and outbound_ are in them).
-  std::unique_ptr<Http2StreamBuffers> take_buffers() { return std::move(buffers_); }
+  // A finished stream becomes as if constructed anew, with no id, for its connection to reuse as
+  // the next one (reopen): every member below is reset here, so nothing of one request reaches
+  // the next. The room its buffers grew is kept, up to kMaxKeptBytes each, so that the next
+  // stream's head and body go into buffers grown already rather than allocated again.
+  void reset();
+  // A new stream, or one reset: it is stream `id` from now on.
+  void reopen(int32_t id) { id_ = id; }
 
   // ---- From the HTTP/2 side (nghttp2's callbacks) ----
   void add_header(std::string_view name, std::string_view value);
@@ -126,14 +121,19 @@ class Http2Stream final : public Transport, private http::ParserSink {
   void respond_locally(uint16_t status);
   void resume_data();
 
+  // A buffer a reused stream keeps up to this size; past it, it is freed (as Exchange::reset does).
+  static constexpr size_t kMaxKeptBytes = 4096;
+  static constexpr size_t kMaxKeptFields = 64;
+
+  // The connection's, for as long as the stream lives.
   Http2Connection& connection_;
-  int32_t id_;
   size_t max_header_bytes_;
-  std::unique_ptr<Http2StreamBuffers> buffers_;  // from the connection; these four are in it
-  http::MessageHead& request_;  // the request as it is decoded, handed to the session whole
-  std::string& held_fields_;    // the proxied response's head (hold_response_head)
-  std::vector<uint32_t>& held_lengths_;
-  std::string& outbound_;  // response body bytes for the data provider
+  // The stream's own, each reset by reset(): a member added here is reset there too.
+  int32_t id_;
+  http::MessageHead request_;  // the request as it is decoded, handed to the session whole
+  std::string held_fields_;    // the proxied response's head (hold_response_head)
+  std::vector<uint32_t> held_lengths_;
+  std::string outbound_;  // response body bytes for the data provider
   std::unique_ptr<DownstreamSession> session_;
   TransportSink* sink_ = nullptr;
   http::MessageHead request_trailers_;  // after a body of unknown length

@@ -46,7 +46,8 @@ HOSTS_ROUTES = [
 
 class H2Client:
     """One HTTP/2 connection spoken frame by frame with python3-h2. Responses gather in
-    self.streams: id -> {"headers": {name: value}, "body": bytearray, "ended", "reset"}."""
+    self.streams: id -> {"headers": {name: value}, "body": bytearray, "ended", "reset"}, and
+    "trailers": {name: value} when they came."""
 
     def __init__(self, port, tls=False, window=None):
         sock = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
@@ -125,6 +126,8 @@ class H2Client:
                                                         event.stream_id)
                 else:
                     self.conn.increment_flow_control_window(event.flow_controlled_length)
+            elif isinstance(event, h2.events.TrailersReceived):
+                stream["trailers"] = dict(event.headers)
             elif isinstance(event, h2.events.StreamEnded):
                 stream["ended"] = True
             elif isinstance(event, h2.events.StreamReset):
@@ -298,6 +301,89 @@ class PriorKnowledgeTest(Http2TestCase):
         self.assertEqual(bytes(client.streams[good]["body"]), b"a GET /good\n")
         self.assertEqual(self.a.stats()["requests"], 1)
 
+    def test_a_stream_sees_nothing_of_the_one_before_it_on_its_connection(self):
+        # A connection reuses what a finished stream leaves for its next one: each request here
+        # starts once the one before has ended, so it gets that one's state, which must be reset.
+        client = self.h2(self.wg.port)
+
+        def upload(body, trailers=()):
+            """A POST /headers whose body has no length (it goes upstream chunked), with trailer
+            fields after it when given; returns the upstream's view of it (JSON)."""
+            sid = client.conn.get_next_available_stream_id()
+            client.conn.send_headers(sid, [(":method", "POST"), (":path", "/headers"),
+                                           (":scheme", "http"), (":authority", "a.test")])
+            client.conn.send_data(sid, body, end_stream=not trailers)
+            if trailers:
+                client.conn.send_headers(sid, list(trailers), end_stream=True)
+            client.streams[sid] = {"headers": {}, "body": bytearray(), "ended": False,
+                                   "reset": None, "unsent": bytearray()}
+            client.flush()
+            return seen(sid)
+
+        def seen(sid):
+            client.run_until(lambda: client.done(sid))
+            self.assertEqual(client.streams[sid]["headers"][":status"], "200", client.streams[sid])
+            return json.loads(bytes(client.streams[sid]["body"]))
+
+        def fields(view):
+            return [(name.lower(), value) for name, value in view["headers"]]
+
+        # A head past the limit is refused with the cookie crumbs it had gathered before.
+        big = client.request("/headers", headers=[("cookie", "first=1"), ("x-first", "1"),
+                                                  ("x-big", "v" * 40000)])
+        client.run_until(lambda: client.done(big))
+        self.assertEqual(client.streams[big]["headers"][":status"], "431")
+        after_big = seen(client.request("/headers?n=2", headers=[("cookie", "second=2")]))
+        self.assertEqual(after_big["target"], "/headers?n=2")
+        cookies = [value for name, value in fields(after_big) if name == "cookie"]
+        self.assertEqual(cookies, ["second=2"])
+        self.assertNotIn("x-first", dict(fields(after_big)))
+
+        # Two heads that together are past the limit, each within it.
+        for _ in range(2):
+            self.assertIn(("x-half", "h" * 20000),
+                          fields(seen(client.request("/headers", headers=[("x-half", "h" * 20000)]))))
+
+        # Host, without :authority, after a stream that had :authority.
+        sid = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(sid, [(":method", "GET"), (":path", "/headers"),
+                                       (":scheme", "http"), ("host", "a.test")], end_stream=True)
+        client.streams[sid] = {"headers": {}, "body": bytearray(), "ended": False, "reset": None,
+                               "unsent": bytearray()}
+        client.flush()
+        self.assertEqual(dict(fields(seen(sid)))["host"], "a.test")
+
+        # A body with a length, then one without (chunked upstream) with trailer fields, then one
+        # without them.
+        sized = seen(client.request("/headers", method="POST", body=b"xyz"))
+        self.assertEqual((sized["body_length"], dict(fields(sized))["content-length"]), (3, "3"))
+        with_trailers = upload(b"abc", trailers=[("x-checksum", "42")])
+        self.assertEqual((with_trailers["body_length"], with_trailers["trailers"]),
+                         (3, [["x-checksum", "42"]]))
+        without = upload(b"defgh")
+        self.assertEqual((without["body_length"], without["trailers"]), (5, []))
+
+        # A response with trailer fields, then one without them.
+        for path, trailers in (("/trailers", {"x-trailer": "yes"}), ("/plain", None)):
+            sid = client.request(path)
+            client.run_until(lambda: client.done(sid))
+            self.assertEqual(bytes(client.streams[sid]["body"]), f"a GET {path}\n".encode())
+            self.assertEqual(client.streams[sid].get("trailers"), trailers)
+
+        # waygate's own answers (no route: 404), one after another.
+        for _ in range(2):
+            sid = client.request("/nowhere", authority="nowhere.test")
+            client.run_until(lambda: client.done(sid))
+            self.assertEqual(client.streams[sid]["headers"][":status"], "404")
+
+        # A HEAD, then a GET: the GET's response has its body.
+        head = client.request("/bytes?n=10", method="HEAD")
+        client.run_until(lambda: client.done(head))
+        self.assertEqual(bytes(client.streams[head]["body"]), b"")
+        get = client.request("/bytes?n=10")
+        client.run_until(lambda: client.done(get))
+        self.assertEqual(bytes(client.streams[get]["body"]), pattern(0, 10))
+
     def test_rapid_reset_gets_goaway_and_others_are_served(self):
         client = self.h2(self.wg.port)
         for _ in range(500):
@@ -316,6 +402,24 @@ class PriorKnowledgeTest(Http2TestCase):
         sid = other.request("/after")
         other.run_until(lambda: other.done(sid))
         self.assertEqual(bytes(other.streams[sid]["body"]), b"a GET /after\n")
+
+    def test_rapid_reset_counts_streams_that_follow_answered_ones(self):
+        # The streams reset here reuse what 100 answered streams left: that those had responses
+        # must not make these look answered (a reset of an answered stream is not counted).
+        client = self.h2(self.wg.port)
+        answered = [client.request(f"/{i}") for i in range(100)]
+        client.run_until(lambda: client.done(*answered))
+        # Past the limit (twice the 100 streams allowed at once) only if every reset counts.
+        for _ in range(250):
+            sid = client.conn.get_next_available_stream_id()
+            client.conn.send_headers(sid, [(":method", "GET"), (":path", "/r"),
+                                           (":scheme", "http"), (":authority", "a.test")])
+            client.conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
+        client.flush()
+        while client.goaway is None and not client.closed:
+            client.pump()
+        self.assertIsNotNone(client.goaway, "no GOAWAY")
+        self.assertEqual(client.goaway.error_code, h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
 
     def test_sigterm_sends_goaway_and_lets_streams_finish(self):
         goaway = self.held_stream(self.wg.port, self.a)

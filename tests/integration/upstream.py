@@ -17,11 +17,13 @@ The behaviour is chosen by the LAST segment of the request path, so that a route
 front of it does not matter (``/echo`` and ``/api/echo`` both echo). Query parameters:
 
   (anything else)      200, body ``NAME METHOD TARGET\\n`` (TARGET as received, query included)
-  headers              200, JSON {method, target, version, headers: [[name, value], ...], peer}
+  headers              200, JSON {method, target, version, headers: [[name, value], ...], peer,
+                       trailers: [[name, value], ...] (of a chunked body), body_length}
   echo                 the request body, Content-Length framed
   echo-chunked         the request body, chunked
   bytes?n=N            N pattern bytes, Content-Length framed
   chunked?n=N&chunk=K  N pattern bytes in chunks of K bytes (default 4096)
+  trailers             ``NAME METHOD TARGET\n`` chunked, with the trailer field ``X-Trailer: yes``
   close-delimited?n=N  N pattern bytes, no Content-Length, no chunked, close after the body
   sink                 reads the body as a stream; JSON {"length": N, "sha256": HEX}
   slow?delay=S         waits S seconds, then answers like the default
@@ -195,6 +197,7 @@ class Request:
         self.remaining = 0 if self.chunked else int(cl) if cl else 0
         self.body_done = not self.chunked and self.remaining == 0
         self._chunk_left = 0
+        self.trailers = []  # of a chunked body, once it has been read whole
 
     def header(self, name):
         name = name.lower()
@@ -237,8 +240,9 @@ class Request:
             size_line = r.readline().split(b";", 1)[0].strip()
             size = int(size_line, 16)
             if size == 0:
-                while r.readline() not in (b"\r\n", b"\n"):  # trailers
-                    pass
+                while (line := r.readline()) not in (b"\r\n", b"\n"):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    self.trailers.append((name, value.strip()))
                 self.body_done = True
                 return b""
             self._chunk_left = size
@@ -397,9 +401,10 @@ class Handler:
         return self.respond(req, 200, body, [("Content-Type", "text/plain")], keep_alive=keep)
 
     def do_headers(self, req, keep):
-        req.read_body()
+        length = len(req.read_body())
         body = json.dumps({"method": req.method, "target": req.target, "version": req.version,
-                           "headers": req.headers, "peer": f"{self.peer[0]}:{self.peer[1]}"})
+                           "headers": req.headers, "peer": f"{self.peer[0]}:{self.peer[1]}",
+                           "trailers": req.trailers, "body_length": length})
         return self.respond(req, 200, body.encode(), [("Content-Type", "application/json")],
                             keep_alive=keep)
 
@@ -435,6 +440,13 @@ class Handler:
         if req.method != "HEAD":
             self.send_pattern(n, chunk)
             self.sock.sendall(b"0\r\n\r\n")
+        return keep
+
+    def do_trailers(self, req, keep):
+        req.read_body()
+        body = f"{self.name} {req.method} {req.target}\n".encode("latin-1")
+        self.send_head(req, 200, "OK", [("Transfer-Encoding", "chunked")], keep)
+        self.sock.sendall(b"%x\r\n" % len(body) + body + b"\r\n0\r\nX-Trailer: yes\r\n\r\n")
         return keep
 
     def do_close_delimited(self, req, keep):
