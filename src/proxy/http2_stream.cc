@@ -211,12 +211,12 @@ void Http2Stream::start_request(bool end_stream) {
                 connection_.parent().client_ip());
     return respond_locally(431);
   }
-  head_request_ = method_ == "HEAD";
   int method = routing::method_id(method_);
+  head_request_ = method == HTTP_HEAD;
   // One the parser would not take either: the session refuses it (check_decoded_head).
   request_.method =
       method < 0 ? http::ServerConnection::kUnknownMethod : static_cast<uint8_t>(method);
-  if (method_ == "CONNECT") {
+  if (method == HTTP_CONNECT) {
     // Its target is the authority (RFC 9113 8.5), as an HTTP/1.1 CONNECT names it.
     auto host =
         std::find_if(request_.fields.begin(), request_.fields.end(),
