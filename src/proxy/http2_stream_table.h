@@ -35,6 +35,8 @@ class Http2StreamTable {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 
+  // Null for an id not here, and for 0 (the connection's own frames), which the first empty slot
+  // on its probe matches: an empty slot holds no stream.
   T* find(int32_t id) const {
     if (slots_.empty()) return nullptr;
     for (size_t i = home(id);; i = next(i)) {
@@ -59,7 +61,7 @@ class Http2StreamTable {
 
   // Removes `id` and hands it back; null when it is not here.
   std::unique_ptr<T> take(int32_t id) {
-    if (slots_.empty()) return nullptr;
+    if (id <= 0 || slots_.empty()) return nullptr;
     size_t hole = home(id);
     while (slots_[hole].id != id) {
       if (slots_[hole].id == kEmpty) return nullptr;

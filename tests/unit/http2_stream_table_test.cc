@@ -58,6 +58,16 @@ TEST(Http2StreamTable, TakeHandsBackTheStreamAndForgetsIt) {
   EXPECT_TRUE(table.empty());
 }
 
+// Frames of the connection itself have stream id 0, which empty slots hold too.
+TEST(Http2StreamTable, IdZeroIsNeverFoundNorTaken) {
+  Table table;
+  table.insert(1, std::make_unique<Stream>(1));
+  EXPECT_EQ(table.find(0), nullptr);
+  EXPECT_EQ(table.take(0), nullptr);
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_NE(table.find(1), nullptr);
+}
+
 // As a client opens them: odd increasing ids, a window of them alive, finishing in any order.
 TEST(Http2StreamTable, KeepsAWindowOfIncreasingIdsFinishingInAnyOrder) {
   Table table;
