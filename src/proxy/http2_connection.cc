@@ -93,9 +93,11 @@ Http2Stream* Http2Connection::find(int32_t id) {
 void Http2Connection::erase(int32_t id) {
   if (last_found_ && last_found_->id() == id) last_found_ = nullptr;
   std::unique_ptr<Http2Stream> stream = streams_.take(id);
-  // Kept for the next stream rather than freed and made again. Not on a dead connection, whose
-  // unsent frames may still point into its buffers; and not under AddressSanitizer, which must
-  // see a finished stream freed to catch a use of it after.
+  // Kept for the next stream rather than freed and made again: as many as are alive at once, which
+  // is up to max_streams_ open ones and as many again whose sessions still finish closing (from
+  // the loop) while the client opens the next ones. Not on a dead connection, whose unsent frames
+  // may still point into its buffers; and not under AddressSanitizer, which must see a finished
+  // stream freed to catch a use of it after.
   if (!stream || !kReuseFreedBlocks || dead_ || spare_streams_.size() >= 2 * max_streams_) return;
   stream->reset();
   spare_streams_.push_back(std::move(stream));
@@ -379,7 +381,7 @@ void Http2Connection::defer_session_close(Http2Stream& stream) {
 bool Http2Connection::finish_session_closes() {
   finishing_.swap(closing_);
   for (int32_t id : finishing_) {
-    if (Http2Stream* stream = find(id)) stream->finish_session_close();  // may free stream
+    if (Http2Stream* stream = find(id)) stream->finish_session_close();  // may free or reset it
   }
   finishing_.clear();
   if (!dead_ || !idle()) return false;
@@ -389,7 +391,7 @@ bool Http2Connection::finish_session_closes() {
 }
 
 void Http2Connection::on_stream_finished(Http2Stream& stream) {
-  if (stream.finished() || dead_) erase(stream.id());  // frees stream
+  if (stream.finished() || dead_) erase(stream.id());  // frees or resets stream
 }
 
 bool Http2Connection::idle() const {

@@ -65,7 +65,8 @@ class Http2Connection {
   std::vector<nghttp2_nv>& field_scratch() { return field_scratch_; }
   // The stream's session closed: its close finishes from the loop (on_idle).
   void defer_session_close(Http2Stream& stream);
-  // The stream's session is gone; frees the stream when nghttp2 is done with it too.
+  // The stream's session is gone; frees the stream (or keeps it for reuse) when nghttp2 is done
+  // with it too.
   void on_stream_finished(Http2Stream& stream);
 
  private:
@@ -82,7 +83,7 @@ class Http2Connection {
   static void on_idle(uv_idle_t* idle);
 
   Http2Stream* find(int32_t id);
-  void erase(int32_t id);  // frees the stream
+  void erase(int32_t id);  // frees the stream, or resets it for the next one
   void abort_streams();
   void count_early_reset();
   void count_frame(const nghttp2_frame& frame);
@@ -107,7 +108,8 @@ class Http2Connection {
   std::vector<int32_t> finishing_;     // closing_, taken for one round
   std::string output_;                 // frames gathered for one write
   std::vector<nghttp2_nv> field_scratch_;
-  // Finished streams, reset, for the next ones to reuse (at most max_streams_; none under ASan).
+  // Finished streams, reset, for the next ones to reuse: at most twice max_streams_ (see erase),
+  // none under AddressSanitizer.
   std::vector<std::unique_ptr<Http2Stream>> spare_streams_;
   UvHandle<uv_idle_t> idle_;
   bool flush_scheduled_ = false;

@@ -553,7 +553,7 @@ void Http2Stream::on_session_closing() {
 }
 
 void Http2Stream::finish_session_close() {
-  session_->finish_deferred_close();  // on_closed, then on_session_closed: may free this
+  session_->finish_deferred_close();  // on_closed, then on_session_closed: may free or reset this
 }
 
 void Http2Stream::on_session_closed() {
@@ -567,7 +567,7 @@ void Http2Stream::on_session_closed() {
   sink_ = nullptr;
   // Freed at the end of this function: the session is inside its own on_closed.
   std::unique_ptr<DownstreamSession> closed = std::move(session_);
-  connection_.on_stream_finished(*this);  // may free this
+  connection_.on_stream_finished(*this);  // may free or reset this
 }
 
 }  // namespace waygate::proxy
