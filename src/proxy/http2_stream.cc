@@ -229,8 +229,8 @@ void Http2Stream::start_request(bool end_stream) {
     append_field(request_, "Transfer-Encoding", "chunked", http::HeaderId::kTransferEncoding);
     request_.chunked = request_.transfer_encoding = chunked_ = true;
   }
-  // One request per session: it closes once its response is written.
-  append_field(request_, "Connection", "close", http::HeaderId::kConnection);
+  // One request per session: it closes once its response is written. Said by the flag alone, not
+  // by a Connection field the client never sent (which would count against its field limit).
   request_.keep_alive = false;
   std::string().swap(cookie_);
   session_ =

@@ -287,6 +287,15 @@ class PriorKnowledgeTest(Http2TestCase):
         self.assertEqual((r.status, r.body), (200, b"a GET /fine\n"), r)
         self.assertEqual(self.a.stats()["requests"], 1)
 
+    def test_field_limit_counts_the_fields_the_client_sent_as_for_http1(self):
+        # limits.max_request_headers (100): curl sends Host, User-Agent and Accept besides these.
+        url = f"http://{HOST}:{self.wg.port}/fields"
+        for extra, status in ((97, 200), (98, 431)):
+            fields = [arg for i in range(extra) for arg in ("-H", f"x-field-{i}: v")]
+            for version in ("--http1.1", "--http2-prior-knowledge"):
+                r = curl(url, version, "-H", "Host: a.test", *fields)
+                self.assertEqual(r.status, status, (extra, version, r))
+
     def test_fields_the_http1_parser_refuses_never_reach_the_upstream(self):
         # A control character in a value, an uppercase or non-token name: the stream is refused,
         # the next one on the connection is served, and the upstream sees only that one.
