@@ -74,7 +74,7 @@ void Http2Connection::on_input(std::string_view bytes) {
   // Streams whose sessions closed are freed before these bytes open new ones: otherwise, when the
   // loop reads a client's next requests before its idle turn (as it does under load), the
   // connection holds its closed streams beside as many new ones, twice the streams in flight, and
-  // the pools sized for the streams in flight (BlockPool, spare buffers, nghttp2's blocks) churn.
+  // the pools sized for the streams in flight (BlockPool, spare streams, nghttp2's blocks) churn.
   if (!closing_.empty() && finish_session_closes()) return;
   ssize_t rc = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()),
                                         bytes.size());
@@ -93,12 +93,11 @@ Http2Stream* Http2Connection::find(int32_t id) {
 void Http2Connection::erase(int32_t id) {
   if (last_found_ && last_found_->id() == id) last_found_ = nullptr;
   std::unique_ptr<Http2Stream> stream = streams_.take(id);
-  // Kept for the next stream rather than freed and made again: as many as are alive at once, which
-  // is up to max_streams_ open ones and as many again whose sessions still finish closing (from
-  // the loop) while the client opens the next ones. Not on a dead connection, whose unsent frames
-  // may still point into its buffers; and not under AddressSanitizer, which must see a finished
-  // stream freed to catch a use of it after.
-  if (!stream || !kReuseFreedBlocks || dead_ || spare_streams_.size() >= 2 * max_streams_) return;
+  // Kept for the next stream rather than freed and made again, as many as may be open at once
+  // (on_input finishes the closes due before new streams open). Not on a dead connection, whose
+  // unsent frames may still point into its buffers; and not under AddressSanitizer, which must
+  // see a finished stream freed to catch a use of it after.
+  if (!stream || !kReuseFreedBlocks || dead_ || spare_streams_.size() >= max_streams_) return;
   stream->reset();
   spare_streams_.push_back(std::move(stream));
 }

@@ -108,8 +108,8 @@ class Http2Connection {
   std::vector<int32_t> finishing_;     // closing_, taken for one round
   std::string output_;                 // frames gathered for one write
   std::vector<nghttp2_nv> field_scratch_;
-  // Finished streams, reset, for the next ones to reuse: at most twice max_streams_ (see erase),
-  // none under AddressSanitizer.
+  // Finished streams, reset, for the next ones to reuse: at most max_streams_, none under
+  // AddressSanitizer.
   std::vector<std::unique_ptr<Http2Stream>> spare_streams_;
   UvHandle<uv_idle_t> idle_;
   bool flush_scheduled_ = false;
