@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -41,11 +42,29 @@ class HeadWriter {
   }
   // Bytes written so far, counted from the string's start.
   size_t size() const { return at_; }
-  // The bytes from `from` on, written already, in place (HTTP/2 names are lowercase).
-  void lowercase_from(size_t from) {
-    for (char* c = out_.data() + from; c != out_.data() + at_; ++c) {
-      if (*c >= 'A' && *c <= 'Z') *c = static_cast<char>(*c + ('a' - 'A'));
+  // `text` with its letters lowercase (HTTP/2 field names): eight bytes a step, since it runs for
+  // every field of every response (SWAR: a byte's top bit marks it an uppercase ASCII letter, and
+  // moved to 0x20 that bit makes it lowercase).
+  void put_lowercase(std::string_view text) {
+    if (out_.size() - at_ < text.size()) grow(text.size());
+    char* to = out_.data() + at_;
+    const char* from = text.data();
+    const char* end = from + text.size();
+    constexpr uint64_t kOnes = 0x0101010101010101;
+    constexpr uint64_t kTopBits = 0x8080808080808080;
+    for (; end - from >= 8; from += 8, to += 8) {
+      uint64_t word;
+      std::memcpy(&word, from, 8);
+      uint64_t low = word & ~kTopBits;
+      uint64_t from_a = low + kOnes * (0x80 - 'A');      // top bit set from 'A' up
+      uint64_t past_z = low + kOnes * (0x80 - 'Z' - 1);  // and from just past 'Z' up
+      uint64_t upper = (from_a ^ past_z) & ~word & kTopBits;
+      word |= upper >> 2;
+      std::memcpy(to, &word, 8);
     }
+    for (; from != end; ++from, ++to)
+      *to = (*from >= 'A' && *from <= 'Z') ? static_cast<char>(*from + ('a' - 'A')) : *from;
+    at_ += text.size();
   }
 
  private:

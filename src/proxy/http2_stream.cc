@@ -424,9 +424,7 @@ void Http2Stream::hold_response_head(const http::MessageHead& response,
         response, framing,
         [this, &held](http::HeaderId id, std::string_view name, std::string_view value) {
           if (connection_specific(id)) return;
-          size_t at = held.size();
-          held.put(name);
-          held.lowercase_from(at);  // RFC 9113 8.2.1
+          held.put_lowercase(name);  // RFC 9113 8.2.1
           held.put(value);
           held_lengths_.push_back(static_cast<uint32_t>(name.size()));
           held_lengths_.push_back(static_cast<uint32_t>(value.size()));
