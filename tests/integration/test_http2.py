@@ -396,9 +396,9 @@ class PriorKnowledgeTest(Http2TestCase):
         client.run_until(lambda: client.done(get))
         self.assertEqual(bytes(client.streams[get]["body"]), pattern(0, 10))
 
-    def test_rapid_reset_gets_goaway_and_others_are_served(self):
-        client = self.h2(self.wg.port)
-        for _ in range(500):
+    def assert_resets_get_goaway(self, client, count):
+        """Opens and at once resets count streams: the client gets GOAWAY ENHANCE_YOUR_CALM."""
+        for _ in range(count):
             sid = client.conn.get_next_available_stream_id()
             client.conn.send_headers(sid, [(":method", "GET"), (":path", "/r"),
                                            (":scheme", "http"), (":authority", "a.test")])
@@ -408,6 +408,10 @@ class PriorKnowledgeTest(Http2TestCase):
             client.pump()
         self.assertIsNotNone(client.goaway, "no GOAWAY")
         self.assertEqual(client.goaway.error_code, h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+
+    def test_rapid_reset_gets_goaway_and_others_are_served(self):
+        client = self.h2(self.wg.port)
+        self.assert_resets_get_goaway(client, 500)
         self.wg.wait_for_stderr(r"http2: 127\.0\.0\.1 reset \d+ streams within \d+ ms "
                                 r"\(rapid reset\): closing the connection")
         other = self.h2(self.wg.port)
@@ -422,16 +426,7 @@ class PriorKnowledgeTest(Http2TestCase):
         answered = [client.request(f"/{i}") for i in range(100)]
         client.run_until(lambda: client.done(*answered))
         # Past the limit (twice the 100 streams allowed at once) only if every reset counts.
-        for _ in range(250):
-            sid = client.conn.get_next_available_stream_id()
-            client.conn.send_headers(sid, [(":method", "GET"), (":path", "/r"),
-                                           (":scheme", "http"), (":authority", "a.test")])
-            client.conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
-        client.flush()
-        while client.goaway is None and not client.closed:
-            client.pump()
-        self.assertIsNotNone(client.goaway, "no GOAWAY")
-        self.assertEqual(client.goaway.error_code, h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+        self.assert_resets_get_goaway(client, 250)
 
     def test_sigterm_sends_goaway_and_lets_streams_finish(self):
         goaway = self.held_stream(self.wg.port, self.a)
