@@ -50,6 +50,17 @@ class BlockPool {
     ::operator delete(block);
   }
 
+  // Frees the kept blocks past `count`: after a burst, so that what it left here goes back to the
+  // system with the rest (the worker's trim).
+  static void keep_at_most(size_t count) {
+    Blocks& kept = blocks();
+    while (kept.size() > count) {
+      ::operator delete(kept.back());
+      kept.pop_back();
+    }
+  }
+  static size_t kept() { return blocks().size(); }
+
  private:
   struct Blocks : std::vector<void*> {
     Blocks() { reserve(kMaxKept); }

@@ -32,6 +32,8 @@ class DownstreamSession final : public http::ServerConnection {
   // One per connection and one per HTTP/2 stream: their blocks are reused (BlockPool).
   static void* operator new(size_t size) { return Pool::take(size); }
   static void operator delete(void* block) { Pool::give(block); }
+  // Frees the pooled blocks past `count` (after a burst).
+  static void keep_pooled_blocks(size_t count) { Pool::keep_at_most(count); }
 
   // Starts the session of one HTTP/2 stream of `parent`, with its client, listener and TLS.
   ::waygate::TransportSink& start_stream(DownstreamSession& parent, Http2Stream& stream);

@@ -39,6 +39,8 @@ class Http2Stream final : public Transport, private http::ParserSink {
   // are reused (BlockPool).
   static void* operator new(size_t size) { return Pool::take(size); }
   static void operator delete(void* block) { Pool::give(block); }
+  // Frees the pooled blocks past `count` (after a burst).
+  static void keep_pooled_blocks(size_t count) { Pool::keep_at_most(count); }
 
   int32_t id() const { return id_; }
   // A finished stream becomes as if constructed anew, with no id, for its connection to reuse as

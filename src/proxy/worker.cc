@@ -14,6 +14,8 @@
 #include <system_error>
 
 #include "core/log.h"
+#include "proxy/downstream_session.h"
+#include "proxy/http2_stream.h"
 
 namespace waygate::proxy {
 namespace {
@@ -23,6 +25,8 @@ namespace {
 // least this many. After a burst the rest are freed within two intervals (an exchange keeps at
 // most Exchange::kMaxKeptBufferBytes per buffer).
 constexpr size_t kMinPooledExchanges = 512;
+// Session and stream blocks kept once a burst is over (they keep up to 1024 under load).
+constexpr size_t kPooledBlocksAfterBurst = 64;
 // After a burst, freed memory sits in the allocator's free lists; once this many connections and
 // requests in flight are gone since the peak, it is handed back to the system (malloc_trim).
 constexpr size_t kTrimAfterConnections = 1024;
@@ -387,18 +391,27 @@ void Worker::on_lag_probe(uv_timer_t* timer) {
 
 void Worker::on_trim_timer(uv_timer_t* timer) {
   auto* self = static_cast<Worker*>(timer->data);
-  size_t now = self->memory_users();
-  if (self->connections_peak_ >= now + kTrimAfterConnections) {
-    // glibc keeps freed chunks for reuse; trimming returns whole free pages to the system. It
-    // takes a moment, so it is done only after a large drop, at most once per interval.
-    malloc_trim(0);
-  }
-  self->connections_peak_ = now;
-  // Exchanges past what the last two intervals' peaks used go (pooled_exchanges_cap).
+  // Exchanges past what the last two intervals' peaks used go (pooled_exchanges_cap): after a
+  // burst, one interval later than the connections that brought them.
   self->exchanges_peak_before_ = self->exchanges_peak_;
   self->exchanges_peak_ = self->exchanges_in_use_;
   size_t cap = self->pooled_exchanges_cap();
-  if (self->free_exchanges_.size() > cap) self->free_exchanges_.resize(cap);
+  size_t exchanges_freed = 0;
+  if (self->free_exchanges_.size() > cap) {
+    exchanges_freed = self->free_exchanges_.size() - cap;
+    self->free_exchanges_.resize(cap);
+  }
+  size_t now = self->memory_users();
+  if (self->connections_peak_ >= now + kTrimAfterConnections ||
+      exchanges_freed >= kTrimAfterConnections) {
+    // A burst is over: the blocks its sessions and streams left in their pools go too, and
+    // glibc, which keeps freed chunks for reuse, returns whole free pages to the system. It takes
+    // a moment, so it is done only after a large drop, at most once per interval.
+    DownstreamSession::keep_pooled_blocks(kPooledBlocksAfterBurst);
+    Http2Stream::keep_pooled_blocks(kPooledBlocksAfterBurst);
+    malloc_trim(0);
+  }
+  self->connections_peak_ = now;
 }
 
 size_t Worker::pooled_exchanges_cap() const {
