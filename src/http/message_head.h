@@ -24,6 +24,8 @@ struct HeaderField {
 class MessageHead {
  public:
   void clear();
+  // clear(), its buffers kept for the next head up to these sizes (empty_for_reuse).
+  void clear_keeping(size_t max_bytes, size_t max_fields);
 
   // Request target (requests) or reason phrase (responses).
   std::string_view target() const { return view(target_offset, target_length); }

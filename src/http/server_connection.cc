@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "core/log.h"
+#include "core/reused_buffer.h"
 #include "core/socket_address.h"
 #include "http/serialize.h"
 
@@ -138,11 +139,7 @@ void ServerConnection::consume(size_t bytes) {
   stash_offset_ += bytes;
   if (stash_offset_ == stash_.size()) {
     // Give back a buffer that a burst of pipelined input grew, so an idle connection holds none.
-    if (stash_.capacity() > 4096) {
-      std::string().swap(stash_);
-    } else {
-      stash_.clear();
-    }
+    empty_for_reuse(stash_, 4096);
     stash_offset_ = 0;
   }
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/reused_buffer.h"
 #include "http/message_head.h"
 #include "http/serialize.h"
 #include "proxy/snapshot_holder.h"
@@ -19,8 +20,10 @@ class UpstreamPool;
 struct Exchange {
   // At most this many endpoints are tried for one request (the first and its retries).
   static constexpr size_t kMaxTries = 11;
-  // Buffers that a large request grew are given back when the exchange returns to the pool.
+  // Buffers (and field lists) that a large request grew are given back when the exchange returns
+  // to the pool.
   static constexpr size_t kMaxKeptBufferBytes = 4096;
+  static constexpr size_t kMaxKeptFields = 64;
   // Request bodies up to this size are kept until the response starts, so a retry can send them
   // again.
   static constexpr size_t kMaxReplayBytes = 64 * 1024;
@@ -50,30 +53,15 @@ struct Exchange {
     counted_pending = counted_retry = sticky_set = false;
     replay_kept = true;
     sticky_hash = 0;
-    if (replay.capacity() > kMaxKeptBufferBytes) {
-      std::string().swap(replay);
-    } else {
-      replay.clear();
-    }
+    empty_for_reuse(replay, kMaxKeptBufferBytes);
     host = path = query = target = {};
     request_done = response_head_sent = body_forwarded = false;
     expect_continue = upgrade = upstream_reused = waiting_for_connection = false;
-    for (http::MessageHead* head : {&request, &response}) {
-      shrink(head->bytes);
-      head->clear();
-      if (head->fields.capacity() > 64) std::vector<http::HeaderField>().swap(head->fields);
-    }
-    shrink(response_head);
-    shrink(path_buffer);
-    shrink(target_buffer);
-  }
-
-  static void shrink(std::string& buffer) {
-    if (buffer.capacity() > kMaxKeptBufferBytes) {
-      std::string().swap(buffer);
-    } else {
-      buffer.clear();
-    }
+    request.clear_keeping(kMaxKeptBufferBytes, kMaxKeptFields);
+    response.clear_keeping(kMaxKeptBufferBytes, kMaxKeptFields);
+    empty_for_reuse(response_head, kMaxKeptBufferBytes);
+    empty_for_reuse(path_buffer, kMaxKeptBufferBytes);
+    empty_for_reuse(target_buffer, kMaxKeptBufferBytes);
   }
 
   http::MessageHead request;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "core/reused_buffer.h"
 #include "http/head_writer.h"
 #include "http/header_names.h"
 #include "proxy/downstream_session.h"
@@ -59,22 +60,6 @@ void append_fields(const http::MessageHead& head, std::string& names,
   }
 }
 
-// Empty, with the room it grew kept up to `max` elements.
-template <typename Buffer>
-void empty_keeping(Buffer& buffer, size_t max) {
-  if (buffer.capacity() > max) {
-    Buffer().swap(buffer);
-  } else {
-    buffer.clear();
-  }
-}
-
-void empty_keeping(http::MessageHead& head, size_t max_bytes, size_t max_fields) {
-  empty_keeping(head.bytes, max_bytes);
-  empty_keeping(head.fields, max_fields);
-  head.clear();
-}
-
 ssize_t read_response_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
                                uint32_t* data_flags, nghttp2_data_source* source, void*) {
   return static_cast<Http2Stream*>(source->ptr)->read_response(buf, length, data_flags);
@@ -94,15 +79,15 @@ Http2Stream::~Http2Stream() = default;
 // Every member as the constructor leaves it (in their order), the buffers emptied.
 void Http2Stream::reset() {
   id_ = 0;
-  empty_keeping(request_, kMaxKeptBytes, kMaxKeptFields);
-  empty_keeping(held_fields_, kMaxKeptBytes);
-  empty_keeping(held_lengths_, 2 * kMaxKeptFields);
-  empty_keeping(outbound_, kMaxKeptBytes);
+  request_.clear_keeping(kMaxKeptBytes, kMaxKeptFields);
+  empty_for_reuse(held_fields_, kMaxKeptBytes);
+  empty_for_reuse(held_lengths_, 2 * kMaxKeptFields);
+  empty_for_reuse(outbound_, kMaxKeptBytes);
   session_.reset();
   sink_ = nullptr;
-  empty_keeping(request_trailers_, kMaxKeptBytes, kMaxKeptFields);
-  empty_keeping(method_, kMaxKeptBytes);
-  empty_keeping(cookie_, kMaxKeptBytes);
+  request_trailers_.clear_keeping(kMaxKeptBytes, kMaxKeptFields);
+  empty_for_reuse(method_, kMaxKeptBytes);
+  empty_for_reuse(cookie_, kMaxKeptBytes);
   head_size_ = 0;
   has_authority_ = false;
   has_content_length_ = false;
@@ -110,21 +95,21 @@ void Http2Stream::reset() {
   chunked_ = false;
   head_delivered_ = false;
   end_delivered_ = false;
-  empty_keeping(inbound_, kMaxKeptBytes);
-  empty_keeping(delivering_, kMaxKeptBytes);
+  empty_for_reuse(inbound_, kMaxKeptBytes);
+  empty_for_reuse(delivering_, kMaxKeptBytes);
   unacknowledged_ = 0;
   reading_ = false;
   request_ended_ = false;
   eof_pending_ = false;
   parser_.reset();
-  empty_keeping(response_, kMaxKeptBytes, kMaxKeptFields);
+  response_.clear_keeping(kMaxKeptBytes, kMaxKeptFields);
   outbound_offset_ = 0;
   held_status_ = 0;
   std::memset(status_, 0, sizeof(status_));
   held_bodiless_ = false;
   head_held_ = false;
   raw_body_ = false;
-  empty_keeping(trailers_, kMaxKeptBytes, kMaxKeptFields);
+  trailers_.clear_keeping(kMaxKeptBytes, kMaxKeptFields);
   head_request_ = false;
   response_submitted_ = false;
   response_ended_ = false;
