@@ -31,12 +31,6 @@ bool connection_specific(http::HeaderId id) {
   }
 }
 
-void lowercase(std::string& text, size_t from) {
-  std::transform(text.begin() + static_cast<std::ptrdiff_t>(from), text.end(),
-                 text.begin() + static_cast<std::ptrdiff_t>(from),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-}
-
 nghttp2_nv header(std::string_view name, std::string_view value,
                   uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
@@ -48,9 +42,12 @@ nghttp2_nv header(std::string_view name, std::string_view value,
 // left out. `names` holds the lowercase copies, and must live until the fields are submitted.
 void append_fields(const http::MessageHead& head, std::string& names,
                    std::vector<nghttp2_nv>& fields) {
-  for (const http::HeaderField& field : head.fields)
-    names.append(head.name(field));
-  lowercase(names, 0);
+  {
+    // Every name first: the fields point into `names` only once writing it can no longer move it.
+    http::HeadWriter lowercase_names(names, head.bytes.size());
+    for (const http::HeaderField& field : head.fields)
+      lowercase_names.put_lowercase(head.name(field));
+  }
   size_t offset = 0;
   for (const http::HeaderField& field : head.fields) {
     std::string_view name = std::string_view(names).substr(offset, field.name_length);
