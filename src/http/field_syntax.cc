@@ -61,14 +61,6 @@ bool is_ip_literal(std::string_view host) {
 
 }  // namespace
 
-std::string_view trim_whitespace(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-    text.remove_suffix(1);
-  return text;
-}
-
 bool is_token_char(char c) {
   return kTokenChars[static_cast<unsigned char>(c)];
 }

@@ -24,10 +24,7 @@ void append_number(std::string& out, uint64_t value) {
 ConnectionOptions::ConnectionOptions(const MessageHead& message) {
   std::string_view value = message.find(HeaderId::kConnection).value_or("");
   if (value.find(',') == std::string_view::npos) {
-    // The parser has trimmed it; a value from an HTTP/2 field may not have been.
-    bool padded = !value.empty() && (value.front() == ' ' || value.front() == '\t' ||
-                                     value.back() == ' ' || value.back() == '\t');
-    only_ = padded ? trim_whitespace(value) : value;
+    only_ = trim_whitespace(value);  // the parser trims values; an HTTP/2 field's may not be
   } else {
     list_ = value;
   }
