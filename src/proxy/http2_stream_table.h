@@ -50,9 +50,7 @@ class Http2StreamTable {
   T& insert(int32_t id, std::unique_ptr<T> value) {
     assert(id > 0 && !find(id));
     if (2 * (size_ + 1) > slots_.size()) grow();
-    size_t i = home(id);
-    while (slots_[i].id != kEmpty)
-      i = next(i);
+    size_t i = empty_slot_for(id);
     slots_[i].id = id;
     slots_[i].value = std::move(value);
     ++size_;
@@ -120,16 +118,19 @@ class Http2StreamTable {
   size_t mask() const { return slots_.size() - 1; }
   size_t home(int32_t id) const { return home_slot(id, slots_.size()); }
   size_t next(size_t i) const { return (i + 1) & mask(); }
+  // The first empty slot on the probe for `id`, where it goes.
+  size_t empty_slot_for(int32_t id) const {
+    size_t i = home(id);
+    while (slots_[i].id != kEmpty)
+      i = next(i);
+    return i;
+  }
 
   void grow() {
     std::vector<Slot> old(slots_.empty() ? kMinCapacity : 2 * slots_.size());
     old.swap(slots_);
     for (Slot& slot : old) {
-      if (slot.id == kEmpty) continue;
-      size_t i = home(slot.id);
-      while (slots_[i].id != kEmpty)
-        i = next(i);
-      slots_[i] = std::move(slot);
+      if (slot.id != kEmpty) slots_[empty_slot_for(slot.id)] = std::move(slot);
     }
   }
 

@@ -20,10 +20,10 @@
 namespace waygate::proxy {
 namespace {
 
-// Exchanges kept for reuse: as many as were in use at once since the last trim interval but one,
-// so that a steady load (8 HTTP/2 connections bring 800 streams by default) makes none, and at
-// least this many. After a burst the rest are freed within two intervals (an exchange keeps at
-// most Exchange::kMaxKeptBufferBytes per buffer).
+// Exchanges kept for reuse: as many as were in use at once in this trim interval or the one
+// before (pooled_exchanges_cap), so that a steady load (8 HTTP/2 connections bring 800 streams by
+// default) makes none, and at least this many. After a burst the rest are freed within two
+// intervals (an exchange keeps at most Exchange::kMaxKeptBufferBytes per buffer).
 constexpr size_t kMinPooledExchanges = 512;
 // Session and stream blocks kept once a burst is over (they keep up to 1024 under load).
 constexpr size_t kPooledBlocksAfterBurst = 64;
