@@ -1,6 +1,5 @@
 #include "http/message_head.h"
 
-#include "core/reused_buffer.h"
 #include "http/header_names.h"
 
 namespace waygate::http {
@@ -15,12 +14,6 @@ void MessageHead::clear() {
   has_content_length = chunked = upgrade = transfer_encoding = false;
   keep_alive = true;
   content_length = 0;
-}
-
-void MessageHead::clear_keeping(size_t max_bytes, size_t max_fields) {
-  empty_for_reuse(bytes, max_bytes);
-  empty_for_reuse(fields, max_fields);
-  clear();
 }
 
 std::optional<std::string_view> MessageHead::find(std::string_view header_name) const {
