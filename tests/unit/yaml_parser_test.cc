@@ -315,6 +315,24 @@ TEST(YamlParser, SyntaxErrorsArePlaced) {
   expect_error("a: [b c, ]]\n", 0, 10, "unexpected ']'");
 }
 
+TEST(YamlParser, AKeyCannotStartWithAnIndicator) {
+  expect_error("e:\n|a: 1\n", 1, 0, "block scalar '|' cannot be a mapping key");
+  expect_error("e:\n>a: 1\n", 1, 0, "block scalar '>' cannot be a mapping key");
+  expect_error("a: 1\n]: 2\n", 1, 0, "unexpected ']'");
+  expect_error("a: 1\n,b: 2\n", 1, 0, "unexpected ','");
+  // A block scalar's header at the key's column: yaml-cpp takes it as the value above (YAML
+  // refuses it, as waygate's reader does), and the loader goes with yaml-cpp. Found by
+  // fuzz.config_loader, where the readers disagreed.
+  std::string misplaced = "e:\n|#  c:\n          sta |+|tus: 2";
+  FastReadResult fast = read_fast(misplaced);
+  ASSERT_TRUE(fast.error);
+  EXPECT_EQ(show(fast.error->mark), show(Mark{1, 0}));
+  ParseResult result = parse(misplaced);
+  ASSERT_FALSE(result.error) << result.error->message;
+  EXPECT_TRUE(result.used_yaml_cpp);
+  EXPECT_EQ(result.document.root().size(), 1u);
+}
+
 TEST(YamlParser, WhatYamlCppAcceptsIsTakenFromIt) {
   // waygate's reader wants a ':' after a key; yaml-cpp reads a lone key as a null value.
   std::string text = "a: 1\nb\n";

@@ -711,10 +711,17 @@ class TextReader {
            "a list entry '- ' where a mapping key was expected (is the list indented under "
            "its key?)");
     }
-    if (cur() == '[' || cur() == '{') throw Unsupported{"a complex key"};
+    char c = cur();
+    if (c == '[' || c == '{') throw Unsupported{"a complex key"};
+    // YAML starts no plain scalar with these; read as one, a key would hide a misplaced value.
+    if (c == '|' || c == '>') {
+      fail(at, std::string("a block scalar '") + c +
+                   "' cannot be a mapping key (as a value it goes on its key's line)");
+    }
+    if (c == ',' || c == ']' || c == '}') fail(at, std::string("unexpected '") + c + "'");
     refuse_unsupported_start();
     uint32_t key;
-    if (cur() == '"' || cur() == '\'') {
+    if (c == '"' || c == '\'') {
       bool spans_lines = false;
       key = quoted_scalar(spans_lines);
       if (spans_lines) throw Unsupported{"a quoted key spanning lines"};
