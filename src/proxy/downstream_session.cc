@@ -210,7 +210,7 @@ http::ParserLimits DownstreamSession::parser_limits() const {
 
 http::MessageHead& DownstreamSession::request_head() {
   if (!exchange_) exchange_ = worker_.acquire_exchange();
-  exchange_->start_ns = uv_hrtime();
+  exchange_->start_ns = worker_.turn_now_ns();
   return exchange_->request;
 }
 
@@ -423,11 +423,11 @@ void DownstreamSession::connect_upstream(bool allow_idle) {
       on_connection_assigned(connection, true);
       return;
     case UpstreamPool::Acquired::kConnecting:
-      exchange.connect_started_ns = uv_hrtime();
+      exchange.connect_started_ns = worker_.turn_now_ns();
       on_connection_assigned(connection, false);
       return;
     case UpstreamPool::Acquired::kQueued: {
-      exchange.connect_started_ns = uv_hrtime();
+      exchange.connect_started_ns = worker_.turn_now_ns();
       Worker::ClusterLoad& load = worker_.cluster_load(cluster.id);
       // Circuit breaker: only so many requests may wait for a connection.
       if (load.pending >= cluster.circuit_breakers.max_pending) {
@@ -484,7 +484,7 @@ void DownstreamSession::on_upstream_ready() {
   const routing::RouteAction& route = *exchange.route;
   upstream.expect_response_to_head(request.method == HTTP_HEAD);
   if (exchange.connect_started_ns != 0) {
-    exchange.upstream_connect_ns = uv_hrtime() - exchange.connect_started_ns;
+    exchange.upstream_connect_ns = worker_.turn_now_ns() - exchange.connect_started_ns;
     exchange.connect_started_ns = 0;
   }
 
@@ -517,7 +517,7 @@ void DownstreamSession::on_upstream_ready() {
     on_upstream_error(UpstreamError::kReset);
     return;
   }
-  exchange.upstream_sent_ns = uv_hrtime();
+  exchange.upstream_sent_ns = worker_.turn_now_ns();
   if (exchange.body_forwarded) {
     replay_body();  // a retry: the body was read already, and kept
     return;
@@ -617,7 +617,7 @@ void DownstreamSession::on_upstream_head(http::MessageHead& response) {
   Exchange& exchange = *exchange_;
   const http::MessageHead& request = exchange.request;
   if (exchange.upstream_sent_ns != 0) {
-    exchange.upstream_response_ns = uv_hrtime() - exchange.upstream_sent_ns;
+    exchange.upstream_response_ns = worker_.turn_now_ns() - exchange.upstream_sent_ns;
     worker_.metrics().upstream_response.observe(exchange.upstream_response_ns);
   }
   if (response.status >= 500) {
@@ -1054,7 +1054,7 @@ void DownstreamSession::on_http2_streams_gone() {
 void DownstreamSession::write_access_log() {
   Exchange& exchange = *exchange_;
   if (exchange.start_ns == 0) return;  // logged already
-  uint64_t duration_ns = uv_hrtime() - exchange.start_ns;
+  uint64_t duration_ns = worker_.turn_now_ns() - exchange.start_ns;
   AccessLog& log = worker_.access_log();
   if (log.enabled(listener_slot_)) {
     const http::MessageHead& request = exchange.request;

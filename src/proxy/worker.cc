@@ -65,6 +65,9 @@ Worker::Worker(unsigned index, WorkerUpdate initial, uv_async_t* on_events)
   check_.init(uv_check_init, &loop_, this);
   uv_check_start(check_.get(), &Worker::on_check);
   uv_unref(check_.handle());  // it keeps nothing alive by itself
+  prepare_.init(uv_prepare_init, &loop_, this);
+  uv_prepare_start(prepare_.get(), &Worker::on_prepare);
+  uv_unref(prepare_.handle());
   trim_timer_.init(uv_timer_init, &loop_, this);
   uv_timer_start(trim_timer_.get(), &Worker::on_trim_timer, kTrimIntervalMs, kTrimIntervalMs);
   uv_unref(trim_timer_.handle());
@@ -485,6 +488,10 @@ void Worker::report(const UpstreamPool& pool, EndpointEvent::Kind kind) {
   }
 }
 
+void Worker::on_prepare(uv_prepare_t* prepare) {
+  static_cast<Worker*>(prepare->data)->turn_now_ns_ = 0;
+}
+
 void Worker::on_check(uv_check_t* check) {
   auto* self = static_cast<Worker*>(check->data);
   if (self->events_pending_) {
@@ -599,6 +606,7 @@ void Worker::finish_drain_if_idle() {
     async_.reset();
   }
   check_.reset();
+  prepare_.reset();
   trim_timer_.reset();
   lag_probe_.reset();
   last_tick_ms_.store(UINT64_MAX, std::memory_order_relaxed);  // done, not stuck

@@ -133,6 +133,15 @@ class Worker {
   AccessLog& access_log() { return access_log_; }
   // A buffer for building one head or chunk header at a time; never held across callbacks.
   std::string& scratch() { return scratch_; }
+  // The monotonic clock (uv_hrtime) as first read in this turn of the loop. Requests time
+  // themselves with it: a turn that handles a batch of events reads the clock once, not four times
+  // a request (as nginx and HAProxy do, a request's figures are as fine as one turn of the loop).
+  // Forgotten before the loop waits for events, so no figure leaves out time the loop spent
+  // blocked.
+  uint64_t turn_now_ns() {
+    if (turn_now_ns_ == 0) turn_now_ns_ = uv_hrtime();
+    return turn_now_ns_;
+  }
   void generate_request_id(char out[33]);
   // A fast, unshared random number (weighted cluster picks).
   uint32_t next_random();
@@ -182,6 +191,7 @@ class Worker {
   static void on_accept_resume(uv_timer_t* timer);
   static void on_async(uv_async_t* async);
   static void on_check(uv_check_t* check);
+  static void on_prepare(uv_prepare_t* prepare);
   static void on_drain_timeout(uv_timer_t* timer);
   static void on_trim_timer(uv_timer_t* timer);
   static void on_lag_probe(uv_timer_t* timer);
@@ -195,6 +205,8 @@ class Worker {
   UvHandle<uv_async_t> async_;
   UvHandle<uv_timer_t> drain_timer_;
   UvHandle<uv_check_t> check_;       // end of each loop turn: signal events, free emptied pools
+  UvHandle<uv_prepare_t> prepare_;   // before the loop waits: forgets turn_now_ns_
+  uint64_t turn_now_ns_ = 0;         // 0: not read in this turn yet
   UvHandle<uv_timer_t> trim_timer_;  // gives memory back to the system after a burst
   UvHandle<uv_timer_t> lag_probe_;   // measures how late the loop runs a timer
   uint64_t lag_probe_due_us_ = 0;    // hrtime
