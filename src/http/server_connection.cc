@@ -567,7 +567,11 @@ void ServerConnection::close_gracefully() {
   stash_.clear();
   stash_offset_ = 0;
   direct_ = {};
-  if (pending_output() == 0) linger();  // else once the output has drained
+  // A stream's connection goes without waiting for its output: the stream holds those bytes and
+  // sends them itself, so the session and what it holds are freed while they are still in cache.
+  if (pending_output() == 0 || !tcp_) {
+    linger();
+  }  // else once the output has drained
   update_reading();
 }
 
