@@ -5,6 +5,7 @@ namespace waygate {
 void DeadlineTimer::init(uv_loop_t* loop, ExpiredFn on_expired, void* owner) {
   uv_timer_init(loop, &timer_);
   timer_.data = this;
+  loop_ = loop;
   on_expired_ = on_expired;
   owner_ = owner;
 }
@@ -32,14 +33,14 @@ void DeadlineTimer::detach() {
 void DeadlineTimer::set(uint64_t timeout_ms) {
   if (carrier_) [[unlikely]]
     return set_carried(timeout_ms);
-  uint64_t now = uv_now(timer_.loop);
+  uint64_t now = uv_now(loop_);
   deadline_ = now + (timeout_ms == 0 ? 1 : timeout_ms);
   if (armed_due_ == 0 || armed_due_ > deadline_) arm(deadline_, now);
 }
 
 void DeadlineTimer::set_carried(uint64_t timeout_ms) {
   DeadlineTimer& carrier = *carrier_;
-  uint64_t now = uv_now(carrier.timer_.loop);
+  uint64_t now = uv_now(carrier.loop_);
   deadline_ = now + (timeout_ms == 0 ? 1 : timeout_ms);
   // Set after the carrier's handle closed (its connection is going): nothing fires any more.
   if (uv_is_closing(carrier.handle())) return;

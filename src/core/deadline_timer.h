@@ -40,17 +40,20 @@ class DeadlineTimer {
   void arm(uint64_t due, uint64_t now);
   void detach();
 
-  uv_timer_t timer_;
-  ExpiredFn on_expired_ = nullptr;
-  void* owner_ = nullptr;
+  // What set() reads come first, together: it runs for every request, often on a connection
+  // whose lines have left the cache, and the uv_timer_t alone spans two or three of them.
   uint64_t deadline_ = 0;   // loop time in ms; 0 when none
   uint64_t armed_due_ = 0;  // when the uv timer will fire; 0 when not armed
   // Carried: whose timer fires for this one, and the carrier's list of them (unordered: the
   // timer walks it only when it fires, which the lazy re-arming keeps rare).
   DeadlineTimer* carrier_ = nullptr;
+  uv_loop_t* loop_ = nullptr;  // init's (timer_.loop, without reaching into timer_)
+  ExpiredFn on_expired_ = nullptr;
+  void* owner_ = nullptr;
   DeadlineTimer* carried_ = nullptr;  // a carrier's first carried deadline
   DeadlineTimer* previous_ = nullptr;
   DeadlineTimer* next_ = nullptr;
+  uv_timer_t timer_;
 };
 
 }  // namespace waygate

@@ -12,9 +12,8 @@
 namespace waygate::http {
 
 ServerConnection::ServerConnection(uv_loop_t* loop)
-    : tcp_(std::in_place, loop, static_cast<TransportSink&>(*this)),
-      transport_(&*tcp_),
-      parser_(HTTP_REQUEST, *this) {
+    : tcp_(std::in_place, loop, static_cast<TransportSink&>(*this)), parser_(HTTP_REQUEST, *this) {
+  transport_ = &*tcp_;
   timer_.init(loop, &ServerConnection::on_timeout, this);
 }
 

@@ -210,24 +210,17 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   // Closes the handles, or for a stream's connection, defers the close (on_close_deferred).
   void close_all();
 
-  std::optional<TcpTransport> tcp_;    // none on a stream's connection
-  std::unique_ptr<TlsTransport> tls_;  // only on a TLS listener
-  Transport* transport_ = nullptr;     // what the codec reads and writes: TLS, TCP or a stream
-  DeadlineTimer timer_;
-  Parser parser_;
-  MessageHead* head_ = nullptr;  // valid until the head is complete; the subclass owns it
+  // Every request reads and writes what comes first, often after its lines left the cache (an
+  // HTTP/2 stream's connection is touched once per phase of its request, with hundreds of others
+  // in between): together they take two cache lines, not one in each of the big members below.
+  Transport* transport_ = nullptr;  // what the codec reads and writes: TLS, TCP or a stream
+  MessageHead* head_ = nullptr;     // valid until the head is complete; the subclass owns it
+  const MessageHead* decoded_trailers_ = nullptr;
+  uint64_t request_bytes_ = 0;
+  int write_error_ = 0;  // a failed send, handled from the timer (outside subclass code)
+  State state_ = State::kWaiting;
   bool request_has_body_ = false;
   bool request_keep_alive_ = false;
-  std::string stash_;  // input read but not parsed yet
-  size_t stash_offset_ = 0;
-  std::string_view direct_;  // input being parsed straight from the read buffer
-  int write_error_ = 0;      // a failed send, handled from the timer (outside subclass code)
-  char client_ip_[46] = "-";
-  uint16_t client_port_ = 0;
-  char client_address_[56] = "";
-  uint8_t client_address_length_ = 0;
-  uint64_t request_bytes_ = 0;
-  State state_ = State::kWaiting;
   bool head_event_ = false;     // the parser paused at the end of a head
   bool message_event_ = false;  // ... at the end of a message
   bool needs_step_ = false;     // the parser may advance without input (after a resume)
@@ -246,7 +239,17 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   bool http2_ = false;           // they were: the connection speaks HTTP/2
   bool decoded_ = false;         // requests come decoded (start_decoded_request), not as text
   bool close_deferred_ = false;  // a stream's connection closed (close_all)
-  const MessageHead* decoded_trailers_ = nullptr;
+  uint16_t client_port_ = 0;
+  uint8_t client_address_length_ = 0;
+  size_t stash_offset_ = 0;
+  std::string_view direct_;  // input being parsed straight from the read buffer
+  std::string stash_;        // input read but not parsed yet
+  char client_ip_[46] = "-";
+  DeadlineTimer timer_;
+  std::optional<TcpTransport> tcp_;    // none on a stream's connection
+  std::unique_ptr<TlsTransport> tls_;  // only on a TLS listener
+  Parser parser_;
+  char client_address_[56] = "";
 };
 
 }  // namespace waygate::http
