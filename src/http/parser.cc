@@ -1,13 +1,10 @@
 #include "http/parser.h"
 
-#include <bit>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include <algorithm>
 
 #include "http/field_syntax.h"
 #include "http/header_names.h"
+#include "http/line_break.h"
 
 namespace waygate::http {
 namespace {
@@ -71,6 +68,106 @@ const llhttp_settings_t& Parser::settings() {
 }
 
 Parser::Result Parser::execute(std::string_view bytes, size_t* consumed) {
+  if (plain_closed_) return read_after_close(bytes, consumed);
+  size_t plain = 0;
+  if (plain_message_ || at_plain_start()) {
+    if (std::optional<Result> result = read_plain(bytes, &plain)) {
+      *consumed = plain;
+      return *result;
+    }
+  }
+  Result result = execute_llhttp(bytes.substr(plain), consumed);
+  *consumed += plain;
+  return result;
+}
+
+std::optional<Parser::Result> Parser::read_plain(std::string_view bytes, size_t* taken) {
+  for (;;) {
+    if (!plain_message_) {
+      PlainResponseHead plain;
+      std::string_view rest = bytes.substr(*taken);
+      if (rest.empty() || !at_plain_start() ||
+          !read_plain_response_head(rest, limits_.max_header_bytes, limits_.max_headers, &plain)) {
+        return std::nullopt;
+      }
+      *taken += plain.length;
+      int result = deliver_plain_head(plain);
+      // As llhttp answers on_headers_complete: a pause stops after the head (the body follows
+      // the resume), and anything but these is an error.
+      if (result == kHeadPause) return Result::kPaused;
+      if (result != kHeadContinue && result != kHeadSkipBody) return Result::kError;
+    }
+    std::string_view rest = bytes.substr(*taken);
+    size_t length = static_cast<size_t>(std::min<uint64_t>(rest.size(), plain_body_left_));
+    if (length > 0) {
+      plain_body_left_ -= length;
+      *taken += length;
+      int result = sink_.on_body(rest.substr(0, length));
+      if (result == HPE_PAUSED) return Result::kPaused;
+      if (result != 0) return Result::kError;
+    }
+    if (plain_body_left_ > 0) return Result::kOk;  // every byte was body
+    plain_message_ = false;
+    plain_closed_ = !plain_keep_alive_;
+    int result = end_message();
+    if (result == HPE_PAUSED) return Result::kPaused;
+    if (result != 0) return Result::kError;
+    if (*taken == bytes.size()) return Result::kOk;
+    if (plain_closed_) {
+      size_t after = 0;
+      Result closed = read_after_close(bytes.substr(*taken), &after);
+      *taken += after;
+      return closed;
+    }
+  }
+}
+
+Parser::Result Parser::read_after_close(std::string_view bytes, size_t* consumed) {
+  // As llhttp (built without LLHTTP_STRICT_MODE) after such a message: whatever follows is taken
+  // and dropped. A connection reading on stops at the message's end, and sees those bytes.
+  *consumed = bytes.size();
+  return Result::kOk;
+}
+
+int Parser::deliver_plain_head(const PlainResponseHead& plain) {
+  begin_message();
+  MessageHead& head = *head_;
+  // The same bytes and fields llhttp's callbacks would have left: the reason phrase, then each
+  // name and value, with a value's trailing whitespace kept in the bytes but not in its length.
+  head.target_offset = 0;
+  head.target_length = static_cast<uint32_t>(plain.reason.size());
+  head.bytes.append(plain.reason);
+  head_bytes_ = static_cast<uint32_t>(plain.reason.size());
+  for (size_t i = 0; i < plain.field_count; ++i) {
+    const PlainResponseHead::Field& field = plain.fields[i];
+    auto offset = static_cast<uint32_t>(head.bytes.size());
+    auto name_length = static_cast<uint32_t>(field.name.size());
+    head.fields.push_back(
+        HeaderField{offset, name_length, offset + name_length, field.trimmed_length, field.id});
+    head.bytes.append(field.name).append(field.value);
+    head_bytes_ += static_cast<uint32_t>(field.name.size() + field.value.size() + 4);
+  }
+  head.method = parser_.method;
+  head.status = plain.status;
+  head.version_major = 1;
+  head.version_minor = plain.version_minor;
+  head.chunked = head.upgrade = head.transfer_encoding = false;
+  head.has_content_length = true;
+  head.content_length = plain.content_length;
+  // llhttp_should_keep_alive for a response framed by its length.
+  head.keep_alive =
+      plain.version_minor == 1 ? !plain.connection_close : plain.connection_keep_alive;
+  plain_keep_alive_ = head.keep_alive;
+  head_complete_ = true;
+  int result = sink_.on_headers_complete(head);
+  trailers_.clear();
+  head_ = &trailers_;
+  plain_message_ = true;
+  plain_body_left_ = result == kHeadSkipBody ? 0 : plain.content_length;
+  return result;
+}
+
+Parser::Result Parser::execute_llhttp(std::string_view bytes, size_t* consumed) {
   // The head's bytes before a malformed one are parsed first, so the refusal has a method and
   // target to log.
   size_t bad_at = 0;
@@ -102,34 +199,12 @@ Parser::Result Parser::execute(std::string_view bytes, size_t* consumed) {
 }
 
 Parser::Result Parser::finish() {
+  if (plain_message_) return Result::kError;  // the connection closed before the body's end
   // A sink that pauses in on_message_complete makes llhttp_finish report the pause: still a
   // success.
   llhttp_errno_t err = llhttp_finish(&parser_);
   return err == HPE_OK || err == HPE_PAUSED ? Result::kOk : Result::kError;
 }
-
-namespace {
-
-// The first CR or LF in [from, end), or end: sixteen bytes at a time where SSE2 is there (every
-// x86-64), where a loop would look at each byte and memchr finds one of the two only.
-const char* line_break(const char* from, const char* end) {
-#if defined(__SSE2__)
-  const __m128i cr = _mm_set1_epi8('\r');
-  const __m128i lf = _mm_set1_epi8('\n');
-  for (; end - from >= 16; from += 16) {
-    __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from));
-    auto found = static_cast<unsigned>(
-        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(block, cr), _mm_cmpeq_epi8(block, lf))));
-    if (found != 0) return from + std::countr_zero(found);
-  }
-#endif
-  for (; from < end; ++from) {
-    if (*from == '\r' || *from == '\n') return from;
-  }
-  return end;
-}
-
-}  // namespace
 
 // Returns why the head is malformed, with *bad_at on the offending byte; null when it is not (so
 // far: the head may go on in the next bytes). Only a line's first byte and its line break can be
@@ -191,16 +266,19 @@ int Parser::append_head_bytes(const char* at, size_t length) {
 }
 
 int Parser::on_message_begin(llhttp_t* p) {
-  Parser& parser = self(p);
-  parser.head_ = &parser.sink_.on_message_begin();
-  parser.head_->clear();
-  parser.head_bytes_ = 0;
-  parser.field_done_ = true;
-  parser.in_message_ = true;
-  parser.head_complete_ = false;
-  parser.reject_reason_ = nullptr;
-  parser.error_status_ = 400;
+  self(p).begin_message();
   return 0;
+}
+
+void Parser::begin_message() {
+  head_ = &sink_.on_message_begin();
+  head_->clear();
+  head_bytes_ = 0;
+  field_done_ = true;
+  in_message_ = true;
+  head_complete_ = false;
+  reject_reason_ = nullptr;
+  error_status_ = 400;
 }
 
 int Parser::on_url(llhttp_t* p, const char* at, size_t length) {
@@ -353,12 +431,15 @@ int Parser::on_body(llhttp_t* p, const char* at, size_t length) {
 }
 
 int Parser::on_message_complete(llhttp_t* p) {
-  Parser& parser = self(p);
-  parser.in_message_ = false;
-  int result = parser.sink_.on_message_complete();
+  return self(p).end_message();
+}
+
+int Parser::end_message() {
+  in_message_ = false;
+  int result = sink_.on_message_complete();
   // Paused here, the next execute() call starts at the next message's first byte.
-  parser.head_scan_ = HeadScan{};
-  parser.head_scan_.active = result == HPE_PAUSED;
+  head_scan_ = HeadScan{};
+  head_scan_.active = result == HPE_PAUSED;
   return result;
 }
 

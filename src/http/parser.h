@@ -1,14 +1,19 @@
 // Strict HTTP/1.1 parsing on llhttp (no lenient flags), collecting the head into a MessageHead and
 // handing body bytes to a sink as they arrive. Limits on the request target and the head size are
 // enforced while parsing, so an oversized head is refused before it is buffered.
+// A response parser reads the common response (a plain head whole in one read, framed by its
+// Content-Length) without llhttp, into the same MessageHead and with the same events
+// (http/plain_response_head.h says which); every other message goes through llhttp.
 #pragma once
 
 #include <llhttp.h>
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "http/message_head.h"
+#include "http/plain_response_head.h"
 
 namespace waygate::http {
 
@@ -63,6 +68,9 @@ class Parser {
 
   // Limits for the next message (they follow config reloads).
   void set_limits(const ParserLimits& limits) { limits_ = limits; }
+  // Whether a response parser reads plain heads itself (read_plain_response_head), which it does
+  // unless told not to: the fuzz targets compare it with llhttp reading every head.
+  void set_plain_heads(bool on) { plain_heads_ = on; }
 
   // The status a client should get for the last kError: 400, 413, 414, 431 or 505.
   uint16_t error_status() const { return error_status_; }
@@ -88,6 +96,20 @@ class Parser {
   static int on_message_complete(llhttp_t* p);
   static const llhttp_settings_t& settings();
 
+  Result execute_llhttp(std::string_view bytes, size_t* consumed);
+  Result read_after_close(std::string_view bytes, size_t* consumed);
+  // Reads plain responses and their bodies from the start of `bytes`, adding what it read to
+  // *taken; nullopt when llhttp goes on from there (a head that is not plain, or no more bytes).
+  std::optional<Result> read_plain(std::string_view bytes, size_t* taken);
+  bool at_plain_start() const {
+    return plain_heads_ && parser_.type == HTTP_RESPONSE && !in_message_ && !plain_closed_ &&
+           head_scan_.active && !head_scan_.started;
+  }
+  // Hands a plain head to the sink as llhttp's callbacks would have; returns the sink's answer.
+  int deliver_plain_head(const PlainResponseHead& plain);
+  // What a message's start and end do, whoever read it.
+  void begin_message();
+  int end_message();
   int append_head_bytes(const char* at, size_t length);
   int reject(uint16_t status, const char* reason);
   const char* scan_head(std::string_view bytes, size_t* bad_at);
@@ -120,6 +142,14 @@ class Parser {
     bool after_cr = false;
   };
   HeadScan head_scan_;
+  // A plain response is being read: its body's bytes still to come (Content-Length framing).
+  bool plain_message_ = false;
+  bool plain_heads_ = true;
+  bool plain_keep_alive_ = false;
+  // A plain response that closes its connection was read: as llhttp does after one, no other
+  // message may follow.
+  bool plain_closed_ = false;
+  uint64_t plain_body_left_ = 0;
 };
 
 }  // namespace waygate::http

@@ -62,8 +62,12 @@ class MessageReader final : private http::ParserSink {
 
   // A request reader reads pipelined requests one after the other; a response reader reads 1xx
   // interim responses and stops after the final one, as an upstream connection does.
-  MessageReader(llhttp_type_t type, http::ParserLimits limits, bool response_to_head = false)
-      : type_(type), response_to_head_(response_to_head), parser_(type, *this, limits) {}
+  // `plain_heads`: whether the parser may read plain response heads without llhttp.
+  MessageReader(llhttp_type_t type, http::ParserLimits limits, bool response_to_head = false,
+                bool plain_heads = true)
+      : type_(type), response_to_head_(response_to_head), parser_(type, *this, limits) {
+    parser_.set_plain_heads(plain_heads);
+  }
 
   End read(std::string_view input, size_t piece_size) {
     if (piece_size == 0) piece_size = input.size();

@@ -2,6 +2,8 @@
 // limits, 1xx interim responses skipped, stopping after the final one), then framed for the
 // client as DownstreamSession frames it. Whatever the upstream sends, the client gets exactly one
 // well-framed response with the upstream's status and body: never two, never a poisoned stream.
+// And the parser reads it exactly as with llhttp reading every head: its plain-head path
+// (http/plain_response_head.h) changes nothing a connection sees.
 //
 // Input: byte 0 bit 0: the request was HEAD; bit 1: it was HTTP/1.0; bits 2-7: the size of the
 // pieces the rest (the upstream's bytes) is fed in (0: all at once).
@@ -75,6 +77,35 @@ void check_forwarded(const ParsedMessage& response, bool head_request, bool http
   FUZZ_CHECK(!(forwarded.head.chunked && forwarded.head.has_content_length));
 }
 
+// Both readers saw the same messages, heads and bodies.
+void check_same_messages(const MessageReader& a, const MessageReader& b) {
+  FUZZ_CHECK(a.consumed() == b.consumed());
+  FUZZ_CHECK(a.messages.size() == b.messages.size());
+  for (size_t i = 0; i < a.messages.size(); ++i) {
+    const ParsedMessage& x = a.messages[i];
+    const ParsedMessage& y = b.messages[i];
+    FUZZ_CHECK(x.head_done == y.head_done && x.complete == y.complete && x.interim == y.interim);
+    FUZZ_CHECK(x.body() == y.body());
+    FUZZ_CHECK(x.last_chunk == y.last_chunk);
+    if (!x.head_done) continue;  // a refused head is left half built, differently
+    const http::MessageHead& h = x.head;
+    const http::MessageHead& k = y.head;
+    FUZZ_CHECK(h.status == k.status && h.method == k.method);
+    FUZZ_CHECK(h.version_major == k.version_major && h.version_minor == k.version_minor);
+    FUZZ_CHECK(h.keep_alive == k.keep_alive && h.upgrade == k.upgrade);
+    FUZZ_CHECK(h.chunked == k.chunked && h.transfer_encoding == k.transfer_encoding);
+    FUZZ_CHECK(h.has_content_length == k.has_content_length);
+    FUZZ_CHECK(h.content_length == k.content_length);
+    FUZZ_CHECK(h.target() == k.target());
+    FUZZ_CHECK(h.fields.size() == k.fields.size());
+    for (size_t f = 0; f < h.fields.size(); ++f) {
+      FUZZ_CHECK(h.fields[f].id == k.fields[f].id);
+      FUZZ_CHECK(h.name(h.fields[f]) == k.name(k.fields[f]));
+      FUZZ_CHECK(h.value(h.fields[f]) == k.value(k.fields[f]));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace waygate::fuzz
 
@@ -89,8 +120,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::MessageReader upstream(HTTP_RESPONSE, fuzz::kResponseLimits, head_request);
   fuzz::MessageReader::End end = upstream.read(input, piece);
   // The upstream closed after its bytes: that may end a response framed by the close.
-  if (end == fuzz::MessageReader::End::kConsumed) upstream.finish();
+  bool finished = end == fuzz::MessageReader::End::kConsumed && upstream.finish();
   FUZZ_CHECK(upstream.consumed() <= input.size());
+
+  fuzz::MessageReader by_llhttp(HTTP_RESPONSE, fuzz::kResponseLimits, head_request, false);
+  fuzz::MessageReader::End llhttp_end = by_llhttp.read(input, piece);
+  FUZZ_CHECK(end == llhttp_end);
+  FUZZ_CHECK(finished == (llhttp_end == fuzz::MessageReader::End::kConsumed && by_llhttp.finish()));
+  if (end == fuzz::MessageReader::End::kError) {
+    FUZZ_CHECK(upstream.parser().error_status() == by_llhttp.parser().error_status());
+  }
+  fuzz::check_same_messages(upstream, by_llhttp);
 
   const fuzz::ParsedMessage* final_response = nullptr;
   for (const fuzz::ParsedMessage& response : upstream.messages) {
