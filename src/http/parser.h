@@ -105,8 +105,9 @@ class Parser {
     return plain_heads_ && parser_.type == HTTP_RESPONSE && !in_message_ && !plain_closed_ &&
            head_scan_.active && !head_scan_.started;
   }
-  // Hands a plain head to the sink as llhttp's callbacks would have; returns the sink's answer.
-  int deliver_plain_head(const PlainResponseHead& plain);
+  // Hands a plain head read from `text` to the sink as llhttp's callbacks would have; returns the
+  // sink's answer.
+  int deliver_plain_head(const PlainResponseHead& plain, const char* text);
   // What a message's start and end do, whoever read it.
   void begin_message();
   int end_message();

@@ -22,9 +22,13 @@
 namespace waygate::http {
 
 struct PlainResponseHead {
+  // Where a field lies in the bytes read, counted from the head's first byte. No initialisers:
+  // the array of them is left as it is until read into (a head is read per response).
   struct Field {
-    std::string_view name;
-    std::string_view value;   // as llhttp hands it over: leading whitespace skipped, trailing kept
+    uint32_t name_offset;
+    uint32_t name_length;
+    uint32_t value_offset;    // as llhttp hands a value over: leading whitespace skipped...
+    uint32_t value_length;    // ... and trailing whitespace kept
     uint32_t trimmed_length;  // the value without its trailing whitespace (RFC 9110 5.5)
     HeaderId id;
   };
