@@ -171,6 +171,10 @@ class ThreadNamesTest(WaygateTestCase):
     def test_top_shows_each_worker_thread_by_its_number(self):
         up = self.env.upstream("A")
         wg = self.start_proxy(self.env, {"up": [up.address]}, workers=2)
+        # The port takes connections from the moment it is bound, before the workers start; the
+        # log line is waygate's own word that they are up (and named).
+        wait_until(lambda: "ready with 2 workers" in wg.stderr_text(),
+                   message="waygate's ready line")
         names = []
         for task in os.listdir(f"/proc/{wg.pid}/task"):
             with open(f"/proc/{wg.pid}/task/{task}/comm") as f:
