@@ -7,8 +7,10 @@ test scripted the raw bytes to answer its path with (script()). A request that d
 strictly is recorded as the connection's error, and the connection is closed unanswered.
 """
 
+import select
 import socket
 import threading
+import time
 
 import strict_http
 
@@ -26,6 +28,7 @@ class RecordedConnection:
         self.closed = False      # the peer closed it, or the upstream did
         self.error = None        # why the upstream gave up on it (a strict parse error)
         self.requests = []       # whole requests answered, in order
+        self.reading = False     # input is in the serving thread's hands and not recorded yet
 
 
 class RecordingUpstream:
@@ -40,6 +43,7 @@ class RecordingUpstream:
         self.port = self._listener.getsockname()[1]
         self.address = f"{HOST}:{self.port}"
         self._sockets = []
+        self._accepting = False  # a connection is being taken from the listener's queue
         self._stopped = False
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
@@ -56,9 +60,30 @@ class RecordingUpstream:
         self._late.set()
 
     def mark(self):
-        """A position in every connection's record; since() returns what came after it."""
+        """A position in every connection's record; since() returns what came after it. What has
+        reached the upstream is recorded first: bytes a case sent that are still unread (waygate
+        wrote them just before it answered the client) are not taken for the next case's."""
+        self._settle()
         with self._lock:
             return {c.number: len(c.data) for c in self._connections}
+
+    def _settle(self, timeout=5.0):
+        """Waits until no connection waits to be accepted and none has input unread or in hand."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                busy = self._accepting or any(c.reading for c in self._connections if not c.closed)
+                sockets = [s for c, s in zip(self._connections, self._sockets) if not c.closed]
+            if not busy:
+                try:
+                    readable, _, _ = select.select(sockets + [self._listener], [], [], 0)
+                except (OSError, ValueError):
+                    readable = [None]  # one closed meanwhile: look again
+                if not readable:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError("the recording upstream did not take in what reached it")
+            time.sleep(0.002)
 
     def since(self, mark):
         """[(RecordedConnection, bytes received after mark)] for connections with new bytes."""
@@ -88,24 +113,32 @@ class RecordingUpstream:
     def _accept_loop(self):
         while not self._stopped:
             try:
+                select.select([self._listener], [], [])
+                with self._lock:
+                    self._accepting = True
                 sock, _ = self._listener.accept()
-            except OSError:
+            except (OSError, ValueError):
                 return
             with self._lock:
                 conn = RecordedConnection(len(self._connections))
                 self._connections.append(conn)
                 self._sockets.append(sock)
+                self._accepting = False
             threading.Thread(target=self._serve, args=(sock, conn), daemon=True).start()
 
     def _serve(self, sock, conn):
         pending = b""
         try:
             while True:
+                select.select([sock], [], [])
+                with self._lock:
+                    conn.reading = True
                 data = sock.recv(65536)
                 if not data:
                     return
                 with self._lock:
                     conn.data += data
+                    conn.reading = False
                 pending += data
                 while pending:
                     try:

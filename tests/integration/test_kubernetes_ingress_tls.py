@@ -64,7 +64,9 @@ class KubernetesIngressTlsTest(KubernetesIngressCase):
         self.assertEqual("default", self.served("example.test")[0])
         self.secret("example-tls", certs.get("example"))
         self.wait_served("example.test", "example")
-        self.assertIn(self.served("example.test")[1], {"pod0", "pod1"})  # and routed
+        # And routed, once the Service's endpoints (a watch of their own) have come too.
+        wait_until(lambda: self.served("example.test")[1] in {"pod0", "pod1"}, POLL_TIMEOUT, 0.05,
+                   "example.test routed to the Service's Pods")
         self.assertEqual("example", self.served("www.example.test")[0])  # its other name
         # Other names and clients without SNI get the listener's own.
         self.assertEqual("default", self.served("other.test")[0])
