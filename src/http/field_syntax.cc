@@ -8,22 +8,6 @@
 namespace waygate::http {
 namespace {
 
-// A byte table: the letters and digits, and `more`.
-constexpr std::array<bool, 256> alphanumerics_and(std::string_view more) {
-  std::array<bool, 256> table{};
-  for (int c = '0'; c <= '9'; ++c)
-    table[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c)
-    table[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c)
-    table[c] = true;
-  for (char c : more)
-    table[static_cast<unsigned char>(c)] = true;
-  return table;
-}
-
-constexpr std::array<bool, 256> kTokenChars = alphanumerics_and("!#$%&'*+-.^_`|~");
-
 // unreserved / sub-delims (RFC 3986 2.2, 2.3); '%' starts a pct-encoded triplet, checked apart.
 // A table: a Host is checked on every request.
 constexpr std::array<bool, 256> kRegNameChars = alphanumerics_and("-._~!$&'()*+,;=");
@@ -60,10 +44,6 @@ bool is_ip_literal(std::string_view host) {
 }
 
 }  // namespace
-
-bool is_token_char(char c) {
-  return kTokenChars[static_cast<unsigned char>(c)];
-}
 
 bool is_token(std::string_view text) {
   // Four bytes a step, without a branch for each: every header name is checked.

@@ -2,14 +2,34 @@
 // wire parser and the config loader: a header a route adds is held to what a client may send.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string_view>
 
 namespace waygate::http {
 
+// A byte table: the letters and digits, and `more`.
+constexpr std::array<bool, 256> alphanumerics_and(std::string_view more) {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c)
+    table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c)
+    table[c] = true;
+  for (char c : more)
+    table[static_cast<unsigned char>(c)] = true;
+  return table;
+}
+
+inline constexpr std::array<bool, 256> kTokenChars = alphanumerics_and("!#$%&'*+-.^_`|~");
+
 // tchar (RFC 9110 5.6.2): a byte that may appear in a token such as a header name or a method.
-bool is_token_char(char c);
+// Inline: readers of a head take names a byte at a time.
+inline bool is_token_char(char c) {
+  return kTokenChars[static_cast<unsigned char>(c)];
+}
 // A non-empty token.
 bool is_token(std::string_view text);
 // A field value as RFC 9110 5.5 allows it: visible ASCII, obs-text (0x80-0xFF), SP and HTAB,

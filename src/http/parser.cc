@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -138,20 +139,24 @@ int Parser::deliver_plain_head(const PlainResponseHead& plain, const char* text)
   MessageHead& head = *head_;
   // The same bytes and fields llhttp's callbacks would have left: the reason phrase, then each
   // name and value, with a value's trailing whitespace kept in the bytes but not in its length.
+  // Room for all of it at once (bytes and fields kept from earlier heads are reused), then each
+  // piece copied to its place.
+  head.bytes.resize(plain.text_bytes);
+  head.fields.resize(plain.field_count);
+  char* out = head.bytes.data();
+  std::memcpy(out, plain.reason.data(), plain.reason.size());
   head.target_offset = 0;
   head.target_length = static_cast<uint32_t>(plain.reason.size());
-  head.bytes.append(plain.reason);
-  head_bytes_ = static_cast<uint32_t>(plain.reason.size());
-  head.fields.reserve(plain.field_count);
+  auto offset = static_cast<uint32_t>(plain.reason.size());
   for (size_t i = 0; i < plain.field_count; ++i) {
     const PlainResponseHead::Field& field = plain.fields[i];
-    auto offset = static_cast<uint32_t>(head.bytes.size());
-    head.fields.push_back(HeaderField{offset, field.name_length, offset + field.name_length,
-                                      field.trimmed_length, field.id});
-    head.bytes.append(text + field.name_offset, field.name_length)
-        .append(text + field.value_offset, field.value_length);
-    head_bytes_ += field.name_length + field.value_length + 4;
+    std::memcpy(out + offset, text + field.name_offset, field.name_length);
+    std::memcpy(out + offset + field.name_length, text + field.value_offset, field.value_length);
+    head.fields[i] = HeaderField{offset, field.name_length, offset + field.name_length,
+                                 field.trimmed_length, field.id};
+    offset += field.name_length + field.value_length;
   }
+  head_bytes_ = static_cast<uint32_t>(plain.text_bytes + 4 * plain.field_count);
   head.method = parser_.method;
   head.status = plain.status;
   head.version_major = 1;

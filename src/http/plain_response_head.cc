@@ -95,14 +95,14 @@ bool read_plain_response_head(std::string_view bytes, uint32_t max_head_bytes, u
     }
     const char* eol = plain_line_end(at, end);
     if (!eol) return false;
+    // A name is a token right up to its colon: whitespace before the colon is refused by Parser.
+    // The CR that ends the line is no token byte, so the scan stops within it.
     const char* colon = at;
-    while (colon < eol && *colon != ':')
+    while (is_token_char(*colon))
       ++colon;
-    if (colon == eol || colon == at) return false;
+    if (colon == at || *colon != ':') return false;
     std::string_view name(at, static_cast<size_t>(colon - at));
-    // Whitespace before the colon is refused by Parser, and a name must be a token.
     HeaderId id = classify_header(name);
-    if (id == HeaderId::kOther && !is_token(name)) return false;
     const char* value_at = colon + 1;
     while (value_at < eol && (*value_at == ' ' || *value_at == '\t'))
       ++value_at;
@@ -144,6 +144,7 @@ bool read_plain_response_head(std::string_view bytes, uint32_t max_head_bytes, u
   }
   if (!has_length) return false;
   head->field_count = count;
+  head->text_bytes = head_bytes - 4 * count;
   head->length = static_cast<size_t>(at - begin);
   return true;
 }

@@ -40,6 +40,7 @@ struct PlainResponseHead {
   std::string_view reason;
   std::array<Field, kMaxFields> fields;
   size_t field_count = 0;
+  size_t text_bytes = 0;  // the reason's, the names' and the values' (as MessageHead keeps them)
   uint64_t content_length = 0;
   bool connection_close = false;
   bool connection_keep_alive = false;
