@@ -9,8 +9,8 @@ import re
 import subprocess
 
 from measure import _table, emit_report
-from timed_run import (add_report_args, add_run_args, core_figures, emit, report_medians, sample,
-                       table_rows, waygate_best_lines)
+from timed_run import (add_report_args, add_run_args, core_figures, emit, paired_ratio_lines,
+                       report_medians, sample, table_rows, waygate_best_lines)
 
 MODES = ("h2c", "tls")
 
@@ -68,7 +68,7 @@ COLUMNS = [
 
 
 def cmd_report(args):
-    _, med, order, failed, peers = report_medians(args)
+    results, med, order, failed, peers = report_medians(args)
     metrics = [(f"{mode}.{c[0]}", *c[1:]) for mode in MODES for c in COLUMNS]
     rows = table_rows(med, order, failed, peers, metrics)
     width = len(COLUMNS)
@@ -76,6 +76,9 @@ def cmd_report(args):
               (f"TLS 1.3, ALPN h2 (h2load -c{args.conns} -m{args.streams})", 1 + width, width)]
     lines = [args.title, ""] + _table(rows, groups) + [""]
     lines += waygate_best_lines(order, peers, "max for req/s, min for CPU")
+    lines += paired_ratio_lines(results, peers,
+                                [(f"{mode}.cpu_us", f"{label} CPU µs/req") for mode, label in
+                                 (("h2c", "h2c"), ("tls", "TLS"))])
     lines.append(f"proxy %: the proxy's utime+stime in % of its core {args.proxy_cpu} (near 100: "
                  "the proxy set the rate; lower: the client's core did).")
     notes = []

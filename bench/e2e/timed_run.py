@@ -3,6 +3,7 @@ samples taken around the run, the CPU figures made of them, the arguments every 
 command takes, and the medians the reports start from.
 Standard library only; the /proc readings and medians themselves come from measure.py."""
 
+import statistics
 import time
 
 from measure import CLK_TCK, _cell, _deltas, _ratio_rows, core_ticks, load_medians, tree_cpu_ticks
@@ -100,3 +101,24 @@ def waygate_best_lines(order, peers, how):
     if "waygate" not in order:
         return []
     return [f"waygate/best: waygate's figure / the best of {' and '.join(peers) or 'none'} ({how})."]
+
+
+def paired_ratio_lines(results, peers, metrics):
+    """waygate's figure over the best peer's of the same round, for each round, and their median.
+    A round's runs are a minute apart at most, so a machine whose speed drifts over minutes (a
+    shared VM) moves both figures of a pair alike, where the medians of the table come from
+    different minutes. metrics: (metric, label), lower is better. Nothing when a proxy missed a
+    round."""
+    ours_all = results.get("waygate", {})
+    lines = []
+    for metric, label in metrics:
+        ours = ours_all.get(metric, [])
+        theirs = [results.get(p, {}).get(metric, []) for p in peers]
+        if not ours or not theirs or any(len(t) != len(ours) for t in theirs):
+            continue
+        best = [min(t[i] for t in theirs) for i in range(len(ours))]
+        ratios = [o / b for o, b in zip(ours, best)]
+        per_round = ", ".join(f"{o:.2f} vs {b:.2f}" for o, b in zip(ours, best))
+        lines.append(f"{label}, paired by round: waygate/best {statistics.median(ratios):.2f}x, the "
+                     f"median of each round's ratio (waygate vs the best peer: {per_round})")
+    return lines
