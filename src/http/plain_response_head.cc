@@ -1,6 +1,7 @@
 #include "http/plain_response_head.h"
 
 #include <bit>
+#include <charconv>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -46,16 +47,12 @@ bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-// A Content-Length value of digits alone, short enough not to overflow.
+// A Content-Length value of digits alone (from_chars takes no sign or space for an unsigned),
+// short enough not to overflow.
 bool read_length(std::string_view value, uint64_t* length) {
   if (value.empty() || value.size() > 18) return false;
-  uint64_t n = 0;
-  for (char c : value) {
-    if (!is_digit(c)) return false;
-    n = n * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *length = n;
-  return true;
+  auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), *length);
+  return error == std::errc() && end == value.data() + value.size();
 }
 
 }  // namespace
