@@ -170,8 +170,7 @@ int Parser::deliver_plain_head(const PlainResponseHead& plain, const char* text)
   plain_keep_alive_ = head.keep_alive;
   head_complete_ = true;
   int result = sink_.on_headers_complete(head);
-  trailers_.clear();
-  head_ = &trailers_;
+  end_head();
   plain_message_ = true;
   plain_body_left_ = result == kHeadSkipBody ? 0 : plain.content_length;
   return result;
@@ -303,6 +302,21 @@ int Parser::on_message_begin(llhttp_t* p) {
   return 0;
 }
 
+void Parser::end_head() {
+  if (trailers_) trailers_->clear();
+  head_ = nullptr;
+}
+
+MessageHead& Parser::trailers_head() {
+  if (!trailers_) trailers_ = std::make_unique<MessageHead>();
+  return *trailers_;
+}
+
+const MessageHead& Parser::trailers() const {
+  static const MessageHead kNone;
+  return trailers_ ? *trailers_ : kNone;
+}
+
 void Parser::begin_message() {
   head_ = &sink_.on_message_begin();
   head_->clear();
@@ -345,6 +359,7 @@ int Parser::on_version_complete(llhttp_t* p) {
 
 int Parser::on_header_field(llhttp_t* p, const char* at, size_t length) {
   Parser& parser = self(p);
+  if (!parser.head_) parser.head_ = &parser.trailers_head();  // the first trailer field
   MessageHead& head = *parser.head_;
   if (parser.field_done_) {
     if (head.fields.size() >= parser.limits_.max_headers) {
@@ -454,8 +469,7 @@ int Parser::on_headers_complete(llhttp_t* p) {
   // Trailer fields (after a chunked body) are checked and counted like header fields, but kept
   // apart (trailers()): appending them to the head would move its bytes while the sink still reads
   // the target and Host it took from them.
-  parser.trailers_.clear();
-  parser.head_ = &parser.trailers_;
+  parser.end_head();
   return result;
 }
 

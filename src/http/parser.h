@@ -9,6 +9,7 @@
 #include <llhttp.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -80,7 +81,7 @@ class Parser {
   bool head_complete() const { return head_complete_; }
   // The trailer fields after the last message's chunked body (none for any other body). Valid
   // until the next message's head is complete.
-  const MessageHead& trailers() const { return trailers_; }
+  const MessageHead& trailers() const;
 
  private:
   static int on_message_begin(llhttp_t* p);
@@ -110,6 +111,9 @@ class Parser {
   int deliver_plain_head(const PlainResponseHead& plain, const char* text);
   // What a message's start and end do, whoever read it.
   void begin_message();
+  // The head is complete: what follows it are trailer fields, in trailers_head().
+  void end_head();
+  MessageHead& trailers_head();
   int end_message();
   int append_head_bytes(const char* at, size_t length);
   int reject(uint16_t status, const char* reason);
@@ -117,8 +121,11 @@ class Parser {
 
   llhttp_t parser_;
   ParserSink& sink_;
-  MessageHead* head_ = nullptr;  // the sink's head, then trailers_ once the head is complete
-  MessageHead trailers_;
+  // The sink's head; once the head is complete, null until a trailer field comes, then trailers_.
+  MessageHead* head_ = nullptr;
+  // Made for the first message with trailer fields and kept: few messages have any, and every
+  // connection has a parser.
+  std::unique_ptr<MessageHead> trailers_;
   ParserLimits limits_;
   const char* reject_reason_ = nullptr;
   uint32_t head_bytes_ = 0;
