@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace waygate {
@@ -52,6 +53,22 @@ uint16_t socket_port(const sockaddr_storage& address) {
     return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
   }
   return 0;
+}
+
+AddressText format_address(std::string_view ip, uint16_t port) {
+  AddressText address;
+  char* at = address.text;
+  char* end = address.text + sizeof(address.text);
+  constexpr size_t kAroundIp = 3 + 5;  // brackets, the colon, the port's digits
+  ip = ip.substr(0, sizeof(address.text) - kAroundIp);
+  bool v6 = ip.find(':') != std::string_view::npos;
+  if (v6) *at++ = '[';
+  at = std::copy(ip.begin(), ip.end(), at);
+  if (v6) *at++ = ']';
+  *at++ = ':';
+  at = std::to_chars(at, end, port).ptr;
+  address.length = static_cast<uint8_t>(at - address.text);
+  return address;
 }
 
 }  // namespace waygate

@@ -1,7 +1,6 @@
 #include "http/server_connection.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <iterator>
 
 #include "core/log.h"
@@ -30,12 +29,6 @@ void ServerConnection::start(SSL* ssl) {
     client_ip_[n] = '\0';
     client_port_ = socket_port(peer);
   }
-  // Once per connection, not per logged request.
-  bool v6 = std::string_view(client_ip_).find(':') != std::string_view::npos;
-  int written = std::snprintf(client_address_, sizeof(client_address_), v6 ? "[%s]:%u" : "%s:%u",
-                              client_ip_, static_cast<unsigned>(client_port_));
-  client_address_length_ =
-      static_cast<uint8_t>(std::clamp(written, 0, static_cast<int>(sizeof(client_address_) - 1)));
   if (ssl) {
     tls_ = std::make_unique<TlsTransport>(*tcp_, static_cast<TransportSink&>(*this), ssl);
     transport_ = tls_.get();
@@ -51,8 +44,6 @@ void ServerConnection::start(SSL* ssl) {
 TransportSink& ServerConnection::start_stream(Transport& transport, ServerConnection& parent) {
   std::copy(std::begin(parent.client_ip_), std::end(parent.client_ip_), client_ip_);
   client_port_ = parent.client_port_;
-  std::copy(std::begin(parent.client_address_), std::end(parent.client_address_), client_address_);
-  client_address_length_ = parent.client_address_length_;
   transport_ = &transport;
   timer_.init_carried(parent.timer_, &ServerConnection::on_timeout, this);
   timer_.set(timeouts().header_read_ms);

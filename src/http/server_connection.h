@@ -16,6 +16,7 @@
 
 #include "core/deadline_timer.h"
 #include "core/handle_owner.h"
+#include "core/socket_address.h"
 #include "core/tcp_transport.h"
 #include "core/tls_transport.h"
 #include "http/parser.h"
@@ -81,7 +82,7 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   const char* client_ip() const { return client_ip_; }
   uint16_t client_port() const { return client_port_; }
   // "10.0.0.7:51234", "[::1]:51234": as the access log names the client.
-  std::string_view client_address() const { return {client_address_, client_address_length_}; }
+  AddressText client_address() const { return format_address(client_ip_, client_port_); }
   // Bytes of the current request read so far as they came: head, body and its framing.
   uint64_t request_bytes_received() const { return request_bytes_; }
   bool closing() const { return state_ >= State::kClosing; }
@@ -240,7 +241,6 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   bool decoded_ = false;         // requests come decoded (start_decoded_request), not as text
   bool close_deferred_ = false;  // a stream's connection closed (close_all)
   uint16_t client_port_ = 0;
-  uint8_t client_address_length_ = 0;
   size_t stash_offset_ = 0;
   std::string_view direct_;  // input being parsed straight from the read buffer
   std::string stash_;        // input read but not parsed yet
@@ -249,7 +249,6 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   std::optional<TcpTransport> tcp_;    // none on a stream's connection
   std::unique_ptr<TlsTransport> tls_;  // only on a TLS listener
   Parser parser_;
-  char client_address_[56] = "";
 };
 
 }  // namespace waygate::http

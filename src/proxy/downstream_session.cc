@@ -167,7 +167,8 @@ DownstreamSession::~DownstreamSession() = default;
   client_ = parent.client_;
   listener_slot_ = parent.listener_slot_;
   tls_listener_ = parent.tls_listener_;
-  client_cert_subject_ = parent.client_cert_subject();
+  std::string_view subject = parent.client_cert_subject();
+  if (!subject.empty()) client_cert_subject_ = std::make_unique<const std::string>(subject);
   client_cert_read_ = true;
   return ServerConnection::start_stream(stream, parent);
 }
@@ -188,10 +189,11 @@ void DownstreamSession::start_tls(std::shared_ptr<const routing::ListenerTls> li
 std::string_view DownstreamSession::client_cert_subject() {
   if (!tls_listener_ || !tls_listener_->client_certs) return {};
   if (!client_cert_read_) {
-    client_cert_subject_ = tls()->peer_subject();
+    std::string subject = tls()->peer_subject();
+    if (!subject.empty()) client_cert_subject_ = std::make_unique<const std::string>(subject);
     client_cert_read_ = true;
   }
-  return client_cert_subject_;
+  return client_cert_subject_ ? std::string_view(*client_cert_subject_) : std::string_view();
 }
 
 http::ServerTimeouts DownstreamSession::timeouts() const {
@@ -1067,9 +1069,10 @@ void DownstreamSession::write_access_log() {
     // A request refused before its head was whole has no method or target worth printing.
     bool head = exchange.snapshot || exchange.route != nullptr;
     bool forwarded = exchange.route && exchange.route->kind == routing::RouteAction::Kind::kForward;
+    AddressText client = client_address();
     AccessLogEntry entry;
     entry.request_id = *id;
-    entry.client = client_address();
+    entry.client = client.view();
     if (head) {
       entry.method = llhttp_method_name(static_cast<llhttp_method_t>(request.method));
       entry.target = request.target();

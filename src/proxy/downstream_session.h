@@ -139,7 +139,8 @@ class DownstreamSession final : public http::ServerConnection {
   Worker& worker_;
   std::unique_ptr<Exchange> exchange_;
   std::shared_ptr<const routing::ListenerTls> tls_listener_;  // null on a plain listener
-  std::string client_cert_subject_;
+  // Allocated only when there is one: most connections show no client certificate.
+  std::unique_ptr<const std::string> client_cert_subject_;
   bool client_cert_read_ = false;
   uint32_t listener_slot_ = 0;
   ClientAddress client_;
