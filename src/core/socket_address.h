@@ -22,8 +22,7 @@ std::optional<SocketAddress> parse_socket_address(std::string_view text);
 std::string format_ip(const sockaddr_storage& address);
 uint16_t socket_port(const sockaddr_storage& address);
 
-// "127.0.0.1:51234", "[::1]:51234": an IP address's text (format_ip's) with a port, formatted when
-// needed, so that what keeps an address holds only the IP's text and the port.
+// "127.0.0.1:51234", "[::1]:51234": an IP address's text (format_ip's) with a port.
 struct AddressText {
   char text[56];  // the longest IPv6 text (45), brackets, a colon and five digits
   uint8_t length = 0;

@@ -29,6 +29,7 @@ void ServerConnection::start(SSL* ssl) {
     client_ip_[n] = '\0';
     client_port_ = socket_port(peer);
   }
+  client_address_ = format_address(client_ip_, client_port_);
   if (ssl) {
     tls_ = std::make_unique<TlsTransport>(*tcp_, static_cast<TransportSink&>(*this), ssl);
     transport_ = tls_.get();
@@ -44,6 +45,7 @@ void ServerConnection::start(SSL* ssl) {
 TransportSink& ServerConnection::start_stream(Transport& transport, ServerConnection& parent) {
   std::copy(std::begin(parent.client_ip_), std::end(parent.client_ip_), client_ip_);
   client_port_ = parent.client_port_;
+  client_address_ = parent.client_address_;
   transport_ = &transport;
   timer_.init_carried(parent.timer_, &ServerConnection::on_timeout, this);
   timer_.set(timeouts().header_read_ms);

@@ -82,7 +82,7 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   const char* client_ip() const { return client_ip_; }
   uint16_t client_port() const { return client_port_; }
   // "10.0.0.7:51234", "[::1]:51234": as the access log names the client.
-  AddressText client_address() const { return format_address(client_ip_, client_port_); }
+  std::string_view client_address() const { return client_address_.view(); }
   // Bytes of the current request read so far as they came: head, body and its framing.
   uint64_t request_bytes_received() const { return request_bytes_; }
   bool closing() const { return state_ >= State::kClosing; }
@@ -249,6 +249,7 @@ class ServerConnection : public HandleOwner, private TransportSink, private Pars
   std::optional<TcpTransport> tcp_;    // none on a stream's connection
   std::unique_ptr<TlsTransport> tls_;  // only on a TLS listener
   Parser parser_;
+  AddressText client_address_;  // formatted once: the access log writes it for every request
 };
 
 }  // namespace waygate::http

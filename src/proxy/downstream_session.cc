@@ -1069,10 +1069,9 @@ void DownstreamSession::write_access_log() {
     // A request refused before its head was whole has no method or target worth printing.
     bool head = exchange.snapshot || exchange.route != nullptr;
     bool forwarded = exchange.route && exchange.route->kind == routing::RouteAction::Kind::kForward;
-    AddressText client = client_address();
     AccessLogEntry entry;
     entry.request_id = *id;
-    entry.client = client.view();
+    entry.client = client_address();
     if (head) {
       entry.method = llhttp_method_name(static_cast<llhttp_method_t>(request.method));
       entry.target = request.target();
